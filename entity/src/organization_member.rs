@@ -1,0 +1,21 @@
+//! `organization_members`: which user (JWT `sub`) belongs to which organization, with what role.
+
+use sea_orm::entity::prelude::*;
+
+use crate::enums::Role;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "organization_members")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub organization_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    pub role: Role,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

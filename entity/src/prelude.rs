@@ -1,0 +1,7 @@
+//! Re-exports of every entity under its table's singular name.
+
+pub use crate::api_key::Entity as ApiKey;
+pub use crate::endpoint::Entity as Endpoint;
+pub use crate::organization::Entity as Organization;
+pub use crate::organization_member::Entity as OrganizationMember;
+pub use crate::phone_number::Entity as PhoneNumber;

@@ -1,0 +1,46 @@
+//! Schema migrations, one change per file; a landed migration is never edited.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_organizations;
+mod m20261124_000002_create_organization_members;
+mod m20261124_000003_create_api_keys;
+mod m20261124_000004_create_endpoints;
+mod m20261124_000005_create_phone_numbers;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_organizations::Migration),
+            Box::new(m20261124_000002_create_organization_members::Migration),
+            Box::new(m20261124_000003_create_api_keys::Migration),
+            Box::new(m20261124_000004_create_endpoints::Migration),
+            Box::new(m20261124_000005_create_phone_numbers::Migration),
+        ]
+    }
+}
+
+/// Table and column names shared by several migrations.
+#[derive(DeriveIden)]
+pub(crate) enum Organizations {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum Endpoints {
+    Table,
+    Id,
+    OrganizationId,
+    Name,
+    Type,
+    Url,
+    Status,
+    ProviderConfig,
+    Mode,
+    CreatedAt,
+    UpdatedAt,
+}
