@@ -1,0 +1,201 @@
+//! The command line: `serve` (default), `migrate`, `print-schema`, and admin commands for
+//! organizations, API keys and phone numbers.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::domain::provider::SipDomains;
+use crate::domain::{DomainError, Mode, api_keys, organizations, phone_numbers};
+
+#[derive(Debug, Parser)]
+#[command(name = "cockpit-gateway", version, about = "GraphQL gateway over the KrosAI Cockpit endpoints API")]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "COCKPIT_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+    /// `sqlite://…` (embedded) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = crate::db::DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+    #[command(flatten)]
+    pub sip: SipDomainArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The SIP domains generated URIs point at (Vapi's EU region: `sip.eu.vapi.ai`).
+#[derive(Debug, Args)]
+pub struct SipDomainArgs {
+    #[arg(long, env = "COCKPIT_VAPI_SIP_DOMAIN", default_value = "sip.vapi.ai", global = true)]
+    pub vapi_sip_domain: String,
+    #[arg(long, env = "COCKPIT_RETELL_SIP_DOMAIN", default_value = "sip.retellai.com", global = true)]
+    pub retell_sip_domain: String,
+    #[arg(long, env = "COCKPIT_ELEVENLABS_SIP_DOMAIN", default_value = "sip.rtc.elevenlabs.io", global = true)]
+    pub elevenlabs_sip_domain: String,
+    #[arg(long, env = "COCKPIT_VOGENT_SIP_DOMAIN", default_value = "sip.vogent.ai", global = true)]
+    pub vogent_sip_domain: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database and serve the gateway (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    PrintSchema,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage phone numbers.
+    #[command(subcommand, name = "phone-number")]
+    PhoneNumber(PhoneNumberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; prints the key, once. Only its SHA-256 is stored.
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        #[arg(long, default_value = "Default key")]
+        name: String,
+    },
+    /// Revoke an API key by id; it stops working on the next request.
+    Revoke { key_id: Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhoneNumberCommand {
+    /// Add an E.164 phone number to an organization; prints its id.
+    Add {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        #[arg(long)]
+        number: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Test,
+    Live,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Test => Mode::Test,
+            ModeArg::Live => Mode::Live,
+        }
+    }
+}
+
+impl Cli {
+    pub fn config(&self) -> Config {
+        Config {
+            listen: self.listen,
+            database_url: self.database_url.clone(),
+            sip_domains: SipDomains {
+                vapi: self.sip.vapi_sip_domain.clone(),
+                retell: self.sip.retell_sip_domain.clone(),
+                elevenlabs: self.sip.elevenlabs_sip_domain.clone(),
+                vogent: self.sip.vogent_sip_domain.clone(),
+            },
+        }
+    }
+}
+
+/// Why a command failed, in words for the operator; never SQL or a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Domain(String),
+    #[error("cannot reach the database: {0}")]
+    Database(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+impl From<DomainError> for CliError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Database(_) | DomainError::Corrupt(_) => Self::Database(e.log_description()),
+            other => Self::Domain(other.to_string()),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = cli.config();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::PrintSchema = command {
+        print!("{}", crate::graphql::sdl());
+        return Ok(());
+    }
+    let db = crate::db::connect(&config.database_url)
+        .await
+        .map_err(|e| CliError::Database(DomainError::Database(e).log_description()))?;
+    crate::db::migrate(&db)
+        .await
+        .map_err(|e| CliError::Database(DomainError::Database(e).log_description()))?;
+    match command {
+        Command::PrintSchema => unreachable!("handled above"),
+        Command::Migrate => eprintln!("migrations are up to date"),
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| CliError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(CliError::Serve)?;
+            tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
+            let app = crate::build_app(&config, db.clone());
+            crate::serve(listener, app).await.map_err(CliError::Serve)?;
+            db.close().await.ok();
+        }
+        Command::Org(OrgCommand::Create { name }) => {
+            let org = organizations::create(&db, &name).await?;
+            println!("{}", org.id);
+        }
+        Command::Key(KeyCommand::Create { org, mode, name }) => {
+            let created = api_keys::create(&db, org, mode.into(), &name).await?;
+            eprintln!(
+                "created API key {} ({}…); store it now, it is not shown again",
+                created.model.id, created.model.display_prefix
+            );
+            println!("{}", created.plaintext);
+        }
+        Command::Key(KeyCommand::Revoke { key_id }) => {
+            let key = api_keys::revoke(&db, key_id).await?;
+            eprintln!("revoked API key {} ({}…)", key.id, key.display_prefix);
+        }
+        Command::PhoneNumber(PhoneNumberCommand::Add { org, mode, number }) => {
+            organizations::get(&db, org).await?;
+            let phone = phone_numbers::add(&db, org, mode.into(), &number).await?;
+            println!("{}", phone.id);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Runtime configuration, from flags and environment variables (parsed in `cli`).
+
+use std::net::SocketAddr;
+
+use crate::domain::provider::SipDomains;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub sip_domains: SipDomains,
+}

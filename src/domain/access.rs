@@ -1,0 +1,50 @@
+//! Who is acting: the organization, role and credential every domain call is scoped by.
+
+use entity::enums::{Mode, Role};
+use uuid::Uuid;
+
+use super::DomainError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API key acts in its own organization and mode only.
+    ApiKey { key_id: Uuid, mode: Mode },
+    /// A dashboard user (JWT `sub`) sees both modes.
+    User { user_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub organization_id: Uuid,
+    pub role: Role,
+    pub credential: Credential,
+}
+
+impl Actor {
+    /// The one mode this actor may touch, or `None` when it may see both.
+    pub fn fixed_mode(&self) -> Option<Mode> {
+        match self.credential {
+            Credential::ApiKey { mode, .. } => Some(mode),
+            Credential::User { .. } => None,
+        }
+    }
+
+    /// The modes a read may cover: the credential's own, narrowed by what the caller asked for.
+    /// `Err` when the caller asked for a mode its credential can't see; such a read is empty.
+    pub fn read_mode(&self, requested: Option<Mode>) -> Result<Option<Mode>, ()> {
+        match (self.fixed_mode(), requested) {
+            (Some(fixed), Some(asked)) if fixed != asked => Err(()),
+            (Some(fixed), _) => Ok(Some(fixed)),
+            (None, asked) => Ok(asked),
+        }
+    }
+
+    pub fn ensure_can_write(&self) -> Result<(), DomainError> {
+        match self.role {
+            Role::Owner | Role::Admin | Role::Member => Ok(()),
+            Role::Viewer => Err(DomainError::Forbidden(
+                "viewers can read endpoints but not change them".to_owned(),
+            )),
+        }
+    }
+}

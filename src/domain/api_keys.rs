@@ -1,0 +1,143 @@
+//! API keys: `kros_live_…` / `kros_test_…`. Only a key's SHA-256 is stored; the key itself is
+//! shown once, when it is created.
+
+use chrono::Duration;
+use entity::api_key::{self, Column};
+use entity::enums::{Mode, Role};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
+    QueryFilter,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Actor, Credential, DomainError, has_control_chars};
+
+const SECRET_LEN: usize = 32;
+/// Characters of the secret part kept in the display prefix.
+const SHOWN_SECRET_CHARS: usize = 4;
+/// `last_used_at` is written at most this often per key, so reads don't all become writes.
+const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
+
+pub fn prefix_for(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "kros_live_",
+        Mode::Test => "kros_test_",
+    }
+}
+
+/// Whether a bearer token is meant as an API key (rather than a JWT).
+pub fn looks_like_api_key(token: &str) -> bool {
+    token.starts_with("kros_")
+}
+
+pub fn hash_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct CreatedKey {
+    pub model: api_key::Model,
+    /// The whole key: returned to the creator once and stored nowhere.
+    pub plaintext: String,
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    organization_id: Uuid,
+    mode: Mode,
+    name: &str,
+) -> Result<CreatedKey, DomainError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || has_control_chars(name) {
+        return Err(DomainError::BadInput(
+            "an API key name is 1 to 100 printable characters".to_owned(),
+        ));
+    }
+    super::organizations::get(db, organization_id).await?;
+    let secret: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_LEN)
+        .map(char::from)
+        .collect();
+    let prefix = prefix_for(mode);
+    let plaintext = format!("{prefix}{secret}");
+    let model = api_key::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        name: Set(name.to_owned()),
+        mode: Set(mode),
+        display_prefix: Set(plaintext[..prefix.len() + SHOWN_SECRET_CHARS].to_owned()),
+        key_hash: Set(hash_key(&plaintext)),
+        created_at: Set(entity::now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(CreatedKey { model, plaintext })
+}
+
+/// Revokes a key; it stops working on the next request. Revoking twice keeps the first time.
+pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model, DomainError> {
+    let key = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("API key"))?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let mut active: api_key::ActiveModel = key.into();
+    active.revoked_at = Set(Some(entity::now()));
+    Ok(active.update(db).await?)
+}
+
+/// The actor an API key acts as: its organization, its mode, member rights.
+pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Actor, DomainError> {
+    let invalid = || DomainError::Unauthenticated("The API key is not valid.".to_owned());
+    let well_formed = [Mode::Live, Mode::Test].iter().any(|m| {
+        key.strip_prefix(prefix_for(*m)).is_some_and(|secret| {
+            secret.len() == SECRET_LEN && secret.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+    });
+    if !well_formed {
+        return Err(invalid());
+    }
+    let found = api_key::Entity::find()
+        .filter(Column::KeyHash.eq(hash_key(key)))
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
+    if found.revoked_at.is_some() {
+        return Err(DomainError::Unauthenticated(
+            "The API key has been revoked.".to_owned(),
+        ));
+    }
+    let now = entity::now();
+    if found
+        .last_used_at
+        .is_none_or(|used| now - used >= LAST_USED_RESOLUTION)
+    {
+        api_key::Entity::update_many()
+            .col_expr(Column::LastUsedAt, Expr::value(now))
+            .filter(Column::Id.eq(found.id))
+            .filter(
+                Condition::any()
+                    .add(Column::LastUsedAt.is_null())
+                    .add(Column::LastUsedAt.lt(now - LAST_USED_RESOLUTION)),
+            )
+            .exec(db)
+            .await?;
+    }
+    Ok(Actor {
+        organization_id: found.organization_id,
+        role: Role::Member,
+        credential: Credential::ApiKey {
+            key_id: found.id,
+            mode: found.mode,
+        },
+    })
+}

@@ -1,0 +1,121 @@
+//! The domain's one error type, and the field-level errors a user can fix.
+
+use entity::enums::EndpointType;
+use sea_orm::{DbErr, RuntimeErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A malformed argument outside a mutation's input (a bad cursor, `first` out of range).
+    #[error("{0}")]
+    BadInput(String),
+    /// Rule breaks the user can fix; mutations report them as `userErrors`.
+    #[error("the input breaks {} rule(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("database error")]
+    Database(#[from] DbErr),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl DomainError {
+    pub fn invalid(field: Field, code: UserErrorCode, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, code, message)])
+    }
+
+    /// A description of an internal failure that is safe to log: no SQL text and no bound
+    /// values, only what kind of failure it was.
+    pub fn log_description(&self) -> String {
+        match self {
+            Self::Database(err) => describe_db_error(err),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn describe_db_error(err: &DbErr) -> String {
+    let runtime = match err {
+        DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e) => Some(e),
+        _ => None,
+    };
+    match runtime {
+        Some(RuntimeErr::SqlxError(sqlx)) => match sqlx.as_database_error() {
+            Some(db) => format!(
+                "database rejected a statement (code {})",
+                db.code().as_deref().unwrap_or("unknown")
+            ),
+            // Pool time-outs, I/O and protocol errors carry no statement text.
+            None => format!("database unavailable: {sqlx}"),
+        },
+        Some(_) => "database runtime error".to_owned(),
+        None => match err {
+            DbErr::RecordNotFound(_) => "record not found".to_owned(),
+            DbErr::Type(_) | DbErr::Json(_) => "stored value could not be decoded".to_owned(),
+            DbErr::ConnectionAcquire(e) => format!("database connection unavailable: {e}"),
+            _ => "database error".to_owned(),
+        },
+    }
+}
+
+/// Which input field a user error is about, independent of how a transport spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Id,
+    Name,
+    Type,
+    Url,
+    Status,
+    Mode,
+    PhoneNumberId,
+    ProviderConfig,
+    /// A field of the provider config variant of this endpoint type, by its seed (snake_case) name.
+    ProviderConfigField(EndpointType, &'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserErrorCode {
+    /// A required value is missing.
+    Required,
+    /// The value is empty or only white space.
+    Blank,
+    TooLong,
+    /// The value is not of the accepted form (characters, format).
+    Invalid,
+    InvalidUrl,
+    InvalidSipUri,
+    /// The field may not be given for this endpoint (a generated URL, a config on a webhook).
+    NotAllowed,
+    /// The provider config variant does not match the endpoint's type.
+    ProviderConfigMismatch,
+    /// The value can't change after creation (`type`).
+    Immutable,
+    /// `status: ERROR` is set by the system only.
+    StatusNotSettable,
+    /// The credential's mode doesn't allow the requested mode.
+    ModeNotAllowed,
+    PhoneNumberNotFound,
+    /// The phone number already routes to another endpoint.
+    PhoneNumberTaken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: Field,
+    pub code: UserErrorCode,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: Field, code: UserErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            code,
+            message: message.into(),
+        }
+    }
+}

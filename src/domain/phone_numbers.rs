@@ -1,0 +1,131 @@
+//! Phone numbers: E.164 validation, adding numbers, and attaching them to endpoints.
+
+use std::collections::HashMap;
+
+use entity::enums::Mode;
+use entity::phone_number::{self, Column};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+use super::error::{DomainError, Field, FieldError, UserErrorCode};
+
+/// `+`, a country code that does not start with 0, and at most 15 digits in all (ITU-T E.164).
+pub fn validate_e164(number: &str) -> Result<(), String> {
+    let Some(digits) = number.strip_prefix('+') else {
+        return Err("an E.164 number starts with '+'".to_owned());
+    };
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err("an E.164 number has only digits after '+'".to_owned());
+    }
+    if !(2..=15).contains(&digits.len()) {
+        return Err("an E.164 number has 2 to 15 digits".to_owned());
+    }
+    if digits.starts_with('0') {
+        return Err("an E.164 country code does not start with 0".to_owned());
+    }
+    Ok(())
+}
+
+pub async fn add(
+    db: &DatabaseConnection,
+    organization_id: Uuid,
+    mode: Mode,
+    number: &str,
+) -> Result<phone_number::Model, DomainError> {
+    validate_e164(number).map_err(DomainError::BadInput)?;
+    let existing = phone_number::Entity::find()
+        .filter(Column::OrganizationId.eq(organization_id))
+        .filter(Column::Mode.eq(mode))
+        .filter(Column::E164.eq(number))
+        .one(db)
+        .await?;
+    if existing.is_some() {
+        return Err(DomainError::BadInput(format!(
+            "{number} is already a phone number of this organization in this mode"
+        )));
+    }
+    let model = phone_number::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        mode: Set(mode),
+        e164: Set(number.to_owned()),
+        endpoint_id: Set(None),
+        created_at: Set(entity::now()),
+    };
+    Ok(model.insert(db).await?)
+}
+
+/// The number `id` if it belongs to this organization and mode and routes nowhere yet;
+/// otherwise a field error is pushed. A number of another organization is "not found".
+pub(crate) async fn find_attachable(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    mode: Mode,
+    id: Uuid,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<phone_number::Model>, DomainError> {
+    let found = phone_number::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(Column::OrganizationId.eq(organization_id))
+        .filter(Column::Mode.eq(mode))
+        .one(db)
+        .await?;
+    match found {
+        None => {
+            errors.push(FieldError::new(
+                Field::PhoneNumberId,
+                UserErrorCode::PhoneNumberNotFound,
+                "no phone number with this id exists in this organization and mode",
+            ));
+            Ok(None)
+        }
+        Some(p) if p.endpoint_id.is_some() => {
+            errors.push(FieldError::new(
+                Field::PhoneNumberId,
+                UserErrorCode::PhoneNumberTaken,
+                "the phone number is already attached to another endpoint",
+            ));
+            Ok(None)
+        }
+        Some(p) => Ok(Some(p)),
+    }
+}
+
+/// The numbers attached to each of `endpoint_ids`, in one query, oldest first.
+pub async fn by_endpoints(
+    db: &DatabaseConnection,
+    organization_id: Uuid,
+    endpoint_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<phone_number::Model>>, DomainError> {
+    let rows = phone_number::Entity::find()
+        .filter(Column::OrganizationId.eq(organization_id))
+        .filter(Column::EndpointId.is_in(endpoint_ids.iter().copied()))
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<phone_number::Model>> = HashMap::new();
+    for row in rows {
+        if let Some(endpoint_id) = row.endpoint_id {
+            map.entry(endpoint_id).or_default().push(row);
+        }
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_e164;
+
+    #[test]
+    fn e164_numbers() {
+        assert!(validate_e164("+14155550123").is_ok());
+        assert!(validate_e164("+442071838750").is_ok());
+        for bad in ["14155550123", "+", "+0123", "+1 415 555", "+1234567890123456", "+1a"] {
+            assert!(validate_e164(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Maps domain errors to GraphQL errors with a stable `extensions.code`, once for all resolvers.
+
+use async_graphql::{Context, ErrorExtensions};
+
+use crate::domain::{Actor, DomainError};
+
+/// Top-level error codes, spelled as Apollo Router spells them.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+}
+
+pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+impl ErrorExtensions for DomainError {
+    fn extend(&self) -> async_graphql::Error {
+        match self {
+            DomainError::Unauthenticated(m) => coded(m.clone(), code::UNAUTHENTICATED),
+            DomainError::Forbidden(m) => coded(m.clone(), code::FORBIDDEN),
+            DomainError::NotFound(what) => coded(format!("{} not found", capitalize(what)), code::NOT_FOUND),
+            DomainError::BadInput(m) => coded(m.clone(), code::BAD_USER_INPUT),
+            DomainError::Invalid(errors) => coded(
+                errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                code::BAD_USER_INPUT,
+            ),
+            DomainError::Database(_) | DomainError::Corrupt(_) => {
+                tracing::error!(error = %self.log_description(), "request failed");
+                coded("Internal server error", code::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The caller, as authenticated by the HTTP layer. Absent only for introspection-only requests.
+pub fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
+    ctx.data_opt::<Actor>()
+        .ok_or_else(|| coded("Authentication required", code::UNAUTHENTICATED))
+}
+
+pub trait IntoGql<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> IntoGql<T> for Result<T, DomainError> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.extend())
+    }
+}

@@ -1,0 +1,36 @@
+//! GraphQL transport: the schema, its types, and the mapping of domain errors to GraphQL errors.
+
+pub mod error;
+pub mod introspection;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::domain::provider::SipDomains;
+
+pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// What resolvers reach through `ctx.data`: the app-wide services. Per-request identity
+/// (`Actor`) and loaders are added to each request by the HTTP handler.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub sip_domains: SipDomains,
+}
+
+pub fn build_schema(services: Services) -> AppSchema {
+    Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+        .data(services)
+        .finish()
+}
+
+/// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}

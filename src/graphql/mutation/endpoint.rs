@@ -1,0 +1,153 @@
+//! Endpoint writes. Rule breaks come back as `userErrors`; auth, tenancy and server faults as
+//! top-level errors.
+
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
+use uuid::Uuid;
+
+use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
+use crate::domain::DomainError;
+use crate::graphql::Services;
+use crate::graphql::error::actor;
+use crate::graphql::types::{
+    Endpoint, EndpointStatus, EndpointType, Mode, ProviderConfigInput, UserError,
+};
+
+#[derive(Default)]
+pub struct EndpointMutation;
+
+#[derive(InputObject)]
+pub struct CreateEndpointInput {
+    /// 1 to 100 characters.
+    pub name: String,
+    pub r#type: EndpointType,
+    /// Required for WEBHOOK (http/https) and CUSTOM_SIP (sip:/sips:); generated for the AI
+    /// providers, so it must not be given for them.
+    pub url: Option<String>,
+    /// ACTIVE (default) or INACTIVE.
+    pub status: Option<EndpointStatus>,
+    /// Required for the AI providers; the variant must match `type`.
+    pub provider_config: Option<ProviderConfigInput>,
+    /// A phone number of the same organization and mode to route to the new endpoint.
+    pub phone_number_id: Option<Uuid>,
+    /// The mode of the new endpoint. An API key creates in its own mode; a dashboard session
+    /// defaults to LIVE.
+    pub mode: Option<Mode>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateEndpointInput {
+    pub id: Uuid,
+    pub name: Option<String>,
+    /// Accepted only when equal to the current type: a type never changes.
+    pub r#type: Option<EndpointType>,
+    /// For WEBHOOK and CUSTOM_SIP only; generated for the AI providers.
+    pub url: Option<String>,
+    /// ACTIVE or INACTIVE.
+    pub status: Option<EndpointStatus>,
+    /// Replaces the stored config (same variant as the type); secrets left out are kept.
+    /// For the AI providers the URL is regenerated from it.
+    pub provider_config: Option<ProviderConfigInput>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteEndpointInput {
+    pub id: Uuid,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateEndpointPayload {
+    /// The new endpoint; null when `userErrors` is not empty.
+    pub endpoint: Option<Endpoint>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateEndpointPayload {
+    /// The updated endpoint; null when `userErrors` is not empty.
+    pub endpoint: Option<Endpoint>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteEndpointPayload {
+    /// The id of the deleted endpoint; null when `userErrors` is not empty.
+    pub deleted_endpoint_id: Option<Uuid>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Splits a domain result into the value or the user errors; anything else is top-level.
+fn split<T>(result: Result<T, DomainError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
+    match result {
+        Ok(value) => Ok((Some(value), Vec::new())),
+        Err(DomainError::Invalid(errors)) => Ok((None, errors.into_iter().map(Into::into).collect())),
+        Err(other) => Err(other.extend()),
+    }
+}
+
+#[Object]
+impl EndpointMutation {
+    /// Creates an endpoint. For the AI providers the SIP URI is generated from the config.
+    async fn create_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateEndpointInput,
+    ) -> async_graphql::Result<CreateEndpointPayload> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        let new = NewEndpoint {
+            name: input.name,
+            r#type: Some(input.r#type.into()),
+            url: input.url,
+            status: input.status.map(Into::into),
+            provider_config: input.provider_config.map(Into::into),
+            phone_number_id: input.phone_number_id,
+            mode: input.mode.map(Into::into),
+        };
+        let (endpoint, user_errors) =
+            split(endpoints::create(&services.db, &services.sip_domains, actor, new).await)?;
+        Ok(CreateEndpointPayload {
+            endpoint: endpoint.map(Endpoint),
+            user_errors,
+        })
+    }
+
+    /// Updates an endpoint; fields left out keep their value.
+    async fn update_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateEndpointInput,
+    ) -> async_graphql::Result<UpdateEndpointPayload> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        let patch = EndpointPatch {
+            name: input.name,
+            r#type: input.r#type.map(Into::into),
+            url: input.url,
+            status: input.status.map(Into::into),
+            provider_config: input.provider_config.map(Into::into),
+        };
+        let (endpoint, user_errors) = split(
+            endpoints::update(&services.db, &services.sip_domains, actor, input.id, patch).await,
+        )?;
+        Ok(UpdateEndpointPayload {
+            endpoint: endpoint.map(Endpoint),
+            user_errors,
+        })
+    }
+
+    /// Deletes an endpoint; its phone numbers stay in the organization, detached.
+    async fn delete_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteEndpointInput,
+    ) -> async_graphql::Result<DeleteEndpointPayload> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        let (deleted_endpoint_id, user_errors) =
+            split(endpoints::delete(&services.db, actor, input.id).await)?;
+        Ok(DeleteEndpointPayload {
+            deleted_endpoint_id,
+            user_errors,
+        })
+    }
+}

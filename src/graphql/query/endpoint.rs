@@ -1,0 +1,55 @@
+//! Endpoint reads: one by id, or a page of them.
+
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use crate::domain::endpoints::{self, PageRequest};
+use crate::graphql::error::{IntoGql, actor};
+use crate::graphql::types::{Endpoint, EndpointConnection, EndpointFilter, EndpointOrder};
+use crate::graphql::Services;
+
+#[derive(Default)]
+pub struct EndpointQuery;
+
+#[Object]
+impl EndpointQuery {
+    /// One endpoint of the caller's organization and mode. Any other id, including another
+    /// organization's, gives null and a NOT_FOUND error.
+    async fn endpoint(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Endpoint>> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        endpoints::get(&services.db, actor, id).await.gql().map(|e| Some(Endpoint(e)))
+    }
+
+    /// Endpoints of the caller's organization and mode, newest first unless `orderBy` says
+    /// otherwise. Cursors are opaque and stable while endpoints are added.
+    async fn endpoints(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i64,
+        #[graphql(desc = "A cursor from a previous page of the same ordering.")] after: Option<String>,
+        filter: Option<EndpointFilter>,
+        order_by: Option<EndpointOrder>,
+    ) -> async_graphql::Result<EndpointConnection> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        let filter: endpoints::EndpointFilter = filter.unwrap_or_default().into();
+        let page = endpoints::list(
+            &services.db,
+            actor,
+            PageRequest {
+                first: Some(first),
+                after,
+                filter: filter.clone(),
+                order: order_by.unwrap_or_default().into(),
+            },
+        )
+        .await
+        .gql()?;
+        Ok(EndpointConnection {
+            page,
+            filter,
+            actor: actor.clone(),
+        })
+    }
+}

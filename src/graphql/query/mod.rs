@@ -1,0 +1,7 @@
+//! The root query, merged from one object per area.
+
+mod endpoint;
+mod viewer;
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(endpoint::EndpointQuery, viewer::ViewerQuery);

@@ -1,0 +1,30 @@
+//! HTTP transport: the axum router, GraphQL endpoint and GraphiQL page.
+
+mod auth;
+mod graphql;
+
+use axum::Router;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::graphql::{AppSchema, Services, build_schema};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub db: DatabaseConnection,
+}
+
+/// The whole HTTP application over an already migrated database.
+pub fn build_app(config: &Config, db: DatabaseConnection) -> Router {
+    let schema = build_schema(Services {
+        db: db.clone(),
+        sip_domains: config.sip_domains.clone(),
+    });
+    Router::new()
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .with_state(AppState { schema, db })
+        .layer(TraceLayer::new_for_http())
+}
