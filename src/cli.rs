@@ -11,10 +11,19 @@ use crate::domain::provider::SipDomains;
 use crate::domain::{DomainError, Mode, api_keys, organizations, phone_numbers};
 
 #[derive(Debug, Parser)]
-#[command(name = "cockpit-gateway", version, about = "GraphQL gateway over the KrosAI Cockpit endpoints API")]
+#[command(
+    name = "cockpit-gateway",
+    version,
+    about = "GraphQL gateway over the KrosAI Cockpit endpoints API"
+)]
 pub struct Cli {
     /// Address to listen on.
-    #[arg(long, env = "COCKPIT_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "COCKPIT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
     /// `sqlite://…` (embedded) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = crate::db::DEFAULT_DATABASE_URL, global = true)]
@@ -28,13 +37,33 @@ pub struct Cli {
 /// The SIP domains generated URIs point at (Vapi's EU region: `sip.eu.vapi.ai`).
 #[derive(Debug, Args)]
 pub struct SipDomainArgs {
-    #[arg(long, env = "COCKPIT_VAPI_SIP_DOMAIN", default_value = "sip.vapi.ai", global = true)]
+    #[arg(
+        long,
+        env = "COCKPIT_VAPI_SIP_DOMAIN",
+        default_value = "sip.vapi.ai",
+        global = true
+    )]
     pub vapi_sip_domain: String,
-    #[arg(long, env = "COCKPIT_RETELL_SIP_DOMAIN", default_value = "sip.retellai.com", global = true)]
+    #[arg(
+        long,
+        env = "COCKPIT_RETELL_SIP_DOMAIN",
+        default_value = "sip.retellai.com",
+        global = true
+    )]
     pub retell_sip_domain: String,
-    #[arg(long, env = "COCKPIT_ELEVENLABS_SIP_DOMAIN", default_value = "sip.rtc.elevenlabs.io", global = true)]
+    #[arg(
+        long,
+        env = "COCKPIT_ELEVENLABS_SIP_DOMAIN",
+        default_value = "sip.rtc.elevenlabs.io",
+        global = true
+    )]
     pub elevenlabs_sip_domain: String,
-    #[arg(long, env = "COCKPIT_VOGENT_SIP_DOMAIN", default_value = "sip.vogent.ai", global = true)]
+    #[arg(
+        long,
+        env = "COCKPIT_VOGENT_SIP_DOMAIN",
+        default_value = "sip.vogent.ai",
+        global = true
+    )]
     pub vogent_sip_domain: String,
 }
 
@@ -132,7 +161,10 @@ pub enum CliError {
     #[error("cannot reach the database: {0}")]
     Database(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -140,7 +172,9 @@ pub enum CliError {
 impl From<DomainError> for CliError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::Database(_) | DomainError::Corrupt(_) => Self::Database(e.log_description()),
+            DomainError::Database(_) | DomainError::Corrupt(_) => {
+                Self::Database(e.log_description())
+            }
             other => Self::Domain(other.to_string()),
         }
     }
@@ -163,12 +197,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::PrintSchema => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| CliError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
+            let listener =
+                tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| CliError::Listen {
+                        addr: config.listen,
+                        source,
+                    })?;
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
             let app = crate::build_app(&config, db.clone());

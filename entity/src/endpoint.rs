@@ -37,7 +37,9 @@ impl ActiveModelBehavior for ActiveModel {
         if !insert {
             let now = crate::now();
             let next = match &self.updated_at {
-                ActiveValue::Unchanged(previous) | ActiveValue::Set(previous) if *previous >= now => {
+                ActiveValue::Unchanged(previous) | ActiveValue::Set(previous)
+                    if *previous >= now =>
+                {
                     *previous + chrono::Duration::microseconds(1)
                 }
                 _ => now,

@@ -35,7 +35,10 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk-organization_members-organization_id")
-                            .from(OrganizationMembers::Table, OrganizationMembers::OrganizationId)
+                            .from(
+                                OrganizationMembers::Table,
+                                OrganizationMembers::OrganizationId,
+                            )
                             .to(Organizations::Table, Organizations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

@@ -13,6 +13,15 @@ pub enum Credential {
     User { user_id: String },
 }
 
+/// Which modes a read covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeScope {
+    Both,
+    Only(Mode),
+    /// The caller asked for a mode its credential can't see: the read is empty.
+    Nothing,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub organization_id: Uuid,
@@ -30,12 +39,11 @@ impl Actor {
     }
 
     /// The modes a read may cover: the credential's own, narrowed by what the caller asked for.
-    /// `Err` when the caller asked for a mode its credential can't see; such a read is empty.
-    pub fn read_mode(&self, requested: Option<Mode>) -> Result<Option<Mode>, ()> {
+    pub fn read_scope(&self, requested: Option<Mode>) -> ModeScope {
         match (self.fixed_mode(), requested) {
-            (Some(fixed), Some(asked)) if fixed != asked => Err(()),
-            (Some(fixed), _) => Ok(Some(fixed)),
-            (None, asked) => Ok(asked),
+            (Some(fixed), Some(asked)) if fixed != asked => ModeScope::Nothing,
+            (Some(mode), _) | (None, Some(mode)) => ModeScope::Only(mode),
+            (None, None) => ModeScope::Both,
         }
     }
 

@@ -16,6 +16,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::access::ModeScope;
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
 use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
 use super::{Actor, has_control_chars};
@@ -46,7 +47,10 @@ impl TryFrom<endpoint::Model> for Endpoint {
     fn try_from(m: endpoint::Model) -> Result<Self, Self::Error> {
         let provider_config = ProviderConfig::from_stored(m.r#type, m.provider_config.as_ref())
             .map_err(|e| {
-                DomainError::Corrupt(format!("provider config of endpoint {} does not decode: {e}", m.id))
+                DomainError::Corrupt(format!(
+                    "provider config of endpoint {} does not decode: {e}",
+                    m.id
+                ))
             })?;
         Ok(Self {
             id: m.id,
@@ -107,14 +111,22 @@ async fn find_model(
 }
 
 /// One endpoint of the actor's organization and mode; any other is "not found".
-pub async fn get(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<Endpoint, DomainError> {
+pub async fn get(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Endpoint, DomainError> {
     find_model(db, actor, id).await?.try_into()
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let name = name.trim();
     if name.is_empty() {
-        errors.push(FieldError::new(Field::Name, UserErrorCode::Blank, "name can't be blank"));
+        errors.push(FieldError::new(
+            Field::Name,
+            UserErrorCode::Blank,
+            "name can't be blank",
+        ));
         return None;
     }
     if name.chars().count() > MAX_NAME_LEN {
@@ -206,7 +218,11 @@ fn resolve_routing(
                 }
             };
             if let Err(message) = check_webhook_url(&url) {
-                errors.push(FieldError::new(Field::Url, UserErrorCode::InvalidUrl, message));
+                errors.push(FieldError::new(
+                    Field::Url,
+                    UserErrorCode::InvalidUrl,
+                    message,
+                ));
                 return None;
             }
             Some((url, None))
@@ -288,7 +304,10 @@ fn resolve_routing(
                     errors.push(FieldError::new(
                         Field::ProviderConfig,
                         UserErrorCode::Required,
-                        format!("providerConfig is required for a {} endpoint", type_name(ty)),
+                        format!(
+                            "providerConfig is required for a {} endpoint",
+                            type_name(ty)
+                        ),
                     ));
                     return None;
                 }
@@ -347,9 +366,20 @@ pub async fn create(
     let status = input.status.unwrap_or(EndpointStatus::Active);
     check_status(status, &mut errors);
     let routing = match input.r#type {
-        Some(ty) => resolve_routing(ty, input.url, input.provider_config, None, domains, &mut errors),
+        Some(ty) => resolve_routing(
+            ty,
+            input.url,
+            input.provider_config,
+            None,
+            domains,
+            &mut errors,
+        ),
         None => {
-            errors.push(FieldError::new(Field::Type, UserErrorCode::Required, "type is required"));
+            errors.push(FieldError::new(
+                Field::Type,
+                UserErrorCode::Required,
+                "type is required",
+            ));
             None
         }
     };
@@ -473,7 +503,10 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
     let txn = db.begin().await?;
     let stored = find_model(&txn, actor, id).await?;
     phone_number::Entity::update_many()
-        .col_expr(phone_number::Column::EndpointId, Expr::value(Option::<Uuid>::None))
+        .col_expr(
+            phone_number::Column::EndpointId,
+            Expr::value(Option::<Uuid>::None),
+        )
         .filter(phone_number::Column::EndpointId.eq(stored.id))
         .exec(&txn)
         .await?;
@@ -582,7 +615,11 @@ pub struct Page {
 /// The rows a list covers: the actor's organization and mode, then the client's filter.
 /// `None` when the filter asks for a mode the credential can't see.
 fn list_condition(actor: &Actor, filter: &EndpointFilter) -> Option<Condition> {
-    let mode = actor.read_mode(filter.mode).ok()?;
+    let mode = match actor.read_scope(filter.mode) {
+        ModeScope::Nothing => return None,
+        ModeScope::Only(mode) => Some(mode),
+        ModeScope::Both => None,
+    };
     let mut cond = scoped(actor, mode);
     if let Some(types) = &filter.types {
         cond = cond.add(Column::Type.is_in(types.iter().copied()));
@@ -590,7 +627,12 @@ fn list_condition(actor: &Actor, filter: &EndpointFilter) -> Option<Condition> {
     if let Some(statuses) = &filter.statuses {
         cond = cond.add(Column::Status.is_in(statuses.iter().copied()));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let escaped = search
             .to_lowercase()
             .replace('\\', "\\\\")
@@ -598,15 +640,24 @@ fn list_condition(actor: &Actor, filter: &EndpointFilter) -> Option<Condition> {
             .replace('_', "\\_");
         let pattern = format!("%{escaped}%");
         let like = |col: Column| {
-            Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
         };
-        cond = cond.add(Condition::any().add(like(Column::Name)).add(like(Column::Url)));
+        cond = cond.add(
+            Condition::any()
+                .add(like(Column::Name))
+                .add(like(Column::Url)),
+        );
     }
     Some(cond)
 }
 
 /// One page in keyset order: stable while rows are inserted between requests.
-pub async fn list(db: &DatabaseConnection, actor: &Actor, req: PageRequest) -> Result<Page, DomainError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    req: PageRequest,
+) -> Result<Page, DomainError> {
     let first = match req.first {
         None => DEFAULT_PAGE_SIZE,
         Some(n) if (1..=MAX_PAGE_SIZE as i64).contains(&n) => n as u64,
@@ -616,7 +667,11 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, req: PageRequest) -> R
             )));
         }
     };
-    let after = req.after.as_deref().map(|raw| Cursor::decode(raw, req.order)).transpose()?;
+    let after = req
+        .after
+        .as_deref()
+        .map(|raw| Cursor::decode(raw, req.order))
+        .transpose()?;
     let Some(mut cond) = list_condition(actor, &req.filter) else {
         return Ok(Page {
             items: Vec::new(),
@@ -633,17 +688,23 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, req: PageRequest) -> R
     if let Some(cursor) = &after {
         let value: sea_orm::Value = match req.order.field {
             OrderField::Name => cursor.v.clone().into(),
-            OrderField::CreatedAt | OrderField::UpdatedAt => DateTime::parse_from_rfc3339(&cursor.v)
-                .map_err(|_| DomainError::BadInput("`after` is not a valid cursor".to_owned()))?
-                .with_timezone(&Utc)
-                .into(),
+            OrderField::CreatedAt | OrderField::UpdatedAt => {
+                DateTime::parse_from_rfc3339(&cursor.v)
+                    .map_err(|_| DomainError::BadInput("`after` is not a valid cursor".to_owned()))?
+                    .with_timezone(&Utc)
+                    .into()
+            }
         };
         let beyond = match req.order.direction {
             Direction::Asc => Condition::any().add(column.gt(value.clone())).add(
-                Condition::all().add(column.eq(value)).add(Column::Id.gt(cursor.id)),
+                Condition::all()
+                    .add(column.eq(value))
+                    .add(Column::Id.gt(cursor.id)),
             ),
             Direction::Desc => Condition::any().add(column.lt(value.clone())).add(
-                Condition::all().add(column.eq(value)).add(Column::Id.lt(cursor.id)),
+                Condition::all()
+                    .add(column.eq(value))
+                    .add(Column::Id.lt(cursor.id)),
             ),
         };
         cond = cond.add(beyond);
@@ -676,7 +737,11 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, req: PageRequest) -> R
 }
 
 /// How many endpoints the filter matches across all pages.
-pub async fn count(db: &DatabaseConnection, actor: &Actor, filter: &EndpointFilter) -> Result<u64, DomainError> {
+pub async fn count(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    filter: &EndpointFilter,
+) -> Result<u64, DomainError> {
     let Some(cond) = list_condition(actor, filter) else {
         return Ok(0);
     };

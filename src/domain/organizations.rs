@@ -7,7 +7,10 @@ use uuid::Uuid;
 use super::DomainError;
 use super::has_control_chars;
 
-pub async fn create(db: &DatabaseConnection, name: &str) -> Result<organization::Model, DomainError> {
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<organization::Model, DomainError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || has_control_chars(name) {
         return Err(DomainError::BadInput(

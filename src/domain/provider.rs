@@ -153,7 +153,10 @@ impl ProviderConfig {
                 Some(credential) => format!("sip:{}@{credential}.{}", c.assistant_id, domains.vapi),
                 None => format!("sip:{}@{}", c.assistant_id, domains.vapi),
             }),
-            Self::Retell(c) => Some(format!("sip:{}@{};transport=tcp", c.agent_id, domains.retell)),
+            Self::Retell(c) => Some(format!(
+                "sip:{}@{};transport=tcp",
+                c.agent_id, domains.retell
+            )),
             Self::ElevenLabs(c) => Some(format!(
                 "sip:{}@{}:5060;transport=tcp",
                 c.elevenlabs_agent_id, domains.elevenlabs
@@ -248,11 +251,11 @@ impl ProviderConfigInput {
                     retell_phone_number: retell_phone_number.ok()?,
                 })
             }
-            Self::ElevenLabs { elevenlabs_agent_id } => {
-                ProviderConfig::ElevenLabs(ElevenLabsConfig {
-                    elevenlabs_agent_id: check.sip_user("elevenlabs_agent_id", elevenlabs_agent_id)?,
-                })
-            }
+            Self::ElevenLabs {
+                elevenlabs_agent_id,
+            } => ProviderConfig::ElevenLabs(ElevenLabsConfig {
+                elevenlabs_agent_id: check.sip_user("elevenlabs_agent_id", elevenlabs_agent_id)?,
+            }),
             Self::LiveKit {
                 livekit_agent_name,
                 livekit_sip_trunk_id,
@@ -280,7 +283,8 @@ impl ProviderConfigInput {
                 let agent = check.text("vogent_agent_id", vogent_agent_id);
                 let prefix = check.sip_user("vogent_sip_prefix", vogent_sip_prefix);
                 let username = check.required_text("vogent_sip_username", vogent_sip_username);
-                let password = check.secret("vogent_sip_password", vogent_sip_password, stored, true);
+                let password =
+                    check.secret("vogent_sip_password", vogent_sip_password, stored, true);
                 ProviderConfig::Vogent(VogentConfig {
                     vogent_agent_id: agent.ok()?,
                     vogent_sip_prefix: prefix?,
@@ -329,11 +333,19 @@ impl Checker<'_> {
     fn required(&mut self, field: &'static str, value: Option<String>) -> Option<String> {
         match value {
             None => {
-                self.fail(field, UserErrorCode::Required, format!("{field} is required"));
+                self.fail(
+                    field,
+                    UserErrorCode::Required,
+                    format!("{field} is required"),
+                );
                 None
             }
             Some(v) if v.trim().is_empty() => {
-                self.fail(field, UserErrorCode::Blank, format!("{field} can't be blank"));
+                self.fail(
+                    field,
+                    UserErrorCode::Blank,
+                    format!("{field} can't be blank"),
+                );
                 None
             }
             Some(v) => Some(v),
@@ -406,7 +418,11 @@ impl Checker<'_> {
     fn text(&mut self, field: &'static str, value: Option<String>) -> Result<Option<String>, ()> {
         let Some(value) = value else { return Ok(None) };
         if value.trim().is_empty() {
-            self.fail(field, UserErrorCode::Blank, format!("{field} can't be blank"));
+            self.fail(
+                field,
+                UserErrorCode::Blank,
+                format!("{field} can't be blank"),
+            );
             return Err(());
         }
         self.length(field, value, MAX_TEXT_LEN).map(Some).ok_or(())
@@ -443,12 +459,20 @@ impl Checker<'_> {
         match value {
             None if stored.is_some() => Ok(stored),
             None if required => {
-                self.fail(field, UserErrorCode::Required, format!("{field} is required"));
+                self.fail(
+                    field,
+                    UserErrorCode::Required,
+                    format!("{field} is required"),
+                );
                 Err(())
             }
             None => Ok(None),
             Some(v) if v.is_empty() => {
-                self.fail(field, UserErrorCode::Blank, format!("{field} can't be blank"));
+                self.fail(
+                    field,
+                    UserErrorCode::Blank,
+                    format!("{field} can't be blank"),
+                );
                 Err(())
             }
             Some(v) => self
@@ -565,13 +589,19 @@ mod tests {
             credential_id: None,
             vapi_phone_number_id: None,
         });
-        assert_eq!(vapi.generated_url(&d).as_deref(), Some("sip:asst@sip.vapi.ai"));
+        assert_eq!(
+            vapi.generated_url(&d).as_deref(),
+            Some("sip:asst@sip.vapi.ai")
+        );
         let byo = ProviderConfig::Vapi(VapiConfig {
             assistant_id: "asst".into(),
             credential_id: Some("cred-1".into()),
             vapi_phone_number_id: None,
         });
-        assert_eq!(byo.generated_url(&d).as_deref(), Some("sip:asst@cred-1.sip.vapi.ai"));
+        assert_eq!(
+            byo.generated_url(&d).as_deref(),
+            Some("sip:asst@cred-1.sip.vapi.ai")
+        );
         let retell = ProviderConfig::Retell(RetellConfig {
             agent_id: "ag".into(),
             retell_phone_number: None,

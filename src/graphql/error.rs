@@ -23,7 +23,9 @@ impl ErrorExtensions for DomainError {
         match self {
             DomainError::Unauthenticated(m) => coded(m.clone(), code::UNAUTHENTICATED),
             DomainError::Forbidden(m) => coded(m.clone(), code::FORBIDDEN),
-            DomainError::NotFound(what) => coded(format!("{} not found", capitalize(what)), code::NOT_FOUND),
+            DomainError::NotFound(what) => {
+                coded(format!("{} not found", capitalize(what)), code::NOT_FOUND)
+            }
             DomainError::BadInput(m) => coded(m.clone(), code::BAD_USER_INPUT),
             DomainError::Invalid(errors) => coded(
                 errors

@@ -1,10 +1,10 @@
 //! Recognises operations that only introspect, which run without credentials so that GraphiQL
 //! and schema tools can load the schema.
 
+use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
-use async_graphql::parser::parse_query;
 use async_graphql::{Name, Positioned};
 use std::collections::HashMap;
 
@@ -22,7 +22,9 @@ pub fn is_introspection_only(query: &str, operation_name: Option<&str>) -> bool 
     match operations {
         DocumentOperations::Single(op) => check(&op.node.selection_set),
         DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.get(name).is_some_and(|op| check(&op.node.selection_set)),
+            Some(name) => ops
+                .get(name)
+                .is_some_and(|op| check(&op.node.selection_set)),
             None => ops.values().all(|op| check(&op.node.selection_set)),
         },
     }
@@ -57,13 +59,19 @@ mod tests {
 
     #[test]
     fn recognises_introspection() {
-        assert!(is_introspection_only("{ __schema { types { name } } }", None));
+        assert!(is_introspection_only(
+            "{ __schema { types { name } } }",
+            None
+        ));
         assert!(is_introspection_only("query { __typename }", None));
         assert!(is_introspection_only(
             "query Q { ...F } fragment F on Query { __type(name: \"Endpoint\") { name } }",
             None
         ));
-        assert!(!is_introspection_only("{ __typename endpoints { totalCount } }", None));
+        assert!(!is_introspection_only(
+            "{ __typename endpoints { totalCount } }",
+            None
+        ));
         assert!(!is_introspection_only("{ viewer { mode } }", None));
         assert!(!is_introspection_only("not graphql", None));
         assert!(!is_introspection_only(

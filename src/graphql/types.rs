@@ -1,13 +1,17 @@
 //! GraphQL types, built from domain values; the entity crate knows nothing of GraphQL.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, OneofObject, SimpleObject, Union};
+use async_graphql::{
+    Context, Enum, ErrorExtensions, InputObject, Object, OneofObject, SimpleObject, Union,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
 use crate::domain::provider::{self, ProviderConfigInput as DomainConfigInput};
-use crate::domain::{Actor, Field, FieldError, UserErrorCode as DomainCode, endpoints::Endpoint as DomainEndpoint};
+use crate::domain::{
+    Actor, Field, FieldError, UserErrorCode as DomainCode, endpoints::Endpoint as DomainEndpoint,
+};
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -549,7 +553,11 @@ impl EndpointConnection {
     }
     /// The endpoints of `edges`, without cursors.
     async fn nodes(&self) -> Vec<Endpoint> {
-        self.page.items.iter().map(|(_, e)| Endpoint(e.clone())).collect()
+        self.page
+            .items
+            .iter()
+            .map(|(_, e)| Endpoint(e.clone()))
+            .collect()
     }
     async fn page_info(&self) -> PageInfo {
         PageInfo {

@@ -53,9 +53,9 @@ impl From<DomainError> for AuthRejection {
 /// The credential a request carries, if any: `Authorization: Bearer …` or `x-api-key: …`.
 pub fn credential(headers: &HeaderMap) -> Result<Option<String>, AuthRejection> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| AuthRejection::unauthenticated("The Authorization header is not valid text."))?;
+        let value = value.to_str().map_err(|_| {
+            AuthRejection::unauthenticated("The Authorization header is not valid text.")
+        })?;
         let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthRejection::unauthenticated(
@@ -72,10 +72,14 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<String>, AuthRejection> 
         Some(value) => {
             let key = value
                 .to_str()
-                .map_err(|_| AuthRejection::unauthenticated("The x-api-key header is not valid text."))?
+                .map_err(|_| {
+                    AuthRejection::unauthenticated("The x-api-key header is not valid text.")
+                })?
                 .trim();
             if key.is_empty() {
-                return Err(AuthRejection::unauthenticated("The x-api-key header is empty."));
+                return Err(AuthRejection::unauthenticated(
+                    "The x-api-key header is empty.",
+                ));
             }
             Ok(Some(key.to_owned()))
         }

@@ -3,10 +3,10 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
 
 use super::AppState;
 use super::auth::{self, AuthRejection};
@@ -14,10 +14,19 @@ use crate::graphql::introspection::is_introspection_only;
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
 
 pub async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Cockpit gateway").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Cockpit gateway")
+            .finish(),
+    )
 }
 
-pub async fn execute(State(state): State<AppState>, headers: HeaderMap, req: GraphQLRequest) -> Response {
+pub async fn execute(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> Response {
     let mut request = req.into_inner();
     let prepared = async {
         let organization = auth::requested_organization(&headers)?;
@@ -25,7 +34,9 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, req: Gra
             Some(token) => auth::authenticate_token(&state.db, &token, organization)
                 .await
                 .map(Some),
-            None if is_introspection_only(&request.query, request.operation_name.as_deref()) => Ok(None),
+            None if is_introspection_only(&request.query, request.operation_name.as_deref()) => {
+                Ok(None)
+            }
             None => Err(AuthRejection::unauthenticated(
                 "Authentication required: send an API key as `Authorization: Bearer kros_…` or `x-api-key: kros_…`.",
             )),

@@ -4,8 +4,8 @@
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
-use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
 use crate::domain::DomainError;
+use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
 use crate::graphql::Services;
 use crate::graphql::error::actor;
 use crate::graphql::types::{
@@ -79,7 +79,9 @@ pub struct DeleteEndpointPayload {
 fn split<T>(result: Result<T, DomainError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
     match result {
         Ok(value) => Ok((Some(value), Vec::new())),
-        Err(DomainError::Invalid(errors)) => Ok((None, errors.into_iter().map(Into::into).collect())),
+        Err(DomainError::Invalid(errors)) => {
+            Ok((None, errors.into_iter().map(Into::into).collect()))
+        }
         Err(other) => Err(other.extend()),
     }
 }

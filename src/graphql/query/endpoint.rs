@@ -4,9 +4,9 @@ use async_graphql::{Context, Object};
 use uuid::Uuid;
 
 use crate::domain::endpoints::{self, PageRequest};
+use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor};
 use crate::graphql::types::{Endpoint, EndpointConnection, EndpointFilter, EndpointOrder};
-use crate::graphql::Services;
 
 #[derive(Default)]
 pub struct EndpointQuery;
@@ -15,10 +15,17 @@ pub struct EndpointQuery;
 impl EndpointQuery {
     /// One endpoint of the caller's organization and mode. Any other id, including another
     /// organization's, gives null and a NOT_FOUND error.
-    async fn endpoint(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Endpoint>> {
+    async fn endpoint(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<Option<Endpoint>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        endpoints::get(&services.db, actor, id).await.gql().map(|e| Some(Endpoint(e)))
+        endpoints::get(&services.db, actor, id)
+            .await
+            .gql()
+            .map(|e| Some(Endpoint(e)))
     }
 
     /// Endpoints of the caller's organization and mode, newest first unless `orderBy` says
@@ -26,8 +33,10 @@ impl EndpointQuery {
     async fn endpoints(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: i64,
-        #[graphql(desc = "A cursor from a previous page of the same ordering.")] after: Option<String>,
+        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: Option<i32>,
+        #[graphql(desc = "A cursor from a previous page of the same ordering.")] after: Option<
+            String,
+        >,
         filter: Option<EndpointFilter>,
         order_by: Option<EndpointOrder>,
     ) -> async_graphql::Result<EndpointConnection> {
@@ -38,7 +47,7 @@ impl EndpointQuery {
             &services.db,
             actor,
             PageRequest {
-                first: Some(first),
+                first: first.map(i64::from),
                 after,
                 filter: filter.clone(),
                 order: order_by.unwrap_or_default().into(),

@@ -1,0 +1,150 @@
+//! The admin commands, run as a real process against a test database, then used over HTTP.
+
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn cli(db_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run cockpit-gateway")
+}
+
+fn stdout_line(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+async fn cli_walkthrough(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let url = test_db.url.clone();
+    assert!(cli(&url, &["migrate"]).status.success());
+
+    let org = stdout_line(&cli(&url, &["org", "create", "--name", "Walkthrough Inc"]));
+    uuid::Uuid::parse_str(&org).expect("org create prints a UUID");
+
+    let created = cli(
+        &url,
+        &[
+            "key", "create", "--org", &org, "--mode", "test", "--name", "ci",
+        ],
+    );
+    let key = stdout_line(&created);
+    assert!(key.starts_with("kros_test_") && key.len() == 42, "{key}");
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        stderr.contains("kros_test_") && !stderr.contains(&key),
+        "only a prefix on stderr: {stderr}"
+    );
+
+    let bad = cli(
+        &url,
+        &[
+            "phone-number",
+            "add",
+            "--org",
+            &org,
+            "--mode",
+            "test",
+            "--number",
+            "555-1234",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("E.164"));
+    let number = stdout_line(&cli(
+        &url,
+        &[
+            "phone-number",
+            "add",
+            "--org",
+            &org,
+            "--mode",
+            "test",
+            "--number",
+            "+14155550199",
+        ],
+    ));
+    let dup = cli(
+        &url,
+        &[
+            "phone-number",
+            "add",
+            "--org",
+            &org,
+            "--mode",
+            "test",
+            "--number",
+            "+14155550199",
+        ],
+    );
+    assert!(
+        !dup.status.success(),
+        "a number is added once per organization and mode"
+    );
+
+    let missing = cli(
+        &url,
+        &[
+            "key",
+            "create",
+            "--org",
+            &uuid::Uuid::new_v4().to_string(),
+            "--mode",
+            "live",
+        ],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("organization not found"));
+
+    // The key the CLI printed works against the gateway, in its organization and mode.
+    let app = TestApp::spawn_on(test_db).await;
+    let res = app
+        .graphql(
+            &key,
+            "{ viewer { organizationId credentialKind mode apiKeyId } }",
+            json!({}),
+        )
+        .await;
+    let viewer = res.assert_ok()["viewer"].clone();
+    assert_eq!(viewer["organizationId"], org);
+    assert_eq!(viewer["mode"], "TEST");
+    let e = app
+        .create_ok(
+            &key,
+            json!({ "name": "From CLI", "type": "VAPI", "phoneNumberId": number,
+            "providerConfig": { "vapi": { "assistantId": "a1" } } }),
+        )
+        .await;
+    assert_eq!(e["phoneNumbers"][0]["e164"], "+14155550199");
+
+    let key_id = viewer["apiKeyId"].as_str().expect("apiKeyId").to_owned();
+    assert!(cli(&url, &["key", "revoke", &key_id]).status.success());
+    let res = app
+        .graphql(&key, "{ viewer { organizationId } }", json!({}))
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(res.error_code(), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn cli_walkthrough_on_sqlite() {
+    cli_walkthrough(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn cli_walkthrough_on_postgres() {
+    cli_walkthrough(Backend::Postgres).await;
+}

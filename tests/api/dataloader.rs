@@ -1,0 +1,45 @@
+//! A page of endpoints with their phone numbers costs the same number of queries at any size.
+
+use cockpit_gateway::domain::Mode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const PAGE: &str =
+    "query($first: Int) { endpoints(first: $first) { nodes { name phoneNumbers { e164 } } } }";
+
+/// Statements one request for a page of `first` endpoints executes.
+async fn queries_for_page(app: &TestApp, first: usize) -> usize {
+    let before = app.query_count();
+    let res = app
+        .graphql(&app.org.test_key, PAGE, json!({ "first": first }))
+        .await;
+    let nodes = res.assert_ok()["endpoints"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    assert_eq!(nodes.len(), first);
+    for node in &nodes {
+        assert_eq!(
+            node["phoneNumbers"].as_array().map(Vec::len),
+            Some(1),
+            "{node}"
+        );
+    }
+    app.query_count() - before
+}
+
+db_test! {
+    async fn phone_numbers_of_a_page_load_in_one_query(app) {
+        for i in 0..12 {
+            let number = app.add_phone_number(app.org.id, Mode::Test, &format!("+1415555{i:04}")).await;
+            app.create_ok(&app.org.test_key, json!({ "name": format!("e{i}"), "type": "WEBHOOK",
+                "url": "https://a.example", "phoneNumberId": number })).await;
+        }
+        let small = queries_for_page(&app, 2).await;
+        let large = queries_for_page(&app, 12).await;
+        assert_eq!(small, large, "query count must not grow with the page");
+        // Key lookup, the page, and one batched phone-number query.
+        assert_eq!(large, 3);
+    }
+}

@@ -1,0 +1,349 @@
+//! `TestApp`: the real gateway on a random port over a fresh, migrated database, and one helper
+//! per operation. `db_test!` runs a test on SQLite, and on PostgreSQL too when
+//! `TEST_DATABASE_URL` is set.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cockpit_gateway::config::Config;
+use cockpit_gateway::domain::provider::SipDomains;
+use cockpit_gateway::domain::{Mode, api_keys, organizations, phone_numbers};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database of one backend; a PostgreSQL one is a schema of its own, dropped on drop.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// `None` for PostgreSQL when `TEST_DATABASE_URL` is not set.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_schema: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+                let schema = format!("t_{}", Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                    .await
+                    .expect("create test schema");
+                admin.close().await.ok();
+                let sep = if admin_url.contains('?') { '&' } else { '?' };
+                let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+                Some(Self {
+                    url,
+                    _dir: None,
+                    pg_schema: Some((admin_url, schema)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, schema)) = self.pg_schema.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// An organization with one key per mode and the numbers made for it.
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: Uuid,
+    pub test_key: String,
+    pub live_key: String,
+}
+
+impl Org {
+    pub fn key(&self, mode: Mode) -> &str {
+        match mode {
+            Mode::Test => &self.test_key,
+            Mode::Live => &self.live_key,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    /// Statements the app's connection has executed so far.
+    pub queries: Arc<AtomicUsize>,
+    /// A ready organization with a test and a live key.
+    pub org: Org,
+    /// Kept for its lifetime: dropping it removes the database.
+    _test_db: TestDb,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// The first top-level error's `extensions.code`, if any.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        &self.body["data"]
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        let test_db = TestDb::new(backend).await?;
+        Some(Self::spawn_on(test_db).await)
+    }
+
+    /// The gateway over an existing test database (migrated here if it isn't yet).
+    pub async fn spawn_on(test_db: TestDb) -> Self {
+        let mut db = cockpit_gateway::db::connect(&test_db.url)
+            .await
+            .expect("connect test database");
+        cockpit_gateway::db::migrate(&db)
+            .await
+            .expect("migrate test database");
+        let queries = Arc::new(AtomicUsize::new(0));
+        let counter = queries.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            database_url: test_db.url.clone(),
+            sip_domains: SipDomains::default(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("local addr"));
+        let app = cockpit_gateway::build_app(&config, db.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        let org = Self::make_org(&db, "Acme").await;
+        Self {
+            address,
+            db,
+            client: reqwest::Client::new(),
+            queries,
+            org,
+            _test_db: test_db,
+        }
+    }
+
+    pub async fn make_org(db: &DatabaseConnection, name: &str) -> Org {
+        let org = organizations::create(db, name).await.expect("create org");
+        let test_key = api_keys::create(db, org.id, Mode::Test, "test key")
+            .await
+            .expect("key");
+        let live_key = api_keys::create(db, org.id, Mode::Live, "live key")
+            .await
+            .expect("key");
+        Org {
+            id: org.id,
+            test_key: test_key.plaintext,
+            live_key: live_key.plaintext,
+        }
+    }
+
+    pub async fn new_org(&self, name: &str) -> Org {
+        Self::make_org(&self.db, name).await
+    }
+
+    pub async fn add_phone_number(&self, org: Uuid, mode: Mode, number: &str) -> Uuid {
+        phone_numbers::add(&self.db, org, mode, number)
+            .await
+            .expect("add phone number")
+            .id
+    }
+
+    pub fn query_count(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
+    }
+
+    /// POSTs a GraphQL operation with the given headers.
+    pub async fn post(&self, headers: &[(&str, &str)], body: Value) -> Response {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Runs `query` with `variables` as the holder of `key`.
+    pub async fn graphql(&self, key: &str, query: &str, variables: Value) -> Response {
+        let auth = format!("Bearer {key}");
+        self.post(
+            &[("authorization", auth.as_str())],
+            json!({ "query": query, "variables": variables }),
+        )
+        .await
+    }
+
+    /// `createEndpoint` with the default test key; returns the whole payload.
+    pub async fn create_endpoint(&self, key: &str, input: Value) -> Value {
+        let res = self.graphql(key, &CREATE, json!({ "input": input })).await;
+        res.assert_ok()["createEndpoint"].clone()
+    }
+
+    /// Creates an endpoint that must succeed; returns it.
+    pub async fn create_ok(&self, key: &str, input: Value) -> Value {
+        let payload = self.create_endpoint(key, input).await;
+        assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        payload["endpoint"].clone()
+    }
+
+    pub async fn update_endpoint(&self, key: &str, input: Value) -> Response {
+        self.graphql(key, &UPDATE, json!({ "input": input })).await
+    }
+
+    pub async fn delete_endpoint(&self, key: &str, id: &str) -> Response {
+        self.graphql(key, DELETE, json!({ "input": { "id": id } }))
+            .await
+    }
+
+    pub async fn get_endpoint(&self, key: &str, id: &str) -> Response {
+        self.graphql(key, &GET, json!({ "id": id })).await
+    }
+
+    /// Rows in `endpoints`, across every organization and mode.
+    pub async fn endpoint_rows(&self) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM endpoints",
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+pub const ENDPOINT_FIELDS: &str = r#"
+    id name type url status mode organizationId createdAt updatedAt
+    providerConfig {
+      __typename
+      ... on VapiConfig { assistantId credentialId vapiPhoneNumberId }
+      ... on RetellConfig { agentId retellPhoneNumber }
+      ... on ElevenLabsConfig { elevenlabsAgentId }
+      ... on LiveKitConfig { livekitAgentName livekitSipTrunkId livekitSipUri }
+      ... on VogentConfig { vogentAgentId vogentSipPrefix vogentSipUsername sipPasswordSet }
+      ... on CustomSipConfig { sipUri username passwordSet }
+    }
+    phoneNumbers { id e164 }
+"#;
+
+pub static CREATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "mutation($input: CreateEndpointInput!) {{ createEndpoint(input: $input) {{ endpoint {{ {ENDPOINT_FIELDS} }} userErrors {{ field message code }} }} }}"
+    )
+});
+pub static UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "mutation($input: UpdateEndpointInput!) {{ updateEndpoint(input: $input) {{ endpoint {{ {ENDPOINT_FIELDS} }} userErrors {{ field message code }} }} }}"
+    )
+});
+pub const DELETE: &str = "mutation($input: DeleteEndpointInput!) { deleteEndpoint(input: $input) { deletedEndpointId userErrors { field message code } } }";
+pub static GET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("query($id: UUID!) {{ endpoint(id: $id) {{ {ENDPOINT_FIELDS} }} }}")
+});
+
+/// Defines a test that runs once on SQLite and once on PostgreSQL (when configured).
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn run($app: crate::helpers::TestApp) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                run(app).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                match crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await {
+                    Some(app) => run(app).await,
+                    None => eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped"),
+                }
+            }
+        }
+    };
+}
+pub(crate) use db_test;

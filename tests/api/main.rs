@@ -1,0 +1,14 @@
+//! The integration tests: one binary, every test over real HTTP against a spawned gateway.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod crud;
+mod dataloader;
+mod migrations;
+mod pagination;
+mod schema;
+mod secrets;
+mod tenancy;
+mod validation;

@@ -1,0 +1,42 @@
+//! `schema.graphql` is a snapshot of the schema the code builds.
+
+#[test]
+fn schema_file_matches_print_schema() {
+    let printed = cockpit_gateway::graphql::sdl();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+    let on_disk = std::fs::read_to_string(path).expect("schema.graphql exists");
+    assert!(
+        printed == on_disk,
+        "schema.graphql is out of date: run `cargo run -- print-schema > schema.graphql`"
+    );
+}
+
+#[test]
+fn print_schema_command_prints_the_checked_in_schema() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .arg("print-schema")
+        .output()
+        .expect("run print-schema");
+    assert!(out.status.success());
+    let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), on_disk);
+}
+
+#[test]
+fn schema_has_the_contract_shapes() {
+    let sdl = cockpit_gateway::graphql::sdl();
+    for needle in [
+        "input ProviderConfigInput @oneOf",
+        "union ProviderConfig = VapiConfig | RetellConfig | ElevenLabsConfig | LiveKitConfig | VogentConfig | CustomSipConfig",
+        "first: Int = 50",
+        "orderBy: EndpointOrder",
+        "): EndpointConnection!",
+        "userErrors: [UserError!]!",
+        "createEndpoint(input: CreateEndpointInput!): CreateEndpointPayload!",
+        "updateEndpoint(input: UpdateEndpointInput!): UpdateEndpointPayload!",
+        "deleteEndpoint(input: DeleteEndpointInput!): DeleteEndpointPayload!",
+    ] {
+        assert!(sdl.contains(needle), "schema lacks `{needle}`");
+    }
+}
