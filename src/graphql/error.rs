@@ -57,6 +57,20 @@ pub fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
         .ok_or_else(|| coded("Authentication required", code::UNAUTHENTICATED))
 }
 
+/// Resolves a nullable field to `null` on failure while still reporting the error with its
+/// path. async-graphql 7 would drop a failed field from `data` altogether; the GraphQL spec
+/// ("Handling Field Errors") wants the field present as `null`.
+pub fn null_on_error<T>(ctx: &Context<'_>, result: Result<T, DomainError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(err) => {
+            let server_error = err.extend().into_server_error(ctx.item.pos);
+            ctx.add_error(ctx.set_error_path(server_error));
+            None
+        }
+    }
+}
+
 pub trait IntoGql<T> {
     fn gql(self) -> async_graphql::Result<T>;
 }

@@ -148,3 +148,72 @@ async fn cli_walkthrough_on_sqlite() {
 async fn cli_walkthrough_on_postgres() {
     cli_walkthrough(Backend::Postgres).await;
 }
+
+/// Runs `cockpit-gateway serve` as a process on a free port, queries it, then stops it with
+/// SIGTERM and expects a clean exit.
+async fn serve_and_stop(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args(["serve", "--listen", &listen, "--database-url", &test_db.url])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    let client = reqwest::Client::new();
+    let url = format!("http://{listen}/graphql");
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(res) = client
+            .post(&url)
+            .json(&json!({ "query": "{ __schema { queryType { name } } }" }))
+            .send()
+            .await
+        {
+            answer = Some(res.json::<serde_json::Value>().await.expect("JSON"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answer.expect("the gateway answers within 10 s"),
+        json!({ "data": { "__schema": { "queryType": { "name": "Query" } } } })
+    );
+    let page = client.get(&url).send().await.expect("GraphiQL");
+    assert!(
+        page.text().await.expect("html").contains("graphiql"),
+        "GET serves GraphiQL"
+    );
+
+    let pid = child.id().expect("pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within 10 s of SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn serve_runs_and_stops_on_sigterm_on_sqlite() {
+    serve_and_stop(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn serve_runs_and_stops_on_sigterm_on_postgres() {
+    serve_and_stop(Backend::Postgres).await;
+}

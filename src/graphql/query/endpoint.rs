@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::endpoints::{self, PageRequest};
 use crate::graphql::Services;
-use crate::graphql::error::{IntoGql, actor};
+use crate::graphql::error::{IntoGql, actor, null_on_error};
 use crate::graphql::types::{Endpoint, EndpointConnection, EndpointFilter, EndpointOrder};
 
 #[derive(Default)]
@@ -22,10 +22,8 @@ impl EndpointQuery {
     ) -> async_graphql::Result<Option<Endpoint>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        endpoints::get(&services.db, actor, id)
-            .await
-            .gql()
-            .map(|e| Some(Endpoint(e)))
+        let found = endpoints::get(&services.db, actor, id).await;
+        Ok(null_on_error(ctx, found).map(Endpoint))
     }
 
     /// Endpoints of the caller's organization and mode, newest first unless `orderBy` says
