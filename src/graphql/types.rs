@@ -9,9 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
 use crate::domain::provider::{self, ProviderConfigInput as DomainConfigInput};
-use crate::domain::{
-    Actor, Field, FieldError, UserErrorCode as DomainCode, endpoints::Endpoint as DomainEndpoint,
-};
+use crate::domain::{Actor, Field, FieldError, endpoints::Endpoint as DomainEndpoint};
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -396,6 +394,7 @@ impl From<ProviderConfigInput> for DomainConfigInput {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::UserErrorCode")]
 /// Why an input was refused.
 pub enum UserErrorCode {
     /// A required value is missing.
@@ -424,26 +423,6 @@ pub enum UserErrorCode {
     PhoneNumberNotFound,
     /// The phone number already routes to another endpoint.
     PhoneNumberTaken,
-}
-
-impl From<DomainCode> for UserErrorCode {
-    fn from(c: DomainCode) -> Self {
-        match c {
-            DomainCode::Required => Self::Required,
-            DomainCode::Blank => Self::Blank,
-            DomainCode::TooLong => Self::TooLong,
-            DomainCode::Invalid => Self::Invalid,
-            DomainCode::InvalidUrl => Self::InvalidUrl,
-            DomainCode::InvalidSipUri => Self::InvalidSipUri,
-            DomainCode::NotAllowed => Self::NotAllowed,
-            DomainCode::ProviderConfigMismatch => Self::ProviderConfigMismatch,
-            DomainCode::Immutable => Self::Immutable,
-            DomainCode::StatusNotSettable => Self::StatusNotSettable,
-            DomainCode::ModeNotAllowed => Self::ModeNotAllowed,
-            DomainCode::PhoneNumberNotFound => Self::PhoneNumberNotFound,
-            DomainCode::PhoneNumberTaken => Self::PhoneNumberTaken,
-        }
-    }
 }
 
 /// A rule the input broke, that the user can fix.

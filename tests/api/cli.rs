@@ -15,6 +15,22 @@ fn cli(db_url: &str, args: &[&str]) -> Output {
         .expect("run cockpit-gateway")
 }
 
+fn add_number(db_url: &str, org: &str, number: &str) -> Output {
+    cli(
+        db_url,
+        &[
+            "phone-number",
+            "add",
+            "--org",
+            org,
+            "--mode",
+            "test",
+            "--number",
+            number,
+        ],
+    )
+}
+
 fn stdout_line(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -49,47 +65,11 @@ async fn cli_walkthrough(backend: Backend) {
         "only a prefix on stderr: {stderr}"
     );
 
-    let bad = cli(
-        &url,
-        &[
-            "phone-number",
-            "add",
-            "--org",
-            &org,
-            "--mode",
-            "test",
-            "--number",
-            "555-1234",
-        ],
-    );
+    let bad = add_number(&url, &org, "555-1234");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("E.164"));
-    let number = stdout_line(&cli(
-        &url,
-        &[
-            "phone-number",
-            "add",
-            "--org",
-            &org,
-            "--mode",
-            "test",
-            "--number",
-            "+14155550199",
-        ],
-    ));
-    let dup = cli(
-        &url,
-        &[
-            "phone-number",
-            "add",
-            "--org",
-            &org,
-            "--mode",
-            "test",
-            "--number",
-            "+14155550199",
-        ],
-    );
+    let number = stdout_line(&add_number(&url, &org, "+14155550199"));
+    let dup = add_number(&url, &org, "+14155550199");
     assert!(
         !dup.status.success(),
         "a number is added once per organization and mode"
