@@ -33,9 +33,9 @@ fn schema_has_the_contract_shapes() {
         "orderBy: EndpointOrder",
         "): EndpointConnection!",
         "userErrors: [UserError!]!",
-        "createEndpoint(input: CreateEndpointInput!): CreateEndpointPayload!",
-        "updateEndpoint(input: UpdateEndpointInput!): UpdateEndpointPayload!",
-        "deleteEndpoint(input: DeleteEndpointInput!): DeleteEndpointPayload!",
+        "createEndpoint(input: CreateEndpointInput!): CreateEndpointPayload\n",
+        "updateEndpoint(input: UpdateEndpointInput!): UpdateEndpointPayload\n",
+        "deleteEndpoint(input: DeleteEndpointInput!): DeleteEndpointPayload\n",
     ] {
         assert!(sdl.contains(needle), "schema lacks `{needle}`");
     }

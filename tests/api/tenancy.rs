@@ -250,7 +250,12 @@ async fn assert_update_refused(app: &TestApp, key: &str, id: &str) {
         input["id"] = json!(id);
         let res = app.update_endpoint(key, input).await;
         assert_not_found(&res, "updateEndpoint");
-        assert_eq!(res.body["data"], Value::Null, "{}", res.body);
+        assert_eq!(
+            res.body["data"],
+            json!({ "updateEndpoint": null }),
+            "{}",
+            res.body
+        );
 
         let mut input = patch;
         input["id"] = json!(missing);
@@ -266,7 +271,12 @@ async fn assert_update_refused(app: &TestApp, key: &str, id: &str) {
 async fn assert_delete_refused(app: &TestApp, key: &str, id: &str) {
     let res = app.delete_endpoint(key, id).await;
     assert_not_found(&res, "deleteEndpoint");
-    assert_eq!(res.body["data"], Value::Null, "{}", res.body);
+    assert_eq!(
+        res.body["data"],
+        json!({ "deleteEndpoint": null }),
+        "{}",
+        res.body
+    );
     let reference = app.delete_endpoint(key, &Uuid::new_v4().to_string()).await;
     assert_eq!(
         res.body, reference.body,

@@ -282,6 +282,6 @@ db_test! {
             .update_endpoint(&app.org.test_key, json!({ "id": uuid::Uuid::new_v4(), "name": "x" }))
             .await;
         assert_eq!(res.error_code(), Some("NOT_FOUND"));
-        assert_eq!(res.data()["updateEndpoint"], Value::Null);
+        assert_eq!(res.body["data"], json!({ "updateEndpoint": null }));
     }
 }

@@ -1,13 +1,13 @@
 //! Endpoint writes. Rule breaks come back as `userErrors`; auth, tenancy and server faults as
 //! top-level errors.
 
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use crate::domain::DomainError;
 use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
 use crate::graphql::Services;
-use crate::graphql::error::actor;
+use crate::graphql::error::{actor, null_on_error};
 use crate::graphql::types::{
     Endpoint, EndpointStatus, EndpointType, Mode, ProviderConfigInput, UserError,
 };
@@ -75,14 +75,19 @@ pub struct DeleteEndpointPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// Splits a domain result into the value or the user errors; anything else is top-level.
-fn split<T>(result: Result<T, DomainError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
+/// Builds a payload from a domain result: the value, or the user errors. Any other failure is
+/// a top-level error, and the (nullable) payload is null.
+fn payload<T, P>(
+    ctx: &Context<'_>,
+    result: Result<T, DomainError>,
+    build: impl FnOnce(Option<T>, Vec<UserError>) -> P,
+) -> Option<P> {
     match result {
-        Ok(value) => Ok((Some(value), Vec::new())),
+        Ok(value) => Some(build(Some(value), Vec::new())),
         Err(DomainError::Invalid(errors)) => {
-            Ok((None, errors.into_iter().map(Into::into).collect()))
+            Some(build(None, errors.into_iter().map(Into::into).collect()))
         }
-        Err(other) => Err(other.extend()),
+        Err(other) => null_on_error(ctx, Err(other)),
     }
 }
 
@@ -93,7 +98,7 @@ impl EndpointMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateEndpointInput,
-    ) -> async_graphql::Result<CreateEndpointPayload> {
+    ) -> async_graphql::Result<Option<CreateEndpointPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let new = NewEndpoint {
@@ -105,12 +110,13 @@ impl EndpointMutation {
             phone_number_id: input.phone_number_id,
             mode: input.mode.map(Into::into),
         };
-        let (endpoint, user_errors) =
-            split(endpoints::create(&services.db, &services.sip_domains, actor, new).await)?;
-        Ok(CreateEndpointPayload {
-            endpoint: endpoint.map(Endpoint),
-            user_errors,
-        })
+        let created = endpoints::create(&services.db, &services.sip_domains, actor, new).await;
+        Ok(payload(ctx, created, |endpoint, user_errors| {
+            CreateEndpointPayload {
+                endpoint: endpoint.map(Endpoint),
+                user_errors,
+            }
+        }))
     }
 
     /// Updates an endpoint; fields left out keep their value.
@@ -118,7 +124,7 @@ impl EndpointMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateEndpointInput,
-    ) -> async_graphql::Result<UpdateEndpointPayload> {
+    ) -> async_graphql::Result<Option<UpdateEndpointPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let patch = EndpointPatch {
@@ -128,13 +134,14 @@ impl EndpointMutation {
             status: input.status.map(Into::into),
             provider_config: input.provider_config.map(Into::into),
         };
-        let (endpoint, user_errors) = split(
-            endpoints::update(&services.db, &services.sip_domains, actor, input.id, patch).await,
-        )?;
-        Ok(UpdateEndpointPayload {
-            endpoint: endpoint.map(Endpoint),
-            user_errors,
-        })
+        let updated =
+            endpoints::update(&services.db, &services.sip_domains, actor, input.id, patch).await;
+        Ok(payload(ctx, updated, |endpoint, user_errors| {
+            UpdateEndpointPayload {
+                endpoint: endpoint.map(Endpoint),
+                user_errors,
+            }
+        }))
     }
 
     /// Deletes an endpoint; its phone numbers stay in the organization, detached.
@@ -142,14 +149,15 @@ impl EndpointMutation {
         &self,
         ctx: &Context<'_>,
         input: DeleteEndpointInput,
-    ) -> async_graphql::Result<DeleteEndpointPayload> {
+    ) -> async_graphql::Result<Option<DeleteEndpointPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let (deleted_endpoint_id, user_errors) =
-            split(endpoints::delete(&services.db, actor, input.id).await)?;
-        Ok(DeleteEndpointPayload {
-            deleted_endpoint_id,
-            user_errors,
-        })
+        let deleted = endpoints::delete(&services.db, actor, input.id).await;
+        Ok(payload(ctx, deleted, |deleted_endpoint_id, user_errors| {
+            DeleteEndpointPayload {
+                deleted_endpoint_id,
+                user_errors,
+            }
+        }))
     }
 }
