@@ -129,25 +129,36 @@ async fn cli_walkthrough_on_postgres() {
     cli_walkthrough(Backend::Postgres).await;
 }
 
-/// Runs `cockpit-gateway serve` as a process on a free port, queries it, then stops it with
-/// SIGTERM and expects a clean exit.
+/// Runs `cockpit-gateway serve` as a process on a free port with debug logging, uses it, then
+/// stops it with SIGTERM: a clean exit, and no key, secret or SQL in what it logged.
 async fn serve_and_stop(backend: Backend) {
     let Some(test_db) = TestDb::new(backend).await else {
         eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
         return;
     };
+    let org = stdout_line(&cli(&test_db.url, &["org", "create", "--name", "Served"]));
+    let key = stdout_line(&cli(
+        &test_db.url,
+        &["key", "create", "--org", &org, "--mode", "live"],
+    ));
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
         probe.local_addr().expect("addr").port()
     };
     let listen = format!("127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
         .args(["serve", "--listen", &listen, "--database-url", &test_db.url])
         .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn serve");
+    let pid = child.id().expect("pid").to_string();
+    // Drain the pipes while the server runs, so a chatty log can't block it.
+    let output = tokio::spawn(child.wait_with_output());
+
     let client = reqwest::Client::new();
     let url = format!("http://{listen}/graphql");
     let mut answer = None;
@@ -173,7 +184,34 @@ async fn serve_and_stop(backend: Backend) {
         "GET serves GraphiQL"
     );
 
-    let pid = child.id().expect("pid").to_string();
+    let create = json!({
+        "query": "mutation($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { mode providerConfig { ... on VogentConfig { sipPasswordSet } } } userErrors { code } } }",
+        "variables": { "input": { "name": "Vogent", "type": "VOGENT", "providerConfig": { "vogent": {
+            "vogentSipPrefix": "p", "vogentSipUsername": "u", "vogentSipPassword": "pw-in-no-log" } } } }
+    });
+    let created: serde_json::Value = client
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&create)
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        created["data"]["createEndpoint"]["endpoint"],
+        json!({ "mode": "LIVE", "providerConfig": { "sipPasswordSet": true } })
+    );
+    let refused = client
+        .post(&url)
+        .bearer_auth("kros_live_NotARealKeyNotARealKeyNotARealKe")
+        .json(&json!({ "query": "{ viewer { mode } }" }))
+        .send()
+        .await
+        .expect("refused");
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -181,11 +219,27 @@ async fn serve_and_stop(backend: Backend) {
             .expect("kill")
             .success()
     );
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), output)
         .await
         .expect("exits within 10 s of SIGTERM")
+        .expect("join")
         .expect("wait");
-    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(
+        out.status.success(),
+        "clean exit on SIGTERM: {}",
+        out.status
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("listening"), "it logged: {log}");
+    for secret in [
+        key.as_str(),
+        "pw-in-no-log",
+        "NotARealKey",
+        "SELECT",
+        "INSERT",
+    ] {
+        assert!(!log.contains(secret), "the log holds {secret:?}: {log}");
+    }
 }
 
 #[tokio::test]

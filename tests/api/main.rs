@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod crud;
 mod dataloader;
+mod failures;
 mod migrations;
 mod pagination;
 mod schema;
