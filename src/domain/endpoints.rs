@@ -125,7 +125,7 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         errors.push(FieldError::new(
             Field::Name,
             UserErrorCode::Blank,
-            "name can't be blank",
+            "{field} can't be blank",
         ));
         return None;
     }
@@ -133,7 +133,7 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         errors.push(FieldError::new(
             Field::Name,
             UserErrorCode::TooLong,
-            format!("name is longer than {MAX_NAME_LEN} characters"),
+            format!("{{field}} is longer than {MAX_NAME_LEN} characters"),
         ));
         return None;
     }
@@ -141,7 +141,7 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         errors.push(FieldError::new(
             Field::Name,
             UserErrorCode::Invalid,
-            "name contains control characters",
+            "{field} contains control characters",
         ));
         return None;
     }
@@ -153,21 +153,21 @@ fn check_status(status: EndpointStatus, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::new(
             Field::Status,
             UserErrorCode::StatusNotSettable,
-            "status can be set to ACTIVE or INACTIVE; ERROR is set by the system",
+            "{field} can be set to active or inactive only; error is set by the system",
         ));
     }
 }
 
 fn check_webhook_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL_LEN {
-        return Err(format!("url is longer than {MAX_URL_LEN} characters"));
+        return Err(format!("{{field}} is longer than {MAX_URL_LEN} characters"));
     }
-    let parsed = url::Url::parse(url).map_err(|e| format!("url is not a valid URL: {e}"))?;
+    let parsed = url::Url::parse(url).map_err(|e| format!("{{field}} is not a valid URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("a webhook url must use http or https".to_owned());
+        return Err("{field} of a webhook must use http or https".to_owned());
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err("url has no host".to_owned());
+        return Err("{field} has no host".to_owned());
     }
     Ok(())
 }
@@ -192,7 +192,7 @@ fn resolve_routing(
             match ty {
                 EndpointType::Webhook => "a webhook endpoint takes no provider config".to_owned(),
                 _ => format!(
-                    "providerConfig must be the {} variant for a {} endpoint",
+                    "{{field}} must be the {} config for a {} endpoint",
                     type_name(ty),
                     type_name(ty)
                 ),
@@ -212,7 +212,7 @@ fn resolve_routing(
                     errors.push(FieldError::new(
                         Field::Url,
                         UserErrorCode::Required,
-                        "url is required for a webhook endpoint",
+                        "{field} is required for a webhook endpoint",
                     ));
                     return None;
                 }
@@ -244,7 +244,7 @@ fn resolve_routing(
                     errors.push(FieldError::new(
                         Field::Url,
                         UserErrorCode::Required,
-                        "url is required for a custom_sip endpoint",
+                        "{field} is required for a custom_sip endpoint",
                     ));
                     return None;
                 }
@@ -253,7 +253,7 @@ fn resolve_routing(
                 errors.push(FieldError::new(
                     Field::Url,
                     UserErrorCode::InvalidSipUri,
-                    format!("url is not a valid SIP URI: {reason}"),
+                    format!("{{field}} is not a valid SIP URI: {reason}"),
                 ));
                 return None;
             }
@@ -263,7 +263,7 @@ fn resolve_routing(
                 errors.push(FieldError::new(
                     Field::ProviderConfigField(ty, "sip_uri"),
                     UserErrorCode::Invalid,
-                    "sip_uri must equal the endpoint's url",
+                    "{field} must equal the endpoint's url",
                 ));
                 return None;
             }
@@ -291,7 +291,7 @@ fn resolve_routing(
                     Field::Url,
                     UserErrorCode::NotAllowed,
                     format!(
-                        "url is generated for {} endpoints from their provider config and can't be set",
+                        "{{field}} is generated for {} endpoints from their provider config and can't be set",
                         type_name(ty)
                     ),
                 ));
@@ -304,10 +304,7 @@ fn resolve_routing(
                     errors.push(FieldError::new(
                         Field::ProviderConfig,
                         UserErrorCode::Required,
-                        format!(
-                            "providerConfig is required for a {} endpoint",
-                            type_name(ty)
-                        ),
+                        format!("{{field}} is required for a {} endpoint", type_name(ty)),
                     ));
                     return None;
                 }
@@ -378,7 +375,7 @@ pub async fn create(
             errors.push(FieldError::new(
                 Field::Type,
                 UserErrorCode::Required,
-                "type is required",
+                "{field} is required",
             ));
             None
         }
@@ -459,7 +456,7 @@ pub async fn update(
         errors.push(FieldError::new(
             Field::Type,
             UserErrorCode::Immutable,
-            "type can't change after an endpoint is created; create a new endpoint instead",
+            "{field} can't change after an endpoint is created; create a new endpoint instead",
         ));
     }
     if let Some(status) = patch.status {

@@ -107,10 +107,16 @@ pub enum UserErrorCode {
 pub struct FieldError {
     pub field: Field,
     pub code: UserErrorCode,
+    /// Names the field as `{field}`, for each transport to spell its own way (`render`).
     pub message: String,
 }
 
 impl FieldError {
+    /// The message with the field named as the transport spells it.
+    pub fn render(&self, field_name: &str) -> String {
+        self.message.replace("{field}", field_name)
+    }
+
     pub fn new(field: Field, code: UserErrorCode, message: impl Into<String>) -> Self {
         Self {
             field,

@@ -336,7 +336,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Required,
-                    format!("{field} is required"),
+                    format!("{{field}} is required"),
                 );
                 None
             }
@@ -344,7 +344,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Blank,
-                    format!("{field} can't be blank"),
+                    format!("{{field}} can't be blank"),
                 );
                 None
             }
@@ -357,7 +357,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::TooLong,
-                format!("{field} is longer than {max} characters"),
+                format!("{{field}} is longer than {max} characters"),
             );
             return None;
         }
@@ -365,7 +365,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Invalid,
-                format!("{field} contains control characters"),
+                format!("{{field}} contains control characters"),
             );
             return None;
         }
@@ -384,7 +384,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Invalid,
-                format!("{field} may contain only letters, digits, '-', '_', '.' and '~'"),
+                format!("{{field}} may contain only letters, digits, '-', '_', '.' and '~'"),
             );
             return None;
         }
@@ -407,7 +407,7 @@ impl Checker<'_> {
                 field,
                 UserErrorCode::Invalid,
                 format!(
-                    "{field} must be 1-63 letters, digits or inner '-' (it becomes part of the SIP host)"
+                    "{{field}} must be 1-63 letters, digits or inner '-' (it becomes part of the SIP host)"
                 ),
             );
             return Err(());
@@ -421,7 +421,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Blank,
-                format!("{field} can't be blank"),
+                format!("{{field}} can't be blank"),
             );
             return Err(());
         }
@@ -441,7 +441,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::InvalidSipUri,
-                    format!("{field} is not a valid SIP URI: {reason}"),
+                    format!("{{field}} is not a valid SIP URI: {reason}"),
                 );
                 None
             }
@@ -462,7 +462,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Required,
-                    format!("{field} is required"),
+                    format!("{{field}} is required"),
                 );
                 Err(())
             }
@@ -471,7 +471,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Blank,
-                    format!("{field} can't be blank"),
+                    format!("{{field}} can't be blank"),
                 );
                 Err(())
             }

@@ -30,7 +30,7 @@ impl ErrorExtensions for DomainError {
             DomainError::Invalid(errors) => coded(
                 errors
                     .iter()
-                    .map(|e| e.message.as_str())
+                    .map(|e| crate::graphql::types::UserError::from(e.clone()).message)
                     .collect::<Vec<_>>()
                     .join("; "),
                 code::BAD_USER_INPUT,

@@ -436,9 +436,10 @@ pub struct UserError {
 
 impl From<FieldError> for UserError {
     fn from(e: FieldError) -> Self {
+        let path = field_path(e.field);
         Self {
-            field: Some(field_path(e.field)),
-            message: e.message,
+            message: e.render(path.last().map_or("input", String::as_str)),
+            field: Some(path),
             code: e.code.into(),
         }
     }

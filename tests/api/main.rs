@@ -11,5 +11,6 @@ mod migrations;
 mod pagination;
 mod schema;
 mod secrets;
+mod shapes;
 mod tenancy;
 mod validation;

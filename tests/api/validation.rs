@@ -14,7 +14,9 @@ async fn assert_create_rejected(app: &TestApp, input: Value, code: &str, field: 
     assert_eq!(errors[0]["code"], code, "{input}: {payload}");
     assert_eq!(errors[0]["field"], json!(field), "{input}: {payload}");
     assert!(
-        errors[0]["message"].as_str().is_some_and(|m| m.len() > 5),
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.len() > 5 && !m.contains('{')),
         "a message that says what is wrong: {payload}"
     );
     assert_eq!(
