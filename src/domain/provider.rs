@@ -336,7 +336,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Required,
-                    format!("{{field}} is required"),
+                    "{field} is required".to_owned(),
                 );
                 None
             }
@@ -344,7 +344,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Blank,
-                    format!("{{field}} can't be blank"),
+                    "{field} can't be blank".to_owned(),
                 );
                 None
             }
@@ -365,7 +365,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Invalid,
-                format!("{{field}} contains control characters"),
+                "{field} contains control characters".to_owned(),
             );
             return None;
         }
@@ -384,7 +384,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Invalid,
-                format!("{{field}} may contain only letters, digits, '-', '_', '.' and '~'"),
+                "{field} may contain only letters, digits, '-', '_', '.' and '~'".to_owned(),
             );
             return None;
         }
@@ -406,9 +406,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Invalid,
-                format!(
-                    "{{field}} must be 1-63 letters, digits or inner '-' (it becomes part of the SIP host)"
-                ),
+                "{field} must be 1-63 letters, digits or inner '-' (it becomes part of the SIP host)".to_owned(),
             );
             return Err(());
         }
@@ -421,7 +419,7 @@ impl Checker<'_> {
             self.fail(
                 field,
                 UserErrorCode::Blank,
-                format!("{{field}} can't be blank"),
+                "{field} can't be blank".to_owned(),
             );
             return Err(());
         }
@@ -462,7 +460,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Required,
-                    format!("{{field}} is required"),
+                    "{field} is required".to_owned(),
                 );
                 Err(())
             }
@@ -471,7 +469,7 @@ impl Checker<'_> {
                 self.fail(
                     field,
                     UserErrorCode::Blank,
-                    format!("{{field}} can't be blank"),
+                    "{field} can't be blank".to_owned(),
                 );
                 Err(())
             }
