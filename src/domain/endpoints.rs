@@ -25,6 +25,7 @@ pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_URL_LEN: usize = 2048;
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 100;
+pub const MAX_SEARCH_LEN: usize = 200;
 
 /// An endpoint as the domain hands it to transports: the stored row with its config decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -664,6 +665,13 @@ pub async fn list(
             )));
         }
     };
+    if let Some(search) = &req.filter.search
+        && search.chars().count() > MAX_SEARCH_LEN
+    {
+        return Err(DomainError::BadInput(format!(
+            "`filter.search` is longer than {MAX_SEARCH_LEN} characters"
+        )));
+    }
     let after = req
         .after
         .as_deref()

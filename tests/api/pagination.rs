@@ -170,6 +170,10 @@ db_test! {
         assert_eq!(by(json!({ "search": "%_" })).await, ["100%_literal"]);
         assert_eq!(by(json!({ "search": "nothing-like-this" })).await, Vec::<String>::new());
         assert_eq!(by(json!({ "types": [] })).await, Vec::<String>::new());
+        let res = app
+            .graphql(&key, LIST, json!({ "filter": { "search": "x".repeat(201) } }))
+            .await;
+        assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
     }
 }
 
