@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::domain::provider::SipDomains;
+use crate::domain::secrets::SecretBox;
 use crate::domain::{DomainError, Mode, api_keys, organizations, phone_numbers};
+use crate::startup::{StartupError, check_secret_key, resolve_secret_key};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +30,15 @@ pub struct Cli {
     /// `sqlite://…` (embedded) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = crate::db::DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
+    /// Key that seals stored secrets: 32 bytes, base64. Required with PostgreSQL; with SQLite
+    /// a key file is created beside the database when it is not given.
+    #[arg(
+        long,
+        env = "COCKPIT_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<String>,
     #[command(flatten)]
     pub sip: SipDomainArgs,
     #[command(subcommand)]
@@ -149,6 +160,7 @@ impl Cli {
                 elevenlabs: self.sip.elevenlabs_sip_domain.clone(),
                 vogent: self.sip.vogent_sip_domain.clone(),
             },
+            secret_key: self.secret_key.clone(),
         }
     }
 }
@@ -167,6 +179,8 @@ pub enum CliError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
 }
 
 impl From<DomainError> for CliError {
@@ -193,6 +207,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     crate::db::migrate(&db)
         .await
         .map_err(|e| CliError::Database(DomainError::Database(e).log_description()))?;
+    let key = resolve_secret_key(&config.database_url, config.secret_key.as_deref())?;
+    let secrets = SecretBox::new(&key);
+    check_secret_key(&db, &secrets).await?;
     match command {
         Command::PrintSchema => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),
@@ -206,7 +223,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     })?;
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
-            let app = crate::build_app(&config, db.clone());
+            let app = crate::build_app(&config, db.clone(), secrets);
             crate::serve(listener, app).await.map_err(CliError::Serve)?;
             db.close().await.ok();
         }

@@ -9,4 +9,6 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub sip_domains: SipDomains,
+    /// `COCKPIT_SECRET_KEY`: seals stored secrets. Optional for SQLite (a key file is made).
+    pub secret_key: Option<String>,
 }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod startup;
 
 pub use http::build_app;
 

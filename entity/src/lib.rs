@@ -7,6 +7,7 @@ pub mod organization;
 pub mod organization_member;
 pub mod phone_number;
 pub mod prelude;
+pub mod setting;
 
 /// The current time at the precision both databases keep (microseconds), so a value read back
 /// equals the value written and keyset cursors compare exactly.

@@ -7,6 +7,7 @@ mod m20261124_000002_create_organization_members;
 mod m20261124_000003_create_api_keys;
 mod m20261124_000004_create_endpoints;
 mod m20261124_000005_create_phone_numbers;
+mod m20261124_000006_create_settings;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_create_api_keys::Migration),
             Box::new(m20261124_000004_create_endpoints::Migration),
             Box::new(m20261124_000005_create_phone_numbers::Migration),
+            Box::new(m20261124_000006_create_settings::Migration),
         ]
     }
 }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::access::ModeScope;
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
 use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
+use super::secrets::SecretBox;
 use super::{Actor, has_control_chars};
 
 pub const MAX_NAME_LEN: usize = 100;
@@ -26,6 +27,14 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 100;
 pub const MAX_SEARCH_LEN: usize = 200;
+
+/// What endpoint writes need beyond the database: where generated URIs point, and the key
+/// secrets are sealed with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sip_domains: SipDomains,
+    pub secrets: SecretBox,
+}
 
 /// An endpoint as the domain hands it to transports: the stored row with its config decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,7 +346,7 @@ fn type_name(ty: EndpointType) -> &'static str {
 /// written when any rule is broken.
 pub async fn create(
     db: &DatabaseConnection,
-    domains: &SipDomains,
+    settings: &Settings,
     actor: &Actor,
     input: NewEndpoint,
 ) -> Result<Endpoint, DomainError> {
@@ -369,7 +378,7 @@ pub async fn create(
             input.url,
             input.provider_config,
             None,
-            domains,
+            &settings.sip_domains,
             &mut errors,
         ),
         None => {
@@ -395,14 +404,15 @@ pub async fn create(
     };
 
     let now = entity::now();
+    let id = Uuid::now_v7();
     let model = endpoint::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         organization_id: Set(actor.organization_id),
         name: Set(name),
         r#type: Set(ty),
         url: Set(url),
         status: Set(status),
-        provider_config: Set(config.as_ref().map(ProviderConfig::to_stored)),
+        provider_config: Set(config.map(|c| c.to_stored(&settings.secrets, id))),
         mode: Set(mode),
         created_at: Set(now),
         updated_at: Set(now),
@@ -440,7 +450,7 @@ fn mode_name(mode: Mode) -> &'static str {
 /// Applies a patch; `updated_at` moves forward on every update, `created_at` never changes.
 pub async fn update(
     db: &DatabaseConnection,
-    domains: &SipDomains,
+    settings: &Settings,
     actor: &Actor,
     id: Uuid,
     patch: EndpointPatch,
@@ -469,7 +479,7 @@ pub async fn update(
             patch.url,
             patch.provider_config,
             Some((&current.url, current.provider_config.as_ref())),
-            domains,
+            &settings.sip_domains,
             &mut errors,
         )
     } else {
@@ -488,7 +498,7 @@ pub async fn update(
     }
     if let Some((url, config)) = routing {
         model.url = Set(url);
-        model.provider_config = Set(config.as_ref().map(ProviderConfig::to_stored));
+        model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
     }
     // The `before_save` hook moves `updated_at` even when no column changed.
     let updated = model.update(db).await?;

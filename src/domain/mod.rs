@@ -8,6 +8,7 @@ pub mod error;
 pub mod organizations;
 pub mod phone_numbers;
 pub mod provider;
+pub mod secrets;
 
 pub use access::{Actor, Credential};
 pub use entity::enums::{EndpointStatus, EndpointType, Mode, Role};

@@ -6,8 +6,11 @@ use std::fmt;
 use entity::enums::EndpointType;
 use serde::{Deserialize, Serialize};
 
+use uuid::Uuid;
+
 use super::error::{Field, FieldError, UserErrorCode};
 use super::has_control_chars;
+use super::secrets::{SecretBox, SecretError};
 
 const MAX_ID_LEN: usize = 128;
 const MAX_TEXT_LEN: usize = 255;
@@ -34,14 +37,33 @@ impl Default for SipDomains {
     }
 }
 
-/// A write-only value: stored, never returned, never printed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// A write-only value: stored sealed, never returned, never printed. A value the client just
+/// sent is `Plain` until it is stored; one read back from the database stays `Sealed`, since
+/// nothing the gateway returns needs it opened.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Plain(String),
+    Sealed(String),
+}
 
 impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
+    fn seal(&self, secrets: &SecretBox, context: &str) -> Self {
+        match self {
+            Self::Plain(p) => Self::Sealed(secrets.seal(p, context)),
+            sealed @ Self::Sealed(_) => sealed.clone(),
+        }
+    }
+
+    /// The plaintext, for a caller that must hand it on (e.g. to a SIP trunk).
+    pub fn open(&self, secrets: &SecretBox, context: &str) -> Result<String, SecretError> {
+        match self {
+            Self::Plain(p) => Ok(p.clone()),
+            Self::Sealed(s) => secrets.open(s, context),
+        }
+    }
+
+    pub fn is_plain(&self) -> bool {
+        matches!(self, Self::Plain(_))
     }
 }
 
@@ -49,6 +71,34 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(..)")
     }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Sealed(s) => serializer.serialize_str(s),
+            Self::Plain(_) => Err(serde::ser::Error::custom(
+                "a secret must be sealed before it is stored",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        // Rows written before secrets were encrypted hold plaintext; startup seals them.
+        Ok(if SecretBox::is_sealed(&value) {
+            Self::Sealed(value)
+        } else {
+            Self::Plain(value)
+        })
+    }
+}
+
+/// What a sealed secret is bound to: its endpoint and field.
+pub fn secret_context(endpoint_id: Uuid, field: &str) -> String {
+    format!("endpoint:{endpoint_id}:{field}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,16 +173,37 @@ impl ProviderConfig {
         }))
     }
 
-    pub fn to_stored(&self) -> serde_json::Value {
+    /// The JSON stored for endpoint `id`, with every secret sealed.
+    pub fn to_stored(&self, secrets: &SecretBox, id: Uuid) -> serde_json::Value {
         let value = match self {
             Self::Vapi(c) => serde_json::to_value(c),
             Self::Retell(c) => serde_json::to_value(c),
             Self::ElevenLabs(c) => serde_json::to_value(c),
             Self::LiveKit(c) => serde_json::to_value(c),
-            Self::Vogent(c) => serde_json::to_value(c),
-            Self::CustomSip(c) => serde_json::to_value(c),
+            Self::Vogent(c) => serde_json::to_value(VogentConfig {
+                vogent_sip_password: c
+                    .vogent_sip_password
+                    .seal(secrets, &secret_context(id, "vogent_sip_password")),
+                ..c.clone()
+            }),
+            Self::CustomSip(c) => serde_json::to_value(CustomSipConfig {
+                password: c
+                    .password
+                    .as_ref()
+                    .map(|p| p.seal(secrets, &secret_context(id, "password"))),
+                ..c.clone()
+            }),
         };
-        value.expect("config structs hold only strings, which always serialize")
+        value.expect("config structs hold strings and sealed secrets, which always serialize")
+    }
+
+    /// Whether any secret of this config is still plaintext (a row from before encryption).
+    pub fn has_plain_secret(&self) -> bool {
+        match self {
+            Self::Vogent(c) => c.vogent_sip_password.is_plain(),
+            Self::CustomSip(c) => c.password.as_ref().is_some_and(Secret::is_plain),
+            _ => false,
+        }
     }
 
     pub fn endpoint_type(&self) -> EndpointType {
@@ -475,7 +546,7 @@ impl Checker<'_> {
             }
             Some(v) => self
                 .length(field, v, MAX_TEXT_LEN)
-                .map(|v| Some(Secret(v)))
+                .map(|v| Some(Secret::Plain(v)))
                 .ok_or(()),
         }
     }
@@ -612,7 +683,11 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug_output() {
-        let s = Secret("hunter2".into());
+        let s = Secret::Plain("hunter2".into());
         assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(
+            serde_json::to_value(&s).is_err(),
+            "plaintext is never serialized"
+        );
     }
 }

@@ -10,7 +10,7 @@ pub mod types;
 use async_graphql::{EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 
-use crate::domain::provider::SipDomains;
+use crate::domain::endpoints;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
@@ -19,7 +19,7 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
-    pub sip_domains: SipDomains,
+    pub endpoints: endpoints::Settings,
 }
 
 pub fn build_schema(services: Services) -> AppSchema {

@@ -9,6 +9,8 @@ use sea_orm::DatabaseConnection;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::domain::endpoints;
+use crate::domain::secrets::SecretBox;
 use crate::graphql::{AppSchema, Services, build_schema};
 
 #[derive(Clone)]
@@ -17,11 +19,14 @@ pub struct AppState {
     pub db: DatabaseConnection,
 }
 
-/// The whole HTTP application over an already migrated database.
-pub fn build_app(config: &Config, db: DatabaseConnection) -> Router {
+/// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
+pub fn build_app(config: &Config, db: DatabaseConnection, secrets: SecretBox) -> Router {
     let schema = build_schema(Services {
         db: db.clone(),
-        sip_domains: config.sip_domains.clone(),
+        endpoints: endpoints::Settings {
+            sip_domains: config.sip_domains.clone(),
+            secrets,
+        },
     });
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))

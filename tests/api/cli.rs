@@ -6,18 +6,19 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn cli(db_url: &str, args: &[&str]) -> Output {
+fn cli(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
         .args(args)
-        .env("DATABASE_URL", db_url)
+        .env("DATABASE_URL", &db.url)
+        .env("COCKPIT_SECRET_KEY", &db.secret_key)
         .env("RUST_LOG", "error")
         .output()
         .expect("run cockpit-gateway")
 }
 
-fn add_number(db_url: &str, org: &str, number: &str) -> Output {
+fn add_number(db: &TestDb, org: &str, number: &str) -> Output {
     cli(
-        db_url,
+        db,
         &[
             "phone-number",
             "add",
@@ -45,14 +46,16 @@ async fn cli_walkthrough(backend: Backend) {
         eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
         return;
     };
-    let url = test_db.url.clone();
-    assert!(cli(&url, &["migrate"]).status.success());
+    assert!(cli(&test_db, &["migrate"]).status.success());
 
-    let org = stdout_line(&cli(&url, &["org", "create", "--name", "Walkthrough Inc"]));
+    let org = stdout_line(&cli(
+        &test_db,
+        &["org", "create", "--name", "Walkthrough Inc"],
+    ));
     uuid::Uuid::parse_str(&org).expect("org create prints a UUID");
 
     let created = cli(
-        &url,
+        &test_db,
         &[
             "key", "create", "--org", &org, "--mode", "test", "--name", "ci",
         ],
@@ -65,18 +68,18 @@ async fn cli_walkthrough(backend: Backend) {
         "only a prefix on stderr: {stderr}"
     );
 
-    let bad = add_number(&url, &org, "555-1234");
+    let bad = add_number(&test_db, &org, "555-1234");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("E.164"));
-    let number = stdout_line(&add_number(&url, &org, "+14155550199"));
-    let dup = add_number(&url, &org, "+14155550199");
+    let number = stdout_line(&add_number(&test_db, &org, "+14155550199"));
+    let dup = add_number(&test_db, &org, "+14155550199");
     assert!(
         !dup.status.success(),
         "a number is added once per organization and mode"
     );
 
     let missing = cli(
-        &url,
+        &test_db,
         &[
             "key",
             "create",
@@ -111,7 +114,11 @@ async fn cli_walkthrough(backend: Backend) {
     assert_eq!(e["phoneNumbers"][0]["e164"], "+14155550199");
 
     let key_id = viewer["apiKeyId"].as_str().expect("apiKeyId").to_owned();
-    assert!(cli(&url, &["key", "revoke", &key_id]).status.success());
+    assert!(
+        cli(&app.test_db, &["key", "revoke", &key_id])
+            .status
+            .success()
+    );
     let res = app
         .graphql(&key, "{ viewer { organizationId } }", json!({}))
         .await;
@@ -136,9 +143,9 @@ async fn serve_and_stop(backend: Backend) {
         eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
         return;
     };
-    let org = stdout_line(&cli(&test_db.url, &["org", "create", "--name", "Served"]));
+    let org = stdout_line(&cli(&test_db, &["org", "create", "--name", "Served"]));
     let key = stdout_line(&cli(
-        &test_db.url,
+        &test_db,
         &["key", "create", "--org", &org, "--mode", "live"],
     ));
     let port = {
@@ -149,6 +156,7 @@ async fn serve_and_stop(backend: Backend) {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
         .args(["serve", "--listen", &listen, "--database-url", &test_db.url])
         .env_remove("DATABASE_URL")
+        .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
         .env("RUST_LOG", "debug")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -250,4 +258,98 @@ async fn serve_runs_and_stops_on_sigterm_on_sqlite() {
 #[tokio::test]
 async fn serve_runs_and_stops_on_sigterm_on_postgres() {
     serve_and_stop(Backend::Postgres).await;
+}
+
+/// The CLI as an operator runs it: this test's database, with `key` as COCKPIT_SECRET_KEY
+/// (none at all when `None`).
+fn cli_with_key(db: &TestDb, key: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"));
+    command
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "error")
+        .env_remove("COCKPIT_SECRET_KEY");
+    if let Some(key) = key {
+        command.env("COCKPIT_SECRET_KEY", key);
+    }
+    command.output().expect("run cockpit-gateway")
+}
+
+async fn a_wrong_secret_key_is_a_clear_startup_error(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    assert!(cli(&test_db, &["migrate"]).status.success());
+    let other = cockpit_gateway::domain::secrets::SecretBox::encode_key(
+        &cockpit_gateway::domain::secrets::SecretBox::generate_key(),
+    );
+    let out = cli_with_key(&test_db, Some(&other), &["migrate"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not match"), "{stderr}");
+    assert!(!stderr.contains(&other), "the key is not echoed: {stderr}");
+
+    let out = cli_with_key(&test_db, Some("not-a-key"), &["migrate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("32 bytes"));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_a_clear_startup_error_on_sqlite() {
+    a_wrong_secret_key_is_a_clear_startup_error(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_a_clear_startup_error_on_postgres() {
+    a_wrong_secret_key_is_a_clear_startup_error(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_requires_a_configured_secret_key() {
+    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let out = cli_with_key(&test_db, None, &["migrate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("COCKPIT_SECRET_KEY is required"));
+}
+
+#[tokio::test]
+async fn sqlite_without_a_key_generates_a_private_key_file_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let test_db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let path = test_db
+        .url
+        .strip_prefix("sqlite://")
+        .and_then(|u| u.split('?').next())
+        .expect("path");
+    let key_file = format!("{path}.secret-key");
+    assert!(cli_with_key(&test_db, None, &["migrate"]).status.success());
+    let meta = std::fs::metadata(&key_file).expect("a key file beside the database");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let key = std::fs::read_to_string(&key_file).expect("read key");
+    assert!(
+        cli_with_key(&test_db, None, &["migrate"]).status.success(),
+        "reused"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&key_file).expect("read key"),
+        key,
+        "not regenerated"
+    );
+    // The same key given explicitly works; another key file does not.
+    assert!(
+        cli_with_key(&test_db, Some(key.trim()), &["migrate"])
+            .status
+            .success()
+    );
+    let other = cockpit_gateway::domain::secrets::SecretBox::encode_key(
+        &cockpit_gateway::domain::secrets::SecretBox::generate_key(),
+    );
+    std::fs::write(&key_file, other).expect("replace key file");
+    let out = cli_with_key(&test_db, None, &["migrate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"));
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cockpit_gateway::config::Config;
 use cockpit_gateway::domain::provider::SipDomains;
+use cockpit_gateway::domain::secrets::SecretBox;
 use cockpit_gateway::domain::{Mode, api_keys, organizations, phone_numbers};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -22,6 +23,8 @@ pub enum Backend {
 /// A fresh database of one backend; a PostgreSQL one is a schema of its own, dropped on drop.
 pub struct TestDb {
     pub url: String,
+    /// What `COCKPIT_SECRET_KEY` is for this database (base64).
+    pub secret_key: String,
     _dir: Option<tempfile::TempDir>,
     pg_schema: Option<(String, String)>,
 }
@@ -35,6 +38,7 @@ impl TestDb {
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
                 Some(Self {
                     url,
+                    secret_key: SecretBox::encode_key(&SecretBox::generate_key()),
                     _dir: Some(dir),
                     pg_schema: None,
                 })
@@ -54,6 +58,7 @@ impl TestDb {
                 let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
                 Some(Self {
                     url,
+                    secret_key: SecretBox::encode_key(&SecretBox::generate_key()),
                     _dir: None,
                     pg_schema: Some((admin_url, schema)),
                 })
@@ -111,8 +116,10 @@ pub struct TestApp {
     pub queries: Arc<AtomicUsize>,
     /// A ready organization with a test and a live key.
     pub org: Org,
-    /// Kept for its lifetime: dropping it removes the database.
-    _test_db: TestDb,
+    /// Seals this app's stored secrets.
+    pub secrets: SecretBox,
+    /// The database (dropping it removes the database).
+    pub test_db: TestDb,
 }
 
 pub struct Response {
@@ -166,12 +173,22 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().expect("address"),
             database_url: test_db.url.clone(),
             sip_domains: SipDomains::default(),
+            secret_key: Some(test_db.secret_key.clone()),
         };
+        let key = cockpit_gateway::startup::resolve_secret_key(
+            &config.database_url,
+            config.secret_key.as_deref(),
+        )
+        .expect("test key");
+        let secrets = SecretBox::new(&key);
+        cockpit_gateway::startup::check_secret_key(&db, &secrets)
+            .await
+            .expect("key check");
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local addr"));
-        let app = cockpit_gateway::build_app(&config, db.clone());
+        let app = cockpit_gateway::build_app(&config, db.clone(), secrets.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
@@ -182,7 +199,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             queries,
             org,
-            _test_db: test_db,
+            secrets,
+            test_db,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Secrets are write-only: stored, kept across updates, never in a response.
 
-use cockpit_gateway::domain::provider::ProviderConfig;
+use cockpit_gateway::domain::provider::{ProviderConfig, Secret, secret_context};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
@@ -27,6 +27,13 @@ async fn stored_config(app: &TestApp, id: &str) -> ProviderConfig {
     ProviderConfig::from_stored(row.r#type, row.provider_config.as_ref())
         .expect("decodes")
         .expect("has a config")
+}
+
+fn open_password(app: &TestApp, id: &str, secret: &Secret) -> String {
+    let id = uuid::Uuid::parse_str(id).expect("uuid");
+    secret
+        .open(&app.secrets, &secret_context(id, "vogent_sip_password"))
+        .expect("opens with the app's key")
 }
 
 db_test! {
@@ -100,7 +107,7 @@ db_test! {
         let ProviderConfig::Vogent(stored) = stored_config(&app, &id).await else {
             panic!("not a Vogent config");
         };
-        assert_eq!(stored.vogent_sip_password.expose(), VOGENT_SECRET);
+        assert_eq!(open_password(&app, &id, &stored.vogent_sip_password), VOGENT_SECRET);
         assert_eq!(stored.vogent_sip_username, "u2");
 
         // Sending a new one replaces it.
@@ -111,6 +118,82 @@ db_test! {
         let ProviderConfig::Vogent(stored) = stored_config(&app, &id).await else {
             panic!("not a Vogent config");
         };
-        assert_eq!(stored.vogent_sip_password.expose(), "rotated-pass");
+        assert_eq!(open_password(&app, &id, &stored.vogent_sip_password), "rotated-pass");
+    }
+}
+
+/// Every stored `provider_config`, as the database holds it (text).
+async fn raw_configs(app: &TestApp) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    let rows = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT CAST(provider_config AS TEXT) AS c FROM endpoints WHERE provider_config IS NOT NULL",
+        ))
+        .await
+        .expect("select");
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "c").expect("text"))
+        .collect()
+}
+
+db_test! {
+    async fn stored_rows_hold_no_plaintext_secret(app) {
+        let key = app.org.test_key.clone();
+        app.create_ok(&key, json!({ "name": "Vogent", "type": "VOGENT", "providerConfig": { "vogent": {
+            "vogentSipPrefix": "p1", "vogentSipUsername": "u1", "vogentSipPassword": VOGENT_SECRET } } })).await;
+        app.create_ok(&key, json!({ "name": "PBX", "type": "CUSTOM_SIP", "url": "sip:a@pbx.example.com",
+            "providerConfig": { "customSip": { "sipUri": "sip:a@pbx.example.com", "password": SIP_SECRET } } })).await;
+        let configs = raw_configs(&app).await;
+        assert_eq!(configs.len(), 2);
+        for config in &configs {
+            assert!(!config.contains(VOGENT_SECRET) && !config.contains(SIP_SECRET), "plaintext stored: {config}");
+            assert!(config.contains("\"v1:"), "a sealed value: {config}");
+        }
+        // The whole SQLite database, write-ahead log included, holds no plaintext either.
+        if let Some(path) = app.test_db.url.strip_prefix("sqlite://").and_then(|u| u.split('?').next()) {
+            for file in [path.to_owned(), format!("{path}-wal")] {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains(VOGENT_SECRET) && !text.contains(SIP_SECRET), "{file} holds a secret");
+            }
+        }
+    }
+}
+
+db_test! {
+    async fn plaintext_left_by_an_earlier_version_is_sealed_at_startup(app) {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let now = entity::now();
+        let id = uuid::Uuid::now_v7();
+        entity::endpoint::ActiveModel {
+            id: Set(id),
+            organization_id: Set(app.org.id),
+            name: Set("Legacy".into()),
+            r#type: Set(entity::enums::EndpointType::Vogent),
+            url: Set("sip:p@sip.vogent.ai".into()),
+            status: Set(entity::enums::EndpointStatus::Active),
+            provider_config: Set(Some(json!({ "vogent_agent_id": null, "vogent_sip_prefix": "p",
+                "vogent_sip_username": "u", "vogent_sip_password": VOGENT_SECRET }))),
+            mode: Set(entity::enums::Mode::Test),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&app.db)
+        .await
+        .expect("insert a legacy row");
+
+        cockpit_gateway::startup::check_secret_key(&app.db, &app.secrets).await.expect("startup");
+        let configs = raw_configs(&app).await;
+        assert!(!configs[0].contains(VOGENT_SECRET), "sealed: {}", configs[0]);
+        let ProviderConfig::Vogent(stored) = stored_config(&app, &id.to_string()).await else {
+            panic!("not a Vogent config");
+        };
+        assert_eq!(open_password(&app, &id.to_string(), &stored.vogent_sip_password), VOGENT_SECRET);
+        let res = app.get_endpoint(&app.org.test_key, &id.to_string()).await;
+        let endpoint = &res.assert_ok()["endpoint"];
+        assert_eq!(endpoint["updatedAt"], endpoint["createdAt"], "sealing is not a user's update");
+        assert_eq!(endpoint["providerConfig"]["sipPasswordSet"], true);
     }
 }

@@ -110,7 +110,7 @@ impl EndpointMutation {
             phone_number_id: input.phone_number_id,
             mode: input.mode.map(Into::into),
         };
-        let created = endpoints::create(&services.db, &services.sip_domains, actor, new).await;
+        let created = endpoints::create(&services.db, &services.endpoints, actor, new).await;
         Ok(payload(ctx, created, |endpoint, user_errors| {
             CreateEndpointPayload {
                 endpoint: endpoint.map(Endpoint),
@@ -135,7 +135,7 @@ impl EndpointMutation {
             provider_config: input.provider_config.map(Into::into),
         };
         let updated =
-            endpoints::update(&services.db, &services.sip_domains, actor, input.id, patch).await;
+            endpoints::update(&services.db, &services.endpoints, actor, input.id, patch).await;
         Ok(payload(ctx, updated, |endpoint, user_errors| {
             UpdateEndpointPayload {
                 endpoint: endpoint.map(Endpoint),
