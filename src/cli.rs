@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
+use crate::auth::jwt::JwtSettings;
 use crate::config::Config;
 use crate::domain::provider::SipDomains;
 use crate::domain::secrets::SecretBox;
-use crate::domain::{DomainError, Mode, api_keys, organizations, phone_numbers};
+use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::startup::{StartupError, check_secret_key, resolve_secret_key};
 
 #[derive(Debug, Parser)]
@@ -40,9 +41,38 @@ pub struct Cli {
     )]
     pub secret_key: Option<String>,
     #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
     pub sip: SipDomainArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Dashboard sessions: Supabase Auth JWTs, verified with a shared secret or a JWKS.
+#[derive(Debug, Args)]
+pub struct JwtArgs {
+    /// HS256 shared secret (the Supabase project's JWT secret).
+    #[arg(
+        long,
+        env = "COCKPIT_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// JWKS URL for RS256/ES256 keys, e.g. https://<project>.supabase.co/auth/v1/.well-known/jwks.json
+    #[arg(long, env = "COCKPIT_JWKS_URL", global = true)]
+    pub jwks_url: Option<String>,
+    /// The audience (`aud`) tokens must carry.
+    #[arg(
+        long,
+        env = "COCKPIT_JWT_AUDIENCE",
+        default_value = "authenticated",
+        global = true
+    )]
+    pub jwt_audience: String,
+    /// The issuer (`iss`) tokens must carry; not checked when unset.
+    #[arg(long, env = "COCKPIT_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
 }
 
 /// The SIP domains generated URIs point at (Vapi's EU region: `sip.eu.vapi.ai`).
@@ -95,6 +125,41 @@ pub enum Command {
     /// Manage phone numbers.
     #[command(subcommand, name = "phone-number")]
     PhoneNumber(PhoneNumberCommand),
+    /// Manage organization members (dashboard users).
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a user (their JWT `sub`) to an organization, or change their role.
+    Add {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Member => Role::Member,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +226,13 @@ impl Cli {
                 vogent: self.sip.vogent_sip_domain.clone(),
             },
             secret_key: self.secret_key.clone(),
+            jwt: JwtSettings {
+                secret: self.jwt.jwt_secret.clone().filter(|s| !s.is_empty()),
+                jwks_url: self.jwt.jwks_url.clone().filter(|s| !s.is_empty()),
+                audience: self.jwt.jwt_audience.clone(),
+                issuer: self.jwt.jwt_issuer.clone().filter(|s| !s.is_empty()),
+                ..JwtSettings::default()
+            },
         }
     }
 }
@@ -242,6 +314,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(KeyCommand::Revoke { key_id }) => {
             let key = api_keys::revoke(&db, key_id).await?;
             eprintln!("revoked API key {} ({}…)", key.id, key.display_prefix);
+        }
+        Command::Member(MemberCommand::Add { org, user, role }) => {
+            let member = members::upsert(&db, org, &user, role.into()).await?;
+            eprintln!(
+                "{} is now {:?} of {}",
+                member.user_id, member.role, member.organization_id
+            );
         }
         Command::PhoneNumber(PhoneNumberCommand::Add { org, mode, number }) => {
             organizations::get(&db, org).await?;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use crate::auth::jwt::JwtSettings;
 use crate::domain::provider::SipDomains;
 
 #[derive(Debug, Clone)]
@@ -11,4 +12,6 @@ pub struct Config {
     pub sip_domains: SipDomains,
     /// `COCKPIT_SECRET_KEY`: seals stored secrets. Optional for SQLite (a key file is made).
     pub secret_key: Option<String>,
+    /// How dashboard sessions (Supabase JWTs) are verified; none are accepted when unset.
+    pub jwt: JwtSettings,
 }

@@ -1,5 +1,6 @@
 //! cockpit-gateway: a GraphQL gateway over the KrosAI Cockpit endpoints domain.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -47,6 +47,20 @@ impl Actor {
         }
     }
 
+    /// API keys and members are managed by a signed-in owner or admin; an API key never
+    /// manages keys, whatever it may otherwise do.
+    pub fn ensure_can_manage_organization(&self) -> Result<(), DomainError> {
+        match (&self.credential, self.role) {
+            (Credential::ApiKey { .. }, _) => Err(DomainError::Forbidden(
+                "API keys can't manage API keys or members; sign in as an organization owner or admin".to_owned(),
+            )),
+            (Credential::User { .. }, Role::Owner | Role::Admin) => Ok(()),
+            (Credential::User { .. }, _) => Err(DomainError::Forbidden(
+                "only organization owners and admins can manage API keys and members".to_owned(),
+            )),
+        }
+    }
+
     pub fn ensure_can_write(&self) -> Result<(), DomainError> {
         match self.role {
             Role::Owner | Role::Admin | Role::Member => Ok(()),

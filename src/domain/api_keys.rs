@@ -9,14 +9,15 @@ use rand::distr::Alphanumeric;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
-    QueryFilter,
+    QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Actor, Credential, DomainError, has_control_chars};
+use super::{Actor, Credential, DomainError, Field, UserErrorCode, has_control_chars};
 
 const SECRET_LEN: usize = 32;
+const MAX_NAME_LEN: usize = 100;
 /// Characters of the secret part kept in the display prefix.
 const SHOWN_SECRET_CHARS: usize = 4;
 /// `last_used_at` is written at most this often per key, so reads don't all become writes.
@@ -45,18 +46,79 @@ pub struct CreatedKey {
     pub plaintext: String,
 }
 
+fn check_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    let broken = if name.is_empty() {
+        Some((UserErrorCode::Blank, "{field} can't be blank"))
+    } else if name.chars().count() > MAX_NAME_LEN {
+        Some((
+            UserErrorCode::TooLong,
+            "{field} is longer than 100 characters",
+        ))
+    } else if has_control_chars(name) {
+        Some((
+            UserErrorCode::Invalid,
+            "{field} contains control characters",
+        ))
+    } else {
+        None
+    };
+    match broken {
+        Some((code, message)) => Err(DomainError::invalid(Field::Name, code, message)),
+        None => Ok(name.to_owned()),
+    }
+}
+
+/// Creates a key in the actor's organization: owners and admins only.
+pub async fn create_for(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    mode: Mode,
+    name: &str,
+) -> Result<CreatedKey, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    create(db, actor.organization_id, mode, name).await
+}
+
+/// The actor's organization's keys, newest first: owners and admins only.
+pub async fn list(
+    db: &DatabaseConnection,
+    actor: &Actor,
+) -> Result<Vec<api_key::Model>, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    Ok(api_key::Entity::find()
+        .filter(Column::OrganizationId.eq(actor.organization_id))
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Revokes a key of the actor's organization (another's is "not found"): owners and admins.
+pub async fn revoke_for(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<api_key::Model, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    let owned = api_key::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(Column::OrganizationId.eq(actor.organization_id))
+        .one(db)
+        .await?;
+    if owned.is_none() {
+        return Err(DomainError::NotFound("API key"));
+    }
+    revoke(db, id).await
+}
+
 pub async fn create(
     db: &DatabaseConnection,
     organization_id: Uuid,
     mode: Mode,
     name: &str,
 ) -> Result<CreatedKey, DomainError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || has_control_chars(name) {
-        return Err(DomainError::BadInput(
-            "an API key name is 1 to 100 printable characters".to_owned(),
-        ));
-    }
+    let name = check_name(name)?;
     super::organizations::get(db, organization_id).await?;
     let secret: String = rand::rng()
         .sample_iter(&Alphanumeric)
@@ -68,7 +130,7 @@ pub async fn create(
     let model = api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),
-        name: Set(name.to_owned()),
+        name: Set(name),
         mode: Set(mode),
         display_prefix: Set(plaintext[..prefix.len() + SHOWN_SECRET_CHARS].to_owned()),
         key_hash: Set(hash_key(&plaintext)),

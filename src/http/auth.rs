@@ -1,11 +1,10 @@
-//! Turns request headers into an `Actor`: credentials, organization header, tenancy check.
-//! API keys now; a JWT verifier plugs in at `authenticate_token`.
+//! Reads the credential and organization headers, and maps authentication failures to HTTP
+//! statuses; `crate::auth` decides who the caller is.
 
 use axum::http::{HeaderMap, StatusCode, header};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::domain::{Actor, DomainError, api_keys};
+use crate::auth::AuthError;
 use crate::graphql::error::code;
 
 pub const ORGANIZATION_HEADER: &str = "x-organization-id";
@@ -30,23 +29,6 @@ impl AuthRejection {
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
-    }
-}
-
-impl From<DomainError> for AuthRejection {
-    fn from(err: DomainError) -> Self {
-        match err {
-            DomainError::Unauthenticated(m) => Self::unauthenticated(m),
-            DomainError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, code::FORBIDDEN, m),
-            other => {
-                tracing::error!(error = %other.log_description(), "authentication failed");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    code::INTERNAL_SERVER_ERROR,
-                    "Internal server error",
-                )
-            }
-        }
     }
 }
 
@@ -106,25 +88,16 @@ pub fn requested_organization(headers: &HeaderMap) -> Result<Option<Uuid>, AuthR
         })
 }
 
-pub async fn authenticate_token(
-    db: &DatabaseConnection,
-    token: &str,
-    organization: Option<Uuid>,
-) -> Result<Actor, AuthRejection> {
-    if !api_keys::looks_like_api_key(token) {
-        return Err(AuthRejection::unauthenticated(
-            "The credential is not a valid API key (kros_live_… or kros_test_…).",
-        ));
+impl From<AuthError> for AuthRejection {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Unauthenticated(m) => Self::unauthenticated(m),
+            AuthError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, code::FORBIDDEN, m),
+            AuthError::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            ),
+        }
     }
-    let actor = api_keys::authenticate(db, token).await?;
-    if let Some(org) = organization
-        && org != actor.organization_id
-    {
-        return Err(AuthRejection::new(
-            StatusCode::FORBIDDEN,
-            code::FORBIDDEN,
-            "This API key does not belong to the organization named by x-organization-id.",
-        ));
-    }
-    Ok(actor)
 }

@@ -31,9 +31,12 @@ pub async fn execute(
     let prepared = async {
         let organization = auth::requested_organization(&headers)?;
         match auth::credential(&headers)? {
-            Some(token) => auth::authenticate_token(&state.db, &token, organization)
+            Some(token) => state
+                .auth
+                .authenticate(&token, organization)
                 .await
-                .map(Some),
+                .map(Some)
+                .map_err(AuthRejection::from),
             None if is_introspection_only(&request.query, request.operation_name.as_deref()) => {
                 Ok(None)
             }

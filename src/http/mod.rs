@@ -3,11 +3,14 @@
 mod auth;
 mod graphql;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::endpoints;
 use crate::domain::secrets::SecretBox;
@@ -17,6 +20,7 @@ use crate::graphql::{AppSchema, Services, build_schema};
 pub struct AppState {
     pub schema: AppSchema,
     pub db: DatabaseConnection,
+    pub auth: Arc<Authenticator>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -30,6 +34,10 @@ pub fn build_app(config: &Config, db: DatabaseConnection, secrets: SecretBox) ->
     });
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
-        .with_state(AppState { schema, db })
+        .with_state(AppState {
+            schema,
+            auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
+            db,
+        })
         .layer(TraceLayer::new_for_http())
 }

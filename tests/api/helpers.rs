@@ -174,6 +174,7 @@ impl TestApp {
             database_url: test_db.url.clone(),
             sip_domains: SipDomains::default(),
             secret_key: Some(test_db.secret_key.clone()),
+            jwt: Default::default(),
         };
         let key = cockpit_gateway::startup::resolve_secret_key(
             &config.database_url,

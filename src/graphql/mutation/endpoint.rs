@@ -4,10 +4,10 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
-use crate::domain::DomainError;
+use super::payload;
 use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
 use crate::graphql::Services;
-use crate::graphql::error::{actor, null_on_error};
+use crate::graphql::error::actor;
 use crate::graphql::types::{
     Endpoint, EndpointStatus, EndpointType, Mode, ProviderConfigInput, UserError,
 };
@@ -73,22 +73,6 @@ pub struct DeleteEndpointPayload {
     /// The id of the deleted endpoint; null when `userErrors` is not empty.
     pub deleted_endpoint_id: Option<Uuid>,
     pub user_errors: Vec<UserError>,
-}
-
-/// Builds a payload from a domain result: the value, or the user errors. Any other failure is
-/// a top-level error, and the (nullable) payload is null.
-fn payload<T, P>(
-    ctx: &Context<'_>,
-    result: Result<T, DomainError>,
-    build: impl FnOnce(Option<T>, Vec<UserError>) -> P,
-) -> Option<P> {
-    match result {
-        Ok(value) => Some(build(Some(value), Vec::new())),
-        Err(DomainError::Invalid(errors)) => {
-            Some(build(None, errors.into_iter().map(Into::into).collect()))
-        }
-        Err(other) => null_on_error(ctx, Err(other)),
-    }
 }
 
 #[Object]

@@ -1,7 +1,12 @@
 //! The root query, merged from one object per area.
 
+mod api_key;
 mod endpoint;
 mod viewer;
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(endpoint::EndpointQuery, viewer::ViewerQuery);
+pub struct Query(
+    endpoint::EndpointQuery,
+    viewer::ViewerQuery,
+    api_key::ApiKeyQuery,
+);

@@ -1,0 +1,143 @@
+//! A JWKS fetched over HTTP and cached: refetched when an unknown `kid` arrives (at most once
+//! per `min_refetch`, so a flood of made-up `kid`s can't hammer the JWKS host) and when the
+//! cache is older than `max_age`, so that rotated-out keys stop working.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use tokio::sync::{Mutex, RwLock};
+
+#[derive(Clone)]
+pub struct CachedKey {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+}
+
+struct State {
+    keys: HashMap<String, CachedKey>,
+    fetched_at: Option<Instant>,
+}
+
+pub struct JwksCache {
+    url: String,
+    client: reqwest::Client,
+    min_refetch: Duration,
+    max_age: Duration,
+    state: RwLock<State>,
+    /// Held while fetching, so concurrent misses cause one request, not one each.
+    fetching: Mutex<()>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwksError {
+    #[error("no key with this kid")]
+    UnknownKid,
+    #[error("the JWKS could not be fetched: {0}")]
+    Unavailable(String),
+}
+
+impl JwksCache {
+    pub fn new(url: String, min_refetch: Duration, max_age: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("a reqwest client with a timeout builds");
+        Self {
+            url,
+            client,
+            min_refetch,
+            max_age,
+            state: RwLock::new(State {
+                keys: HashMap::new(),
+                fetched_at: None,
+            }),
+            fetching: Mutex::new(()),
+        }
+    }
+
+    pub async fn key(&self, kid: &str) -> Result<CachedKey, JwksError> {
+        {
+            let state = self.state.read().await;
+            let fresh = state.fetched_at.is_some_and(|t| t.elapsed() < self.max_age);
+            if fresh && let Some(key) = state.keys.get(kid) {
+                return Ok(key.clone());
+            }
+        }
+        let _guard = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        {
+            let state = self.state.read().await;
+            let recent = state
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < self.min_refetch);
+            if let Some(key) = state.keys.get(kid)
+                && state.fetched_at.is_some_and(|t| t.elapsed() < self.max_age)
+            {
+                return Ok(key.clone());
+            }
+            if recent {
+                return Err(JwksError::UnknownKid);
+            }
+        }
+        let fetched = self.fetch().await;
+        let mut state = self.state.write().await;
+        match fetched {
+            Ok(keys) => {
+                state.keys = keys;
+                state.fetched_at = Some(Instant::now());
+            }
+            Err(err) => {
+                // Keep serving the keys we have; try again after `min_refetch`.
+                if state.fetched_at.is_some() {
+                    state.fetched_at = Some(Instant::now());
+                }
+                tracing::warn!(error = %err, "JWKS refresh failed");
+                return match state.keys.get(kid) {
+                    Some(key) => Ok(key.clone()),
+                    None => Err(err),
+                };
+            }
+        }
+        state.keys.get(kid).cloned().ok_or(JwksError::UnknownKid)
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, CachedKey>, JwksError> {
+        let unavailable = |e: reqwest::Error| JwksError::Unavailable(e.without_url().to_string());
+        let set: JwkSet = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+                (Some(KeyAlgorithm::RS256), AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (Some(KeyAlgorithm::ES256), AlgorithmParameters::EllipticCurve(_)) => {
+                    Algorithm::ES256
+                }
+                (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (None, AlgorithmParameters::EllipticCurve(ec))
+                    if ec.curve == EllipticCurve::P256 =>
+                {
+                    Algorithm::ES256
+                }
+                // Only RS256 and ES256 keys are used; anything else is left out.
+                _ => continue,
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, CachedKey { key, algorithm });
+            }
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,109 @@
+//! Identity: turns a credential (API key or Supabase JWT) and the requested organization into
+//! the `Actor` every domain call is scoped by. Shared by every transport.
+
+pub mod jwks;
+pub mod jwt;
+
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::domain::{Actor, Credential, DomainError, api_keys, members};
+use jwt::{JwtError, JwtSettings, JwtVerifier};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthError {
+    /// 401: no usable credential.
+    Unauthenticated(String),
+    /// 403: a valid credential that may not act in the requested organization.
+    Forbidden(String),
+    /// 503: the credential could not be checked (database or JWKS unavailable).
+    Unavailable,
+}
+
+impl From<DomainError> for AuthError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Unauthenticated(m) => Self::Unauthenticated(m),
+            DomainError::Forbidden(m) => Self::Forbidden(m),
+            other => {
+                tracing::error!(error = %other.log_description(), "authentication failed");
+                Self::Unavailable
+            }
+        }
+    }
+}
+
+pub struct Authenticator {
+    db: DatabaseConnection,
+    jwt: Option<JwtVerifier>,
+}
+
+impl Authenticator {
+    pub fn new(db: DatabaseConnection, jwt: &JwtSettings) -> Self {
+        Self {
+            db,
+            jwt: jwt.is_enabled().then(|| JwtVerifier::new(jwt)),
+        }
+    }
+
+    /// The actor for a bearer credential, in `organization` when the caller named one.
+    pub async fn authenticate(
+        &self,
+        credential: &str,
+        organization: Option<Uuid>,
+    ) -> Result<Actor, AuthError> {
+        if api_keys::looks_like_api_key(credential) {
+            let actor = api_keys::authenticate(&self.db, credential).await?;
+            if organization.is_some_and(|org| org != actor.organization_id) {
+                return Err(AuthError::Forbidden(
+                    "This API key does not belong to the organization named by x-organization-id."
+                        .to_owned(),
+                ));
+            }
+            return Ok(actor);
+        }
+        let Some(jwt) = &self.jwt else {
+            return Err(AuthError::Unauthenticated(
+                "The credential is not an API key (kros_live_… or kros_test_…), and this gateway accepts no JWT sessions."
+                    .to_owned(),
+            ));
+        };
+        let user_id = jwt.verify(credential).await.map_err(|e| match e {
+            JwtError::Rejected(message) => AuthError::Unauthenticated(message),
+            JwtError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "JWT verification unavailable");
+                AuthError::Unavailable
+            }
+        })?;
+        self.user_actor(user_id, organization).await
+    }
+
+    async fn user_actor(
+        &self,
+        user_id: String,
+        organization: Option<Uuid>,
+    ) -> Result<Actor, AuthError> {
+        let memberships = members::of_user(&self.db, &user_id).await?;
+        let membership = match organization {
+            Some(org) => memberships
+                .into_iter()
+                .find(|m| m.organization.id == org)
+                .ok_or_else(|| {
+                    AuthError::Forbidden(
+                        "You are not a member of the organization named by x-organization-id.".to_owned(),
+                    )
+                })?,
+            None => memberships.into_iter().next().ok_or_else(|| {
+                AuthError::Forbidden(
+                    "You are not a member of any organization yet; ask an organization owner to add you."
+                        .to_owned(),
+                )
+            })?,
+        };
+        Ok(Actor {
+            organization_id: membership.organization.id,
+            role: membership.role,
+            credential: Credential::User { user_id },
+        })
+    }
+}
