@@ -84,7 +84,7 @@ impl JwtVerifier {
             jwks: settings
                 .jwks_url
                 .clone()
-                .map(|url| JwksCache::new(url, Duration::from_secs(5), Duration::from_secs(600))),
+                .map(|url| JwksCache::new(url, settings.jwks_min_refetch, settings.jwks_max_age)),
             audience: settings.audience.clone(),
             issuer: settings.issuer.clone(),
         }
@@ -150,7 +150,11 @@ impl JwtVerifier {
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
         }
-        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        if self.issuer.is_some() {
+            validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+        } else {
+            validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             JwtError::Rejected(match e.kind() {
                 ErrorKind::ExpiredSignature => "The token has expired.".to_owned(),

@@ -92,8 +92,34 @@ async fn cli_walkthrough(backend: Backend) {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("organization not found"));
 
+    let added = cli(
+        &test_db,
+        &[
+            "member",
+            "add",
+            "--org",
+            &org,
+            "--user",
+            "user-from-cli",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let bad_role = cli(
+        &test_db,
+        &[
+            "member", "add", "--org", &org, "--user", "u", "--role", "emperor",
+        ],
+    );
+    assert!(!bad_role.status.success());
+
     // The key the CLI printed works against the gateway, in its organization and mode.
-    let app = TestApp::spawn_on(test_db).await;
+    let app = TestApp::spawn_on(test_db, backend).await;
     let res = app
         .graphql(
             &key,
@@ -112,6 +138,19 @@ async fn cli_walkthrough(backend: Backend) {
         )
         .await;
     assert_eq!(e["phoneNumbers"][0]["e164"], "+14155550199");
+
+    // So does a session of the member the CLI added, with the role it gave.
+    let res = app
+        .graphql(
+            &app.session("user-from-cli"),
+            "{ viewer { organizationId role userId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        res.assert_ok()["viewer"],
+        json!({ "organizationId": org, "role": "ADMIN", "userId": "user-from-cli" })
+    );
 
     let key_id = viewer["apiKeyId"].as_str().expect("apiKeyId").to_owned();
     assert!(
@@ -157,6 +196,7 @@ async fn serve_and_stop(backend: Backend) {
         .args(["serve", "--listen", &listen, "--database-url", &test_db.url])
         .env_remove("DATABASE_URL")
         .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
+        .env("COCKPIT_JWT_SECRET", crate::jwt::HS_SECRET)
         .env("RUST_LOG", "debug")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -220,6 +260,19 @@ async fn serve_and_stop(backend: Backend) {
         .expect("refused");
     assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
 
+    let expired = crate::jwt::sign_hs256(
+        crate::jwt::HS_SECRET,
+        &json!({ "sub": "someone", "aud": "authenticated", "exp": chrono::Utc::now().timestamp() - 600 }),
+    );
+    let refused = client
+        .post(&url)
+        .bearer_auth(&expired)
+        .json(&json!({ "query": "{ viewer { mode } }" }))
+        .send()
+        .await
+        .expect("expired session");
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -239,7 +292,9 @@ async fn serve_and_stop(backend: Backend) {
     );
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("listening"), "it logged: {log}");
+    let signature = expired.rsplit('.').next().expect("signature").to_owned();
     for secret in [
+        signature.as_str(),
         key.as_str(),
         "pw-in-no-log",
         "NotARealKey",

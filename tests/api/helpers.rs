@@ -5,10 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use cockpit_gateway::auth::jwt::JwtSettings;
 use cockpit_gateway::config::Config;
 use cockpit_gateway::domain::provider::SipDomains;
 use cockpit_gateway::domain::secrets::SecretBox;
-use cockpit_gateway::domain::{Mode, api_keys, organizations, phone_numbers};
+use cockpit_gateway::domain::{Mode, Role, api_keys, organizations, phone_numbers};
+
+use crate::jwt::{HS_SECRET, JwksServer, claims, sign};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -67,6 +70,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database for a second gateway; dropping it removes nothing.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            secret_key: self.secret_key.clone(),
+            _dir: None,
+            pg_schema: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some((admin_url, schema)) = self.pg_schema.take() else {
@@ -110,6 +125,9 @@ impl Org {
 
 pub struct TestApp {
     pub address: String,
+    pub backend: Backend,
+    /// The JWKS the gateway verifies RS256/ES256 sessions with (keys `rsa-1` and `ec-1`).
+    pub jwks: JwksServer,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
     /// Statements the app's connection has executed so far.
@@ -152,12 +170,36 @@ impl Response {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A gateway whose JWT settings `adjust` changes from the default: both an HS256 secret
+    /// and the harness's JWKS accepted.
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut JwtSettings),
+    ) -> Option<Self> {
         let test_db = TestDb::new(backend).await?;
-        Some(Self::spawn_on(test_db).await)
+        Some(Self::spawn_configured(test_db, backend, adjust).await)
     }
 
     /// The gateway over an existing test database (migrated here if it isn't yet).
-    pub async fn spawn_on(test_db: TestDb) -> Self {
+    pub async fn spawn_on(test_db: TestDb, backend: Backend) -> Self {
+        Self::spawn_configured(test_db, backend, |_| {}).await
+    }
+
+    async fn spawn_configured(
+        test_db: TestDb,
+        backend: Backend,
+        adjust: impl FnOnce(&mut JwtSettings),
+    ) -> Self {
+        let jwks = JwksServer::start(&["rsa-1", "ec-1"]).await;
+        let mut jwt = JwtSettings {
+            secret: Some(HS_SECRET.to_owned()),
+            jwks_url: Some(jwks.url.clone()),
+            ..JwtSettings::default()
+        };
+        adjust(&mut jwt);
         let mut db = cockpit_gateway::db::connect(&test_db.url)
             .await
             .expect("connect test database");
@@ -174,7 +216,7 @@ impl TestApp {
             database_url: test_db.url.clone(),
             sip_domains: SipDomains::default(),
             secret_key: Some(test_db.secret_key.clone()),
-            jwt: Default::default(),
+            jwt,
         };
         let key = cockpit_gateway::startup::resolve_secret_key(
             &config.database_url,
@@ -196,6 +238,8 @@ impl TestApp {
         let org = Self::make_org(&db, "Acme").await;
         Self {
             address,
+            backend,
+            jwks,
             db,
             client: reqwest::Client::new(),
             queries,
@@ -222,6 +266,26 @@ impl TestApp {
 
     pub async fn new_org(&self, name: &str) -> Org {
         Self::make_org(&self.db, name).await
+    }
+
+    /// Makes `user` a member of `org` with `role`.
+    pub async fn add_member(&self, org: Uuid, user: &str, role: Role) {
+        cockpit_gateway::domain::members::upsert(&self.db, org, user, role)
+            .await
+            .expect("add member");
+    }
+
+    /// A valid RS256 session token for `user`.
+    pub fn session(&self, user: &str) -> String {
+        sign("rsa-1", Some("rsa-1"), &claims(user))
+    }
+
+    /// A new user with `role` in `org`, and their session token.
+    pub async fn member(&self, org: Uuid, role: Role) -> (String, String) {
+        let user = format!("user-{}", Uuid::new_v4());
+        self.add_member(org, &user, role).await;
+        let token = self.session(&user);
+        (user, token)
     }
 
     pub async fn add_phone_number(&self, org: Uuid, mode: Mode, number: &str) -> Uuid {

@@ -1,7 +1,9 @@
 //! The integration tests: one binary, every test over real HTTP against a spawned gateway.
 
 mod helpers;
+mod jwt;
 
+mod api_keys;
 mod auth;
 mod cli;
 mod crud;
@@ -9,8 +11,10 @@ mod dataloader;
 mod failures;
 mod migrations;
 mod pagination;
+mod roles;
 mod schema;
 mod secrets;
+mod sessions;
 mod shapes;
 mod tenancy;
 mod validation;
