@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtSettings;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::domain::provider::SipDomains;
 use crate::domain::secrets::SecretBox;
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
@@ -43,9 +43,84 @@ pub struct Cli {
     #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Origins allowed to call the gateway from a browser (CORS), comma-separated; none by default.
+    #[arg(
+        long = "cors-origin",
+        env = "COCKPIT_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+    #[command(flatten)]
     pub sip: SipDomainArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What one request may ask of the gateway.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest request body, in bytes (413 above it).
+    #[arg(long, env = "COCKPIT_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+    /// Deepest field nesting of an operation.
+    #[arg(long, env = "COCKPIT_MAX_DEPTH", default_value_t = 15, global = true)]
+    pub max_depth: usize,
+    /// Highest cost of one operation (connections cost `first` × their selections).
+    #[arg(long, env = "COCKPIT_MAX_COST", default_value_t = 1000, global = true)]
+    pub max_cost: u64,
+    #[arg(long, env = "COCKPIT_MAX_ALIASES", default_value_t = 30, global = true)]
+    pub max_aliases: usize,
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_DIRECTIVES",
+        default_value_t = 50,
+        global = true
+    )]
+    pub max_directives: usize,
+    /// Largest `first` of a connection.
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_page_size: u64,
+    /// Seconds a request may run.
+    #[arg(
+        long,
+        env = "COCKPIT_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+    /// Operations per batched request (a JSON array); 0 refuses batches.
+    #[arg(long, env = "COCKPIT_MAX_BATCH", default_value_t = 0, global = true)]
+    pub max_batch: usize,
+    /// Answer introspection queries.
+    #[arg(long, env = "COCKPIT_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+    /// Suggest field names in validation errors ("did you mean …").
+    #[arg(long, env = "COCKPIT_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub suggestions: bool,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_depth: self.max_depth,
+            max_cost: self.max_cost,
+            max_aliases: self.max_aliases,
+            max_directives: self.max_directives,
+            max_page_size: self.max_page_size.max(1),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_batch: (self.max_batch > 0).then_some(self.max_batch),
+            introspection: self.introspection,
+            suggestions: self.suggestions,
+        }
+    }
 }
 
 /// Dashboard sessions: Supabase Auth JWTs, verified with a shared secret or a JWKS.
@@ -233,6 +308,13 @@ impl Cli {
                 issuer: self.jwt.jwt_issuer.clone().filter(|s| !s.is_empty()),
                 ..JwtSettings::default()
             },
+            limits: self.limits.limits(),
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         }
     }
 }

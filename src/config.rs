@@ -1,9 +1,47 @@
 //! Runtime configuration, from flags and environment variables (parsed in `cli`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::auth::jwt::JwtSettings;
 use crate::domain::provider::SipDomains;
+
+/// What one request may ask of the gateway. Each is refused with an error naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Deepest field nesting of an operation.
+    pub max_depth: usize,
+    /// Highest cost of one operation (objects it may return; connections cost `first` ×).
+    pub max_cost: u64,
+    pub max_aliases: usize,
+    pub max_directives: usize,
+    /// Largest `first` of a connection.
+    pub max_page_size: u64,
+    pub request_timeout: Duration,
+    /// Operations per batched request; `None` refuses batches (the default).
+    pub max_batch: Option<usize>,
+    pub introspection: bool,
+    pub suggestions: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_depth: 15,
+            max_cost: 1000,
+            max_aliases: 30,
+            max_directives: 50,
+            max_page_size: 100,
+            request_timeout: Duration::from_secs(30),
+            max_batch: None,
+            introspection: true,
+            suggestions: true,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -14,4 +52,7 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// How dashboard sessions (Supabase JWTs) are verified; none are accepted when unset.
     pub jwt: JwtSettings,
+    pub limits: Limits,
+    /// Origins allowed to call from a browser (CORS); none when empty.
+    pub cors_origins: Vec<String>,
 }

@@ -25,7 +25,6 @@ use super::{Actor, has_control_chars};
 pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_URL_LEN: usize = 2048;
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: u64 = 100;
 pub const MAX_SEARCH_LEN: usize = 200;
 
 /// What endpoint writes need beyond the database: where generated URIs point, and the key
@@ -608,6 +607,8 @@ impl Cursor {
 #[derive(Debug, Clone)]
 pub struct PageRequest {
     pub first: Option<i64>,
+    /// The largest `first` allowed (the configured page size limit).
+    pub max_first: u64,
     pub after: Option<String>,
     pub filter: EndpointFilter,
     pub order: Ordering,
@@ -668,10 +669,11 @@ pub async fn list(
 ) -> Result<Page, DomainError> {
     let first = match req.first {
         None => DEFAULT_PAGE_SIZE,
-        Some(n) if (1..=MAX_PAGE_SIZE as i64).contains(&n) => n as u64,
+        Some(n) if n >= 1 && n.unsigned_abs() <= req.max_first => n.unsigned_abs(),
         Some(n) => {
             return Err(DomainError::BadInput(format!(
-                "`first` must be between 1 and {MAX_PAGE_SIZE}, got {n}"
+                "`first` must be between 1 and {} (the page size limit), got {n}",
+                req.max_first
             )));
         }
     };

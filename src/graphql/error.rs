@@ -12,6 +12,14 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const TIMEOUT: &str = "TIMEOUT";
+    pub const DEPTH_LIMIT_EXCEEDED: &str = "DEPTH_LIMIT_EXCEEDED";
+    pub const COST_LIMIT_EXCEEDED: &str = "COST_LIMIT_EXCEEDED";
+    pub const ALIAS_LIMIT_EXCEEDED: &str = "ALIAS_LIMIT_EXCEEDED";
+    pub const DIRECTIVE_LIMIT_EXCEEDED: &str = "DIRECTIVE_LIMIT_EXCEEDED";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
 }
 
 pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {

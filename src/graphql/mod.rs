@@ -1,7 +1,7 @@
 //! GraphQL transport: the schema, its types, and the mapping of domain errors to GraphQL errors.
 
+pub mod analysis;
 pub mod error;
-pub mod introspection;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -10,6 +10,7 @@ pub mod types;
 use async_graphql::{EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 
+use crate::config::Limits;
 use crate::domain::endpoints;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
@@ -20,16 +21,24 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>
 pub struct Services {
     pub db: DatabaseConnection,
     pub endpoints: endpoints::Settings,
+    /// The largest `first` a connection takes.
+    pub max_page_size: u64,
 }
 
-pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(
+pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         EmptySubscription,
     )
-    .data(services)
-    .finish()
+    .data(services);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !limits.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it.

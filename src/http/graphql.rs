@@ -1,80 +1,483 @@
-//! `POST /graphql` runs operations for an authenticated caller; `GET /graphql` serves GraphiQL.
+//! GraphQL over HTTP (graphql.github.io/graphql-over-http): `POST /graphql` with JSON,
+//! `GET /graphql?query=…` for queries, GraphiQL for browsers. Each request is negotiated,
+//! parsed, analysed against the limits, authenticated and only then executed.
 
+use std::collections::HashMap;
+
+use async_graphql::Variables;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use async_graphql::parser::types::OperationType;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::auth::{self, AuthRejection};
-use crate::graphql::introspection::is_introspection_only;
+use crate::domain::Actor;
+use crate::graphql::analysis::{self, Analysis};
+use crate::graphql::error::code;
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
 
-pub async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Cockpit gateway")
-            .finish(),
-    )
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// A refusal before execution: its HTTP status and GraphQL-shaped error.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    allow_post_only: bool,
 }
 
-pub async fn execute(
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            allow_post_only: false,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code::BAD_REQUEST, message)
+    }
+}
+
+impl From<AuthRejection> for Refusal {
+    fn from(r: AuthRejection) -> Self {
+        Self::new(r.status, r.code, r.message)
+    }
+}
+
+/// The media type of the response, from the request's `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl Media {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Picks `application/graphql-response+json` when the client accepts it at least as much as
+/// `application/json`; no `Accept` means `application/json`, as the spec asks of servers
+/// that serve older clients. `None` when neither is acceptable (406).
+fn negotiate(headers: &HeaderMap) -> Option<Media> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Media::Json);
+    };
+    let mut best: Option<(f32, Media)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media_range = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q <= 0.0 {
+            continue;
+        }
+        let candidates: &[Media] = match media_range.as_str() {
+            GRAPHQL_RESPONSE_JSON => &[Media::GraphqlResponseJson],
+            APPLICATION_JSON => &[Media::Json],
+            "application/*" | "*/*" => &[Media::GraphqlResponseJson],
+            _ => &[],
+        };
+        for media in candidates {
+            if best.is_none_or(|(best_q, _)| q > best_q) {
+                best = Some((q, *media));
+            }
+        }
+    }
+    best.map(|(_, media)| media)
+}
+
+/// One operation's parameters, as the client sent them.
+#[derive(Debug, Default)]
+struct Params {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Map<String, Value>,
+    extensions: Map<String, Value>,
+}
+
+impl Params {
+    fn from_json(value: Value) -> Result<Self, Refusal> {
+        let Value::Object(mut object) = value else {
+            return Err(Refusal::bad_request(
+                "The request body must be a JSON object with a `query`.",
+            ));
+        };
+        let query = match object.remove("query") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(q)) => Some(q),
+            Some(_) => return Err(Refusal::bad_request("`query` must be a string.")),
+        };
+        let operation_name = match object.remove("operationName") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(n)) => Some(n),
+            Some(_) => return Err(Refusal::bad_request("`operationName` must be a string.")),
+        };
+        Ok(Self {
+            query,
+            operation_name,
+            variables: object_param(object.remove("variables"), "variables")?,
+            extensions: object_param(object.remove("extensions"), "extensions")?,
+        })
+    }
+
+    fn from_query_string(raw: &str) -> Result<Self, Refusal> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|_| Refusal::bad_request("The query string is not valid."))?;
+        let mut params = Self::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "query" => params.query = Some(value),
+                "operationName" if !value.is_empty() => params.operation_name = Some(value),
+                "variables" | "extensions" if !value.is_empty() => {
+                    let parsed: Value = serde_json::from_str(&value).map_err(|_| {
+                        Refusal::bad_request(format!("`{key}` must be a JSON object."))
+                    })?;
+                    let object = object_param(Some(parsed), &key)?;
+                    if key == "variables" {
+                        params.variables = object;
+                    } else {
+                        params.extensions = object;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(params)
+    }
+}
+
+fn object_param(value: Option<Value>, name: &str) -> Result<Map<String, Value>, Refusal> {
+    match value {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(o)) => Ok(o),
+        Some(_) => Err(Refusal::bad_request(format!(
+            "`{name}` must be a JSON object."
+        ))),
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    req: GraphQLRequest,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let mut request = req.into_inner();
-    let prepared = async {
-        let organization = auth::requested_organization(&headers)?;
-        match auth::credential(&headers)? {
-            Some(token) => state
+    let raw = raw.unwrap_or_default();
+    let params = match Params::from_query_string(&raw) {
+        Ok(params) => params,
+        Err(refusal) => return refusal_response(refusal, Media::Json),
+    };
+    if params.query.is_none() && params.extensions.is_empty() && wants_html(&headers) {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("Cockpit gateway")
+                .finish(),
+        )
+        .into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    match run(&state, &headers, params, true).await {
+        Ok((status, body)) => json_response(status, body, media),
+        Err(refusal) => refusal_response(refusal, media),
+    }
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(APPLICATION_JSON));
+    if !is_json {
+        return refusal_response(
+            Refusal::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code::BAD_REQUEST,
+                "Send the request as `Content-Type: application/json`.",
+            ),
+            media,
+        );
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(_) => {
+            return refusal_response(
+                Refusal::bad_request("The request body is not valid JSON."),
+                media,
+            );
+        }
+    };
+    let outcome = match value {
+        Value::Array(items) => run_batch(&state, &headers, items).await,
+        single => match Params::from_json(single) {
+            Ok(params) => run(&state, &headers, params, false).await,
+            Err(refusal) => Err(refusal),
+        },
+    };
+    match outcome {
+        Ok((status, body)) => json_response(status, body, media),
+        Err(refusal) => refusal_response(refusal, media),
+    }
+}
+
+async fn run_batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    items: Vec<Value>,
+) -> Result<(StatusCode, Value), Refusal> {
+    let Some(max) = state.limits.max_batch else {
+        return Err(Refusal::bad_request(
+            "Batched requests (a JSON array) are not enabled on this gateway.",
+        ));
+    };
+    if items.is_empty() || items.len() > max {
+        return Err(Refusal::bad_request(format!(
+            "A batch holds 1 to {max} operations (the batch limit); this one holds {}.",
+            items.len()
+        )));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        let result = match Params::from_json(item) {
+            Ok(params) => run(state, headers, params, false).await,
+            Err(refusal) => Err(refusal),
+        };
+        match result {
+            Ok((_, body)) => results.push(body),
+            // Authentication applies to the whole request.
+            Err(r) if matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                return Err(r);
+            }
+            Err(r) => results.push(error_body(&r)),
+        }
+    }
+    Ok((StatusCode::OK, Value::Array(results)))
+}
+
+/// Runs one operation: analysis and limits, authentication, execution.
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Params,
+    via_get: bool,
+) -> Result<(StatusCode, Value), Refusal> {
+    let Some(query) = params.query else {
+        return Err(Refusal::bad_request("`query` is required."));
+    };
+    let document = async_graphql::parser::parse_query(&query).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            code::GRAPHQL_PARSE_FAILED,
+            format!("The query does not parse: {e}"),
+        )
+    })?;
+    let variables: HashMap<String, Value> = params.variables.clone().into_iter().collect();
+    let analysis = analysis::analyse(&document, params.operation_name.as_deref(), &variables)
+        .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
+            Refusal::new(StatusCode::BAD_REQUEST, code::GRAPHQL_VALIDATION_FAILED, m)
+        })?;
+    if via_get && analysis.operation_type != OperationType::Query {
+        let mut refusal = Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::BAD_REQUEST,
+            "Only queries may be sent with GET; send mutations with POST.",
+        );
+        refusal.allow_post_only = true;
+        return Err(refusal);
+    }
+    check_limits(&analysis, &state.limits)?;
+
+    let organization = auth::requested_organization(headers)?;
+    let actor = match auth::credential(headers)? {
+        Some(token) => Some(
+            state
                 .auth
                 .authenticate(&token, organization)
                 .await
-                .map(Some)
-                .map_err(AuthRejection::from),
-            None if is_introspection_only(&request.query, request.operation_name.as_deref()) => {
-                Ok(None)
-            }
-            None => Err(AuthRejection::unauthenticated(
+                .map_err(AuthRejection::from)?,
+        ),
+        None if analysis.introspection_only => None,
+        None => {
+            return Err(AuthRejection::unauthenticated(
                 "Authentication required: send an API key as `Authorization: Bearer kros_…` or `x-api-key: kros_…`.",
-            )),
+            )
+            .into());
         }
     };
-    match prepared.await {
-        Ok(Some(actor)) => {
-            let loader = DataLoader::new(
-                PhoneNumbersByEndpoint {
-                    db: state.db.clone(),
-                    organization_id: actor.organization_id,
-                },
-                tokio::spawn,
-            );
-            request = request.data(actor).data(loader);
-        }
-        Ok(None) => {}
-        Err(rejection) => return rejection_response(rejection),
+
+    let mut request = async_graphql::Request::new(query)
+        .variables(Variables::from_json(Value::Object(params.variables)));
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
     }
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    if let Some(actor) = actor {
+        request = with_actor(state, request, actor);
+    }
+    let response =
+        tokio::time::timeout(state.limits.request_timeout, state.schema.execute(request))
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    code::TIMEOUT,
+                    format!(
+                        "The request took longer than the {} s request timeout.",
+                        state.limits.request_timeout.as_secs_f32()
+                    ),
+                )
+            })?;
+    Ok(classify(response))
 }
 
-/// A GraphQL-shaped error body with no `data`, under the rejection's HTTP status.
-fn rejection_response(rejection: AuthRejection) -> Response {
-    let body = serde_json::json!({
-        "errors": [{
-            "message": rejection.message,
-            "extensions": { "code": rejection.code },
-        }]
-    });
-    let mut response = (rejection.status, Json(body)).into_response();
-    if rejection.status == axum::http::StatusCode::UNAUTHORIZED {
+fn with_actor(
+    state: &AppState,
+    request: async_graphql::Request,
+    actor: Actor,
+) -> async_graphql::Request {
+    let loader = DataLoader::new(
+        PhoneNumbersByEndpoint {
+            db: state.db.clone(),
+            organization_id: actor.organization_id,
+        },
+        tokio::spawn,
+    );
+    request.data(actor).data(loader)
+}
+
+fn check_limits(analysis: &Analysis, limits: &crate::config::Limits) -> Result<(), Refusal> {
+    let exceeded = |code: &'static str, message: String| {
+        Err(Refusal::new(StatusCode::BAD_REQUEST, code, message))
+    };
+    if analysis.depth > limits.max_depth {
+        return exceeded(
+            code::DEPTH_LIMIT_EXCEEDED,
+            format!(
+                "The query is nested {} deep; the depth limit is {}.",
+                analysis.depth, limits.max_depth
+            ),
+        );
+    }
+    if analysis.aliases > limits.max_aliases {
+        return exceeded(
+            code::ALIAS_LIMIT_EXCEEDED,
+            format!(
+                "The query uses {} aliases; the alias limit is {}.",
+                analysis.aliases, limits.max_aliases
+            ),
+        );
+    }
+    if analysis.directives > limits.max_directives {
+        return exceeded(
+            code::DIRECTIVE_LIMIT_EXCEEDED,
+            format!(
+                "The query uses {} directives; the directive limit is {}.",
+                analysis.directives, limits.max_directives
+            ),
+        );
+    }
+    if analysis.cost > limits.max_cost {
+        return exceeded(
+            code::COST_LIMIT_EXCEEDED,
+            format!(
+                "The query may cost {}; the cost limit of one query is {}. Ask for smaller pages (`first`) or fewer fields.",
+                analysis.cost, limits.max_cost
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The HTTP status of an executed response: a document that failed validation (no data, and
+/// no error tied to a field) is a 400, as the GraphQL-over-HTTP audit in common use expects
+/// for both media types (the spec's draft would have 422 for application/graphql-response+json).
+/// Anything that executed is a 200.
+fn classify(response: async_graphql::Response) -> (StatusCode, Value) {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(&response).expect("a GraphQL response serializes");
+    if request_error {
+        if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+            for error in errors {
+                let extensions = error
+                    .as_object_mut()
+                    .map(|e| e.entry("extensions").or_insert_with(|| json!({})));
+                if let Some(Value::Object(ext)) = extensions {
+                    ext.entry("code")
+                        .or_insert_with(|| json!(code::GRAPHQL_VALIDATION_FAILED));
+                }
+            }
+        }
+        if let Value::Object(o) = &mut body {
+            o.remove("data");
+        }
+        return (StatusCode::BAD_REQUEST, body);
+    }
+    (StatusCode::OK, body)
+}
+
+fn error_body(refusal: &Refusal) -> Value {
+    json!({ "errors": [{ "message": refusal.message, "extensions": { "code": refusal.code } }] })
+}
+
+fn json_response(status: StatusCode, body: Value, media: Media) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.content_type()),
+    );
+    response
+}
+
+fn refusal_response(refusal: Refusal, media: Media) -> Response {
+    let mut response = json_response(refusal.status, error_body(&refusal), media);
+    if refusal.status == StatusCode::UNAUTHORIZED {
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    if refusal.allow_post_only {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
     response
+}
+
+fn not_acceptable() -> Response {
+    json_response(
+        StatusCode::NOT_ACCEPTABLE,
+        json!({ "errors": [{ "message": "Accept application/graphql-response+json or application/json.",
+            "extensions": { "code": code::BAD_REQUEST } }] }),
+        Media::Json,
+    )
 }

@@ -6,12 +6,13 @@ mod graphql;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::domain::endpoints;
 use crate::domain::secrets::SecretBox;
 use crate::graphql::{AppSchema, Services, build_schema};
@@ -21,23 +22,30 @@ pub struct AppState {
     pub schema: AppSchema,
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
+    pub limits: Arc<Limits>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
 pub fn build_app(config: &Config, db: DatabaseConnection, secrets: SecretBox) -> Router {
-    let schema = build_schema(Services {
-        db: db.clone(),
-        endpoints: endpoints::Settings {
-            sip_domains: config.sip_domains.clone(),
-            secrets,
+    let schema = build_schema(
+        Services {
+            db: db.clone(),
+            endpoints: endpoints::Settings {
+                sip_domains: config.sip_domains.clone(),
+                secrets,
+            },
+            max_page_size: config.limits.max_page_size,
         },
-    });
+        &config.limits,
+    );
     Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/graphql", get(graphql::get).post(graphql::post))
         .with_state(AppState {
             schema,
             auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
+            limits: Arc::new(config.limits.clone()),
             db,
         })
+        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
         .layer(TraceLayer::new_for_http())
 }

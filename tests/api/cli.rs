@@ -226,7 +226,12 @@ async fn serve_and_stop(backend: Backend) {
         answer.expect("the gateway answers within 10 s"),
         json!({ "data": { "__schema": { "queryType": { "name": "Query" } } } })
     );
-    let page = client.get(&url).send().await.expect("GraphiQL");
+    let page = client
+        .get(&url)
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .expect("GraphiQL");
     assert!(
         page.text().await.expect("html").contains("graphiql"),
         "GET serves GraphiQL"

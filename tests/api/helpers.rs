@@ -173,12 +173,9 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
-    /// A gateway whose JWT settings `adjust` changes from the default: both an HS256 secret
-    /// and the harness's JWKS accepted.
-    pub async fn spawn_with(
-        backend: Backend,
-        adjust: impl FnOnce(&mut JwtSettings),
-    ) -> Option<Self> {
+    /// A gateway whose configuration `adjust` changes from the harness's: default limits, and
+    /// sessions verified with both an HS256 secret and the harness's JWKS.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let test_db = TestDb::new(backend).await?;
         Some(Self::spawn_configured(test_db, backend, adjust).await)
     }
@@ -191,15 +188,24 @@ impl TestApp {
     async fn spawn_configured(
         test_db: TestDb,
         backend: Backend,
-        adjust: impl FnOnce(&mut JwtSettings),
+        adjust: impl FnOnce(&mut Config),
     ) -> Self {
         let jwks = JwksServer::start(&["rsa-1", "ec-1"]).await;
-        let mut jwt = JwtSettings {
+        let jwt = JwtSettings {
             secret: Some(HS_SECRET.to_owned()),
             jwks_url: Some(jwks.url.clone()),
             ..JwtSettings::default()
         };
-        adjust(&mut jwt);
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            database_url: test_db.url.clone(),
+            sip_domains: SipDomains::default(),
+            secret_key: Some(test_db.secret_key.clone()),
+            jwt,
+            limits: Default::default(),
+            cors_origins: Vec::new(),
+        };
+        adjust(&mut config);
         let mut db = cockpit_gateway::db::connect(&test_db.url)
             .await
             .expect("connect test database");
@@ -211,13 +217,6 @@ impl TestApp {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
         });
-        let config = Config {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            database_url: test_db.url.clone(),
-            sip_domains: SipDomains::default(),
-            secret_key: Some(test_db.secret_key.clone()),
-            jwt,
-        };
         let key = cockpit_gateway::startup::resolve_secret_key(
             &config.database_url,
             config.secret_key.as_deref(),

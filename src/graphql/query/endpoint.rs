@@ -46,6 +46,7 @@ impl EndpointQuery {
             actor,
             PageRequest {
                 first: first.map(i64::from),
+                max_first: services.max_page_size,
                 after,
                 filter: filter.clone(),
                 order: order_by.unwrap_or_default().into(),
