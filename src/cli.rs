@@ -11,6 +11,7 @@ use crate::config::{Config, Limits};
 use crate::domain::provider::SipDomains;
 use crate::domain::secrets::SecretBox;
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
+use crate::ratelimit::RateLimitSettings;
 use crate::startup::{StartupError, check_secret_key, resolve_secret_key};
 
 #[derive(Debug, Parser)]
@@ -44,6 +45,8 @@ pub struct Cli {
     pub jwt: JwtArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub rate_limit: RateLimitArgs,
     /// Origins allowed to call the gateway from a browser (CORS), comma-separated; none by default.
     #[arg(
         long = "cors-origin",
@@ -56,6 +59,30 @@ pub struct Cli {
     pub sip: SipDomainArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Rate limiting by query cost, per API key or user.
+#[derive(Debug, Args)]
+pub struct RateLimitArgs {
+    /// Cost points a credential's bucket holds when full.
+    #[arg(
+        long,
+        env = "COCKPIT_RATE_LIMIT_BUCKET",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub rate_limit_bucket: u64,
+    /// Cost points restored per second.
+    #[arg(
+        long,
+        env = "COCKPIT_RATE_LIMIT_RESTORE",
+        default_value_t = 50,
+        global = true
+    )]
+    pub rate_limit_restore: u64,
+    /// Share buckets between gateway processes through this Redis (e.g. redis://127.0.0.1:6379).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
 }
 
 /// What one request may ask of the gateway.
@@ -309,6 +336,12 @@ impl Cli {
                 ..JwtSettings::default()
             },
             limits: self.limits.limits(),
+            rate_limit: RateLimitSettings {
+                bucket_size: self.rate_limit.rate_limit_bucket,
+                restore_rate: self.rate_limit.rate_limit_restore,
+                redis_url: self.rate_limit.redis_url.clone().filter(|u| !u.is_empty()),
+                ..RateLimitSettings::default()
+            },
             cors_origins: self
                 .cors_origins
                 .iter()
@@ -377,7 +410,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     })?;
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
-            let app = crate::build_app(&config, db.clone(), secrets);
+            let app = crate::build_app(&config, db.clone(), secrets)?;
             crate::serve(listener, app).await.map_err(CliError::Serve)?;
             db.close().await.ok();
         }

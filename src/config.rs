@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::jwt::JwtSettings;
 use crate::domain::provider::SipDomains;
+use crate::ratelimit::RateLimitSettings;
 
 /// What one request may ask of the gateway. Each is refused with an error naming it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,7 @@ pub struct Config {
     /// How dashboard sessions (Supabase JWTs) are verified; none are accepted when unset.
     pub jwt: JwtSettings,
     pub limits: Limits,
+    pub rate_limit: RateLimitSettings,
     /// Origins allowed to call from a browser (CORS); none when empty.
     pub cors_origins: Vec<String>,
 }

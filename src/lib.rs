@@ -7,15 +7,19 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod ratelimit;
 pub mod startup;
 
 pub use http::build_app;
 
 /// Serves `app` on `listener` until SIGINT/SIGTERM, letting in-flight requests finish.
 pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 async fn shutdown_signal() {

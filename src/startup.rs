@@ -34,6 +34,8 @@ pub enum StartupError {
     WrongKey,
     #[error("database: {0}")]
     Database(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl From<DomainError> for StartupError {

@@ -3,23 +3,25 @@
 //! parsed, analysed against the limits, authenticated and only then executed.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use async_graphql::Variables;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::auth::{self, AuthRejection};
-use crate::domain::Actor;
+use crate::domain::{Actor, Credential};
 use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::error::code;
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
+use crate::ratelimit::{Decision, ThrottleStatus};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -31,6 +33,10 @@ struct Refusal {
     code: &'static str,
     message: String,
     allow_post_only: bool,
+    /// Seconds until a throttled request may succeed (`Retry-After`).
+    retry_after: Option<u64>,
+    /// `extensions.cost` of a throttled request.
+    cost: Option<Value>,
 }
 
 impl Refusal {
@@ -40,6 +46,8 @@ impl Refusal {
             code,
             message: message.into(),
             allow_post_only: false,
+            retry_after: None,
+            cost: None,
         }
     }
 
@@ -180,11 +188,20 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
+/// The client's address, when the server was started with connection info.
+fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: Extensions,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let client = client_ip(&extensions);
     let raw = raw.unwrap_or_default();
     let params = match Params::from_query_string(&raw) {
         Ok(params) => params,
@@ -202,13 +219,19 @@ pub async fn get(
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    match run(&state, &headers, params, true).await {
+    match run(&state, &headers, client, params, true).await {
         Ok((status, body)) => json_response(status, body, media),
         Err(refusal) => refusal_response(refusal, media),
     }
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
+    let client = client_ip(&extensions);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -237,9 +260,9 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         }
     };
     let outcome = match value {
-        Value::Array(items) => run_batch(&state, &headers, items).await,
+        Value::Array(items) => run_batch(&state, &headers, client, items).await,
         single => match Params::from_json(single) {
-            Ok(params) => run(&state, &headers, params, false).await,
+            Ok(params) => run(&state, &headers, client, params, false).await,
             Err(refusal) => Err(refusal),
         },
     };
@@ -252,6 +275,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 async fn run_batch(
     state: &AppState,
     headers: &HeaderMap,
+    client: Option<IpAddr>,
     items: Vec<Value>,
 ) -> Result<(StatusCode, Value), Refusal> {
     let Some(max) = state.limits.max_batch else {
@@ -268,7 +292,7 @@ async fn run_batch(
     let mut results = Vec::with_capacity(items.len());
     for item in items {
         let result = match Params::from_json(item) {
-            Ok(params) => run(state, headers, params, false).await,
+            Ok(params) => run(state, headers, client, params, false).await,
             Err(refusal) => Err(refusal),
         };
         match result {
@@ -287,6 +311,7 @@ async fn run_batch(
 async fn run(
     state: &AppState,
     headers: &HeaderMap,
+    client: Option<IpAddr>,
     params: Params,
     via_get: bool,
 ) -> Result<(StatusCode, Value), Refusal> {
@@ -334,6 +359,43 @@ async fn run(
         }
     };
 
+    let bucket = match &actor {
+        Some(actor) => match &actor.credential {
+            Credential::ApiKey { key_id, .. } => format!("key:{key_id}"),
+            Credential::User { user_id } => format!("user:{user_id}"),
+        },
+        None => client.map_or_else(|| "anonymous".to_owned(), |ip| format!("ip:{ip}")),
+    };
+    // Every operation costs at least 1, so that cheap ones are limited too.
+    let requested = analysis.cost.max(1);
+    if requested > state.limiter.bucket_size() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            code::COST_LIMIT_EXCEEDED,
+            format!(
+                "The query may cost {requested}, more than a full rate-limit bucket ({}).",
+                state.limiter.bucket_size()
+            ),
+        ));
+    }
+    if let Decision::Throttled {
+        status,
+        retry_after,
+    } = state.limiter.take(&bucket, requested).await
+    {
+        let mut refusal = Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            format!(
+                "Throttled: the query costs {requested} and {:.0} points are available; they restore at {:.0} per second.",
+                status.currently_available, status.restore_rate
+            ),
+        );
+        refusal.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        refusal.cost = Some(cost_extension(requested, 0, status));
+        return Err(refusal);
+    }
+
     let mut request = async_graphql::Request::new(query)
         .variables(Variables::from_json(Value::Object(params.variables)));
     if let Some(name) = params.operation_name {
@@ -342,20 +404,59 @@ async fn run(
     if let Some(actor) = actor {
         request = with_actor(state, request, actor);
     }
-    let response =
-        tokio::time::timeout(state.limits.request_timeout, state.schema.execute(request))
-            .await
-            .map_err(|_| {
-                Refusal::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    code::TIMEOUT,
-                    format!(
-                        "The request took longer than the {} s request timeout.",
-                        state.limits.request_timeout.as_secs_f32()
-                    ),
-                )
-            })?;
-    Ok(classify(response))
+    let executed =
+        tokio::time::timeout(state.limits.request_timeout, state.schema.execute(request)).await;
+    // What the response holds decides the actual cost; the rest of the reservation goes back.
+    let actual = match &executed {
+        Ok(response) => returned_objects(&response.data).min(requested),
+        Err(_) => requested,
+    };
+    let throttle = state.limiter.refund(&bucket, requested - actual).await;
+    let response = executed.map_err(|_| {
+        Refusal::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            code::TIMEOUT,
+            format!(
+                "The request took longer than the {} s request timeout.",
+                state.limits.request_timeout.as_secs_f32()
+            ),
+        )
+    })?;
+    let (status, mut body) = classify(response);
+    if let Value::Object(object) = &mut body
+        && let Value::Object(extensions) = object.entry("extensions").or_insert_with(|| json!({}))
+    {
+        extensions.insert(
+            "cost".to_owned(),
+            cost_extension(requested, actual, throttle),
+        );
+    }
+    Ok((status, body))
+}
+
+/// Objects in a response's data, each costing 1 as in the requested cost.
+fn returned_objects(data: &async_graphql::Value) -> u64 {
+    fn count(value: &async_graphql::Value) -> u64 {
+        match value {
+            async_graphql::Value::Object(fields) => 1 + fields.values().map(count).sum::<u64>(),
+            async_graphql::Value::List(items) => items.iter().map(count).sum(),
+            _ => 0,
+        }
+    }
+    // The root object is not counted, as the requested cost doesn't count it.
+    count(data).saturating_sub(1)
+}
+
+fn cost_extension(requested: u64, actual: u64, status: ThrottleStatus) -> Value {
+    json!({
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "throttleStatus": {
+            "maximumAvailable": status.maximum_available,
+            "currentlyAvailable": status.currently_available.floor(),
+            "restoreRate": status.restore_rate,
+        }
+    })
 }
 
 fn with_actor(
@@ -446,7 +547,11 @@ fn classify(response: async_graphql::Response) -> (StatusCode, Value) {
 }
 
 fn error_body(refusal: &Refusal) -> Value {
-    json!({ "errors": [{ "message": refusal.message, "extensions": { "code": refusal.code } }] })
+    let mut body = json!({ "errors": [{ "message": refusal.message, "extensions": { "code": refusal.code } }] });
+    if let Some(cost) = &refusal.cost {
+        body["extensions"] = json!({ "cost": cost });
+    }
+    body
 }
 
 fn json_response(status: StatusCode, body: Value, media: Media) -> Response {
@@ -464,6 +569,11 @@ fn refusal_response(refusal: Refusal, media: Media) -> Response {
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if let Some(seconds) = refusal.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     if refusal.allow_post_only {
         response

@@ -16,6 +16,8 @@ use crate::config::{Config, Limits};
 use crate::domain::endpoints;
 use crate::domain::secrets::SecretBox;
 use crate::graphql::{AppSchema, Services, build_schema};
+use crate::ratelimit::RateLimiter;
+use crate::startup::StartupError;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,10 +25,18 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
-pub fn build_app(config: &Config, db: DatabaseConnection, secrets: SecretBox) -> Router {
+/// Serve it with connection info (`into_make_service_with_connect_info::<SocketAddr>`) so
+/// that anonymous requests are rate-limited per client address.
+pub fn build_app(
+    config: &Config,
+    db: DatabaseConnection,
+    secrets: SecretBox,
+) -> Result<Router, StartupError> {
+    let limiter = RateLimiter::new(&config.rate_limit).map_err(StartupError::Config)?;
     let schema = build_schema(
         Services {
             db: db.clone(),
@@ -38,14 +48,15 @@ pub fn build_app(config: &Config, db: DatabaseConnection, secrets: SecretBox) ->
         },
         &config.limits,
     );
-    Router::new()
+    Ok(Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .with_state(AppState {
             schema,
             auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
             limits: Arc::new(config.limits.clone()),
+            limiter: Arc::new(limiter),
             db,
         })
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http()))
 }

@@ -143,7 +143,25 @@ pub struct TestApp {
 pub struct Response {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
+    /// The body without `extensions.cost`, which varies with the caller's rate-limit bucket;
+    /// whole bodies stay comparable.
     pub body: Value,
+    /// `extensions.cost` of the body (null when absent).
+    pub cost: Value,
+}
+
+/// Splits `extensions.cost` off a response body.
+pub fn split_cost(mut body: Value) -> (Value, Value) {
+    let mut cost = Value::Null;
+    if let Some(Value::Object(extensions)) = body.get_mut("extensions") {
+        cost = extensions.remove("cost").unwrap_or(Value::Null);
+        if extensions.is_empty()
+            && let Value::Object(object) = &mut body
+        {
+            object.remove("extensions");
+        }
+    }
+    (body, cost)
 }
 
 impl Response {
@@ -203,6 +221,7 @@ impl TestApp {
             secret_key: Some(test_db.secret_key.clone()),
             jwt,
             limits: Default::default(),
+            rate_limit: Default::default(),
             cors_origins: Vec::new(),
         };
         adjust(&mut config);
@@ -230,9 +249,14 @@ impl TestApp {
             .await
             .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local addr"));
-        let app = cockpit_gateway::build_app(&config, db.clone(), secrets.clone());
+        let app = cockpit_gateway::build_app(&config, db.clone(), secrets.clone()).expect("app");
         tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         let org = Self::make_org(&db, "Acme").await;
         Self {
@@ -311,12 +335,14 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
-        let body =
+        let full =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        let (body, cost) = split_cost(full);
         Response {
             status,
             headers,
             body,
+            cost,
         }
     }
 

@@ -9,6 +9,8 @@ mod cli;
 mod crud;
 mod dataloader;
 mod failures;
+mod http_spec;
+mod limits;
 mod migrations;
 mod pagination;
 mod roles;
