@@ -203,6 +203,15 @@ impl TestApp {
         Self::spawn_configured(test_db, backend, |_| {}).await
     }
 
+    /// A configured gateway over an existing database (a second gateway on the same data).
+    pub async fn spawn_with_db(
+        test_db: TestDb,
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::spawn_configured(test_db, backend, adjust).await
+    }
+
     async fn spawn_configured(
         test_db: TestDb,
         backend: Backend,

@@ -13,6 +13,7 @@ mod http_spec;
 mod limits;
 mod migrations;
 mod pagination;
+mod rate_limit;
 mod roles;
 mod schema;
 mod secrets;

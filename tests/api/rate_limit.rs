@@ -1,0 +1,116 @@
+//! Rate limiting by query cost: extensions.cost on every response, 429 with Retry-After when
+//! a credential's bucket is empty, one bucket per credential, and one budget shared by
+//! gateways on the same Redis.
+
+use std::time::Duration;
+
+use cockpit_gateway::ratelimit::RateLimitSettings;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Costs 1 + 5 × (edges 1 + node 1) = 11 whatever the page holds.
+const PAGE_OF_FIVE: &str = "{ endpoints(first: 5) { edges { node { id } } } }";
+
+fn small_buckets(redis: Option<String>, prefix: &str) -> RateLimitSettings {
+    RateLimitSettings {
+        bucket_size: 30,
+        restore_rate: 2,
+        redis_url: redis,
+        redis_prefix: prefix.to_owned(),
+    }
+}
+
+db_test! {
+    async fn every_response_reports_its_cost_and_the_bucket(app) {
+        let key = app.org.test_key.clone();
+        for i in 0..2 {
+            app.create_ok(&key, json!({ "name": format!("e{i}"), "type": "WEBHOOK", "url": "https://a.example" })).await;
+        }
+        let res = app.graphql(&key, "{ endpoints(first: 50) { edges { node { id } } } }", json!({})).await;
+        res.assert_ok();
+        assert_eq!(res.cost["requestedQueryCost"], 101, "1 + 50 × 2: {}", res.cost);
+        assert_eq!(res.cost["actualQueryCost"], 5, "1 + 2 × 2 returned: {}", res.cost);
+        let throttle = &res.cost["throttleStatus"];
+        assert_eq!(throttle["maximumAvailable"], 1000.0);
+        assert_eq!(throttle["restoreRate"], 50.0);
+        let available = throttle["currentlyAvailable"].as_f64().expect("number");
+        assert!((990.0..=1000.0).contains(&available), "only the actual cost is spent: {available}");
+        // Errors are reported with their cost too.
+        let missing = app.get_endpoint(&key, &uuid::Uuid::new_v4().to_string()).await;
+        assert_eq!(missing.error_code(), Some("NOT_FOUND"));
+        assert!(missing.cost["requestedQueryCost"].as_u64().is_some_and(|c| c >= 1), "{}", missing.cost);
+    }
+}
+
+db_test! {
+    async fn an_empty_bucket_answers_429_with_retry_after_until_it_refills(app) {
+        let app = TestApp::spawn_with(app.backend, |c| c.rate_limit = small_buckets(None, "")).await.expect("app");
+        let key = app.org.test_key.clone();
+        // An empty page reserves 11 points and spends 1: the rest goes back.
+        for _ in 0..3 {
+            let res = app.graphql(&key, PAGE_OF_FIVE, json!({})).await;
+            res.assert_ok();
+            assert_eq!((res.cost["requestedQueryCost"].clone(), res.cost["actualQueryCost"].clone()), (json!(11), json!(1)));
+        }
+
+        // Ten aliased objects cost 10 and spend all 10: the bucket of 30 soon runs dry.
+        let costly = "{ a: viewer { mode } b: viewer { mode } c: viewer { mode } d: viewer { mode } e: viewer { mode } f: viewer { mode } g: viewer { mode } h: viewer { mode } i: viewer { mode } j: viewer { mode } }";
+        let first = app.graphql(&key, costly, json!({})).await;
+        first.assert_ok();
+        assert_eq!(first.cost["requestedQueryCost"], 10);
+        assert_eq!(first.cost["actualQueryCost"], 10);
+        let mut throttled = None;
+        for _ in 0..5 {
+            let res = app.graphql(&key, costly, json!({})).await;
+            if res.status == StatusCode::TOO_MANY_REQUESTS {
+                throttled = Some(res);
+                break;
+            }
+        }
+        let throttled = throttled.expect("the bucket of 30 runs dry within a few 10-point queries");
+        assert_eq!(throttled.error_code(), Some("RATE_LIMITED"));
+        assert!(throttled.body.get("data").is_none());
+        let retry_after: u64 = throttled.headers["retry-after"].to_str().expect("text").parse().expect("seconds");
+        assert!((1..=5).contains(&retry_after), "{retry_after}");
+        assert_eq!(throttled.cost["throttleStatus"]["maximumAvailable"], 30.0);
+        assert!(throttled.cost["throttleStatus"]["currentlyAvailable"].as_f64().is_some_and(|a| a < 10.0));
+
+        // Another credential has a bucket of its own.
+        app.graphql(&app.org.live_key, costly, json!({})).await.assert_ok();
+        // And the bucket refills at the restore rate.
+        tokio::time::sleep(Duration::from_secs(retry_after)).await;
+        app.graphql(&key, costly, json!({})).await.assert_ok();
+    }
+}
+
+db_test! {
+    async fn gateways_sharing_redis_enforce_one_budget(app) {
+        let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+            eprintln!("TEST_REDIS_URL is not set; shared rate limiting not tested");
+            return;
+        };
+        let prefix = format!("cockpit-test:{}:", uuid::Uuid::new_v4());
+        let first = TestApp::spawn_with(app.backend, |c| c.rate_limit = small_buckets(Some(redis.clone()), &prefix))
+            .await
+            .expect("app");
+        // A second gateway on the same database and the same Redis.
+        let second = TestApp::spawn_with_db(first.test_db.shared(), app.backend, |c| {
+            c.rate_limit = small_buckets(Some(redis.clone()), &prefix);
+        })
+        .await;
+        let key = first.org.test_key.clone();
+        let costly = "{ a: viewer { mode } b: viewer { mode } c: viewer { mode } d: viewer { mode } e: viewer { mode } f: viewer { mode } g: viewer { mode } h: viewer { mode } i: viewer { mode } j: viewer { mode } }";
+        // 10 points from the first gateway, 10 from the second, 10 from the first: 30 spent.
+        first.graphql(&key, costly, json!({})).await.assert_ok();
+        let res = second.graphql(&key, costly, json!({})).await;
+        res.assert_ok();
+        let left = res.cost["throttleStatus"]["currentlyAvailable"].as_f64().expect("number");
+        assert!((10.0..=12.0).contains(&left), "the second gateway sees the first's spending: {left}");
+        first.graphql(&key, costly, json!({})).await.assert_ok();
+        let refused = second.graphql(&key, costly, json!({})).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+        assert_eq!(refused.error_code(), Some("RATE_LIMITED"));
+    }
+}
