@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod ratelimit;
 pub mod startup;
 

@@ -1,17 +1,13 @@
 //! The `cockpit-gateway` binary: parses the command line and hands over to the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = cockpit_gateway::cli::Cli::parse();
     match cockpit_gateway::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -19,5 +15,29 @@ async fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// JSON lines for machines, or readable lines in a terminal; `COCKPIT_LOG_FORMAT=json|pretty`
+/// overrides. The level follows `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let json = match std::env::var("COCKPIT_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("pretty") => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
     }
 }

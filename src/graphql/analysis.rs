@@ -20,6 +20,8 @@ pub struct Analysis {
     pub operation_type: OperationType,
     pub operation_name: Option<String>,
     pub introspection_only: bool,
+    /// Whether it selects `__schema` or `__type` anywhere.
+    pub introspects: bool,
     pub depth: usize,
     pub aliases: usize,
     pub directives: usize,
@@ -46,6 +48,7 @@ pub fn analyse(
         variables,
         aliases: 0,
         directives: op.node.directives.len(),
+        introspects: false,
     };
     let (depth, cost) = walker.selection_set(&op.node.selection_set, 0);
     Ok(Analysis {
@@ -55,6 +58,7 @@ pub fn analyse(
         depth,
         aliases: walker.aliases,
         directives: walker.directives,
+        introspects: walker.introspects,
         cost,
     })
 }
@@ -93,6 +97,7 @@ struct Walker<'a> {
     variables: &'a HashMap<String, serde_json::Value>,
     aliases: usize,
     directives: usize,
+    introspects: bool,
 }
 
 impl Walker<'_> {
@@ -107,6 +112,9 @@ impl Walker<'_> {
                     self.directives += field.directives.len();
                     if field.alias.is_some() {
                         self.aliases += 1;
+                    }
+                    if matches!(field.name.node.as_str(), "__schema" | "__type") {
+                        self.introspects = true;
                     }
                     if field.selection_set.node.items.is_empty() {
                         (1, 0)

@@ -20,6 +20,7 @@ pub mod code {
     pub const ALIAS_LIMIT_EXCEEDED: &str = "ALIAS_LIMIT_EXCEEDED";
     pub const DIRECTIVE_LIMIT_EXCEEDED: &str = "DIRECTIVE_LIMIT_EXCEEDED";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const BODY_LIMIT_EXCEEDED: &str = "BODY_LIMIT_EXCEEDED";
 }
 
 pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {

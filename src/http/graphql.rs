@@ -10,6 +10,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -17,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::auth::{self, AuthRejection};
+use super::ops::GraphqlOutcome;
 use crate::domain::{Actor, Credential};
 use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::error::code;
@@ -103,7 +105,10 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
             _ => &[],
         };
         for media in candidates {
-            if best.is_none_or(|(best_q, _)| q > best_q) {
+            let better = |(best_q, best_media): (f32, Media)| {
+                q > best_q || (q == best_q && best_media == Media::Json)
+            };
+            if best.is_none_or(better) {
                 best = Some((q, *media));
             }
         }
@@ -219,21 +224,45 @@ pub async fn get(
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    match run(&state, &headers, client, params, true).await {
+    let operation = params.operation_name.clone();
+    let response = match run(&state, &headers, client, params, true).await {
         Ok((status, body)) => json_response(status, body, media),
         Err(refusal) => refusal_response(refusal, media),
-    }
+    };
+    with_outcome(response, operation)
 }
 
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: Extensions,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let client = client_ip(&extensions);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refusal_response(
+                Refusal::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    code::BODY_LIMIT_EXCEEDED,
+                    format!(
+                        "The request body is larger than the body size limit of {} bytes.",
+                        state.limits.max_body_bytes
+                    ),
+                ),
+                media,
+            );
+        }
+        Err(_) => {
+            return refusal_response(
+                Refusal::bad_request("The request body could not be read."),
+                media,
+            );
+        }
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -259,17 +288,63 @@ pub async fn post(
             );
         }
     };
+    let mut operation = None;
     let outcome = match value {
-        Value::Array(items) => run_batch(&state, &headers, client, items).await,
+        Value::Array(items) => {
+            operation = Some("(batch)".to_owned());
+            run_batch(&state, &headers, client, items).await
+        }
         single => match Params::from_json(single) {
-            Ok(params) => run(&state, &headers, client, params, false).await,
+            Ok(params) => {
+                operation.clone_from(&params.operation_name);
+                run(&state, &headers, client, params, false).await
+            }
             Err(refusal) => Err(refusal),
         },
     };
-    match outcome {
+    let response = match outcome {
         Ok((status, body)) => json_response(status, body, media),
         Err(refusal) => refusal_response(refusal, media),
-    }
+    };
+    with_outcome(response, operation)
+}
+
+/// Notes the operation's name and error codes on the response, for its log line and metrics.
+fn with_outcome(mut response: Response, operation: Option<String>) -> Response {
+    let codes = response
+        .extensions()
+        .get::<ErrorCodes>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    response.extensions_mut().insert(GraphqlOutcome {
+        operation,
+        error_codes: codes,
+    });
+    response
+}
+
+/// The `extensions.code`s of a response body's errors (of every result of a batch).
+#[derive(Debug, Clone, Default)]
+struct ErrorCodes(Vec<String>);
+
+fn error_codes(body: &Value) -> ErrorCodes {
+    let results: Vec<&Value> = match body {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    ErrorCodes(
+        results
+            .iter()
+            .filter_map(|r| r.get("errors").and_then(Value::as_array))
+            .flatten()
+            .map(|e| {
+                e.pointer("/extensions/code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("UNKNOWN")
+                    .to_owned()
+            })
+            .collect(),
+    )
 }
 
 async fn run_batch(
@@ -338,6 +413,13 @@ async fn run(
         );
         refusal.allow_post_only = true;
         return Err(refusal);
+    }
+    if analysis.introspects && !state.limits.introspection {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            code::GRAPHQL_VALIDATION_FAILED,
+            "Introspection is turned off on this gateway; the schema is published as schema.graphql.",
+        ));
     }
     check_limits(&analysis, &state.limits)?;
 
@@ -517,6 +599,22 @@ fn check_limits(analysis: &Analysis, limits: &crate::config::Limits) -> Result<(
     Ok(())
 }
 
+/// async-graphql checks custom scalars (UUID) and variable values only as fields resolve;
+/// their failures are the client's input, which GraphQL counts as request errors. They are
+/// the errors that carry no `extensions.code` (every resolver error here has one) and read
+/// as async-graphql words them.
+fn is_input_coercion_error(error: &async_graphql::ServerError) -> bool {
+    let coded = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
+    !coded
+        && (error.message.starts_with("Failed to parse \"")
+            || error.message.starts_with("Expected input type \"")
+            || error.message.starts_with("Invalid value for argument")
+            || (error.message.starts_with("Variable ") && error.message.contains("is not defined")))
+}
+
 /// The HTTP status of an executed response: a document that failed validation (no data, and
 /// no error tied to a field) is a 400, as the GraphQL-over-HTTP audit in common use expects
 /// for both media types (the spec's draft would have 422 for application/graphql-response+json).
@@ -524,7 +622,10 @@ fn check_limits(analysis: &Analysis, limits: &crate::config::Limits) -> Result<(
 fn classify(response: async_graphql::Response) -> (StatusCode, Value) {
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+        && response
+            .errors
+            .iter()
+            .all(|e| e.path.is_empty() || is_input_coercion_error(e));
     let mut body = serde_json::to_value(&response).expect("a GraphQL response serializes");
     if request_error {
         if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
@@ -555,7 +656,9 @@ fn error_body(refusal: &Refusal) -> Value {
 }
 
 fn json_response(status: StatusCode, body: Value, media: Media) -> Response {
+    let codes = error_codes(&body);
     let mut response = (status, body.to_string()).into_response();
+    response.extensions_mut().insert(codes);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.content_type()),

@@ -2,20 +2,26 @@
 
 mod auth;
 mod graphql;
+mod ops;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
-use tower_http::trace::TraceLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, Limits};
 use crate::domain::endpoints;
 use crate::domain::secrets::SecretBox;
 use crate::graphql::{AppSchema, Services, build_schema};
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::startup::StartupError;
 
@@ -26,6 +32,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
     pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -48,15 +55,55 @@ pub fn build_app(
         },
         &config.limits,
     );
-    Ok(Router::new()
+    let state = AppState {
+        schema,
+        auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
+        limits: Arc::new(config.limits.clone()),
+        limiter: Arc::new(limiter),
+        metrics: Arc::new(Metrics::default()),
+        db,
+    };
+    let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .with_state(AppState {
-            schema,
-            auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
-            limits: Arc::new(config.limits.clone()),
-            limiter: Arc::new(limiter),
-            db,
-        })
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
-        .layer(TraceLayer::new_for_http()))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
+        .with_state(state);
+    if let Some(cors) = cors_layer(&config.cors_origins)? {
+        router = router.layer(cors);
+    }
+    Ok(router)
+}
+
+/// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-organization-id"),
+            ops::REQUEST_ID,
+        ])
+        .expose_headers([ops::REQUEST_ID, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return Ok(Some(layer.allow_origin(AllowOrigin::any())));
+    }
+    let values = origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o).map_err(|_| {
+                StartupError::Config(format!("CORS origin {o:?} is not a valid origin"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
 }

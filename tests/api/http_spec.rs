@@ -1,1 +1,912 @@
-//! Filled in by a later commit.
+//! GraphQL over HTTP (graphql.github.io/graphql-over-http): which methods carry which
+//! operations, how the response's media type is negotiated, which request bodies are refused
+//! and with which status, and the status of each kind of GraphQL response.
+
+use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::{StatusCode, Url};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+const TYPENAME: &str = "{ __typename }";
+const VIEWER: &str = "{ viewer { mode } }";
+
+/// A response as it came over the wire, whatever its media type.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    /// The `Content-Type` without parameters, lower-cased ("" when absent).
+    fn media_type(&self) -> String {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+}
+
+fn graphql_url(app: &TestApp) -> String {
+    format!("{}/graphql", app.address)
+}
+
+fn bearer(app: &TestApp) -> String {
+    format!("Bearer {}", app.org.test_key)
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let res = request.send().await.expect("request");
+    Reply {
+        status: res.status(),
+        headers: res.headers().clone(),
+        text: res.text().await.expect("body"),
+    }
+}
+
+/// POSTs `body` as it is, with exactly the headers given (reqwest adds `Accept: */*` unless
+/// one is given).
+async fn post_raw(
+    app: &TestApp,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Reply {
+    let mut request = app.client.post(graphql_url(app)).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request).await
+}
+
+/// POSTs `body` as `application/json`.
+async fn post_json(app: &TestApp, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut all = vec![("content-type", APPLICATION_JSON)];
+    all.extend_from_slice(headers);
+    post_raw(app, &all, body.to_string()).await
+}
+
+/// GETs `/graphql` with `params` URL-encoded in the query string.
+async fn get(app: &TestApp, params: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+    let url = Url::parse_with_params(&graphql_url(app), params).expect("url");
+    let mut request = app.client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request).await
+}
+
+/// A request sent over a bare socket, so that it carries no `Accept` header at all (reqwest
+/// always adds `Accept: */*`). Returns the status, the media type and the body.
+async fn without_accept(app: &TestApp, method_and_target: &str, body: Option<&str>) -> Reply {
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let mut request =
+        format!("{method_and_target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let raw = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, text) = raw.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).expect("name"),
+            value.trim().parse().expect("value"),
+        );
+    }
+    Reply {
+        status: StatusCode::from_u16(status).expect("status"),
+        headers,
+        text: text.to_owned(),
+    }
+}
+
+/// A GraphQL response that executed: `status`, the media type, and a `data` entry.
+#[track_caller]
+fn assert_executed(reply: &Reply, media: &str) -> Value {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.media_type(), media, "{}", reply.text);
+    let body = reply.json();
+    assert!(
+        body.get("data").is_some(),
+        "an executed response has data: {body}"
+    );
+    body
+}
+
+/// The `data` of a response without errors (other `extensions` may come along).
+#[track_caller]
+fn data_of(body: &Value) -> &Value {
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+    body.get("data").expect("data")
+}
+
+/// The `data` of each response of a batch, in order; none has errors.
+#[track_caller]
+fn datas_of(body: &Value) -> Vec<Value> {
+    body.as_array()
+        .expect("a batch answers with a JSON array")
+        .iter()
+        .map(|result| data_of(result).clone())
+        .collect()
+}
+
+/// An error response with no `data`: the status, the media type, and a first error with a
+/// message and `code`.
+#[track_caller]
+fn assert_refused(reply: &Reply, status: StatusCode, media: &str, code: &str) -> Value {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert_eq!(reply.media_type(), media, "{}", reply.text);
+    let body = reply.json();
+    assert!(
+        body.get("data").is_none(),
+        "a refused request has no data: {body}"
+    );
+    let errors = body["errors"].as_array().expect("errors");
+    assert!(!errors.is_empty(), "{body}");
+    assert!(
+        errors[0]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(errors[0]["extensions"]["code"], code, "{body}");
+    body
+}
+
+// ---------------------------------------------------------------------------------------------
+// Methods
+
+db_test! {
+    async fn post_with_a_json_body_runs_the_operation(app) {
+        let auth = bearer(&app);
+        let body = json!({ "query": VIEWER });
+        let reply = post_json(&app, &[("authorization", &auth), ("accept", APPLICATION_JSON)], &body).await;
+        let body = assert_executed(&reply, APPLICATION_JSON);
+        assert_eq!(data_of(&body), &json!({ "viewer": { "mode": "TEST" } }));
+
+        // A charset parameter on the request's media type is fine.
+        let reply = post_raw(
+            &app,
+            &[
+                ("content-type", "application/json; charset=utf-8"),
+                ("authorization", &auth),
+                ("accept", APPLICATION_JSON),
+            ],
+            json!({ "query": VIEWER, "variables": null, "operationName": null, "extensions": {} }).to_string(),
+        )
+        .await;
+        assert_eq!(assert_executed(&reply, APPLICATION_JSON)["data"]["viewer"]["mode"], "TEST");
+    }
+}
+
+db_test! {
+    async fn get_runs_a_query_from_its_query_parameters(app) {
+        app.create_ok(&app.org.test_key, json!({ "name": "First", "type": "WEBHOOK", "url": "https://example.com/1" })).await;
+        app.create_ok(&app.org.test_key, json!({ "name": "Second", "type": "WEBHOOK", "url": "https://example.com/2" })).await;
+        let auth = bearer(&app);
+        let document = "query Page($first: Int) { endpoints(first: $first) { totalCount edges { node { name } } } } \
+                        query Me { viewer { mode } }";
+
+        let reply = get(
+            &app,
+            &[("query", document), ("variables", r#"{"first":1}"#), ("operationName", "Page")],
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+        )
+        .await;
+        let body = assert_executed(&reply, APPLICATION_JSON);
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["endpoints"]["totalCount"], 2);
+        let edges = body["data"]["endpoints"]["edges"].as_array().expect("edges");
+        assert_eq!(edges.len(), 1, "`variables` set the page size: {body}");
+
+        let reply = get(
+            &app,
+            &[("query", document), ("operationName", "Me")],
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+        )
+        .await;
+        let body = assert_executed(&reply, APPLICATION_JSON);
+        assert_eq!(data_of(&body), &json!({ "viewer": { "mode": "TEST" } }));
+    }
+}
+
+db_test! {
+    async fn mutation_over_get_is_405_allowing_post(app) {
+        let auth = bearer(&app);
+        let create = &*CREATE;
+        let variables = json!({ "input": { "name": "Via GET", "type": "WEBHOOK", "url": "https://example.com/g" } })
+            .to_string();
+        let reply = get(
+            &app,
+            &[("query", create), ("variables", &variables)],
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+        )
+        .await;
+        assert_refused(&reply, StatusCode::METHOD_NOT_ALLOWED, APPLICATION_JSON, "BAD_REQUEST");
+        assert_eq!(reply.headers.get(ALLOW).and_then(|v| v.to_str().ok()), Some("POST"));
+        assert_eq!(app.endpoint_rows().await, 0, "nothing was written");
+
+        // The operation that would run decides, not the document.
+        let document = "query Me { viewer { mode } } mutation Write { __typename }";
+        let reply = get(
+            &app,
+            &[("query", document), ("operationName", "Write")],
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+        )
+        .await;
+        assert_refused(&reply, StatusCode::METHOD_NOT_ALLOWED, APPLICATION_JSON, "BAD_REQUEST");
+        assert_eq!(reply.headers.get(ALLOW).and_then(|v| v.to_str().ok()), Some("POST"));
+        let reply = get(
+            &app,
+            &[("query", document), ("operationName", "Me")],
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+        )
+        .await;
+        assert_eq!(assert_executed(&reply, APPLICATION_JSON)["data"]["viewer"]["mode"], "TEST");
+
+        // The same mutation over POST runs.
+        let reply = post_json(
+            &app,
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+            &json!({ "query": create, "variables": serde_json::from_str::<Value>(&variables).expect("json") }),
+        )
+        .await;
+        let body = assert_executed(&reply, APPLICATION_JSON);
+        assert_eq!(body["data"]["createEndpoint"]["userErrors"], json!([]), "{body}");
+        assert_eq!(app.endpoint_rows().await, 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Media types
+
+#[tokio::test]
+async fn graphql_response_json_is_used_when_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for accept in [
+        GRAPHQL_RESPONSE_JSON,
+        "*/*",
+        "application/*",
+        "application/graphql-response+json, application/json",
+        "application/json, application/graphql-response+json",
+        "application/graphql-response+json; charset=utf-8",
+        "text/html, */*;q=0.8",
+    ] {
+        let reply = post_json(&app, &[("accept", accept)], &json!({ "query": TYPENAME })).await;
+        assert_eq!(
+            reply.media_type(),
+            GRAPHQL_RESPONSE_JSON,
+            "Accept: {accept}"
+        );
+        let body = assert_executed(&reply, GRAPHQL_RESPONSE_JSON);
+        assert_eq!(
+            data_of(&body),
+            &json!({ "__typename": "Query" }),
+            "Accept: {accept}"
+        );
+
+        let reply = get(&app, &[("query", TYPENAME)], &[("accept", accept)]).await;
+        assert_eq!(
+            reply.media_type(),
+            GRAPHQL_RESPONSE_JSON,
+            "GET, Accept: {accept}"
+        );
+        assert_executed(&reply, GRAPHQL_RESPONSE_JSON);
+    }
+
+    // Refusals are negotiated too.
+    let reply = post_json(
+        &app,
+        &[("accept", GRAPHQL_RESPONSE_JSON)],
+        &json!({ "query": "{" }),
+    )
+    .await;
+    assert_refused(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        GRAPHQL_RESPONSE_JSON,
+        "GRAPHQL_PARSE_FAILED",
+    );
+}
+
+#[tokio::test]
+async fn application_json_is_used_when_only_it_is_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for accept in [
+        APPLICATION_JSON,
+        "application/json; charset=utf-8",
+        "text/plain, application/json",
+        "application/graphql-response+json;q=0, application/json",
+    ] {
+        let reply = post_json(&app, &[("accept", accept)], &json!({ "query": TYPENAME })).await;
+        let body = assert_executed(&reply, APPLICATION_JSON);
+        assert_eq!(
+            data_of(&body),
+            &json!({ "__typename": "Query" }),
+            "Accept: {accept}"
+        );
+
+        let reply = get(&app, &[("query", TYPENAME)], &[("accept", accept)]).await;
+        assert_executed(&reply, APPLICATION_JSON);
+    }
+}
+
+#[tokio::test]
+async fn no_accept_header_gets_application_json() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let reply = without_accept(&app, "POST /graphql", Some(r#"{"query":"{ __typename }"}"#)).await;
+    assert!(reply.headers.get(ACCEPT).is_none());
+    let body = assert_executed(&reply, APPLICATION_JSON);
+    assert_eq!(data_of(&body), &json!({ "__typename": "Query" }));
+
+    let reply = without_accept(&app, "GET /graphql?query=%7B%20__typename%20%7D", None).await;
+    assert_eq!(
+        assert_executed(&reply, APPLICATION_JSON)["data"]["__typename"],
+        "Query"
+    );
+
+    // Refusals too.
+    let reply = without_accept(&app, "POST /graphql", Some("{")).await;
+    assert_refused(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        APPLICATION_JSON,
+        "BAD_REQUEST",
+    );
+}
+
+#[tokio::test]
+async fn accept_allowing_neither_json_type_is_406() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for accept in [
+        "text/plain",
+        "application/xml",
+        "application/json;q=0",
+        "application/graphql-response+json;q=0, application/json;q=0",
+        "image/*",
+    ] {
+        let reply = post_json(&app, &[("accept", accept)], &json!({ "query": TYPENAME })).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept: {accept}: {}",
+            reply.text
+        );
+
+        let reply = get(&app, &[("query", TYPENAME)], &[("accept", accept)]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_ACCEPTABLE,
+            "GET, Accept: {accept}: {}",
+            reply.text
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+
+#[tokio::test]
+async fn body_that_is_not_json_is_400() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for body in [
+        "",
+        "{",
+        "query={ __typename }",
+        r#"{"query": "{ __typename }""#,
+        "{ __typename }",
+        "\u{fffd}",
+    ] {
+        let reply = post_raw(
+            &app,
+            &[
+                ("content-type", APPLICATION_JSON),
+                ("accept", APPLICATION_JSON),
+            ],
+            body,
+        )
+        .await;
+        assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "BAD_REQUEST",
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_that_is_not_an_object_is_400() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for body in [
+        json!("x"),
+        json!(42),
+        json!(null),
+        json!(true),
+        json!("{ __typename }"),
+    ] {
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &body).await;
+        assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "BAD_REQUEST",
+        );
+    }
+}
+
+#[tokio::test]
+async fn parameters_of_the_wrong_type_are_400() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for body in [
+        json!({ "query": 1 }),
+        json!({ "query": ["{ __typename }"] }),
+        json!({ "query": { "text": "{ __typename }" } }),
+        json!({ "query": TYPENAME, "variables": "x" }),
+        json!({ "query": TYPENAME, "variables": "{}" }),
+        json!({ "query": TYPENAME, "variables": [] }),
+        json!({ "query": TYPENAME, "variables": 1 }),
+        json!({ "query": TYPENAME, "operationName": 5 }),
+        json!({ "query": TYPENAME, "operationName": ["A"] }),
+        json!({ "query": TYPENAME, "extensions": [] }),
+        json!({ "query": TYPENAME, "extensions": "x" }),
+    ] {
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &body).await;
+        let refusal = assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "BAD_REQUEST",
+        );
+        assert!(refusal.get("data").is_none(), "{body}");
+    }
+
+    // In a GET, `variables` is a JSON-encoded object.
+    for variables in ["x", "\"x\"", "[]", "1", "{"] {
+        let reply = get(
+            &app,
+            &[("query", TYPENAME), ("variables", variables)],
+            &[("accept", APPLICATION_JSON)],
+        )
+        .await;
+        assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "BAD_REQUEST",
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_query_is_400() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for body in [
+        json!({}),
+        json!({ "query": null }),
+        json!({ "variables": {} }),
+        json!({ "operationName": "A", "extensions": {} }),
+    ] {
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &body).await;
+        assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "BAD_REQUEST",
+        );
+    }
+    let reply = get(&app, &[], &[("accept", APPLICATION_JSON)]).await;
+    assert_refused(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        APPLICATION_JSON,
+        "BAD_REQUEST",
+    );
+    let reply = get(
+        &app,
+        &[("variables", "{}")],
+        &[("accept", APPLICATION_JSON)],
+    )
+    .await;
+    assert_refused(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        APPLICATION_JSON,
+        "BAD_REQUEST",
+    );
+}
+
+#[tokio::test]
+async fn post_that_is_not_application_json_is_415() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let body = json!({ "query": TYPENAME }).to_string();
+    for content_type in [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "application/graphql",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+    ] {
+        let reply = post_raw(
+            &app,
+            &[("content-type", content_type), ("accept", APPLICATION_JSON)],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type: {content_type}: {}",
+            reply.text
+        );
+        assert_eq!(reply.media_type(), APPLICATION_JSON);
+        let refusal = reply.json();
+        assert!(refusal.get("data").is_none(), "{refusal}");
+        assert!(
+            refusal["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{refusal}"
+        );
+    }
+
+    // No Content-Type at all is a client error too.
+    let reply = post_raw(&app, &[("accept", APPLICATION_JSON)], body).await;
+    assert!(
+        reply.status.is_client_error(),
+        "{}: {}",
+        reply.status,
+        reply.text
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphQL request errors and field errors
+
+#[tokio::test]
+async fn document_that_does_not_parse_is_400_parse_failed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for query in [
+        "{",
+        "{ viewer { mode }",
+        "query {",
+        "}",
+        "mutation",
+        "{ __typename(",
+        "",
+    ] {
+        for accept in [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON] {
+            let reply = post_json(&app, &[("accept", accept)], &json!({ "query": query })).await;
+            assert_refused(
+                &reply,
+                StatusCode::BAD_REQUEST,
+                accept,
+                "GRAPHQL_PARSE_FAILED",
+            );
+        }
+        let reply = get(&app, &[("query", query)], &[("accept", APPLICATION_JSON)]).await;
+        assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "GRAPHQL_PARSE_FAILED",
+        );
+    }
+}
+
+db_test! {
+    async fn document_that_fails_validation_is_400_without_data(app) {
+        let auth = bearer(&app);
+        let invalid = [
+            // Unknown field.
+            (json!({ "query": "{ viewer { nope } }" }), "unknown field"),
+            (json!({ "query": "{ nope }" }), "unknown root field"),
+            // Wrong argument type.
+            (json!({ "query": "{ endpoints(first: \"ten\") { totalCount } }" }), "String for an Int"),
+            // Unknown argument.
+            (json!({ "query": "{ endpoints(last: 5) { totalCount } }" }), "unknown argument"),
+            // Several operations and no operationName.
+            (json!({ "query": "query A { viewer { mode } } query B { viewer { mode } }" }), "no operationName"),
+            // An operationName the document doesn't define.
+            (
+                json!({ "query": "query A { viewer { mode } } query B { viewer { mode } }", "operationName": "C" }),
+                "unknown operationName",
+            ),
+            (json!({ "query": "query A { viewer { mode } }", "operationName": "C" }), "unknown operationName, one operation"),
+            (json!({ "query": "{ viewer { mode } }", "operationName": "A" }), "operationName for an anonymous operation"),
+            // A selection on a leaf.
+            (json!({ "query": "{ viewer { mode { x } } }" }), "selection on a leaf"),
+        ];
+        for (body, case) in invalid {
+            for accept in [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON] {
+                let reply = post_json(&app, &[("authorization", &auth), ("accept", accept)], &body).await;
+                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{case}: {}", reply.text);
+                assert_refused(&reply, StatusCode::BAD_REQUEST, accept, "GRAPHQL_VALIDATION_FAILED");
+            }
+        }
+
+        // Over GET too, and before credentials matter for an introspection-only document.
+        let reply = get(
+            &app,
+            &[("query", "{ viewer { nope } }")],
+            &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+        )
+        .await;
+        assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &json!({ "query": "{ __schema { nope } }" })).await;
+        assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
+    }
+}
+
+db_test! {
+    async fn variables_that_cannot_be_coerced_are_400_without_data(app) {
+        // Coercing variables happens before execution (GraphQL spec, CoerceVariableValues): a
+        // missing or ill-typed required variable is a request error, like a validation failure.
+        let auth = bearer(&app);
+        let query = "query($id: UUID!) { endpoint(id: $id) { id } }";
+        let count = "query($first: Int!) { endpoints(first: $first) { totalCount } }";
+        for (query, variables) in [
+            (count, json!({})),
+            (count, json!({ "first": "ten" })),
+            (query, json!({})),
+            (query, json!({ "id": 5 })),
+            (query, json!({ "id": "not-a-uuid" })),
+        ] {
+            let reply = post_json(
+                &app,
+                &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+                &json!({ "query": query, "variables": variables }),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query} {variables}: {}", reply.text);
+            assert!(reply.json().get("data").is_none(), "{query} {variables}: {}", reply.text);
+        }
+    }
+}
+
+db_test! {
+    async fn field_errors_are_200_with_data(app) {
+        let auth = bearer(&app);
+        let missing = Uuid::new_v4().to_string();
+        for accept in [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON] {
+            let reply = post_json(
+                &app,
+                &[("authorization", &auth), ("accept", accept)],
+                &json!({ "query": "query($id: UUID!) { endpoint(id: $id) { id } }", "variables": { "id": missing } }),
+            )
+            .await;
+            let body = assert_executed(&reply, accept);
+            assert_eq!(body["data"], json!({ "endpoint": null }), "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
+            assert_eq!(body["errors"][0]["path"], json!(["endpoint"]), "{body}");
+
+            // Inline, over GET.
+            let query = format!("{{ endpoint(id: \"{missing}\") {{ id }} viewer {{ mode }} }}");
+            let reply = get(&app, &[("query", &query)], &[("authorization", &auth), ("accept", accept)]).await;
+            let body = assert_executed(&reply, accept);
+            assert_eq!(body["data"], json!({ "endpoint": null, "viewer": { "mode": "TEST" } }), "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
+        }
+    }
+}
+
+db_test! {
+    async fn uuid_argument_of_the_wrong_type_is_400_validation_failed(app) {
+        // `UUID` literals that can't be coerced fail validation like any other wrong argument.
+        let auth = bearer(&app);
+        for query in ["{ endpoint(id: 5) { id } }", "{ endpoint(id: \"not-a-uuid\") { id } }"] {
+            let reply = post_json(
+                &app,
+                &[("authorization", &auth), ("accept", APPLICATION_JSON)],
+                &json!({ "query": query }),
+            )
+            .await;
+            assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+
+db_test! {
+    async fn missing_credentials_are_401_over_get_and_post(app) {
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &json!({ "query": VIEWER })).await;
+        assert_refused(&reply, StatusCode::UNAUTHORIZED, APPLICATION_JSON, "UNAUTHENTICATED");
+        assert_eq!(reply.headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()), Some("Bearer"));
+
+        let reply = get(&app, &[("query", VIEWER)], &[("accept", APPLICATION_JSON)]).await;
+        assert_refused(&reply, StatusCode::UNAUTHORIZED, APPLICATION_JSON, "UNAUTHENTICATED");
+        assert_eq!(reply.headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()), Some("Bearer"));
+
+        // Whichever media type is negotiated.
+        let reply = get(&app, &[("query", VIEWER)], &[("accept", GRAPHQL_RESPONSE_JSON)]).await;
+        assert_refused(&reply, StatusCode::UNAUTHORIZED, GRAPHQL_RESPONSE_JSON, "UNAUTHENTICATED");
+
+        // A valid key naming another organization is forbidden, over both methods.
+        let auth = bearer(&app);
+        let other = Uuid::new_v4().to_string();
+        let headers = [("authorization", auth.as_str()), ("x-organization-id", other.as_str()), ("accept", APPLICATION_JSON)];
+        let reply = post_json(&app, &headers, &json!({ "query": VIEWER })).await;
+        assert_refused(&reply, StatusCode::FORBIDDEN, APPLICATION_JSON, "FORBIDDEN");
+        let reply = get(&app, &[("query", VIEWER)], &headers).await;
+        assert_refused(&reply, StatusCode::FORBIDDEN, APPLICATION_JSON, "FORBIDDEN");
+    }
+}
+
+#[tokio::test]
+async fn introspection_only_operations_need_no_credentials() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for (query, expected) in [
+        (TYPENAME, json!({ "__typename": "Query" })),
+        (
+            "{ __schema { queryType { name } } }",
+            json!({ "__schema": { "queryType": { "name": "Query" } } }),
+        ),
+        (
+            "{ __type(name: \"Endpoint\") { name } }",
+            json!({ "__type": { "name": "Endpoint" } }),
+        ),
+    ] {
+        let reply = post_json(
+            &app,
+            &[("accept", APPLICATION_JSON)],
+            &json!({ "query": query }),
+        )
+        .await;
+        assert_eq!(
+            data_of(&assert_executed(&reply, APPLICATION_JSON)),
+            &expected
+        );
+        let reply = get(&app, &[("query", query)], &[("accept", APPLICATION_JSON)]).await;
+        assert_eq!(
+            data_of(&assert_executed(&reply, APPLICATION_JSON)),
+            &expected
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+
+#[tokio::test]
+async fn batches_are_refused_by_default() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for body in [
+        json!([{ "query": TYPENAME }]),
+        json!([{ "query": TYPENAME }, { "query": TYPENAME }]),
+        json!([]),
+    ] {
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &body).await;
+        assert_refused(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            APPLICATION_JSON,
+            "BAD_REQUEST",
+        );
+    }
+}
+
+db_test! {
+    async fn batches_up_to_max_batch_return_an_array_of_results(app) {
+        let app = TestApp::spawn_with(app.backend, |c| c.limits.max_batch = Some(3)).await.expect("app");
+        let auth = bearer(&app);
+        let headers = [("authorization", auth.as_str()), ("accept", APPLICATION_JSON)];
+
+        let reply = post_json(&app, &headers, &json!([{ "query": VIEWER }])).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.media_type(), APPLICATION_JSON);
+        assert_eq!(datas_of(&reply.json()), [json!({ "viewer": { "mode": "TEST" } })]);
+
+        let batch = json!([
+            { "query": VIEWER },
+            { "query": "query($first: Int) { endpoints(first: $first) { totalCount } }", "variables": { "first": 5 } },
+            { "query": "query A { __typename } query B { viewer { mode } }", "operationName": "A" },
+        ]);
+        let reply = post_json(&app, &headers, &batch).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.media_type(), APPLICATION_JSON);
+        assert_eq!(
+            datas_of(&reply.json()),
+            [
+                json!({ "viewer": { "mode": "TEST" } }),
+                json!({ "endpoints": { "totalCount": 0 } }),
+                json!({ "__typename": "Query" }),
+            ]
+        );
+
+        // Negotiated like a single response.
+        let reply = post_json(
+            &app,
+            &[("authorization", auth.as_str()), ("accept", GRAPHQL_RESPONSE_JSON)],
+            &json!([{ "query": TYPENAME }, { "query": TYPENAME }]),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.media_type(), GRAPHQL_RESPONSE_JSON);
+        assert_eq!(reply.json().as_array().map(Vec::len), Some(2));
+
+        // Over the limit, or empty: refused, and nothing runs.
+        let four = json!([
+            { "query": &*CREATE, "variables": { "input": { "name": "One", "type": "WEBHOOK", "url": "https://example.com/1" } } },
+            { "query": VIEWER },
+            { "query": VIEWER },
+            { "query": VIEWER },
+        ]);
+        let reply = post_json(&app, &headers, &four).await;
+        let refusal = assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "BAD_REQUEST");
+        let message = refusal["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("batch limit") && message.contains('3'), "{message}");
+        assert_eq!(app.endpoint_rows().await, 0);
+
+        let reply = post_json(&app, &headers, &json!([])).await;
+        assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "BAD_REQUEST");
+
+        // Credentials apply to the whole batch.
+        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &json!([{ "query": TYPENAME }, { "query": VIEWER }])).await;
+        assert_refused(&reply, StatusCode::UNAUTHORIZED, APPLICATION_JSON, "UNAUTHENTICATED");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphiQL
+
+#[tokio::test]
+async fn graphiql_is_served_to_browsers() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    for accept in [
+        "text/html",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    ] {
+        let reply = get(&app, &[], &[("accept", accept)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.media_type(), "text/html");
+        assert!(
+            reply.text.to_ascii_lowercase().contains("graphiql"),
+            "{}",
+            reply.text
+        );
+        assert!(
+            reply.text.contains("/graphql"),
+            "the page points at the endpoint"
+        );
+    }
+
+    // A browser that sends a query gets the result, not the page.
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let reply = get(&app, &[("query", TYPENAME)], &[("accept", browser)]).await;
+    assert_eq!(
+        assert_executed(&reply, GRAPHQL_RESPONSE_JSON)["data"]["__typename"],
+        "Query"
+    );
+}

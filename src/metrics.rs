@@ -1,0 +1,149 @@
+//! Prometheus metrics: requests, errors by code, latency, and database pool use.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use sea_orm::DatabaseConnection;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    duration: HistogramFamily,
+    pool: Family<PoolLabels, Gauge>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cockpit");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "graphql_errors",
+            "GraphQL errors returned, by extensions.code",
+            errors.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            duration.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections, by state",
+            pool.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            errors,
+            duration,
+            pool,
+        }
+    }
+}
+
+/// A bounded label for a path, so unknown paths can't grow the metrics without limit.
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/graphql" => "/graphql",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+impl Metrics {
+    pub fn record(
+        &self,
+        method: &str,
+        route: &'static str,
+        status: u16,
+        elapsed: Duration,
+        codes: &[String],
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route,
+                status,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&RouteLabels { route })
+            .observe(elapsed.as_secs_f64());
+        for code in codes {
+            self.errors
+                .get_or_create(&ErrorLabels { code: code.clone() })
+                .inc();
+        }
+    }
+
+    /// The text exposition, with the pool gauges read now.
+    pub fn render(&self, db: &DatabaseConnection) -> String {
+        let (size, idle) = pool_usage(db);
+        self.pool
+            .get_or_create(&PoolLabels { state: "idle" })
+            .set(idle);
+        self.pool
+            .get_or_create(&PoolLabels { state: "in_use" })
+            .set(size - idle);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String does not fail");
+        text
+    }
+}
+
+/// (open connections, idle connections) of the pool.
+fn pool_usage(db: &DatabaseConnection) -> (i64, i64) {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (i64::from(pool.size()), pool.num_idle() as i64)
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (i64::from(pool.size()), pool.num_idle() as i64)
+        }
+        _ => (0, 0),
+    }
+}
