@@ -131,6 +131,9 @@ pub struct LimitArgs {
     /// Suggest field names in validation errors ("did you mean …").
     #[arg(long, env = "COCKPIT_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub suggestions: bool,
+    /// Bytes of query text kept for automatic persisted queries; 0 turns them off.
+    #[arg(long, env = "COCKPIT_APQ_CACHE_BYTES", default_value_t = 8 * 1024 * 1024, global = true)]
+    pub apq_cache_bytes: u64,
 }
 
 impl LimitArgs {
@@ -146,6 +149,7 @@ impl LimitArgs {
             max_batch: (self.max_batch > 0).then_some(self.max_batch),
             introspection: self.introspection,
             suggestions: self.suggestions,
+            apq_cache_bytes: self.apq_cache_bytes,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_batch: Option<usize>,
     pub introspection: bool,
     pub suggestions: bool,
+    /// Query text kept for automatic persisted queries, in bytes; 0 turns them off.
+    pub apq_cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             max_batch: None,
             introspection: true,
             suggestions: true,
+            apq_cache_bytes: 8 * 1024 * 1024,
         }
     }
 }

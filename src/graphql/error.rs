@@ -21,6 +21,8 @@ pub mod code {
     pub const DIRECTIVE_LIMIT_EXCEEDED: &str = "DIRECTIVE_LIMIT_EXCEEDED";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const BODY_LIMIT_EXCEEDED: &str = "BODY_LIMIT_EXCEEDED";
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
 }
 
 pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {

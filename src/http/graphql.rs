@@ -17,6 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::apq::ApqError;
 use super::auth::{self, AuthRejection};
 use super::ops::GraphqlOutcome;
 use crate::domain::{Actor, Credential};
@@ -390,8 +391,30 @@ async fn run(
     params: Params,
     via_get: bool,
 ) -> Result<(StatusCode, Value), Refusal> {
-    let Some(query) = params.query else {
-        return Err(Refusal::bad_request("`query` is required."));
+    let resolved = match &state.apq {
+        Some(apq) => apq.resolve(params.query, &params.extensions),
+        None if params.extensions.contains_key("persistedQuery") => Err(ApqError::NotSupported),
+        None => Ok(params.query),
+    };
+    let query = match resolved {
+        Ok(Some(query)) => query,
+        Ok(None) => return Err(Refusal::bad_request("`query` is required.")),
+        // Apollo's protocol answers these with 200, so that clients send the query next.
+        Err(ApqError::NotFound) => {
+            return Ok((
+                StatusCode::OK,
+                json!({ "errors": [{ "message": "PersistedQueryNotFound",
+                    "extensions": { "code": code::PERSISTED_QUERY_NOT_FOUND } }] }),
+            ));
+        }
+        Err(ApqError::NotSupported) => {
+            return Ok((
+                StatusCode::OK,
+                json!({ "errors": [{ "message": "PersistedQueryNotSupported",
+                    "extensions": { "code": code::PERSISTED_QUERY_NOT_SUPPORTED } }] }),
+            ));
+        }
+        Err(ApqError::Invalid(message)) => return Err(Refusal::bad_request(message)),
     };
     let document = async_graphql::parser::parse_query(&query).map_err(|e| {
         Refusal::new(

@@ -1,5 +1,6 @@
 //! HTTP transport: the axum router, GraphQL endpoint and GraphiQL page.
 
+mod apq;
 mod auth;
 mod graphql;
 mod ops;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// Automatic persisted queries; `None` when turned off.
+    pub apq: Option<Arc<apq::PersistedQueries>>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -61,6 +64,7 @@ pub fn build_app(
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),
         metrics: Arc::new(Metrics::default()),
+        apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         db,
     };
     let mut router = Router::new()

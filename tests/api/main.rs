@@ -4,6 +4,7 @@ mod helpers;
 mod jwt;
 
 mod api_keys;
+mod apq;
 mod auth;
 mod cli;
 mod crud;
@@ -12,6 +13,7 @@ mod failures;
 mod http_spec;
 mod limits;
 mod migrations;
+mod ops;
 mod pagination;
 mod rate_limit;
 mod roles;
