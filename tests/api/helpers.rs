@@ -71,6 +71,13 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// The same database reached through `url` (e.g. a proxy); dropping it removes nothing.
+    pub fn via(&self, url: String) -> Self {
+        let mut db = self.shared();
+        db.url = url;
+        db
+    }
+
     /// The same database for a second gateway; dropping it removes nothing.
     pub fn shared(&self) -> Self {
         Self {

@@ -1,0 +1,168 @@
+//! Operating under failure: the database going away and coming back, and shutting down
+//! with a request in flight.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::proxy::Proxy;
+
+#[tokio::test]
+async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
+    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let mut url = url::Url::parse(&test_db.url).expect("database URL");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(proxy.address.port())).expect("port");
+    let app = TestApp::spawn_with_db(test_db.via(url.to_string()), Backend::Postgres, |_| {}).await;
+    let _keep = test_db;
+    let key = app.org.test_key.clone();
+    let ready = async || {
+        app.client
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .expect("readyz")
+            .status()
+    };
+    app.graphql(&key, "{ viewer { mode } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(ready().await, StatusCode::OK);
+
+    proxy.cut().await;
+    let started = Instant::now();
+    let res = app
+        .graphql(&key, "{ endpoints { totalCount } }", json!({}))
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
+    assert_eq!(res.error_code(), Some("INTERNAL_SERVER_ERROR"));
+    assert_eq!(res.body["errors"][0]["message"], "Internal server error");
+    assert!(waited < Duration::from_secs(8), "failed fast: {waited:?}");
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+
+    proxy.restore();
+    let mut recovered = None;
+    for _ in 0..40 {
+        let res = app
+            .graphql(&key, "{ endpoints { totalCount } }", json!({}))
+            .await;
+        if res.status == StatusCode::OK {
+            recovered = Some(res);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let recovered = recovered.expect("the gateway recovers within 10 s of the database's return");
+    assert_eq!(recovered.assert_ok()["endpoints"]["totalCount"], 0);
+    assert_eq!(ready().await, StatusCode::OK);
+}
+
+/// Runs `cockpit-gateway serve` on SQLite and returns (child, address, database).
+async fn serve_process() -> (std::process::Child, String, TestDb) {
+    let test_db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let address = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args([
+            "serve",
+            "--listen",
+            &address,
+            "--database-url",
+            &test_db.url,
+        ])
+        .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return (child, address, test_db);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the gateway did not start");
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
+    let (mut child, address, _db) = serve_process().await;
+    let body = json!({ "query": "{ __typename }" }).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+
+    // A request whose body is half sent is in flight when the signal comes.
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .expect("send head");
+    stream.flush().expect("flush");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // New connections are no longer accepted...
+    assert!(
+        reqwest::Client::new()
+            .get(format!("http://{address}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_err(),
+        "a new request after SIGTERM is refused"
+    );
+    // ...while the one in flight completes.
+    stream.write_all(tail.as_bytes()).expect("send tail");
+    let mut response = String::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.read_to_string(&mut response).expect("read response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(r#"{"data":{"__typename":"Query"}"#),
+        "{response}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "exits after the last request");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
