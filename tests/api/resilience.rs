@@ -78,7 +78,7 @@ async fn serve_process() -> (std::process::Child, String, TestDb) {
         probe.local_addr().expect("addr").port()
     };
     let address = format!("127.0.0.1:{port}");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
         .args([
             "serve",
             "--listen",
@@ -104,6 +104,8 @@ async fn serve_process() -> (std::process::Child, String, TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the gateway did not start");
 }
 
