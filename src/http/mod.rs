@@ -73,12 +73,12 @@ pub fn build_app(
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), ops::observe))
-        .with_state(state);
+        .with_state(state.clone());
     if let Some(cors) = cors_layer(&config.cors_origins)? {
         router = router.layer(cors);
     }
-    Ok(router)
+    // Outermost, so that even answers other layers give (CORS preflights) are observed.
+    Ok(router.layer(middleware::from_fn_with_state(state, ops::observe)))
 }
 
 /// Browsers may call from these origins (`*` for any); no CORS headers when there are none.

@@ -58,13 +58,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: the OpenMetrics text format, which Prometheus scrapes natively (its
+/// counters' `_total` samples would read as untyped if served as the older text/plain).
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let text = state.metrics.render(&state.db);
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     )

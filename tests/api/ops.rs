@@ -1,1 +1,600 @@
-//! Filled in by a later commit.
+//! Operating the gateway: liveness and readiness probes, Prometheus metrics, request ids and
+//! CORS.
+
+use migration::{Migrator, MigratorTrait};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const VIEWER: &str = "{ viewer { mode } }";
+const ORIGIN: &str = "https://app.example";
+
+/// A GET of `path` with `headers`.
+async fn get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = app.client.get(format!("{}{path}", app.address));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.expect("request")
+}
+
+/// The status and JSON body of a GET of `path`.
+async fn get_json(app: &TestApp, path: &str) -> (StatusCode, HeaderMap, Value) {
+    let res = get(app, path, &[]).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, headers, body)
+}
+
+/// One scrape of `/metrics`, which must succeed.
+async fn scrape(app: &TestApp) -> String {
+    let res = get(app, "/metrics", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.expect("metrics text")
+}
+
+/// The value of the sample whose name and labels are exactly `series` (labels in rendered
+/// order); `None` when the scrape has no such line.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        Some(
+            value
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("a numeric sample: {line}")),
+        )
+    })
+}
+
+/// Like `sample`, but the series must be there.
+#[track_caller]
+fn sample_present(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+fn graphql_requests(status: u16) -> String {
+    format!(r#"cockpit_http_requests_total{{method="POST",route="/graphql",status="{status}"}}"#)
+}
+
+fn graphql_errors(code: &str) -> String {
+    format!(r#"cockpit_graphql_errors_total{{code="{code}"}}"#)
+}
+
+/// The response's `x-request-id`, which must be there.
+#[track_caller]
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .expect("an x-request-id header")
+        .to_str()
+        .expect("a readable x-request-id")
+        .to_owned()
+}
+
+/// The response's `x-request-id`, which must be a UUID the gateway made.
+#[track_caller]
+fn generated_request_id(headers: &HeaderMap) -> Uuid {
+    let id = request_id(headers);
+    Uuid::parse_str(&id).unwrap_or_else(|_| panic!("a generated request id is a UUID: {id:?}"))
+}
+
+/// The comma-separated, lowercased items of a header (empty when absent).
+fn header_items(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.to_str().expect("readable header").split(','))
+        .map(|item| item.trim().to_ascii_lowercase())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// A CORS preflight for `POST /graphql` from `origin`.
+async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(Method::OPTIONS, format!("{}/graphql", app.address))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, x-api-key, x-organization-id",
+        )
+        .send()
+        .await
+        .expect("preflight")
+}
+
+/// A simple authenticated `POST /graphql` from `origin`.
+async fn post_from(app: &TestApp, origin: &str) -> Response {
+    let auth = format!("Bearer {}", app.org.test_key);
+    let res = app
+        .post(
+            &[("authorization", auth.as_str()), ("origin", origin)],
+            json!({ "query": VIEWER }),
+        )
+        .await;
+    res.assert_ok();
+    res
+}
+
+#[track_caller]
+fn assert_no_cors_headers(headers: &HeaderMap) {
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-allow-credentials",
+        "access-control-expose-headers",
+    ] {
+        assert!(
+            headers.get(name).is_none(),
+            "unexpected {name}: {:?}",
+            headers.get(name)
+        );
+    }
+}
+
+async fn spawn_with_cors(origins: &[&str]) -> TestApp {
+    let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+    TestApp::spawn_with(Backend::Sqlite, move |config| config.cors_origins = origins)
+        .await
+        .expect("SQLite")
+}
+
+// ---- Liveness and readiness ----
+
+#[tokio::test]
+async fn healthz_answers_ok_without_credentials() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let (status, headers, body) = get_json(&app, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "status": "ok" }));
+    generated_request_id(&headers);
+}
+
+db_test! {
+    async fn readyz_is_ready_when_the_database_is_up_and_migrated(app) {
+        let (status, _, body) = get_json(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({ "status": "ready", "database": "up", "migrations": "current" })
+        );
+    }
+}
+
+db_test! {
+    async fn readyz_is_unavailable_when_the_database_is_unreachable(app) {
+        app.db.clone().close().await.expect("close the pool");
+
+        let (status, _, body) = get_json(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["status"], "unavailable", "{body}");
+        assert_eq!(body["database"], "down", "{body}");
+
+        // Liveness does not depend on the database.
+        let (status, _, body) = get_json(&app, "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({ "status": "ok" }));
+    }
+}
+
+db_test! {
+    async fn readyz_is_unavailable_while_a_migration_is_pending(app) {
+        Migrator::down(&app.db, Some(1)).await.expect("roll back one migration");
+
+        let (status, _, body) = get_json(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(
+            body,
+            json!({ "status": "unavailable", "database": "up", "migrations": "pending" })
+        );
+
+        // Ready again once the migration is applied.
+        Migrator::up(&app.db, None).await.expect("migrate again");
+        let (status, _, body) = get_json(&app, "/readyz").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({ "status": "ready", "database": "up", "migrations": "current" })
+        );
+    }
+}
+
+// ---- Metrics ----
+
+db_test! {
+    async fn metrics_are_prometheus_text_with_pool_gauges(app) {
+        // A family appears once it has a series: one answered request and one error.
+        app.graphql(&app.org.test_key, VIEWER, json!({})).await.assert_ok();
+        let res = app.post(&[], json!({ "query": VIEWER })).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.body);
+
+        let res = get(&app, "/metrics", &[]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .expect("a content type")
+            .to_str()
+            .expect("readable")
+            .to_owned();
+        assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+        let text = res.text().await.expect("text");
+
+        for family in [
+            "cockpit_http_requests counter",
+            "cockpit_graphql_errors counter",
+            "cockpit_http_request_duration_seconds histogram",
+            "cockpit_db_pool_connections gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == format!("# TYPE {family}")),
+                "no `# TYPE {family}` in\n{text}"
+            );
+        }
+        let idle = sample_present(&text, r#"cockpit_db_pool_connections{state="idle"}"#);
+        let in_use = sample_present(&text, r#"cockpit_db_pool_connections{state="in_use"}"#);
+        assert!(idle >= 0.0 && in_use >= 0.0, "idle {idle}, in use {in_use}");
+        assert!(
+            idle + in_use >= 1.0,
+            "the pool has opened a connection by now: idle {idle}, in use {in_use}"
+        );
+    }
+}
+
+db_test! {
+    async fn metrics_count_requests_by_method_route_and_status(app) {
+        let before = scrape(&app).await;
+        let ok_before = sample(&before, &graphql_requests(200)).unwrap_or(0.0);
+        let unauthorized_before = sample(&before, &graphql_requests(401)).unwrap_or(0.0);
+
+        for _ in 0..3 {
+            app.graphql(&app.org.test_key, VIEWER, json!({})).await.assert_ok();
+        }
+        let res = app.post(&[], json!({ "query": VIEWER })).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.body);
+
+        let after = scrape(&app).await;
+        assert_eq!(
+            sample_present(&after, &graphql_requests(200)) - ok_before,
+            3.0,
+            "{after}"
+        );
+        assert_eq!(
+            sample_present(&after, &graphql_requests(401)) - unauthorized_before,
+            1.0,
+            "{after}"
+        );
+        // The first scrape was counted once it was answered.
+        assert_eq!(
+            sample(
+                &after,
+                r#"cockpit_http_requests_total{method="GET",route="/metrics",status="200"}"#
+            ),
+            Some(1.0),
+            "{after}"
+        );
+    }
+}
+
+db_test! {
+    async fn metrics_count_graphql_errors_by_code(app) {
+        let before = scrape(&app).await;
+        let not_found_before = sample(&before, &graphql_errors("NOT_FOUND")).unwrap_or(0.0);
+        let unauthenticated_before =
+            sample(&before, &graphql_errors("UNAUTHENTICATED")).unwrap_or(0.0);
+
+        let missing = Uuid::new_v4().to_string();
+        let res = app
+            .graphql(
+                &app.org.test_key,
+                "query($id: UUID!) { endpoint(id: $id) { id } }",
+                json!({ "id": missing }),
+            )
+            .await;
+        assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+
+        let res = app.post(&[], json!({ "query": VIEWER })).await;
+        assert_eq!(res.error_code(), Some("UNAUTHENTICATED"), "{}", res.body);
+
+        let after = scrape(&app).await;
+        assert_eq!(
+            sample_present(&after, &graphql_errors("NOT_FOUND")) - not_found_before,
+            1.0,
+            "{after}"
+        );
+        assert_eq!(
+            sample_present(&after, &graphql_errors("UNAUTHENTICATED")) - unauthenticated_before,
+            1.0,
+            "{after}"
+        );
+        // A successful request adds no error.
+        app.graphql(&app.org.test_key, VIEWER, json!({})).await.assert_ok();
+        let last = scrape(&app).await;
+        let errors = |text: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with("cockpit_graphql_errors_total{"))
+                .map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).expect("value"))
+                .sum()
+        };
+        assert_eq!(errors(&last), errors(&after), "{last}");
+    }
+}
+
+db_test! {
+    async fn metrics_time_requests_in_a_latency_histogram(app) {
+        for _ in 0..2 {
+            app.graphql(&app.org.test_key, VIEWER, json!({})).await.assert_ok();
+        }
+        let text = scrape(&app).await;
+        let count = sample_present(
+            &text,
+            r#"cockpit_http_request_duration_seconds_count{route="/graphql"}"#,
+        );
+        assert_eq!(count, 2.0, "{text}");
+        let sum = sample_present(
+            &text,
+            r#"cockpit_http_request_duration_seconds_sum{route="/graphql"}"#,
+        );
+        assert!(sum > 0.0, "{text}");
+        let buckets: Vec<f64> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("cockpit_http_request_duration_seconds_bucket{")
+                    && l.contains(r#"route="/graphql""#)
+            })
+            .map(|l| l.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value"))
+            .collect();
+        assert!(buckets.len() >= 2, "{text}");
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "buckets are cumulative: {buckets:?}"
+        );
+        assert_eq!(
+            sample_present(
+                &text,
+                r#"cockpit_http_request_duration_seconds_bucket{le="+Inf",route="/graphql"}"#
+            ),
+            2.0,
+            "{text}"
+        );
+    }
+}
+
+db_test! {
+    async fn metrics_label_unknown_paths_as_other(app) {
+        let res = get(&app, "/nope", &[]).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let res = get(&app, "/x/9f0c1e2d-unique-path?token=secret", &[]).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+        let text = scrape(&app).await;
+        assert_eq!(
+            sample(
+                &text,
+                r#"cockpit_http_requests_total{method="GET",route="other",status="404"}"#
+            ),
+            Some(2.0),
+            "{text}"
+        );
+        for leaked in ["/nope", "9f0c1e2d", "secret"] {
+            assert!(!text.contains(leaked), "{leaked:?} is in the metrics:\n{text}");
+        }
+    }
+}
+
+// ---- Request ids ----
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+
+    let ok = app.graphql(&app.org.test_key, VIEWER, json!({})).await;
+    ok.assert_ok();
+    generated_request_id(&ok.headers);
+
+    let unauthenticated = app.post(&[], json!({ "query": VIEWER })).await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+    generated_request_id(&unauthenticated.headers);
+
+    for (path, status) in [
+        ("/healthz", StatusCode::OK),
+        ("/readyz", StatusCode::OK),
+        ("/metrics", StatusCode::OK),
+        ("/nope", StatusCode::NOT_FOUND),
+    ] {
+        let res = get(&app, path, &[]).await;
+        assert_eq!(res.status(), status, "{path}");
+        generated_request_id(res.headers());
+    }
+}
+
+#[tokio::test]
+async fn a_short_plain_request_id_is_echoed() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let longest = "a".repeat(64);
+    for given in [
+        "a",
+        "req-123",
+        "Trace_ID.v2-abc",
+        "0af7651916cd43dd8448eb211c80319c",
+        longest.as_str(),
+    ] {
+        let res = get(&app, "/healthz", &[("x-request-id", given)]).await;
+        assert_eq!(request_id(res.headers()), given);
+
+        let auth = format!("Bearer {}", app.org.test_key);
+        let res = app
+            .post(
+                &[("authorization", auth.as_str()), ("x-request-id", given)],
+                json!({ "query": VIEWER }),
+            )
+            .await;
+        res.assert_ok();
+        assert_eq!(request_id(&res.headers), given);
+
+        let res = get(&app, "/nope", &[("x-request-id", given)]).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(request_id(res.headers()), given);
+    }
+}
+
+#[tokio::test]
+async fn a_long_or_unsafe_request_id_is_replaced() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let too_long = "a".repeat(65);
+    for given in [
+        too_long.as_str(),
+        "has space",
+        "<script>",
+        "a/b",
+        "id\"quoted",
+        "semi;colon",
+        "",
+    ] {
+        let res = get(&app, "/healthz", &[("x-request-id", given)]).await;
+        let id = generated_request_id(res.headers());
+        assert_ne!(id.to_string(), given);
+
+        let res = app
+            .post(&[("x-request-id", given)], json!({ "query": VIEWER }))
+            .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        generated_request_id(&res.headers);
+    }
+}
+
+#[tokio::test]
+async fn requests_without_a_request_id_get_distinct_ones() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let first = generated_request_id(get(&app, "/healthz", &[]).await.headers());
+    let second = generated_request_id(get(&app, "/healthz", &[]).await.headers());
+    assert_ne!(first, second);
+
+    let a = app.graphql(&app.org.test_key, VIEWER, json!({})).await;
+    let b = app.graphql(&app.org.test_key, VIEWER, json!({})).await;
+    assert_ne!(
+        generated_request_id(&a.headers),
+        generated_request_id(&b.headers)
+    );
+}
+
+// ---- CORS ----
+
+#[tokio::test]
+async fn cors_is_off_by_default() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+
+    let res = post_from(&app, ORIGIN).await;
+    assert_no_cors_headers(&res.headers);
+
+    let res = preflight(&app, ORIGIN).await;
+    assert_no_cors_headers(res.headers());
+}
+
+#[tokio::test]
+async fn cors_allows_a_configured_origin() {
+    let app = spawn_with_cors(&[ORIGIN]).await;
+
+    let res = preflight(&app, ORIGIN).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let headers = res.headers();
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(ORIGIN)
+    );
+    let methods = header_items(headers, "access-control-allow-methods");
+    assert!(methods.contains(&"post".to_owned()), "{methods:?}");
+    let allowed = header_items(headers, "access-control-allow-headers");
+    for name in [
+        "authorization",
+        "content-type",
+        "x-api-key",
+        "x-organization-id",
+    ] {
+        assert!(
+            allowed.contains(&name.to_owned()),
+            "{name} not in {allowed:?}"
+        );
+    }
+
+    let res = post_from(&app, ORIGIN).await;
+    assert_eq!(
+        res.headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(ORIGIN)
+    );
+    let exposed = header_items(&res.headers, "access-control-expose-headers");
+    assert!(exposed.contains(&"x-request-id".to_owned()), "{exposed:?}");
+}
+
+#[tokio::test]
+async fn cors_refuses_an_unlisted_origin() {
+    let app = spawn_with_cors(&[ORIGIN]).await;
+
+    let res = preflight(&app, "https://evil.example").await;
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        res.headers()
+    );
+
+    let res = post_from(&app, "https://evil.example").await;
+    assert!(
+        res.headers.get("access-control-allow-origin").is_none(),
+        "{:?}",
+        res.headers
+    );
+}
+
+#[tokio::test]
+async fn cors_wildcard_allows_any_origin() {
+    let app = spawn_with_cors(&["*"]).await;
+    for origin in ["https://app.example", "https://elsewhere.example"] {
+        let res = preflight(&app, origin).await;
+        assert!(res.status().is_success(), "{}", res.status());
+        let allowed = res
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        assert!(
+            allowed.as_deref() == Some("*") || allowed.as_deref() == Some(origin),
+            "{origin}: {allowed:?}"
+        );
+        let methods = header_items(res.headers(), "access-control-allow-methods");
+        assert!(methods.contains(&"post".to_owned()), "{methods:?}");
+
+        let res = post_from(&app, origin).await;
+        assert!(
+            res.headers.get("access-control-allow-origin").is_some(),
+            "{origin}: {:?}",
+            res.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_responses_carry_a_request_id() {
+    let app = spawn_with_cors(&[ORIGIN]).await;
+    let res = preflight(&app, ORIGIN).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "a preflight answered {} without x-request-id: {:?}",
+        res.status(),
+        res.headers()
+    );
+    generated_request_id(res.headers());
+}
