@@ -442,6 +442,40 @@ pub static GET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("query($id: UUID!) {{ endpoint(id: $id) {{ {ENDPOINT_FIELDS} }} }}")
 });
 
+/// Runs `cockpit-gateway serve` over `db` on a free port, with `env` set; returns the process
+/// and its address once it answers.
+pub async fn serve_process(db: &TestDb, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let address = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args(["serve", "--listen", &address, "--database-url", &db.url])
+        .env("COCKPIT_SECRET_KEY", &db.secret_key)
+        .env("RUST_LOG", "error")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return (child, address);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the gateway did not start");
+}
+
 /// Defines a test that runs once on SQLite and once on PostgreSQL (when configured).
 macro_rules! db_test {
     ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {

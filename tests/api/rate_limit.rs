@@ -114,3 +114,61 @@ db_test! {
         assert_eq!(refused.error_code(), Some("RATE_LIMITED"));
     }
 }
+
+#[tokio::test]
+async fn two_gateway_processes_share_one_budget_through_redis() {
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        eprintln!("TEST_REDIS_URL is not set; shared rate limiting not tested");
+        return;
+    };
+    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let org = TestApp::spawn_on(db.shared(), Backend::Sqlite).await.org;
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("COCKPIT_RATE_LIMIT_BUCKET", "30"),
+        ("COCKPIT_RATE_LIMIT_RESTORE", "1"),
+    ];
+    let (mut first, first_address) = serve_process(&db, &env).await;
+    let (mut second, second_address) = serve_process(&db, &env).await;
+    let client = reqwest::Client::new();
+    let costly = "{ a: viewer { mode } b: viewer { mode } c: viewer { mode } d: viewer { mode } e: viewer { mode } f: viewer { mode } g: viewer { mode } h: viewer { mode } i: viewer { mode } j: viewer { mode } }";
+    let ask = async |address: &str| {
+        let res = client
+            .post(format!("http://{address}/graphql"))
+            .bearer_auth(&org.test_key)
+            .json(&json!({ "query": costly }))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("JSON");
+        (status, body)
+    };
+    // 10 points on each process in turn: the third request empties the shared bucket of 30.
+    let mut statuses = Vec::new();
+    for address in [
+        &first_address,
+        &second_address,
+        &first_address,
+        &second_address,
+    ] {
+        statuses.push(ask(address).await);
+    }
+    for process in [&mut first, &mut second] {
+        let _ = process.kill();
+        let _ = process.wait();
+    }
+    let codes: Vec<u16> = statuses.iter().map(|(s, _)| s.as_u16()).collect();
+    assert_eq!(codes, [200, 200, 200, 429], "{statuses:?}");
+    assert_eq!(
+        statuses[3].1["errors"][0]["extensions"]["code"],
+        "RATE_LIMITED"
+    );
+    let left = statuses[1].1["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+        .as_f64()
+        .expect("number");
+    assert!(
+        (10.0..=12.0).contains(&left),
+        "the second process saw the first's spending: {left}"
+    );
+}

@@ -70,48 +70,10 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
     assert_eq!(ready().await, StatusCode::OK);
 }
 
-/// Runs `cockpit-gateway serve` on SQLite and returns (child, address, database).
-async fn serve_process() -> (std::process::Child, String, TestDb) {
-    let test_db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
-        probe.local_addr().expect("addr").port()
-    };
-    let address = format!("127.0.0.1:{port}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
-        .args([
-            "serve",
-            "--listen",
-            &address,
-            "--database-url",
-            &test_db.url,
-        ])
-        .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("http://{address}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return (child, address, test_db);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the gateway did not start");
-}
-
 #[tokio::test]
 async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
-    let (mut child, address, _db) = serve_process().await;
+    let _db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let (mut child, address) = serve_process(&_db, &[]).await;
     let body = json!({ "query": "{ __typename }" }).to_string();
     let (head, tail) = body.split_at(body.len() / 2);
 
