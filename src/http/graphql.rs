@@ -7,13 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use async_graphql::Variables;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -214,13 +213,7 @@ pub async fn get(
         Err(refusal) => return refusal_response(refusal, Media::Json),
     };
     if params.query.is_none() && params.extensions.is_empty() && wants_html(&headers) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("Cockpit gateway")
-                .finish(),
-        )
-        .into_response();
+        return super::graphiql::page();
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();

@@ -2,6 +2,7 @@
 
 mod apq;
 mod auth;
+mod graphiql;
 mod graphql;
 mod ops;
 
@@ -69,6 +70,9 @@ pub fn build_app(
     };
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
+        .route("/graphiql/app.js", get(graphiql::app_js))
+        .route("/graphiql/app.css", get(graphiql::app_css))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

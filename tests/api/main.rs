@@ -11,6 +11,7 @@ mod crud;
 mod dataloader;
 mod failures;
 mod fuzz;
+mod graphiql;
 mod http_spec;
 mod limits;
 mod migrations;

@@ -1,0 +1,116 @@
+//! GraphiQL, served by the gateway from assets fetched at build time (see build.rs): no
+//! request leaves for a CDN, and the page runs under a strict Content-Security-Policy.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+macro_rules! asset {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/graphiql/", $file))
+    };
+}
+
+const STATUS: &str = include_str!(concat!(env!("OUT_DIR"), "/graphiql/status.txt"));
+const REACT: &[u8] = asset!("react.production.min.js");
+const REACT_DOM: &[u8] = asset!("react-dom.production.min.js");
+const GRAPHIQL_JS: &[u8] = asset!("graphiql.min.js");
+const GRAPHIQL_CSS: &[u8] = asset!("graphiql.min.css");
+const APP_JS: &str = include_str!("graphiql/app.js");
+const APP_CSS: &str = include_str!("graphiql/app.css");
+
+/// Scripts and styles from this origin only; nothing inline but style attributes, which
+/// GraphiQL's editor sets; no connection anywhere but back here.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+form-action 'none'; frame-ancestors 'none'";
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Cockpit gateway · GraphiQL</title>
+<link rel="stylesheet" href="/graphiql/assets/graphiql-3.9.0.min.css">
+<link rel="stylesheet" href="/graphiql/app.css">
+</head>
+<body>
+<div id="graphiql">Loading GraphiQL…</div>
+<script src="/graphiql/assets/react-18.3.1.production.min.js"></script>
+<script src="/graphiql/assets/react-dom-18.3.1.production.min.js"></script>
+<script src="/graphiql/assets/graphiql-3.9.0.min.js"></script>
+<script src="/graphiql/app.js"></script>
+</body>
+</html>
+"#;
+
+fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// The GraphiQL page (for `GET /graphql` from a browser).
+pub fn page() -> Response {
+    if STATUS.trim() != "available" {
+        let notice = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cockpit gateway</title>\
+             <link rel=\"stylesheet\" href=\"/graphiql/app.css\"></head><body><div class=\"cockpit-notice\">\
+             <h1>GraphiQL is not built in</h1><p>Its assets were not available when this gateway was \
+             built ({}). The API works: POST GraphQL to <code>/graphql</code>. Rebuild with npm \
+             reaching its registry, or with <code>COCKPIT_GRAPHIQL_TARBALLS</code> set.</p></div></body></html>",
+            html_escape(STATUS.trim())
+        );
+        return with_security_headers(Html(notice).into_response());
+    }
+    with_security_headers(Html(PAGE).into_response())
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `GET /graphiql/assets/{file}`: the versioned bundles, cacheable for a year.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
+        "react-18.3.1.production.min.js" => (REACT, "text/javascript; charset=utf-8"),
+        "react-dom-18.3.1.production.min.js" => (REACT_DOM, "text/javascript; charset=utf-8"),
+        "graphiql-3.9.0.min.js" => (GRAPHIQL_JS, "text/javascript; charset=utf-8"),
+        "graphiql-3.9.0.min.css" => (GRAPHIQL_CSS, "text/css; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    with_security_headers(response)
+}
+
+/// `GET /graphiql/app.js` and `/graphiql/app.css`: this gateway's own page code.
+pub async fn app_js() -> Response {
+    let response = (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        APP_JS,
+    )
+        .into_response();
+    with_security_headers(response)
+}
+
+pub async fn app_css() -> Response {
+    let response = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response();
+    with_security_headers(response)
+}

@@ -1,0 +1,67 @@
+// GraphiQL for the Cockpit gateway, served by the gateway itself (no CDN).
+(function () {
+  'use strict';
+
+  var PLACEHOLDER_KEY = 'kros_test_…';
+  var defaultHeaders = JSON.stringify({ Authorization: 'Bearer ' + PLACEHOLDER_KEY }, null, 2);
+  var defaultQuery = [
+    '# Welcome to the Cockpit gateway.',
+    '#',
+    '# 1. In Headers below, replace ' + PLACEHOLDER_KEY + ' with your API key.',
+    '# 2. Run the query with the ▶ button or Ctrl-Enter.',
+    '# The Docs button (top left) lists every type and field.',
+    '',
+    'query ListEndpoints($first: Int = 10) {',
+    '  endpoints(first: $first) {',
+    '    totalCount',
+    '    edges {',
+    '      cursor',
+    '      node { id name type url status mode createdAt }',
+    '    }',
+    '    pageInfo { hasNextPage endCursor }',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+
+  // The schema loads without a key; the untouched placeholder would be refused, so it is
+  // left out of introspection requests.
+  function headersFor(params, given) {
+    var headers = {
+      'Content-Type': 'application/json',
+      Accept: 'application/graphql-response+json, application/json',
+    };
+    var introspection = params && params.operationName === 'IntrospectionQuery';
+    Object.keys(given || {}).forEach(function (name) {
+      var value = String(given[name]);
+      var credential = /^(authorization|x-api-key)$/i.test(name);
+      if (introspection && credential && value.indexOf(PLACEHOLDER_KEY) !== -1) {
+        return;
+      }
+      headers[name] = value;
+    });
+    return headers;
+  }
+
+  function fetcher(params, options) {
+    return fetch('/graphql', {
+      method: 'POST',
+      headers: headersFor(params, options && options.headers),
+      body: JSON.stringify(params),
+      credentials: 'same-origin',
+    }).then(function (response) {
+      return response.json();
+    });
+  }
+
+  var root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  root.render(
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultQuery: defaultQuery,
+      defaultHeaders: defaultHeaders,
+      defaultEditorToolsVisibility: 'headers',
+      shouldPersistHeaders: false,
+    })
+  );
+})();

@@ -1,0 +1,104 @@
+// Drives the gateway's self-hosted GraphiQL in Debian's Chromium: the schema loads into the
+// docs explorer, a real test key runs the example query, the created endpoint's name shows
+// in the result pane, and no request goes to another host or breaks the page's CSP.
+//   GATEWAY_URL=http://127.0.0.1:8080 API_KEY=kros_test_… EXPECT_NAME=… SCREENSHOT=… node graphiql.mjs
+import { chromium } from 'playwright-core';
+
+const gateway = new URL(process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080');
+const apiKey = process.env.API_KEY;
+const expectName = process.env.EXPECT_NAME;
+const screenshot = process.env.SCREENSHOT ?? 'graphiql.png';
+if (!apiKey || !expectName) {
+  console.error('API_KEY and EXPECT_NAME are required');
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const failures = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const foreign = [];
+  const policyViolations = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.protocol !== 'data:' && url.origin !== gateway.origin) {
+      foreign.push(request.url());
+    }
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) {
+      policyViolations.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => failures.push(`page error: ${error.message}`));
+
+  const response = await page.goto(new URL('/graphql', gateway).href);
+  const csp = response.headers()['content-security-policy'] ?? '';
+  if (!csp.includes("script-src 'self'")) {
+    failures.push(`the page has no strict CSP: ${csp}`);
+  }
+  await page.waitForSelector('.graphiql-container', { timeout: 15000 });
+
+  // The example operation and the headers placeholder are there from the start.
+  const editors = await page.evaluate(() =>
+    [...document.querySelectorAll('.CodeMirror')].map((e) => e.CodeMirror.getValue()),
+  );
+  if (!editors.some((v) => v.includes('query ListEndpoints'))) {
+    failures.push('the example operation is missing');
+  }
+  if (!editors.some((v) => v.includes('Bearer kros_test_'))) {
+    failures.push('the Authorization placeholder is missing');
+  }
+
+  // The schema loaded without a key: the docs explorer lists the root fields.
+  await page.click('[aria-label="Show Documentation Explorer"]');
+  await page.waitForFunction(
+    () => document.querySelector('.graphiql-doc-explorer')?.innerText.includes('Query'),
+    null,
+    { timeout: 15000 },
+  );
+  await page.click('.graphiql-doc-explorer a:has-text("Query")');
+  await page.waitForFunction(
+    () => document.querySelector('.graphiql-doc-explorer')?.innerText.includes('endpoints'),
+    null,
+    { timeout: 15000 },
+  );
+
+  // Put the real key in the headers editor and run the example query.
+  await page.evaluate((key) => {
+    const editor = [...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')].find(
+      (e) => e.CodeMirror.getValue().includes('Authorization'),
+    );
+    editor.CodeMirror.setValue(JSON.stringify({ Authorization: `Bearer ${key}` }, null, 2));
+  }, apiKey);
+  await page.click('.graphiql-execute-button');
+  await page.waitForFunction(
+    (name) => document.querySelector('.graphiql-response')?.innerText.includes(name),
+    expectName,
+    { timeout: 15000 },
+  );
+  await page.screenshot({ path: screenshot });
+  console.log(`graphiql: screenshot saved to ${screenshot}`);
+
+  if (foreign.length > 0) {
+    failures.push(`requests left for other hosts: ${foreign.join(', ')}`);
+  }
+  if (policyViolations.length > 0) {
+    failures.push(`CSP violations: ${policyViolations.join(' | ')}`);
+  }
+} catch (error) {
+  failures.push(error.stack ?? String(error));
+} finally {
+  await browser.close();
+}
+if (failures.length > 0) {
+  console.error(`graphiql: FAILED\n${failures.join('\n')}`);
+  process.exit(1);
+}
+console.log('graphiql: the page works offline: schema, docs, a real query, no foreign request');
