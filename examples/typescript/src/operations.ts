@@ -1,0 +1,50 @@
+// The operations this example runs; `npm run codegen` types them from ../../schema.graphql.
+import { graphql } from './gql/index.js';
+
+export const CreateEndpoint = graphql(`
+  mutation CreateEndpoint($input: CreateEndpointInput!) {
+    createEndpoint(input: $input) {
+      endpoint {
+        id
+        name
+        type
+        url
+        status
+        providerConfig {
+          __typename
+          ... on VogentConfig { sipPasswordSet }
+          ... on CustomSipConfig { passwordSet }
+        }
+      }
+      userErrors { field message code }
+    }
+  }
+`);
+
+export const ListEndpoints = graphql(`
+  query ListEndpoints($first: Int!, $after: String) {
+    endpoints(first: $first, after: $after, orderBy: { field: CREATED_AT, direction: ASC }) {
+      totalCount
+      edges { cursor node { id name type url status } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+export const UpdateEndpoint = graphql(`
+  mutation UpdateEndpoint($input: UpdateEndpointInput!) {
+    updateEndpoint(input: $input) {
+      endpoint { id name status url updatedAt }
+      userErrors { field message code }
+    }
+  }
+`);
+
+export const DeleteEndpoint = graphql(`
+  mutation DeleteEndpoint($id: UUID!) {
+    deleteEndpoint(input: { id: $id }) {
+      deletedEndpointId
+      userErrors { field message code }
+    }
+  }
+`);

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end checks with real clients against a live gateway: GraphiQL in Debian's Chromium,
+# the schema contract (live introspection, breaking changes since the previous commit) and the
+# typed TypeScript example. Needs the gateway built (cargo build), node/npm and chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${COCKPIT_BIN:-target/debug/cockpit-gateway}
+artifacts=${E2E_ARTIFACTS:-target/e2e}
+mkdir -p "$artifacts"
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="http://127.0.0.1:$port"
+export DATABASE_URL="sqlite://$work/e2e.db?mode=rwc" RUST_LOG=warn
+passed=0
+
+"$bin" migrate 2>/dev/null
+org=$("$bin" org create --name "End to end" 2>/dev/null)
+key=$("$bin" key create --org "$org" --mode test --name e2e 2>/dev/null)
+"$bin" serve --listen "127.0.0.1:$port" 2>"$artifacts/gateway.log" &
+gateway=$!
+trap 'kill $gateway 2>/dev/null; wait $gateway 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "$url/healthz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "$url/healthz" >/dev/null
+
+name="GraphiQL e2e agent"
+curl -sf "$url/graphql" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d "{\"query\":\"mutation { createEndpoint(input: {name: \\\"$name\\\", type: VAPI, providerConfig: {vapi: {assistantId: \\\"asst_e2e\\\"}}}) { userErrors { code } } }\"}" >/dev/null
+
+echo "--- GraphiQL in Chromium"
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/js && GATEWAY_URL="$url" API_KEY="$key" EXPECT_NAME="$name" \
+  SCREENSHOT="$(pwd)/../../$artifacts/graphiql.png" node graphiql.mjs)
+echo "artifact: $artifacts/graphiql.png"
+passed=$((passed + 1))
+
+echo "--- schema contract: live introspection equals schema.graphql"
+(cd tests/js && node schema-contract.mjs live "$url/graphql" ../../schema.graphql)
+passed=$((passed + 1))
+
+echo "--- schema contract: breaking changes since the previous commit"
+if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:schema.graphql 2>/dev/null; then
+  git show HEAD~1:schema.graphql >"$work/previous.graphql"
+  (cd tests/js && node schema-contract.mjs breaking "$work/previous.graphql" ../../schema.graphql \
+    "$(git log -1 --format=%B)")
+else
+  echo "no previous schema.graphql to compare with"
+fi
+passed=$((passed + 1))
+
+echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"
+(cd examples/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent codegen \
+  && npm run --silent typecheck && npm run --silent build \
+  && GATEWAY_URL="$url/graphql" COCKPIT_API_KEY="$key" npm start --silent)
+passed=$((passed + 1))
+
+echo "e2e: $passed passed, 0 failed"
