@@ -87,6 +87,9 @@ pub fn route_label(path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/v1/openapi.json" => "/v1/openapi.json",
+        "/v1/endpoints" => "/v1/endpoints",
+        p if p.starts_with("/v1/endpoints/") => "/v1/endpoints/{id}",
         _ => "other",
     }
 }

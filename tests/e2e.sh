@@ -64,4 +64,15 @@ echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"
   && GATEWAY_URL="$url/graphql" COCKPIT_API_KEY="$key" npm start --silent)
 passed=$((passed + 1))
 
+echo "--- REST contract: schemathesis against /v1/openapi.json"
+venv=target/e2e/venv
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi
+"$venv/bin/schemathesis" run "$url/v1/openapi.json" --no-color --max-examples 50 \
+  --header "Authorization: Bearer $key" --header "x-organization-id: $org" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
+passed=$((passed + 1))
+
 echo "e2e: $passed passed, 0 failed"

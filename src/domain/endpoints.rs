@@ -431,7 +431,7 @@ pub async fn create(
             return Err(DomainError::invalid(
                 Field::PhoneNumberId,
                 UserErrorCode::PhoneNumberTaken,
-                "the phone number is already attached to another endpoint",
+                "{field} names a phone number already attached to another endpoint",
             ));
         }
     }

@@ -78,7 +78,7 @@ pub(crate) async fn find_attachable(
             errors.push(FieldError::new(
                 Field::PhoneNumberId,
                 UserErrorCode::PhoneNumberNotFound,
-                "no phone number with this id exists in this organization and mode",
+                "{field} names no phone number of this organization and mode",
             ));
             Ok(None)
         }
@@ -86,7 +86,7 @@ pub(crate) async fn find_attachable(
             errors.push(FieldError::new(
                 Field::PhoneNumberId,
                 UserErrorCode::PhoneNumberTaken,
-                "the phone number is already attached to another endpoint",
+                "{field} names a phone number already attached to another endpoint",
             ));
             Ok(None)
         }

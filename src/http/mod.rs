@@ -5,6 +5,7 @@ mod auth;
 mod graphiql;
 mod graphql;
 mod ops;
+mod rest;
 
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// What endpoint writes need (SIP domains, the secret key), for the REST transport.
+    pub endpoint_settings: endpoints::Settings,
     /// Automatic persisted queries; `None` when turned off.
     pub apq: Option<Arc<apq::PersistedQueries>>,
 }
@@ -48,13 +51,14 @@ pub fn build_app(
     secrets: SecretBox,
 ) -> Result<Router, StartupError> {
     let limiter = RateLimiter::new(&config.rate_limit).map_err(StartupError::Config)?;
+    let endpoint_settings = endpoints::Settings {
+        sip_domains: config.sip_domains.clone(),
+        secrets,
+    };
     let schema = build_schema(
         Services {
             db: db.clone(),
-            endpoints: endpoints::Settings {
-                sip_domains: config.sip_domains.clone(),
-                secrets,
-            },
+            endpoints: endpoint_settings.clone(),
             max_page_size: config.limits.max_page_size,
         },
         &config.limits,
@@ -65,6 +69,7 @@ pub fn build_app(
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),
         metrics: Arc::new(Metrics::default()),
+        endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         db,
     };
@@ -73,6 +78,12 @@ pub fn build_app(
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/graphiql/app.js", get(graphiql::app_js))
         .route("/graphiql/app.css", get(graphiql::app_css))
+        .route("/v1/openapi.json", get(rest::openapi))
+        .route("/v1/endpoints", get(rest::list).post(rest::create))
+        .route(
+            "/v1/endpoints/{id}",
+            get(rest::get).patch(rest::update).delete(rest::delete),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -20,6 +20,7 @@ mod pagination;
 mod proxy;
 mod rate_limit;
 mod resilience;
+mod rest;
 mod roles;
 mod schema;
 mod secrets;
