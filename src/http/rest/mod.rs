@@ -485,16 +485,11 @@ pub async fn create(
         "test" => Some(Mode::Test),
         _ => None,
     });
+    // A missing name is the body's shape (as GraphQL's non-null `name`); a missing type is
+    // the domain's rule, reported by it.
     if name.is_none() && !object.contains_key("name") {
         read.errors.push(FieldError::new(
             Field::Name,
-            UserErrorCode::Required,
-            "{field} is required",
-        ));
-    }
-    if !object.contains_key("type") {
-        read.errors.push(FieldError::new(
-            Field::Type,
             UserErrorCode::Required,
             "{field} is required",
         ));
