@@ -9,7 +9,7 @@ use entity::enums::{EndpointStatus, EndpointType, Mode};
 use entity::phone_number;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, IntoActiveModel, Order, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
@@ -202,8 +202,8 @@ fn resolve_routing(
                 EndpointType::Webhook => "a webhook endpoint takes no provider config".to_owned(),
                 _ => format!(
                     "{{field}} must be the {} config for a {} endpoint",
-                    type_name(ty),
-                    type_name(ty)
+                    seed_name(ty),
+                    seed_name(ty)
                 ),
             },
         ));
@@ -301,7 +301,7 @@ fn resolve_routing(
                     UserErrorCode::NotAllowed,
                     format!(
                         "{{field}} is generated for {} endpoints from their provider config and can't be set",
-                        type_name(ty)
+                        seed_name(ty)
                     ),
                 ));
             }
@@ -313,7 +313,7 @@ fn resolve_routing(
                     errors.push(FieldError::new(
                         Field::ProviderConfig,
                         UserErrorCode::Required,
-                        format!("{{field}} is required for a {} endpoint", type_name(ty)),
+                        format!("{{field}} is required for a {} endpoint", seed_name(ty)),
                     ));
                     return None;
                 }
@@ -329,16 +329,9 @@ fn resolve_routing(
     }
 }
 
-fn type_name(ty: EndpointType) -> &'static str {
-    match ty {
-        EndpointType::Webhook => "webhook",
-        EndpointType::Vapi => "vapi",
-        EndpointType::Retell => "retell",
-        EndpointType::Livekit => "livekit",
-        EndpointType::Elevenlabs => "elevenlabs",
-        EndpointType::Vogent => "vogent",
-        EndpointType::CustomSip => "custom_sip",
-    }
+/// The seed's name of a type or mode (`custom_sip`, `test`): its stored value.
+fn seed_name(value: impl ActiveEnum<Value = String>) -> String {
+    value.to_value()
 }
 
 /// Creates an endpoint, attaching `phone_number_id` in the same transaction. Nothing is
@@ -359,8 +352,8 @@ pub async fn create(
                 UserErrorCode::ModeNotAllowed,
                 format!(
                     "a {} API key can only create {} endpoints",
-                    mode_name(fixed),
-                    mode_name(fixed)
+                    seed_name(fixed),
+                    seed_name(fixed)
                 ),
             ));
             fixed
@@ -437,13 +430,6 @@ pub async fn create(
     }
     txn.commit().await?;
     created.try_into()
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Live => "live",
-        Mode::Test => "test",
-    }
 }
 
 /// Applies a patch; `updated_at` moves forward on every update, `created_at` never changes.

@@ -8,6 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sea_orm::ActiveEnum;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -145,45 +146,14 @@ fn code_name(code: UserErrorCode) -> &'static str {
     }
 }
 
-fn type_name(ty: EndpointType) -> &'static str {
-    match ty {
-        EndpointType::Webhook => "webhook",
-        EndpointType::Vapi => "vapi",
-        EndpointType::Retell => "retell",
-        EndpointType::Livekit => "livekit",
-        EndpointType::Elevenlabs => "elevenlabs",
-        EndpointType::Vogent => "vogent",
-        EndpointType::CustomSip => "custom_sip",
-    }
+/// The seed's lowercase name of an enum value: its stored value.
+fn seed_name<E: ActiveEnum<Value = String>>(value: E) -> String {
+    value.to_value()
 }
 
-fn parse_type(text: &str) -> Option<EndpointType> {
-    [
-        EndpointType::Webhook,
-        EndpointType::Vapi,
-        EndpointType::Retell,
-        EndpointType::Livekit,
-        EndpointType::Elevenlabs,
-        EndpointType::Vogent,
-        EndpointType::CustomSip,
-    ]
-    .into_iter()
-    .find(|ty| type_name(*ty) == text)
-}
-
-fn status_name(status: EndpointStatus) -> &'static str {
-    match status {
-        EndpointStatus::Active => "active",
-        EndpointStatus::Inactive => "inactive",
-        EndpointStatus::Error => "error",
-    }
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Live => "live",
-        Mode::Test => "test",
-    }
+/// An enum value from its seed name.
+fn parse<E: ActiveEnum<Value = String>>(text: &str) -> Option<E> {
+    E::try_from_value(&text.to_owned()).ok()
 }
 
 /// An endpoint as the seed's `Endpoint` schema has it; secrets are never included.
@@ -191,10 +161,10 @@ fn endpoint_json(e: &Endpoint) -> Value {
     let mut body = json!({
         "id": e.id,
         "name": e.name,
-        "type": type_name(e.r#type),
+        "type": seed_name(e.r#type),
         "url": e.url,
-        "status": status_name(e.status),
-        "mode": mode_name(e.mode),
+        "status": seed_name(e.status),
+        "mode": seed_name(e.mode),
         "organization_id": e.organization_id,
         "created_at": e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "updated_at": e.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -474,17 +444,13 @@ pub async fn create(
     let object = json_object(&headers, body, state.limits.max_body_bytes)?;
     let mut read = Reader::new(&object);
     let name = read.string("name", Field::Name);
-    let ty = read.choice("type", Field::Type, TYPES, parse_type);
+    let ty = read.choice("type", Field::Type, TYPES, parse::<EndpointType>);
     let url = read.string("url", Field::Url);
     let provider_config = ty.and_then(|ty| read.provider_config(ty));
     let phone_number_id = read
         .string("phone_number_id", Field::PhoneNumberId)
         .map(|id| Uuid::parse_str(&id).map_err(|_| id));
-    let mode = read.choice("mode", Field::Mode, "live, test", |m| match m {
-        "live" => Some(Mode::Live),
-        "test" => Some(Mode::Test),
-        _ => None,
-    });
+    let mode = read.choice("mode", Field::Mode, "live, test", parse::<Mode>);
     // A missing name is the body's shape (as GraphQL's non-null `name`); a missing type is
     // the domain's rule, reported by it.
     if name.is_none() && !object.contains_key("name") {
@@ -550,14 +516,15 @@ pub async fn update(
     let mut read = Reader::new(&object);
     let patch = EndpointPatch {
         name: read.string("name", Field::Name),
-        r#type: read.choice("type", Field::Type, TYPES, parse_type),
+        r#type: read.choice("type", Field::Type, TYPES, parse::<EndpointType>),
         url: read.string("url", Field::Url),
-        status: read.choice("status", Field::Status, "active, inactive", |s| match s {
-            "active" => Some(EndpointStatus::Active),
-            "inactive" => Some(EndpointStatus::Inactive),
-            "error" => Some(EndpointStatus::Error),
-            _ => None,
-        }),
+        // `error` parses, so that the domain can say it is the system's to set.
+        status: read.choice(
+            "status",
+            Field::Status,
+            "active, inactive",
+            parse::<EndpointStatus>,
+        ),
         provider_config: read.provider_config(current.r#type),
     };
     let patch = read.finish(patch)?;
