@@ -12,8 +12,6 @@ use async_graphql::{Name, Positioned, Value};
 
 /// Page size assumed for a connection whose `first` is not given (the schema's default).
 pub const DEFAULT_FIRST: u64 = 50;
-/// Fragments nest at most this deep here; deeper (or cyclic) spreads fail validation anyway.
-const MAX_FRAGMENT_NESTING: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
@@ -36,30 +34,40 @@ pub enum AnalysisError {
     UnknownOperation(String),
 }
 
-/// Analyses the operation `operation_name` selects (or the only one).
+/// Analyses the operation `operation_name` selects (or the only one). Each fragment is
+/// summarised once, so the work is linear in the document however often fragments are
+/// spread — a document that spreads fragments exponentially costs no more to analyse.
 pub fn analyse(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &HashMap<String, serde_json::Value>,
 ) -> Result<Analysis, AnalysisError> {
     let (name, op) = select_operation(doc, operation_name)?;
+    let defaults = op
+        .node
+        .variable_definitions
+        .iter()
+        .filter_map(|d| {
+            let default = d.node.default_value.as_ref()?;
+            Some((d.node.name.node.to_string(), default.node.clone()))
+        })
+        .collect();
     let mut walker = Walker {
         fragments: &doc.fragments,
         variables,
-        aliases: 0,
-        directives: op.node.directives.len(),
-        introspects: false,
+        defaults,
+        summaries: HashMap::new(),
     };
-    let (depth, cost) = walker.selection_set(&op.node.selection_set, 0);
+    let summary = walker.selection_set(&op.node.selection_set);
     Ok(Analysis {
         operation_type: op.node.ty,
         operation_name: name,
-        introspection_only: only_meta_fields(&op.node.selection_set, &doc.fragments, 0),
-        depth,
-        aliases: walker.aliases,
-        directives: walker.directives,
-        introspects: walker.introspects,
-        cost,
+        introspection_only: summary.meta_only,
+        introspects: summary.introspects,
+        depth: summary.depth,
+        aliases: summary.aliases,
+        directives: summary.directives.saturating_add(op.node.directives.len()),
+        cost: summary.cost,
     })
 }
 
@@ -92,61 +100,134 @@ fn select_operation<'a>(
     }
 }
 
-struct Walker<'a> {
-    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
-    variables: &'a HashMap<String, serde_json::Value>,
+/// What a selection set asks for, as the limits measure it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Summary {
+    depth: usize,
+    cost: u64,
     aliases: usize,
     directives: usize,
     introspects: bool,
+    /// Only `__schema`, `__type` and `__typename` at this level.
+    meta_only: bool,
+}
+
+impl Summary {
+    const EMPTY: Self = Self {
+        depth: 0,
+        cost: 0,
+        aliases: 0,
+        directives: 0,
+        introspects: false,
+        meta_only: true,
+    };
+
+    /// Two sibling selections together.
+    fn and(self, other: Self) -> Self {
+        Self {
+            depth: self.depth.max(other.depth),
+            cost: self.cost.saturating_add(other.cost),
+            aliases: self.aliases.saturating_add(other.aliases),
+            directives: self.directives.saturating_add(other.directives),
+            introspects: self.introspects || other.introspects,
+            meta_only: self.meta_only && other.meta_only,
+        }
+    }
+}
+
+enum FragmentState {
+    Visiting,
+    Done(Summary),
+}
+
+struct Walker<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    variables: &'a HashMap<String, serde_json::Value>,
+    defaults: HashMap<String, Value>,
+    summaries: HashMap<Name, FragmentState>,
 }
 
 impl Walker<'_> {
-    /// (depth, cost) of a selection set.
-    fn selection_set(&mut self, set: &Positioned<SelectionSet>, nesting: usize) -> (usize, u64) {
-        let mut depth = 0;
-        let mut cost: u64 = 0;
-        for item in &set.node.items {
-            let (d, c) = match &item.node {
-                Selection::Field(field) => {
-                    let field = &field.node;
-                    self.directives += field.directives.len();
-                    if field.alias.is_some() {
-                        self.aliases += 1;
-                    }
-                    if matches!(field.name.node.as_str(), "__schema" | "__type") {
-                        self.introspects = true;
-                    }
-                    if field.selection_set.node.items.is_empty() {
-                        (1, 0)
-                    } else {
-                        let (child_depth, child_cost) =
-                            self.selection_set(&field.selection_set, nesting);
-                        let times = self.page_size(field);
-                        (
-                            child_depth + 1,
-                            1u64.saturating_add(times.saturating_mul(child_cost)),
-                        )
-                    }
+    fn selection_set(&mut self, set: &Positioned<SelectionSet>) -> Summary {
+        set.node.items.iter().fold(Summary::EMPTY, |acc, item| {
+            acc.and(self.selection(&item.node))
+        })
+    }
+
+    fn selection(&mut self, selection: &Selection) -> Summary {
+        match selection {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let name = field.name.node.as_str();
+                let own = Summary {
+                    depth: 1,
+                    cost: 0,
+                    aliases: usize::from(field.alias.is_some()),
+                    directives: field.directives.len(),
+                    introspects: matches!(name, "__schema" | "__type"),
+                    meta_only: matches!(name, "__schema" | "__type" | "__typename"),
+                };
+                if field.selection_set.node.items.is_empty() {
+                    return own;
                 }
-                Selection::InlineFragment(inline) => {
-                    self.directives += inline.node.directives.len();
-                    self.selection_set(&inline.node.selection_set, nesting)
+                let child = self.selection_set(&field.selection_set);
+                let times = self.page_size(field);
+                Summary {
+                    depth: child.depth.saturating_add(1),
+                    cost: 1u64.saturating_add(times.saturating_mul(child.cost)),
+                    aliases: own.aliases.saturating_add(child.aliases),
+                    directives: own.directives.saturating_add(child.directives),
+                    introspects: own.introspects || child.introspects,
+                    meta_only: own.meta_only,
                 }
-                Selection::FragmentSpread(spread) => {
-                    self.directives += spread.node.directives.len();
-                    match self.fragments.get(&spread.node.fragment_name.node) {
-                        Some(fragment) if nesting < MAX_FRAGMENT_NESTING => {
-                            self.directives += fragment.node.directives.len();
-                            self.selection_set(&fragment.node.selection_set, nesting + 1)
+            }
+            Selection::InlineFragment(inline) => {
+                let child = self.selection_set(&inline.node.selection_set);
+                Summary {
+                    directives: child
+                        .directives
+                        .saturating_add(inline.node.directives.len()),
+                    ..child
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                let fragment = match self.summaries.get(name) {
+                    Some(FragmentState::Done(summary)) => *summary,
+                    // A cycle; validation refuses it, so it adds nothing here.
+                    Some(FragmentState::Visiting) => Summary {
+                        meta_only: false,
+                        ..Summary::EMPTY
+                    },
+                    None => match self.fragments.get(name) {
+                        Some(definition) => {
+                            self.summaries.insert(name.clone(), FragmentState::Visiting);
+                            let child = self.selection_set(&definition.node.selection_set);
+                            let summary = Summary {
+                                directives: child
+                                    .directives
+                                    .saturating_add(definition.node.directives.len()),
+                                ..child
+                            };
+                            self.summaries
+                                .insert(name.clone(), FragmentState::Done(summary));
+                            summary
                         }
-                        _ => (0, 0),
-                    }
+                        // An unknown fragment fails validation.
+                        None => Summary {
+                            meta_only: false,
+                            ..Summary::EMPTY
+                        },
+                    },
+                };
+                Summary {
+                    directives: fragment
+                        .directives
+                        .saturating_add(spread.node.directives.len()),
+                    ..fragment
                 }
-            };
-            depth = depth.max(d);
-            cost = cost.saturating_add(c);
+            }
         }
-        (depth, cost)
     }
 
     /// How many times a field's selections may be returned: `first` for a connection.
@@ -159,10 +240,13 @@ impl Walker<'_> {
             };
         };
         let resolved = first.node.clone().into_const_with(|var| {
+            let given = self
+                .variables
+                .get(var.as_str())
+                .and_then(|v| Value::from_json(v.clone()).ok());
             Ok::<_, std::convert::Infallible>(
-                self.variables
-                    .get(var.as_str())
-                    .and_then(|v| Value::from_json(v.clone()).ok())
+                given
+                    .or_else(|| self.defaults.get(var.as_str()).cloned())
                     .unwrap_or(Value::Null),
             )
         });
@@ -172,29 +256,6 @@ impl Walker<'_> {
         };
         value.unwrap_or(DEFAULT_FIRST).max(1)
     }
-}
-
-/// True when the selections are only `__schema`, `__type` and `__typename` (through fragments).
-fn only_meta_fields(
-    set: &Positioned<SelectionSet>,
-    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
-    nesting: usize,
-) -> bool {
-    if nesting > MAX_FRAGMENT_NESTING {
-        return false;
-    }
-    set.node.items.iter().all(|item| match &item.node {
-        Selection::Field(field) => matches!(
-            field.node.name.node.as_str(),
-            "__schema" | "__type" | "__typename"
-        ),
-        Selection::InlineFragment(inline) => {
-            only_meta_fields(&inline.node.selection_set, fragments, nesting + 1)
-        }
-        Selection::FragmentSpread(spread) => fragments
-            .get(&spread.node.fragment_name.node)
-            .is_some_and(|f| only_meta_fields(&f.node.selection_set, fragments, nesting + 1)),
-    })
 }
 
 #[cfg(test)]
@@ -256,6 +317,48 @@ mod tests {
             (aliased.aliases, aliased.directives, aliased.cost),
             (2, 1, 2)
         );
+    }
+
+    #[test]
+    fn exponential_fragment_spreads_are_analysed_in_linear_time() {
+        // F0 spreads F1 twice, F1 spreads F2 twice, … : 2^40 paths, 41 fragments.
+        let mut query = String::from("query { ...F0 }");
+        for i in 0..40 {
+            query.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+                n = i + 1
+            ));
+        }
+        query.push_str(" fragment F40 on Query { a: viewer { mode } }");
+        let a = run(&query, None, serde_json::json!({}));
+        assert_eq!(a.depth, 2);
+        assert_eq!(
+            a.cost,
+            1u64 << 40,
+            "each path counts, saturating rather than looping"
+        );
+        let cyclic = run(
+            "query { ...A } fragment A on Query { ...A ...A __typename }",
+            None,
+            serde_json::json!({}),
+        );
+        assert_eq!(cyclic.depth, 1);
+    }
+
+    #[test]
+    fn variable_defaults_count_as_page_sizes() {
+        let a = run(
+            "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
+            None,
+            serde_json::json!({}),
+        );
+        assert_eq!(a.cost, 101);
+        let given = run(
+            "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
+            None,
+            serde_json::json!({ "n": 3 }),
+        );
+        assert_eq!(given.cost, 4);
     }
 
     #[test]
