@@ -178,6 +178,13 @@ fn check_webhook_url(url: &str) -> Result<(), String> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err("{field} has no host".to_owned());
     }
+    // A URL is returned to every reader, so it may not carry a password.
+    if parsed.password().is_some() {
+        return Err(
+            "{field} may not hold a password (user:password@); it is returned to every reader"
+                .to_owned(),
+        );
+    }
     Ok(())
 }
 

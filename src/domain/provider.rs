@@ -574,6 +574,12 @@ pub fn check_sip_uri(value: &str) -> Result<(), &'static str> {
             if user.is_empty() {
                 return Err("the user part before '@' is empty");
             }
+            // A URL is returned to every reader; a password belongs in the write-only field.
+            if user.contains(':') {
+                return Err(
+                    "it holds a password (user:password@); send the password in the provider config's password field, which is stored sealed",
+                );
+            }
             host_port
         }
         None => before_params,
@@ -645,6 +651,7 @@ mod tests {
             "sip:a b@host",
             "sip:a@-host.com",
             "sip:a@[zz::1]",
+            "sip:alice:secret@pbx.example.com",
         ] {
             assert!(check_sip_uri(bad).is_err(), "{bad}");
         }

@@ -48,7 +48,8 @@ db_test! {
     async fn webhook_url_rules(app) {
         let hook = |url: Value| json!({ "name": "W", "type": "WEBHOOK", "url": url });
         assert_create_rejected(&app, json!({ "name": "W", "type": "WEBHOOK" }), "REQUIRED", &["input", "url"]).await;
-        for bad in ["not a url", "ftp://example.com/x", "sip:a@example.com", "https://", "javascript:alert(1)"] {
+        for bad in ["not a url", "ftp://example.com/x", "sip:a@example.com", "https://", "javascript:alert(1)",
+                    "https://user:hunter2@hooks.example.com/x"] {
             assert_create_rejected(&app, hook(json!(bad)), "INVALID_URL", &["input", "url"]).await;
         }
         let long = format!("https://example.com/{}", "a".repeat(2100));
@@ -60,7 +61,8 @@ db_test! {
     async fn custom_sip_url_rules(app) {
         let sip = |url: Value| json!({ "name": "S", "type": "CUSTOM_SIP", "url": url });
         assert_create_rejected(&app, json!({ "name": "S", "type": "CUSTOM_SIP" }), "REQUIRED", &["input", "url"]).await;
-        for bad in ["https://example.com", "sip:", "sip:user@", "sip:a@host:70000", "sip:a b@host"] {
+        for bad in ["https://example.com", "sip:", "sip:user@", "sip:a@host:70000", "sip:a b@host",
+                    "sip:alice:hunter2@pbx.example.com"] {
             assert_create_rejected(&app, sip(json!(bad)), "INVALID_SIP_URI", &["input", "url"]).await;
         }
         assert_create_rejected(
