@@ -17,7 +17,10 @@ pub struct CachedKey {
 
 struct State {
     keys: HashMap<String, CachedKey>,
+    /// When the keys were last fetched successfully.
     fetched_at: Option<Instant>,
+    /// When a fetch was last tried, successful or not: fetches are at most `min_refetch` apart.
+    attempted_at: Option<Instant>,
 }
 
 pub struct JwksCache {
@@ -52,55 +55,75 @@ impl JwksCache {
             state: RwLock::new(State {
                 keys: HashMap::new(),
                 fetched_at: None,
+                attempted_at: None,
             }),
             fetching: Mutex::new(()),
         }
     }
 
     pub async fn key(&self, kid: &str) -> Result<CachedKey, JwksError> {
-        {
-            let state = self.state.read().await;
-            let fresh = state.fetched_at.is_some_and(|t| t.elapsed() < self.max_age);
-            if fresh && let Some(key) = state.keys.get(kid) {
-                return Ok(key.clone());
-            }
+        if let Some(key) = self.fresh(kid).await {
+            return Ok(key);
         }
         let _guard = self.fetching.lock().await;
         // Another request may have fetched while this one waited.
-        {
+        if let Some(key) = self.fresh(kid).await {
+            return Ok(key);
+        }
+        let throttled = {
             let state = self.state.read().await;
-            let recent = state
-                .fetched_at
-                .is_some_and(|t| t.elapsed() < self.min_refetch);
-            if let Some(key) = state.keys.get(kid)
-                && state.fetched_at.is_some_and(|t| t.elapsed() < self.max_age)
-            {
-                return Ok(key.clone());
-            }
-            if recent {
-                return Err(JwksError::UnknownKid);
-            }
+            state
+                .attempted_at
+                .is_some_and(|t| t.elapsed() < self.min_refetch)
+        };
+        if throttled {
+            return self.fallback(kid).await;
         }
         let fetched = self.fetch().await;
         let mut state = self.state.write().await;
+        state.attempted_at = Some(Instant::now());
         match fetched {
             Ok(keys) => {
                 state.keys = keys;
                 state.fetched_at = Some(Instant::now());
+                state.keys.get(kid).cloned().ok_or(JwksError::UnknownKid)
             }
             Err(err) => {
-                // Keep serving the keys we have; try again after `min_refetch`.
-                if state.fetched_at.is_some() {
-                    state.fetched_at = Some(Instant::now());
-                }
                 tracing::warn!(error = %err, "JWKS refresh failed");
-                return match state.keys.get(kid) {
-                    Some(key) => Ok(key.clone()),
-                    None => Err(err),
-                };
+                drop(state);
+                self.fallback(kid).await.map_err(|_| err)
             }
         }
-        state.keys.get(kid).cloned().ok_or(JwksError::UnknownKid)
+    }
+
+    /// The key, from keys fetched less than `max_age` ago.
+    async fn fresh(&self, kid: &str) -> Option<CachedKey> {
+        let state = self.state.read().await;
+        let fresh = state.fetched_at.is_some_and(|t| t.elapsed() < self.max_age);
+        fresh.then(|| state.keys.get(kid).cloned()).flatten()
+    }
+
+    /// When no fetch may be made (too soon, or it failed): a known key is still used for one
+    /// more `max_age` after it went stale, so a JWKS outage doesn't sign everyone out at
+    /// once, but not indefinitely. An unknown `kid` is refused.
+    async fn fallback(&self, kid: &str) -> Result<CachedKey, JwksError> {
+        let state = self.state.read().await;
+        let usable = state
+            .fetched_at
+            .is_some_and(|t| t.elapsed() < self.max_age.saturating_mul(2));
+        match (usable, state.keys.get(kid)) {
+            (true, Some(key)) => Ok(key.clone()),
+            // Never fetched, or only failures lately: the keys can't be known.
+            _ if state
+                .fetched_at
+                .is_none_or(|t| state.attempted_at.is_some_and(|a| a > t)) =>
+            {
+                Err(JwksError::Unavailable(
+                    "the JWKS could not be fetched recently".to_owned(),
+                ))
+            }
+            _ => Err(JwksError::UnknownKid),
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, CachedKey>, JwksError> {
