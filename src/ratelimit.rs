@@ -17,6 +17,9 @@ pub struct RateLimitSettings {
     pub redis_url: Option<String>,
     /// Prefix of the Redis keys.
     pub redis_prefix: String,
+    /// Points a refused credential costs the client's address (from the same buckets), so
+    /// guessing keys or tokens is throttled like any other work.
+    pub failed_auth_cost: u64,
 }
 
 impl Default for RateLimitSettings {
@@ -26,6 +29,7 @@ impl Default for RateLimitSettings {
             restore_rate: 50,
             redis_url: None,
             redis_prefix: "cockpit:ratelimit:".to_owned(),
+            failed_auth_cost: 20,
         }
     }
 }
@@ -48,7 +52,12 @@ pub enum Decision {
     },
 }
 
-pub enum RateLimiter {
+pub struct RateLimiter {
+    backend: Backend,
+    failed_auth_cost: u64,
+}
+
+enum Backend {
     Memory(MemoryBuckets),
     Redis(RedisBuckets),
 }
@@ -59,36 +68,44 @@ impl RateLimiter {
             size: settings.bucket_size.max(1) as f64,
             rate: settings.restore_rate.max(1) as f64,
         };
-        Ok(match &settings.redis_url {
-            None => Self::Memory(MemoryBuckets {
+        let backend = match &settings.redis_url {
+            None => Backend::Memory(MemoryBuckets {
                 buckets,
                 state: Mutex::new(HashMap::new()),
             }),
-            Some(url) => Self::Redis(RedisBuckets::new(url, &settings.redis_prefix, buckets)?),
+            Some(url) => Backend::Redis(RedisBuckets::new(url, &settings.redis_prefix, buckets)?),
+        };
+        Ok(Self {
+            backend,
+            failed_auth_cost: settings.failed_auth_cost,
         })
     }
 
     pub fn bucket_size(&self) -> u64 {
-        let buckets = match self {
-            Self::Memory(m) => &m.buckets,
-            Self::Redis(r) => &r.buckets,
+        let buckets = match &self.backend {
+            Backend::Memory(m) => &m.buckets,
+            Backend::Redis(r) => &r.buckets,
         };
         buckets.size as u64
     }
 
+    pub fn failed_auth_cost(&self) -> u64 {
+        self.failed_auth_cost
+    }
+
     /// Takes `cost` points from `key`'s bucket, or says how long to wait for them.
     pub async fn take(&self, key: &str, cost: u64) -> Decision {
-        match self {
-            Self::Memory(m) => m.apply(key, cost as f64),
-            Self::Redis(r) => r.apply(key, cost as f64).await,
+        match &self.backend {
+            Backend::Memory(m) => m.apply(key, cost as f64),
+            Backend::Redis(r) => r.apply(key, cost as f64).await,
         }
     }
 
     /// Gives back points a query reserved but didn't use.
     pub async fn refund(&self, key: &str, points: u64) -> ThrottleStatus {
-        let decision = match self {
-            Self::Memory(m) => m.apply(key, -(points as f64)),
-            Self::Redis(r) => r.apply(key, -(points as f64)).await,
+        let decision = match &self.backend {
+            Backend::Memory(m) => m.apply(key, -(points as f64)),
+            Backend::Redis(r) => r.apply(key, -(points as f64)).await,
         };
         match decision {
             Decision::Allowed(status) | Decision::Throttled { status, .. } => status,

@@ -88,6 +88,10 @@ pub fn build_app(
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ops::throttle_failed_auth,
+        ))
         .with_state(state.clone());
     if let Some(cors) = cors_layer(&config.cors_origins)? {
         router = router.layer(cors);

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +15,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::metrics::route_label;
+use crate::ratelimit::Decision;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -120,5 +123,47 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         error_codes = outcome.error_codes.join(","),
         "request"
     );
+    response
+}
+
+/// Throttles clients that keep failing authentication: each 401 costs their address
+/// `failed_auth_cost` points, and an address without that many left gets 429 with
+/// `Retry-After` before its credential is even looked at. Applies to GraphQL and REST alike.
+pub async fn throttle_failed_auth(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(ip) = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return next.run(req).await;
+    };
+    let bucket = format!("auth-failures:{ip}");
+    let cost = state.limiter.failed_auth_cost();
+    if let Decision::Allowed(status) = state.limiter.take(&bucket, 0).await
+        && status.currently_available < cost as f64
+    {
+        let wait = ((cost as f64 - status.currently_available) / status.restore_rate)
+            .ceil()
+            .max(1.0) as u64;
+        let message = "Too many failed authentications from this address; retry later.";
+        let body = if req.uri().path().starts_with("/v1/") {
+            json!({ "error": message, "code": "RATE_LIMITED" })
+        } else {
+            json!({ "errors": [{ "message": message, "extensions": { "code": "RATE_LIMITED" } }] })
+        };
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    let response = next.run(req).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        state.limiter.take(&bucket, cost).await;
+    }
     response
 }

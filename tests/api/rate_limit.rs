@@ -19,6 +19,7 @@ fn small_buckets(redis: Option<String>, prefix: &str) -> RateLimitSettings {
         restore_rate: 2,
         redis_url: redis,
         redis_prefix: prefix.to_owned(),
+        ..RateLimitSettings::default()
     }
 }
 
@@ -171,4 +172,35 @@ async fn two_gateway_processes_share_one_budget_through_redis() {
         (10.0..=12.0).contains(&left),
         "the second process saw the first's spending: {left}"
     );
+}
+
+db_test! {
+    async fn repeated_failed_authentication_is_throttled_by_address(app) {
+        let bad = "kros_test_0000000000000000000000000000wrong";
+        let mut statuses = Vec::new();
+        for _ in 0..60 {
+            let res = app.graphql(bad, "{ viewer { mode } }", json!({})).await;
+            statuses.push(res.status.as_u16());
+            if res.status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(res.error_code(), Some("RATE_LIMITED"));
+                assert!(res.headers.contains_key("retry-after"));
+                break;
+            }
+        }
+        // A bucket of 1000 points, 20 per failure: about 50 guesses, then 429.
+        let refused = statuses.iter().filter(|s| **s == 401).count();
+        assert!((45..=55).contains(&refused), "{statuses:?}");
+        assert_eq!(statuses.last(), Some(&429));
+        // REST shares the throttle, with its own error body.
+        let rest = app
+            .client
+            .get(format!("{}/v1/endpoints", app.address))
+            .bearer_auth(bad)
+            .send()
+            .await
+            .expect("REST");
+        assert_eq!(rest.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body: serde_json::Value = rest.json().await.expect("JSON");
+        assert_eq!(body["code"], "RATE_LIMITED");
+    }
 }
