@@ -19,7 +19,7 @@ use super::AppState;
 use super::apq::ApqError;
 use super::auth::{self, AuthRejection};
 use super::ops::GraphqlOutcome;
-use crate::domain::{Actor, Credential};
+use crate::domain::Actor;
 use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::error::code;
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
@@ -458,10 +458,7 @@ async fn run(
     };
 
     let bucket = match &actor {
-        Some(actor) => match &actor.credential {
-            Credential::ApiKey { key_id, .. } => format!("key:{key_id}"),
-            Credential::User { user_id } => format!("user:{user_id}"),
-        },
+        Some(actor) => super::credential_bucket(actor),
         None => client.map_or_else(|| "anonymous".to_owned(), |ip| format!("ip:{ip}")),
     };
     // Every operation costs at least 1, so that cheap ones are limited too.

@@ -100,6 +100,14 @@ pub fn build_app(
     Ok(router.layer(middleware::from_fn_with_state(state, ops::observe)))
 }
 
+/// The rate-limit bucket of an authenticated caller: one per API key or user.
+pub(crate) fn credential_bucket(actor: &crate::domain::Actor) -> String {
+    match &actor.credential {
+        crate::domain::Credential::ApiKey { key_id, .. } => format!("key:{key_id}"),
+        crate::domain::Credential::User { user_id } => format!("user:{user_id}"),
+    }
+}
+
 /// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
 fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
     if origins.is_empty() {

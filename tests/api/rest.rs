@@ -333,3 +333,34 @@ async fn openapi_document_is_compatible_with_the_seed() {
         }
     }
 }
+
+db_test! {
+    async fn rest_draws_on_the_same_rate_limit_buckets(app) {
+        use reqwest::Method;
+        let app = TestApp::spawn_with(app.backend, |c| {
+            c.rate_limit.bucket_size = 30;
+            c.rate_limit.restore_rate = 1;
+        })
+        .await
+        .expect("app");
+        let key = app.org.test_key.clone();
+        for i in 0..5 {
+            let res = rest(&app, Method::POST, "/endpoints", Some(&key), Some(vapi(&format!("e{i}")))).await;
+            assert_eq!(res.status, StatusCode::CREATED);
+        }
+        // 5 spent creating; each list of 5 costs 6: the bucket of 30 pays for four lists.
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let res = rest(&app, Method::GET, "/endpoints", Some(&key), None).await;
+            statuses.push(res.status.as_u16());
+            if res.status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(res.body["code"], "RATE_LIMITED");
+                break;
+            }
+        }
+        assert_eq!(statuses, [200, 200, 200, 200, 429], "{statuses:?}");
+        // GraphQL shares the budget.
+        let gql = app.graphql(&key, "{ viewer { mode } }", json!({})).await;
+        assert!(gql.cost["throttleStatus"]["currentlyAvailable"].as_f64().is_some_and(|a| a < 6.0), "{}", gql.cost);
+    }
+}

@@ -22,6 +22,7 @@ use crate::domain::provider::{ProviderConfig, ProviderConfigInput};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
+use crate::ratelimit::Decision;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
@@ -31,6 +32,7 @@ pub struct RestError {
     code: &'static str,
     message: String,
     details: Option<Value>,
+    retry_after: Option<u64>,
 }
 
 impl RestError {
@@ -40,6 +42,7 @@ impl RestError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
 
@@ -65,6 +68,7 @@ impl RestError {
             code: "VALIDATION_FAILED",
             message,
             details: Some(json!({ "field": rendered[0]["field"], "errors": rendered })),
+            retry_after: None,
         }
     }
 }
@@ -108,6 +112,11 @@ impl IntoResponse for RestError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -396,6 +405,53 @@ async fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, RestError
         .map_err(AuthRejection::from)?)
 }
 
+/// Takes `cost` points from the caller's bucket, as a GraphQL operation would: 429 with
+/// `Retry-After` when it can't pay.
+async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestError> {
+    let cost = cost.clamp(1, state.limiter.bucket_size());
+    match state
+        .limiter
+        .take(&super::credential_bucket(actor), cost)
+        .await
+    {
+        Decision::Allowed(_) => Ok(()),
+        Decision::Throttled {
+            status,
+            retry_after,
+        } => {
+            let mut error = RestError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!(
+                    "Throttled: this request costs {cost} and {:.0} points are available; they restore at {:.0} per second.",
+                    status.currently_available, status.restore_rate
+                ),
+            );
+            error.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+            Err(error)
+        }
+    }
+}
+
+/// Runs a request's work under the request timeout (504 after it).
+async fn within<T>(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<T, RestError>>,
+) -> Result<T, RestError> {
+    tokio::time::timeout(state.limits.request_timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RestError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                format!(
+                    "The request took longer than the {} s request timeout.",
+                    state.limits.request_timeout.as_secs_f32()
+                ),
+            ))
+        })
+}
+
 /// `GET /v1/openapi.json`
 pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
@@ -407,31 +463,37 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Vec<Value>>, RestError> {
     let actor = actor(&state, &headers).await?;
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = endpoints::list(
-            &state.db,
-            &actor,
-            PageRequest {
-                first: Some(state.limits.max_page_size as i64),
-                max_first: state.limits.max_page_size,
-                after,
-                filter: EndpointFilter::default(),
-                order: Ordering {
-                    field: OrderField::CreatedAt,
-                    direction: Direction::Asc,
+    within(&state, async {
+        // The seed's list has no pages: it costs 1 plus the endpoints it returns.
+        let total = endpoints::count(&state.db, &actor, &EndpointFilter::default()).await?;
+        charge(&state, &actor, total.saturating_add(1)).await?;
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = endpoints::list(
+                &state.db,
+                &actor,
+                PageRequest {
+                    first: Some(i64::try_from(state.limits.max_page_size).unwrap_or(i64::MAX)),
+                    max_first: state.limits.max_page_size,
+                    after,
+                    filter: EndpointFilter::default(),
+                    order: Ordering {
+                        field: OrderField::CreatedAt,
+                        direction: Direction::Asc,
+                    },
                 },
-            },
-        )
-        .await?;
-        after = page.items.last().map(|(cursor, _)| cursor.clone());
-        all.extend(page.items.iter().map(|(_, e)| endpoint_json(e)));
-        if !page.has_next_page {
-            break;
+            )
+            .await?;
+            after = page.items.last().map(|(cursor, _)| cursor.clone());
+            all.extend(page.items.iter().map(|(_, e)| endpoint_json(e)));
+            if !page.has_next_page {
+                break;
+            }
         }
-    }
-    Ok(Json(all))
+        Ok(Json(all))
+    })
+    .await
 }
 
 /// `POST /v1/endpoints`: 201 with the new endpoint.
@@ -481,7 +543,11 @@ pub async fn create(
         phone_number_id,
         mode,
     })?;
-    let created = endpoints::create(&state.db, &state.endpoint_settings, &actor, new).await?;
+    charge(&state, &actor, 1).await?;
+    let created = within(&state, async {
+        Ok(endpoints::create(&state.db, &state.endpoint_settings, &actor, new).await?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(endpoint_json(&created))).into_response())
 }
 
@@ -497,7 +563,12 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, RestError> {
     let actor = actor(&state, &headers).await?;
-    let endpoint = endpoints::get(&state.db, &actor, endpoint_id(&id)?).await?;
+    charge(&state, &actor, 1).await?;
+    let id = endpoint_id(&id)?;
+    let endpoint = within(&state, async {
+        Ok(endpoints::get(&state.db, &actor, id).await?)
+    })
+    .await?;
     Ok(Json(endpoint_json(&endpoint)))
 }
 
@@ -509,6 +580,7 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, RestError> {
     let actor = actor(&state, &headers).await?;
+    charge(&state, &actor, 1).await?;
     let id = endpoint_id(&id)?;
     let object = json_object(&headers, body, state.limits.max_body_bytes)?;
     // The provider config's fields depend on the endpoint's type.
@@ -528,7 +600,10 @@ pub async fn update(
         provider_config: read.provider_config(current.r#type),
     };
     let patch = read.finish(patch)?;
-    let updated = endpoints::update(&state.db, &state.endpoint_settings, &actor, id, patch).await?;
+    let updated = within(&state, async {
+        Ok(endpoints::update(&state.db, &state.endpoint_settings, &actor, id, patch).await?)
+    })
+    .await?;
     Ok(Json(endpoint_json(&updated)))
 }
 
@@ -539,6 +614,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, RestError> {
     let actor = actor(&state, &headers).await?;
-    endpoints::delete(&state.db, &actor, endpoint_id(&id)?).await?;
+    charge(&state, &actor, 1).await?;
+    let id = endpoint_id(&id)?;
+    within(&state, async {
+        Ok(endpoints::delete(&state.db, &actor, id).await?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
