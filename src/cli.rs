@@ -14,7 +14,7 @@ use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, p
 use crate::ratelimit::RateLimitSettings;
 use crate::startup::{StartupError, check_secret_key, resolve_secret_key};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "cockpit-gateway",
     version,
@@ -62,7 +62,7 @@ pub struct Cli {
 }
 
 /// Rate limiting by query cost, per API key or user.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct RateLimitArgs {
     /// Cost points a credential's bucket holds when full.
     #[arg(
@@ -155,7 +155,7 @@ impl LimitArgs {
 }
 
 /// Dashboard sessions: Supabase Auth JWTs, verified with a shared secret or a JWKS.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct JwtArgs {
     /// HS256 shared secret (the Supabase project's JWT secret).
     #[arg(

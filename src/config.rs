@@ -47,7 +47,7 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
@@ -60,4 +60,57 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     /// Origins allowed to call from a browser (CORS); none when empty.
     pub cors_origins: Vec<String>,
+}
+
+/// The secret key and the Redis URL (which may hold a password) never reach debug output.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &"..")
+            .field("sip_domains", &self.sip_domains)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| ".."))
+            .field("jwt", &self.jwt)
+            .field("limits", &self.limits)
+            .field("rate_limit_bucket", &self.rate_limit.bucket_size)
+            .field("rate_limit_restore", &self.rate_limit.restore_rate)
+            .field("redis", &self.rate_limit.redis_url.as_ref().map(|_| ".."))
+            .field("cors_origins", &self.cors_origins)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::jwt::JwtSettings;
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let config = Config {
+            listen: "127.0.0.1:1".parse().expect("address"),
+            database_url: "postgres://user:db-password@host/db".into(),
+            sip_domains: SipDomains::default(),
+            secret_key: Some("the-secret-key".into()),
+            jwt: JwtSettings {
+                secret: Some("the-jwt-secret".into()),
+                ..JwtSettings::default()
+            },
+            limits: Limits::default(),
+            rate_limit: RateLimitSettings {
+                redis_url: Some("redis://:redis-password@host".into()),
+                ..RateLimitSettings::default()
+            },
+            cors_origins: Vec::new(),
+        };
+        let shown = format!("{config:?}");
+        for secret in [
+            "db-password",
+            "the-secret-key",
+            "the-jwt-secret",
+            "redis-password",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 }

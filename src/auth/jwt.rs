@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::jwks::{JwksCache, JwksError};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JwtSettings {
     /// HS256 shared secret (`COCKPIT_JWT_SECRET`).
     pub secret: Option<String>,
@@ -190,4 +190,18 @@ fn read_header(token: &str) -> Option<RawHeader> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// The shared secret never reaches debug output.
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("secret", &self.secret.as_ref().map(|_| ".."))
+            .field("jwks_url", &self.jwks_url)
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .field("jwks_min_refetch", &self.jwks_min_refetch)
+            .field("jwks_max_age", &self.jwks_max_age)
+            .finish()
+    }
 }

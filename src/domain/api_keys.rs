@@ -152,9 +152,17 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model,
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let mut active: api_key::ActiveModel = key.into();
-    active.revoked_at = Set(Some(entity::now()));
-    Ok(active.update(db).await?)
+    // Conditional, so that of two revocations racing, the first time is the one kept.
+    api_key::Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(entity::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("API key"))
 }
 
 /// The actor an API key acts as: its organization, its mode, member rights.
@@ -183,7 +191,8 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Actor, D
         .last_used_at
         .is_none_or(|used| now - used >= LAST_USED_RESOLUTION)
     {
-        api_key::Entity::update_many()
+        // Bookkeeping: a failure to record the time must not refuse a valid key.
+        let recorded = api_key::Entity::update_many()
             .col_expr(Column::LastUsedAt, Expr::value(now))
             .filter(Column::Id.eq(found.id))
             .filter(
@@ -192,7 +201,10 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Actor, D
                     .add(Column::LastUsedAt.lt(now - LAST_USED_RESOLUTION)),
             )
             .exec(db)
-            .await?;
+            .await;
+        if let Err(err) = recorded {
+            tracing::warn!(error = %DomainError::Database(err).log_description(), "could not record an API key's last use");
+        }
     }
     Ok(Actor {
         organization_id: found.organization_id,

@@ -493,7 +493,11 @@ pub async fn update(
         model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
     }
     // The `before_save` hook moves `updated_at` even when no column changed.
-    let updated = model.update(db).await?;
+    // Deleted since it was read: the same answer as had it been gone already.
+    let updated = model.update(db).await.map_err(|err| match err {
+        sea_orm::DbErr::RecordNotUpdated => DomainError::NotFound("endpoint"),
+        other => DomainError::Database(other),
+    })?;
     updated.try_into()
 }
 
@@ -661,7 +665,7 @@ pub async fn list(
     req: PageRequest,
 ) -> Result<Page, DomainError> {
     let first = match req.first {
-        None => DEFAULT_PAGE_SIZE,
+        None => std::cmp::min(DEFAULT_PAGE_SIZE, req.max_first),
         Some(n) if n >= 1 && n.unsigned_abs() <= req.max_first => n.unsigned_abs(),
         Some(n) => {
             return Err(DomainError::BadInput(format!(

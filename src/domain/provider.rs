@@ -65,6 +65,13 @@ impl Secret {
     pub fn is_plain(&self) -> bool {
         matches!(self, Self::Plain(_))
     }
+
+    /// The text a client sent, to validate it.
+    fn into_text(self) -> String {
+        match self {
+            Self::Plain(text) | Self::Sealed(text) => text,
+        }
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -265,13 +272,13 @@ pub enum ProviderConfigInput {
         vogent_sip_prefix: Option<String>,
         vogent_sip_username: Option<String>,
         /// Omitted on update: the stored password is kept.
-        vogent_sip_password: Option<String>,
+        vogent_sip_password: Option<Secret>,
     },
     CustomSip {
         sip_uri: Option<String>,
         username: Option<String>,
         /// Omitted on update: the stored password is kept.
-        password: Option<String>,
+        password: Option<Secret>,
     },
 }
 
@@ -354,8 +361,12 @@ impl ProviderConfigInput {
                 let agent = check.text("vogent_agent_id", vogent_agent_id);
                 let prefix = check.sip_user("vogent_sip_prefix", vogent_sip_prefix);
                 let username = check.required_text("vogent_sip_username", vogent_sip_username);
-                let password =
-                    check.secret("vogent_sip_password", vogent_sip_password, stored, true);
+                let password = check.secret(
+                    "vogent_sip_password",
+                    vogent_sip_password.map(Secret::into_text),
+                    stored,
+                    true,
+                );
                 ProviderConfig::Vogent(VogentConfig {
                     vogent_agent_id: agent.ok()?,
                     vogent_sip_prefix: prefix?,
@@ -374,7 +385,8 @@ impl ProviderConfigInput {
                 };
                 let uri = check.sip_uri("sip_uri", sip_uri);
                 let username = check.text("username", username);
-                let password = check.secret("password", password, stored, false);
+                let password =
+                    check.secret("password", password.map(Secret::into_text), stored, false);
                 ProviderConfig::CustomSip(CustomSipConfig {
                     sip_uri: uri?,
                     username: username.ok()?,

@@ -321,7 +321,7 @@ pub struct LiveKitConfigInput {
 
 /// Vogent settings. `vogentSipPrefix`, `vogentSipUsername` and `vogentSipPassword` are
 /// required; on update, leaving out the password keeps the stored one.
-#[derive(InputObject, Debug, Clone)]
+#[derive(InputObject, Clone)]
 pub struct VogentConfigInput {
     /// Vogent Agent ID, for reference.
     pub vogent_agent_id: Option<String>,
@@ -336,7 +336,7 @@ pub struct VogentConfigInput {
 
 /// Custom SIP settings. `sipUri` must equal the endpoint's URL; on update, leaving out the
 /// password keeps the stored one.
-#[derive(InputObject, Debug, Clone)]
+#[derive(InputObject, Clone)]
 pub struct CustomSipConfigInput {
     /// The SIP URI (required); the same as the endpoint's `url`.
     pub sip_uri: Option<String>,
@@ -382,12 +382,12 @@ impl From<ProviderConfigInput> for DomainConfigInput {
                 vogent_agent_id: c.vogent_agent_id,
                 vogent_sip_prefix: c.vogent_sip_prefix,
                 vogent_sip_username: c.vogent_sip_username,
-                vogent_sip_password: c.vogent_sip_password,
+                vogent_sip_password: c.vogent_sip_password.map(provider::Secret::Plain),
             },
             ProviderConfigInput::CustomSip(c) => Self::CustomSip {
                 sip_uri: c.sip_uri,
                 username: c.username,
-                password: c.password,
+                password: c.password.map(provider::Secret::Plain),
             },
         }
     }
@@ -618,5 +618,30 @@ impl From<entity::api_key::Model> for ApiKey {
             last_used_at: m.last_used_at,
             revoked_at: m.revoked_at,
         }
+    }
+}
+
+/// Passwords never reach debug output.
+impl std::fmt::Debug for VogentConfigInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VogentConfigInput")
+            .field("vogent_agent_id", &self.vogent_agent_id)
+            .field("vogent_sip_prefix", &self.vogent_sip_prefix)
+            .field("vogent_sip_username", &self.vogent_sip_username)
+            .field(
+                "vogent_sip_password",
+                &self.vogent_sip_password.as_ref().map(|_| ".."),
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CustomSipConfigInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomSipConfigInput")
+            .field("sip_uri", &self.sip_uri)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .finish()
     }
 }

@@ -114,7 +114,7 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
         return Ok(None);
     }
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

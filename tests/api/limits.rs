@@ -376,3 +376,40 @@ db_test! {
         }
     }
 }
+
+#[tokio::test]
+async fn a_page_size_limit_below_the_default_shortens_default_pages() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.max_page_size = 3)
+        .await
+        .expect("app");
+    let key = app.org.test_key.clone();
+    for i in 0..5 {
+        app.create_ok(
+            &key,
+            serde_json::json!({ "name": format!("e{i}"), "type": "WEBHOOK", "url": "https://a.example" }),
+        )
+        .await;
+    }
+    let res = app
+        .graphql(
+            &key,
+            "{ endpoints { nodes { id } pageInfo { hasNextPage } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let conn = &res.assert_ok()["endpoints"];
+    assert_eq!(conn["nodes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(conn["pageInfo"]["hasNextPage"], true);
+    let explicit = app
+        .graphql(
+            &key,
+            "{ endpoints(first: 4) { nodes { id } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        explicit.error_code(),
+        Some("BAD_USER_INPUT"),
+        "an explicit larger page is still refused"
+    );
+}

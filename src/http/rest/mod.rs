@@ -18,7 +18,7 @@ use crate::domain::endpoints::{
     self, Direction, Endpoint, EndpointFilter, EndpointPatch, NewEndpoint, OrderField, Ordering,
     PageRequest,
 };
-use crate::domain::provider::{ProviderConfig, ProviderConfigInput};
+use crate::domain::provider::{ProviderConfig, ProviderConfigInput, Secret};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
@@ -369,12 +369,12 @@ impl<'a> Reader<'a> {
                 vogent_agent_id: get("vogent_agent_id"),
                 vogent_sip_prefix: get("vogent_sip_prefix"),
                 vogent_sip_username: get("vogent_sip_username"),
-                vogent_sip_password: get("vogent_sip_password"),
+                vogent_sip_password: get("vogent_sip_password").map(Secret::Plain),
             },
             EndpointType::CustomSip => ProviderConfigInput::CustomSip {
                 sip_uri: get("sip_uri"),
                 username: get("username"),
-                password: get("password"),
+                password: get("password").map(Secret::Plain),
             },
         })
     }
