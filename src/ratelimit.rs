@@ -3,8 +3,7 @@
 //! what it didn't use. Buckets live in memory, or in Redis so that several gateway processes
 //! enforce one budget.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,10 +68,7 @@ impl RateLimiter {
             rate: settings.restore_rate.max(1) as f64,
         };
         let backend = match &settings.redis_url {
-            None => Backend::Memory(MemoryBuckets {
-                buckets,
-                state: Mutex::new(HashMap::new()),
-            }),
+            None => Backend::Memory(MemoryBuckets::new(buckets)),
             Some(url) => Backend::Redis(RedisBuckets::new(url, &settings.redis_prefix, buckets)?),
         };
         Ok(Self {
@@ -148,29 +144,38 @@ struct Bucket {
 
 pub struct MemoryBuckets {
     buckets: Buckets,
-    state: Mutex<HashMap<String, Bucket>>,
+    /// A bucket idle for as long as a refill takes is full, and is dropped: it is the same as
+    /// a new one. So the map holds only buckets in use, without a sweep under a lock.
+    state: moka::sync::Cache<String, Arc<Mutex<Bucket>>>,
 }
 
-/// Buckets kept before full ones are dropped (a dropped bucket is simply full again).
-const MEMORY_BUCKETS_SOFT_LIMIT: usize = 10_000;
+/// Buckets kept at most; past it the least used are dropped (reset to full).
+const MEMORY_BUCKETS_MAX: u64 = 1_000_000;
 
 impl MemoryBuckets {
+    fn new(buckets: Buckets) -> Self {
+        let refill = Duration::from_secs_f64(buckets.size / buckets.rate) + Duration::from_secs(1);
+        Self {
+            buckets,
+            state: moka::sync::Cache::builder()
+                .max_capacity(MEMORY_BUCKETS_MAX)
+                .time_to_idle(refill)
+                .build(),
+        }
+    }
+
     fn apply(&self, key: &str, cost: f64) -> Decision {
         let now = Instant::now();
         let Buckets { size, rate } = self.buckets;
-        let mut state = self
-            .state
+        let bucket = self.state.get_with_by_ref(key, || {
+            Arc::new(Mutex::new(Bucket {
+                available: size,
+                updated: now,
+            }))
+        });
+        let mut bucket = bucket
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if state.len() > MEMORY_BUCKETS_SOFT_LIMIT {
-            state.retain(|_, b| {
-                b.available + now.duration_since(b.updated).as_secs_f64() * rate < size
-            });
-        }
-        let bucket = state.entry(key.to_owned()).or_insert(Bucket {
-            available: size,
-            updated: now,
-        });
         let refilled =
             (bucket.available + now.duration_since(bucket.updated).as_secs_f64() * rate).min(size);
         let allowed = cost <= refilled;

@@ -459,7 +459,10 @@ async fn run(
 
     let bucket = match &actor {
         Some(actor) => super::credential_bucket(actor),
-        None => client.map_or_else(|| "anonymous".to_owned(), |ip| format!("ip:{ip}")),
+        None => client.map_or_else(
+            || "anonymous".to_owned(),
+            |ip| format!("ip:{}", super::address_bucket(ip)),
+        ),
     };
     // Every operation costs at least 1, so that cheap ones are limited too.
     let requested = analysis.cost.max(1);

@@ -108,6 +108,21 @@ pub(crate) fn credential_bucket(actor: &crate::domain::Actor) -> String {
     }
 }
 
+/// The rate-limit bucket of an address: IPv4 addresses one by one, IPv6 by their /64, which
+/// one client usually holds whole (else rotating addresses would dodge the limit).
+pub(crate) fn address_bucket(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
 fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
     if origins.is_empty() {
@@ -137,4 +152,26 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_bucket;
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let a = address_bucket("2001:db8:1:2::1".parse().expect("ip"));
+        let b = address_bucket("2001:db8:1:2:ffff::9".parse().expect("ip"));
+        let other = address_bucket("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert_eq!(
+            address_bucket("::ffff:192.0.2.1".parse().expect("ip")),
+            "192.0.2.1"
+        );
+        assert_ne!(
+            address_bucket("192.0.2.1".parse().expect("ip")),
+            address_bucket("192.0.2.2".parse().expect("ip"))
+        );
+    }
 }

@@ -152,7 +152,7 @@ pub async fn throttle_failed_auth(
     else {
         return next.run(req).await;
     };
-    let bucket = format!("auth-failures:{ip}");
+    let bucket = format!("auth-failures:{}", super::address_bucket(ip));
     let cost = state.limiter.failed_auth_cost();
     if let Decision::Allowed(status) = state.limiter.take(&bucket, 0).await
         && status.currently_available < cost as f64
