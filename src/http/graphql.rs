@@ -243,10 +243,7 @@ pub async fn post(
                 Refusal::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     code::BODY_LIMIT_EXCEEDED,
-                    format!(
-                        "The request body is larger than the body size limit of {} bytes.",
-                        state.limits.max_body_bytes
-                    ),
+                    super::body_limit_message(state.limits.max_body_bytes),
                 ),
                 media,
             );
@@ -258,12 +255,7 @@ pub async fn post(
             );
         }
     };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case(APPLICATION_JSON));
-    if !is_json {
+    if !super::is_json_body(&headers) {
         return refusal_response(
             Refusal::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -484,12 +476,9 @@ async fn run(
         let mut refusal = Refusal::new(
             StatusCode::TOO_MANY_REQUESTS,
             code::RATE_LIMITED,
-            format!(
-                "Throttled: the query costs {requested} and {:.0} points are available; they restore at {:.0} per second.",
-                status.currently_available, status.restore_rate
-            ),
+            super::throttled_message(requested, &status),
         );
-        refusal.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        refusal.retry_after = Some(super::retry_after_seconds(retry_after));
         refusal.cost = Some(cost_extension(requested, 0, status));
         return Err(refusal);
     }
@@ -514,10 +503,7 @@ async fn run(
         Refusal::new(
             StatusCode::GATEWAY_TIMEOUT,
             code::TIMEOUT,
-            format!(
-                "The request took longer than the {} s request timeout.",
-                state.limits.request_timeout.as_secs_f32()
-            ),
+            super::timeout_message(state.limits.request_timeout),
         )
     })?;
     let (status, mut body) = classify(response);

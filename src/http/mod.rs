@@ -100,6 +100,38 @@ pub fn build_app(
     Ok(router.layer(middleware::from_fn_with_state(state, ops::observe)))
 }
 
+/// Whether a request says its body is JSON (`application/json`, with any parameters).
+pub(crate) fn is_json_body(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+pub(crate) fn body_limit_message(max_bytes: usize) -> String {
+    format!("The request body is larger than the body size limit of {max_bytes} bytes.")
+}
+
+pub(crate) fn timeout_message(limit: Duration) -> String {
+    format!(
+        "The request took longer than the {} s request timeout.",
+        limit.as_secs_f32()
+    )
+}
+
+pub(crate) fn throttled_message(cost: u64, status: &crate::ratelimit::ThrottleStatus) -> String {
+    format!(
+        "Throttled: this request costs {cost} and {:.0} points are available; they restore at {:.0} per second.",
+        status.currently_available, status.restore_rate
+    )
+}
+
+/// Whole seconds for `Retry-After`, never 0.
+pub(crate) fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// The rate-limit bucket of an authenticated caller: one per API key or user.
 pub(crate) fn credential_bucket(actor: &crate::domain::Actor) -> String {
     match &actor.credential {

@@ -157,9 +157,9 @@ pub async fn throttle_failed_auth(
     if let Decision::Allowed(status) = state.limiter.take(&bucket, 0).await
         && status.currently_available < cost as f64
     {
-        let wait = ((cost as f64 - status.currently_available) / status.restore_rate)
-            .ceil()
-            .max(1.0) as u64;
+        let wait = super::retry_after_seconds(Duration::from_secs_f64(
+            (cost as f64 - status.currently_available).max(0.0) / status.restore_rate,
+        ));
         let message = "Too many failed authentications from this address; retry later.";
         let body = if req.uri().path().starts_with("/v1/") {
             json!({ "error": message, "code": "RATE_LIMITED" })

@@ -22,6 +22,7 @@ use crate::domain::provider::{ProviderConfig, ProviderConfigInput, Secret};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
+use crate::graphql::error::code;
 use crate::ratelimit::Decision;
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -232,8 +233,8 @@ fn json_object(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             RestError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "BODY_LIMIT_EXCEEDED",
-                format!("The request body is larger than the body size limit of {max} bytes."),
+                code::BODY_LIMIT_EXCEEDED,
+                super::body_limit_message(max),
             )
         } else {
             RestError::new(
@@ -243,12 +244,7 @@ fn json_object(
             )
         }
     })?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !super::is_json_body(headers) {
         return Err(RestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
@@ -421,13 +417,10 @@ async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestEr
         } => {
             let mut error = RestError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!(
-                    "Throttled: this request costs {cost} and {:.0} points are available; they restore at {:.0} per second.",
-                    status.currently_available, status.restore_rate
-                ),
+                code::RATE_LIMITED,
+                super::throttled_message(cost, &status),
             );
-            error.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+            error.retry_after = Some(super::retry_after_seconds(retry_after));
             Err(error)
         }
     }
@@ -443,11 +436,8 @@ async fn within<T>(
         .unwrap_or_else(|_| {
             Err(RestError::new(
                 StatusCode::GATEWAY_TIMEOUT,
-                "TIMEOUT",
-                format!(
-                    "The request took longer than the {} s request timeout.",
-                    state.limits.request_timeout.as_secs_f32()
-                ),
+                code::TIMEOUT,
+                super::timeout_message(state.limits.request_timeout),
             ))
         })
 }
