@@ -57,6 +57,20 @@ pub struct Cli {
     pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub sip: SipDomainArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Accept webhook URLs whose host is `localhost` or a loopback, private or link-local
+    /// address (refused by default: a webhook must reach a public address).
+    #[arg(long, env = "COCKPIT_ALLOW_PRIVATE_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub allow_private_webhooks: bool,
+    /// Require `Authorization: Bearer <token>` on `GET /metrics`.
+    #[arg(
+        long,
+        env = "COCKPIT_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -94,6 +108,17 @@ pub struct LimitArgs {
     /// Deepest field nesting of an operation.
     #[arg(long, env = "COCKPIT_MAX_DEPTH", default_value_t = 15, global = true)]
     pub max_depth: usize,
+    /// Deepest nesting of brackets in a document, and of arrays and objects in a JSON body.
+    #[arg(long, env = "COCKPIT_MAX_NESTING", default_value_t = 32, global = true)]
+    pub max_nesting: usize,
+    /// Most lexical tokens in one GraphQL document.
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_TOKENS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_tokens: usize,
     /// Highest cost of one operation (connections cost `first` × their selections).
     #[arg(long, env = "COCKPIT_MAX_COST", default_value_t = 1000, global = true)]
     pub max_cost: u64,
@@ -122,6 +147,14 @@ pub struct LimitArgs {
         global = true
     )]
     pub request_timeout_secs: u64,
+    /// Seconds a request body may take to arrive (408 after).
+    #[arg(
+        long,
+        env = "COCKPIT_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub body_read_timeout_secs: u64,
     /// Operations per batched request (a JSON array); 0 refuses batches.
     #[arg(long, env = "COCKPIT_MAX_BATCH", default_value_t = 0, global = true)]
     pub max_batch: usize,
@@ -141,11 +174,14 @@ impl LimitArgs {
         Limits {
             max_body_bytes: self.max_body_bytes,
             max_depth: self.max_depth,
+            max_nesting: self.max_nesting.max(2),
+            max_tokens: self.max_tokens.max(1),
             max_cost: self.max_cost,
             max_aliases: self.max_aliases,
             max_directives: self.max_directives,
             max_page_size: self.max_page_size.max(1),
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs.max(1)),
             max_batch: (self.max_batch > 0).then_some(self.max_batch),
             introspection: self.introspection,
             suggestions: self.suggestions,
@@ -212,6 +248,55 @@ pub struct SipDomainArgs {
         global = true
     )]
     pub vogent_sip_domain: String,
+}
+
+/// Connection-level limits of the HTTP server.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Seconds a client has to send a request's line and headers, on a new connection too.
+    #[arg(
+        long,
+        env = "COCKPIT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    #[arg(
+        long,
+        env = "COCKPIT_IDLE_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub idle_timeout_secs: u64,
+    /// Open connections per client address (IPv6: per /64).
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 64,
+        global = true
+    )]
+    pub max_connections_per_ip: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the rest are closed.
+    #[arg(
+        long,
+        env = "COCKPIT_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServerArgs {
+    fn limits(&self) -> crate::server::ServerLimits {
+        use std::time::Duration;
+        crate::server::ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections_per_ip: self.max_connections_per_ip.max(1),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +437,9 @@ impl Cli {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            allow_private_webhooks: self.allow_private_webhooks,
+            metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
+            server: self.server.limits(),
         }
     }
 }
@@ -415,7 +503,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
             let app = crate::build_app(&config, db.clone(), secrets)?;
-            crate::serve(listener, app).await.map_err(CliError::Serve)?;
+            crate::serve(listener, app, config.server.clone())
+                .await
+                .map_err(CliError::Serve)?;
             db.close().await.ok();
         }
         Command::Org(OrgCommand::Create { name }) => {

@@ -14,6 +14,12 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Deepest field nesting of an operation.
     pub max_depth: usize,
+    /// Deepest nesting of brackets in a document (selection sets, lists, objects, types) and
+    /// of arrays and objects in a JSON body; measured before parsing, so no parser recurses
+    /// deeper than this.
+    pub max_nesting: usize,
+    /// Most lexical tokens in one GraphQL document; measured before parsing.
+    pub max_tokens: usize,
     /// Highest cost of one operation (objects it may return; connections cost `first` ×).
     pub max_cost: u64,
     pub max_aliases: usize,
@@ -21,6 +27,8 @@ pub struct Limits {
     /// Largest `first` of a connection.
     pub max_page_size: u64,
     pub request_timeout: Duration,
+    /// A request body must arrive whole within this (408 after).
+    pub body_read_timeout: Duration,
     /// Operations per batched request; `None` refuses batches (the default).
     pub max_batch: Option<usize>,
     pub introspection: bool,
@@ -34,11 +42,14 @@ impl Default for Limits {
         Self {
             max_body_bytes: 1024 * 1024,
             max_depth: 15,
+            max_nesting: 32,
+            max_tokens: 10_000,
             max_cost: 1000,
             max_aliases: 30,
             max_directives: 50,
             max_page_size: 100,
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(10),
             max_batch: None,
             introspection: true,
             suggestions: true,
@@ -60,6 +71,12 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     /// Origins allowed to call from a browser (CORS); none when empty.
     pub cors_origins: Vec<String>,
+    /// Whether webhook URLs may point at `localhost` and private or loopback addresses.
+    pub allow_private_webhooks: bool,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// Connection-level limits of the HTTP server.
+    pub server: crate::server::ServerLimits,
 }
 
 /// The secret key and the Redis URL (which may hold a password) never reach debug output.
@@ -76,6 +93,9 @@ impl std::fmt::Debug for Config {
             .field("rate_limit_restore", &self.rate_limit.restore_rate)
             .field("redis", &self.rate_limit.redis_url.as_ref().map(|_| ".."))
             .field("cors_origins", &self.cors_origins)
+            .field("allow_private_webhooks", &self.allow_private_webhooks)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| ".."))
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -102,6 +122,9 @@ mod tests {
                 ..RateLimitSettings::default()
             },
             cors_origins: Vec::new(),
+            allow_private_webhooks: false,
+            metrics_token: Some("the-metrics-token".into()),
+            server: Default::default(),
         };
         let shown = format!("{config:?}");
         for secret in [
@@ -109,6 +132,7 @@ mod tests {
             "the-secret-key",
             "the-jwt-secret",
             "redis-password",
+            "the-metrics-token",
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }

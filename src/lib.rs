@@ -9,18 +9,20 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod ratelimit;
+pub mod scan;
+pub mod server;
 pub mod startup;
 
 pub use http::build_app;
 
-/// Serves `app` on `listener` until SIGINT/SIGTERM, letting in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+/// Serves `app` on `listener` until SIGINT/SIGTERM, letting in-flight requests finish within
+/// the shutdown deadline of `limits`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: server::ServerLimits,
+) -> std::io::Result<()> {
+    server::serve(listener, app, limits, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
 
+use crate::db::SqliteLocation;
 use crate::domain::DomainError;
 use crate::domain::provider::ProviderConfig;
 use crate::domain::secrets::{KEY_LEN, SecretBox, SecretError};
@@ -59,27 +60,11 @@ pub fn resolve_secret_key(
     if let Some(text) = configured.filter(|t| !t.trim().is_empty()) {
         return SecretBox::parse_key(text).map_err(StartupError::BadKey);
     }
-    match sqlite_path(database_url) {
+    match crate::db::sqlite_location(database_url) {
         Some(SqliteLocation::File(path)) => key_file(&key_file_path(&path)),
         Some(SqliteLocation::Memory) => Ok(SecretBox::generate_key()),
         None => Err(StartupError::KeyRequired),
     }
-}
-
-enum SqliteLocation {
-    File(PathBuf),
-    Memory,
-}
-
-fn sqlite_path(url: &str) -> Option<SqliteLocation> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
-        return Some(SqliteLocation::Memory);
-    }
-    Some(SqliteLocation::File(PathBuf::from(path)))
 }
 
 /// `cockpit.db` → `cockpit.db.secret-key`.

@@ -176,7 +176,16 @@ impl JwtVerifier {
             })
         })?;
         match data.claims.sub {
-            Some(sub) if !sub.trim().is_empty() => Ok(sub),
+            Some(sub)
+                if !sub.trim().is_empty()
+                    && sub.len() <= 255
+                    && !sub.chars().any(char::is_control) =>
+            {
+                Ok(sub)
+            }
+            Some(sub) if !sub.trim().is_empty() => Err(reject(
+                "The token's `sub` claim is not a user id (1 to 255 printable characters).",
+            )),
             _ => Err(reject("The token has no `sub` claim.")),
         }
     }

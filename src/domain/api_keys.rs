@@ -14,7 +14,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Actor, Credential, DomainError, Field, UserErrorCode, has_control_chars};
+use super::{Actor, Credential, DomainError, Field};
 
 const SECRET_LEN: usize = 32;
 const MAX_NAME_LEN: usize = 100;
@@ -47,26 +47,8 @@ pub struct CreatedKey {
 }
 
 fn check_name(name: &str) -> Result<String, DomainError> {
-    let name = name.trim();
-    let broken = if name.is_empty() {
-        Some((UserErrorCode::Blank, "{field} can't be blank"))
-    } else if name.chars().count() > MAX_NAME_LEN {
-        Some((
-            UserErrorCode::TooLong,
-            "{field} is longer than 100 characters",
-        ))
-    } else if has_control_chars(name) {
-        Some((
-            UserErrorCode::Invalid,
-            "{field} contains control characters",
-        ))
-    } else {
-        None
-    };
-    match broken {
-        Some((code, message)) => Err(DomainError::invalid(Field::Name, code, message)),
-        None => Ok(name.to_owned()),
-    }
+    super::text::check_name(name, MAX_NAME_LEN)
+        .map_err(|(code, message)| DomainError::invalid(Field::Name, code, message))
 }
 
 /// Creates a key in the actor's organization: owners and admins only.
@@ -181,10 +163,10 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Actor, D
         .one(db)
         .await?
         .ok_or_else(invalid)?;
+    // A revoked key reads as an unknown one: the answer tells a holder of a leaked key
+    // nothing about whether it ever worked.
     if found.revoked_at.is_some() {
-        return Err(DomainError::Unauthenticated(
-            "The API key has been revoked.".to_owned(),
-        ));
+        return Err(invalid());
     }
     let now = entity::now();
     if found

@@ -10,8 +10,8 @@ use entity::phone_number;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, IntoActiveModel, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -33,6 +33,9 @@ pub const MAX_SEARCH_LEN: usize = 200;
 pub struct Settings {
     pub sip_domains: SipDomains,
     pub secrets: SecretBox,
+    /// Whether webhook URLs may point at `localhost` or private, loopback and link-local
+    /// addresses (off by default: a webhook must be a public address).
+    pub allow_private_webhooks: bool,
 }
 
 /// An endpoint as the domain hands it to transports: the stored row with its config decoded.
@@ -106,15 +109,33 @@ fn scoped(actor: &Actor, mode: Option<Mode>) -> Condition {
     cond
 }
 
+fn find_scoped(actor: &Actor, id: Uuid) -> sea_orm::Select<endpoint::Entity> {
+    endpoint::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(scoped(actor, actor.fixed_mode()))
+}
+
 async fn find_model(
     db: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
 ) -> Result<endpoint::Model, DomainError> {
-    endpoint::Entity::find()
-        .filter(Column::Id.eq(id))
-        .filter(scoped(actor, actor.fixed_mode()))
+    find_scoped(actor, id)
         .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("endpoint"))
+}
+
+/// The endpoint, locked until `txn` ends: on PostgreSQL a row lock (`FOR UPDATE`); on SQLite
+/// the write transaction itself holds the database's one write lock.
+async fn find_model_for_write(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<endpoint::Model, DomainError> {
+    find_scoped(actor, id)
+        .lock_exclusive()
+        .one(txn)
         .await?
         .ok_or(DomainError::NotFound("endpoint"))
 }
@@ -129,32 +150,9 @@ pub async fn get(
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        errors.push(FieldError::new(
-            Field::Name,
-            UserErrorCode::Blank,
-            "{field} can't be blank",
-        ));
-        return None;
-    }
-    if name.chars().count() > MAX_NAME_LEN {
-        errors.push(FieldError::new(
-            Field::Name,
-            UserErrorCode::TooLong,
-            format!("{{field}} is longer than {MAX_NAME_LEN} characters"),
-        ));
-        return None;
-    }
-    if has_control_chars(name) {
-        errors.push(FieldError::new(
-            Field::Name,
-            UserErrorCode::Invalid,
-            "{field} contains control characters",
-        ));
-        return None;
-    }
-    Some(name.to_owned())
+    super::text::check_name(name, MAX_NAME_LEN)
+        .map_err(|(code, message)| errors.push(FieldError::new(Field::Name, code, message)))
+        .ok()
 }
 
 fn check_status(status: EndpointStatus, errors: &mut Vec<FieldError>) {
@@ -167,17 +165,30 @@ fn check_status(status: EndpointStatus, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_webhook_url(url: &str) -> Result<(), String> {
+/// Checks a webhook URL and returns the form it is stored in: the URL as the WHATWG parser
+/// normalises it (`HTTP://Example.com` → `http://example.com/`), so what is stored is exactly
+/// what was checked. Input the parser would silently repair (white space, control characters,
+/// backslashes) is refused rather than reinterpreted.
+fn check_webhook_url(url: &str, allow_private: bool) -> Result<String, String> {
     if url.len() > MAX_URL_LEN {
         return Err(format!("{{field}} is longer than {MAX_URL_LEN} characters"));
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("{field} contains white space or control characters".to_owned());
+    }
+    if url.contains('\\') {
+        return Err("{field} contains a backslash; use '/' in URLs".to_owned());
     }
     let parsed = url::Url::parse(url).map_err(|e| format!("{{field}} is not a valid URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err("{field} of a webhook must use http or https".to_owned());
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    let Some(host) = parsed
+        .host()
+        .filter(|h| !matches!(h, url::Host::Domain("")))
+    else {
         return Err("{field} has no host".to_owned());
-    }
+    };
     // A URL is returned to every reader, so it may not carry a password.
     if parsed.password().is_some() {
         return Err(
@@ -185,7 +196,16 @@ fn check_webhook_url(url: &str) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    Ok(())
+    if !allow_private && let Some(reason) = super::webhook_host::private_host_reason(&host) {
+        return Err(format!(
+            "{{field}} is not allowed: its host is {reason}; webhooks must reach a public address"
+        ));
+    }
+    let normalised = String::from(parsed);
+    if normalised.len() > MAX_URL_LEN {
+        return Err(format!("{{field}} is longer than {MAX_URL_LEN} characters"));
+    }
+    Ok(normalised)
 }
 
 /// The URL and provider config an endpoint of `ty` ends up with, from what the client sent and
@@ -195,7 +215,7 @@ fn resolve_routing(
     url: Option<String>,
     config: Option<ProviderConfigInput>,
     stored: Option<(&str, Option<&ProviderConfig>)>,
-    domains: &SipDomains,
+    settings: &Settings,
     errors: &mut Vec<FieldError>,
 ) -> Option<(String, Option<ProviderConfig>)> {
     let before = errors.len();
@@ -233,15 +253,17 @@ fn resolve_routing(
                     return None;
                 }
             };
-            if let Err(message) = check_webhook_url(&url) {
-                errors.push(FieldError::new(
-                    Field::Url,
-                    UserErrorCode::InvalidUrl,
-                    message,
-                ));
-                return None;
+            match check_webhook_url(&url, settings.allow_private_webhooks) {
+                Ok(url) => Some((url, None)),
+                Err(message) => {
+                    errors.push(FieldError::new(
+                        Field::Url,
+                        UserErrorCode::InvalidUrl,
+                        message,
+                    ));
+                    None
+                }
             }
-            Some((url, None))
         }
         EndpointType::CustomSip => {
             let config_uri = validated
@@ -265,7 +287,7 @@ fn resolve_routing(
                     return None;
                 }
             };
-            if let Err(reason) = super::provider::check_sip_uri(&url) {
+            if let Err(reason) = super::sip_uri::check(&url) {
                 errors.push(FieldError::new(
                     Field::Url,
                     UserErrorCode::InvalidSipUri,
@@ -329,7 +351,7 @@ fn resolve_routing(
                 return None;
             }
             let url = config
-                .generated_url(domains)
+                .generated_url(&settings.sip_domains)
                 .expect("every AI provider type generates its URL");
             Some((url, Some(config)))
         }
@@ -377,7 +399,7 @@ pub async fn create(
             input.url,
             input.provider_config,
             None,
-            &settings.sip_domains,
+            settings,
             &mut errors,
         ),
         None => {
@@ -389,10 +411,18 @@ pub async fn create(
             None
         }
     };
+    // Everything from the phone number's check to the insert is one write transaction.
+    let txn = crate::db::begin_write(db).await?;
     let phone = match input.phone_number_id {
         Some(id) => {
-            super::phone_numbers::find_attachable(db, actor.organization_id, mode, id, &mut errors)
-                .await?
+            super::phone_numbers::find_attachable(
+                &txn,
+                actor.organization_id,
+                mode,
+                id,
+                &mut errors,
+            )
+            .await?
         }
         None => None,
     };
@@ -416,7 +446,6 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let txn = db.begin().await?;
     let created = model.insert(&txn).await?;
     if let Some(phone) = phone {
         // Conditional on the number still being free, so two racing creates can't both take it.
@@ -448,7 +477,10 @@ pub async fn update(
     patch: EndpointPatch,
 ) -> Result<Endpoint, DomainError> {
     actor.ensure_can_write()?;
-    let stored = find_model(db, actor, id).await?;
+    // Read, merge and write under one lock, so that a concurrent update can't be lost in
+    // between (a password kept from a stale read, say).
+    let txn = crate::db::begin_write(db).await?;
+    let stored = find_model_for_write(&txn, actor, id).await?;
     let current: Endpoint = stored.clone().try_into()?;
     let mut errors = Vec::new();
 
@@ -471,7 +503,7 @@ pub async fn update(
             patch.url,
             patch.provider_config,
             Some((&current.url, current.provider_config.as_ref())),
-            &settings.sip_domains,
+            settings,
             &mut errors,
         )
     } else {
@@ -493,19 +525,19 @@ pub async fn update(
         model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
     }
     // The `before_save` hook moves `updated_at` even when no column changed.
-    // Deleted since it was read: the same answer as had it been gone already.
-    let updated = model.update(db).await.map_err(|err| match err {
+    let updated = model.update(&txn).await.map_err(|err| match err {
         sea_orm::DbErr::RecordNotUpdated => DomainError::NotFound("endpoint"),
         other => DomainError::Database(other),
     })?;
+    txn.commit().await?;
     updated.try_into()
 }
 
 /// Deletes an endpoint and detaches its phone numbers, in one transaction.
 pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
-    let txn = db.begin().await?;
-    let stored = find_model(&txn, actor, id).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let stored = find_model_for_write(&txn, actor, id).await?;
     phone_number::Entity::update_many()
         .col_expr(
             phone_number::Column::EndpointId,
@@ -514,11 +546,15 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
         .filter(phone_number::Column::EndpointId.eq(stored.id))
         .exec(&txn)
         .await?;
-    endpoint::Entity::delete_many()
+    let deleted = endpoint::Entity::delete_many()
         .filter(Column::Id.eq(stored.id))
         .filter(Column::OrganizationId.eq(actor.organization_id))
         .exec(&txn)
         .await?;
+    // Of racing deletes exactly one removes the row; the others find it gone.
+    if deleted.rows_affected != 1 {
+        return Err(DomainError::NotFound("endpoint"));
+    }
     txn.commit().await?;
     Ok(stored.id)
 }
@@ -591,6 +627,10 @@ impl Cursor {
         let bad = || DomainError::BadInput("`after` is not a valid cursor".to_owned());
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
         let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        // Made by this gateway from stored values, which never hold control characters.
+        if has_control_chars(&cursor.v) || cursor.v.len() > 4 * MAX_NAME_LEN {
+            return Err(bad());
+        }
         if cursor.f != ordering.field || cursor.d != ordering.direction {
             return Err(DomainError::BadInput(
                 "`after` is a cursor from a different orderBy; use cursors with the ordering that produced them"
@@ -674,12 +714,17 @@ pub async fn list(
             )));
         }
     };
-    if let Some(search) = &req.filter.search
-        && search.chars().count() > MAX_SEARCH_LEN
-    {
-        return Err(DomainError::BadInput(format!(
-            "`filter.search` is longer than {MAX_SEARCH_LEN} characters"
-        )));
+    if let Some(search) = &req.filter.search {
+        if search.chars().count() > MAX_SEARCH_LEN {
+            return Err(DomainError::BadInput(format!(
+                "`filter.search` is longer than {MAX_SEARCH_LEN} characters"
+            )));
+        }
+        if has_control_chars(search) {
+            return Err(DomainError::BadInput(
+                "`filter.search` contains control characters".to_owned(),
+            ));
+        }
     }
     let after = req
         .after

@@ -10,13 +10,12 @@ pub mod organizations;
 pub mod phone_numbers;
 pub mod provider;
 pub mod secrets;
+pub mod sip_uri;
+pub mod text;
+pub mod webhook_host;
 
 pub use access::{Actor, Credential};
 pub use entity::enums::{EndpointStatus, EndpointType, Mode, Role};
 pub use error::{DomainError, Field, FieldError, UserErrorCode};
 
-/// Control characters have no business in names, identifiers or secrets; rejecting them keeps
-/// log lines and SIP headers clean.
-pub(crate) fn has_control_chars(value: &str) -> bool {
-    value.chars().any(char::is_control)
-}
+pub(crate) use text::has_control_chars;

@@ -5,21 +5,16 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrai
 use uuid::Uuid;
 
 use super::DomainError;
-use super::has_control_chars;
 
 pub async fn create(
     db: &DatabaseConnection,
     name: &str,
 ) -> Result<organization::Model, DomainError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || has_control_chars(name) {
-        return Err(DomainError::BadInput(
-            "an organization name is 1 to 200 printable characters".to_owned(),
-        ));
-    }
+    let name = super::text::check_name(name, 200)
+        .map_err(|(_, message)| DomainError::BadInput(message.replace("{field}", "the name")))?;
     let model = organization::ActiveModel {
         id: Set(Uuid::now_v7()),
-        name: Set(name.to_owned()),
+        name: Set(name),
         created_at: Set(entity::now()),
     };
     Ok(model.insert(db).await?)

@@ -14,7 +14,6 @@ use super::secrets::{SecretBox, SecretError};
 
 const MAX_ID_LEN: usize = 128;
 const MAX_TEXT_LEN: usize = 255;
-const MAX_URI_LEN: usize = 2048;
 
 /// The SIP domains generated URIs point at. Configuration, so a deployment can move a provider
 /// to another region (Vapi's EU region is `sip.eu.vapi.ai`).
@@ -516,7 +515,7 @@ impl Checker<'_> {
 
     fn sip_uri(&mut self, field: &'static str, value: Option<String>) -> Option<String> {
         let value = self.required(field, value)?;
-        match check_sip_uri(&value) {
+        match super::sip_uri::check(&value) {
             Ok(()) => Some(value),
             Err(reason) => {
                 self.fail(
@@ -564,110 +563,9 @@ impl Checker<'_> {
     }
 }
 
-/// Checks `sip:`/`sips:` URIs of the form `sip:[user[:password]@]host[:port][;params][?headers]`.
-pub fn check_sip_uri(value: &str) -> Result<(), &'static str> {
-    if value.len() > MAX_URI_LEN {
-        return Err("it is longer than 2048 characters");
-    }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("it contains white space or control characters");
-    }
-    let lower = value.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("sips:") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("sip:") {
-        rest
-    } else {
-        return Err("it must start with sip: or sips:");
-    };
-    let before_params = rest.split([';', '?']).next().unwrap_or_default();
-    let host_port = match before_params.rsplit_once('@') {
-        Some((user, host_port)) => {
-            if user.is_empty() {
-                return Err("the user part before '@' is empty");
-            }
-            // A URL is returned to every reader; a password belongs in the write-only field.
-            if user.contains(':') {
-                return Err(
-                    "it holds a password (user:password@); send the password in the provider config's password field, which is stored sealed",
-                );
-            }
-            host_port
-        }
-        None => before_params,
-    };
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        let (addr, after) = v6.split_once(']').ok_or("an IPv6 host lacks its ']'")?;
-        if addr.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err("the IPv6 host is not a valid address");
-        }
-        check_port(after)?;
-        return Ok(());
-    } else {
-        let (host, port) = match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        };
-        if let Some(port) = port {
-            check_port(&format!(":{port}"))?;
-        }
-        host
-    };
-    let valid_host = !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if !valid_host {
-        return Err("the host is missing or not a valid domain name or address");
-    }
-    Ok(())
-}
-
-fn check_port(after_host: &str) -> Result<(), &'static str> {
-    match after_host.strip_prefix(':') {
-        None if after_host.is_empty() => Ok(()),
-        None => Err("unexpected characters after the host"),
-        Some(port) => match port.parse::<u16>() {
-            Ok(p) if p > 0 => Ok(()),
-            _ => Err("the port is not a number from 1 to 65535"),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sip_uris_accepted_and_rejected() {
-        for ok in [
-            "sip:abc@sip.vapi.ai",
-            "sips:bob@example.com:5061;transport=tls",
-            "sip:xxxx.sip.livekit.cloud",
-            "SIP:alice@[2001:db8::1]:5060",
-            "sip:+15551234567@trunk.example.com;user=phone",
-        ] {
-            assert_eq!(check_sip_uri(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "http://example.com",
-            "sip:",
-            "sip:@host",
-            "sip:a@",
-            "sip:a@host:0",
-            "sip:a@host:99999",
-            "sip:a b@host",
-            "sip:a@-host.com",
-            "sip:a@[zz::1]",
-            "sip:alice:secret@pbx.example.com",
-        ] {
-            assert!(check_sip_uri(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn generated_urls_follow_each_provider_scheme() {

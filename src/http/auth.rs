@@ -1,7 +1,7 @@
 //! Reads the credential and organization headers, and maps authentication failures to HTTP
 //! statuses; `crate::auth` decides who the caller is.
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use uuid::Uuid;
 
 use crate::auth::AuthError;
@@ -27,51 +27,83 @@ impl AuthRejection {
         }
     }
 
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code::BAD_REQUEST, message)
+    }
+
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
     }
 }
 
+/// The one value of a header the request may send once; a repeated header is a 400, since
+/// proxies and servers disagree on which copy counts.
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    shown: &str,
+) -> Result<Option<&'h HeaderValue>, AuthRejection> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthRejection::bad_request(format!(
+            "The {shown} header is sent more than once; send it once."
+        )));
+    }
+    Ok(first)
+}
+
 /// The credential a request carries, if any: `Authorization: Bearer …` or `x-api-key: …`.
+/// Both may be sent only when they carry the same credential.
 pub fn credential(headers: &HeaderMap) -> Result<Option<String>, AuthRejection> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| {
-            AuthRejection::unauthenticated("The Authorization header is not valid text.")
-        })?;
-        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthRejection::unauthenticated(
-                "The Authorization header must use the Bearer scheme: `Authorization: Bearer <key or token>`.",
-            ));
-        }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(AuthRejection::unauthenticated("The Bearer token is empty."));
-        }
-        return Ok(Some(token.to_owned()));
+    let bearer = single(headers, header::AUTHORIZATION.as_str(), "Authorization")?
+        .map(bearer_token)
+        .transpose()?;
+    let api_key = single(headers, API_KEY_HEADER, API_KEY_HEADER)?
+        .map(api_key_value)
+        .transpose()?;
+    match (bearer, api_key) {
+        (Some(a), Some(b)) if a != b => Err(AuthRejection::bad_request(
+            "The Authorization and x-api-key headers carry different credentials; send one.",
+        )),
+        (Some(token), _) | (None, Some(token)) => Ok(Some(token)),
+        (None, None) => Ok(None),
     }
-    match headers.get(API_KEY_HEADER) {
-        Some(value) => {
-            let key = value
-                .to_str()
-                .map_err(|_| {
-                    AuthRejection::unauthenticated("The x-api-key header is not valid text.")
-                })?
-                .trim();
-            if key.is_empty() {
-                return Err(AuthRejection::unauthenticated(
-                    "The x-api-key header is empty.",
-                ));
-            }
-            Ok(Some(key.to_owned()))
-        }
-        None => Ok(None),
+}
+
+fn bearer_token(value: &HeaderValue) -> Result<String, AuthRejection> {
+    let value = value.to_str().map_err(|_| {
+        AuthRejection::unauthenticated("The Authorization header is not valid text.")
+    })?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthRejection::unauthenticated(
+            "The Authorization header must use the Bearer scheme: `Authorization: Bearer <key or token>`.",
+        ));
     }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthRejection::unauthenticated("The Bearer token is empty."));
+    }
+    Ok(token.to_owned())
+}
+
+fn api_key_value(value: &HeaderValue) -> Result<String, AuthRejection> {
+    let key = value
+        .to_str()
+        .map_err(|_| AuthRejection::unauthenticated("The x-api-key header is not valid text."))?
+        .trim();
+    if key.is_empty() {
+        return Err(AuthRejection::unauthenticated(
+            "The x-api-key header is empty.",
+        ));
+    }
+    Ok(key.to_owned())
 }
 
 /// The organization the caller asked to act in, if it said; a malformed header is a 400.
 pub fn requested_organization(headers: &HeaderMap) -> Result<Option<Uuid>, AuthRejection> {
-    let Some(value) = headers.get(ORGANIZATION_HEADER) else {
+    let Some(value) = single(headers, ORGANIZATION_HEADER, ORGANIZATION_HEADER)? else {
         return Ok(None);
     };
     value
@@ -79,13 +111,7 @@ pub fn requested_organization(headers: &HeaderMap) -> Result<Option<Uuid>, AuthR
         .ok()
         .and_then(|v| Uuid::parse_str(v.trim()).ok())
         .map(Some)
-        .ok_or_else(|| {
-            AuthRejection::new(
-                StatusCode::BAD_REQUEST,
-                code::BAD_REQUEST,
-                "The x-organization-id header must be a UUID.",
-            )
-        })
+        .ok_or_else(|| AuthRejection::bad_request("The x-organization-id header must be a UUID."))
 }
 
 impl From<AuthError> for AuthRejection {

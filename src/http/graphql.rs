@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::apq::ApqError;
+use super::apq::{ApqError, Resolved};
 use super::auth::{self, AuthRejection};
 use super::ops::GraphqlOutcome;
 use crate::domain::Actor;
@@ -55,6 +55,14 @@ impl Refusal {
 
     fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code::BAD_REQUEST, message)
+    }
+
+    fn nesting(message: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            code::NESTING_LIMIT_EXCEEDED,
+            message,
+        )
     }
 }
 
@@ -150,7 +158,7 @@ impl Params {
         })
     }
 
-    fn from_query_string(raw: &str) -> Result<Self, Refusal> {
+    fn from_query_string(raw: &str, nesting_limit: usize) -> Result<Self, Refusal> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
             .map_err(|_| Refusal::bad_request("The query string is not valid."))?;
         let mut params = Self::default();
@@ -159,6 +167,8 @@ impl Params {
                 "query" => params.query = Some(value),
                 "operationName" if !value.is_empty() => params.operation_name = Some(value),
                 "variables" | "extensions" if !value.is_empty() => {
+                    super::check_json_nesting(value.as_bytes(), nesting_limit)
+                        .map_err(Refusal::nesting)?;
                     let parsed: Value = serde_json::from_str(&value).map_err(|_| {
                         Refusal::bad_request(format!("`{key}` must be a JSON object."))
                     })?;
@@ -208,7 +218,7 @@ pub async fn get(
 ) -> Response {
     let client = client_ip(&extensions);
     let raw = raw.unwrap_or_default();
-    let params = match Params::from_query_string(&raw) {
+    let params = match Params::from_query_string(&raw, state.limits.max_nesting) {
         Ok(params) => params,
         Err(refusal) => return refusal_response(refusal, Media::Json),
     };
@@ -264,6 +274,9 @@ pub async fn post(
             ),
             media,
         );
+    }
+    if let Err(message) = super::check_json_nesting(&body, state.limits.max_nesting) {
+        return refusal_response(Refusal::nesting(message), media);
     }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
@@ -379,10 +392,10 @@ async fn run(
     let resolved = match &state.apq {
         Some(apq) => apq.resolve(params.query, &params.extensions),
         None if params.extensions.contains_key("persistedQuery") => Err(ApqError::NotSupported),
-        None => Ok(params.query),
+        None => Ok(params.query.map(Resolved::sent)),
     };
-    let query = match resolved {
-        Ok(Some(query)) => query,
+    let Resolved { query, register } = match resolved {
+        Ok(Some(resolved)) => resolved,
         Ok(None) => return Err(Refusal::bad_request("`query` is required.")),
         // Apollo's protocol answers these with 200, so that clients send the query next.
         Err(ApqError::NotFound) => {
@@ -401,6 +414,26 @@ async fn run(
         }
         Err(ApqError::Invalid(message)) => return Err(Refusal::bad_request(message)),
     };
+    // Measured before parsing: the parser recurses once per bracket, and its work grows
+    // with the tokens, so both are bounded before it runs.
+    let shape = crate::scan::document_shape(&query);
+    if shape.nesting > state.limits.max_nesting {
+        return Err(Refusal::nesting(super::nesting_message(
+            "The document",
+            shape.nesting,
+            state.limits.max_nesting,
+        )));
+    }
+    if shape.tokens > state.limits.max_tokens {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            code::TOKEN_LIMIT_EXCEEDED,
+            format!(
+                "The document has {} tokens; the token limit is {} (`--max-tokens`).",
+                shape.tokens, state.limits.max_tokens
+            ),
+        ));
+    }
     let document = async_graphql::parser::parse_query(&query).map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -456,8 +489,15 @@ async fn run(
             |ip| format!("ip:{}", super::address_bucket(ip)),
         ),
     };
-    // Every operation costs at least 1, so that cheap ones are limited too.
-    let requested = analysis.cost.max(1);
+    // Only an authenticated caller's query text is remembered, so anonymous traffic can't
+    // fill the cache.
+    if let (Some(apq), Some(hash), Some(_)) = (&state.apq, register, &actor) {
+        apq.remember(hash, &query);
+    }
+    // Every operation pays at least its floor, which grows with the document's size: the
+    // work of parsing and validating it is spent whatever the response holds.
+    let floor = cost_floor(shape.tokens);
+    let requested = analysis.cost.max(floor);
     if requested > state.limiter.bucket_size() {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -495,7 +535,7 @@ async fn run(
         tokio::time::timeout(state.limits.request_timeout, state.schema.execute(request)).await;
     // What the response holds decides the actual cost; the rest of the reservation goes back.
     let actual = match &executed {
-        Ok(response) => returned_objects(&response.data).min(requested),
+        Ok(response) => returned_objects(&response.data).clamp(floor, requested),
         Err(_) => requested,
     };
     let throttle = state.limiter.refund(&bucket, requested - actual).await;
@@ -516,6 +556,14 @@ async fn run(
         );
     }
     Ok((status, body))
+}
+
+/// Tokens of a document per point of its cost floor.
+pub const TOKENS_PER_COST_POINT: usize = 100;
+
+/// The least an operation costs: 1, plus 1 per 100 tokens of its document.
+fn cost_floor(tokens: usize) -> u64 {
+    1 + (tokens / TOKENS_PER_COST_POINT) as u64
 }
 
 /// Objects in a response's data, each costing 1 as in the requested cost.

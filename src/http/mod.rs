@@ -2,6 +2,7 @@
 
 mod apq;
 mod auth;
+mod body;
 mod graphiql;
 mod graphql;
 mod ops;
@@ -18,6 +19,7 @@ use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::Authenticator;
 use crate::config::{Config, Limits};
@@ -40,6 +42,8 @@ pub struct AppState {
     pub endpoint_settings: endpoints::Settings,
     /// Automatic persisted queries; `None` when turned off.
     pub apq: Option<Arc<apq::PersistedQueries>>,
+    /// The bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -54,6 +58,7 @@ pub fn build_app(
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
+        allow_private_webhooks: config.allow_private_webhooks,
     };
     let schema = build_schema(
         Services {
@@ -71,6 +76,7 @@ pub fn build_app(
         metrics: Arc::new(Metrics::default()),
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
+        metrics_token: config.metrics_token.as_deref().map(Arc::from),
         db,
     };
     let mut router = Router::new()
@@ -92,6 +98,20 @@ pub fn build_app(
             state.clone(),
             ops::throttle_failed_auth,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body::read_body,
+        ))
+        // Answers are for the caller alone and never to be sniffed as another type; static
+        // assets set their own caching.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state.clone());
     if let Some(cors) = cors_layer(&config.cors_origins)? {
         router = router.layer(cors);
@@ -107,6 +127,22 @@ pub(crate) fn is_json_body(headers: &axum::http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Why a JSON text (a body, or `variables` in a query string) is refused before it is parsed:
+/// nested deeper than the nesting limit.
+pub(crate) fn check_json_nesting(text: &[u8], limit: usize) -> Result<(), String> {
+    let nesting = crate::scan::json_nesting(text);
+    if nesting > limit {
+        return Err(nesting_message("The JSON", nesting, limit));
+    }
+    Ok(())
+}
+
+pub(crate) fn nesting_message(what: &str, nesting: usize, limit: usize) -> String {
+    format!(
+        "{what} nests arrays, objects or selections {nesting} deep; the nesting limit is {limit} (`--max-nesting`)."
+    )
 }
 
 pub(crate) fn body_limit_message(max_bytes: usize) -> String {

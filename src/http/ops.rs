@@ -7,7 +7,7 @@ use axum::Json;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use migration::{Migrator, MigratorTrait};
@@ -63,7 +63,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: the OpenMetrics text format, which Prometheus scrapes natively (its
 /// counters' `_total` samples would read as untyped if served as the older text/plain).
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.metrics_token
+        && !bearer_matches(&headers, expected)
+    {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "errors": [{
+                "message": "The metrics are protected: send `Authorization: Bearer <metrics token>`.",
+                "extensions": { "code": "UNAUTHENTICATED" } }] })),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
     let text = state.metrics.render(&state.db);
     (
         [(
@@ -73,6 +88,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Whether the request's bearer token is `expected`, compared through their SHA-256 digests so
+/// the time taken says nothing about how much of a guess was right.
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+    else {
+        return false;
+    };
+    Sha256::digest(given.as_bytes()) == Sha256::digest(expected.as_bytes())
 }
 
 /// A client's request id is kept when it is short and plain; otherwise one is made.

@@ -239,6 +239,9 @@ impl TestApp {
             limits: Default::default(),
             rate_limit: Default::default(),
             cors_origins: Vec::new(),
+            allow_private_webhooks: false,
+            metrics_token: None,
+            server: Default::default(),
         };
         adjust(&mut config);
         let mut db = cockpit_gateway::db::connect(&test_db.url)
@@ -266,13 +269,11 @@ impl TestApp {
             .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local addr"));
         let app = cockpit_gateway::build_app(&config, db.clone(), secrets.clone()).expect("app");
+        let server = config.server.clone();
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .expect("serve");
+            cockpit_gateway::server::serve(listener, app, server, std::future::pending())
+                .await
+                .expect("serve");
         });
         let org = Self::make_org(&db, "Acme").await;
         Self {

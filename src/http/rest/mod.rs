@@ -228,6 +228,7 @@ fn json_object(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     max: usize,
+    nesting_limit: usize,
 ) -> Result<Map<String, Value>, RestError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -251,6 +252,13 @@ fn json_object(
             "Send the body as `Content-Type: application/json`.",
         ));
     }
+    super::check_json_nesting(&body, nesting_limit).map_err(|message| {
+        RestError::new(
+            StatusCode::BAD_REQUEST,
+            code::NESTING_LIMIT_EXCEEDED,
+            message,
+        )
+    })?;
     match serde_json::from_slice(&body) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(RestError::new(
@@ -493,7 +501,12 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let actor = actor(&state, &headers).await?;
-    let object = json_object(&headers, body, state.limits.max_body_bytes)?;
+    let object = json_object(
+        &headers,
+        body,
+        state.limits.max_body_bytes,
+        state.limits.max_nesting,
+    )?;
     let mut read = Reader::new(&object);
     let name = read.string("name", Field::Name);
     let ty = read.choice("type", Field::Type, TYPES, parse::<EndpointType>);
@@ -572,7 +585,12 @@ pub async fn update(
     let actor = actor(&state, &headers).await?;
     charge(&state, &actor, 1).await?;
     let id = endpoint_id(&id)?;
-    let object = json_object(&headers, body, state.limits.max_body_bytes)?;
+    let object = json_object(
+        &headers,
+        body,
+        state.limits.max_body_bytes,
+        state.limits.max_nesting,
+    )?;
     // The provider config's fields depend on the endpoint's type.
     let current = endpoints::get(&state.db, &actor, id).await?;
     let mut read = Reader::new(&object);
