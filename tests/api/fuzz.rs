@@ -268,3 +268,138 @@ async fn generated_garbage_never_gets_a_5xx_or_downs_the_server() {
         .await;
     assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
 }
+
+/// One level of a generated nesting: which bracket opens it, and what sits before it.
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    List,
+    Object,
+    Selection,
+}
+
+/// Where a generated deep value goes in the document.
+#[derive(Debug, Clone, Copy)]
+enum Site {
+    Argument,
+    VariableDefault,
+    DirectiveArgument,
+    VariableType,
+    Selections,
+}
+
+fn nested(levels: &[Level], site: Site, closed: bool) -> String {
+    let mut open = String::new();
+    let mut close = String::new();
+    for level in levels {
+        let (o, c) = match (site, level) {
+            (Site::VariableType, _) => ("[", "]"),
+            (Site::Selections, _) => ("{ a ", "}"),
+            (_, Level::List) => ("[", "]"),
+            (_, Level::Object) => ("{k: ", "}"),
+            (_, Level::Selection) => ("[ \"{[(\" ", "]"),
+        };
+        open.push_str(o);
+        close.insert_str(0, c);
+    }
+    let inner = if matches!(site, Site::VariableType) {
+        "Int"
+    } else {
+        "1"
+    };
+    let value = if closed {
+        format!("{open}{inner}{close}")
+    } else {
+        open
+    };
+    match site {
+        Site::Argument => format!("{{ endpoints(filter: {{search: {value}}}) {{ totalCount }} }}"),
+        Site::VariableDefault => format!("query($v: [Int] = {value}) {{ __typename }}"),
+        Site::DirectiveArgument => format!("{{ __typename @include(if: {value}) }}"),
+        Site::VariableType => format!("query($v: {value}) {{ __typename }}"),
+        Site::Selections => format!("{{ viewer {value} }}"),
+    }
+}
+
+/// Deep documents anywhere (arguments, defaults, directives, types, selections), closed or
+/// not, by POST and GET, and deep JSON variables: never a 5xx, never a crash, and past the
+/// nesting limit always its 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_deep_documents_are_refused_without_recursing() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let handle = tokio::runtime::Handle::current();
+    let cases: u32 = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(400)
+        / 4;
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: cases.max(10),
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    });
+    let level = prop_oneof![
+        Just(Level::List),
+        Just(Level::Object),
+        Just(Level::Selection)
+    ];
+    let site = prop_oneof![
+        Just(Site::Argument),
+        Just(Site::VariableDefault),
+        Just(Site::DirectiveArgument),
+        Just(Site::VariableType),
+        Just(Site::Selections),
+    ];
+    let strategy = (
+        prop::collection::vec(level, 0..4_000),
+        site,
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let result = runner.run(&strategy, |(levels, site, closed, via_get)| {
+        let document = nested(&levels, site, closed);
+        let (status, code) = tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let request = if via_get && document.len() < 30_000 {
+                    app.client.get(format!(
+                        "{}/graphql?{}",
+                        app.address,
+                        serde_urlencoded::to_string([("query", document.as_str())])
+                            .expect("encode")
+                    ))
+                } else {
+                    app.client
+                        .post(format!("{}/graphql", app.address))
+                        .json(&json!({ "query": document, "variables": { "v": deep_variable(levels.len()) } }))
+                };
+                let res = request.send().await.expect("the server answers");
+                let status = res.status();
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                (status, body["errors"][0]["extensions"]["code"].as_str().map(str::to_owned))
+            })
+        });
+        if status.is_server_error() {
+            return Err(TestCaseError::fail(format!("{status} for depth {}", levels.len())));
+        }
+        if levels.len() > 40 && code.as_deref() != Some("NESTING_LIMIT_EXCEEDED") {
+            return Err(TestCaseError::fail(format!(
+                "{status} {code:?} for depth {} at {site:?}",
+                levels.len()
+            )));
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    let res = app
+        .graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+        .await;
+    assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
+}
+
+/// A JSON list nested `depth` deep (within serde_json's own recursion limit).
+fn deep_variable(depth: usize) -> Value {
+    let depth = depth.min(100);
+    serde_json::from_str(&format!("{}1{}", "[".repeat(depth), "]".repeat(depth)))
+        .unwrap_or(Value::Null)
+}

@@ -12,6 +12,7 @@ mod dataloader;
 mod failures;
 mod fuzz;
 mod graphiql;
+mod hardening;
 mod http_spec;
 mod limits;
 mod migrations;

@@ -1,0 +1,712 @@
+//! Hostile input: values nested to overflow a parser, documents made to burn CPU for free,
+//! text that PostgreSQL can't store or SIP can't carry, and headers that disagree. Each is
+//! refused with a clear error, and nothing is written.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Response, TestApp, db_test};
+use cockpit_gateway::domain::{Mode, Role};
+
+/// A value nested `depth` levels: `[[[…1…]]]`.
+fn deep_list(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// An object nested `depth` levels: `{a: {a: … 1 …}}`.
+fn deep_object(depth: usize) -> String {
+    format!("{}1{}", "{a: ".repeat(depth), "}".repeat(depth))
+}
+
+fn deep_json(depth: usize) -> Value {
+    let text = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+async fn raw_post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: String) -> Response {
+    let mut req = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    into_response(req.send().await.expect("request")).await
+}
+
+async fn get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut req = app.client.get(format!("{}{path}", app.address));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    into_response(req.send().await.expect("request")).await
+}
+
+async fn into_response(res: reqwest::Response) -> Response {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Response {
+        status,
+        headers,
+        body,
+        cost: Value::Null,
+    }
+}
+
+#[track_caller]
+fn assert_refused(res: &Response, code: &str, words: &str) {
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert_eq!(res.error_code(), Some(code), "{}", res.body);
+    let message = res.body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains(words), "{message}");
+}
+
+async fn still_serving(app: &TestApp) {
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .expect("the gateway is still up");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn deeply_nested_values_anywhere_are_refused_before_parsing() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    for depth in [33, 1_700, 20_000] {
+        let list = deep_list(depth);
+        let object = deep_object(depth);
+        let documents = [
+            format!("{{ endpoints(filter: {{ search: {list} }}) {{ totalCount }} }}"),
+            format!("{{ endpoints(filter: {object}) {{ totalCount }} }}"),
+            format!("query($v: [Int] = {list}) {{ __typename }}"),
+            format!("query($v: String = {object}) {{ __typename }}"),
+            format!("{{ __typename @skip(if: {list}) }}"),
+            format!("{{ __typename @include(if: {object}) }}"),
+            format!(
+                "query($v: {}Int{}) {{ __typename }}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ),
+            format!("{}{}", "{ a ".repeat(depth), "}".repeat(depth)),
+            // Unclosed: the parser would recurse before finding the error.
+            format!("{{ a(x: {}", "[".repeat(depth)),
+        ];
+        for document in &documents {
+            // Unauthenticated, by POST and by GET.
+            let res = raw_post(
+                &app,
+                "/graphql",
+                &[],
+                json!({ "query": document }).to_string(),
+            )
+            .await;
+            assert_refused(&res, "NESTING_LIMIT_EXCEEDED", "nesting limit is 32");
+            let url = format!(
+                "/graphql?{}",
+                serde_urlencoded::to_string([("query", document.as_str())]).expect("encode")
+            );
+            if url.len() < 60_000 {
+                let res = get(&app, &url, &[]).await;
+                assert_refused(&res, "NESTING_LIMIT_EXCEEDED", "nesting limit is 32");
+            }
+        }
+        // Variables and the JSON body itself.
+        let body = json!({ "query": "query($v: JSON) { __typename }", "variables": { "v": deep_json(100) } });
+        let res = raw_post(&app, "/graphql", &[], body.to_string()).await;
+        assert_refused(&res, "NESTING_LIMIT_EXCEEDED", "nesting limit is 32");
+        let raw = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let res = raw_post(&app, "/graphql", &[], raw.clone()).await;
+        assert_refused(&res, "NESTING_LIMIT_EXCEEDED", "nesting limit is 32");
+        let variables = format!("{{\"v\":{}}}", deep_list(depth.min(5_000)));
+        let url = format!(
+            "/graphql?{}",
+            serde_urlencoded::to_string([
+                ("query", "query($v: [Int]) { __typename }"),
+                ("variables", variables.as_str()),
+            ])
+            .expect("encode")
+        );
+        let res = get(&app, &url, &[]).await;
+        assert_refused(&res, "NESTING_LIMIT_EXCEEDED", "nesting limit is 32");
+        // REST bodies too.
+        let auth = format!("Bearer {}", app.org.key(Mode::Test));
+        let res = raw_post(&app, "/v1/endpoints", &[("authorization", &auth)], raw).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert_eq!(res.body["code"], "NESTING_LIMIT_EXCEEDED", "{}", res.body);
+        still_serving(&app).await;
+    }
+    // Within the limit, nesting works as before.
+    let ok = format!("query($v: [Int] = {}) {{ __typename }}", deep_list(20));
+    let res = raw_post(&app, "/graphql", &[], json!({ "query": ok }).to_string()).await;
+    assert_ne!(
+        res.error_code(),
+        Some("NESTING_LIMIT_EXCEEDED"),
+        "{}",
+        res.body
+    );
+}
+
+#[tokio::test]
+async fn documents_over_the_token_limit_are_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    // Tens of thousands of fragments: a second of CPU each before this limit.
+    let mut fragments = String::from("query { ...F0 }");
+    for i in 0..12_000 {
+        fragments.push_str(&format!(" fragment F{i} on Query {{ __typename }}"));
+    }
+    let many_fields = format!("{{ {} }}", "__typename ".repeat(10_001));
+    for document in [fragments, many_fields] {
+        let res = raw_post(
+            &app,
+            "/graphql",
+            &[],
+            json!({ "query": document }).to_string(),
+        )
+        .await;
+        assert_refused(&res, "TOKEN_LIMIT_EXCEEDED", "token limit is 10000");
+    }
+    let within = format!("{{ {} }}", "__typename ".repeat(9_990));
+    let res = raw_post(
+        &app,
+        "/graphql",
+        &[],
+        json!({ "query": within }).to_string(),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+}
+
+#[tokio::test]
+async fn every_operation_pays_a_floor_that_grows_with_its_size() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.rate_limit.bucket_size = 200;
+        c.rate_limit.restore_rate = 1;
+    })
+    .await
+    .expect("sqlite");
+    let key = app.org.key(Mode::Test);
+    let res = app.graphql(key, "{ __typename }", json!({})).await;
+    res.assert_ok();
+    assert_eq!(res.cost["requestedQueryCost"], 1, "{}", res.cost);
+    assert_eq!(res.cost["actualQueryCost"], 1, "{}", res.cost);
+    // 5,000 tokens of `__typename`: an answer with no objects, and a floor of 51.
+    let big = format!("{{ {} }}", "__typename ".repeat(4_998));
+    let res = app.graphql(key, &big, json!({})).await;
+    res.assert_ok();
+    assert_eq!(res.cost["requestedQueryCost"], 51, "{}", res.cost);
+    assert_eq!(res.cost["actualQueryCost"], 51, "{}", res.cost);
+    // A small bucket runs dry on them: they are rate-limited like any other operation.
+    let mut throttled = false;
+    for _ in 0..5 {
+        let res = app.graphql(key, &big, json!({})).await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(res.error_code(), Some("RATE_LIMITED"));
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "cost-free documents were never throttled");
+    // Anonymous introspection pays its floor too, per address.
+    let anonymous = app.post(&[], json!({ "query": "{ __typename }" })).await;
+    assert_eq!(anonymous.cost["actualQueryCost"], 1, "{}", anonymous.cost);
+}
+
+const NASTY_TEXT: [&str; 6] = ["a\u{0}b", "a\rb", "a\nb", "a\tb", "\u{1b}[31m", "a\u{7f}"];
+
+db_test! {
+    async fn control_characters_are_refused_in_every_string_and_nothing_is_written(app) {
+        let key = app.org.key(Mode::Test);
+        for text in NASTY_TEXT {
+            let payload = app
+                .create_endpoint(key, json!({ "name": text, "type": "WEBHOOK", "url": "https://a.example/" }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["field"], json!(["input", "name"]), "{payload}");
+            for url in [
+                format!("https://a.example/{text}"),
+                format!("https://a.{text}example/"),
+                format!("{text}https://a.example/"),
+            ] {
+                let payload = app
+                    .create_endpoint(key, json!({ "name": "w", "type": "WEBHOOK", "url": url }))
+                    .await;
+                assert_eq!(payload["userErrors"][0]["code"], "INVALID_URL", "{url:?}: {payload}");
+            }
+            let payload = app
+                .create_endpoint(key, json!({ "name": "r", "type": "RETELL",
+                    "providerConfig": { "retell": { "agentId": "ag", "retellPhoneNumber": text } } }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], "INVALID", "{payload}");
+            let payload = app
+                .create_endpoint(key, json!({ "name": "s", "type": "CUSTOM_SIP", "url": "sip:a@b.example",
+                    "providerConfig": { "customSip": { "sipUri": "sip:a@b.example", "password": text } } }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], "INVALID", "{payload}");
+            // Search and cursors reach the database as bound values: refused before.
+            let res = app
+                .graphql(key, "query($s: String) { endpoints(filter: {search: $s}) { totalCount } }", json!({ "s": text }))
+                .await;
+            assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
+            assert!(res.body["errors"][0]["message"].as_str().unwrap_or_default().contains("filter.search"));
+            use base64::Engine as _;
+            let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+                json!({ "f": "n", "d": "d", "v": text, "id": uuid::Uuid::nil() }).to_string(),
+            );
+            let res = app
+                .graphql(key, "query($a: String) { endpoints(after: $a, orderBy: {field: NAME, direction: DESC}) { totalCount } }", json!({ "a": cursor }))
+                .await;
+            assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
+            // REST answers 400, never 500.
+            let auth = format!("Bearer {key}");
+            for body in [
+                json!({ "name": text, "type": "webhook", "url": "https://a.example/" }),
+                json!({ "name": "w", "type": "webhook", "url": format!("https://a.example/{text}") }),
+                json!({ "name": "v", "type": "vapi", "provider_config": { "assistant_id": "a", "vapi_phone_number_id": text } }),
+            ] {
+                let res = raw_post(&app, "/v1/endpoints", &[("authorization", &auth)], body.to_string()).await;
+                assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
+            }
+        }
+        assert_eq!(app.endpoint_rows().await, 0);
+    }
+}
+
+db_test! {
+    async fn webhook_urls_are_stored_as_checked(app) {
+        let key = app.org.key(Mode::Test);
+        for bad in [
+            " https://a.example/",
+            "https://a.example/ ",
+            "http:/\\a.example/",
+            "https:\\\\a.example/",
+            "https://a.example\\x",
+            "https://a.example/\u{0}",
+            "https://a.example/\r\nX-Injected: 1",
+            "https://a.exa\tmple/",
+        ] {
+            let payload = app
+                .create_endpoint(key, json!({ "name": "w", "type": "WEBHOOK", "url": bad }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], "INVALID_URL", "{bad:?}: {payload}");
+        }
+        assert_eq!(app.endpoint_rows().await, 0);
+        // What is stored is the parser's normal form of what was checked.
+        for (sent, stored) in [
+            ("HTTPS://Hooks.Example.COM", "https://hooks.example.com/"),
+            ("https://hooks.example.com:443/a/../b?x=1#frag", "https://hooks.example.com/b?x=1#frag"),
+            ("https://hooks.example.com/ä", "https://hooks.example.com/%C3%A4"),
+            ("https://bücher.example/", "https://xn--bcher-kva.example/"),
+        ] {
+            let endpoint = app
+                .create_ok(key, json!({ "name": "w", "type": "WEBHOOK", "url": sent }))
+                .await;
+            assert_eq!(endpoint["url"], stored, "{sent}");
+            let res = app.get_endpoint(key, endpoint["id"].as_str().unwrap_or_default()).await;
+            assert_eq!(res.assert_ok()["endpoint"]["url"], stored);
+        }
+    }
+}
+
+db_test! {
+    async fn private_and_loopback_webhooks_are_refused(app) {
+        let key = app.org.key(Mode::Test);
+        for url in [
+            "http://localhost/hook",
+            "http://LOCALHOST./hook",
+            "http://api.localhost/",
+            "http://127.0.0.1/",
+            "http://127.1/",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://0.0.0.0/",
+            "http://10.0.0.1/",
+            "http://172.16.5.4/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fe80::1]/",
+            "http://[fd12:3456::1]/",
+        ] {
+            let payload = app
+                .create_endpoint(key, json!({ "name": "w", "type": "WEBHOOK", "url": url }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], "INVALID_URL", "{url}: {payload}");
+            assert!(payload["userErrors"][0]["message"].as_str().unwrap_or_default().contains("public"), "{payload}");
+        }
+        assert_eq!(app.endpoint_rows().await, 0);
+        app.create_ok(key, json!({ "name": "w", "type": "WEBHOOK", "url": "https://8.8.8.8/hook" }))
+            .await;
+        app.create_ok(key, json!({ "name": "w", "type": "WEBHOOK", "url": "https://localhost.example.com/" }))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn private_webhooks_are_allowed_when_configured() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.allow_private_webhooks = true)
+        .await
+        .expect("sqlite");
+    let key = app.org.key(Mode::Test);
+    for url in [
+        "http://localhost:9000/hook",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+    ] {
+        app.create_ok(key, json!({ "name": "w", "type": "WEBHOOK", "url": url }))
+            .await;
+    }
+}
+
+db_test! {
+    async fn sip_uris_follow_rfc_3261(app) {
+        let key = app.org.key(Mode::Test);
+        for bad in [
+            "sip:a<b@host.example",
+            "sip:a>b@host.example",
+            "sip:\"a\"@host.example",
+            "sip:a@host.example;transport=tcp>",
+            "sip:a@host.example;x=<y>",
+            "sip:a@host.example?h=<x>",
+            "sip:a%zz@host.example",
+            "sip:a@host.example;p={x}",
+            "sip:a@ho_st.example",
+        ] {
+            let payload = app
+                .create_endpoint(key, json!({ "name": "s", "type": "CUSTOM_SIP", "url": bad }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], "INVALID_SIP_URI", "{bad}: {payload}");
+            let payload = app
+                .create_endpoint(key, json!({ "name": "l", "type": "LIVEKIT",
+                    "providerConfig": { "liveKit": { "livekitSipTrunkId": "ST_1", "livekitSipUri": bad } } }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], "INVALID_SIP_URI", "{bad}: {payload}");
+        }
+        assert_eq!(app.endpoint_rows().await, 0);
+        for good in [
+            "sip:alice%20smith@example.com;transport=tls",
+            "sips:+15551234567@trunk.example.com:5061;user=phone?subject=x%20y",
+            "sip:user;par=u%40example.net@example.com",
+        ] {
+            app.create_ok(key, json!({ "name": "s", "type": "CUSTOM_SIP", "url": good })).await;
+        }
+    }
+}
+
+db_test! {
+    async fn names_are_visible_text(app) {
+        let key = app.org.key(Mode::Test);
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        for (name, code) in [
+            ("\u{200B}", "BLANK"),
+            ("\u{FEFF}", "BLANK"),
+            ("\u{200B}\u{2060}\u{FEFF} ", "BLANK"),
+            ("\u{3164}", "BLANK"),
+            ("invoice\u{202E}fdp.exe", "INVALID"),
+            ("a\u{2066}b\u{2069}", "INVALID"),
+        ] {
+            let payload = app
+                .create_endpoint(key, json!({ "name": name, "type": "WEBHOOK", "url": "https://a.example/" }))
+                .await;
+            assert_eq!(payload["userErrors"][0]["code"], code, "{name:?}: {payload}");
+            let res = app
+                .graphql(&owner, "mutation($n: String!) { createApiKey(input: {name: $n, mode: TEST}) { plaintextKey userErrors { code } } }", json!({ "n": name }))
+                .await;
+            assert_eq!(res.assert_ok()["createApiKey"]["userErrors"][0]["code"], code, "{}", res.body);
+        }
+        assert_eq!(app.endpoint_rows().await, 0);
+        let endpoint = app
+            .create_ok(key, json!({ "name": "Ünïcödé 名前 \u{200F}", "type": "WEBHOOK", "url": "https://a.example/" }))
+            .await;
+        let res = app
+            .update_endpoint(key, json!({ "id": endpoint["id"], "name": "\u{200B}\u{200B}" }))
+            .await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "BLANK");
+    }
+}
+
+#[tokio::test]
+async fn conflicting_or_repeated_credentials_are_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let test = app.org.test_key.clone();
+    let live = app.org.live_key.clone();
+    let org = app.org.id.to_string();
+    let bearer_test = format!("Bearer {test}");
+    let bearer_live = format!("Bearer {live}");
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("authorization", &bearer_test), ("x-api-key", &live)],
+            "different credentials",
+        ),
+        (
+            vec![
+                ("authorization", &bearer_test),
+                ("authorization", &bearer_live),
+            ],
+            "more than once",
+        ),
+        (
+            vec![
+                ("authorization", &bearer_test),
+                ("authorization", &bearer_test),
+            ],
+            "more than once",
+        ),
+        (
+            vec![("x-api-key", &test), ("x-api-key", &live)],
+            "more than once",
+        ),
+        (
+            vec![
+                ("x-api-key", &test),
+                ("x-organization-id", &org),
+                ("x-organization-id", &org),
+            ],
+            "more than once",
+        ),
+    ];
+    for (headers, words) in &cases {
+        let res = app
+            .post(headers, json!({ "query": "{ viewer { mode } }" }))
+            .await;
+        assert_refused(&res, "BAD_REQUEST", words);
+        let rest = get(&app, "/v1/endpoints", headers).await;
+        assert_eq!(rest.status, StatusCode::BAD_REQUEST, "{}", rest.body);
+        assert!(
+            rest.body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(words),
+            "{}",
+            rest.body
+        );
+    }
+    // The same credential in both headers is one credential.
+    let res = app
+        .post(
+            &[("authorization", &bearer_test), ("x-api-key", &test)],
+            json!({ "query": "{ viewer { mode } }" }),
+        )
+        .await;
+    assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
+}
+
+#[tokio::test]
+async fn unknown_and_revoked_keys_get_the_same_answer() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let created = cockpit_gateway::domain::api_keys::create(&app.db, app.org.id, Mode::Test, "k")
+        .await
+        .expect("key");
+    cockpit_gateway::domain::api_keys::revoke(&app.db, created.model.id)
+        .await
+        .expect("revoke");
+    let unknown = format!("kros_test_{}", "x".repeat(32));
+    let revoked = app
+        .graphql(&created.plaintext, "{ viewer { mode } }", json!({}))
+        .await;
+    let never = app
+        .graphql(&unknown, "{ viewer { mode } }", json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(revoked.status, never.status);
+    assert_eq!(revoked.body, never.body);
+}
+
+#[tokio::test]
+async fn persisted_queries_are_remembered_only_for_authenticated_callers() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    use sha2::Digest as _;
+    for (i, auth) in [None, Some(format!("Bearer kros_test_{}", "y".repeat(32)))]
+        .into_iter()
+        .enumerate()
+    {
+        let query = format!("query Anon{i} {{ __typename }}");
+        let hash: String = sha2::Sha256::digest(query.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        // Registering anonymously runs (introspection only) or fails authentication ...
+        app.post(&headers, json!({ "query": query, "extensions": ext }))
+            .await;
+        // ... but the hash alone is still unknown, to anyone.
+        let res = app
+            .post(
+                &[("authorization", &format!("Bearer {}", app.org.test_key))],
+                json!({ "extensions": ext }),
+            )
+            .await;
+        assert_eq!(
+            res.error_code(),
+            Some("PERSISTED_QUERY_NOT_FOUND"),
+            "{}",
+            res.body
+        );
+    }
+    // An authenticated caller registers as before.
+    let query = "query Known { viewer { mode } }";
+    let hash: String = sha2::Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let auth = format!("Bearer {}", app.org.test_key);
+    app.post(
+        &[("authorization", &auth)],
+        json!({ "query": query, "extensions": ext }),
+    )
+    .await
+    .assert_ok();
+    app.post(&[("authorization", &auth)], json!({ "extensions": ext }))
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn responses_carry_nosniff_and_no_store() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let auth = format!("Bearer {}", app.org.test_key);
+    let responses = [
+        app.post(
+            &[("authorization", &auth)],
+            json!({ "query": "{ viewer { mode } }" }),
+        )
+        .await,
+        app.post(&[], json!({ "query": "{ viewer { mode } }" }))
+            .await,
+        get(&app, "/v1/endpoints", &[("authorization", &auth)]).await,
+        get(&app, "/v1/endpoints", &[]).await,
+        get(&app, "/healthz", &[]).await,
+    ];
+    for res in &responses {
+        assert_eq!(
+            res.headers["x-content-type-options"], "nosniff",
+            "{}",
+            res.status
+        );
+        assert_eq!(res.headers["cache-control"], "no-store", "{}", res.status);
+    }
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.metrics_token = Some("s3cret-metrics".into())
+    })
+    .await
+    .expect("sqlite");
+    let metrics = |auth: Option<&str>| {
+        let mut req = app.client.get(format!("{}/metrics", app.address));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        req.send()
+    };
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer s3cret-metric"),
+        Some("Basic s3cret-metrics"),
+    ] {
+        let res = metrics(auth).await.expect("metrics");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert!(
+            !res.text()
+                .await
+                .unwrap_or_default()
+                .contains("http_requests")
+        );
+    }
+    let res = metrics(Some("Bearer s3cret-metrics"))
+        .await
+        .expect("metrics");
+    assert_eq!(res.status(), StatusCode::OK);
+    // Without a token configured, metrics stay open (the default).
+    let open = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let res = open
+        .client
+        .get(format!("{}/metrics", open.address))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let key = app.org.key(Mode::Test);
+    app.create_ok(
+        key,
+        json!({ "name": "w", "type": "WEBHOOK", "url": "https://a.example/" }),
+    )
+    .await;
+    let path = app
+        .test_db
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        let mode = std::fs::metadata(&file)
+            .expect("database file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_within_the_body_read_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.limits.body_read_timeout = std::time::Duration::from_millis(500);
+    })
+    .await
+    .expect("sqlite");
+    let host = app.address.trim_start_matches("http://").to_owned();
+    for path in ["/graphql", "/v1/endpoints"] {
+        let mut stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered and closed within the timeout")
+        .expect("read");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("body read timeout"), "{answer}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    }
+}
