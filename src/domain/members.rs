@@ -4,7 +4,7 @@ use entity::enums::Role;
 use entity::{organization, organization_member};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -36,14 +36,16 @@ pub async fn upsert(
 ) -> Result<organization_member::Model, DomainError> {
     validate_user_id(user_id)?;
     super::organizations::get(db, organization_id).await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
-        .one(db)
+        .lock_exclusive()
+        .one(&txn)
         .await?;
-    Ok(match existing {
+    let member = match existing {
         Some(member) => {
             let mut active: organization_member::ActiveModel = member.into();
             active.role = Set(role);
-            active.update(db).await?
+            active.update(&txn).await?
         }
         None => {
             organization_member::ActiveModel {
@@ -52,10 +54,12 @@ pub async fn upsert(
                 role: Set(role),
                 created_at: Set(entity::now()),
             }
-            .insert(db)
+            .insert(&txn)
             .await?
         }
-    })
+    };
+    txn.commit().await?;
+    Ok(member)
 }
 
 /// Every organization the user belongs to, the one they joined first first.

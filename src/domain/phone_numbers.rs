@@ -42,10 +42,13 @@ pub async fn add(
         .filter(Column::E164.eq(number))
         .one(db)
         .await?;
-    if existing.is_some() {
-        return Err(DomainError::BadInput(format!(
+    let taken = || {
+        DomainError::BadInput(format!(
             "{number} is already a phone number of this organization in this mode"
-        )));
+        ))
+    };
+    if existing.is_some() {
+        return Err(taken());
     }
     let model = phone_number::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -55,7 +58,11 @@ pub async fn add(
         endpoint_id: Set(None),
         created_at: Set(entity::now()),
     };
-    Ok(model.insert(db).await?)
+    // Two racing adds both find nothing; the unique index lets one in.
+    model.insert(db).await.map_err(|err| match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => taken(),
+        _ => DomainError::Database(err),
+    })
 }
 
 /// The number `id` if it belongs to this organization and mode and routes nowhere yet;

@@ -160,6 +160,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             .as_deref()
             .unwrap_or_default()
             .chars()
+            .filter(|c| !c.is_control())
             .take(100)
             .collect::<String>(),
         error_codes = outcome.error_codes.join(","),
