@@ -130,3 +130,93 @@ async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn shutdown_has_a_deadline_that_half_sent_requests_cannot_outlast() {
+    let _db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let (mut child, address) = serve_process(
+        &_db,
+        &[
+            ("COCKPIT_SHUTDOWN_TIMEOUT_SECS", "1"),
+            ("COCKPIT_HEADER_READ_TIMEOUT_SECS", "60"),
+            ("COCKPIT_BODY_READ_TIMEOUT_SECS", "60"),
+            ("COCKPIT_IDLE_TIMEOUT_SECS", "60"),
+        ],
+    )
+    .await;
+    // One request line half sent, one body half sent: neither will ever finish.
+    let mut head_only = std::net::TcpStream::connect(&address).expect("connect");
+    write!(head_only, "POST /graphql HTTP/1.1\r\nHost: x\r\n").expect("send");
+    let mut half_body = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        half_body,
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":"
+    )
+    .expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(6) {
+            let _ = child.kill();
+            panic!("still running 6 s after SIGTERM with a 1 s shutdown deadline");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(900),
+        "waited for the deadline"
+    );
+}
+
+#[tokio::test]
+async fn idle_and_silent_connections_are_closed_and_bounded_per_address() {
+    use tokio::io::AsyncReadExt as _;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.header_read_timeout = Duration::from_millis(500);
+        c.server.idle_timeout = Duration::from_millis(500);
+        c.server.max_connections_per_ip = 50;
+    })
+    .await
+    .expect("SQLite");
+    let host = app.address.trim_start_matches("http://").to_owned();
+    // 50 silent connections are all closed by the server within the header read timeout.
+    let mut silent = Vec::new();
+    for _ in 0..50 {
+        silent.push(
+            tokio::net::TcpStream::connect(&host)
+                .await
+                .expect("connect"),
+        );
+    }
+    // The 51st from the same address is closed at once.
+    let mut over = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("connect");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(300), over.read(&mut byte))
+        .await
+        .expect("the connection over the bound is closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    for mut stream in silent {
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut byte))
+            .await
+            .expect("a silent connection is closed within the header read timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    // Freed, the address may connect again, and real work goes on.
+    let res = app
+        .graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+        .await;
+    assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
+}
