@@ -63,6 +63,10 @@ pub struct Cli {
     /// address (refused by default: a webhook must reach a public address).
     #[arg(long, env = "COCKPIT_ALLOW_PRIVATE_WEBHOOKS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
     pub allow_private_webhooks: bool,
+    /// Proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` / `Forwarded`
+    /// headers name the client; from any other peer those headers are ignored.
+    #[arg(long, env = "COCKPIT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy, global = true)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Require `Authorization: Bearer <token>` on `GET /metrics`.
     #[arg(
         long,
@@ -440,8 +444,17 @@ impl Cli {
             allow_private_webhooks: self.allow_private_webhooks,
             metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
             server: self.server.limits(),
+            trusted_proxies: crate::net::TrustedProxies(self.trusted_proxies.clone()),
         }
     }
+}
+
+/// A trusted proxy: a CIDR (`10.0.0.0/8`) or a single address.
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR (10.0.0.0/8) or an IP address"))
 }
 
 /// Why a command failed, in words for the operator; never SQL or a secret.

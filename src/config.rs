@@ -77,6 +77,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Connection-level limits of the HTTP server.
     pub server: crate::server::ServerLimits,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client; none by default.
+    pub trusted_proxies: crate::net::TrustedProxies,
 }
 
 /// The secret key and the Redis URL (which may hold a password) never reach debug output.
@@ -96,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("allow_private_webhooks", &self.allow_private_webhooks)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| ".."))
             .field("server", &self.server)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -125,6 +128,7 @@ mod tests {
             allow_private_webhooks: false,
             metrics_token: Some("the-metrics-token".into()),
             server: Default::default(),
+            trusted_proxies: Default::default(),
         };
         let shown = format!("{config:?}");
         for secret in [

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod ratelimit;
 pub mod scan;
 pub mod server;

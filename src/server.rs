@@ -18,7 +18,7 @@ use std::collections::hash_map::Entry;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -37,6 +37,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
+
+use crate::net::ClientKey;
 
 /// How long the accept loop rests after an error such as EMFILE, which usually lasts until some
 /// connections close; retrying at once would spin.
@@ -457,27 +459,6 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     }
 }
 
-/// Whose connections are counted together: an IPv4 address, or an IPv6 /64, which one host
-/// usually has whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
-    V4(Ipv4Addr),
-    V6Net(u64),
-}
-
-impl ClientKey {
-    fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Self::V4(v4),
-            // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self::V4(v4),
-                None => Self::V6Net((u128::from(v6) >> 64) as u64),
-            },
-        }
-    }
-}
-
 /// Open connections per client. Only clients with an open connection have an entry, so the map is
 /// no larger than the number of open connections.
 struct PerAddress {
@@ -560,7 +541,7 @@ impl RefusalLog {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv6Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     use axum::extract::Path;
     use axum::routing::get;

@@ -3,14 +3,14 @@
 //! parsed, analysed against the limits, authenticated and only then executed.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use async_graphql::Variables;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -205,9 +205,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 /// The client's address, when the server was started with connection info.
 fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+    extensions.get::<super::ClientAddr>().map(|c| c.0)
 }
 
 pub async fn get(

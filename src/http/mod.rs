@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub apq: Option<Arc<apq::PersistedQueries>>,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<Arc<str>>,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Arc<crate::net::TrustedProxies>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -77,6 +80,7 @@ pub fn build_app(
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         db,
     };
     let mut router = Router::new()
@@ -102,6 +106,7 @@ pub fn build_app(
             state.clone(),
             body::read_body,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
         // Answers are for the caller alone and never to be sniffed as another type; static
         // assets set their own caching.
         .layer(SetResponseHeaderLayer::overriding(
@@ -176,19 +181,32 @@ pub(crate) fn credential_bucket(actor: &crate::domain::Actor) -> String {
     }
 }
 
-/// The rate-limit bucket of an address: IPv4 addresses one by one, IPv6 by their /64, which
-/// one client usually holds whole (else rotating addresses would dodge the limit).
+/// The rate-limit bucket of an address: IPv4 addresses one by one, IPv6 by their /64.
 pub(crate) fn address_bucket(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
+    crate::net::ClientKey::of(ip).to_string()
+}
+
+/// The address a request comes from, as `client_addr` worked it out; absent when the server
+/// runs without connection info.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub std::net::IpAddr);
+
+/// Works out the client's address once per request (behind trusted proxies, from the
+/// forwarding headers), for the per-address rate-limit buckets.
+async fn client_addr(
+    State(state): State<AppState>,
+    mut req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if let Some(peer) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+    {
+        let client = state.trusted_proxies.client(peer, req.headers());
+        req.extensions_mut().insert(ClientAddr(client));
     }
+    next.run(req).await
 }
 
 /// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
@@ -220,26 +238,4 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::address_bucket;
-
-    #[test]
-    fn ipv6_clients_share_their_64() {
-        let a = address_bucket("2001:db8:1:2::1".parse().expect("ip"));
-        let b = address_bucket("2001:db8:1:2:ffff::9".parse().expect("ip"));
-        let other = address_bucket("2001:db8:1:3::1".parse().expect("ip"));
-        assert_eq!(a, b);
-        assert_ne!(a, other);
-        assert_eq!(
-            address_bucket("::ffff:192.0.2.1".parse().expect("ip")),
-            "192.0.2.1"
-        );
-        assert_ne!(
-            address_bucket("192.0.2.1".parse().expect("ip")),
-            address_bucket("192.0.2.2".parse().expect("ip"))
-        );
-    }
 }

@@ -4,9 +4,8 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -177,11 +176,7 @@ pub async fn throttle_failed_auth(
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(ip) = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    else {
+    let Some(ip) = req.extensions().get::<super::ClientAddr>().map(|c| c.0) else {
         return next.run(req).await;
     };
     let bucket = format!("auth-failures:{}", super::address_bucket(ip));

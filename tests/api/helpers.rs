@@ -242,6 +242,7 @@ impl TestApp {
             allow_private_webhooks: false,
             metrics_token: None,
             server: Default::default(),
+            trusted_proxies: Default::default(),
         };
         adjust(&mut config);
         let mut db = cockpit_gateway::db::connect(&test_db.url)

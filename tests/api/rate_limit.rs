@@ -204,3 +204,102 @@ db_test! {
         assert_eq!(body["code"], "RATE_LIMITED");
     }
 }
+
+/// Anonymous `{ __typename }` calls from `forwarded_for` until one is throttled; how many ran.
+async fn anonymous_calls_until_throttled(app: &TestApp, forwarded_for: &str) -> usize {
+    for n in 0..40 {
+        let res = app
+            .post(
+                &[("x-forwarded-for", forwarded_for)],
+                json!({ "query": "{ __typename }" }),
+            )
+            .await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            return n;
+        }
+    }
+    40
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.rate_limit.bucket_size = 25;
+        c.rate_limit.restore_rate = 1;
+        c.trusted_proxies =
+            cockpit_gateway::net::TrustedProxies(vec!["127.0.0.0/8".parse().expect("net")]);
+    })
+    .await
+    .expect("SQLite");
+    assert_eq!(
+        anonymous_calls_until_throttled(&app, "198.51.100.1").await,
+        25
+    );
+    // Another client behind the same proxy is not throttled by the first one's calls...
+    assert_eq!(
+        anonymous_calls_until_throttled(&app, "198.51.100.2").await,
+        25
+    );
+    // ...and a client can't escape its bucket by writing other hops left of its own.
+    assert_eq!(
+        anonymous_calls_until_throttled(&app, "203.0.113.50, 198.51.100.1").await,
+        0
+    );
+    // Failed authentication is counted per forwarded client too.
+    let mut throttled = false;
+    for _ in 0..60 {
+        let res = app
+            .post(
+                &[
+                    ("x-forwarded-for", "198.51.100.3"),
+                    (
+                        "authorization",
+                        "Bearer kros_test_wrongwrongwrongwrongwrongwrong12",
+                    ),
+                ],
+                json!({ "query": "{ viewer { mode } }" }),
+            )
+            .await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "failed authentication is throttled");
+    let other = app
+        .post(
+            &[
+                ("x-forwarded-for", "198.51.100.4"),
+                ("authorization", &format!("Bearer {}", app.org.test_key)),
+            ],
+            json!({ "query": "{ viewer { mode } }" }),
+        )
+        .await;
+    assert_eq!(other.assert_ok()["viewer"]["mode"], "TEST");
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_untrusted_peers_are_ignored() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.rate_limit.bucket_size = 25;
+        c.rate_limit.restore_rate = 1;
+    })
+    .await
+    .expect("SQLite");
+    assert_eq!(
+        anonymous_calls_until_throttled(&app, "198.51.100.1").await,
+        25
+    );
+    // A fresh spoofed address is still the same peer, with the same empty bucket.
+    assert_eq!(
+        anonymous_calls_until_throttled(&app, "198.51.100.2").await,
+        0
+    );
+    let forwarded = app
+        .post(
+            &[("forwarded", "for=198.51.100.9")],
+            json!({ "query": "{ __typename }" }),
+        )
+        .await;
+    assert_eq!(forwarded.status, StatusCode::TOO_MANY_REQUESTS);
+}
