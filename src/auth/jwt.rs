@@ -62,6 +62,8 @@ struct Claims {
 struct RawHeader {
     alg: Option<String>,
     kid: Option<String>,
+    /// Extensions the issuer says a verifier must understand (RFC 7515 §4.1.11).
+    crit: Option<serde_json::Value>,
 }
 
 pub struct JwtVerifier {
@@ -95,6 +97,12 @@ impl JwtVerifier {
         let reject = |m: &str| JwtError::Rejected(m.to_owned());
         let header =
             read_header(token).ok_or_else(|| reject("The token is not a well-formed JWT."))?;
+        // This verifier understands no extension, so any the token marks critical is refused.
+        if header.crit.is_some() {
+            return Err(reject(
+                "The token marks header extensions as critical (crit); none are supported.",
+            ));
+        }
         let alg = header.alg.unwrap_or_default();
         let (key, algorithm) = match alg.as_str() {
             a if a.eq_ignore_ascii_case("none") => {

@@ -189,6 +189,19 @@ fn check_webhook_url(url: &str, allow_private: bool) -> Result<String, String> {
     else {
         return Err("{field} has no host".to_owned());
     };
+    if let url::Host::Domain(name) = &host {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.len() > 253
+            || name
+                .split('.')
+                .any(|label| label.is_empty() || label.len() > 63)
+        {
+            return Err("{field} has a host name that isn't a valid DNS name (labels of 1 to 63 characters, 253 in all)".to_owned());
+        }
+    }
+    if parsed.port() == Some(0) {
+        return Err("{field} has port 0, which nothing listens on".to_owned());
+    }
     // A URL is returned to every reader, so it may not carry a password.
     if parsed.password().is_some() {
         return Err(

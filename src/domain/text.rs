@@ -19,6 +19,14 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Characters that break a name across lines or mean nothing at all: the line and paragraph
+/// separators (which aren't control characters but end a line in many renderers and logs)
+/// and Unicode's noncharacters.
+fn is_line_break_or_noncharacter(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{FDD0}'..='\u{FDEF}')
+        || (u32::from(c) & 0xFFFE) == 0xFFFE
+}
+
 /// A character that puts ink on the screen: a letter, digit, punctuation mark or symbol —
 /// not space, a format character (zero-width space, BOM), a combining mark on its own, or one
 /// of the letters Unicode draws blank (Hangul fillers, the blank Braille pattern).
@@ -50,10 +58,10 @@ pub(crate) fn check_name(name: &str, max: usize) -> Result<String, (UserErrorCod
             format!("{{field}} is longer than {max} characters"),
         ));
     }
-    if has_control_chars(name) {
+    if has_control_chars(name) || name.chars().any(is_line_break_or_noncharacter) {
         return Err((
             UserErrorCode::Invalid,
-            "{field} contains control characters".to_owned(),
+            "{field} contains control characters or line separators".to_owned(),
         ));
     }
     if name.chars().any(is_bidi_control) {
@@ -124,7 +132,19 @@ mod tests {
                 "{bidi:?}"
             );
         }
-        for control in ["a\u{0}b", "a\nb", "a\tb", "a\u{7f}", "a\u{85}b"] {
+        for control in [
+            "a\u{0}b",
+            "a\nb",
+            "a\tb",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{FFFE}",
+            "a\u{FFFF}",
+            "a\u{1FFFF}",
+            "a\u{FDD0}",
+        ] {
             assert_eq!(
                 check_name(control, 100).map_err(|e| e.0),
                 Err(UserErrorCode::Invalid),

@@ -143,6 +143,12 @@ fn ipv6_reason(addr: Ipv6Addr) -> Option<&'static str> {
     } else if segments[..3] == [0x2001, 2, 0] {
         // 2001:2::/48 is the IPv6 benchmarking range, like 198.18.0.0/15.
         Some(MULTICAST_OR_RESERVED)
+    } else if segments[..4] == [0x100, 0, 0, 0] {
+        // 100::/64 is the discard-only prefix (RFC 6666): nothing there answers.
+        Some(MULTICAST_OR_RESERVED)
+    } else if segments[0] & 0xe000 != 0x2000 {
+        // Outside 2000::/3 nothing is global unicast: the rest is reserved or special-purpose.
+        Some(MULTICAST_OR_RESERVED)
     } else {
         None
     }
@@ -264,6 +270,9 @@ mod tests {
             ("http://[ff02::1]/", Some(MULTICAST_OR_RESERVED)),
             ("http://[2001::1]/", Some(TEREDO)),
             ("http://[2001:2::1]/", Some(MULTICAST_OR_RESERVED)),
+            ("http://[100::1]/", Some(MULTICAST_OR_RESERVED)),
+            ("http://[5f00::1]/", Some(MULTICAST_OR_RESERVED)),
+            ("http://[4000::1]/", Some(MULTICAST_OR_RESERVED)),
             ("http://[64:ff9b:1::a00:1]/", Some(PRIVATE)),
         ]);
     }

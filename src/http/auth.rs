@@ -56,17 +56,17 @@ fn single<'h>(
 /// The credential a request carries, if any: `Authorization: Bearer …` or `x-api-key: …`.
 /// Both may be sent only when they carry the same credential.
 pub fn credential(headers: &HeaderMap) -> Result<Option<String>, AuthRejection> {
-    let bearer = single(headers, header::AUTHORIZATION.as_str(), "Authorization")?
-        .map(bearer_token)
-        .transpose()?;
-    let api_key = single(headers, API_KEY_HEADER, API_KEY_HEADER)?
-        .map(api_key_value)
-        .transpose()?;
+    let bearer = single(headers, header::AUTHORIZATION.as_str(), "Authorization")?;
+    let api_key = single(headers, API_KEY_HEADER, API_KEY_HEADER)?;
     match (bearer, api_key) {
-        (Some(a), Some(b)) if a != b => Err(AuthRejection::bad_request(
-            "The Authorization and x-api-key headers carry different credentials; send one.",
-        )),
-        (Some(token), _) | (None, Some(token)) => Ok(Some(token)),
+        (Some(bearer), Some(api_key)) => match (bearer_token(bearer), api_key_value(api_key)) {
+            (Ok(a), Ok(b)) if a == b => Ok(Some(a)),
+            _ => Err(AuthRejection::bad_request(
+                "The Authorization and x-api-key headers carry different credentials; send one.",
+            )),
+        },
+        (Some(bearer), None) => bearer_token(bearer).map(Some),
+        (None, Some(api_key)) => api_key_value(api_key).map(Some),
         (None, None) => Ok(None),
     }
 }

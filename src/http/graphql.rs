@@ -159,19 +159,31 @@ impl Params {
     }
 
     fn from_query_string(raw: &str, nesting_limit: usize) -> Result<Self, Refusal> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| Refusal::bad_request("The query string is not valid."))?;
+        let pairs = strict_form_pairs(raw).ok_or_else(|| {
+            Refusal::bad_request(
+                "The query string is not valid: its percent-escapes must decode to UTF-8.",
+            )
+        })?;
         let mut params = Self::default();
+        let mut seen = std::collections::HashSet::new();
         for (key, value) in pairs {
+            let known = matches!(
+                key.as_str(),
+                "query" | "operationName" | "variables" | "extensions"
+            );
+            if known && !seen.insert(key.clone()) {
+                return Err(Refusal::bad_request(format!(
+                    "`{key}` is given more than once in the query string; give it once."
+                )));
+            }
             match key.as_str() {
                 "query" => params.query = Some(value),
                 "operationName" if !value.is_empty() => params.operation_name = Some(value),
                 "variables" | "extensions" if !value.is_empty() => {
                     super::check_json_nesting(value.as_bytes(), nesting_limit)
                         .map_err(Refusal::nesting)?;
-                    let parsed: Value = serde_json::from_str(&value).map_err(|_| {
-                        Refusal::bad_request(format!("`{key}` must be a JSON object."))
-                    })?;
+                    let parsed: Value = serde_json::from_str(&value)
+                        .map_err(|_| Refusal::bad_request(format!("`{key}` is not valid JSON.")))?;
                     let object = object_param(Some(parsed), &key)?;
                     if key == "variables" {
                         params.variables = object;
@@ -184,6 +196,25 @@ impl Params {
         }
         Ok(params)
     }
+}
+
+/// `application/x-www-form-urlencoded` pairs, with `None` for an escape that doesn't decode to
+/// UTF-8 (`serde_urlencoded` would silently turn it into U+FFFD and run a different query).
+fn strict_form_pairs(raw: &str) -> Option<Vec<(String, String)>> {
+    let decode = |part: &str| {
+        let spaced = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
+    };
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(key)?, decode(value)?))
+        })
+        .collect()
 }
 
 fn object_param(value: Option<Value>, name: &str) -> Result<Map<String, Value>, Refusal> {
@@ -432,6 +463,40 @@ async fn run(
             ),
         ));
     }
+    // Who is calling, and the floor paid, before any parsing: a document that never parses,
+    // validates or authenticates has still cost the work of reading it, and that work is
+    // charged to the credential, or to the address of an anonymous caller.
+    let organization = auth::requested_organization(headers)?;
+    let actor = match auth::credential(headers)? {
+        Some(token) => Some(
+            state
+                .auth
+                .authenticate(&token, organization)
+                .await
+                .map_err(AuthRejection::from)?,
+        ),
+        None => None,
+    };
+    let bucket = match &actor {
+        Some(actor) => super::credential_bucket(actor),
+        None => client.map_or_else(
+            || "anonymous".to_owned(),
+            |ip| format!("ip:{}", super::address_bucket(ip)),
+        ),
+    };
+    let floor = cost_floor(shape.tokens, query.len());
+    if floor > state.limiter.bucket_size() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            code::COST_LIMIT_EXCEEDED,
+            format!(
+                "The document is so large that reading it costs {floor}, more than a full rate-limit bucket ({}).",
+                state.limiter.bucket_size()
+            ),
+        ));
+    }
+    charge(state, &bucket, floor, floor).await?;
+
     let document = async_graphql::parser::parse_query(&query).map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -461,40 +526,20 @@ async fn run(
         ));
     }
     check_limits(&analysis, &state.limits)?;
+    if actor.is_none() && !analysis.introspection_only {
+        return Err(AuthRejection::unauthenticated(
+            "Authentication required: send an API key as `Authorization: Bearer kros_…` or `x-api-key: kros_…`.",
+        )
+        .into());
+    }
 
-    let organization = auth::requested_organization(headers)?;
-    let actor = match auth::credential(headers)? {
-        Some(token) => Some(
-            state
-                .auth
-                .authenticate(&token, organization)
-                .await
-                .map_err(AuthRejection::from)?,
-        ),
-        None if analysis.introspection_only => None,
-        None => {
-            return Err(AuthRejection::unauthenticated(
-                "Authentication required: send an API key as `Authorization: Bearer kros_…` or `x-api-key: kros_…`.",
-            )
-            .into());
-        }
-    };
-
-    let bucket = match &actor {
-        Some(actor) => super::credential_bucket(actor),
-        None => client.map_or_else(
-            || "anonymous".to_owned(),
-            |ip| format!("ip:{}", super::address_bucket(ip)),
-        ),
-    };
     // Only an authenticated caller's query text is remembered, so anonymous traffic can't
     // fill the cache.
     if let (Some(apq), Some(hash), Some(_)) = (&state.apq, register, &actor) {
         apq.remember(hash, &query);
     }
-    // Every operation pays at least its floor, which grows with the document's size: the
-    // work of parsing and validating it is spent whatever the response holds.
-    let floor = cost_floor(shape.tokens);
+    // The rest of what the operation may cost is reserved now; what its response doesn't use
+    // goes back afterwards, down to the floor.
     let requested = analysis.cost.max(floor);
     if requested > state.limiter.bucket_size() {
         return Err(Refusal::new(
@@ -506,23 +551,12 @@ async fn run(
             ),
         ));
     }
-    if let Decision::Throttled {
-        status,
-        retry_after,
-    } = state.limiter.take(&bucket, requested).await
-    {
-        let mut refusal = Refusal::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            code::RATE_LIMITED,
-            super::throttled_message(requested, &status),
-        );
-        refusal.retry_after = Some(super::retry_after_seconds(retry_after));
-        refusal.cost = Some(cost_extension(requested, 0, status));
-        return Err(refusal);
-    }
+    charge(state, &bucket, requested - floor, requested).await?;
 
+    // Parsed once: async-graphql runs the document already parsed here.
     let mut request = async_graphql::Request::new(query)
         .variables(Variables::from_json(Value::Object(params.variables)));
+    request.set_parsed_query(document);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
@@ -558,10 +592,38 @@ async fn run(
 
 /// Tokens of a document per point of its cost floor.
 pub const TOKENS_PER_COST_POINT: usize = 100;
+/// Bytes of a document per point of its cost floor (long strings and comments are few tokens
+/// but still take their length to read).
+pub const BYTES_PER_COST_POINT: usize = 2048;
 
-/// The least an operation costs: 1, plus 1 per 100 tokens of its document.
-fn cost_floor(tokens: usize) -> u64 {
-    1 + (tokens / TOKENS_PER_COST_POINT) as u64
+/// The least an operation costs: 1, plus 1 per 100 tokens and 1 per 2 KiB of its document.
+fn cost_floor(tokens: usize, bytes: usize) -> u64 {
+    (1 + tokens / TOKENS_PER_COST_POINT + bytes / BYTES_PER_COST_POINT) as u64
+}
+
+/// Takes `points` of an operation costing `requested` in all from `bucket`; an empty bucket
+/// is 429 with `Retry-After`.
+async fn charge(
+    state: &AppState,
+    bucket: &str,
+    points: u64,
+    requested: u64,
+) -> Result<(), Refusal> {
+    if let Decision::Throttled {
+        status,
+        retry_after,
+    } = state.limiter.take(bucket, points).await
+    {
+        let mut refusal = Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            super::throttled_message(requested, &status),
+        );
+        refusal.retry_after = Some(super::retry_after_seconds(retry_after));
+        refusal.cost = Some(cost_extension(requested, 0, status));
+        return Err(refusal);
+    }
+    Ok(())
 }
 
 /// Objects in a response's data, each costing 1 as in the requested cost.

@@ -196,12 +196,14 @@ async fn every_operation_pays_a_floor_that_grows_with_its_size() {
     res.assert_ok();
     assert_eq!(res.cost["requestedQueryCost"], 1, "{}", res.cost);
     assert_eq!(res.cost["actualQueryCost"], 1, "{}", res.cost);
-    // 5,000 tokens of `__typename`: an answer with no objects, and a floor of 51.
+    // 5,000 tokens of `__typename` in 55 KB: an answer with no objects, and a floor of
+    // 1 + 50 (per 100 tokens) + 26 (per 2 KiB).
     let big = format!("{{ {} }}", "__typename ".repeat(4_998));
+    assert_eq!(big.len() / 2048, 26);
     let res = app.graphql(key, &big, json!({})).await;
     res.assert_ok();
-    assert_eq!(res.cost["requestedQueryCost"], 51, "{}", res.cost);
-    assert_eq!(res.cost["actualQueryCost"], 51, "{}", res.cost);
+    assert_eq!(res.cost["requestedQueryCost"], 77, "{}", res.cost);
+    assert_eq!(res.cost["actualQueryCost"], 77, "{}", res.cost);
     // A small bucket runs dry on them: they are rate-limited like any other operation.
     let mut throttled = false;
     for _ in 0..5 {
@@ -289,6 +291,9 @@ db_test! {
             "https://a.example/\u{0}",
             "https://a.example/\r\nX-Injected: 1",
             "https://a.exa\tmple/",
+            "https://a.example:0/",
+            "https://a..example/",
+            "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example/",
         ] {
             let payload = app
                 .create_endpoint(key, json!({ "name": "w", "type": "WEBHOOK", "url": bad }))
@@ -377,6 +382,9 @@ db_test! {
             "sip:a%zz@host.example",
             "sip:a@host.example;p={x}",
             "sip:a@ho_st.example",
+            "sip:a@host.example?Route=%3Csip:evil%3E",
+            "sip:a@host.example?h=%0d%0aVia:x",
+            "sip:a%00@host.example",
         ] {
             let payload = app
                 .create_endpoint(key, json!({ "name": "s", "type": "CUSTOM_SIP", "url": bad }))
@@ -391,7 +399,7 @@ db_test! {
         assert_eq!(app.endpoint_rows().await, 0);
         for good in [
             "sip:alice%20smith@example.com;transport=tls",
-            "sips:+15551234567@trunk.example.com:5061;user=phone?subject=x%20y",
+            "sips:+15551234567@trunk.example.com:5061;user=phone",
             "sip:user;par=u%40example.net@example.com",
         ] {
             app.create_ok(key, json!({ "name": "s", "type": "CUSTOM_SIP", "url": good })).await;
@@ -709,4 +717,145 @@ async fn a_stalled_body_gets_408_within_the_body_read_timeout() {
         assert!(answer.contains("body read timeout"), "{answer}");
         assert!(started.elapsed() < std::time::Duration::from_secs(3));
     }
+}
+
+#[tokio::test]
+async fn long_strings_and_comments_pay_by_their_length() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let key = app.org.key(Mode::Test);
+    // One token of 200 KB: 100 points of reading, whatever it asks for.
+    let search = "x".repeat(200 * 1024);
+    let query =
+        format!("{{ endpoints(first: 1, filter: {{search: \"{search}\"}}) {{ totalCount }} }}");
+    let res = app.graphql(key, &query, json!({})).await;
+    assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
+    assert_eq!(res.cost["actualQueryCost"], 101, "{}", res.cost);
+    let comment = format!("#{search}\n{{ __typename }}");
+    let res = app.graphql(key, &comment, json!({})).await;
+    res.assert_ok();
+    assert_eq!(res.cost["actualQueryCost"], 101, "{}", res.cost);
+}
+
+#[tokio::test]
+async fn documents_refused_before_authentication_still_pay_their_floor() {
+    let spawn = || {
+        TestApp::spawn_with(Backend::Sqlite, |c| {
+            c.rate_limit.bucket_size = 300;
+            c.rate_limit.restore_rate = 1;
+        })
+    };
+    // 100 KB sent anonymously costs 51 points of the address's bucket however it is refused
+    // — it doesn't parse, it nests too deep, it needs a credential — so the sixth such
+    // request is throttled before it is parsed.
+    let padding = "x".repeat(100 * 1024);
+    let deep = format!(
+        "{{ {}__typename{} }}",
+        "viewer { ".repeat(20),
+        " }".repeat(20)
+    );
+    for document in [
+        format!("{{ a(s: \"{padding}\") }} }}"),
+        format!("{deep}#{padding}"),
+        format!("{{ viewer {{ mode }} }}#{padding}"),
+    ] {
+        let app = spawn().await.expect("sqlite");
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            let res = raw_post(
+                &app,
+                "/graphql",
+                &[],
+                json!({ "query": document }).to_string(),
+            )
+            .await;
+            statuses.push(res.status.as_u16());
+        }
+        assert!(
+            statuses[..5].iter().all(|s| *s == 400 || *s == 401),
+            "{statuses:?}"
+        );
+        assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    }
+}
+
+#[tokio::test]
+async fn query_strings_must_decode_and_name_each_parameter_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    for (query, words) in [
+        (
+            "query=%7B__typename%7D&query=%7Bviewer%7Bmode%7D%7D",
+            "more than once",
+        ),
+        (
+            "query=%7B__typename%7D&operationName=A&operationName=B",
+            "more than once",
+        ),
+        ("query=%7B__typename%C0%AF%7D", "UTF-8"),
+        ("query=%7B__typename%ED%A0%80%7D", "UTF-8"),
+        (
+            "query=%7B__typename%7D&variables=%7B%22a%22%3A%22%5Cud800%22",
+            "not valid JSON",
+        ),
+    ] {
+        let res = get(&app, &format!("/graphql?{query}"), &[]).await;
+        assert_refused(&res, "BAD_REQUEST", words);
+    }
+    let ok = get(&app, "/graphql?query=%7B__typename%7D&other=1&other=2", &[]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn a_token_with_critical_extensions_is_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let (user, _) = app.member(app.org.id, Role::Owner).await;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.crit = Some(vec!["x".to_owned()]);
+    let token = jsonwebtoken::encode(
+        &header,
+        &crate::jwt::claims(&user),
+        &jsonwebtoken::EncodingKey::from_secret(crate::jwt::HS_SECRET.as_bytes()),
+    )
+    .expect("sign");
+    let res = app.graphql(&token, "{ viewer { mode } }", json!({})).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.body);
+    assert!(
+        res.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("crit")
+    );
+    // The same token without `crit` is fine.
+    let plain = crate::jwt::sign_hs256(crate::jwt::HS_SECRET, &crate::jwt::claims(&user));
+    app.graphql(&plain, "{ viewer { organizations { role } } }", json!({}))
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn an_empty_or_malformed_second_credential_is_a_conflict() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let bearer = format!("Bearer {}", app.org.test_key);
+    for (name, value) in [
+        ("x-api-key", ""),
+        ("x-api-key", " "),
+        ("x-api-key", "kros_test_other"),
+    ] {
+        let res = app
+            .post(
+                &[("authorization", &bearer), (name, value)],
+                json!({ "query": "{ viewer { mode } }" }),
+            )
+            .await;
+        assert_refused(&res, "BAD_REQUEST", "different credentials");
+    }
+    let res = app
+        .post(
+            &[
+                ("authorization", "Basic abc"),
+                ("x-api-key", &app.org.test_key),
+            ],
+            json!({ "query": "{ viewer { mode } }" }),
+        )
+        .await;
+    assert_refused(&res, "BAD_REQUEST", "different credentials");
 }
