@@ -859,3 +859,29 @@ async fn an_empty_or_malformed_second_credential_is_a_conflict() {
         .await;
     assert_refused(&res, "BAD_REQUEST", "different credentials");
 }
+
+#[tokio::test]
+async fn rest_bodies_pay_for_their_length_before_they_are_parsed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.rate_limit.bucket_size = 300;
+        c.rate_limit.restore_rate = 1;
+    })
+    .await
+    .expect("sqlite");
+    let auth = format!("Bearer {}", app.org.test_key);
+    // 100 KB of body: 51 points each, whether or not it parses.
+    let broken = format!("{{\"name\": \"{}\"", "x".repeat(100 * 1024));
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let res = raw_post(
+            &app,
+            "/v1/endpoints",
+            &[("authorization", &auth)],
+            broken.clone(),
+        )
+        .await;
+        statuses.push(res.status.as_u16());
+    }
+    assert_eq!(statuses[..5], [400; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+}

@@ -434,6 +434,13 @@ async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestEr
     }
 }
 
+/// What a request with a body costs before it is parsed: 1, plus 1 per 2 KiB, as a GraphQL
+/// document pays for its length.
+fn body_floor(body: &Result<Bytes, BytesRejection>) -> u64 {
+    let len = body.as_ref().map_or(0, Bytes::len);
+    (1 + len / super::graphql::BYTES_PER_COST_POINT) as u64
+}
+
 /// Runs a request's work under the request timeout (504 after it).
 async fn within<T>(
     state: &AppState,
@@ -501,6 +508,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let actor = actor(&state, &headers).await?;
+    charge(&state, &actor, body_floor(&body)).await?;
     let object = json_object(
         &headers,
         body,
@@ -546,7 +554,6 @@ pub async fn create(
         phone_number_id,
         mode,
     })?;
-    charge(&state, &actor, 1).await?;
     let created = within(&state, async {
         Ok(endpoints::create(&state.db, &state.endpoint_settings, &actor, new).await?)
     })
@@ -583,7 +590,7 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, RestError> {
     let actor = actor(&state, &headers).await?;
-    charge(&state, &actor, 1).await?;
+    charge(&state, &actor, body_floor(&body)).await?;
     let id = endpoint_id(&id)?;
     let object = json_object(
         &headers,
