@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks with real clients against a live gateway: GraphiQL in Debian's Chromium,
 # the schema contract (live introspection, breaking changes since the previous commit) and the
-# typed TypeScript example. Needs the gateway built (cargo build), node/npm and chromium.
+# typed TypeScript example, and graphql-http's GraphQL-over-HTTP audit. Needs the gateway built (cargo build), node/npm and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +56,10 @@ if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:schema.
 else
   echo "no previous schema.graphql to compare with"
 fi
+passed=$((passed + 1))
+
+echo "--- GraphQL over HTTP: graphql-http's server audit, every MUST and SHOULD"
+(cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node audit.mjs)
 passed=$((passed + 1))
 
 echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"

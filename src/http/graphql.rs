@@ -88,14 +88,20 @@ impl Media {
     }
 }
 
-/// Picks `application/graphql-response+json` when the client accepts it at least as much as
-/// `application/json`; no `Accept` means `application/json`, as the spec asks of servers
-/// that serve older clients. `None` when neither is acceptable (406).
+/// Picks the response's media type from `Accept` (GraphQL over HTTP): the newer
+/// `application/graphql-response+json` when the client names it and likes it at least as much
+/// as `application/json`; otherwise `application/json` — for no `Accept`, and for wildcards
+/// (`*/*` is what most HTTP clients send, and they read plain JSON). The most specific range
+/// decides a type's quality. `None` when neither is acceptable (406).
 fn negotiate(headers: &HeaderMap) -> Option<Media> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(Media::Json);
     };
-    let mut best: Option<(f32, Media)> = None;
+    // The quality of each range given: (explicit, application/*, */*) for each type.
+    let mut graphql_response = None;
+    let mut json = None;
+    let mut application_any = None;
+    let mut any = None;
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media_range = parts.next().unwrap_or_default().to_ascii_lowercase();
@@ -103,25 +109,34 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
             .filter_map(|p| p.strip_prefix("q="))
             .find_map(|q| q.parse::<f32>().ok())
             .unwrap_or(1.0);
-        if q <= 0.0 {
-            continue;
-        }
-        let candidates: &[Media] = match media_range.as_str() {
-            GRAPHQL_RESPONSE_JSON => &[Media::GraphqlResponseJson],
-            APPLICATION_JSON => &[Media::Json],
-            "application/*" | "*/*" => &[Media::GraphqlResponseJson],
-            _ => &[],
+        let slot = match media_range.as_str() {
+            GRAPHQL_RESPONSE_JSON => &mut graphql_response,
+            APPLICATION_JSON => &mut json,
+            "application/*" => &mut application_any,
+            "*/*" => &mut any,
+            _ => continue,
         };
-        for media in candidates {
-            let better = |(best_q, best_media): (f32, Media)| {
-                q > best_q || (q == best_q && best_media == Media::Json)
-            };
-            if best.is_none_or(better) {
-                best = Some((q, *media));
-            }
-        }
+        *slot = Some(slot.map_or(q, |old: f32| old.max(q)));
     }
-    best.map(|(_, media)| media)
+    let wildcard = application_any.or(any);
+    let json_q = json.or(wildcard).unwrap_or(0.0);
+    match graphql_response {
+        Some(q) if q > 0.0 && q >= json_q => Some(Media::GraphqlResponseJson),
+        _ if json_q > 0.0 => Some(Media::Json),
+        None if wildcard.is_some_and(|q| q > 0.0) => Some(Media::GraphqlResponseJson),
+        _ => None,
+    }
+}
+
+/// The status of a GraphQL request error — a document that doesn't parse or validate, or
+/// variables that can't be coerced: with `application/json` every well-formed request is
+/// answered 200 and the errors speak for themselves (older clients treat a 4xx as a transport
+/// failure and never read them); `application/graphql-response+json` says 400.
+fn request_error_status(media: Media) -> StatusCode {
+    match media {
+        Media::Json => StatusCode::OK,
+        Media::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+    }
 }
 
 /// One operation's parameters, as the client sent them.
@@ -258,7 +273,7 @@ pub async fn get(
         return not_acceptable();
     };
     let operation = params.operation_name.clone();
-    let response = match run(&state, &headers, client, params, true).await {
+    let response = match run(&state, &headers, client, params, true, media).await {
         Ok((status, body)) => json_response(status, body, media),
         Err(refusal) => refusal_response(refusal, media),
     };
@@ -320,12 +335,12 @@ pub async fn post(
     let outcome = match value {
         Value::Array(items) => {
             operation = Some("(batch)".to_owned());
-            run_batch(&state, &headers, client, items).await
+            run_batch(&state, &headers, client, items, media).await
         }
         single => match Params::from_json(single) {
             Ok(params) => {
                 operation.clone_from(&params.operation_name);
-                run(&state, &headers, client, params, false).await
+                run(&state, &headers, client, params, false, media).await
             }
             Err(refusal) => Err(refusal),
         },
@@ -380,6 +395,7 @@ async fn run_batch(
     headers: &HeaderMap,
     client: Option<IpAddr>,
     items: Vec<Value>,
+    media: Media,
 ) -> Result<(StatusCode, Value), Refusal> {
     let Some(max) = state.limits.max_batch else {
         return Err(Refusal::bad_request(
@@ -395,7 +411,7 @@ async fn run_batch(
     let mut results = Vec::with_capacity(items.len());
     for item in items {
         let result = match Params::from_json(item) {
-            Ok(params) => run(state, headers, client, params, false).await,
+            Ok(params) => run(state, headers, client, params, false, media).await,
             Err(refusal) => Err(refusal),
         };
         match result {
@@ -417,6 +433,7 @@ async fn run(
     client: Option<IpAddr>,
     params: Params,
     via_get: bool,
+    media: Media,
 ) -> Result<(StatusCode, Value), Refusal> {
     let resolved = match &state.apq {
         Some(apq) => apq.resolve(params.query, &params.extensions),
@@ -578,7 +595,7 @@ async fn run(
             super::timeout_message(state.limits.request_timeout),
         )
     })?;
-    let (status, mut body) = classify(response);
+    let (status, mut body) = classify(response, media);
     if let Value::Object(object) = &mut body
         && let Value::Object(extensions) = object.entry("extensions").or_insert_with(|| json!({}))
     {
@@ -725,11 +742,11 @@ fn is_input_coercion_error(error: &async_graphql::ServerError) -> bool {
             || (error.message.starts_with("Variable ") && error.message.contains("is not defined")))
 }
 
-/// The HTTP status of an executed response: a document that failed validation (no data, and
-/// no error tied to a field) is a 400, as the GraphQL-over-HTTP audit in common use expects
-/// for both media types (the spec's draft would have 422 for application/graphql-response+json).
+/// The HTTP status of an executed response: a document that failed validation or variables
+/// that failed coercion (no data, and no error tied to a field) are a request error, whose
+/// status depends on the media type (`request_error_status`); they lose `data` either way.
 /// Anything that executed is a 200.
-fn classify(response: async_graphql::Response) -> (StatusCode, Value) {
+fn classify(response: async_graphql::Response, media: Media) -> (StatusCode, Value) {
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response
@@ -752,7 +769,7 @@ fn classify(response: async_graphql::Response) -> (StatusCode, Value) {
         if let Value::Object(o) = &mut body {
             o.remove("data");
         }
-        return (StatusCode::BAD_REQUEST, body);
+        return (request_error_status(media), body);
     }
     (StatusCode::OK, body)
 }
@@ -777,7 +794,15 @@ fn json_response(status: StatusCode, body: Value, media: Media) -> Response {
 }
 
 fn refusal_response(refusal: Refusal, media: Media) -> Response {
-    let mut response = json_response(refusal.status, error_body(&refusal), media);
+    let status = if matches!(
+        refusal.code,
+        code::GRAPHQL_PARSE_FAILED | code::GRAPHQL_VALIDATION_FAILED
+    ) {
+        request_error_status(media)
+    } else {
+        refusal.status
+    };
+    let mut response = json_response(status, error_body(&refusal), media);
     if refusal.status == StatusCode::UNAUTHORIZED {
         response
             .headers_mut()

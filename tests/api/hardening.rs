@@ -770,8 +770,9 @@ async fn documents_refused_before_authentication_still_pay_their_floor() {
             .await;
             statuses.push(res.status.as_u16());
         }
+        // Refused (a parse failure is a 200 with errors under application/json), then throttled.
         assert!(
-            statuses[..5].iter().all(|s| *s == 400 || *s == 401),
+            statuses[..5].iter().all(|s| matches!(s, 200 | 400 | 401)),
             "{statuses:?}"
         );
         assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");

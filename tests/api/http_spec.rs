@@ -289,17 +289,27 @@ db_test! {
 // ---------------------------------------------------------------------------------------------
 // Media types
 
+/// A GraphQL request error's status (parse, validation, variable coercion): 200 with
+/// `application/json`, whose clients read errors only from a 200; 400 with
+/// `application/graphql-response+json`.
+fn request_error_status(accept: &str) -> StatusCode {
+    if accept == APPLICATION_JSON {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
 #[tokio::test]
 async fn graphql_response_json_is_used_when_accepted() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
     for accept in [
         GRAPHQL_RESPONSE_JSON,
-        "*/*",
-        "application/*",
         "application/graphql-response+json, application/json",
         "application/json, application/graphql-response+json",
         "application/graphql-response+json; charset=utf-8",
-        "text/html, */*;q=0.8",
+        "application/graphql-response+json, */*;q=0.5",
+        "application/json;q=0, */*",
     ] {
         let reply = post_json(&app, &[("accept", accept)], &json!({ "query": TYPENAME })).await;
         assert_eq!(
@@ -341,11 +351,17 @@ async fn graphql_response_json_is_used_when_accepted() {
 #[tokio::test]
 async fn application_json_is_used_when_only_it_is_accepted() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    // Wildcards get application/json: it is what most HTTP clients (Node's fetch among
+    // them) send `*/*` for, and what they can read.
     for accept in [
         APPLICATION_JSON,
         "application/json; charset=utf-8",
         "text/plain, application/json",
         "application/graphql-response+json;q=0, application/json",
+        "*/*",
+        "application/*",
+        "text/html, */*;q=0.8",
+        "application/graphql-response+json;q=0.5, */*",
     ] {
         let reply = post_json(&app, &[("accept", accept)], &json!({ "query": TYPENAME })).await;
         let body = assert_executed(&reply, APPLICATION_JSON);
@@ -594,7 +610,7 @@ async fn post_that_is_not_application_json_is_415() {
 // GraphQL request errors and field errors
 
 #[tokio::test]
-async fn document_that_does_not_parse_is_400_parse_failed() {
+async fn document_that_does_not_parse_is_a_request_error() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
     for query in [
         "{",
@@ -609,23 +625,23 @@ async fn document_that_does_not_parse_is_400_parse_failed() {
             let reply = post_json(&app, &[("accept", accept)], &json!({ "query": query })).await;
             assert_refused(
                 &reply,
-                StatusCode::BAD_REQUEST,
+                request_error_status(accept),
+                accept,
+                "GRAPHQL_PARSE_FAILED",
+            );
+            let reply = get(&app, &[("query", query)], &[("accept", accept)]).await;
+            assert_refused(
+                &reply,
+                request_error_status(accept),
                 accept,
                 "GRAPHQL_PARSE_FAILED",
             );
         }
-        let reply = get(&app, &[("query", query)], &[("accept", APPLICATION_JSON)]).await;
-        assert_refused(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            APPLICATION_JSON,
-            "GRAPHQL_PARSE_FAILED",
-        );
     }
 }
 
 db_test! {
-    async fn document_that_fails_validation_is_400_without_data(app) {
+    async fn document_that_fails_validation_is_a_request_error_without_data(app) {
         let auth = bearer(&app);
         let invalid = [
             // Unknown field.
@@ -650,8 +666,8 @@ db_test! {
         for (body, case) in invalid {
             for accept in [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON] {
                 let reply = post_json(&app, &[("authorization", &auth), ("accept", accept)], &body).await;
-                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{case}: {}", reply.text);
-                assert_refused(&reply, StatusCode::BAD_REQUEST, accept, "GRAPHQL_VALIDATION_FAILED");
+                assert_eq!(reply.status, request_error_status(accept), "{case}: {}", reply.text);
+                assert_refused(&reply, request_error_status(accept), accept, "GRAPHQL_VALIDATION_FAILED");
             }
         }
 
@@ -662,14 +678,14 @@ db_test! {
             &[("authorization", &auth), ("accept", APPLICATION_JSON)],
         )
         .await;
-        assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
-        let reply = post_json(&app, &[("accept", APPLICATION_JSON)], &json!({ "query": "{ __schema { nope } }" })).await;
-        assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
+        assert_refused(&reply, StatusCode::OK, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
+        let reply = post_json(&app, &[("accept", GRAPHQL_RESPONSE_JSON)], &json!({ "query": "{ __schema { nope } }" })).await;
+        assert_refused(&reply, StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON, "GRAPHQL_VALIDATION_FAILED");
     }
 }
 
 db_test! {
-    async fn variables_that_cannot_be_coerced_are_400_without_data(app) {
+    async fn variables_that_cannot_be_coerced_are_a_request_error_without_data(app) {
         // Coercing variables happens before execution (GraphQL spec, CoerceVariableValues): a
         // missing or ill-typed required variable is a request error, like a validation failure.
         let auth = bearer(&app);
@@ -682,14 +698,16 @@ db_test! {
             (query, json!({ "id": 5 })),
             (query, json!({ "id": "not-a-uuid" })),
         ] {
-            let reply = post_json(
-                &app,
-                &[("authorization", &auth), ("accept", APPLICATION_JSON)],
-                &json!({ "query": query, "variables": variables }),
-            )
-            .await;
-            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query} {variables}: {}", reply.text);
-            assert!(reply.json().get("data").is_none(), "{query} {variables}: {}", reply.text);
+            for accept in [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON] {
+                let reply = post_json(
+                    &app,
+                    &[("authorization", &auth), ("accept", accept)],
+                    &json!({ "query": query, "variables": variables }),
+                )
+                .await;
+                assert_eq!(reply.status, request_error_status(accept), "{query} {variables}: {}", reply.text);
+                assert!(reply.json().get("data").is_none(), "{query} {variables}: {}", reply.text);
+            }
         }
     }
 }
@@ -721,17 +739,19 @@ db_test! {
 }
 
 db_test! {
-    async fn uuid_argument_of_the_wrong_type_is_400_validation_failed(app) {
+    async fn uuid_argument_of_the_wrong_type_is_a_validation_failure(app) {
         // `UUID` literals that can't be coerced fail validation like any other wrong argument.
         let auth = bearer(&app);
         for query in ["{ endpoint(id: 5) { id } }", "{ endpoint(id: \"not-a-uuid\") { id } }"] {
-            let reply = post_json(
-                &app,
-                &[("authorization", &auth), ("accept", APPLICATION_JSON)],
-                &json!({ "query": query }),
-            )
-            .await;
-            assert_refused(&reply, StatusCode::BAD_REQUEST, APPLICATION_JSON, "GRAPHQL_VALIDATION_FAILED");
+            for accept in [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON] {
+                let reply = post_json(
+                    &app,
+                    &[("authorization", &auth), ("accept", accept)],
+                    &json!({ "query": query }),
+                )
+                .await;
+                assert_refused(&reply, request_error_status(accept), accept, "GRAPHQL_VALIDATION_FAILED");
+            }
         }
     }
 }
@@ -906,7 +926,7 @@ async fn graphiql_is_served_to_browsers() {
     let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     let reply = get(&app, &[("query", TYPENAME)], &[("accept", browser)]).await;
     assert_eq!(
-        assert_executed(&reply, GRAPHQL_RESPONSE_JSON)["data"]["__typename"],
+        assert_executed(&reply, APPLICATION_JSON)["data"]["__typename"],
         "Query"
     );
 }
