@@ -35,7 +35,9 @@ fn init_logging() {
         builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // The request's span (its id, method and route) on every line logged inside it.
+            .with_current_span(true)
+            .with_span_list(false)
             .init();
     } else {
         builder.init();

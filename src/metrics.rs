@@ -80,18 +80,32 @@ impl Default for Metrics {
     }
 }
 
-/// A bounded label for a path, so unknown paths can't grow the metrics without limit.
-pub fn route_label(path: &str) -> &'static str {
-    match path {
-        "/graphql" => "/graphql",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        "/v1/openapi.json" => "/v1/openapi.json",
-        "/v1/endpoints" => "/v1/endpoints",
-        p if p.starts_with("/v1/endpoints/") => "/v1/endpoints/{id}",
-        _ => "other",
+/// The label of a matched route (`/v1/endpoints/{id}`), or `other` for a path no route
+/// matched, so unknown paths can't grow the metrics without limit. Route templates come from
+/// the router, a fixed set, so each is leaked once and labels cost no allocation afterwards.
+pub fn route_label(matched: Option<&str>) -> &'static str {
+    static ROUTES: std::sync::OnceLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let Some(route) = matched else {
+        return "other";
+    };
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(known) = routes
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(route)
+    {
+        return known;
     }
+    let mut routes = routes
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = routes.get(route) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.insert(leaked);
+    leaked
 }
 
 impl Metrics {

@@ -19,6 +19,8 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -118,6 +120,16 @@ pub fn build_app(
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state.clone());
+    // gzip or brotli when the client accepts them, for bodies worth it (GraphiQL's bundles,
+    // pages of endpoints); small answers go as they are.
+    router = router.layer(
+        CompressionLayer::new().gzip(true).br(true).compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        ),
+    );
     if let Some(cors) = cors_layer(&config.cors_origins)? {
         router = router.layer(cors);
     }

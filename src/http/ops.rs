@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use migration::{Migrator, MigratorTrait};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::AppState;
 use crate::metrics::route_label;
@@ -133,9 +134,20 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         m @ ("GET" | "POST" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "PUT") => m.to_owned(),
         _ => "OTHER".to_owned(),
     };
-    let route = route_label(req.uri().path());
+    let route = route_label(
+        req.extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str),
+    );
+    // Everything logged while the request runs carries its id, method and route.
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = method.as_str(),
+        route
+    );
     let started = Instant::now();
-    let mut response = next.run(req).await;
+    let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     response.headers_mut().insert(REQUEST_ID, id.clone());
     let outcome = response
@@ -147,6 +159,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     state
         .metrics
         .record(&method, route, status, elapsed, &outcome.error_codes);
+    let _in_request = span.enter();
     tracing::info!(
         request_id = id.to_str().unwrap_or_default(),
         method,

@@ -598,3 +598,59 @@ async fn cors_preflight_responses_carry_a_request_id() {
     );
     generated_request_id(res.headers());
 }
+
+#[tokio::test]
+async fn large_answers_are_compressed_when_the_client_accepts_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let introspection = json!({ "query": "{ __schema { types { name fields { name } } } }" });
+    for (accept, expected) in [
+        ("gzip", Some("gzip")),
+        ("br", Some("br")),
+        ("identity", None),
+    ] {
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("accept-encoding", accept)
+            .json(&introspection)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            expected,
+            "Accept-Encoding: {accept}"
+        );
+        let asset = app
+            .client
+            .get(format!(
+                "{}/graphiql/assets/graphiql-3.9.0.min.js",
+                app.address
+            ))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(
+            asset
+                .headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            expected,
+            "asset, Accept-Encoding: {accept}"
+        );
+    }
+    // Tiny answers go as they are.
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .expect("healthz");
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(res.json::<Value>().await.expect("json")["status"], "ok");
+}
