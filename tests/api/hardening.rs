@@ -66,6 +66,14 @@ fn assert_refused(res: &Response, code: &str, words: &str) {
     assert!(message.contains(words), "{message}");
 }
 
+/// Creates with the test key, expecting the first user error to carry `code`.
+async fn assert_refused_create(app: &TestApp, input: Value, code: &str) {
+    let payload = app
+        .create_endpoint(app.org.key(Mode::Test), input.clone())
+        .await;
+    assert_eq!(payload["userErrors"][0]["code"], code, "{input}: {payload}");
+}
+
 async fn still_serving(app: &TestApp) {
     let res = app
         .client
@@ -235,10 +243,7 @@ db_test! {
                 format!("https://a.{text}example/"),
                 format!("{text}https://a.example/"),
             ] {
-                let payload = app
-                    .create_endpoint(key, json!({ "name": "w", "type": "WEBHOOK", "url": url }))
-                    .await;
-                assert_eq!(payload["userErrors"][0]["code"], "INVALID_URL", "{url:?}: {payload}");
+                assert_refused_create(&app, json!({ "name": "w", "type": "WEBHOOK", "url": url }), "INVALID_URL").await;
             }
             let payload = app
                 .create_endpoint(key, json!({ "name": "r", "type": "RETELL",
@@ -386,15 +391,14 @@ db_test! {
             "sip:a@host.example?h=%0d%0aVia:x",
             "sip:a%00@host.example",
         ] {
-            let payload = app
-                .create_endpoint(key, json!({ "name": "s", "type": "CUSTOM_SIP", "url": bad }))
-                .await;
-            assert_eq!(payload["userErrors"][0]["code"], "INVALID_SIP_URI", "{bad}: {payload}");
-            let payload = app
-                .create_endpoint(key, json!({ "name": "l", "type": "LIVEKIT",
-                    "providerConfig": { "liveKit": { "livekitSipTrunkId": "ST_1", "livekitSipUri": bad } } }))
-                .await;
-            assert_eq!(payload["userErrors"][0]["code"], "INVALID_SIP_URI", "{bad}: {payload}");
+            assert_refused_create(&app, json!({ "name": "s", "type": "CUSTOM_SIP", "url": bad }), "INVALID_SIP_URI").await;
+            assert_refused_create(
+                &app,
+                json!({ "name": "l", "type": "LIVEKIT",
+                    "providerConfig": { "liveKit": { "livekitSipTrunkId": "ST_1", "livekitSipUri": bad } } }),
+                "INVALID_SIP_URI",
+            )
+            .await;
         }
         assert_eq!(app.endpoint_rows().await, 0);
         for good in [

@@ -434,11 +434,27 @@ async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestEr
     }
 }
 
-/// What a request with a body costs before it is parsed: 1, plus 1 per 2 KiB, as a GraphQL
-/// document pays for its length.
-fn body_floor(body: &Result<Bytes, BytesRejection>) -> u64 {
+/// A request's JSON object, read after its cost is paid: 1, plus 1 per 2 KiB of body, as a
+/// GraphQL document pays for its length.
+async fn charged_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    actor: &Actor,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, RestError> {
     let len = body.as_ref().map_or(0, Bytes::len);
-    (1 + len / super::graphql::BYTES_PER_COST_POINT) as u64
+    charge(
+        state,
+        actor,
+        (1 + len / super::graphql::BYTES_PER_COST_POINT) as u64,
+    )
+    .await?;
+    json_object(
+        headers,
+        body,
+        state.limits.max_body_bytes,
+        state.limits.max_nesting,
+    )
 }
 
 /// Runs a request's work under the request timeout (504 after it).
@@ -508,13 +524,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let actor = actor(&state, &headers).await?;
-    charge(&state, &actor, body_floor(&body)).await?;
-    let object = json_object(
-        &headers,
-        body,
-        state.limits.max_body_bytes,
-        state.limits.max_nesting,
-    )?;
+    let object = charged_body(&state, &headers, &actor, body).await?;
     let mut read = Reader::new(&object);
     let name = read.string("name", Field::Name);
     let ty = read.choice("type", Field::Type, TYPES, parse::<EndpointType>);
@@ -590,14 +600,8 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, RestError> {
     let actor = actor(&state, &headers).await?;
-    charge(&state, &actor, body_floor(&body)).await?;
     let id = endpoint_id(&id)?;
-    let object = json_object(
-        &headers,
-        body,
-        state.limits.max_body_bytes,
-        state.limits.max_nesting,
-    )?;
+    let object = charged_body(&state, &headers, &actor, body).await?;
     // The provider config's fields depend on the endpoint's type.
     let current = endpoints::get(&state.db, &actor, id).await?;
     let mut read = Reader::new(&object);
