@@ -139,6 +139,16 @@ fn request_error_status(media: Media) -> StatusCode {
     }
 }
 
+/// How one operation arrived: by GET or POST, the media type it is answered in, and how many
+/// bytes of the request are its share (the document, its variables and extensions alike are
+/// read before anything runs, so their size sets the cost floor).
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    via_get: bool,
+    media: Media,
+    request_bytes: usize,
+}
+
 /// One operation's parameters, as the client sent them.
 #[derive(Debug, Default)]
 struct Params {
@@ -273,7 +283,12 @@ pub async fn get(
         return not_acceptable();
     };
     let operation = params.operation_name.clone();
-    let response = match run(&state, &headers, client, params, true, media).await {
+    let arrival = Arrival {
+        via_get: true,
+        media,
+        request_bytes: raw.len(),
+    };
+    let response = match run(&state, &headers, client, params, arrival).await {
         Ok((status, body)) => json_response(status, body, media),
         Err(refusal) => refusal_response(refusal, media),
     };
@@ -335,12 +350,18 @@ pub async fn post(
     let outcome = match value {
         Value::Array(items) => {
             operation = Some("(batch)".to_owned());
-            run_batch(&state, &headers, client, items, media).await
+            let share = body.len() / items.len().max(1);
+            run_batch(&state, &headers, client, items, media, share).await
         }
         single => match Params::from_json(single) {
             Ok(params) => {
                 operation.clone_from(&params.operation_name);
-                run(&state, &headers, client, params, false, media).await
+                let arrival = Arrival {
+                    via_get: false,
+                    media,
+                    request_bytes: body.len(),
+                };
+                run(&state, &headers, client, params, arrival).await
             }
             Err(refusal) => Err(refusal),
         },
@@ -396,6 +417,7 @@ async fn run_batch(
     client: Option<IpAddr>,
     items: Vec<Value>,
     media: Media,
+    request_bytes: usize,
 ) -> Result<(StatusCode, Value), Refusal> {
     let Some(max) = state.limits.max_batch else {
         return Err(Refusal::bad_request(
@@ -411,7 +433,14 @@ async fn run_batch(
     let mut results = Vec::with_capacity(items.len());
     for item in items {
         let result = match Params::from_json(item) {
-            Ok(params) => run(state, headers, client, params, false, media).await,
+            Ok(params) => {
+                let arrival = Arrival {
+                    via_get: false,
+                    media,
+                    request_bytes,
+                };
+                run(state, headers, client, params, arrival).await
+            }
             Err(refusal) => Err(refusal),
         };
         match result {
@@ -432,8 +461,7 @@ async fn run(
     headers: &HeaderMap,
     client: Option<IpAddr>,
     params: Params,
-    via_get: bool,
-    media: Media,
+    arrival: Arrival,
 ) -> Result<(StatusCode, Value), Refusal> {
     let resolved = match &state.apq {
         Some(apq) => apq.resolve(params.query, &params.extensions),
@@ -501,7 +529,8 @@ async fn run(
             |ip| format!("ip:{}", super::address_bucket(ip)),
         ),
     };
-    let floor = cost_floor(shape.tokens, query.len());
+    // A hash-only APQ request reads the remembered document, so its size counts too.
+    let floor = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
     if floor > state.limiter.bucket_size() {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -526,7 +555,7 @@ async fn run(
         .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
             Refusal::new(StatusCode::BAD_REQUEST, code::GRAPHQL_VALIDATION_FAILED, m)
         })?;
-    if via_get && analysis.operation_type != OperationType::Query {
+    if arrival.via_get && analysis.operation_type != OperationType::Query {
         let mut refusal = Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             code::BAD_REQUEST,
@@ -595,7 +624,7 @@ async fn run(
             super::timeout_message(state.limits.request_timeout),
         )
     })?;
-    let (status, mut body) = classify(response, media);
+    let (status, mut body) = classify(response, arrival.media);
     if let Value::Object(object) = &mut body
         && let Value::Object(extensions) = object.entry("extensions").or_insert_with(|| json!({}))
     {

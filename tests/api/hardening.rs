@@ -732,6 +732,21 @@ async fn long_strings_and_comments_pay_by_their_length() {
     let res = app.graphql(key, &query, json!({})).await;
     assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
     assert_eq!(res.cost["actualQueryCost"], 101, "{}", res.cost);
+    // Variables are read before anything runs too: the whole request's size sets the floor.
+    let res = app
+        .graphql(
+            key,
+            "query($s: String) { __typename }",
+            json!({ "s": search }),
+        )
+        .await;
+    assert_eq!(
+        res.error_code(),
+        Some("GRAPHQL_VALIDATION_FAILED"),
+        "{}",
+        res.body
+    );
+    assert_eq!(res.cost["actualQueryCost"], 101, "{}", res.cost);
     let comment = format!("#{search}\n{{ __typename }}");
     let res = app.graphql(key, &comment, json!({})).await;
     res.assert_ok();
