@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod code;
 pub mod config;
 pub mod db;
 pub mod domain;

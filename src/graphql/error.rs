@@ -2,55 +2,33 @@
 
 use async_graphql::{Context, ErrorExtensions};
 
+use crate::code::Code;
 use crate::domain::{Actor, DomainError};
 
-/// Top-level error codes, spelled as Apollo Router spells them.
-pub mod code {
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
-    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
-    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-    pub const TIMEOUT: &str = "TIMEOUT";
-    pub const DEPTH_LIMIT_EXCEEDED: &str = "DEPTH_LIMIT_EXCEEDED";
-    pub const NESTING_LIMIT_EXCEEDED: &str = "NESTING_LIMIT_EXCEEDED";
-    pub const TOKEN_LIMIT_EXCEEDED: &str = "TOKEN_LIMIT_EXCEEDED";
-    pub const COST_LIMIT_EXCEEDED: &str = "COST_LIMIT_EXCEEDED";
-    pub const ALIAS_LIMIT_EXCEEDED: &str = "ALIAS_LIMIT_EXCEEDED";
-    pub const DIRECTIVE_LIMIT_EXCEEDED: &str = "DIRECTIVE_LIMIT_EXCEEDED";
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
-    pub const BODY_LIMIT_EXCEEDED: &str = "BODY_LIMIT_EXCEEDED";
-    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
-    pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
-}
-
-pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
-    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+pub fn coded(message: impl Into<String>, code: Code) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
 impl ErrorExtensions for DomainError {
     fn extend(&self) -> async_graphql::Error {
         match self {
-            DomainError::Unauthenticated(m) => coded(m.clone(), code::UNAUTHENTICATED),
-            DomainError::Forbidden(m) => coded(m.clone(), code::FORBIDDEN),
+            DomainError::Unauthenticated(m) => coded(m.clone(), Code::Unauthenticated),
+            DomainError::Forbidden(m) => coded(m.clone(), Code::Forbidden),
             DomainError::NotFound(what) => {
-                coded(format!("{} not found", capitalize(what)), code::NOT_FOUND)
+                coded(format!("{} not found", capitalize(what)), Code::NotFound)
             }
-            DomainError::BadInput(m) => coded(m.clone(), code::BAD_USER_INPUT),
+            DomainError::BadInput(m) => coded(m.clone(), Code::BadUserInput),
             DomainError::Invalid(errors) => coded(
                 errors
                     .iter()
                     .map(|e| crate::graphql::types::UserError::from(e.clone()).message)
                     .collect::<Vec<_>>()
                     .join("; "),
-                code::BAD_USER_INPUT,
+                Code::BadUserInput,
             ),
             DomainError::Database(_) | DomainError::Corrupt(_) => {
                 tracing::error!(error = %self.log_description(), "request failed");
-                coded("Internal server error", code::INTERNAL_SERVER_ERROR)
+                coded("Internal server error", Code::InternalServerError)
             }
         }
     }
@@ -67,7 +45,7 @@ fn capitalize(s: &str) -> String {
 /// The caller, as authenticated by the HTTP layer. Absent only for introspection-only requests.
 pub fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
     ctx.data_opt::<Actor>()
-        .ok_or_else(|| coded("Authentication required", code::UNAUTHENTICATED))
+        .ok_or_else(|| coded("Authentication required", Code::Unauthenticated))
 }
 
 /// Resolves a nullable field to `null` on failure while still reporting the error with its

@@ -1,18 +1,16 @@
 //! Reads request bodies whole, within the body read timeout, before any handler runs: a client
 //! that stalls mid-body gets 408 and its connection closed, instead of holding a task forever.
 
-use std::time::Duration;
-
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body_util::BodyExt as _;
-use serde_json::json;
 
 use super::AppState;
+use super::error::{ApiError, Transport};
+use crate::code::Code;
 
 /// Buffers at most `limit + 1` bytes: enough for the handler's body limit to see that a body
 /// is too large and answer 413, without reading the rest.
@@ -35,42 +33,24 @@ pub async fn read_body(State(state): State<AppState>, req: Request, next: Next) 
     let (parts, body) = req.into_parts();
     let timeout = state.limits.body_read_timeout;
     let read = tokio::time::timeout(timeout, read_capped(body, state.limits.max_body_bytes)).await;
-    match read {
+    let error = match read {
         Ok(Some(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
         }
-        Ok(None) => refuse(
-            &parts.uri,
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "The request body could not be read.".to_owned(),
-        ),
-        Err(_) => refuse(
-            &parts.uri,
+        Ok(None) => ApiError::bad_request("The request body could not be read."),
+        Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            timeout_message(timeout),
+            Code::RequestTimeout,
+            format!(
+                "The request body did not arrive within the {} s body read timeout.",
+                timeout.as_secs_f32()
+            ),
         ),
-    }
-}
-
-fn timeout_message(limit: Duration) -> String {
-    format!(
-        "The request body did not arrive within the {} s body read timeout.",
-        limit.as_secs_f32()
-    )
-}
-
-/// The answer to a body that never arrived whole; the connection is closed after it, since
-/// the rest of the body would otherwise be read as the next request.
-fn refuse(uri: &axum::http::Uri, status: StatusCode, code: &str, message: String) -> Response {
-    let body = if uri.path().starts_with("/v1/") {
-        json!({ "error": message, "code": code })
-    } else {
-        json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
     };
-    let mut response = (status, Json(body)).into_response();
+    let mut response = error.render(Transport::of(&parts.extensions).envelope(&parts.headers));
+    // The rest of the body would otherwise be read as the next request.
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

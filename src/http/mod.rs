@@ -3,9 +3,12 @@
 mod apq;
 mod auth;
 mod body;
+pub mod error;
 mod graphiql;
 mod graphql;
+mod media;
 mod ops;
+mod pipeline;
 mod rest;
 
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use crate::graphql::{AppSchema, Services, build_schema};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::startup::StartupError;
+use error::Transport;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -85,30 +89,29 @@ pub fn build_app(
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         db,
     };
-    let mut router = Router::new()
+    let graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/graphiql/app.js", get(graphiql::app_js))
         .route("/graphiql/app.css", get(graphiql::app_css))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    let rest_routes = Router::new()
         .route("/v1/openapi.json", get(rest::openapi))
         .route("/v1/endpoints", get(rest::list).post(rest::create))
         .route(
             "/v1/endpoints/{id}",
             get(rest::get).patch(rest::update).delete(rest::delete),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            ops::throttle_failed_auth,
+        );
+    let mut router = Router::new()
+        .merge(transport(
+            graphql_routes,
+            Transport::Graphql,
+            &state,
+            config,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            body::read_body,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
+        .merge(transport(rest_routes, Transport::Rest, &state, config))
         // Answers are for the caller alone and never to be sniffed as another type; static
         // assets set their own caching.
         .layer(SetResponseHeaderLayer::overriding(
@@ -135,6 +138,29 @@ pub fn build_app(
     }
     // Outermost, so that even answers other layers give (CORS preflights) are observed.
     Ok(router.layer(middleware::from_fn_with_state(state, ops::observe)))
+}
+
+/// The steps every request of a transport takes before its handler, in the order they run:
+/// which transport it is (so refusals come in its envelope), the client's address, the body
+/// read whole within its timeout, the failed-authentication throttle, the body size limit.
+fn transport(
+    routes: Router<AppState>,
+    transport: Transport,
+    state: &AppState,
+    config: &Config,
+) -> Router<AppState> {
+    routes
+        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ops::throttle_failed_auth,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body::read_body,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
+        .layer(axum::Extension(transport))
 }
 
 /// Whether a request says its body is JSON (`application/json`, with any parameters).
@@ -164,33 +190,6 @@ pub(crate) fn nesting_message(what: &str, nesting: usize, limit: usize) -> Strin
 
 pub(crate) fn body_limit_message(max_bytes: usize) -> String {
     format!("The request body is larger than the body size limit of {max_bytes} bytes.")
-}
-
-pub(crate) fn timeout_message(limit: Duration) -> String {
-    format!(
-        "The request took longer than the {} s request timeout.",
-        limit.as_secs_f32()
-    )
-}
-
-pub(crate) fn throttled_message(cost: u64, status: &crate::ratelimit::ThrottleStatus) -> String {
-    format!(
-        "Throttled: this request costs {cost} and {:.0} points are available; they restore at {:.0} per second.",
-        status.currently_available, status.restore_rate
-    )
-}
-
-/// Whole seconds for `Retry-After`, never 0.
-pub(crate) fn retry_after_seconds(wait: Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
-}
-
-/// The rate-limit bucket of an authenticated caller: one per API key or user.
-pub(crate) fn credential_bucket(actor: &crate::domain::Actor) -> String {
-    match &actor.credential {
-        crate::domain::Credential::ApiKey { key_id, .. } => format!("key:{key_id}"),
-        crate::domain::Credential::User { user_id } => format!("user:{user_id}"),
-    }
 }
 
 /// The rate-limit bucket of an address: IPv4 addresses one by one, IPv6 by their /64.

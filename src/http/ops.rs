@@ -14,6 +14,9 @@ use serde_json::json;
 use tracing::Instrument as _;
 
 use super::AppState;
+use super::error::{ApiError, Envelope, Transport};
+use super::media::Media;
+use crate::code::Code;
 use crate::metrics::route_label;
 use crate::ratelimit::Decision;
 
@@ -67,17 +70,10 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     if let Some(expected) = &state.metrics_token
         && !bearer_matches(&headers, expected)
     {
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "errors": [{
-                "message": "The metrics are protected: send `Authorization: Bearer <metrics token>`.",
-                "extensions": { "code": "UNAUTHENTICATED" } }] })),
+        return ApiError::unauthenticated(
+            "The metrics are protected: send `Authorization: Bearer <metrics token>`.",
         )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        .render(Envelope::Graphql(Media::Json));
     }
     let text = state.metrics.render(&state.db);
     (
@@ -197,20 +193,16 @@ pub async fn throttle_failed_auth(
     if let Decision::Allowed(status) = state.limiter.take(&bucket, 0).await
         && status.currently_available < cost as f64
     {
-        let wait = super::retry_after_seconds(Duration::from_secs_f64(
+        let wait = super::pipeline::retry_after_seconds(Duration::from_secs_f64(
             (cost as f64 - status.currently_available).max(0.0) / status.restore_rate,
         ));
-        let message = "Too many failed authentications from this address; retry later.";
-        let body = if req.uri().path().starts_with("/v1/") {
-            json!({ "error": message, "code": "RATE_LIMITED" })
-        } else {
-            json!({ "errors": [{ "message": message, "extensions": { "code": "RATE_LIMITED" } }] })
-        };
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return response;
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Code::RateLimited,
+            "Too many failed authentications from this address; retry later.",
+        );
+        error.retry_after = Some(wait);
+        return error.render(Transport::of(req.extensions()).envelope(req.headers()));
     }
     let response = next.run(req).await;
     if response.status() == StatusCode::UNAUTHORIZED {

@@ -6,14 +6,16 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::ActiveEnum;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{self, AuthRejection};
+use super::error::{ApiError, Envelope};
+use super::pipeline;
+use crate::code::Code;
 use crate::domain::endpoints::{
     self, Direction, Endpoint, EndpointFilter, EndpointPatch, NewEndpoint, OrderField, Ordering,
     PageRequest,
@@ -22,33 +24,23 @@ use crate::domain::provider::{ProviderConfig, ProviderConfigInput, Secret};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
-use crate::graphql::error::code;
-use crate::ratelimit::Decision;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
 /// A failure, answered with the seed's `Error` body.
-pub struct RestError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    details: Option<Value>,
-    retry_after: Option<u64>,
-}
+pub struct RestError(ApiError);
 
 impl RestError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-            retry_after: None,
-        }
+    fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        Self(ApiError::new(status, code, message))
     }
 
     fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Endpoint not found")
+        Self::new(StatusCode::NOT_FOUND, Code::NotFound, "Endpoint not found")
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self(ApiError::bad_request(message))
     }
 
     fn invalid(errors: Vec<FieldError>) -> Self {
@@ -64,13 +56,11 @@ impl RestError {
             .filter_map(|e| e["message"].as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "VALIDATION_FAILED",
-            message,
-            details: Some(json!({ "field": rendered[0]["field"], "errors": rendered })),
-            retry_after: None,
-        }
+        let mut error = ApiError::new(StatusCode::BAD_REQUEST, Code::ValidationFailed, message);
+        error.details = Some(Box::new(
+            json!({ "field": rendered[0]["field"], "errors": rendered }),
+        ));
+        Self(error)
     }
 }
 
@@ -79,47 +69,20 @@ impl From<DomainError> for RestError {
         match err {
             DomainError::Invalid(errors) if !errors.is_empty() => Self::invalid(errors),
             DomainError::NotFound(_) => Self::not_found(),
-            DomainError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", m),
-            DomainError::Unauthenticated(m) => {
-                Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m)
-            }
-            DomainError::BadInput(m) => Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", m),
-            other => {
-                tracing::error!(error = %other.log_description(), "request failed");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_SERVER_ERROR",
-                    "Internal server error",
-                )
-            }
+            other => Self(other.into()),
         }
     }
 }
 
-impl From<AuthRejection> for RestError {
-    fn from(r: AuthRejection) -> Self {
-        Self::new(r.status, r.code, r.message)
+impl From<ApiError> for RestError {
+    fn from(err: ApiError) -> Self {
+        Self(err)
     }
 }
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code });
-        if let Some(details) = self.details {
-            body["details"] = details;
-        }
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        self.0.render(Envelope::Rest)
     }
 }
 
@@ -234,43 +197,27 @@ fn json_object(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             RestError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                code::BODY_LIMIT_EXCEEDED,
+                Code::BodyLimitExceeded,
                 super::body_limit_message(max),
             )
         } else {
-            RestError::new(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "The request body could not be read.",
-            )
+            RestError::bad_request("The request body could not be read.")
         }
     })?;
     if !super::is_json_body(headers) {
         return Err(RestError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            Code::UnsupportedMediaType,
             "Send the body as `Content-Type: application/json`.",
         ));
     }
     super::check_json_nesting(&body, nesting_limit).map_err(|message| {
-        RestError::new(
-            StatusCode::BAD_REQUEST,
-            code::NESTING_LIMIT_EXCEEDED,
-            message,
-        )
+        RestError::new(StatusCode::BAD_REQUEST, Code::NestingLimitExceeded, message)
     })?;
     match serde_json::from_slice(&body) {
         Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(RestError::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "The body must be a JSON object.",
-        )),
-        Err(_) => Err(RestError::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "The body is not valid JSON.",
-        )),
+        Ok(_) => Err(RestError::bad_request("The body must be a JSON object.")),
+        Err(_) => Err(RestError::bad_request("The body is not valid JSON.")),
     }
 }
 
@@ -394,44 +341,13 @@ impl<'a> Reader<'a> {
 
 const TYPES: &str = "webhook, vapi, retell, livekit, elevenlabs, vogent, custom_sip";
 
-async fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, RestError> {
-    let organization = auth::requested_organization(headers)?;
-    let Some(token) = auth::credential(headers)? else {
-        return Err(AuthRejection::unauthenticated(
-            "Authentication required: send an API key as `Authorization: Bearer kros_…` or `x-api-key: kros_…`.",
-        )
-        .into());
-    };
-    Ok(state
-        .auth
-        .authenticate(&token, organization)
-        .await
-        .map_err(AuthRejection::from)?)
-}
-
 /// Takes `cost` points from the caller's bucket, as a GraphQL operation would: 429 with
-/// `Retry-After` when it can't pay.
+/// `Retry-After` when it can't pay. The unpaged list may cost more than a bucket holds; it is
+/// charged a full bucket.
 async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestError> {
     let cost = cost.clamp(1, state.limiter.bucket_size());
-    match state
-        .limiter
-        .take(&super::credential_bucket(actor), cost)
-        .await
-    {
-        Decision::Allowed(_) => Ok(()),
-        Decision::Throttled {
-            status,
-            retry_after,
-        } => {
-            let mut error = RestError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                code::RATE_LIMITED,
-                super::throttled_message(cost, &status),
-            );
-            error.retry_after = Some(super::retry_after_seconds(retry_after));
-            Err(error)
-        }
-    }
+    let bucket = pipeline::bucket(Some(actor), None);
+    Ok(pipeline::charge(state, &bucket, cost, cost).await?)
 }
 
 /// A request's JSON object, read after its cost is paid: 1, plus 1 per 2 KiB of body, as a
@@ -457,22 +373,6 @@ async fn charged_body(
     )
 }
 
-/// Runs a request's work under the request timeout (504 after it).
-async fn within<T>(
-    state: &AppState,
-    work: impl std::future::Future<Output = Result<T, RestError>>,
-) -> Result<T, RestError> {
-    tokio::time::timeout(state.limits.request_timeout, work)
-        .await
-        .unwrap_or_else(|_| {
-            Err(RestError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                code::TIMEOUT,
-                super::timeout_message(state.limits.request_timeout),
-            ))
-        })
-}
-
 /// `GET /v1/openapi.json`
 pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
@@ -483,8 +383,8 @@ pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Value>>, RestError> {
-    let actor = actor(&state, &headers).await?;
-    within(&state, async {
+    let actor = pipeline::require(&state, &headers).await?;
+    pipeline::within::<_, RestError>(&state, async {
         // The seed's list has no pages: it costs 1 plus the endpoints it returns.
         let total = endpoints::count(&state.db, &actor, &EndpointFilter::default()).await?;
         charge(&state, &actor, total.saturating_add(1)).await?;
@@ -523,7 +423,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
-    let actor = actor(&state, &headers).await?;
+    let actor = pipeline::require(&state, &headers).await?;
     let object = charged_body(&state, &headers, &actor, body).await?;
     let mut read = Reader::new(&object);
     let name = read.string("name", Field::Name);
@@ -564,7 +464,7 @@ pub async fn create(
         phone_number_id,
         mode,
     })?;
-    let created = within(&state, async {
+    let created = pipeline::within::<_, RestError>(&state, async {
         Ok(endpoints::create(&state.db, &state.endpoint_settings, &actor, new).await?)
     })
     .await?;
@@ -582,10 +482,10 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, RestError> {
-    let actor = actor(&state, &headers).await?;
+    let actor = pipeline::require(&state, &headers).await?;
     charge(&state, &actor, 1).await?;
     let id = endpoint_id(&id)?;
-    let endpoint = within(&state, async {
+    let endpoint = pipeline::within::<_, RestError>(&state, async {
         Ok(endpoints::get(&state.db, &actor, id).await?)
     })
     .await?;
@@ -599,7 +499,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, RestError> {
-    let actor = actor(&state, &headers).await?;
+    let actor = pipeline::require(&state, &headers).await?;
     let id = endpoint_id(&id)?;
     let object = charged_body(&state, &headers, &actor, body).await?;
     // The provider config's fields depend on the endpoint's type.
@@ -619,7 +519,7 @@ pub async fn update(
         provider_config: read.provider_config(current.r#type),
     };
     let patch = read.finish(patch)?;
-    let updated = within(&state, async {
+    let updated = pipeline::within::<_, RestError>(&state, async {
         Ok(endpoints::update(&state.db, &state.endpoint_settings, &actor, id, patch).await?)
     })
     .await?;
@@ -632,10 +532,10 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, RestError> {
-    let actor = actor(&state, &headers).await?;
+    let actor = pipeline::require(&state, &headers).await?;
     charge(&state, &actor, 1).await?;
     let id = endpoint_id(&id)?;
-    within(&state, async {
+    pipeline::within::<_, RestError>(&state, async {
         Ok(endpoints::delete(&state.db, &actor, id).await?)
     })
     .await?;

@@ -1,0 +1,70 @@
+//! Every error code the gateway answers with, spelled once: GraphQL's `extensions.code` and
+//! REST's `code` alike (as Apollo Router spells the ones it shares).
+
+use std::fmt;
+
+/// An error's stable, machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    BadRequest,
+    InternalServerError,
+    GraphqlParseFailed,
+    GraphqlValidationFailed,
+    /// The request ran longer than the request timeout (504).
+    Timeout,
+    /// The request body didn't arrive within the body read timeout (408).
+    RequestTimeout,
+    DepthLimitExceeded,
+    NestingLimitExceeded,
+    TokenLimitExceeded,
+    CostLimitExceeded,
+    AliasLimitExceeded,
+    DirectiveLimitExceeded,
+    RateLimited,
+    BodyLimitExceeded,
+    PersistedQueryNotFound,
+    PersistedQueryNotSupported,
+    /// REST: the body breaks the domain's rules (`details.errors` names each field).
+    ValidationFailed,
+    /// REST: the body is not `application/json` (415).
+    UnsupportedMediaType,
+}
+
+impl Code {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::Timeout => "TIMEOUT",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::DepthLimitExceeded => "DEPTH_LIMIT_EXCEEDED",
+            Self::NestingLimitExceeded => "NESTING_LIMIT_EXCEEDED",
+            Self::TokenLimitExceeded => "TOKEN_LIMIT_EXCEEDED",
+            Self::CostLimitExceeded => "COST_LIMIT_EXCEEDED",
+            Self::AliasLimitExceeded => "ALIAS_LIMIT_EXCEEDED",
+            Self::DirectiveLimitExceeded => "DIRECTIVE_LIMIT_EXCEEDED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::BodyLimitExceeded => "BODY_LIMIT_EXCEEDED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            Self::ValidationFailed => "VALIDATION_FAILED",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

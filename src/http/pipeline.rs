@@ -1,0 +1,117 @@
+//! The steps every transport takes between reading a request and running it, defined once:
+//! who is calling, the rate-limit charge and refund, and the request timeout.
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth;
+use super::error::ApiError;
+use crate::code::Code;
+use crate::domain::{Actor, Credential};
+use crate::ratelimit::{Decision, ThrottleStatus};
+
+/// The caller: the actor its credential stands for, or `None` when it sent none (only
+/// introspection runs then). A credential that doesn't authenticate is refused.
+pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
+    let organization = auth::requested_organization(headers)?;
+    match auth::credential(headers)? {
+        Some(token) => Ok(Some(state.auth.authenticate(&token, organization).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The caller, where a credential is required.
+pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
+    identify(state, headers)
+        .await?
+        .ok_or_else(ApiError::credential_required)
+}
+
+/// The rate-limit bucket a request draws on: its API key's or user's, else its address's.
+pub fn bucket(actor: Option<&Actor>, client: Option<IpAddr>) -> String {
+    match (actor, client) {
+        (Some(actor), _) => match &actor.credential {
+            Credential::ApiKey { key_id, .. } => format!("key:{key_id}"),
+            Credential::User { user_id } => format!("user:{user_id}"),
+        },
+        (None, Some(ip)) => format!("ip:{}", super::address_bucket(ip)),
+        (None, None) => "anonymous".to_owned(),
+    }
+}
+
+/// Takes `points` of an operation costing `requested` in all from `bucket`; an empty bucket
+/// is 429 with `Retry-After` (and the cost report GraphQL answers with).
+pub async fn charge(
+    state: &AppState,
+    bucket: &str,
+    points: u64,
+    requested: u64,
+) -> Result<(), ApiError> {
+    match state.limiter.take(bucket, points).await {
+        Decision::Allowed(_) => Ok(()),
+        Decision::Throttled {
+            status,
+            retry_after,
+        } => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::RateLimited,
+                throttled_message(requested, &status),
+            );
+            error.retry_after = Some(retry_after_seconds(retry_after));
+            error.cost = Some(Box::new(cost_report(requested, 0, status)));
+            Err(error)
+        }
+    }
+}
+
+/// Gives back what an operation reserved and didn't use.
+pub async fn refund(state: &AppState, bucket: &str, points: u64) -> ThrottleStatus {
+    state.limiter.refund(bucket, points).await
+}
+
+/// Runs a request's work under the request timeout: 504 `TIMEOUT` after it.
+pub async fn within<T, E: From<ApiError>>(
+    state: &AppState,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let limit = state.limits.request_timeout;
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(E::from(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            Code::Timeout,
+            format!(
+                "The request took longer than the {} s request timeout.",
+                limit.as_secs_f32()
+            ),
+        )))
+    })
+}
+
+/// What an operation cost and what is left, as GraphQL's `extensions.cost` reports it.
+pub fn cost_report(requested: u64, actual: u64, status: ThrottleStatus) -> Value {
+    json!({
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "throttleStatus": {
+            "maximumAvailable": status.maximum_available,
+            "currentlyAvailable": status.currently_available.floor(),
+            "restoreRate": status.restore_rate,
+        }
+    })
+}
+
+fn throttled_message(cost: u64, status: &ThrottleStatus) -> String {
+    format!(
+        "Throttled: this request costs {cost} and {:.0} points are available; they restore at {:.0} per second.",
+        status.currently_available, status.restore_rate
+    )
+}
+
+/// Whole seconds for `Retry-After`, never 0.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
