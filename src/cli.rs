@@ -67,6 +67,15 @@ pub struct Cli {
     /// headers name the client; from any other peer those headers are ignored.
     #[arg(long, env = "COCKPIT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy, global = true)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header trusted proxies name the client in; the other one is never read.
+    #[arg(
+        long,
+        env = "COCKPIT_TRUSTED_PROXY_HEADER",
+        value_enum,
+        default_value_t = crate::net::ForwardedHeader::XForwardedFor,
+        global = true
+    )]
+    pub trusted_proxy_header: crate::net::ForwardedHeader,
     /// Require `Authorization: Bearer <token>` on `GET /metrics`.
     #[arg(
         long,
@@ -123,6 +132,14 @@ pub struct LimitArgs {
         global = true
     )]
     pub max_tokens: usize,
+    /// Most field selections of an operation, with its fragments expanded.
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_FIELDS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_fields: u64,
     /// Highest cost of one operation (connections cost `first` × their selections).
     #[arg(long, env = "COCKPIT_MAX_COST", default_value_t = 1000, global = true)]
     pub max_cost: u64,
@@ -180,6 +197,7 @@ impl LimitArgs {
             max_depth: self.max_depth,
             max_nesting: self.max_nesting.max(2),
             max_tokens: self.max_tokens.max(1),
+            max_fields: self.max_fields.max(1),
             max_cost: self.max_cost,
             max_aliases: self.max_aliases,
             max_directives: self.max_directives,
@@ -299,6 +317,7 @@ impl ServerArgs {
             idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
             max_connections_per_ip: self.max_connections_per_ip.max(1),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            unbounded: Vec::new(),
         }
     }
 }
@@ -443,8 +462,14 @@ impl Cli {
                 .collect(),
             allow_private_webhooks: self.allow_private_webhooks,
             metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
-            server: self.server.limits(),
-            trusted_proxies: crate::net::TrustedProxies(self.trusted_proxies.clone()),
+            server: crate::server::ServerLimits {
+                unbounded: self.trusted_proxies.clone(),
+                ..self.server.limits()
+            },
+            trusted_proxies: crate::net::TrustedProxies {
+                nets: self.trusted_proxies.clone(),
+                header: self.trusted_proxy_header,
+            },
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_nesting: usize,
     /// Most lexical tokens in one GraphQL document; measured before parsing.
     pub max_tokens: usize,
+    /// Most field selections of an operation once its fragments are expanded.
+    pub max_fields: u64,
     /// Highest cost of one operation (objects it may return; connections cost `first` ×).
     pub max_cost: u64,
     pub max_aliases: usize,
@@ -44,6 +46,7 @@ impl Default for Limits {
             max_depth: 15,
             max_nesting: 32,
             max_tokens: 10_000,
+            max_fields: 10_000,
             max_cost: 1000,
             max_aliases: 30,
             max_directives: 50,

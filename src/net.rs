@@ -37,72 +37,83 @@ impl fmt::Display for ClientKey {
     }
 }
 
-/// The proxies whose forwarding headers are believed (`--trusted-proxies`); none by default.
+/// The header trusted proxies name the client in: only that one is read, since a client can
+/// write the other one itself and the proxy passes it on untouched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// The proxies whose forwarding header is believed (`--trusted-proxies`); none by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(pub Vec<IpNet>);
+pub struct TrustedProxies {
+    pub nets: Vec<IpNet>,
+    pub header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 
-    /// The client a request comes from. From a trusted peer it is the rightmost address of
-    /// the forwarding chain that is not itself a trusted proxy (`Forwarded`'s `for=` when
-    /// that header is sent, else `X-Forwarded-For`) — the hops left of it are whatever the
-    /// client chose to write. From any other peer those headers are ignored: anyone can send
-    /// them. A chain that can't be read leaves the peer as the client.
+    /// The client a request comes from. From a trusted peer it is the rightmost hop of the
+    /// configured forwarding header that is not itself a trusted proxy — the hops left of it
+    /// are whatever the client chose to write, so they are never read. From any other peer
+    /// the header is ignored: anyone can send it. A hop that can't be read where a trusted
+    /// proxy should have written the client leaves the last trusted address as the client.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusts(peer) {
             return peer;
         }
-        let Some(chain) = forwarded_chain(headers) else {
-            return peer;
-        };
         let mut client = peer;
-        for hop in chain.iter().rev() {
-            client = *hop;
-            if !self.trusts(*hop) {
-                break;
+        for hop in hops_from_the_right(headers, self.header) {
+            match hop {
+                Some(hop) => {
+                    client = hop;
+                    if !self.trusts(hop) {
+                        break;
+                    }
+                }
+                None => break,
             }
         }
         client
     }
 }
 
-/// The forwarded-for addresses, nearest the client first; `None` when absent or unreadable
-/// (one unreadable hop makes the whole chain untrustworthy).
-fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
+/// The hops of the forwarding header, nearest first (the proxy's own appended hop first);
+/// `None` for a hop that isn't an address (`for=_hidden`, garbage).
+fn hops_from_the_right(
+    headers: &HeaderMap,
+    header: ForwardedHeader,
+) -> impl Iterator<Item = Option<IpAddr>> + '_ {
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    let values: Vec<&str> = headers
+        .get_all(name)
         .iter()
-        .map(|v| v.to_str().ok())
-        .collect::<Option<_>>()?;
-    if !forwarded.is_empty() {
-        let mut chain = Vec::new();
-        for element in forwarded.iter().flat_map(|v| v.split(',')) {
-            let node = element
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    values.into_iter().rev().flat_map(move |value| {
+        value.rsplit(',').map(move |element| match header {
+            ForwardedHeader::XForwardedFor => parse_node(element.trim()),
+            ForwardedHeader::Forwarded => element
                 .split(';')
                 .filter_map(|pair| pair.trim().split_once('='))
                 .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                .map(|(_, value)| value.trim().trim_matches('"'))?;
-            chain.push(parse_node(node)?);
-        }
-        return (!chain.is_empty()).then_some(chain);
-    }
-    let chain = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .map(|v| v.to_str().ok())
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .flat_map(|v| v.split(','))
-        .map(|hop| parse_node(hop.trim()))
-        .collect::<Option<Vec<_>>>()?;
-    (!chain.is_empty()).then_some(chain)
+                .and_then(|(_, value)| parse_node(value.trim().trim_matches('"'))),
+        })
+    })
 }
 
 /// An address as forwarding headers write it: `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]`
@@ -138,7 +149,10 @@ mod tests {
     }
 
     fn trusted(nets: &[&str]) -> TrustedProxies {
-        TrustedProxies(nets.iter().map(|n| n.parse().expect("net")).collect())
+        TrustedProxies {
+            nets: nets.iter().map(|n| n.parse().expect("net")).collect(),
+            header: ForwardedHeader::XForwardedFor,
+        }
     }
 
     #[test]
@@ -190,7 +204,13 @@ mod tests {
         // Every hop trusted: the leftmost is as far as the chain goes.
         let internal = headers(&[("x-forwarded-for", "10.1.1.1, 10.2.2.2")]);
         assert_eq!(proxies.client(ip("10.0.0.2"), &internal), ip("10.1.1.1"));
-        // Garbage anywhere in the chain: nothing in it is believed.
+        // Garbage left of the client's hop is the client's own writing, never read...
+        let garbage_left = headers(&[("x-forwarded-for", "nonsense, 198.51.100.7")]);
+        assert_eq!(
+            proxies.client(ip("10.0.0.2"), &garbage_left),
+            ip("198.51.100.7")
+        );
+        // ...while garbage where the proxy wrote the client leaves the proxy as the client.
         let garbage = headers(&[("x-forwarded-for", "198.51.100.7, nonsense")]);
         assert_eq!(proxies.client(ip("10.0.0.2"), &garbage), ip("10.0.0.2"));
         let empty = headers(&[("x-forwarded-for", "")]);
@@ -198,22 +218,33 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for() {
-        let proxies = trusted(&["10.0.0.0/8"]);
+    fn only_the_configured_header_is_read() {
+        let xff = trusted(&["10.0.0.0/8"]);
+        let forwarded = TrustedProxies {
+            header: ForwardedHeader::Forwarded,
+            ..xff.clone()
+        };
+        // The proxy appends to X-Forwarded-For; the client wrote a Forwarded of its own.
         let both = headers(&[
-            (
-                "forwarded",
-                "for=192.0.2.60;proto=http, for=\"[2001:db8:cafe::17]:4711\"",
-            ),
+            ("forwarded", "for=203.0.113.99"),
             ("x-forwarded-for", "198.51.100.7"),
         ]);
+        assert_eq!(xff.client(ip("10.0.0.2"), &both), ip("198.51.100.7"));
+        assert_eq!(forwarded.client(ip("10.0.0.2"), &both), ip("203.0.113.99"));
+        let chain = headers(&[(
+            "forwarded",
+            "for=192.0.2.60;proto=http, for=\"[2001:db8:cafe::17]:4711\"",
+        )]);
         assert_eq!(
-            proxies.client(ip("10.0.0.2"), &both),
+            forwarded.client(ip("10.0.0.2"), &chain),
             ip("2001:db8:cafe::17")
         );
-        let obfuscated = headers(&[("forwarded", "for=_hidden, for=192.0.2.60")]);
-        assert_eq!(proxies.client(ip("10.0.0.2"), &obfuscated), ip("10.0.0.2"));
+        let obfuscated = headers(&[("forwarded", "for=192.0.2.60, for=_hidden")]);
+        assert_eq!(
+            forwarded.client(ip("10.0.0.2"), &obfuscated),
+            ip("10.0.0.2")
+        );
         let v4_port = headers(&[("forwarded", "For=\"192.0.2.43:47011\"")]);
-        assert_eq!(proxies.client(ip("10.0.0.2"), &v4_port), ip("192.0.2.43"));
+        assert_eq!(forwarded.client(ip("10.0.0.2"), &v4_port), ip("192.0.2.43"));
     }
 }

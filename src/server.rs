@@ -78,6 +78,9 @@ pub struct ServerLimits {
     /// After the shutdown signal, in-flight requests get this long; then remaining connections
     /// are dropped.
     pub shutdown_timeout: Duration,
+    /// Peers not held to `max_connections_per_ip`: the trusted proxies, through which every
+    /// client arrives.
+    pub unbounded: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerLimits {
@@ -91,6 +94,7 @@ impl Default for ServerLimits {
             max_connections_per_ip: 64,
             // The default request timeout is 30 s, so by then every in-flight request has ended.
             shutdown_timeout: Duration::from_secs(30),
+            unbounded: Vec::new(),
         }
     }
 }
@@ -148,10 +152,19 @@ pub async fn serve(
                 }
             }
         };
-        let Some(permit) = per_address.try_acquire(ClientKey::of(peer.ip())) else {
-            drop(stream);
-            refusals.record(peer.ip(), per_address.max);
-            continue;
+        let permit = if limits
+            .unbounded
+            .iter()
+            .any(|net| net.contains(&canonical(peer.ip())))
+        {
+            None
+        } else {
+            let Some(permit) = per_address.try_acquire(ClientKey::of(peer.ip())) else {
+                drop(stream);
+                refusals.record(peer.ip(), per_address.max);
+                continue;
+            };
+            Some(permit)
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
@@ -224,7 +237,7 @@ struct Timeouts {
 }
 
 /// Runs one connection until it ends, the watchdog finds it timed out, or the task is aborted at
-/// the shutdown deadline. `_permit` holds its place in the per-address count until then.
+/// the shutdown deadline. `_permit` holds its place in the per-address count until then (none for unbounded peers).
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -232,7 +245,7 @@ async fn serve_connection(
     http: Arc<http1::Builder>,
     watcher: Watcher,
     timeouts: Timeouts,
-    _permit: Permit,
+    _permit: Option<Permit>,
 ) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(WatchedIo {
@@ -493,6 +506,14 @@ impl PerAddress {
     }
 }
 
+/// An IPv4 peer seen through a dual-stack socket as its IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// One open connection in the per-address count.
 struct Permit {
     per_address: Arc<PerAddress>,
@@ -569,6 +590,7 @@ mod tests {
             idle_timeout: IDLE,
             max_connections_per_ip: 64,
             shutdown_timeout: Duration::from_secs(5),
+            unbounded: Vec::new(),
         }
     }
 
@@ -828,6 +850,7 @@ mod tests {
             idle_timeout: Duration::from_secs(10),
             max_connections_per_ip: max,
             shutdown_timeout: Duration::from_secs(5),
+            unbounded: Vec::new(),
         })
         .await;
         let mut open = Vec::new();
@@ -925,6 +948,7 @@ mod tests {
             idle_timeout: Duration::from_secs(10),
             max_connections_per_ip: 64,
             shutdown_timeout,
+            unbounded: Vec::new(),
         })
         .await;
         let mut half = server.connect().await;

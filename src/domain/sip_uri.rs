@@ -47,7 +47,9 @@ pub fn check(value: &str) -> Result<(), &'static str> {
         return Err("it contains non-ASCII characters, which RFC 3261 requires percent-escaped");
     }
     if has_escaped_control(value) {
-        return Err("it holds a percent-escaped control character (%00-%1F or %7F)");
+        return Err(
+            "it holds a percent-escape of a control character, a line separator or bytes that aren't UTF-8",
+        );
     }
     let rest = strip_scheme(value).ok_or("it must start with sip: or sips:")?;
     let hostport = match rest.split_once('@') {
@@ -70,16 +72,20 @@ pub fn check(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Whether a `%XX` escape anywhere decodes to a control character, which no part of a URI
-/// that is put on the wire should carry once unescaped (CR/LF would split SIP headers).
+/// Whether the URI's escapes decode to something no part of a URI put on the wire should carry
+/// once unescaped: bytes that aren't UTF-8, control characters (C0, DEL, C1 — CR/LF would
+/// split SIP headers) or line separators.
 fn has_escaped_control(value: &str) -> bool {
-    value.as_bytes().windows(3).any(|w| {
-        w[0] == b'%'
-            && std::str::from_utf8(&w[1..])
-                .ok()
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .is_some_and(|b| b < 0x20 || b == 0x7f)
-    })
+    if !value.contains('%') {
+        return false;
+    }
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(value).collect();
+    match std::str::from_utf8(&decoded) {
+        Ok(text) => text
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')),
+        Err(_) => true,
+    }
 }
 
 /// The URI after `sip:` or `sips:`, which RFC 3261 §19.1.4 compares case-insensitively.
@@ -293,10 +299,19 @@ mod tests {
             "sip:a@example.com;a=%0d%0aVia:x",
             "sip:a%7F@example.com",
             "sip:a%1f@example.com",
+            "sip:a%C2%85@example.com",
+            "sip:a%c2%80@example.com",
+            "sip:a%E2%80%A8@example.com",
+            "sip:a%80@example.com",
+            "sip:a@example.com;p=%ff",
         ] {
-            assert!(check(uri).is_err_and(|e| e.contains("control")), "{uri}");
+            assert!(
+                check(uri).is_err_and(|e| e.contains("percent-escape")),
+                "{uri}"
+            );
         }
         assert_eq!(check("sip:a%20b%7e@example.com"), Ok(()));
+        assert_eq!(check("sip:j%C3%B6rg@example.com"), Ok(()));
     }
 
     const ACCEPTED: &[&str] = &[

@@ -26,6 +26,10 @@ pub struct Analysis {
     /// Objects the operation may return: each selected object field costs 1, and a
     /// connection's selections cost `first` times over.
     pub cost: u64,
+    /// Field selections once every fragment spread is expanded, leaves included: the work of
+    /// validating and planning the operation, which fragments spread over and over multiply
+    /// however little the answer holds.
+    pub fields: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +72,7 @@ pub fn analyse(
         aliases: summary.aliases,
         directives: summary.directives.saturating_add(op.node.directives.len()),
         cost: summary.cost,
+        fields: summary.fields,
     })
 }
 
@@ -105,6 +110,7 @@ fn select_operation<'a>(
 struct Summary {
     depth: usize,
     cost: u64,
+    fields: u64,
     aliases: usize,
     directives: usize,
     introspects: bool,
@@ -116,6 +122,7 @@ impl Summary {
     const EMPTY: Self = Self {
         depth: 0,
         cost: 0,
+        fields: 0,
         aliases: 0,
         directives: 0,
         introspects: false,
@@ -127,6 +134,7 @@ impl Summary {
         Self {
             depth: self.depth.max(other.depth),
             cost: self.cost.saturating_add(other.cost),
+            fields: self.fields.saturating_add(other.fields),
             aliases: self.aliases.saturating_add(other.aliases),
             directives: self.directives.saturating_add(other.directives),
             introspects: self.introspects || other.introspects,
@@ -162,6 +170,7 @@ impl Walker<'_> {
                 let own = Summary {
                     depth: 1,
                     cost: 0,
+                    fields: 1,
                     aliases: usize::from(field.alias.is_some()),
                     directives: field.directives.len(),
                     introspects: matches!(name, "__schema" | "__type"),
@@ -175,6 +184,7 @@ impl Walker<'_> {
                 Summary {
                     depth: child.depth.saturating_add(1),
                     cost: 1u64.saturating_add(times.saturating_mul(child.cost)),
+                    fields: child.fields.saturating_add(1),
                     aliases: own.aliases.saturating_add(child.aliases),
                     directives: own.directives.saturating_add(child.directives),
                     introspects: own.introspects || child.introspects,
@@ -239,16 +249,18 @@ impl Walker<'_> {
                 1
             };
         };
+        // Only a number is a page size, so a variable is looked at, never converted whole (a
+        // megabyte of variables costs nothing to skip, however often it is referred to).
         let resolved = first.node.clone().into_const_with(|var| {
-            let given = self
-                .variables
-                .get(var.as_str())
-                .and_then(|v| Value::from_json(v.clone()).ok());
-            Ok::<_, std::convert::Infallible>(
-                given
-                    .or_else(|| self.defaults.get(var.as_str()).cloned())
-                    .unwrap_or(Value::Null),
-            )
+            let number = match self.variables.get(var.as_str()) {
+                Some(given) => given.as_u64().map(|n| Value::Number(n.into())),
+                None => self
+                    .defaults
+                    .get(var.as_str())
+                    .filter(|d| matches!(d, Value::Number(_)))
+                    .cloned(),
+            };
+            Ok::<_, std::convert::Infallible>(number.unwrap_or(Value::Null))
         });
         let value = match resolved {
             Ok(Value::Number(n)) => n.as_u64(),
@@ -337,6 +349,22 @@ mod tests {
             1u64 << 40,
             "each path counts, saturating rather than looping"
         );
+        assert_eq!(
+            a.fields,
+            2 * (1u64 << 40),
+            "every expanded selection counts, leaves too"
+        );
+        // Leaves alone: no object to cost, but every spread path is work.
+        let mut leaves = String::from("query { ...F0 }");
+        for i in 0..30 {
+            leaves.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+                n = i + 1
+            ));
+        }
+        leaves.push_str(" fragment F30 on Query { __typename }");
+        let a = run(&leaves, None, serde_json::json!({}));
+        assert_eq!((a.cost, a.fields), (0, 1u64 << 30));
         let cyclic = run(
             "query { ...A } fragment A on Query { ...A ...A __typename }",
             None,
@@ -359,6 +387,13 @@ mod tests {
             serde_json::json!({ "n": 3 }),
         );
         assert_eq!(given.cost, 4);
+        // A variable that isn't a number is no page size: the default stands.
+        let listed = run(
+            "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
+            None,
+            serde_json::json!({ "n": vec![0; 1000] }),
+        );
+        assert_eq!(listed.cost, 1 + DEFAULT_FIRST);
     }
 
     #[test]

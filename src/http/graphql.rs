@@ -391,18 +391,18 @@ async fn run(
     let actor = pipeline::identify(state, headers).await?;
     let bucket = pipeline::bucket(actor.as_ref(), client);
     // A hash-only APQ request reads the remembered document, so its size counts too.
-    let floor = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
-    if floor > state.limiter.bucket_size() {
+    let paid = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
+    if paid > state.limiter.bucket_size() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             Code::CostLimitExceeded,
             format!(
-                "The document is so large that reading it costs {floor}, more than a full rate-limit bucket ({}).",
+                "The document is so large that reading it costs {paid}, more than a full rate-limit bucket ({}).",
                 state.limiter.bucket_size()
             ),
         ));
     }
-    pipeline::charge(state, &bucket, floor, floor).await?;
+    pipeline::charge(state, &bucket, paid, paid).await?;
 
     let document = async_graphql::parser::parse_query(&query).map_err(|e| {
         ApiError::new(
@@ -442,8 +442,10 @@ async fn run(
     if let (Some(apq), Some(hash), Some(_)) = (&state.apq, register, &actor) {
         apq.remember(hash, &query);
     }
-    // The rest of what the operation may cost is reserved now; what its response doesn't use
-    // goes back afterwards, down to the floor.
+    // The floor grows with the fields the operation selects (fragments expanded): validating
+    // and planning them is work whatever the response holds. The rest of what the operation
+    // may cost is reserved now; what its response doesn't use goes back, down to the floor.
+    let floor = paid + analysis.fields / FIELDS_PER_COST_POINT;
     let requested = analysis.cost.max(floor);
     if requested > state.limiter.bucket_size() {
         return Err(ApiError::new(
@@ -455,7 +457,7 @@ async fn run(
             ),
         ));
     }
-    pipeline::charge(state, &bucket, requested - floor, requested).await?;
+    pipeline::charge(state, &bucket, requested - paid, requested).await?;
 
     // Parsed once: async-graphql runs the document already parsed here.
     let mut request = async_graphql::Request::new(query)
@@ -490,6 +492,8 @@ async fn run(
 
 /// Tokens of a document per point of its cost floor.
 pub const TOKENS_PER_COST_POINT: usize = 100;
+/// Field selections (fragments expanded) per point of an operation's cost floor.
+pub const FIELDS_PER_COST_POINT: u64 = 100;
 /// Bytes of a document per point of its cost floor (long strings and comments are few tokens
 /// but still take their length to read).
 pub const BYTES_PER_COST_POINT: usize = 2048;
@@ -536,6 +540,15 @@ fn check_limits(analysis: &Analysis, limits: &crate::config::Limits) -> Result<(
             format!(
                 "The query is nested {} deep; the depth limit is {}.",
                 analysis.depth, limits.max_depth
+            ),
+        );
+    }
+    if analysis.fields > limits.max_fields {
+        return exceeded(
+            Code::FieldLimitExceeded,
+            format!(
+                "The operation selects {} fields once its fragments are expanded; the field limit is {} (`--max-fields`).",
+                analysis.fields, limits.max_fields
             ),
         );
     }

@@ -106,8 +106,9 @@ pub fn cost_report(requested: u64, actual: u64, status: ThrottleStatus) -> Value
 
 fn throttled_message(cost: u64, status: &ThrottleStatus) -> String {
     format!(
-        "Throttled: this request costs {cost} and {:.0} points are available; they restore at {:.0} per second.",
-        status.currently_available, status.restore_rate
+        "Throttled: this request costs {cost} and {} points are available; they restore at {} per second.",
+        status.currently_available.floor(),
+        status.restore_rate
     )
 }
 

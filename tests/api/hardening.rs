@@ -208,14 +208,14 @@ async fn every_operation_pays_a_floor_that_grows_with_its_size() {
     res.assert_ok();
     assert_eq!(res.cost["requestedQueryCost"], 1, "{}", res.cost);
     assert_eq!(res.cost["actualQueryCost"], 1, "{}", res.cost);
-    // 5,000 tokens of `__typename` in 55 KB: an answer with no objects, and a floor of
-    // 1 + 50 (per 100 tokens) + 26 (per 2 KiB).
+    // 5,000 tokens of `__typename` in 55 KB, 4,998 fields: an answer with no objects, and a
+    // floor of 1 + 50 (per 100 tokens) + 26 (per 2 KiB) + 49 (per 100 fields).
     let big = format!("{{ {} }}", "__typename ".repeat(4_998));
     assert_eq!(big.len() / 2048, 26);
     let res = app.graphql(key, &big, json!({})).await;
     res.assert_ok();
-    assert_eq!(res.cost["requestedQueryCost"], 77, "{}", res.cost);
-    assert_eq!(res.cost["actualQueryCost"], 77, "{}", res.cost);
+    assert_eq!(res.cost["requestedQueryCost"], 126, "{}", res.cost);
+    assert_eq!(res.cost["actualQueryCost"], 126, "{}", res.cost);
     // A small bucket runs dry on them: they are rate-limited like any other operation.
     let mut throttled = false;
     for _ in 0..5 {
@@ -902,4 +902,50 @@ async fn rest_bodies_pay_for_their_length_before_they_are_parsed() {
     }
     assert_eq!(statuses[..5], [400; 5], "{statuses:?}");
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+/// `query { ...F0 }` where each fragment spreads the next twice, down to `__typename`: a
+/// kilobyte that expands to 2^depth fields.
+fn doubling_fragments(depth: usize) -> String {
+    let mut document = String::from("query { ...F0 }");
+    for i in 0..depth {
+        document.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    document.push_str(&format!(" fragment F{depth} on Query {{ __typename }}"));
+    document
+}
+
+#[tokio::test]
+async fn fragments_that_expand_exponentially_are_refused_before_they_run() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    for depth in [14, 20, 24, 40] {
+        let res = app
+            .post(&[], json!({ "query": doubling_fragments(depth) }))
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert_eq!(
+            res.error_code(),
+            Some("FIELD_LIMIT_EXCEEDED"),
+            "{}",
+            res.body
+        );
+        assert!(
+            res.body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("field limit is 10000")
+        );
+    }
+    // Under the limit they run, and pay for every expanded field: 2^12 = 4,096 fields.
+    let key = app.org.key(Mode::Test);
+    let res = app.graphql(key, &doubling_fragments(12), json!({})).await;
+    res.assert_ok();
+    assert!(
+        res.cost["actualQueryCost"].as_u64().unwrap_or_default() >= 41,
+        "{}",
+        res.cost
+    );
 }

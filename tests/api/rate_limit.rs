@@ -226,8 +226,10 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.rate_limit.bucket_size = 25;
         c.rate_limit.restore_rate = 1;
-        c.trusted_proxies =
-            cockpit_gateway::net::TrustedProxies(vec!["127.0.0.0/8".parse().expect("net")]);
+        c.trusted_proxies = cockpit_gateway::net::TrustedProxies {
+            nets: vec!["127.0.0.0/8".parse().expect("net")],
+            header: Default::default(),
+        };
     })
     .await
     .expect("SQLite");

@@ -220,3 +220,34 @@ async fn idle_and_silent_connections_are_closed_and_bounded_per_address() {
         .await;
     assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
 }
+
+#[tokio::test]
+async fn trusted_proxies_are_not_held_to_the_per_address_connection_bound() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.max_connections_per_ip = 3;
+        c.server.unbounded = vec!["127.0.0.0/8".parse().expect("net")];
+    })
+    .await
+    .expect("SQLite");
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        open.push(
+            tokio::net::TcpStream::connect(&host)
+                .await
+                .expect("connect"),
+        );
+    }
+    // The last of ten connections from the proxy's address is served.
+    let last = open.last_mut().expect("a connection");
+    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), last.read_to_string(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
