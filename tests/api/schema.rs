@@ -5,10 +5,16 @@ fn schema_file_matches_print_schema() {
     let printed = cockpit_gateway::graphql::sdl();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
     let on_disk = std::fs::read_to_string(path).expect("schema.graphql exists");
-    assert!(
-        printed == on_disk,
-        "schema.graphql is out of date: run `cargo run -- print-schema > schema.graphql`"
-    );
+    if printed != on_disk {
+        let diff = similar::TextDiff::from_lines(&on_disk, &printed)
+            .unified_diff()
+            .context_radius(3)
+            .header("schema.graphql", "printed by the code")
+            .to_string();
+        panic!(
+            "schema.graphql is out of date: run `cargo run -- print-schema > schema.graphql`\n{diff}"
+        );
+    }
 }
 
 #[test]
