@@ -10,8 +10,81 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Name, Positioned, Value};
 
-/// Page size assumed for a connection whose `first` is not given (the schema's default).
-pub const DEFAULT_FIRST: u64 = 50;
+/// What the analysis knows of the schema: each object or interface field's type, and which
+/// fields are connections with the page size they default to — read from the schema itself (a
+/// field whose type is a `…Connection` and that takes `first`), so a new connection is
+/// costed by its own default without a word here.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaShape {
+    fields: HashMap<(String, String), FieldShape>,
+}
+
+#[derive(Debug, Clone)]
+struct FieldShape {
+    /// The named type the field returns (lists and non-null stripped).
+    ty: String,
+    /// For a connection, the page size when `first` isn't given.
+    default_first: Option<u64>,
+}
+
+impl SchemaShape {
+    /// The shape of the schema `sdl` describes.
+    pub fn from_sdl(sdl: &str) -> Self {
+        use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+        fn named(ty: &Type) -> &str {
+            match &ty.base {
+                BaseType::Named(name) => name.as_str(),
+                BaseType::List(inner) => named(inner),
+            }
+        }
+        let mut fields = HashMap::new();
+        let Ok(document) = async_graphql::parser::parse_schema(sdl) else {
+            return Self { fields };
+        };
+        for definition in &document.definitions {
+            let TypeSystemDefinition::Type(ty) = definition else {
+                continue;
+            };
+            let list = match &ty.node.kind {
+                TypeKind::Object(object) => &object.fields,
+                TypeKind::Interface(interface) => &interface.fields,
+                _ => continue,
+            };
+            for field in list {
+                let field = &field.node;
+                let returns = named(&field.ty.node).to_owned();
+                let default_first = returns
+                    .ends_with("Connection")
+                    .then(|| {
+                        field
+                            .arguments
+                            .iter()
+                            .find(|a| a.node.name.node == "first")
+                            .map(|first| match &first.node.default_value {
+                                Some(default) => match &default.node {
+                                    Value::Number(n) => n.as_u64().unwrap_or(1),
+                                    _ => 1,
+                                },
+                                None => 1,
+                            })
+                    })
+                    .flatten();
+                fields.insert(
+                    (ty.node.name.node.to_string(), field.name.node.to_string()),
+                    FieldShape {
+                        ty: returns,
+                        default_first,
+                    },
+                );
+            }
+        }
+        Self { fields }
+    }
+
+    fn field(&self, parent: Option<&str>, name: &str) -> Option<&FieldShape> {
+        self.fields.get(&(parent?.to_owned(), name.to_owned()))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
@@ -45,6 +118,7 @@ pub fn analyse(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &HashMap<String, serde_json::Value>,
+    shape: &SchemaShape,
 ) -> Result<Analysis, AnalysisError> {
     let (name, op) = select_operation(doc, operation_name)?;
     let defaults = op
@@ -61,8 +135,14 @@ pub fn analyse(
         variables,
         defaults,
         summaries: HashMap::new(),
+        shape,
     };
-    let summary = walker.selection_set(&op.node.selection_set);
+    let root = match op.node.ty {
+        OperationType::Query => "Query",
+        OperationType::Mutation => "Mutation",
+        OperationType::Subscription => "Subscription",
+    };
+    let summary = walker.selection_set(&op.node.selection_set, Some(root));
     Ok(Analysis {
         operation_type: op.node.ty,
         operation_name: name,
@@ -153,16 +233,18 @@ struct Walker<'a> {
     variables: &'a HashMap<String, serde_json::Value>,
     defaults: HashMap<String, Value>,
     summaries: HashMap<Name, FragmentState>,
+    shape: &'a SchemaShape,
 }
 
 impl Walker<'_> {
-    fn selection_set(&mut self, set: &Positioned<SelectionSet>) -> Summary {
+    /// A selection set on `parent` (`None` where the type is unknown: validation refuses it).
+    fn selection_set(&mut self, set: &Positioned<SelectionSet>, parent: Option<&str>) -> Summary {
         set.node.items.iter().fold(Summary::EMPTY, |acc, item| {
-            acc.and(self.selection(&item.node))
+            acc.and(self.selection(&item.node, parent))
         })
     }
 
-    fn selection(&mut self, selection: &Selection) -> Summary {
+    fn selection(&mut self, selection: &Selection, parent: Option<&str>) -> Summary {
         match selection {
             Selection::Field(field) => {
                 let field = &field.node;
@@ -179,8 +261,14 @@ impl Walker<'_> {
                 if field.selection_set.node.items.is_empty() {
                     return own;
                 }
-                let child = self.selection_set(&field.selection_set);
-                let times = self.page_size(field);
+                let schema_field = self.shape.field(parent, name).cloned();
+                let child = self.selection_set(
+                    &field.selection_set,
+                    schema_field.as_ref().map(|f| f.ty.as_str()),
+                );
+                let times = schema_field
+                    .and_then(|f| f.default_first)
+                    .map_or(1, |default| self.page_size(field, default));
                 Summary {
                     depth: child.depth.saturating_add(1),
                     cost: 1u64.saturating_add(times.saturating_mul(child.cost)),
@@ -192,7 +280,12 @@ impl Walker<'_> {
                 }
             }
             Selection::InlineFragment(inline) => {
-                let child = self.selection_set(&inline.node.selection_set);
+                let on = inline
+                    .node
+                    .type_condition
+                    .as_ref()
+                    .map_or(parent, |c| Some(c.node.on.node.as_str()));
+                let child = self.selection_set(&inline.node.selection_set, on);
                 Summary {
                     directives: child
                         .directives
@@ -212,7 +305,9 @@ impl Walker<'_> {
                     None => match self.fragments.get(name) {
                         Some(definition) => {
                             self.summaries.insert(name.clone(), FragmentState::Visiting);
-                            let child = self.selection_set(&definition.node.selection_set);
+                            let on = definition.node.type_condition.node.on.node.as_str();
+                            let child =
+                                self.selection_set(&definition.node.selection_set, Some(on));
                             let summary = Summary {
                                 directives: child
                                     .directives
@@ -240,14 +335,11 @@ impl Walker<'_> {
         }
     }
 
-    /// How many times a field's selections may be returned: `first` for a connection.
-    fn page_size(&self, field: &async_graphql::parser::types::Field) -> u64 {
+    /// How many times a connection's selections may be returned: its `first`, or the page
+    /// size the schema defaults it to.
+    fn page_size(&self, field: &async_graphql::parser::types::Field, default: u64) -> u64 {
         let Some(first) = field.get_argument("first") else {
-            return if field.name.node == "endpoints" {
-                DEFAULT_FIRST
-            } else {
-                1
-            };
+            return default.max(1);
         };
         // Only a number is a page size, so a variable is looked at, never converted whole (a
         // megabyte of variables costs nothing to skip, however often it is referred to).
@@ -266,7 +358,7 @@ impl Walker<'_> {
             Ok(Value::Number(n)) => n.as_u64(),
             _ => None,
         };
-        value.unwrap_or(DEFAULT_FIRST).max(1)
+        value.unwrap_or(default).max(1)
     }
 }
 
@@ -275,11 +367,18 @@ mod tests {
     use super::*;
     use async_graphql::parser::parse_query;
 
+    /// The page size the schema gives `endpoints(first:)` by default.
+    const DEFAULT_FIRST: u64 = 50;
+
+    fn shape() -> SchemaShape {
+        SchemaShape::from_sdl(&crate::graphql::sdl())
+    }
+
     fn run(query: &str, name: Option<&str>, vars: serde_json::Value) -> Analysis {
         let doc = parse_query(query).expect("parses");
         let vars: HashMap<String, serde_json::Value> =
             serde_json::from_value(vars).expect("variables");
-        analyse(&doc, name, &vars).expect("analyses")
+        analyse(&doc, name, &vars, &shape()).expect("analyses")
     }
 
     #[test]
@@ -374,6 +473,26 @@ mod tests {
     }
 
     #[test]
+    fn connections_and_their_default_page_sizes_come_from_the_schema() {
+        let shape = SchemaShape::from_sdl(
+            "type Query { things(first: Int = 7): ThingConnection! plain(first: Int): Thing }
+             type ThingConnection { nodes: [Thing!]! }
+             type Thing { name: String other(first: Int = 3): ThingConnection }",
+        );
+        let doc =
+            parse_query("{ things { nodes { name other { nodes { name } } } } plain { name } }")
+                .expect("parses");
+        let a = analyse(&doc, None, &HashMap::new(), &shape).expect("analyses");
+        // things 1 + 7 × (nodes 1 + other 1 + 3 × nodes 1), plain 1: `first` alone doesn't
+        // make a connection.
+        assert_eq!(a.cost, 1 + 7 * (1 + 1 + 3) + 1);
+        // An unknown field is costed as a plain one (validation refuses it later).
+        let doc = parse_query("{ nope(first: 90) { nodes { name } } }").expect("parses");
+        let a = analyse(&doc, None, &HashMap::new(), &shape).expect("analyses");
+        assert_eq!(a.cost, 2);
+    }
+
+    #[test]
     fn variable_defaults_count_as_page_sizes() {
         let a = run(
             "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
@@ -401,11 +520,11 @@ mod tests {
         let doc =
             parse_query("query A { viewer { mode } } mutation B { __typename }").expect("parses");
         let vars = HashMap::new();
-        assert!(analyse(&doc, None, &vars).is_err());
+        assert!(analyse(&doc, None, &vars, &shape()).is_err());
         assert_eq!(
-            analyse(&doc, Some("B"), &vars).map(|a| a.operation_type),
+            analyse(&doc, Some("B"), &vars, &shape()).map(|a| a.operation_type),
             Ok(OperationType::Mutation)
         );
-        assert!(analyse(&doc, Some("C"), &vars).is_err());
+        assert!(analyse(&doc, Some("C"), &vars, &shape()).is_err());
     }
 }

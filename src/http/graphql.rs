@@ -412,10 +412,15 @@ async fn run(
         )
     })?;
     let variables: HashMap<String, Value> = params.variables.clone().into_iter().collect();
-    let analysis = analysis::analyse(&document, params.operation_name.as_deref(), &variables)
-        .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
-            ApiError::new(StatusCode::BAD_REQUEST, Code::GraphqlValidationFailed, m)
-        })?;
+    let analysis = analysis::analyse(
+        &document,
+        params.operation_name.as_deref(),
+        &variables,
+        &state.schema_shape,
+    )
+    .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
+        ApiError::new(StatusCode::BAD_REQUEST, Code::GraphqlValidationFailed, m)
+    })?;
     if arrival.via_get && analysis.operation_type != OperationType::Query {
         let mut refusal = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<str>>,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: Arc<crate::net::TrustedProxies>,
+    /// The schema's fields and connections, as the cost analysis reads them.
+    pub schema_shape: Arc<crate::graphql::analysis::SchemaShape>,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -77,6 +79,9 @@ pub fn build_app(
         },
         &config.limits,
     );
+    let schema_shape = Arc::new(crate::graphql::analysis::SchemaShape::from_sdl(
+        &schema.sdl(),
+    ));
     let state = AppState {
         schema,
         auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
@@ -87,6 +92,7 @@ pub fn build_app(
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        schema_shape,
         db,
     };
     let graphql_routes = Router::new()
