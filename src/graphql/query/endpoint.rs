@@ -31,7 +31,11 @@ impl EndpointQuery {
     async fn endpoints(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 100.", default = 50)] first: Option<i32>,
+        #[graphql(
+            desc = "Page size, from 1 to the page size limit (100 unless the gateway is configured otherwise with `--max-page-size`).",
+            default = 50
+        )]
+        first: Option<i32>,
         #[graphql(desc = "A cursor from a previous page of the same ordering.")] after: Option<
             String,
         >,
