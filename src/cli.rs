@@ -12,6 +12,7 @@ use crate::domain::provider::SipDomains;
 use crate::domain::secrets::SecretBox;
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::ratelimit::RateLimitSettings;
+use crate::server::ServerLimits;
 use crate::startup::{StartupError, check_secret_key, resolve_secret_key};
 
 #[derive(Parser)]
@@ -95,7 +96,7 @@ pub struct RateLimitArgs {
     #[arg(
         long,
         env = "COCKPIT_RATE_LIMIT_BUCKET",
-        default_value_t = 1000,
+        default_value_t = RateLimitSettings::default().bucket_size,
         global = true
     )]
     pub rate_limit_bucket: u64,
@@ -103,7 +104,7 @@ pub struct RateLimitArgs {
     #[arg(
         long,
         env = "COCKPIT_RATE_LIMIT_RESTORE",
-        default_value_t = 50,
+        default_value_t = RateLimitSettings::default().restore_rate,
         global = true
     )]
     pub rate_limit_restore: u64,
@@ -116,19 +117,19 @@ pub struct RateLimitArgs {
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Largest request body, in bytes (413 above it).
-    #[arg(long, env = "COCKPIT_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    #[arg(long, env = "COCKPIT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes, global = true)]
     pub max_body_bytes: usize,
     /// Deepest field nesting of an operation.
-    #[arg(long, env = "COCKPIT_MAX_DEPTH", default_value_t = 15, global = true)]
+    #[arg(long, env = "COCKPIT_MAX_DEPTH", default_value_t = Limits::default().max_depth, global = true)]
     pub max_depth: usize,
     /// Deepest nesting of brackets in a document, and of arrays and objects in a JSON body.
-    #[arg(long, env = "COCKPIT_MAX_NESTING", default_value_t = 32, global = true)]
+    #[arg(long, env = "COCKPIT_MAX_NESTING", default_value_t = Limits::default().max_nesting, global = true)]
     pub max_nesting: usize,
     /// Most lexical tokens in one GraphQL document.
     #[arg(
         long,
         env = "COCKPIT_MAX_TOKENS",
-        default_value_t = 10_000,
+        default_value_t = Limits::default().max_tokens,
         global = true
     )]
     pub max_tokens: usize,
@@ -136,19 +137,19 @@ pub struct LimitArgs {
     #[arg(
         long,
         env = "COCKPIT_MAX_FIELDS",
-        default_value_t = 10_000,
+        default_value_t = Limits::default().max_fields,
         global = true
     )]
     pub max_fields: u64,
     /// Highest cost of one operation (connections cost `first` × their selections).
-    #[arg(long, env = "COCKPIT_MAX_COST", default_value_t = 1000, global = true)]
+    #[arg(long, env = "COCKPIT_MAX_COST", default_value_t = Limits::default().max_cost, global = true)]
     pub max_cost: u64,
-    #[arg(long, env = "COCKPIT_MAX_ALIASES", default_value_t = 30, global = true)]
+    #[arg(long, env = "COCKPIT_MAX_ALIASES", default_value_t = Limits::default().max_aliases, global = true)]
     pub max_aliases: usize,
     #[arg(
         long,
         env = "COCKPIT_MAX_DIRECTIVES",
-        default_value_t = 50,
+        default_value_t = Limits::default().max_directives,
         global = true
     )]
     pub max_directives: usize,
@@ -156,7 +157,7 @@ pub struct LimitArgs {
     #[arg(
         long,
         env = "COCKPIT_MAX_PAGE_SIZE",
-        default_value_t = 100,
+        default_value_t = Limits::default().max_page_size,
         global = true
     )]
     pub max_page_size: u64,
@@ -164,7 +165,7 @@ pub struct LimitArgs {
     #[arg(
         long,
         env = "COCKPIT_REQUEST_TIMEOUT_SECS",
-        default_value_t = 30,
+        default_value_t = Limits::default().request_timeout.as_secs(),
         global = true
     )]
     pub request_timeout_secs: u64,
@@ -172,21 +173,21 @@ pub struct LimitArgs {
     #[arg(
         long,
         env = "COCKPIT_BODY_READ_TIMEOUT_SECS",
-        default_value_t = 10,
+        default_value_t = Limits::default().body_read_timeout.as_secs(),
         global = true
     )]
     pub body_read_timeout_secs: u64,
     /// Operations per batched request (a JSON array); 0 refuses batches.
-    #[arg(long, env = "COCKPIT_MAX_BATCH", default_value_t = 0, global = true)]
+    #[arg(long, env = "COCKPIT_MAX_BATCH", default_value_t = Limits::default().max_batch.unwrap_or(0), global = true)]
     pub max_batch: usize,
     /// Answer introspection queries.
-    #[arg(long, env = "COCKPIT_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "COCKPIT_INTROSPECTION", default_value_t = Limits::default().introspection, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
     /// Suggest field names in validation errors ("did you mean …").
-    #[arg(long, env = "COCKPIT_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "COCKPIT_SUGGESTIONS", default_value_t = Limits::default().suggestions, action = clap::ArgAction::Set, global = true)]
     pub suggestions: bool,
     /// Bytes of query text kept for automatic persisted queries; 0 turns them off.
-    #[arg(long, env = "COCKPIT_APQ_CACHE_BYTES", default_value_t = 8 * 1024 * 1024, global = true)]
+    #[arg(long, env = "COCKPIT_APQ_CACHE_BYTES", default_value_t = Limits::default().apq_cache_bytes, global = true)]
     pub apq_cache_bytes: u64,
 }
 
@@ -230,7 +231,7 @@ pub struct JwtArgs {
     #[arg(
         long,
         env = "COCKPIT_JWT_AUDIENCE",
-        default_value = "authenticated",
+        default_value_t = JwtSettings::default().audience,
         global = true
     )]
     pub jwt_audience: String,
@@ -245,28 +246,28 @@ pub struct SipDomainArgs {
     #[arg(
         long,
         env = "COCKPIT_VAPI_SIP_DOMAIN",
-        default_value = "sip.vapi.ai",
+        default_value_t = SipDomains::default().vapi,
         global = true
     )]
     pub vapi_sip_domain: String,
     #[arg(
         long,
         env = "COCKPIT_RETELL_SIP_DOMAIN",
-        default_value = "sip.retellai.com",
+        default_value_t = SipDomains::default().retell,
         global = true
     )]
     pub retell_sip_domain: String,
     #[arg(
         long,
         env = "COCKPIT_ELEVENLABS_SIP_DOMAIN",
-        default_value = "sip.rtc.elevenlabs.io",
+        default_value_t = SipDomains::default().elevenlabs,
         global = true
     )]
     pub elevenlabs_sip_domain: String,
     #[arg(
         long,
         env = "COCKPIT_VOGENT_SIP_DOMAIN",
-        default_value = "sip.vogent.ai",
+        default_value_t = SipDomains::default().vogent,
         global = true
     )]
     pub vogent_sip_domain: String,
@@ -279,7 +280,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "COCKPIT_HEADER_READ_TIMEOUT_SECS",
-        default_value_t = 10,
+        default_value_t = ServerLimits::default().header_read_timeout.as_secs(),
         global = true
     )]
     pub header_read_timeout_secs: u64,
@@ -287,7 +288,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "COCKPIT_IDLE_TIMEOUT_SECS",
-        default_value_t = 30,
+        default_value_t = ServerLimits::default().idle_timeout.as_secs(),
         global = true
     )]
     pub idle_timeout_secs: u64,
@@ -295,7 +296,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "COCKPIT_MAX_CONNECTIONS_PER_IP",
-        default_value_t = 64,
+        default_value_t = ServerLimits::default().max_connections_per_ip,
         global = true
     )]
     pub max_connections_per_ip: usize,
@@ -303,7 +304,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "COCKPIT_SHUTDOWN_TIMEOUT_SECS",
-        default_value_t = 30,
+        default_value_t = ServerLimits::default().shutdown_timeout.as_secs(),
         global = true
     )]
     pub shutdown_timeout_secs: u64,
@@ -312,7 +313,7 @@ pub struct ServerArgs {
 impl ServerArgs {
     fn limits(&self) -> crate::server::ServerLimits {
         use std::time::Duration;
-        crate::server::ServerLimits {
+        ServerLimits {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
             max_connections_per_ip: self.max_connections_per_ip.max(1),
