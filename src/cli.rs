@@ -471,6 +471,7 @@ impl Cli {
                 nets: self.trusted_proxies.clone(),
                 header: self.trusted_proxy_header,
             },
+            fault_injection: false,
         }
     }
 }

@@ -82,6 +82,10 @@ pub struct Config {
     pub server: crate::server::ServerLimits,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client; none by default.
     pub trusted_proxies: crate::net::TrustedProxies,
+    /// Tests only (no flag sets it): mounts `POST /__fault/panic`, which charges the caller's
+    /// bucket 10 points and then panics, to show what a panicking handler leaves behind.
+    #[doc(hidden)]
+    pub fault_injection: bool,
 }
 
 /// The secret key and the Redis URL (which may hold a password) never reach debug output.
@@ -132,6 +136,7 @@ mod tests {
             metrics_token: Some("the-metrics-token".into()),
             server: Default::default(),
             trusted_proxies: Default::default(),
+            fault_injection: false,
         };
         let shown = format!("{config:?}");
         for secret in [

@@ -8,6 +8,15 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
+    // A panic is logged as one line through the logger, with where it happened but not its
+    // message, which may quote a request's data; the request's span adds its id.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(location, "panic");
+    }));
     let cli = cockpit_gateway::cli::Cli::parse();
     match cockpit_gateway::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -95,7 +96,7 @@ pub fn build_app(
         schema_shape,
         db,
     };
-    let graphql_routes = Router::new()
+    let mut graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/graphiql/app.js", get(graphiql::app_js))
@@ -103,6 +104,12 @@ pub fn build_app(
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
+    if config.fault_injection {
+        graphql_routes = graphql_routes.route(
+            "/__fault/panic",
+            axum::routing::post(ops::panic_after_charging),
+        );
+    }
     let rest_routes = Router::new()
         .route("/v1/openapi.json", get(rest::openapi))
         .route("/v1/endpoints", get(rest::list).post(rest::create))
@@ -166,6 +173,20 @@ fn transport(
             body::read_body,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), client_addr))
+        // A panic anywhere behind this answers 500 in the transport's envelope; the request's
+        // log line (and the panic's, inside its span) carries its id. What the request had
+        // charged stays charged: the bucket is never left half-updated, since a charge is one
+        // atomic take.
+        .layer(CatchPanicLayer::custom(
+            move |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                let envelope = match transport {
+                    Transport::Graphql => error::Envelope::Graphql(media::Media::Json),
+                    Transport::Rest => error::Envelope::Rest,
+                };
+                error::ApiError::internal().render(envelope)
+            },
+        ))
         .layer(axum::Extension(transport))
 }
 

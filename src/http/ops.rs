@@ -86,6 +86,20 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .into_response()
 }
 
+/// `POST /__fault/panic`, mounted only with `Config::fault_injection` (tests): charges the
+/// caller's bucket 10 points, then panics.
+pub async fn panic_after_charging(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let charged = async {
+        let actor = super::pipeline::require(&state, &headers).await?;
+        let bucket = super::pipeline::bucket(Some(&actor), None);
+        super::pipeline::charge(&state, &bucket, 10, 10).await
+    };
+    if let Err(error) = charged.await {
+        return error.render(Envelope::Graphql(Media::Json));
+    }
+    panic!("an injected fault");
+}
+
 /// Whether the request's bearer token is `expected`, compared through their SHA-256 digests so
 /// the time taken says nothing about how much of a guess was right.
 fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {

@@ -243,6 +243,7 @@ impl TestApp {
             metrics_token: None,
             server: Default::default(),
             trusted_proxies: Default::default(),
+            fault_injection: false,
         };
         adjust(&mut config);
         let mut db = cockpit_gateway::db::connect(&test_db.url)

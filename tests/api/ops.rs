@@ -654,3 +654,57 @@ async fn large_answers_are_compressed_when_the_client_accepts_it() {
     assert!(res.headers().get("content-encoding").is_none());
     assert_eq!(res.json::<Value>().await.expect("json")["status"], "ok");
 }
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_leaves_the_bucket_as_charged() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.fault_injection = true;
+        c.rate_limit.restore_rate = 1;
+    })
+    .await
+    .expect("SQLite");
+    let auth = format!("Bearer {}", app.org.test_key);
+    for round in 1..=2u64 {
+        let res = app
+            .client
+            .post(format!("{}/__fault/panic", app.address))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().contains_key("x-request-id"));
+        let text = res.text().await.expect("body");
+        assert!(
+            !text.contains("injected fault"),
+            "no panic message reaches the client: {text}"
+        );
+        let body: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "INTERNAL_SERVER_ERROR"
+        );
+        // The panic took exactly its 10 points, no more and no fewer; the next request works.
+        let res = app
+            .graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+            .await;
+        assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
+        let left = res.cost["throttleStatus"]["currentlyAvailable"]
+            .as_f64()
+            .expect("available");
+        let spent = 11 * round;
+        assert!(
+            left <= (1000 - spent + 2) as f64 && left >= (1000 - spent - 1) as f64,
+            "{left} after {spent}"
+        );
+    }
+    // Without fault injection (the default) the route doesn't exist.
+    let plain = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let res = plain
+        .client
+        .post(format!("{}/__fault/panic", plain.address))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
