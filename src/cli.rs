@@ -9,11 +9,10 @@ use uuid::Uuid;
 use crate::auth::jwt::JwtSettings;
 use crate::config::{Config, Limits};
 use crate::domain::provider::SipDomains;
-use crate::domain::secrets::SecretBox;
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::ratelimit::RateLimitSettings;
 use crate::server::ServerLimits;
-use crate::startup::{StartupError, check_secret_key, resolve_secret_key};
+use crate::startup::StartupError;
 
 #[derive(Parser)]
 #[command(
@@ -520,15 +519,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         print!("{}", crate::graphql::sdl());
         return Ok(());
     }
-    let db = crate::db::connect(&config.database_url)
-        .await
-        .map_err(|e| CliError::Database(DomainError::Database(e).log_description()))?;
-    crate::db::migrate(&db)
-        .await
-        .map_err(|e| CliError::Database(DomainError::Database(e).log_description()))?;
-    let key = resolve_secret_key(&config.database_url, config.secret_key.as_deref())?;
-    let secrets = SecretBox::new(&key);
-    check_secret_key(&db, &secrets).await?;
+    let (db, secrets) = crate::startup::open(&config).await?;
     match command {
         Command::PrintSchema => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),

@@ -51,6 +51,19 @@ impl From<sea_orm::DbErr> for StartupError {
     }
 }
 
+/// The database a gateway serves, opened as `cargo run` and the tests both open it: connected,
+/// migrated, and with the secret key checked against the one its secrets were sealed with.
+pub async fn open(
+    config: &crate::config::Config,
+) -> Result<(DatabaseConnection, SecretBox), StartupError> {
+    let db = crate::db::connect(&config.database_url).await?;
+    crate::db::migrate(&db).await?;
+    let key = resolve_secret_key(&config.database_url, config.secret_key.as_deref())?;
+    let secrets = SecretBox::new(&key);
+    check_secret_key(&db, &secrets).await?;
+    Ok((db, secrets))
+}
+
 /// Where the secret key comes from: `COCKPIT_SECRET_KEY` when given; for an SQLite file, a
 /// key file beside it (created once, mode 0600); for an in-memory SQLite database, a fresh key.
 pub fn resolve_secret_key(

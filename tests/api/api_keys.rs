@@ -99,7 +99,7 @@ db_test! {
 
 db_test! {
     async fn a_revoked_key_stops_working_on_every_gateway_sharing_the_database(app) {
-        let other = TestApp::spawn_on(app.test_db.shared(), app.backend).await;
+        let other = TestApp::builder(app.backend).on(app.test_db.shared()).spawn().await.expect("a second gateway");
         let (_, owner) = app.member(app.org.id, Role::Owner).await;
         let created = create_key(&app, &owner, "shared", "LIVE").await;
         let key = created["plaintextKey"].as_str().expect("key").to_owned();

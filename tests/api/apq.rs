@@ -87,7 +87,7 @@ db_test! {
 
 db_test! {
     async fn persisted_queries_can_be_turned_off(app) {
-        let off = TestApp::spawn_with(app.backend, |c| c.limits.apq_cache_bytes = 0).await.expect("app");
+        let off = TestApp::builder(app.backend).with_config(|c| c.limits.apq_cache_bytes = 0).spawn().await.expect("app");
         let query = "{ __typename }";
         let res = off.post(&[], json!({ "query": query, "extensions": persisted(&sha256(query)) })).await;
         assert_eq!(res.status, StatusCode::OK);

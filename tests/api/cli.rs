@@ -119,7 +119,11 @@ async fn cli_walkthrough(backend: Backend) {
     assert!(!bad_role.status.success());
 
     // The key the CLI printed works against the gateway, in its organization and mode.
-    let app = TestApp::spawn_on(test_db, backend).await;
+    let app = TestApp::builder(backend)
+        .on(test_db)
+        .spawn()
+        .await
+        .expect("gateway");
     let res = app
         .graphql(
             &key,

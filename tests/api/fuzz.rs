@@ -237,7 +237,10 @@ async fn send(app: &TestApp, garbage: &Garbage, headers: &Headers) -> reqwest::S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_garbage_never_gets_a_5xx_or_downs_the_server() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let handle = tokio::runtime::Handle::current();
     let cases: u32 = std::env::var("FUZZ_CASES")
         .ok()
@@ -325,7 +328,10 @@ fn nested(levels: &[Level], site: Site, closed: bool) -> String {
 /// nesting limit always its 400.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_deep_documents_are_refused_without_recursing() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let handle = tokio::runtime::Handle::current();
     let cases: u32 = std::env::var("FUZZ_CASES")
         .ok()

@@ -7,7 +7,10 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn graphiql_and_its_assets_come_from_the_gateway() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let page = app
         .client
         .get(format!("{}/graphql", app.address))

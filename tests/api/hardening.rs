@@ -90,7 +90,10 @@ async fn still_serving(app: &TestApp) {
 
 #[tokio::test]
 async fn deeply_nested_values_anywhere_are_refused_before_parsing() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     for depth in [33, 1_700, 20_000] {
         let list = deep_list(depth);
         let object = deep_object(depth);
@@ -167,7 +170,10 @@ async fn deeply_nested_values_anywhere_are_refused_before_parsing() {
 
 #[tokio::test]
 async fn documents_over_the_token_limit_are_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     // Tens of thousands of fragments: a second of CPU each before this limit.
     let mut fragments = String::from("query { ...F0 }");
     for i in 0..12_000 {
@@ -197,12 +203,14 @@ async fn documents_over_the_token_limit_are_refused() {
 
 #[tokio::test]
 async fn every_operation_pays_a_floor_that_grows_with_its_size() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.rate_limit.bucket_size = 200;
-        c.rate_limit.restore_rate = 1;
-    })
-    .await
-    .expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 200;
+            c.rate_limit.restore_rate = 1;
+        })
+        .spawn()
+        .await
+        .expect("sqlite");
     let key = app.org.key(Mode::Test);
     let res = app.graphql(key, "{ __typename }", json!({})).await;
     res.assert_ok();
@@ -358,7 +366,9 @@ db_test! {
 
 #[tokio::test]
 async fn private_webhooks_are_allowed_when_configured() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.allow_private_webhooks = true)
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.allow_private_webhooks = true)
+        .spawn()
         .await
         .expect("sqlite");
     let key = app.org.key(Mode::Test);
@@ -443,7 +453,10 @@ db_test! {
 
 #[tokio::test]
 async fn conflicting_or_repeated_credentials_are_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let test = app.org.test_key.clone();
     let live = app.org.live_key.clone();
     let org = app.org.id.to_string();
@@ -509,7 +522,10 @@ async fn conflicting_or_repeated_credentials_are_refused() {
 
 #[tokio::test]
 async fn unknown_and_revoked_keys_get_the_same_answer() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let created = cockpit_gateway::domain::api_keys::create(&app.db, app.org.id, Mode::Test, "k")
         .await
         .expect("key");
@@ -530,7 +546,10 @@ async fn unknown_and_revoked_keys_get_the_same_answer() {
 
 #[tokio::test]
 async fn persisted_queries_are_remembered_only_for_authenticated_callers() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     use sha2::Digest as _;
     for (i, auth) in [None, Some(format!("Bearer kros_test_{}", "y".repeat(32)))]
         .into_iter()
@@ -582,7 +601,10 @@ async fn persisted_queries_are_remembered_only_for_authenticated_callers() {
 
 #[tokio::test]
 async fn responses_carry_nosniff_and_no_store() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let auth = format!("Bearer {}", app.org.test_key);
     let responses = [
         app.post(
@@ -617,11 +639,11 @@ async fn responses_carry_nosniff_and_no_store() {
 
 #[tokio::test]
 async fn metrics_can_require_a_token() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.metrics_token = Some("s3cret-metrics".into())
-    })
-    .await
-    .expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.metrics_token = Some("s3cret-metrics".into()))
+        .spawn()
+        .await
+        .expect("sqlite");
     let metrics = |auth: Option<&str>| {
         let mut req = app.client.get(format!("{}/metrics", app.address));
         if let Some(auth) = auth {
@@ -649,7 +671,10 @@ async fn metrics_can_require_a_token() {
         .expect("metrics");
     assert_eq!(res.status(), StatusCode::OK);
     // Without a token configured, metrics stay open (the default).
-    let open = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let open = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let res = open
         .client
         .get(format!("{}/metrics", open.address))
@@ -663,7 +688,10 @@ async fn metrics_can_require_a_token() {
 #[tokio::test]
 async fn the_sqlite_database_and_its_wal_are_private() {
     use std::os::unix::fs::PermissionsExt as _;
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let key = app.org.key(Mode::Test);
     app.create_ok(
         key,
@@ -691,11 +719,13 @@ async fn the_sqlite_database_and_its_wal_are_private() {
 #[tokio::test]
 async fn a_stalled_body_gets_408_within_the_body_read_timeout() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.limits.body_read_timeout = std::time::Duration::from_millis(500);
-    })
-    .await
-    .expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.limits.body_read_timeout = std::time::Duration::from_millis(500);
+        })
+        .spawn()
+        .await
+        .expect("sqlite");
     let host = app.address.trim_start_matches("http://").to_owned();
     for path in ["/graphql", "/v1/endpoints"] {
         let mut stream = tokio::net::TcpStream::connect(&host)
@@ -723,7 +753,10 @@ async fn a_stalled_body_gets_408_within_the_body_read_timeout() {
 
 #[tokio::test]
 async fn long_strings_and_comments_pay_by_their_length() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let key = app.org.key(Mode::Test);
     // One token of 200 KB: 100 points of reading, whatever it asks for.
     let search = "x".repeat(200 * 1024);
@@ -756,10 +789,12 @@ async fn long_strings_and_comments_pay_by_their_length() {
 #[tokio::test]
 async fn documents_refused_before_authentication_still_pay_their_floor() {
     let spawn = || {
-        TestApp::spawn_with(Backend::Sqlite, |c| {
-            c.rate_limit.bucket_size = 300;
-            c.rate_limit.restore_rate = 1;
-        })
+        TestApp::builder(Backend::Sqlite)
+            .with_config(|c| {
+                c.rate_limit.bucket_size = 300;
+                c.rate_limit.restore_rate = 1;
+            })
+            .spawn()
     };
     // 100 KB sent anonymously costs 51 points of the address's bucket however it is refused
     // — it doesn't parse, it nests too deep, it needs a credential — so the sixth such
@@ -798,7 +833,10 @@ async fn documents_refused_before_authentication_still_pay_their_floor() {
 
 #[tokio::test]
 async fn query_strings_must_decode_and_name_each_parameter_once() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     for (query, words) in [
         (
             "query=%7B__typename%7D&query=%7Bviewer%7Bmode%7D%7D",
@@ -824,7 +862,10 @@ async fn query_strings_must_decode_and_name_each_parameter_once() {
 
 #[tokio::test]
 async fn a_token_with_critical_extensions_is_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let (user, _) = app.member(app.org.id, Role::Owner).await;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.crit = Some(vec!["x".to_owned()]);
@@ -851,7 +892,10 @@ async fn a_token_with_critical_extensions_is_refused() {
 
 #[tokio::test]
 async fn an_empty_or_malformed_second_credential_is_a_conflict() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     let bearer = format!("Bearer {}", app.org.test_key);
     for (name, value) in [
         ("x-api-key", ""),
@@ -880,12 +924,14 @@ async fn an_empty_or_malformed_second_credential_is_a_conflict() {
 
 #[tokio::test]
 async fn rest_bodies_pay_for_their_length_before_they_are_parsed() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.rate_limit.bucket_size = 300;
-        c.rate_limit.restore_rate = 1;
-    })
-    .await
-    .expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 300;
+            c.rate_limit.restore_rate = 1;
+        })
+        .spawn()
+        .await
+        .expect("sqlite");
     let auth = format!("Bearer {}", app.org.test_key);
     // 100 KB of body: 51 points each, whether or not it parses.
     let broken = format!("{{\"name\": \"{}\"", "x".repeat(100 * 1024));
@@ -920,7 +966,10 @@ fn doubling_fragments(depth: usize) -> String {
 
 #[tokio::test]
 async fn fragments_that_expand_exponentially_are_refused_before_they_run() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("sqlite");
     for depth in [14, 20, 24, 40] {
         let res = app
             .post(&[], json!({ "query": doubling_fragments(depth) }))

@@ -194,36 +194,18 @@ impl Response {
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<Self> {
-        Self::spawn_with(backend, |_| {}).await
+    /// A gateway to spawn over a fresh database of `backend` (or one given with `on`), with
+    /// the harness's configuration: default limits, and sessions verified with both an HS256
+    /// secret and the harness's JWKS.
+    pub fn builder(backend: Backend) -> TestAppBuilder<'static> {
+        TestAppBuilder {
+            backend,
+            db: None,
+            adjust: Vec::new(),
+        }
     }
 
-    /// A gateway whose configuration `adjust` changes from the harness's: default limits, and
-    /// sessions verified with both an HS256 secret and the harness's JWKS.
-    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
-        let test_db = TestDb::new(backend).await?;
-        Some(Self::spawn_configured(test_db, backend, adjust).await)
-    }
-
-    /// The gateway over an existing test database (migrated here if it isn't yet).
-    pub async fn spawn_on(test_db: TestDb, backend: Backend) -> Self {
-        Self::spawn_configured(test_db, backend, |_| {}).await
-    }
-
-    /// A configured gateway over an existing database (a second gateway on the same data).
-    pub async fn spawn_with_db(
-        test_db: TestDb,
-        backend: Backend,
-        adjust: impl FnOnce(&mut Config),
-    ) -> Self {
-        Self::spawn_configured(test_db, backend, adjust).await
-    }
-
-    async fn spawn_configured(
-        test_db: TestDb,
-        backend: Backend,
-        adjust: impl FnOnce(&mut Config),
-    ) -> Self {
+    async fn start(test_db: TestDb, backend: Backend, adjust: Vec<Adjust<'_>>) -> Self {
         let jwks = JwksServer::start(&["rsa-1", "ec-1"]).await;
         let jwt = JwtSettings {
             secret: Some(HS_SECRET.to_owned()),
@@ -245,27 +227,18 @@ impl TestApp {
             trusted_proxies: Default::default(),
             fault_injection: false,
         };
-        adjust(&mut config);
-        let mut db = cockpit_gateway::db::connect(&test_db.url)
+        for adjust in adjust {
+            adjust(&mut config);
+        }
+        // Opened as `cockpit-gateway serve` opens it.
+        let (mut db, secrets) = cockpit_gateway::startup::open(&config)
             .await
-            .expect("connect test database");
-        cockpit_gateway::db::migrate(&db)
-            .await
-            .expect("migrate test database");
+            .expect("open the test database");
         let queries = Arc::new(AtomicUsize::new(0));
         let counter = queries.clone();
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
         });
-        let key = cockpit_gateway::startup::resolve_secret_key(
-            &config.database_url,
-            config.secret_key.as_deref(),
-        )
-        .expect("test key");
-        let secrets = SecretBox::new(&key);
-        cockpit_gateway::startup::check_secret_key(&db, &secrets)
-            .await
-            .expect("key check");
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("bind");
@@ -479,6 +452,51 @@ pub async fn serve_process(db: &TestDb, env: &[(&str, &str)]) -> (std::process::
     panic!("the gateway did not start");
 }
 
+/// A change to the harness's configuration.
+type Adjust<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
+/// How a `TestApp` is to be spawned: `TestApp::builder(backend).with_config(|c| …).spawn()`.
+pub struct TestAppBuilder<'a> {
+    backend: Backend,
+    db: Option<TestDb>,
+    adjust: Vec<Adjust<'a>>,
+}
+
+impl<'a> TestAppBuilder<'a> {
+    /// Changes the harness's configuration before the gateway starts.
+    pub fn with_config<'b>(self, adjust: impl FnOnce(&mut Config) + 'b) -> TestAppBuilder<'b>
+    where
+        'a: 'b,
+    {
+        let mut adjusts: Vec<Adjust<'b>> = Vec::new();
+        for earlier in self.adjust {
+            adjusts.push(earlier);
+        }
+        adjusts.push(Box::new(adjust));
+        TestAppBuilder {
+            backend: self.backend,
+            db: self.db,
+            adjust: adjusts,
+        }
+    }
+
+    /// Serves an existing database (another gateway's, or one reached through a proxy),
+    /// migrated here if it isn't yet.
+    pub fn on(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// The running gateway; `None` for PostgreSQL when `TEST_DATABASE_URL` is not set.
+    pub async fn spawn(self) -> Option<TestApp> {
+        let test_db = match self.db {
+            Some(db) => db,
+            None => TestDb::new(self.backend).await?,
+        };
+        Some(TestApp::start(test_db, self.backend, self.adjust).await)
+    }
+}
+
 /// Defines a test that runs once on SQLite and once on PostgreSQL (when configured).
 macro_rules! db_test {
     ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
@@ -491,7 +509,8 @@ macro_rules! db_test {
 
             #[tokio::test]
             async fn sqlite() {
-                let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite)
+                let app = crate::helpers::TestApp::builder(crate::helpers::Backend::Sqlite)
+                    .spawn()
                     .await
                     .expect("SQLite is always available");
                 run(app).await;
@@ -499,7 +518,7 @@ macro_rules! db_test {
 
             #[tokio::test]
             async fn postgres() {
-                match crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await {
+                match crate::helpers::TestApp::builder(crate::helpers::Backend::Postgres).spawn().await {
                     Some(app) => run(app).await,
                     None => eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped"),
                 }

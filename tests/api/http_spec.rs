@@ -302,7 +302,10 @@ fn request_error_status(accept: &str) -> StatusCode {
 
 #[tokio::test]
 async fn graphql_response_json_is_used_when_accepted() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for accept in [
         GRAPHQL_RESPONSE_JSON,
         "application/graphql-response+json, application/json",
@@ -350,7 +353,10 @@ async fn graphql_response_json_is_used_when_accepted() {
 
 #[tokio::test]
 async fn application_json_is_used_when_only_it_is_accepted() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     // Wildcards get application/json: it is what most HTTP clients (Node's fetch among
     // them) send `*/*` for, and what they can read.
     for accept in [
@@ -378,7 +384,10 @@ async fn application_json_is_used_when_only_it_is_accepted() {
 
 #[tokio::test]
 async fn no_accept_header_gets_application_json() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let reply = without_accept(&app, "POST /graphql", Some(r#"{"query":"{ __typename }"}"#)).await;
     assert!(reply.headers.get(ACCEPT).is_none());
     let body = assert_executed(&reply, APPLICATION_JSON);
@@ -402,7 +411,10 @@ async fn no_accept_header_gets_application_json() {
 
 #[tokio::test]
 async fn accept_allowing_neither_json_type_is_406() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for accept in [
         "text/plain",
         "application/xml",
@@ -433,7 +445,10 @@ async fn accept_allowing_neither_json_type_is_406() {
 
 #[tokio::test]
 async fn body_that_is_not_json_is_400() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for body in [
         "",
         "{",
@@ -462,7 +477,10 @@ async fn body_that_is_not_json_is_400() {
 
 #[tokio::test]
 async fn json_that_is_not_an_object_is_400() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for body in [
         json!("x"),
         json!(42),
@@ -482,7 +500,10 @@ async fn json_that_is_not_an_object_is_400() {
 
 #[tokio::test]
 async fn parameters_of_the_wrong_type_are_400() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for body in [
         json!({ "query": 1 }),
         json!({ "query": ["{ __typename }"] }),
@@ -525,7 +546,10 @@ async fn parameters_of_the_wrong_type_are_400() {
 
 #[tokio::test]
 async fn missing_query_is_400() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for body in [
         json!({}),
         json!({ "query": null }),
@@ -563,7 +587,10 @@ async fn missing_query_is_400() {
 
 #[tokio::test]
 async fn post_that_is_not_application_json_is_415() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let body = json!({ "query": TYPENAME }).to_string();
     for content_type in [
         "text/plain",
@@ -611,7 +638,10 @@ async fn post_that_is_not_application_json_is_415() {
 
 #[tokio::test]
 async fn document_that_does_not_parse_is_a_request_error() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for query in [
         "{",
         "{ viewer { mode }",
@@ -786,7 +816,10 @@ db_test! {
 
 #[tokio::test]
 async fn introspection_only_operations_need_no_credentials() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for (query, expected) in [
         (TYPENAME, json!({ "__typename": "Query" })),
         (
@@ -821,7 +854,10 @@ async fn introspection_only_operations_need_no_credentials() {
 
 #[tokio::test]
 async fn batches_are_refused_by_default() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for body in [
         json!([{ "query": TYPENAME }]),
         json!([{ "query": TYPENAME }, { "query": TYPENAME }]),
@@ -839,7 +875,7 @@ async fn batches_are_refused_by_default() {
 
 db_test! {
     async fn batches_up_to_max_batch_return_an_array_of_results(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.limits.max_batch = Some(3)).await.expect("app");
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(3)).spawn().await.expect("app");
         let auth = bearer(&app);
         let headers = [("authorization", auth.as_str()), ("accept", APPLICATION_JSON)];
 
@@ -903,7 +939,10 @@ db_test! {
 
 #[tokio::test]
 async fn graphiql_is_served_to_browsers() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     for accept in [
         "text/html",
         "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",

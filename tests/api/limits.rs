@@ -63,7 +63,7 @@ async fn assert_mutation_refused(
 
 db_test! {
     async fn depth_limit_refuses_deeper_operations(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.limits.max_depth = 3).await.expect("app");
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_depth = 3).spawn().await.expect("app");
         let key = app.org.test_key.clone();
 
         // Depth 3 is allowed.
@@ -105,11 +105,11 @@ db_test! {
 
 db_test! {
     async fn cost_limit_refuses_costlier_operations(app) {
-        let at_200 = TestApp::spawn_with(app.backend, |c| {
+        let at_200 = TestApp::builder(app.backend).with_config(|c| {
             c.limits.max_cost = 200;
             // Room for the aliased mutation below: only its cost is over a limit.
             c.limits.max_aliases = 200;
-        }).await.expect("app");
+        }).spawn().await.expect("app");
         let key = at_200.org.test_key.clone();
         let res = at_200.graphql(&key, COST_201, json!({})).await;
         assert_refused(&res, "COST_LIMIT_EXCEEDED", "cost limit");
@@ -134,7 +134,7 @@ db_test! {
         let mutation = format!("mutation($input: CreateEndpointInput!) {{ {many} }}");
         assert_mutation_refused(&at_200, &mutation, json!({ "input": create_input("Costly") }), "COST_LIMIT_EXCEEDED", "cost limit").await;
 
-        let at_201 = TestApp::spawn_with(app.backend, |c| c.limits.max_cost = 201).await.expect("app");
+        let at_201 = TestApp::builder(app.backend).with_config(|c| c.limits.max_cost = 201).spawn().await.expect("app");
         let res = at_201.graphql(&at_201.org.test_key, COST_201, json!({})).await;
         assert_eq!(res.assert_ok()["endpoints"]["edges"], json!([]));
     }
@@ -142,7 +142,7 @@ db_test! {
 
 db_test! {
     async fn alias_limit_refuses_more_aliases(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.limits.max_aliases = 2).await.expect("app");
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_aliases = 2).spawn().await.expect("app");
         let key = app.org.test_key.clone();
 
         let res = app.graphql(&key, "{ a: viewer { mode } b: viewer { mode } }", json!({})).await;
@@ -168,7 +168,7 @@ db_test! {
 
 db_test! {
     async fn directive_limit_refuses_more_directives(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.limits.max_directives = 2).await.expect("app");
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_directives = 2).spawn().await.expect("app");
         let key = app.org.test_key.clone();
 
         let res = app
@@ -195,7 +195,9 @@ db_test! {
 #[tokio::test]
 async fn body_size_limit_is_413() {
     let limit = 512;
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.max_body_bytes = limit)
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.limits.max_body_bytes = limit)
+        .spawn()
         .await
         .expect("app");
     let url = format!("{}/graphql", app.address);
@@ -258,7 +260,7 @@ async fn body_size_limit_is_413() {
 
 db_test! {
     async fn request_timeout_is_504(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.limits.request_timeout = Duration::from_millis(300))
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.request_timeout = Duration::from_millis(300)).spawn()
             .await
             .expect("app");
         let key = app.org.test_key.clone();
@@ -291,7 +293,7 @@ db_test! {
 
 db_test! {
     async fn page_size_limit_refuses_larger_pages(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.limits.max_page_size = 10).await.expect("app");
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_page_size = 10).spawn().await.expect("app");
         let key = app.org.test_key.clone();
         for i in 0..11 {
             app.create_ok(&key, create_input(&format!("E{i}"))).await;
@@ -315,7 +317,9 @@ db_test! {
 
 #[tokio::test]
 async fn introspection_can_be_turned_off() {
-    let off = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.introspection = false)
+    let off = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.limits.introspection = false)
+        .spawn()
         .await
         .expect("app");
     for query in [
@@ -342,7 +346,10 @@ async fn introspection_can_be_turned_off() {
     let res = off.post(&[], json!({ "query": "{ __typename }" })).await;
     assert_eq!(res.assert_ok(), &json!({ "__typename": "Query" }));
 
-    let on = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let on = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("app");
     let res = on
         .post(
             &[],
@@ -365,7 +372,7 @@ db_test! {
         assert!(message.contains("Did you mean"), "suggestions are on by default: {message}");
         assert!(message.contains("viewer"), "{message}");
 
-        let off = TestApp::spawn_with(app.backend, |c| c.limits.suggestions = false).await.expect("app");
+        let off = TestApp::builder(app.backend).with_config(|c| c.limits.suggestions = false).spawn().await.expect("app");
         for query in [misspelled, "{ viewer { mdoe } }", "{ endpoints(frist: 1) { totalCount } }"] {
             let res = off.graphql(&off.org.test_key, query, json!({})).await;
             assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -380,7 +387,9 @@ db_test! {
 
 #[tokio::test]
 async fn a_page_size_limit_below_the_default_shortens_default_pages() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.max_page_size = 3)
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.limits.max_page_size = 3)
+        .spawn()
         .await
         .expect("app");
     let key = app.org.test_key.clone();

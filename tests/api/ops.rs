@@ -143,7 +143,9 @@ fn assert_no_cors_headers(headers: &HeaderMap) {
 
 async fn spawn_with_cors(origins: &[&str]) -> TestApp {
     let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
-    TestApp::spawn_with(Backend::Sqlite, move |config| config.cors_origins = origins)
+    TestApp::builder(Backend::Sqlite)
+        .with_config(move |config| config.cors_origins = origins)
+        .spawn()
         .await
         .expect("SQLite")
 }
@@ -152,7 +154,10 @@ async fn spawn_with_cors(origins: &[&str]) -> TestApp {
 
 #[tokio::test]
 async fn healthz_answers_ok_without_credentials() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let (status, headers, body) = get_json(&app, "/healthz").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "status": "ok" }));
@@ -395,7 +400,10 @@ db_test! {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
 
     let ok = app.graphql(&app.org.test_key, VIEWER, json!({})).await;
     ok.assert_ok();
@@ -419,7 +427,10 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn a_short_plain_request_id_is_echoed() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let longest = "a".repeat(64);
     for given in [
         "a",
@@ -449,7 +460,10 @@ async fn a_short_plain_request_id_is_echoed() {
 
 #[tokio::test]
 async fn a_long_or_unsafe_request_id_is_replaced() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let too_long = "a".repeat(65);
     for given in [
         too_long.as_str(),
@@ -474,7 +488,10 @@ async fn a_long_or_unsafe_request_id_is_replaced() {
 
 #[tokio::test]
 async fn requests_without_a_request_id_get_distinct_ones() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let first = generated_request_id(get(&app, "/healthz", &[]).await.headers());
     let second = generated_request_id(get(&app, "/healthz", &[]).await.headers());
     assert_ne!(first, second);
@@ -491,7 +508,10 @@ async fn requests_without_a_request_id_get_distinct_ones() {
 
 #[tokio::test]
 async fn cors_is_off_by_default() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
 
     let res = post_from(&app, ORIGIN).await;
     assert_no_cors_headers(&res.headers);
@@ -601,7 +621,10 @@ async fn cors_preflight_responses_carry_a_request_id() {
 
 #[tokio::test]
 async fn large_answers_are_compressed_when_the_client_accepts_it() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let introspection = json!({ "query": "{ __schema { types { name fields { name } } } }" });
     for (accept, expected) in [
         ("gzip", Some("gzip")),
@@ -657,12 +680,14 @@ async fn large_answers_are_compressed_when_the_client_accepts_it() {
 
 #[tokio::test]
 async fn a_panicking_handler_answers_500_and_leaves_the_bucket_as_charged() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.fault_injection = true;
-        c.rate_limit.restore_rate = 1;
-    })
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.fault_injection = true;
+            c.rate_limit.restore_rate = 1;
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     let auth = format!("Bearer {}", app.org.test_key);
     for round in 1..=2u64 {
         let res = app
@@ -699,7 +724,10 @@ async fn a_panicking_handler_answers_500_and_leaves_the_bucket_as_charged() {
         );
     }
     // Without fault injection (the default) the route doesn't exist.
-    let plain = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let plain = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let res = plain
         .client
         .post(format!("{}/__fault/panic", plain.address))

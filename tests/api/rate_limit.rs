@@ -47,7 +47,7 @@ db_test! {
 
 db_test! {
     async fn an_empty_bucket_answers_429_with_retry_after_until_it_refills(app) {
-        let app = TestApp::spawn_with(app.backend, |c| c.rate_limit = small_buckets(None, "")).await.expect("app");
+        let app = TestApp::builder(app.backend).with_config(|c| c.rate_limit = small_buckets(None, "")).spawn().await.expect("app");
         let key = app.org.test_key.clone();
         // An empty page reserves 11 points and spends 1: the rest goes back.
         for _ in 0..3 {
@@ -93,14 +93,15 @@ db_test! {
             return;
         };
         let prefix = format!("cockpit-test:{}:", uuid::Uuid::new_v4());
-        let first = TestApp::spawn_with(app.backend, |c| c.rate_limit = small_buckets(Some(redis.clone()), &prefix))
+        let first = TestApp::builder(app.backend).with_config(|c| c.rate_limit = small_buckets(Some(redis.clone()), &prefix)).spawn()
             .await
             .expect("app");
         // A second gateway on the same database and the same Redis.
-        let second = TestApp::spawn_with_db(first.test_db.shared(), app.backend, |c| {
+        let second = TestApp::builder(app.backend).on(first.test_db.shared()).with_config(|c| {
             c.rate_limit = small_buckets(Some(redis.clone()), &prefix);
-        })
-        .await;
+        }).spawn()
+        .await
+        .expect("a second gateway");
         let key = first.org.test_key.clone();
         let costly = "{ a: viewer { mode } b: viewer { mode } c: viewer { mode } d: viewer { mode } e: viewer { mode } f: viewer { mode } g: viewer { mode } h: viewer { mode } i: viewer { mode } j: viewer { mode } }";
         // 10 points from the first gateway, 10 from the second, 10 from the first: 30 spent.
@@ -123,7 +124,12 @@ async fn two_gateway_processes_share_one_budget_through_redis() {
         return;
     };
     let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
-    let org = TestApp::spawn_on(db.shared(), Backend::Sqlite).await.org;
+    let org = TestApp::builder(Backend::Sqlite)
+        .on(db.shared())
+        .spawn()
+        .await
+        .expect("gateway")
+        .org;
     let env = [
         ("REDIS_URL", redis.as_str()),
         ("COCKPIT_RATE_LIMIT_BUCKET", "30"),
@@ -223,16 +229,18 @@ async fn anonymous_calls_until_throttled(app: &TestApp, forwarded_for: &str) -> 
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.rate_limit.bucket_size = 25;
-        c.rate_limit.restore_rate = 1;
-        c.trusted_proxies = cockpit_gateway::net::TrustedProxies {
-            nets: vec!["127.0.0.0/8".parse().expect("net")],
-            header: Default::default(),
-        };
-    })
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 25;
+            c.rate_limit.restore_rate = 1;
+            c.trusted_proxies = cockpit_gateway::net::TrustedProxies {
+                nets: vec!["127.0.0.0/8".parse().expect("net")],
+                header: Default::default(),
+            };
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     assert_eq!(
         anonymous_calls_until_throttled(&app, "198.51.100.1").await,
         25
@@ -282,12 +290,14 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 
 #[tokio::test]
 async fn forwarding_headers_from_untrusted_peers_are_ignored() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.rate_limit.bucket_size = 25;
-        c.rate_limit.restore_rate = 1;
-    })
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 25;
+            c.rate_limit.restore_rate = 1;
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     assert_eq!(
         anonymous_calls_until_throttled(&app, "198.51.100.1").await,
         25

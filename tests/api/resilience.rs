@@ -25,7 +25,11 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
     let proxy = Proxy::start(upstream).await;
     url.set_host(Some("127.0.0.1")).expect("host");
     url.set_port(Some(proxy.address.port())).expect("port");
-    let app = TestApp::spawn_with_db(test_db.via(url.to_string()), Backend::Postgres, |_| {}).await;
+    let app = TestApp::builder(Backend::Postgres)
+        .on(test_db.via(url.to_string()))
+        .spawn()
+        .await
+        .expect("gateway");
     let _keep = test_db;
     let key = app.org.test_key.clone();
     let ready = async || {
@@ -182,13 +186,15 @@ async fn shutdown_has_a_deadline_that_half_sent_requests_cannot_outlast() {
 #[tokio::test]
 async fn idle_and_silent_connections_are_closed_and_bounded_per_address() {
     use tokio::io::AsyncReadExt as _;
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.server.header_read_timeout = Duration::from_millis(500);
-        c.server.idle_timeout = Duration::from_millis(500);
-        c.server.max_connections_per_ip = 50;
-    })
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.server.header_read_timeout = Duration::from_millis(500);
+            c.server.idle_timeout = Duration::from_millis(500);
+            c.server.max_connections_per_ip = 50;
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     let host = app.address.trim_start_matches("http://").to_owned();
     // 50 silent connections are all closed by the server within the header read timeout.
     let mut silent = Vec::new();
@@ -224,12 +230,14 @@ async fn idle_and_silent_connections_are_closed_and_bounded_per_address() {
 #[tokio::test]
 async fn trusted_proxies_are_not_held_to_the_per_address_connection_bound() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.server.max_connections_per_ip = 3;
-        c.server.unbounded = vec!["127.0.0.0/8".parse().expect("net")];
-    })
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.server.max_connections_per_ip = 3;
+            c.server.unbounded = vec!["127.0.0.0/8".parse().expect("net")];
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     let host = app.address.trim_start_matches("http://").to_owned();
     let mut open = Vec::new();
     for _ in 0..10 {

@@ -270,7 +270,10 @@ async fn openapi_document_is_compatible_with_the_seed() {
         return;
     };
     let seed: Value = serde_json::from_str(&seed_text).expect("seed JSON");
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
     let res = app
         .client
         .get(format!("{}/v1/openapi.json", app.address))
@@ -337,10 +340,10 @@ async fn openapi_document_is_compatible_with_the_seed() {
 db_test! {
     async fn rest_draws_on_the_same_rate_limit_buckets(app) {
         use reqwest::Method;
-        let app = TestApp::spawn_with(app.backend, |c| {
+        let app = TestApp::builder(app.backend).with_config(|c| {
             c.rate_limit.bucket_size = 30;
             c.rate_limit.restore_rate = 1;
-        })
+        }).spawn()
         .await
         .expect("app");
         let key = app.org.test_key.clone();

@@ -109,22 +109,22 @@ db_test! {
 
 db_test! {
     async fn hs256_is_refused_when_only_a_jwks_is_configured(app) {
-        let jwks_only = TestApp::spawn_with(app.backend, |c| c.jwt.secret = None).await.expect("app");
+        let jwks_only = TestApp::builder(app.backend).with_config(|c| c.jwt.secret = None).spawn().await.expect("app");
         jwks_only.add_member(jwks_only.org.id, "alice", Role::Member).await;
         let hs = sign_hs256(HS_SECRET, &claims("alice"));
         assert_refused(&viewer(&jwks_only, &hs).await, &hs, "HS256 tokens are not accepted");
         let rs = sign("rsa-1", Some("rsa-1"), &claims("alice"));
         viewer(&jwks_only, &rs).await.assert_ok();
 
-        let secret_only = TestApp::spawn_with(app.backend, |c| c.jwt.jwks_url = None).await.expect("app");
+        let secret_only = TestApp::builder(app.backend).with_config(|c| c.jwt.jwks_url = None).spawn().await.expect("app");
         secret_only.add_member(secret_only.org.id, "alice", Role::Member).await;
         assert_refused(&viewer(&secret_only, &rs).await, &rs, "RS256 tokens are not accepted");
         viewer(&secret_only, &hs).await.assert_ok();
 
-        let neither = TestApp::spawn_with(app.backend, |c| {
+        let neither = TestApp::builder(app.backend).with_config(|c| {
             c.jwt.secret = None;
             c.jwt.jwks_url = None;
-        })
+        }).spawn()
         .await
         .expect("app");
         assert_refused(&viewer(&neither, &hs).await, &hs, "accepts no JWT sessions");
@@ -134,10 +134,10 @@ db_test! {
 db_test! {
     async fn issuer_and_audience_are_checked_as_configured(app) {
         let iss = "https://project.supabase.co/auth/v1";
-        let strict = TestApp::spawn_with(app.backend, |c| {
+        let strict = TestApp::builder(app.backend).with_config(|c| {
             c.jwt.issuer = Some(iss.to_owned());
             c.jwt.audience = "dashboard".to_owned();
-        })
+        }).spawn()
         .await
         .expect("app");
         strict.add_member(strict.org.id, "alice", Role::Member).await;
@@ -156,10 +156,10 @@ db_test! {
 
 db_test! {
     async fn a_rotated_signing_key_is_picked_up_without_restart(app) {
-        let app = TestApp::spawn_with(app.backend, |c| {
+        let app = TestApp::builder(app.backend).with_config(|c| {
             c.jwt.jwks_min_refetch = Duration::from_millis(100);
             c.jwt.jwks_max_age = Duration::from_millis(800);
-        })
+        }).spawn()
         .await
         .expect("app");
         app.add_member(app.org.id, "alice", Role::Member).await;
@@ -198,9 +198,9 @@ db_test! {
 
 db_test! {
     async fn an_unreachable_jwks_is_a_503_not_a_401(app) {
-        let app = TestApp::spawn_with(app.backend, |c| {
+        let app = TestApp::builder(app.backend).with_config(|c| {
             c.jwt.jwks_url = Some("http://127.0.0.1:9/jwks.json".to_owned());
-        })
+        }).spawn()
         .await
         .expect("app");
         app.add_member(app.org.id, "alice", Role::Member).await;
