@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod crud;
 mod dataloader;
+mod error_shapes;
 mod failures;
 mod fuzz;
 mod graphiql;
