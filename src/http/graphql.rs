@@ -392,16 +392,11 @@ async fn run(
     let bucket = pipeline::bucket(actor.as_ref(), client);
     // A hash-only APQ request reads the remembered document, so its size counts too.
     let paid = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
-    if paid > state.limiter.bucket_size() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::CostLimitExceeded,
-            format!(
-                "The document is so large that reading it costs {paid}, more than a full rate-limit bucket ({}).",
-                state.limiter.bucket_size()
-            ),
-        ));
-    }
+    within_a_bucket(
+        state,
+        paid,
+        "The document is so large that reading it costs",
+    )?;
     pipeline::charge(state, &bucket, paid, paid).await?;
 
     let document = async_graphql::parser::parse_query(&query).map_err(|e| {
@@ -452,16 +447,7 @@ async fn run(
     // may cost is reserved now; what its response doesn't use goes back, down to the floor.
     let floor = paid + analysis.fields / FIELDS_PER_COST_POINT;
     let requested = analysis.cost.max(floor);
-    if requested > state.limiter.bucket_size() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::CostLimitExceeded,
-            format!(
-                "The query may cost {requested}, more than a full rate-limit bucket ({}).",
-                state.limiter.bucket_size()
-            ),
-        ));
-    }
+    within_a_bucket(state, requested, "The query may cost")?;
     pipeline::charge(state, &bucket, requested - paid, requested).await?;
 
     // Parsed once: async-graphql runs the document already parsed here.
@@ -506,6 +492,19 @@ pub const BYTES_PER_COST_POINT: usize = 2048;
 /// The least an operation costs: 1, plus 1 per 100 tokens and 1 per 2 KiB of its document.
 fn cost_floor(tokens: usize, bytes: usize) -> u64 {
     (1 + tokens / TOKENS_PER_COST_POINT + bytes / BYTES_PER_COST_POINT) as u64
+}
+
+/// Refuses what no bucket could ever pay: `cost` over a full bucket, worded as `what {cost}`.
+fn within_a_bucket(state: &AppState, cost: u64, what: &str) -> Result<(), ApiError> {
+    let full = state.limiter.bucket_size();
+    if cost > full {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::CostLimitExceeded,
+            format!("{what} {cost}, more than a full rate-limit bucket ({full})."),
+        ));
+    }
+    Ok(())
 }
 
 /// Objects in a response's data, each costing 1 as in the requested cost.
