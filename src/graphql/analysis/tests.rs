@@ -1,0 +1,162 @@
+//! Unit tests of `analysis`.
+
+use super::*;
+use async_graphql::parser::parse_query;
+
+/// The page size the schema gives `endpoints(first:)` by default.
+const DEFAULT_FIRST: u64 = 50;
+
+fn shape() -> SchemaShape {
+    SchemaShape::from_sdl(&crate::graphql::sdl())
+}
+
+fn run(query: &str, name: Option<&str>, vars: serde_json::Value) -> Analysis {
+    let doc = parse_query(query).expect("parses");
+    let vars: HashMap<String, serde_json::Value> = serde_json::from_value(vars).expect("variables");
+    analyse(&doc, name, &vars, &shape()).expect("analyses")
+}
+
+#[test]
+fn recognises_introspection() {
+    let intro = |q: &str, n: Option<&str>| run(q, n, serde_json::json!({})).introspection_only;
+    assert!(intro("{ __schema { types { name } } }", None));
+    assert!(intro("query { __typename }", None));
+    assert!(intro(
+        "query Q { ...F } fragment F on Query { __type(name: \"Endpoint\") { name } }",
+        None
+    ));
+    assert!(!intro("{ __typename endpoints { totalCount } }", None));
+    assert!(!intro("{ viewer { mode } }", None));
+    assert!(intro(
+        "query A { __typename } query B { viewer { mode } }",
+        Some("A")
+    ));
+    assert!(!intro(
+        "query A { __typename } query B { viewer { mode } }",
+        Some("B")
+    ));
+}
+
+#[test]
+fn connections_cost_first_times_their_selections() {
+    let a = run(
+        "query($n: Int) { endpoints(first: $n) { edges { node { id phoneNumbers { e164 } } } } }",
+        None,
+        serde_json::json!({ "n": 10 }),
+    );
+    // endpoints 1 + 10 × (edges 1 + node 1 + phoneNumbers 1)
+    assert_eq!(a.cost, 31);
+    assert_eq!(a.depth, 5);
+    assert_eq!(a.operation_type, OperationType::Query);
+    let default = run(
+        "{ endpoints { nodes { id } } }",
+        None,
+        serde_json::json!({}),
+    );
+    assert_eq!(default.cost, 1 + DEFAULT_FIRST);
+    let aliased = run(
+        "{ a: viewer { mode } b: viewer { mode @skip(if: true) } }",
+        None,
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        (aliased.aliases, aliased.directives, aliased.cost),
+        (2, 1, 2)
+    );
+}
+
+#[test]
+fn exponential_fragment_spreads_are_analysed_in_linear_time() {
+    // F0 spreads F1 twice, F1 spreads F2 twice, … : 2^40 paths, 41 fragments.
+    let mut query = String::from("query { ...F0 }");
+    for i in 0..40 {
+        query.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    query.push_str(" fragment F40 on Query { a: viewer { mode } }");
+    let a = run(&query, None, serde_json::json!({}));
+    assert_eq!(a.depth, 2);
+    assert_eq!(
+        a.cost,
+        1u64 << 40,
+        "each path counts, saturating rather than looping"
+    );
+    assert_eq!(
+        a.fields,
+        2 * (1u64 << 40),
+        "every expanded selection counts, leaves too"
+    );
+    // Leaves alone: no object to cost, but every spread path is work.
+    let mut leaves = String::from("query { ...F0 }");
+    for i in 0..30 {
+        leaves.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    leaves.push_str(" fragment F30 on Query { __typename }");
+    let a = run(&leaves, None, serde_json::json!({}));
+    assert_eq!((a.cost, a.fields), (0, 1u64 << 30));
+    let cyclic = run(
+        "query { ...A } fragment A on Query { ...A ...A __typename }",
+        None,
+        serde_json::json!({}),
+    );
+    assert_eq!(cyclic.depth, 1);
+}
+
+#[test]
+fn connections_and_their_default_page_sizes_come_from_the_schema() {
+    let shape = SchemaShape::from_sdl(
+        "type Query { things(first: Int = 7): ThingConnection! plain(first: Int): Thing }
+         type ThingConnection { nodes: [Thing!]! }
+         type Thing { name: String other(first: Int = 3): ThingConnection }",
+    );
+    let doc = parse_query("{ things { nodes { name other { nodes { name } } } } plain { name } }")
+        .expect("parses");
+    let a = analyse(&doc, None, &HashMap::new(), &shape).expect("analyses");
+    // things 1 + 7 × (nodes 1 + other 1 + 3 × nodes 1), plain 1: `first` alone doesn't
+    // make a connection.
+    assert_eq!(a.cost, 1 + 7 * (1 + 1 + 3) + 1);
+    // An unknown field is costed as a plain one (validation refuses it later).
+    let doc = parse_query("{ nope(first: 90) { nodes { name } } }").expect("parses");
+    let a = analyse(&doc, None, &HashMap::new(), &shape).expect("analyses");
+    assert_eq!(a.cost, 2);
+}
+
+#[test]
+fn variable_defaults_count_as_page_sizes() {
+    let a = run(
+        "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
+        None,
+        serde_json::json!({}),
+    );
+    assert_eq!(a.cost, 101);
+    let given = run(
+        "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
+        None,
+        serde_json::json!({ "n": 3 }),
+    );
+    assert_eq!(given.cost, 4);
+    // A variable that isn't a number is no page size: the default stands.
+    let listed = run(
+        "query($n: Int = 100) { endpoints(first: $n) { nodes { id } } }",
+        None,
+        serde_json::json!({ "n": vec![0; 1000] }),
+    );
+    assert_eq!(listed.cost, 1 + DEFAULT_FIRST);
+}
+
+#[test]
+fn operation_selection() {
+    let doc = parse_query("query A { viewer { mode } } mutation B { __typename }").expect("parses");
+    let vars = HashMap::new();
+    assert!(analyse(&doc, None, &vars, &shape()).is_err());
+    assert_eq!(
+        analyse(&doc, Some("B"), &vars, &shape()).map(|a| a.operation_type),
+        Ok(OperationType::Mutation)
+    );
+    assert!(analyse(&doc, Some("C"), &vars, &shape()).is_err());
+}
