@@ -13,40 +13,32 @@
 //! apply. hyper has no write timeout either: a client that asks for a response and never reads it
 //! stalls its connection for good. The watchdog's rules are on [`ServerLimits`].
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::http::Request;
-use axum::response::Response;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 use crate::net::ClientKey;
 
+mod per_address;
+mod watchdog;
+
+use per_address::{PerAddress, Permit, RefusalLog, canonical};
+use watchdog::{Activity, ConnService, WatchedIo};
+
 /// How long the accept loop rests after an error such as EMFILE, which usually lasts until some
 /// connections close; retrying at once would spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
-
-/// Refusals over the per-address bound are warned about at most this often, so that a client
-/// hammering the bound cannot flood the log.
-const REFUSAL_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Connection-level limits of [`serve`].
 ///
@@ -285,278 +277,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What the watchdog of one connection knows. Everything that changes it runs in the
-/// connection's own task, so the lock is never contended.
-struct Activity {
-    state: Mutex<ActivityState>,
-    changed: Notify,
-}
-
-struct ActivityState {
-    /// Requests whose handler has not yet produced a response.
-    in_flight: usize,
-    served_any: bool,
-    /// Accept, or when the last in-flight request finished.
-    idle_since: Instant,
-    /// The first byte received while no request was in flight: a new request head has begun.
-    head_started: Option<Instant>,
-    last_write: Instant,
-}
-
-impl Activity {
-    fn new() -> Self {
-        let now = Instant::now();
-        Self {
-            state: Mutex::new(ActivityState {
-                in_flight: 0,
-                served_any: false,
-                idle_since: now,
-                head_started: None,
-                last_write: now,
-            }),
-            changed: Notify::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, ActivityState> {
-        // Plain counters and instants: still meaningful if a holder panicked.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// When the connection is to be closed; `None` while a request is in flight.
-    fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
-        let state = self.lock();
-        if state.in_flight > 0 {
-            None
-        } else if !state.served_any {
-            // Counted from accept rather than from the first byte, so a client can't double its
-            // time by waiting before it starts to trickle.
-            state.idle_since.checked_add(timeouts.header_read)
-        } else if let Some(started) = state.head_started {
-            started.checked_add(timeouts.header_read)
-        } else {
-            state
-                .idle_since
-                .max(state.last_write)
-                .checked_add(timeouts.idle)
-        }
-    }
-
-    fn on_read(&self) {
-        let mut state = self.lock();
-        if state.in_flight == 0 && state.head_started.is_none() {
-            state.head_started = Some(Instant::now());
-            drop(state);
-            self.changed.notify_one();
-        }
-    }
-
-    fn on_write(&self) {
-        self.lock().last_write = Instant::now();
-    }
-
-    fn request_started(self: &Arc<Self>) -> InFlight {
-        let mut state = self.lock();
-        state.in_flight += 1;
-        state.served_any = true;
-        state.head_started = None;
-        InFlight(Arc::clone(self))
-    }
-}
-
-/// Marks a request as in flight until dropped: when its handler has produced the response, or
-/// when the connection is dropped under it.
-struct InFlight(Arc<Activity>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.in_flight = state.in_flight.saturating_sub(1);
-        if state.in_flight == 0 {
-            state.idle_since = Instant::now();
-        }
-        drop(state);
-        self.0.changed.notify_one();
-    }
-}
-
-/// The socket, reporting to the watchdog every read and write that moved bytes.
-struct WatchedIo {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for WatchedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.activity.on_read();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for WatchedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.on_write();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.on_write();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// The router as one connection's hyper service: adds the peer address as `ConnectInfo` and
-/// tells the watchdog which requests are in flight.
-#[derive(Clone)]
-struct ConnService {
-    app: Router,
-    peer: SocketAddr,
-    activity: Arc<Activity>,
-}
-
-impl hyper::service::Service<Request<Incoming>> for ConnService {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        request.extensions_mut().insert(ConnectInfo(self.peer));
-        let in_flight = self.activity.request_started();
-        // No poll_ready first: Router is always ready.
-        let response = tower::Service::call(&mut self.app.clone(), request);
-        Box::pin(async move {
-            let response = response.await;
-            drop(in_flight);
-            response
-        })
-    }
-}
-
-/// Open connections per client. Only clients with an open connection have an entry, so the map is
-/// no larger than the number of open connections.
-struct PerAddress {
-    max: usize,
-    open: Mutex<HashMap<ClientKey, usize>>,
-}
-
-impl PerAddress {
-    fn new(max: usize) -> Self {
-        Self {
-            max: max.max(1),
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<ClientKey, usize>> {
-        // Counts only: still right if a holder panicked.
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn try_acquire(self: &Arc<Self>, key: ClientKey) -> Option<Permit> {
-        let mut open = self.lock();
-        let count = open.entry(key).or_insert(0);
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(Permit {
-            per_address: Arc::clone(self),
-            key,
-        })
-    }
-}
-
-/// An IPv4 peer seen through a dual-stack socket as its IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// One open connection in the per-address count.
-struct Permit {
-    per_address: Arc<PerAddress>,
-    key: ClientKey,
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if let Entry::Occupied(mut entry) = self.per_address.lock().entry(self.key) {
-            let count = entry.get_mut();
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                entry.remove();
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct RefusalLog {
-    last_warned: Option<Instant>,
-    unreported: u64,
-}
-
-impl RefusalLog {
-    fn record(&mut self, ip: IpAddr, max: usize) {
-        tracing::debug!(client = %ip, "refused connection: too many open from this address");
-        self.unreported += 1;
-        let now = Instant::now();
-        if self
-            .last_warned
-            .is_some_and(|last| now.duration_since(last) < REFUSAL_WARN_INTERVAL)
-        {
-            return;
-        }
-        tracing::warn!(
-            refused = self.unreported,
-            latest_client = %ip,
-            max_connections_per_ip = max,
-            "refused connections over the per-address bound (reported at most every 10 s)"
-        );
-        self.last_warned = Some(now);
-        self.unreported = 0;
     }
 }
 

@@ -1,8 +1,8 @@
-//! Unit tests of `server`.
+//! Unit tests of `server`: each connection rule driven over real sockets (long, one test per rule).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use axum::extract::Path;
+use axum::extract::{ConnectInfo, Path};
 use axum::routing::get;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
