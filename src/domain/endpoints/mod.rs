@@ -1,0 +1,348 @@
+//! The endpoint service: create, read, list, update and delete endpoints within the actor's
+//! organization and mode, enforcing every rule of the seed.
+
+use chrono::{DateTime, Utc};
+use entity::endpoint::{self, Column};
+use entity::enums::{EndpointStatus, EndpointType, Mode};
+use entity::phone_number;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::Actor;
+use super::error::{DomainError, Field, FieldError, UserErrorCode};
+use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
+use super::secrets::SecretBox;
+
+mod list;
+mod routing;
+
+pub use list::{Direction, EndpointFilter, OrderField, Ordering, Page, PageRequest, count, list};
+use routing::{check_name, check_status, resolve_routing, seed_name};
+
+pub const MAX_NAME_LEN: usize = 100;
+pub const MAX_URL_LEN: usize = 2048;
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_SEARCH_LEN: usize = 200;
+
+/// What endpoint writes need beyond the database: where generated URIs point, and the key
+/// secrets are sealed with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sip_domains: SipDomains,
+    pub secrets: SecretBox,
+    /// Whether webhook URLs may point at `localhost` or private, loopback and link-local
+    /// addresses (off by default: a webhook must be a public address).
+    pub allow_private_webhooks: bool,
+}
+
+/// An endpoint as the domain hands it to transports: the stored row with its config decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub r#type: EndpointType,
+    pub url: String,
+    pub status: EndpointStatus,
+    pub provider_config: Option<ProviderConfig>,
+    pub mode: Mode,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<endpoint::Model> for Endpoint {
+    type Error = DomainError;
+
+    fn try_from(m: endpoint::Model) -> Result<Self, Self::Error> {
+        let provider_config = ProviderConfig::from_stored(m.r#type, m.provider_config.as_ref())
+            .map_err(|e| {
+                DomainError::Corrupt(format!(
+                    "provider config of endpoint {} does not decode: {e}",
+                    m.id
+                ))
+            })?;
+        Ok(Self {
+            id: m.id,
+            organization_id: m.organization_id,
+            name: m.name,
+            r#type: m.r#type,
+            url: m.url,
+            status: m.status,
+            provider_config,
+            mode: m.mode,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewEndpoint {
+    pub name: String,
+    pub r#type: Option<EndpointType>,
+    pub url: Option<String>,
+    pub status: Option<EndpointStatus>,
+    pub provider_config: Option<ProviderConfigInput>,
+    pub phone_number_id: Option<Uuid>,
+    pub mode: Option<Mode>,
+}
+
+/// Fields left `None` keep their stored value. A provider config replaces the stored one
+/// whole, except that secrets left out are kept.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub name: Option<String>,
+    pub r#type: Option<EndpointType>,
+    pub url: Option<String>,
+    pub status: Option<EndpointStatus>,
+    pub provider_config: Option<ProviderConfigInput>,
+}
+
+pub(super) fn scoped(actor: &Actor, mode: Option<Mode>) -> Condition {
+    let mut cond = Condition::all().add(Column::OrganizationId.eq(actor.organization_id));
+    if let Some(mode) = mode {
+        cond = cond.add(Column::Mode.eq(mode));
+    }
+    cond
+}
+
+fn find_scoped(actor: &Actor, id: Uuid) -> sea_orm::Select<endpoint::Entity> {
+    endpoint::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(scoped(actor, actor.fixed_mode()))
+}
+
+async fn find_model(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<endpoint::Model, DomainError> {
+    find_scoped(actor, id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("endpoint"))
+}
+
+/// The endpoint, locked until `txn` ends: on PostgreSQL a row lock (`FOR UPDATE`); on SQLite
+/// the write transaction itself holds the database's one write lock.
+async fn find_model_for_write(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<endpoint::Model, DomainError> {
+    find_scoped(actor, id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(DomainError::NotFound("endpoint"))
+}
+
+/// One endpoint of the actor's organization and mode; any other is "not found".
+pub async fn get(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Endpoint, DomainError> {
+    find_model(db, actor, id).await?.try_into()
+}
+
+/// Creates an endpoint, attaching `phone_number_id` in the same transaction. Nothing is
+/// written when any rule is broken.
+pub async fn create(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    actor: &Actor,
+    input: NewEndpoint,
+) -> Result<Endpoint, DomainError> {
+    actor.ensure_can_write()?;
+    let mut errors = Vec::new();
+
+    let mode = match (actor.fixed_mode(), input.mode) {
+        (Some(fixed), Some(asked)) if fixed != asked => {
+            errors.push(FieldError::new(
+                Field::Mode,
+                UserErrorCode::ModeNotAllowed,
+                format!(
+                    "a {} API key can only create {} endpoints",
+                    seed_name(fixed),
+                    seed_name(fixed)
+                ),
+            ));
+            fixed
+        }
+        (Some(fixed), _) => fixed,
+        (None, asked) => asked.unwrap_or(Mode::Live),
+    };
+    let name = check_name(&input.name, &mut errors);
+    let status = input.status.unwrap_or(EndpointStatus::Active);
+    check_status(status, &mut errors);
+    let routing = match input.r#type {
+        Some(ty) => resolve_routing(
+            ty,
+            input.url,
+            input.provider_config,
+            None,
+            settings,
+            &mut errors,
+        ),
+        None => {
+            errors.push(FieldError::new(
+                Field::Type,
+                UserErrorCode::Required,
+                "{field} is required",
+            ));
+            None
+        }
+    };
+    // Everything from the phone number's check to the insert is one write transaction.
+    let txn = crate::db::begin_write(db).await?;
+    let phone = match input.phone_number_id {
+        Some(id) => {
+            super::phone_numbers::find_attachable(
+                &txn,
+                actor.organization_id,
+                mode,
+                id,
+                &mut errors,
+            )
+            .await?
+        }
+        None => None,
+    };
+    let (Some(name), Some(ty), Some((url, config)), true) =
+        (name, input.r#type, routing, errors.is_empty())
+    else {
+        return Err(DomainError::Invalid(errors));
+    };
+
+    let now = entity::now();
+    let id = Uuid::now_v7();
+    let model = endpoint::ActiveModel {
+        id: Set(id),
+        organization_id: Set(actor.organization_id),
+        name: Set(name),
+        r#type: Set(ty),
+        url: Set(url),
+        status: Set(status),
+        provider_config: Set(config.map(|c| c.to_stored(&settings.secrets, id))),
+        mode: Set(mode),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let created = model.insert(&txn).await?;
+    if let Some(phone) = phone {
+        // Conditional on the number still being free, so two racing creates can't both take it.
+        let attached = phone_number::Entity::update_many()
+            .col_expr(phone_number::Column::EndpointId, Expr::value(created.id))
+            .filter(phone_number::Column::Id.eq(phone.id))
+            .filter(phone_number::Column::EndpointId.is_null())
+            .exec(&txn)
+            .await?;
+        if attached.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(DomainError::invalid(
+                Field::PhoneNumberId,
+                UserErrorCode::PhoneNumberTaken,
+                "{field} names a phone number already attached to another endpoint",
+            ));
+        }
+    }
+    txn.commit().await?;
+    created.try_into()
+}
+
+/// Applies a patch; `updated_at` moves forward on every update, `created_at` never changes.
+pub async fn update(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    actor: &Actor,
+    id: Uuid,
+    patch: EndpointPatch,
+) -> Result<Endpoint, DomainError> {
+    actor.ensure_can_write()?;
+    // Read, merge and write under one lock, so that a concurrent update can't be lost in
+    // between (a password kept from a stale read, say).
+    let txn = crate::db::begin_write(db).await?;
+    let stored = find_model_for_write(&txn, actor, id).await?;
+    let current: Endpoint = stored.clone().try_into()?;
+    let mut errors = Vec::new();
+
+    let name = patch.name.as_deref().map(|n| check_name(n, &mut errors));
+    if let Some(ty) = patch.r#type
+        && ty != current.r#type
+    {
+        errors.push(FieldError::new(
+            Field::Type,
+            UserErrorCode::Immutable,
+            "{field} can't change after an endpoint is created; create a new endpoint instead",
+        ));
+    }
+    if let Some(status) = patch.status {
+        check_status(status, &mut errors);
+    }
+    let routing = if patch.url.is_some() || patch.provider_config.is_some() {
+        resolve_routing(
+            current.r#type,
+            patch.url,
+            patch.provider_config,
+            Some((&current.url, current.provider_config.as_ref())),
+            settings,
+            &mut errors,
+        )
+    } else {
+        None
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+
+    let mut model = stored.into_active_model();
+    if let Some(Some(name)) = name {
+        model.name = Set(name);
+    }
+    if let Some(status) = patch.status {
+        model.status = Set(status);
+    }
+    if let Some((url, config)) = routing {
+        model.url = Set(url);
+        model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
+    }
+    // The `before_save` hook moves `updated_at` even when no column changed.
+    let updated = model.update(&txn).await.map_err(|err| match err {
+        sea_orm::DbErr::RecordNotUpdated => DomainError::NotFound("endpoint"),
+        other => DomainError::Database(other),
+    })?;
+    txn.commit().await?;
+    updated.try_into()
+}
+
+/// Deletes an endpoint and detaches its phone numbers, in one transaction.
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<Uuid, DomainError> {
+    actor.ensure_can_write()?;
+    let txn = crate::db::begin_write(db).await?;
+    let stored = find_model_for_write(&txn, actor, id).await?;
+    phone_number::Entity::update_many()
+        .col_expr(
+            phone_number::Column::EndpointId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(phone_number::Column::EndpointId.eq(stored.id))
+        .exec(&txn)
+        .await?;
+    let deleted = endpoint::Entity::delete_many()
+        .filter(Column::Id.eq(stored.id))
+        .filter(Column::OrganizationId.eq(actor.organization_id))
+        .exec(&txn)
+        .await?;
+    // Of racing deletes exactly one removes the row; the others find it gone.
+    if deleted.rows_affected != 1 {
+        return Err(DomainError::NotFound("endpoint"));
+    }
+    txn.commit().await?;
+    Ok(stored.id)
+}
