@@ -1,0 +1,191 @@
+//! Endpoints, their phone numbers, and the connection that pages through them.
+
+use super::*;
+
+/// How to order endpoints; ties are broken by id so that cursors are stable.
+#[derive(InputObject, Debug, Default, Clone, Copy)]
+pub struct EndpointOrder {
+    #[graphql(default)]
+    pub field: EndpointOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl From<EndpointOrder> for endpoints::Ordering {
+    fn from(o: EndpointOrder) -> Self {
+        Self {
+            field: match o.field {
+                EndpointOrderField::CreatedAt => OrderField::CreatedAt,
+                EndpointOrderField::UpdatedAt => OrderField::UpdatedAt,
+                EndpointOrderField::Name => OrderField::Name,
+            },
+            direction: match o.direction {
+                OrderDirection::Asc => Direction::Asc,
+                OrderDirection::Desc => Direction::Desc,
+            },
+        }
+    }
+}
+
+/// Narrows a list of endpoints; all given conditions must hold.
+#[derive(InputObject, Debug, Default, Clone)]
+pub struct EndpointFilter {
+    /// Only endpoints of these types.
+    pub types: Option<Vec<EndpointType>>,
+    /// Only endpoints with these statuses.
+    pub statuses: Option<Vec<EndpointStatus>>,
+    /// A case-insensitive substring of the name or URL.
+    pub search: Option<String>,
+    /// Only endpoints of this mode. An API key sees its own mode only.
+    pub mode: Option<Mode>,
+}
+
+impl From<EndpointFilter> for DomainFilter {
+    fn from(f: EndpointFilter) -> Self {
+        Self {
+            types: f.types.map(|v| v.into_iter().map(Into::into).collect()),
+            statuses: f.statuses.map(|v| v.into_iter().map(Into::into).collect()),
+            search: f.search,
+            mode: f.mode.map(Into::into),
+        }
+    }
+}
+
+/// A place phone calls are routed to.
+pub struct Endpoint(pub DomainEndpoint);
+
+#[Object]
+impl Endpoint {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Fixed at creation.
+    async fn r#type(&self) -> EndpointType {
+        self.0.r#type.into()
+    }
+    /// The webhook URL or SIP URI calls go to; generated for the AI providers.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    async fn status(&self) -> EndpointStatus {
+        self.0.status.into()
+    }
+    /// The provider's settings; null for webhooks. Secrets are never returned.
+    async fn provider_config(&self) -> Option<ProviderConfig> {
+        self.0.provider_config.clone().map(Into::into)
+    }
+    async fn mode(&self) -> Mode {
+        self.0.mode.into()
+    }
+    async fn organization_id(&self) -> Uuid {
+        self.0.organization_id
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Moves forward on every update.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The phone numbers routed to this endpoint.
+    async fn phone_numbers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PhoneNumber>> {
+        let loader = ctx.data::<DataLoader<PhoneNumbersByEndpoint>>()?;
+        let numbers = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| e.as_ref().extend())?
+            .unwrap_or_default();
+        Ok(numbers.into_iter().map(PhoneNumber::from).collect())
+    }
+}
+
+/// A phone number of the organization, in E.164 form.
+#[derive(SimpleObject)]
+pub struct PhoneNumber {
+    pub id: Uuid,
+    pub e164: String,
+    pub mode: Mode,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<entity::phone_number::Model> for PhoneNumber {
+    fn from(m: entity::phone_number::Model) -> Self {
+        Self {
+            id: m.id,
+            e164: m.e164,
+            mode: m.mode.into(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone, Default)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+pub struct EndpointEdge {
+    pub cursor: String,
+    pub node: DomainEndpoint,
+}
+
+#[Object]
+impl EndpointEdge {
+    /// Opaque; pass it as `after` to continue after this endpoint.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    async fn node(&self) -> Endpoint {
+        Endpoint(self.node.clone())
+    }
+}
+
+/// A page of endpoints (Relay connection).
+pub struct EndpointConnection {
+    pub page: endpoints::Page,
+    pub filter: DomainFilter,
+    pub actor: Actor,
+}
+
+#[Object]
+impl EndpointConnection {
+    async fn edges(&self) -> Vec<EndpointEdge> {
+        self.page
+            .items
+            .iter()
+            .map(|(cursor, node)| EndpointEdge {
+                cursor: cursor.clone(),
+                node: node.clone(),
+            })
+            .collect()
+    }
+    /// The endpoints of `edges`, without cursors.
+    async fn nodes(&self) -> Vec<Endpoint> {
+        self.page
+            .items
+            .iter()
+            .map(|(_, e)| Endpoint(e.clone()))
+            .collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: self.page.has_previous_page,
+            start_cursor: self.page.items.first().map(|(c, _)| c.clone()),
+            end_cursor: self.page.items.last().map(|(c, _)| c.clone()),
+        }
+    }
+    /// How many endpoints match the filter, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        let services = ctx.data::<crate::graphql::Services>()?;
+        endpoints::count(&services.db, &self.actor, &self.filter)
+            .await
+            .map_err(|e| e.extend())
+    }
+}

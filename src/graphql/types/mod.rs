@@ -1,0 +1,76 @@
+//! GraphQL types, built from domain values; the entity crate knows nothing of GraphQL. The
+//! enums shared by every area live here; each area's types in a file of its own.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{
+    Context, Enum, ErrorExtensions, InputObject, Object, OneofObject, SimpleObject, Union,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
+use crate::domain::provider::{self as domain_provider, ProviderConfigInput as DomainConfigInput};
+use crate::domain::{Actor, Field, FieldError, endpoints::Endpoint as DomainEndpoint};
+use crate::graphql::loaders::PhoneNumbersByEndpoint;
+
+mod endpoint;
+mod organization;
+mod providers;
+mod user_error;
+
+pub use endpoint::*;
+pub use organization::*;
+pub use providers::*;
+pub use user_error::*;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::enums::EndpointType")]
+/// Where calls go: a webhook, an AI voice-agent provider, or a custom SIP URI.
+pub enum EndpointType {
+    Webhook,
+    Vapi,
+    Retell,
+    Livekit,
+    Elevenlabs,
+    Vogent,
+    CustomSip,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::enums::EndpointStatus")]
+/// Clients set ACTIVE or INACTIVE; ERROR is set by the system.
+pub enum EndpointStatus {
+    Active,
+    Inactive,
+    Error,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::enums::Mode")]
+/// Test and live data are kept apart: a test key sees only test data, a live key only live data.
+pub enum Mode {
+    Live,
+    Test,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+/// The kind of credential a request was made with.
+pub enum CredentialKind {
+    ApiKey,
+    User,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum EndpointOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Name,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum OrderDirection {
+    Asc,
+    #[default]
+    Desc,
+}

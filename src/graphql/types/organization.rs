@@ -1,0 +1,68 @@
+//! Organizations, memberships, roles and API keys.
+
+use super::*;
+
+/// An organization: the unit of tenancy.
+#[derive(SimpleObject)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<entity::organization::Model> for Organization {
+    fn from(m: entity::organization::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::enums::Role")]
+/// What a member may do: viewers read; members and up change endpoints; owners and admins
+/// also manage API keys and members. API keys act as members.
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+}
+
+/// An organization the caller belongs to, and the caller's role there.
+#[derive(SimpleObject)]
+pub struct OrganizationMembership {
+    pub organization: Organization,
+    pub role: Role,
+}
+
+/// An API key of the organization. The key itself is shown once, when it is created.
+#[derive(SimpleObject)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    /// A TEST key sees only test data, a LIVE key only live data.
+    pub mode: Mode,
+    /// The key's first characters (`kros_test_AbCd`), to recognise it by.
+    pub display_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; a revoked key is refused from the next request on.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<entity::api_key::Model> for ApiKey {
+    fn from(m: entity::api_key::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            mode: m.mode.into(),
+            display_prefix: m.display_prefix,
+            created_at: m.created_at,
+            last_used_at: m.last_used_at,
+            revoked_at: m.revoked_at,
+        }
+    }
+}

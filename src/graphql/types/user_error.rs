@@ -1,0 +1,98 @@
+//! Rule breaks a user can fix, with the path to the input field.
+
+use super::*;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::UserErrorCode")]
+/// Why an input was refused.
+pub enum UserErrorCode {
+    /// A required value is missing.
+    Required,
+    /// The value is empty or only white space.
+    Blank,
+    /// The value is longer than allowed.
+    TooLong,
+    /// The value has characters or a form that is not accepted.
+    Invalid,
+    /// Not a valid http(s) URL.
+    InvalidUrl,
+    /// Not a valid sip:/sips: URI.
+    InvalidSipUri,
+    /// The field can't be given for this endpoint type (e.g. a generated URL).
+    NotAllowed,
+    /// The provider config variant is not the one of the endpoint's type.
+    ProviderConfigMismatch,
+    /// The field can't change after creation.
+    Immutable,
+    /// ERROR is set by the system, not by clients.
+    StatusNotSettable,
+    /// The credential can't act in the requested mode.
+    ModeNotAllowed,
+    /// No such phone number in this organization and mode.
+    PhoneNumberNotFound,
+    /// The phone number already routes to another endpoint.
+    PhoneNumberTaken,
+}
+
+/// A rule the input broke, that the user can fix.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct UserError {
+    /// The path to the input field, e.g. `["input", "providerConfig", "vapi", "assistantId"]`.
+    pub field: Option<Vec<String>>,
+    pub message: String,
+    pub code: UserErrorCode,
+}
+
+impl From<FieldError> for UserError {
+    fn from(e: FieldError) -> Self {
+        let path = field_path(e.field);
+        Self {
+            message: e.render(path.last().map_or("input", String::as_str)),
+            field: Some(path),
+            code: e.code.into(),
+        }
+    }
+}
+
+fn field_path(field: Field) -> Vec<String> {
+    let tail: Vec<String> = match field {
+        Field::Id => vec!["id".into()],
+        Field::Name => vec!["name".into()],
+        Field::Type => vec!["type".into()],
+        Field::Url => vec!["url".into()],
+        Field::Status => vec!["status".into()],
+        Field::Mode => vec!["mode".into()],
+        Field::PhoneNumberId => vec!["phoneNumberId".into()],
+        Field::ProviderConfig => vec!["providerConfig".into()],
+        Field::ProviderConfigField(ty, name) => {
+            let variant = match ty {
+                entity::enums::EndpointType::Vapi => "vapi",
+                entity::enums::EndpointType::Retell => "retell",
+                entity::enums::EndpointType::Elevenlabs => "elevenLabs",
+                entity::enums::EndpointType::Livekit => "liveKit",
+                entity::enums::EndpointType::Vogent => "vogent",
+                entity::enums::EndpointType::CustomSip => "customSip",
+                entity::enums::EndpointType::Webhook => "webhook",
+            };
+            vec!["providerConfig".into(), variant.into(), camel_case(name)]
+        }
+    };
+    std::iter::once("input".to_owned()).chain(tail).collect()
+}
+
+/// `vogent_sip_password` → `vogentSipPassword`, as async-graphql names input fields.
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
