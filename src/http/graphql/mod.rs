@@ -1,6 +1,7 @@
 //! GraphQL over HTTP (graphql.github.io/graphql-over-http): `POST /graphql` with JSON,
 //! `GET /graphql?query=…` for queries, GraphiQL for browsers. Each request is negotiated,
-//! parsed, analysed against the limits, authenticated and only then executed.
+//! measured, charged, authenticated, parsed, analysed against the limits and only then executed
+//! (`run`, read top to bottom, is the pipeline).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::apq::{ApqError, Resolved};
@@ -23,8 +24,15 @@ use super::ops::GraphqlOutcome;
 use super::pipeline;
 use crate::code::Code;
 use crate::domain::Actor;
-use crate::graphql::analysis::{self, Analysis};
+use crate::graphql::analysis;
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
+
+mod cost;
+mod params;
+
+pub use cost::BYTES_PER_COST_POINT;
+use cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, returned_objects, within_a_bucket};
+use params::Params;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
 /// bytes of the request are its share (the document, its variables and extensions alike are
@@ -34,110 +42,6 @@ struct Arrival {
     via_get: bool,
     media: Media,
     request_bytes: usize,
-}
-
-/// One operation's parameters, as the client sent them.
-#[derive(Debug, Default)]
-struct Params {
-    query: Option<String>,
-    operation_name: Option<String>,
-    variables: Map<String, Value>,
-    extensions: Map<String, Value>,
-}
-
-impl Params {
-    fn from_json(value: Value) -> Result<Self, ApiError> {
-        let Value::Object(mut object) = value else {
-            return Err(ApiError::bad_request(
-                "The request body must be a JSON object with a `query`.",
-            ));
-        };
-        let query = match object.remove("query") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(q)) => Some(q),
-            Some(_) => return Err(ApiError::bad_request("`query` must be a string.")),
-        };
-        let operation_name = match object.remove("operationName") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(n)) => Some(n),
-            Some(_) => return Err(ApiError::bad_request("`operationName` must be a string.")),
-        };
-        Ok(Self {
-            query,
-            operation_name,
-            variables: object_param(object.remove("variables"), "variables")?,
-            extensions: object_param(object.remove("extensions"), "extensions")?,
-        })
-    }
-
-    fn from_query_string(raw: &str, nesting_limit: usize) -> Result<Self, ApiError> {
-        let pairs = strict_form_pairs(raw).ok_or_else(|| {
-            ApiError::bad_request(
-                "The query string is not valid: its percent-escapes must decode to UTF-8.",
-            )
-        })?;
-        let mut params = Self::default();
-        let mut seen = std::collections::HashSet::new();
-        for (key, value) in pairs {
-            let known = matches!(
-                key.as_str(),
-                "query" | "operationName" | "variables" | "extensions"
-            );
-            if known && !seen.insert(key.clone()) {
-                return Err(ApiError::bad_request(format!(
-                    "`{key}` is given more than once in the query string; give it once."
-                )));
-            }
-            match key.as_str() {
-                "query" => params.query = Some(value),
-                "operationName" if !value.is_empty() => params.operation_name = Some(value),
-                "variables" | "extensions" if !value.is_empty() => {
-                    super::check_json_nesting(value.as_bytes(), nesting_limit)
-                        .map_err(ApiError::nesting)?;
-                    let parsed: Value = serde_json::from_str(&value).map_err(|_| {
-                        ApiError::bad_request(format!("`{key}` is not valid JSON."))
-                    })?;
-                    let object = object_param(Some(parsed), &key)?;
-                    if key == "variables" {
-                        params.variables = object;
-                    } else {
-                        params.extensions = object;
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(params)
-    }
-}
-
-/// `application/x-www-form-urlencoded` pairs, with `None` for an escape that doesn't decode to
-/// UTF-8 (`serde_urlencoded` would silently turn it into U+FFFD and run a different query).
-fn strict_form_pairs(raw: &str) -> Option<Vec<(String, String)>> {
-    let decode = |part: &str| {
-        let spaced = part.replace('+', " ");
-        percent_encoding::percent_decode_str(&spaced)
-            .decode_utf8()
-            .ok()
-            .map(|s| s.into_owned())
-    };
-    raw.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((decode(key)?, decode(value)?))
-        })
-        .collect()
-}
-
-fn object_param(value: Option<Value>, name: &str) -> Result<Map<String, Value>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(o)) => Ok(o),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "`{name}` must be a JSON object."
-        ))),
-    }
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -481,45 +385,6 @@ async fn run(
     Ok((status, body))
 }
 
-/// Tokens of a document per point of its cost floor.
-pub const TOKENS_PER_COST_POINT: usize = 100;
-/// Field selections (fragments expanded) per point of an operation's cost floor.
-pub const FIELDS_PER_COST_POINT: u64 = 100;
-/// Bytes of a document per point of its cost floor (long strings and comments are few tokens
-/// but still take their length to read).
-pub const BYTES_PER_COST_POINT: usize = 2048;
-
-/// The least an operation costs: 1, plus 1 per 100 tokens and 1 per 2 KiB of its document.
-fn cost_floor(tokens: usize, bytes: usize) -> u64 {
-    (1 + tokens / TOKENS_PER_COST_POINT + bytes / BYTES_PER_COST_POINT) as u64
-}
-
-/// Refuses what no bucket could ever pay: `cost` over a full bucket, worded as `what {cost}`.
-fn within_a_bucket(state: &AppState, cost: u64, what: &str) -> Result<(), ApiError> {
-    let full = state.limiter.bucket_size();
-    if cost > full {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::CostLimitExceeded,
-            format!("{what} {cost}, more than a full rate-limit bucket ({full})."),
-        ));
-    }
-    Ok(())
-}
-
-/// Objects in a response's data, each costing 1 as in the requested cost.
-fn returned_objects(data: &async_graphql::Value) -> u64 {
-    fn count(value: &async_graphql::Value) -> u64 {
-        match value {
-            async_graphql::Value::Object(fields) => 1 + fields.values().map(count).sum::<u64>(),
-            async_graphql::Value::List(items) => items.iter().map(count).sum(),
-            _ => 0,
-        }
-    }
-    // The root object is not counted, as the requested cost doesn't count it.
-    count(data).saturating_sub(1)
-}
-
 fn with_actor(
     state: &AppState,
     request: async_graphql::Request,
@@ -533,57 +398,6 @@ fn with_actor(
         tokio::spawn,
     );
     request.data(actor).data(loader)
-}
-
-fn check_limits(analysis: &Analysis, limits: &crate::config::Limits) -> Result<(), ApiError> {
-    let exceeded =
-        |code: Code, message: String| Err(ApiError::new(StatusCode::BAD_REQUEST, code, message));
-    if analysis.depth > limits.max_depth {
-        return exceeded(
-            Code::DepthLimitExceeded,
-            format!(
-                "The query is nested {} deep; the depth limit is {}.",
-                analysis.depth, limits.max_depth
-            ),
-        );
-    }
-    if analysis.fields > limits.max_fields {
-        return exceeded(
-            Code::FieldLimitExceeded,
-            format!(
-                "The operation selects {} fields once its fragments are expanded; the field limit is {} (`--max-fields`).",
-                analysis.fields, limits.max_fields
-            ),
-        );
-    }
-    if analysis.aliases > limits.max_aliases {
-        return exceeded(
-            Code::AliasLimitExceeded,
-            format!(
-                "The query uses {} aliases; the alias limit is {}.",
-                analysis.aliases, limits.max_aliases
-            ),
-        );
-    }
-    if analysis.directives > limits.max_directives {
-        return exceeded(
-            Code::DirectiveLimitExceeded,
-            format!(
-                "The query uses {} directives; the directive limit is {}.",
-                analysis.directives, limits.max_directives
-            ),
-        );
-    }
-    if analysis.cost > limits.max_cost {
-        return exceeded(
-            Code::CostLimitExceeded,
-            format!(
-                "The query may cost {}; the cost limit of one query is {}. Ask for smaller pages (`first`) or fewer fields.",
-                analysis.cost, limits.max_cost
-            ),
-        );
-    }
-    Ok(())
 }
 
 /// async-graphql checks custom scalars (UUID) and variable values only as fields resolve;
