@@ -1,7 +1,7 @@
 //! GraphQL over HTTP (graphql.github.io/graphql-over-http): `POST /graphql` with JSON,
 //! `GET /graphql?query=…` for queries, GraphiQL for browsers. Each request is negotiated,
-//! measured, charged, authenticated, parsed, analysed against the limits and only then executed
-//! (`run`, read top to bottom, is the pipeline).
+//! measured, authenticated, charged its floor, parsed, analysed against the limits and only then
+//! executed (`run`, read top to bottom, is the pipeline).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -1,0 +1,191 @@
+//! Reading REST request bodies: paid for, then checked (media type, nesting, JSON object), then
+//! read field by field into the domain's inputs.
+
+use super::*;
+
+/// Reads a JSON request body; anything but a JSON object is a 400 (415 for another media type).
+pub(super) fn json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max: usize,
+    nesting_limit: usize,
+) -> Result<Map<String, Value>, RestError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            RestError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BodyLimitExceeded,
+                crate::http::body_limit_message(max),
+            )
+        } else {
+            RestError::bad_request("The request body could not be read.")
+        }
+    })?;
+    if !crate::http::is_json_body(headers) {
+        return Err(RestError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::UnsupportedMediaType,
+            "Send the body as `Content-Type: application/json`.",
+        ));
+    }
+    crate::http::check_json_nesting(&body, nesting_limit).map_err(|message| {
+        RestError::new(StatusCode::BAD_REQUEST, Code::NestingLimitExceeded, message)
+    })?;
+    match serde_json::from_slice(&body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(RestError::bad_request("The body must be a JSON object.")),
+        Err(_) => Err(RestError::bad_request("The body is not valid JSON.")),
+    }
+}
+
+/// Field-by-field reading of a JSON object, collecting errors the way the domain does.
+pub(super) struct Reader<'a> {
+    object: &'a Map<String, Value>,
+    pub(super) errors: Vec<FieldError>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(object: &'a Map<String, Value>) -> Self {
+        Self {
+            object,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(super) fn string_at(&mut self, value: Option<&Value>, field: Field) -> Option<String> {
+        match value {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.errors.push(FieldError::new(
+                    field,
+                    UserErrorCode::Invalid,
+                    "{field} must be a string",
+                ));
+                None
+            }
+        }
+    }
+
+    pub(super) fn string(&mut self, key: &str, field: Field) -> Option<String> {
+        self.string_at(self.object.get(key), field)
+    }
+
+    pub(super) fn choice<T>(
+        &mut self,
+        key: &str,
+        field: Field,
+        allowed: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let text = self.string(key, field)?;
+        let parsed = parse(&text);
+        if parsed.is_none() {
+            self.errors.push(FieldError::new(
+                field,
+                UserErrorCode::Invalid,
+                format!("{{field}} must be one of {allowed}"),
+            ));
+        }
+        parsed
+    }
+
+    pub(super) fn provider_config(&mut self, ty: EndpointType) -> Option<ProviderConfigInput> {
+        let value = self.object.get("provider_config")?;
+        let config = match value {
+            Value::Null => return None,
+            Value::Object(config) => config,
+            _ => {
+                self.errors.push(FieldError::new(
+                    Field::ProviderConfig,
+                    UserErrorCode::Invalid,
+                    "{field} must be an object",
+                ));
+                return None;
+            }
+        };
+        let mut get = |key: &'static str| {
+            self.string_at(config.get(key), Field::ProviderConfigField(ty, key))
+        };
+        Some(match ty {
+            EndpointType::Webhook => {
+                self.errors.push(FieldError::new(
+                    Field::ProviderConfig,
+                    UserErrorCode::ProviderConfigMismatch,
+                    "a webhook endpoint takes no provider config",
+                ));
+                return None;
+            }
+            EndpointType::Vapi => ProviderConfigInput::Vapi {
+                assistant_id: get("assistant_id"),
+                credential_id: get("credential_id"),
+                vapi_phone_number_id: get("vapi_phone_number_id"),
+            },
+            EndpointType::Retell => ProviderConfigInput::Retell {
+                agent_id: get("agent_id"),
+                retell_phone_number: get("retell_phone_number"),
+            },
+            EndpointType::Elevenlabs => ProviderConfigInput::ElevenLabs {
+                elevenlabs_agent_id: get("elevenlabs_agent_id"),
+            },
+            EndpointType::Livekit => ProviderConfigInput::LiveKit {
+                livekit_agent_name: get("livekit_agent_name"),
+                livekit_sip_trunk_id: get("livekit_sip_trunk_id"),
+                livekit_sip_uri: get("livekit_sip_uri"),
+            },
+            EndpointType::Vogent => ProviderConfigInput::Vogent {
+                vogent_agent_id: get("vogent_agent_id"),
+                vogent_sip_prefix: get("vogent_sip_prefix"),
+                vogent_sip_username: get("vogent_sip_username"),
+                vogent_sip_password: get("vogent_sip_password").map(Secret::Plain),
+            },
+            EndpointType::CustomSip => ProviderConfigInput::CustomSip {
+                sip_uri: get("sip_uri"),
+                username: get("username"),
+                password: get("password").map(Secret::Plain),
+            },
+        })
+    }
+
+    pub(super) fn finish<T>(self, value: T) -> Result<T, RestError> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(RestError::invalid(self.errors))
+        }
+    }
+}
+
+pub(super) const TYPES: &str = "webhook, vapi, retell, livekit, elevenlabs, vogent, custom_sip";
+
+/// Takes `cost` points from the caller's bucket, as a GraphQL operation would: 429 with
+/// `Retry-After` when it can't pay. The unpaged list may cost more than a bucket holds; it is
+/// charged a full bucket.
+pub(super) async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestError> {
+    let cost = cost.clamp(1, state.limiter.bucket_size());
+    let bucket = pipeline::bucket(Some(actor), None);
+    Ok(pipeline::charge(state, &bucket, cost, cost).await?)
+}
+
+/// A request's JSON object, read after its cost is paid: 1, plus 1 per 2 KiB of body, as a
+/// GraphQL document pays for its length.
+pub(super) async fn charged_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    actor: &Actor,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, RestError> {
+    let len = body.as_ref().map_or(0, Bytes::len);
+    charge(
+        state,
+        actor,
+        (1 + len / crate::http::graphql::BYTES_PER_COST_POINT) as u64,
+    )
+    .await?;
+    json_object(
+        headers,
+        body,
+        state.limits.max_body_bytes,
+        state.limits.max_nesting,
+    )
+}
