@@ -1,0 +1,238 @@
+//! The flags and environment variables of each group of settings, with their defaults taken
+//! from the settings' `Default`.
+
+use super::*;
+
+/// Rate limiting by query cost, per API key or user.
+#[derive(Args)]
+pub struct RateLimitArgs {
+    /// Cost points a credential's bucket holds when full.
+    #[arg(
+        long,
+        env = "COCKPIT_RATE_LIMIT_BUCKET",
+        default_value_t = RateLimitSettings::default().bucket_size,
+        global = true
+    )]
+    pub rate_limit_bucket: u64,
+    /// Cost points restored per second.
+    #[arg(
+        long,
+        env = "COCKPIT_RATE_LIMIT_RESTORE",
+        default_value_t = RateLimitSettings::default().restore_rate,
+        global = true
+    )]
+    pub rate_limit_restore: u64,
+    /// Share buckets between gateway processes through this Redis (e.g. redis://127.0.0.1:6379).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+}
+
+/// What one request may ask of the gateway.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest request body, in bytes (413 above it).
+    #[arg(long, env = "COCKPIT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes, global = true)]
+    pub max_body_bytes: usize,
+    /// Deepest field nesting of an operation.
+    #[arg(long, env = "COCKPIT_MAX_DEPTH", default_value_t = Limits::default().max_depth, global = true)]
+    pub max_depth: usize,
+    /// Deepest nesting of brackets in a document, and of arrays and objects in a JSON body.
+    #[arg(long, env = "COCKPIT_MAX_NESTING", default_value_t = Limits::default().max_nesting, global = true)]
+    pub max_nesting: usize,
+    /// Most lexical tokens in one GraphQL document.
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_TOKENS",
+        default_value_t = Limits::default().max_tokens,
+        global = true
+    )]
+    pub max_tokens: usize,
+    /// Most field selections of an operation, with its fragments expanded.
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_FIELDS",
+        default_value_t = Limits::default().max_fields,
+        global = true
+    )]
+    pub max_fields: u64,
+    /// Highest cost of one operation (connections cost `first` × their selections).
+    #[arg(long, env = "COCKPIT_MAX_COST", default_value_t = Limits::default().max_cost, global = true)]
+    pub max_cost: u64,
+    #[arg(long, env = "COCKPIT_MAX_ALIASES", default_value_t = Limits::default().max_aliases, global = true)]
+    pub max_aliases: usize,
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_DIRECTIVES",
+        default_value_t = Limits::default().max_directives,
+        global = true
+    )]
+    pub max_directives: usize,
+    /// Largest `first` of a connection.
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_PAGE_SIZE",
+        default_value_t = Limits::default().max_page_size,
+        global = true
+    )]
+    pub max_page_size: u64,
+    /// Seconds a request may run.
+    #[arg(
+        long,
+        env = "COCKPIT_REQUEST_TIMEOUT_SECS",
+        default_value_t = Limits::default().request_timeout.as_secs(),
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+    /// Seconds a request body may take to arrive (408 after).
+    #[arg(
+        long,
+        env = "COCKPIT_BODY_READ_TIMEOUT_SECS",
+        default_value_t = Limits::default().body_read_timeout.as_secs(),
+        global = true
+    )]
+    pub body_read_timeout_secs: u64,
+    /// Operations per batched request (a JSON array); 0 refuses batches.
+    #[arg(long, env = "COCKPIT_MAX_BATCH", default_value_t = Limits::default().max_batch.unwrap_or(0), global = true)]
+    pub max_batch: usize,
+    /// Answer introspection queries.
+    #[arg(long, env = "COCKPIT_INTROSPECTION", default_value_t = Limits::default().introspection, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+    /// Suggest field names in validation errors ("did you mean …").
+    #[arg(long, env = "COCKPIT_SUGGESTIONS", default_value_t = Limits::default().suggestions, action = clap::ArgAction::Set, global = true)]
+    pub suggestions: bool,
+    /// Bytes of query text kept for automatic persisted queries; 0 turns them off.
+    #[arg(long, env = "COCKPIT_APQ_CACHE_BYTES", default_value_t = Limits::default().apq_cache_bytes, global = true)]
+    pub apq_cache_bytes: u64,
+}
+
+impl LimitArgs {
+    pub(super) fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_depth: self.max_depth,
+            max_nesting: self.max_nesting.max(2),
+            max_tokens: self.max_tokens.max(1),
+            max_fields: self.max_fields.max(1),
+            max_cost: self.max_cost,
+            max_aliases: self.max_aliases,
+            max_directives: self.max_directives,
+            max_page_size: self.max_page_size.max(1),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            max_batch: (self.max_batch > 0).then_some(self.max_batch),
+            introspection: self.introspection,
+            suggestions: self.suggestions,
+            apq_cache_bytes: self.apq_cache_bytes,
+        }
+    }
+}
+
+/// Dashboard sessions: Supabase Auth JWTs, verified with a shared secret or a JWKS.
+#[derive(Args)]
+pub struct JwtArgs {
+    /// HS256 shared secret (the Supabase project's JWT secret).
+    #[arg(
+        long,
+        env = "COCKPIT_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// JWKS URL for RS256/ES256 keys, e.g. https://<project>.supabase.co/auth/v1/.well-known/jwks.json
+    #[arg(long, env = "COCKPIT_JWKS_URL", global = true)]
+    pub jwks_url: Option<String>,
+    /// The audience (`aud`) tokens must carry.
+    #[arg(
+        long,
+        env = "COCKPIT_JWT_AUDIENCE",
+        default_value_t = JwtSettings::default().audience,
+        global = true
+    )]
+    pub jwt_audience: String,
+    /// The issuer (`iss`) tokens must carry; not checked when unset.
+    #[arg(long, env = "COCKPIT_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+}
+
+/// The SIP domains generated URIs point at (Vapi's EU region: `sip.eu.vapi.ai`).
+#[derive(Debug, Args)]
+pub struct SipDomainArgs {
+    #[arg(
+        long,
+        env = "COCKPIT_VAPI_SIP_DOMAIN",
+        default_value_t = SipDomains::default().vapi,
+        global = true
+    )]
+    pub vapi_sip_domain: String,
+    #[arg(
+        long,
+        env = "COCKPIT_RETELL_SIP_DOMAIN",
+        default_value_t = SipDomains::default().retell,
+        global = true
+    )]
+    pub retell_sip_domain: String,
+    #[arg(
+        long,
+        env = "COCKPIT_ELEVENLABS_SIP_DOMAIN",
+        default_value_t = SipDomains::default().elevenlabs,
+        global = true
+    )]
+    pub elevenlabs_sip_domain: String,
+    #[arg(
+        long,
+        env = "COCKPIT_VOGENT_SIP_DOMAIN",
+        default_value_t = SipDomains::default().vogent,
+        global = true
+    )]
+    pub vogent_sip_domain: String,
+}
+
+/// Connection-level limits of the HTTP server.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Seconds a client has to send a request's line and headers, on a new connection too.
+    #[arg(
+        long,
+        env = "COCKPIT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = ServerLimits::default().header_read_timeout.as_secs(),
+        global = true
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    #[arg(
+        long,
+        env = "COCKPIT_IDLE_TIMEOUT_SECS",
+        default_value_t = ServerLimits::default().idle_timeout.as_secs(),
+        global = true
+    )]
+    pub idle_timeout_secs: u64,
+    /// Open connections per client address (IPv6: per /64).
+    #[arg(
+        long,
+        env = "COCKPIT_MAX_CONNECTIONS_PER_IP",
+        default_value_t = ServerLimits::default().max_connections_per_ip,
+        global = true
+    )]
+    pub max_connections_per_ip: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the rest are closed.
+    #[arg(
+        long,
+        env = "COCKPIT_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = ServerLimits::default().shutdown_timeout.as_secs(),
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServerArgs {
+    pub(super) fn limits(&self) -> crate::server::ServerLimits {
+        use std::time::Duration;
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections_per_ip: self.max_connections_per_ip.max(1),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            unbounded: Vec::new(),
+        }
+    }
+}
