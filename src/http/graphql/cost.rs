@@ -47,56 +47,60 @@ pub(super) fn returned_objects(data: &async_graphql::Value) -> u64 {
     count(data).saturating_sub(1)
 }
 
+/// A limit's check: what was measured, the limit, its code, and how the refusal reads.
+type LimitCheck = (u64, u64, Code, fn(u64, u64) -> String);
+
+/// Refuses an operation over any of the limits, the first broken in this order.
 pub(super) fn check_limits(
     analysis: &Analysis,
     limits: &crate::config::Limits,
 ) -> Result<(), ApiError> {
-    let exceeded =
-        |code: Code, message: String| Err(ApiError::new(StatusCode::BAD_REQUEST, code, message));
-    if analysis.depth > limits.max_depth {
-        return exceeded(
+    let checks: [LimitCheck; 5] = [
+        (
+            analysis.depth as u64,
+            limits.max_depth as u64,
             Code::DepthLimitExceeded,
-            format!(
-                "The query is nested {} deep; the depth limit is {}.",
-                analysis.depth, limits.max_depth
-            ),
-        );
-    }
-    if analysis.fields > limits.max_fields {
-        return exceeded(
+            |n, max| format!("The query is nested {n} deep; the depth limit is {max}."),
+        ),
+        (
+            analysis.fields,
+            limits.max_fields,
             Code::FieldLimitExceeded,
-            format!(
-                "The operation selects {} fields once its fragments are expanded; the field limit is {} (`--max-fields`).",
-                analysis.fields, limits.max_fields
-            ),
-        );
-    }
-    if analysis.aliases > limits.max_aliases {
-        return exceeded(
+            |n, max| {
+                format!(
+                    "The operation selects {n} fields once its fragments are expanded; the field limit is {max} (`--max-fields`)."
+                )
+            },
+        ),
+        (
+            analysis.aliases as u64,
+            limits.max_aliases as u64,
             Code::AliasLimitExceeded,
-            format!(
-                "The query uses {} aliases; the alias limit is {}.",
-                analysis.aliases, limits.max_aliases
-            ),
-        );
-    }
-    if analysis.directives > limits.max_directives {
-        return exceeded(
+            |n, max| format!("The query uses {n} aliases; the alias limit is {max}."),
+        ),
+        (
+            analysis.directives as u64,
+            limits.max_directives as u64,
             Code::DirectiveLimitExceeded,
-            format!(
-                "The query uses {} directives; the directive limit is {}.",
-                analysis.directives, limits.max_directives
-            ),
-        );
-    }
-    if analysis.cost > limits.max_cost {
-        return exceeded(
+            |n, max| format!("The query uses {n} directives; the directive limit is {max}."),
+        ),
+        (
+            analysis.cost,
+            limits.max_cost,
             Code::CostLimitExceeded,
-            format!(
-                "The query may cost {}; the cost limit of one query is {}. Ask for smaller pages (`first`) or fewer fields.",
-                analysis.cost, limits.max_cost
-            ),
-        );
+            |n, max| {
+                format!(
+                    "The query may cost {n}; the cost limit of one query is {max}. Ask for smaller pages (`first`) or fewer fields."
+                )
+            },
+        ),
+    ];
+    match checks.into_iter().find(|(n, max, _, _)| n > max) {
+        Some((n, max, code, message)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            message(n, max),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
