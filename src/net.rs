@@ -17,13 +17,9 @@ pub enum ClientKey {
 
 impl ClientKey {
     pub fn of(ip: IpAddr) -> Self {
-        match ip {
+        match canonical(ip) {
             IpAddr::V4(v4) => Self::V4(v4),
-            // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self::V4(v4),
-                None => Self::V6Net((u128::from(v6) >> 64) as u64),
-            },
+            IpAddr::V6(v6) => Self::V6Net((u128::from(v6) >> 64) as u64),
         }
     }
 }
@@ -48,6 +44,15 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
+/// An address as the client has it: a dual-stack listener sees IPv4 clients as
+/// `::ffff:a.b.c.d`, which is the IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The proxies whose forwarding header is believed (`--trusted-proxies`); none by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
@@ -57,10 +62,7 @@ pub struct TrustedProxies {
 
 impl TrustedProxies {
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let ip = canonical(ip);
         self.nets.iter().any(|net| net.contains(&ip))
     }
 

@@ -44,7 +44,7 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn bearer_token(value: &HeaderValue) -> Result<String, ApiError> {
+pub(crate) fn bearer_token(value: &HeaderValue) -> Result<String, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthenticated("The Authorization header is not valid text."))?;

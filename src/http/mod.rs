@@ -180,10 +180,8 @@ fn transport(
         .layer(CatchPanicLayer::custom(
             move |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
-                let envelope = match transport {
-                    Transport::Graphql => error::Envelope::Graphql(media::Media::Json),
-                    Transport::Rest => error::Envelope::Rest,
-                };
+                // The request is gone by now; its Accept can't be read, so plain JSON.
+                let envelope = transport.envelope(&axum::http::HeaderMap::new());
                 error::ApiError::internal().render(envelope)
             },
         ))

@@ -106,10 +106,7 @@ fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     use sha2::{Digest, Sha256};
     let Some(given) = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+        .and_then(|v| super::auth::bearer_token(v).ok())
     else {
         return false;
     };

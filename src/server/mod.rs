@@ -33,7 +33,8 @@ use crate::net::ClientKey;
 mod per_address;
 mod watchdog;
 
-use per_address::{PerAddress, Permit, RefusalLog, canonical};
+use crate::net::canonical;
+use per_address::{PerAddress, Permit, RefusalLog};
 use watchdog::{Activity, ConnService, WatchedIo};
 
 /// How long the accept loop rests after an error such as EMFILE, which usually lasts until some

@@ -49,14 +49,6 @@ impl PerAddress {
     }
 }
 
-/// An IPv4 peer seen through a dual-stack socket as its IPv4 address.
-pub(super) fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// One open connection in the per-address count.
 pub(super) struct Permit {
     per_address: Arc<PerAddress>,
