@@ -117,7 +117,7 @@ pub enum AnalysisError {
 pub fn analyse(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
-    variables: &HashMap<String, serde_json::Value>,
+    variables: &serde_json::Map<String, serde_json::Value>,
     shape: &SchemaShape,
 ) -> Result<Analysis, AnalysisError> {
     let (name, op) = select_operation(doc, operation_name)?;
@@ -230,7 +230,7 @@ enum FragmentState {
 
 struct Walker<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
-    variables: &'a HashMap<String, serde_json::Value>,
+    variables: &'a serde_json::Map<String, serde_json::Value>,
     defaults: HashMap<String, Value>,
     summaries: HashMap<Name, FragmentState>,
     shape: &'a SchemaShape,

@@ -3,7 +3,6 @@
 //! measured, authenticated, charged its floor, parsed, analysed against the limits and only then
 //! executed (`run`, read top to bottom, is the pipeline).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use async_graphql::Variables;
@@ -310,11 +309,10 @@ async fn run(
             format!("The query does not parse: {e}"),
         )
     })?;
-    let variables: HashMap<String, Value> = params.variables.clone().into_iter().collect();
     let analysis = analysis::analyse(
         &document,
         params.operation_name.as_deref(),
-        &variables,
+        &params.variables,
         &state.schema_shape,
     )
     .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
