@@ -4,7 +4,6 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use entity::enums::EndpointType;
 use entity::setting;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -13,7 +12,7 @@ use sea_orm::{
 
 use crate::db::SqliteLocation;
 use crate::domain::DomainError;
-use crate::domain::provider::ProviderConfig;
+use crate::domain::provider::{FieldKind, PROVIDERS, ProviderConfig};
 use crate::domain::secrets::{KEY_LEN, SecretBox, SecretError};
 
 const KEY_CHECK: &str = "secret_key_check";
@@ -143,7 +142,10 @@ async fn seal_plaintext_secrets(
 ) -> Result<(), StartupError> {
     let rows = entity::endpoint::Entity::find()
         .filter(
-            entity::endpoint::Column::Type.is_in([EndpointType::Vogent, EndpointType::CustomSip]),
+            entity::endpoint::Column::Type.is_in(PROVIDERS.iter().filter_map(|p| {
+                let secret = p.fields.iter().any(|f| f.kind == FieldKind::Secret);
+                secret.then_some(p.ty)
+            })),
         )
         .all(db)
         .await?;

@@ -154,37 +154,54 @@ pub struct JwtArgs {
     pub jwt_issuer: Option<String>,
 }
 
-/// The SIP domains generated URIs point at (Vapi's EU region: `sip.eu.vapi.ai`).
-#[derive(Debug, Args)]
-pub struct SipDomainArgs {
-    #[arg(
-        long,
-        env = "COCKPIT_VAPI_SIP_DOMAIN",
-        default_value_t = SipDomains::default().vapi,
-        global = true
-    )]
-    pub vapi_sip_domain: String,
-    #[arg(
-        long,
-        env = "COCKPIT_RETELL_SIP_DOMAIN",
-        default_value_t = SipDomains::default().retell,
-        global = true
-    )]
-    pub retell_sip_domain: String,
-    #[arg(
-        long,
-        env = "COCKPIT_ELEVENLABS_SIP_DOMAIN",
-        default_value_t = SipDomains::default().elevenlabs,
-        global = true
-    )]
-    pub elevenlabs_sip_domain: String,
-    #[arg(
-        long,
-        env = "COCKPIT_VOGENT_SIP_DOMAIN",
-        default_value_t = SipDomains::default().vogent,
-        global = true
-    )]
-    pub vogent_sip_domain: String,
+/// The SIP domains generated URIs point at (Vapi's EU region: `sip.eu.vapi.ai`): a flag per
+/// provider that has one, named with its default in the provider catalog. Clap's derive needs a
+/// struct field per flag; these flags come from a table, so they are added by hand here.
+#[derive(Debug, Clone)]
+pub struct SipDomainArgs(pub SipDomains);
+
+impl Args for SipDomainArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        PROVIDERS.iter().fold(cmd, |cmd, provider| {
+            provider.sip_domain.iter().fold(cmd, |cmd, setting| {
+                cmd.arg(
+                    clap::Arg::new(setting.flag)
+                        .long(setting.flag)
+                        .env(setting.env)
+                        .default_value(setting.default)
+                        .value_name("DOMAIN")
+                        .help(format!(
+                            "The SIP domain generated {} URIs point at",
+                            provider.name
+                        ))
+                        .global(true),
+                )
+            })
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for SipDomainArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self(SipDomains::default());
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for provider in PROVIDERS {
+            for setting in provider.sip_domain {
+                if let Some(domain) = matches.get_one::<String>(setting.flag) {
+                    self.0.set(provider.ty, domain.clone());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Connection-level limits of the HTTP server.

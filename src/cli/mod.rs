@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::jwt::JwtSettings;
 use crate::config::{Config, Limits};
-use crate::domain::provider::SipDomains;
+use crate::domain::provider::{PROVIDERS, SipDomains};
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::ratelimit::RateLimitSettings;
 use crate::server::ServerLimits;
@@ -99,12 +99,7 @@ impl Cli {
         Config {
             listen: self.listen,
             database_url: self.database_url.clone(),
-            sip_domains: SipDomains {
-                vapi: self.sip.vapi_sip_domain.clone(),
-                retell: self.sip.retell_sip_domain.clone(),
-                elevenlabs: self.sip.elevenlabs_sip_domain.clone(),
-                vogent: self.sip.vogent_sip_domain.clone(),
-            },
+            sip_domains: self.sip.0.clone(),
             secret_key: self.secret_key.clone(),
             jwt: JwtSettings {
                 secret: self.jwt.jwt_secret.clone().filter(|s| !s.is_empty()),

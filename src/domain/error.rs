@@ -103,6 +103,28 @@ pub enum UserErrorCode {
     PhoneNumberTaken,
 }
 
+impl UserErrorCode {
+    /// The code's one spelling, as both transports give it (GraphQL's enum value, REST's
+    /// `details.errors[].code`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "REQUIRED",
+            Self::Blank => "BLANK",
+            Self::TooLong => "TOO_LONG",
+            Self::Invalid => "INVALID",
+            Self::InvalidUrl => "INVALID_URL",
+            Self::InvalidSipUri => "INVALID_SIP_URI",
+            Self::NotAllowed => "NOT_ALLOWED",
+            Self::ProviderConfigMismatch => "PROVIDER_CONFIG_MISMATCH",
+            Self::Immutable => "IMMUTABLE",
+            Self::StatusNotSettable => "STATUS_NOT_SETTABLE",
+            Self::ModeNotAllowed => "MODE_NOT_ALLOWED",
+            Self::PhoneNumberNotFound => "PHONE_NUMBER_NOT_FOUND",
+            Self::PhoneNumberTaken => "PHONE_NUMBER_TAKEN",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: Field,

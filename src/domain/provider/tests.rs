@@ -1,6 +1,7 @@
 //! Unit tests of `provider`.
 
 use super::*;
+use crate::domain::{Field, UserErrorCode};
 
 #[test]
 fn generated_urls_follow_each_provider_scheme() {
@@ -43,6 +44,15 @@ fn secrets_never_show_in_debug_output() {
     );
 }
 
+/// The input a client sends for a provider of type `ty`.
+fn input(ty: EndpointType, values: &[(&'static str, &str)]) -> ProviderConfigInput {
+    let mut input = ProviderConfigInput::new(Provider::of(ty).expect("a provider type"));
+    for (field, value) in values {
+        input.set(field, (*value).to_owned());
+    }
+    input
+}
+
 fn validate(input: ProviderConfigInput) -> Result<ProviderConfig, Vec<(String, UserErrorCode)>> {
     let mut errors = Vec::new();
     match input.validate(None, &mut errors) {
@@ -60,56 +70,25 @@ fn validate(input: ProviderConfigInput) -> Result<ProviderConfig, Vec<(String, U
 #[test]
 fn each_provider_requires_the_seeds_fields() {
     let cases = [
+        (input(EndpointType::Vapi, &[]), vec!["assistant_id"]),
+        (input(EndpointType::Retell, &[]), vec!["agent_id"]),
         (
-            ProviderConfigInput::Vapi {
-                assistant_id: None,
-                credential_id: None,
-                vapi_phone_number_id: None,
-            },
-            vec!["assistant_id"],
-        ),
-        (
-            ProviderConfigInput::Retell {
-                agent_id: None,
-                retell_phone_number: None,
-            },
-            vec!["agent_id"],
-        ),
-        (
-            ProviderConfigInput::ElevenLabs {
-                elevenlabs_agent_id: None,
-            },
+            input(EndpointType::Elevenlabs, &[]),
             vec!["elevenlabs_agent_id"],
         ),
         (
-            ProviderConfigInput::LiveKit {
-                livekit_agent_name: None,
-                livekit_sip_trunk_id: None,
-                livekit_sip_uri: None,
-            },
+            input(EndpointType::Livekit, &[]),
             vec!["livekit_sip_trunk_id", "livekit_sip_uri"],
         ),
         (
-            ProviderConfigInput::Vogent {
-                vogent_agent_id: None,
-                vogent_sip_prefix: None,
-                vogent_sip_username: None,
-                vogent_sip_password: None,
-            },
+            input(EndpointType::Vogent, &[]),
             vec![
                 "vogent_sip_prefix",
                 "vogent_sip_username",
                 "vogent_sip_password",
             ],
         ),
-        (
-            ProviderConfigInput::CustomSip {
-                sip_uri: None,
-                username: None,
-                password: None,
-            },
-            vec!["sip_uri"],
-        ),
+        (input(EndpointType::CustomSip, &[]), vec!["sip_uri"]),
     ];
     for (input, required) in cases {
         let errors = validate(input.clone()).expect_err("fields are missing");
@@ -127,20 +106,14 @@ fn each_provider_requires_the_seeds_fields() {
 #[test]
 fn ids_that_become_sip_users_or_hosts_keep_to_their_charsets() {
     for bad in ["a@b", "a;b", "a b", "a:b", "a/b", "a>b", ""] {
-        let errors = validate(ProviderConfigInput::Vapi {
-            assistant_id: Some(bad.to_owned()),
-            credential_id: None,
-            vapi_phone_number_id: None,
-        })
-        .expect_err(bad);
+        let errors = validate(input(EndpointType::Vapi, &[("assistant_id", bad)])).expect_err(bad);
         assert_eq!(errors[0].0, "assistant_id", "{bad:?}");
     }
     for bad in ["-x", "x-", "a.b", "a_b", &"a".repeat(64)] {
-        let errors = validate(ProviderConfigInput::Vapi {
-            assistant_id: Some("asst".to_owned()),
-            credential_id: Some(bad.to_owned()),
-            vapi_phone_number_id: None,
-        })
+        let errors = validate(input(
+            EndpointType::Vapi,
+            &[("assistant_id", "asst"), ("credential_id", bad)],
+        ))
         .expect_err(bad);
         assert_eq!(
             errors,
@@ -148,20 +121,25 @@ fn ids_that_become_sip_users_or_hosts_keep_to_their_charsets() {
             "{bad:?}"
         );
     }
-    let ok = validate(ProviderConfigInput::Retell {
-        agent_id: Some("agent_1.a-b~c".to_owned()),
-        retell_phone_number: Some("+14155550123".to_owned()),
-    })
+    let ok = validate(input(
+        EndpointType::Retell,
+        &[
+            ("agent_id", "agent_1.a-b~c"),
+            ("retell_phone_number", "+14155550123"),
+        ],
+    ))
     .expect("valid");
     assert_eq!(
         ok.generated_url(&SipDomains::default()).as_deref(),
         Some("sip:agent_1.a-b~c@sip.retellai.com;transport=tcp")
     );
-    let errors = validate(ProviderConfigInput::LiveKit {
-        livekit_agent_name: None,
-        livekit_sip_trunk_id: Some("ST_1".to_owned()),
-        livekit_sip_uri: Some("sip:a@host?Route=x".to_owned()),
-    })
+    let errors = validate(input(
+        EndpointType::Livekit,
+        &[
+            ("livekit_sip_trunk_id", "ST_1"),
+            ("livekit_sip_uri", "sip:a@host?Route=x"),
+        ],
+    ))
     .expect_err("headers");
     assert_eq!(
         errors,
@@ -173,20 +151,25 @@ fn ids_that_become_sip_users_or_hosts_keep_to_their_charsets() {
 fn every_generated_url_is_a_valid_sip_uri() {
     let d = SipDomains::default();
     let configs = [
-        validate(ProviderConfigInput::ElevenLabs {
-            elevenlabs_agent_id: Some("el_1".into()),
-        }),
-        validate(ProviderConfigInput::Vogent {
-            vogent_agent_id: None,
-            vogent_sip_prefix: Some("p1".into()),
-            vogent_sip_username: Some("u".into()),
-            vogent_sip_password: Some(Secret::Plain("pw".into())),
-        }),
-        validate(ProviderConfigInput::LiveKit {
-            livekit_agent_name: None,
-            livekit_sip_trunk_id: Some("ST".into()),
-            livekit_sip_uri: Some("sip:x.sip.livekit.cloud".into()),
-        }),
+        validate(input(
+            EndpointType::Elevenlabs,
+            &[("elevenlabs_agent_id", "el_1")],
+        )),
+        validate(input(
+            EndpointType::Vogent,
+            &[
+                ("vogent_sip_prefix", "p1"),
+                ("vogent_sip_username", "u"),
+                ("vogent_sip_password", "pw"),
+            ],
+        )),
+        validate(input(
+            EndpointType::Livekit,
+            &[
+                ("livekit_sip_trunk_id", "ST"),
+                ("livekit_sip_uri", "sip:x.sip.livekit.cloud"),
+            ],
+        )),
     ];
     let urls: Vec<String> = configs
         .into_iter()
@@ -203,4 +186,200 @@ fn every_generated_url_is_a_valid_sip_uri() {
     for url in &urls {
         assert_eq!(super::super::sip_uri::check(url), Ok(()), "{url}");
     }
+}
+
+#[test]
+fn the_catalog_has_one_provider_per_endpoint_type_but_webhook() {
+    use sea_orm::Iterable;
+    for ty in EndpointType::iter() {
+        let providers = PROVIDERS.iter().filter(|p| p.ty == ty).count();
+        let expected = usize::from(ty != EndpointType::Webhook);
+        assert_eq!(providers, expected, "{ty:?}");
+    }
+    for provider in PROVIDERS {
+        let mut names: Vec<_> = provider.fields.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            provider.fields.len(),
+            "{} names a field twice",
+            provider.name
+        );
+        assert!(provider.sip_domain.len() <= 1, "{}", provider.name);
+    }
+    let flags: Vec<_> = PROVIDERS.iter().flat_map(|p| p.sip_domain).collect();
+    for (i, a) in flags.iter().enumerate() {
+        for b in &flags[i + 1..] {
+            assert!(a.flag != b.flag && a.env != b.env, "{a:?} and {b:?}");
+        }
+    }
+}
+
+#[test]
+fn providers_whose_uri_is_generated_have_a_domain_setting() {
+    let domains = SipDomains::default();
+    for provider in PROVIDERS {
+        let Some(config) = minimal_config(provider.ty) else {
+            continue;
+        };
+        let url = config.generated_url(&domains);
+        let domain = domains.get(provider.ty);
+        match provider.sip_domain {
+            [setting] => {
+                assert_eq!(domain, setting.default);
+                let url = url.expect("a provider with a domain generates its URL");
+                assert!(url.contains(domain), "{url} points at {domain}");
+            }
+            _ => assert_eq!(domain, "", "{}", provider.name),
+        }
+    }
+    let mut moved = SipDomains::default();
+    moved.set(EndpointType::Vapi, "sip.eu.vapi.ai".into());
+    assert_eq!(
+        minimal_config(EndpointType::Vapi)
+            .and_then(|c| c.generated_url(&moved))
+            .as_deref(),
+        Some("sip:id1@id1.sip.eu.vapi.ai")
+    );
+}
+
+/// A valid config of `ty` with every required field set to `id1`-like values.
+fn minimal_config(ty: EndpointType) -> Option<ProviderConfig> {
+    let provider = Provider::of(ty)?;
+    let mut given = input(ty, &[]);
+    for field in provider.fields {
+        let value = match field.kind {
+            FieldKind::Plain(Rule::SipUri) => "sip:id1@example.com",
+            _ => "id1",
+        };
+        given.set(field.name, value.to_owned());
+    }
+    Some(validate(given).expect("every field given"))
+}
+
+#[test]
+fn text_fields_refuse_blank_long_and_control_text() {
+    let cases = [
+        ("   ", UserErrorCode::Blank),
+        ("a\u{7}b", UserErrorCode::Invalid),
+        (&*"x".repeat(256), UserErrorCode::TooLong),
+    ];
+    for (bad, code) in cases {
+        let errors = validate(input(
+            EndpointType::Livekit,
+            &[
+                ("livekit_agent_name", bad),
+                ("livekit_sip_trunk_id", bad),
+                ("livekit_sip_uri", "sip:x.sip.livekit.cloud"),
+            ],
+        ))
+        .expect_err(bad);
+        assert_eq!(
+            errors,
+            vec![
+                ("livekit_agent_name".to_owned(), code),
+                ("livekit_sip_trunk_id".to_owned(), code)
+            ]
+        );
+    }
+    let long_id = "a".repeat(129);
+    assert_eq!(
+        validate(input(EndpointType::Retell, &[("agent_id", &long_id)])),
+        Err(vec![("agent_id".to_owned(), UserErrorCode::TooLong)])
+    );
+}
+
+#[test]
+fn a_secret_left_out_keeps_the_stored_one_and_a_blank_one_is_refused() {
+    let stored = validate(input(
+        EndpointType::Vogent,
+        &[
+            ("vogent_sip_prefix", "p1"),
+            ("vogent_sip_username", "u"),
+            ("vogent_sip_password", "first"),
+        ],
+    ))
+    .expect("valid");
+    let update = input(
+        EndpointType::Vogent,
+        &[("vogent_sip_prefix", "p2"), ("vogent_sip_username", "u")],
+    );
+    let mut errors = Vec::new();
+    let Some(ProviderConfig::Vogent(updated)) = update.validate(Some(&stored), &mut errors) else {
+        panic!("valid update: {errors:?}");
+    };
+    assert_eq!(updated.vogent_sip_prefix, "p2");
+    assert_eq!(updated.vogent_sip_password, Secret::Plain("first".into()));
+
+    let blank = input(
+        EndpointType::CustomSip,
+        &[("sip_uri", "sip:a@example.com"), ("password", "")],
+    );
+    assert_eq!(
+        validate(blank),
+        Err(vec![("password".to_owned(), UserErrorCode::Blank)])
+    );
+    let spaces = validate(input(
+        EndpointType::CustomSip,
+        &[("sip_uri", "sip:a@example.com"), ("password", "  ")],
+    ))
+    .expect("a password of spaces is a password");
+    assert!(matches!(
+        spaces.shown().last(),
+        Some(("password", Shown::SecretSet(true)))
+    ));
+}
+
+#[test]
+fn secrets_are_stored_sealed_and_never_shown() {
+    let secrets = SecretBox::new(&[7; 32]);
+    let config = validate(input(
+        EndpointType::Vogent,
+        &[
+            ("vogent_sip_prefix", "p1"),
+            ("vogent_sip_username", "u"),
+            ("vogent_sip_password", "hunter2"),
+        ],
+    ))
+    .expect("valid");
+    assert!(config.has_plain_secret());
+    let id = Uuid::now_v7();
+    let stored = config.to_stored(&secrets, id);
+    assert!(!stored.to_string().contains("hunter2"), "{stored}");
+    let read = ProviderConfig::from_stored(EndpointType::Vogent, Some(&stored))
+        .expect("decodes")
+        .expect("a config");
+    assert!(!read.has_plain_secret());
+    let ProviderConfig::Vogent(read) = &read else {
+        panic!("{read:?}")
+    };
+    assert_eq!(
+        read.vogent_sip_password
+            .open(&secrets, &secret_context(id, "vogent_sip_password"))
+            .as_deref(),
+        Ok("hunter2")
+    );
+    let shown = format!("{:?}", config.shown());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let input_debug = format!(
+        "{:?}",
+        input(
+            EndpointType::Vogent,
+            &[
+                ("vogent_sip_password", "hunter2"),
+                ("vogent_sip_prefix", "p")
+            ]
+        )
+    );
+    assert!(!input_debug.contains("hunter2"), "{input_debug}");
+    assert!(input_debug.contains("vogent_sip_prefix"), "{input_debug}");
+}
+
+#[test]
+fn a_webhook_has_no_stored_config() {
+    assert!(matches!(
+        ProviderConfig::from_stored(EndpointType::Webhook, Some(&serde_json::json!({}))),
+        Ok(None)
+    ));
 }

@@ -1,11 +1,13 @@
 //! GraphQL types, built from domain values; the entity crate knows nothing of GraphQL. The
-//! enums shared by every area live here; each area's types in a file of its own.
+//! enums shared by every area live here (`EndpointType` with the providers, from the catalog);
+//! each area's types in a file of its own.
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, Object, OneofObject, SimpleObject, Union,
 };
 use chrono::{DateTime, Utc};
+use entity::enums::EndpointType as EntityEndpointType;
 use uuid::Uuid;
 
 use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
@@ -22,19 +24,6 @@ pub use endpoint::*;
 pub use organization::*;
 pub use providers::*;
 pub use user_error::*;
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::enums::EndpointType")]
-/// Where calls go: a webhook, an AI voice-agent provider, or a custom SIP URI.
-pub enum EndpointType {
-    Webhook,
-    Vapi,
-    Retell,
-    Livekit,
-    Elevenlabs,
-    Vogent,
-    CustomSip,
-}
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "entity::enums::EndpointStatus")]

@@ -65,16 +65,11 @@ fn field_path(field: Field) -> Vec<String> {
         Field::PhoneNumberId => vec!["phoneNumberId".into()],
         Field::ProviderConfig => vec!["providerConfig".into()],
         Field::ProviderConfigField(ty, name) => {
-            let variant = match ty {
-                entity::enums::EndpointType::Vapi => "vapi",
-                entity::enums::EndpointType::Retell => "retell",
-                entity::enums::EndpointType::Elevenlabs => "elevenLabs",
-                entity::enums::EndpointType::Livekit => "liveKit",
-                entity::enums::EndpointType::Vogent => "vogent",
-                entity::enums::EndpointType::CustomSip => "customSip",
-                entity::enums::EndpointType::Webhook => "webhook",
-            };
-            vec!["providerConfig".into(), variant.into(), camel_case(name)]
+            vec![
+                "providerConfig".into(),
+                input_variant_name(ty),
+                camel_case(name),
+            ]
         }
     };
     std::iter::once("input".to_owned()).chain(tail).collect()
@@ -95,4 +90,21 @@ fn camel_case(snake: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::UserErrorCode;
+
+    /// GraphQL's names for the codes are derived from the variants; they must be the domain's
+    /// one spelling, which REST gives.
+    #[test]
+    fn graphql_spells_every_code_as_the_domain_does() {
+        for item in UserErrorCode::items() {
+            let domain: crate::domain::UserErrorCode = item.value.into();
+            assert_eq!(item.name, domain.as_str());
+        }
+    }
 }

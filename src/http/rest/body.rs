@@ -104,47 +104,22 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
-        let mut get = |key: &'static str| {
-            self.string_at(config.get(key), Field::ProviderConfigField(ty, key))
+        let Some(provider) = Provider::of(ty) else {
+            self.errors.push(FieldError::new(
+                Field::ProviderConfig,
+                UserErrorCode::ProviderConfigMismatch,
+                "a webhook endpoint takes no provider config",
+            ));
+            return None;
         };
-        Some(match ty {
-            EndpointType::Webhook => {
-                self.errors.push(FieldError::new(
-                    Field::ProviderConfig,
-                    UserErrorCode::ProviderConfigMismatch,
-                    "a webhook endpoint takes no provider config",
-                ));
-                return None;
+        let mut input = ProviderConfigInput::new(provider);
+        for field in provider.fields {
+            let value = config.get(field.name);
+            if let Some(value) = self.string_at(value, Field::ProviderConfigField(ty, field.name)) {
+                input.set(field.name, value);
             }
-            EndpointType::Vapi => ProviderConfigInput::Vapi {
-                assistant_id: get("assistant_id"),
-                credential_id: get("credential_id"),
-                vapi_phone_number_id: get("vapi_phone_number_id"),
-            },
-            EndpointType::Retell => ProviderConfigInput::Retell {
-                agent_id: get("agent_id"),
-                retell_phone_number: get("retell_phone_number"),
-            },
-            EndpointType::Elevenlabs => ProviderConfigInput::ElevenLabs {
-                elevenlabs_agent_id: get("elevenlabs_agent_id"),
-            },
-            EndpointType::Livekit => ProviderConfigInput::LiveKit {
-                livekit_agent_name: get("livekit_agent_name"),
-                livekit_sip_trunk_id: get("livekit_sip_trunk_id"),
-                livekit_sip_uri: get("livekit_sip_uri"),
-            },
-            EndpointType::Vogent => ProviderConfigInput::Vogent {
-                vogent_agent_id: get("vogent_agent_id"),
-                vogent_sip_prefix: get("vogent_sip_prefix"),
-                vogent_sip_username: get("vogent_sip_username"),
-                vogent_sip_password: get("vogent_sip_password").map(Secret::Plain),
-            },
-            EndpointType::CustomSip => ProviderConfigInput::CustomSip {
-                sip_uri: get("sip_uri"),
-                username: get("username"),
-                password: get("password").map(Secret::Plain),
-            },
-        })
+        }
+        Some(input)
     }
 
     pub(super) fn finish<T>(self, value: T) -> Result<T, RestError> {
@@ -156,7 +131,16 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(super) const TYPES: &str = "webhook, vapi, retell, livekit, elevenlabs, vogent, custom_sip";
+/// The seed's names of every endpoint type, for messages: `webhook, vapi, …`.
+pub(super) fn types() -> &'static str {
+    static TYPES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        EndpointType::iter()
+            .map(seed_name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &TYPES
+}
 
 /// Takes `cost` points from the caller's bucket, as a GraphQL operation would: 429 with
 /// `Retry-After` when it can't pay. The unpaged list may cost more than a bucket holds; it is

@@ -1,7 +1,7 @@
 //! The REST transport's failure: the one `ApiError`, in the seed's `Error` body, with the
 //! domain's rule breaks listed field by field.
 
-use super::shape::{code_name, field_name};
+use super::shape::field_name;
 use super::*;
 
 /// A failure, answered with the seed's `Error` body.
@@ -25,7 +25,7 @@ impl RestError {
             .iter()
             .map(|e| {
                 let field = field_name(e.field);
-                json!({ "field": field, "code": code_name(e.code), "message": e.render(&field) })
+                json!({ "field": field, "code": e.code.as_str(), "message": e.render(&field) })
             })
             .collect();
         let message = rendered

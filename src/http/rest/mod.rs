@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::ActiveEnum;
+use sea_orm::{ActiveEnum, Iterable};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use crate::domain::endpoints::{
     self, Direction, Endpoint, EndpointFilter, EndpointPatch, NewEndpoint, OrderField, Ordering,
     PageRequest,
 };
-use crate::domain::provider::{ProviderConfig, ProviderConfigInput, Secret};
+use crate::domain::provider::{Provider, ProviderConfig, ProviderConfigInput, Shown};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
@@ -31,9 +31,9 @@ mod body;
 mod error;
 mod shape;
 
-use body::{Reader, TYPES, charge, charged_body};
+use body::{Reader, charge, charged_body, types};
 pub use error::RestError;
-use shape::{endpoint_json, parse};
+use shape::{endpoint_json, parse, seed_name};
 
 /// `GET /v1/openapi.json`
 pub async fn openapi() -> Response {
@@ -89,7 +89,7 @@ pub async fn create(
     let object = charged_body(&state, &headers, &actor, body).await?;
     let mut read = Reader::new(&object);
     let name = read.string("name", Field::Name);
-    let ty = read.choice("type", Field::Type, TYPES, parse::<EndpointType>);
+    let ty = read.choice("type", Field::Type, types(), parse::<EndpointType>);
     let url = read.string("url", Field::Url);
     let provider_config = ty.and_then(|ty| read.provider_config(ty));
     let phone_number_id = read
@@ -169,7 +169,7 @@ pub async fn update(
     let mut read = Reader::new(&object);
     let patch = EndpointPatch {
         name: read.string("name", Field::Name),
-        r#type: read.choice("type", Field::Type, TYPES, parse::<EndpointType>),
+        r#type: read.choice("type", Field::Type, types(), parse::<EndpointType>),
         url: read.string("url", Field::Url),
         // `error` parses, so that the domain can say it is the system's to set.
         status: read.choice(

@@ -1,0 +1,123 @@
+//! Every provider, declared once. This file is the only place a provider's fields, their rules,
+//! its SIP domain and its URL are written; `catalog!(layer)` hands the table to a layer's macro,
+//! which writes that layer's code from it: the domain's configs and rules (`provider/mod.rs`)
+//! and the GraphQL types (`graphql/types/providers.rs`). REST and the command line read the
+//! `PROVIDERS` table the domain's expansion builds.
+//!
+//! An entry:
+//! - `Variant(Config, Input) for EndpointType` — the names of the config, its GraphQL input, and
+//!   the endpoint type (`entity::enums::EndpointType`) whose endpoints carry it.
+//! - `fields` — each seed field, in the seed's snake_case, with its type (`String` when
+//!   required, `Option<String>` when not) and its rule (`provider::Rule`).
+//! - `secrets` — write-only fields (`Secret`, or `Option<Secret>` when not required), stored
+//!   sealed and shown as whether they are set, under the name after `shown as`.
+//! - `sip_domain` (optional) — the flag, environment variable and default of the domain the
+//!   provider's generated URIs point at.
+//! - `url` — the SIP URI calls go to, from the config and that domain; `None` when the endpoint's
+//!   own URL is given instead.
+
+macro_rules! catalog {
+    ($layer:ident) => {
+        $layer! {
+            /// Vapi AI voice agent. URL: `sip:{assistantId}@sip.vapi.ai`, or
+            /// `sip:{assistantId}@{credentialId}.sip.vapi.ai` with a BYO SIP trunk credential.
+            Vapi(VapiConfig, VapiConfigInput) for Vapi {
+                fields {
+                    /// Vapi Assistant ID.
+                    assistant_id: String = SipUser,
+                    /// BYO SIP trunk credential ID; moves the URL to `{credentialId}.sip.vapi.ai`.
+                    credential_id: Option<String> = DnsLabel,
+                    /// Vapi phone number ID for outbound calls.
+                    vapi_phone_number_id: Option<String> = Text,
+                }
+                secrets {}
+                sip_domain("vapi-sip-domain", "COCKPIT_VAPI_SIP_DOMAIN", "sip.vapi.ai")
+                url |c, domain| Some(match &c.credential_id {
+                    Some(credential) => format!("sip:{}@{credential}.{domain}", c.assistant_id),
+                    None => format!("sip:{}@{domain}", c.assistant_id),
+                })
+            }
+
+            /// Retell AI voice agent. URL: `sip:{agentId}@sip.retellai.com;transport=tcp`.
+            Retell(RetellConfig, RetellConfigInput) for Retell {
+                fields {
+                    /// Retell Agent ID.
+                    agent_id: String = SipUser,
+                    /// Retell phone number for outbound calls.
+                    retell_phone_number: Option<String> = Text,
+                }
+                secrets {}
+                sip_domain("retell-sip-domain", "COCKPIT_RETELL_SIP_DOMAIN", "sip.retellai.com")
+                url |c, domain| Some(format!("sip:{}@{domain};transport=tcp", c.agent_id))
+            }
+
+            /// ElevenLabs Conversational AI agent. URL:
+            /// `sip:{elevenlabsAgentId}@sip.rtc.elevenlabs.io:5060;transport=tcp`.
+            ElevenLabs(ElevenLabsConfig, ElevenLabsConfigInput) for Elevenlabs {
+                fields {
+                    /// ElevenLabs Conversational AI Agent ID.
+                    elevenlabs_agent_id: String = SipUser,
+                }
+                secrets {}
+                sip_domain(
+                    "elevenlabs-sip-domain",
+                    "COCKPIT_ELEVENLABS_SIP_DOMAIN",
+                    "sip.rtc.elevenlabs.io"
+                )
+                url |c, domain| Some(format!(
+                    "sip:{}@{domain}:5060;transport=tcp",
+                    c.elevenlabs_agent_id
+                ))
+            }
+
+            /// LiveKit real-time voice agent. URL: the given `livekitSipUri`.
+            LiveKit(LiveKitConfig, LiveKitConfigInput) for Livekit {
+                fields {
+                    /// LiveKit agent ID or name.
+                    livekit_agent_name: Option<String> = Text,
+                    /// LiveKit SIP Trunk ID.
+                    livekit_sip_trunk_id: String = Text,
+                    /// Full SIP URI from the LiveKit dashboard, e.g. `sip:xxxx.sip.livekit.cloud`.
+                    livekit_sip_uri: String = SipUri,
+                }
+                secrets {}
+                url |c, _| Some(c.livekit_sip_uri.clone())
+            }
+
+            /// Vogent AI voice agent with SIP authentication. URL: `sip:{vogentSipPrefix}@sip.vogent.ai`.
+            Vogent(VogentConfig, VogentConfigInput) for Vogent {
+                fields {
+                    /// Vogent Agent ID, for reference.
+                    vogent_agent_id: Option<String> = Text,
+                    /// SIP prefix from Vogent Call Settings.
+                    vogent_sip_prefix: String = SipUser,
+                    /// SIP authentication username.
+                    vogent_sip_username: String = Text,
+                }
+                secrets {
+                    /// SIP authentication password (write-only).
+                    vogent_sip_password: Secret, shown as sip_password_set,
+                }
+                sip_domain("vogent-sip-domain", "COCKPIT_VOGENT_SIP_DOMAIN", "sip.vogent.ai")
+                url |c, domain| Some(format!("sip:{}@{domain}", c.vogent_sip_prefix))
+            }
+
+            /// A custom SIP destination; `sipUri` equals the endpoint's URL.
+            CustomSip(CustomSipConfig, CustomSipConfigInput) for CustomSip {
+                fields {
+                    /// The SIP URI calls go to; the same as the endpoint's `url`.
+                    sip_uri: String = SipUri,
+                    /// SIP authentication username.
+                    username: Option<String> = Text,
+                }
+                secrets {
+                    /// SIP authentication password (write-only).
+                    password: Option<Secret>, shown as password_set,
+                }
+                url |_, _| None
+            }
+        }
+    };
+}
+
+pub(crate) use catalog;
