@@ -25,10 +25,9 @@ use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
 
-const OPENAPI: &str = include_str!("openapi.json");
-
 mod body;
 mod error;
+mod openapi;
 mod shape;
 
 use body::{Reader, charge, charged_body, types};
@@ -37,7 +36,8 @@ use shape::{endpoint_json, parse, seed_name};
 
 /// `GET /v1/openapi.json`
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    let document = openapi::document();
+    ([(header::CONTENT_TYPE, "application/json")], document).into_response()
 }
 
 /// `GET /v1/endpoints`: every endpoint of the caller's organization and mode, oldest first.
