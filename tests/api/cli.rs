@@ -1,4 +1,5 @@
 //! The admin commands, run as a real process against a test database, then used over HTTP.
+//! Long: one test per command and refusal.
 
 use std::process::{Command, Output};
 

@@ -1,5 +1,6 @@
 //! Racing writers: many clients at once through both transports get answers, never a server
 //! error; concurrent changes to one endpoint lose nothing; racing deletes have one winner.
+//! Long: each race needs its own set-up and its own check of the final state.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Generated garbage thrown at the server — bodies, JSON, documents, variables, headers —
-//! must never produce a 5xx or take the server down.
+//! must never produce a 5xx or take the server down. Long: one generator per
+//! kind of input.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};

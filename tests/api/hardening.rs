@@ -1,6 +1,7 @@
 //! Hostile input: values nested to overflow a parser, documents made to burn CPU for free,
 //! text that PostgreSQL can't store or SIP can't carry, and headers that disagree. Each is
-//! refused with a clear error, and nothing is written.
+//! refused with a clear error, and nothing is written. Long: one test per class of
+//! hostile input, each on both transports.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

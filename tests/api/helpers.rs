@@ -1,6 +1,6 @@
 //! `TestApp`: the real gateway on a random port over a fresh, migrated database, and one helper
 //! per operation. `db_test!` runs a test on SQLite, and on PostgreSQL too when
-//! `TEST_DATABASE_URL` is set.
+//! `TEST_DATABASE_URL` is set. Long: a helper per operation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
 //! GraphQL over HTTP (graphql.github.io/graphql-over-http): which methods carry which
 //! operations, how the response's media type is negotiated, which request bodies are refused
 //! and with which status, and the status of each kind of GraphQL response.
+//! Long: one test per rule of the spec.
 
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{StatusCode, Url};

@@ -1,6 +1,6 @@
 //! Query limits: depth, cost, aliases, directives, body size, request time, page size,
 //! introspection and suggestions. Each refusal is a 4xx whose error names the limit, and a
-//! refused operation does not run. Both sides of each boundary are checked.
+//! refused operation does not run. Both sides of each boundary are checked (hence the length).
 
 use std::time::{Duration, Instant};
 

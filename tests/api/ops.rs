@@ -1,5 +1,5 @@
 //! Operating the gateway: liveness and readiness probes, Prometheus metrics, request ids and
-//! CORS.
+//! CORS. Long: one test per probe, metric and header.
 
 use migration::{Migrator, MigratorTrait};
 use reqwest::header::HeaderMap;

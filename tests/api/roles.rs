@@ -1,5 +1,6 @@
 //! Dashboard sessions (Supabase JWTs): which organization a user acts in, what each role may do
 //! there, tenancy between organizations, and the two modes a session sees.
+//! Long: every role against every operation.
 
 use cockpit_gateway::domain::{Mode, Role};
 use reqwest::StatusCode;

@@ -1,5 +1,6 @@
 //! Tenancy: every read and write is scoped to the key's organization and mode. Another
 //! organization's endpoint, or one of the other mode, behaves exactly like a missing one.
+//! Long: every operation against another organization and the other mode.
 
 use cockpit_gateway::domain::Mode;
 use reqwest::StatusCode;

@@ -1,7 +1,8 @@
 //! GraphQL over HTTP (graphql.github.io/graphql-over-http): `POST /graphql` with JSON,
 //! `GET /graphql?query=…` for queries, GraphiQL for browsers. Each request is negotiated,
 //! measured, authenticated, charged its floor, parsed, analysed against the limits and only then
-//! executed (`run`, read top to bottom, is the pipeline).
+//! executed (`run`, read top to bottom, is the pipeline). Over 400 lines because the pipeline is
+//! kept in one file, in the order it runs.
 
 use std::net::IpAddr;
 
