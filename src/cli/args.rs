@@ -170,6 +170,9 @@ impl Args for SipDomainArgs {
                         .env(setting.env)
                         .default_value(setting.default)
                         .value_name("DOMAIN")
+                        .value_parser(|domain: &str| {
+                            SipDomains::check(domain).map(|()| domain.to_owned())
+                        })
                         .help(format!(
                             "The SIP domain generated {} URIs point at",
                             provider.name

@@ -418,3 +418,34 @@ async fn sqlite_without_a_key_generates_a_private_key_file_once() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"));
 }
+
+#[test]
+fn a_sip_domain_that_is_not_a_host_name_is_refused_at_startup() {
+    for (flag, domain) in [
+        ("--vapi-sip-domain", "evil.example;maddr=10.0.0.1"),
+        ("--retell-sip-domain", ""),
+        ("--vogent-sip-domain", "x@evil.example"),
+        ("--elevenlabs-sip-domain", "a b"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+            .args([flag, domain, "print-schema"])
+            .output()
+            .expect("run cockpit-gateway");
+        assert!(!out.status.success(), "{flag} {domain:?} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(flag) && stderr.contains("not a host name"),
+            "{stderr}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args(["print-schema"])
+        .env("COCKPIT_VAPI_SIP_DOMAIN", "sip.eu.vapi.ai")
+        .output()
+        .expect("run cockpit-gateway");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

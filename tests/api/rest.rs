@@ -109,7 +109,9 @@ db_test! {
             (json!({ "name": "S", "type": "custom_sip", "url": "https://a.example" }), "url", "INVALID_SIP_URI"),
             (json!({ "name": "V", "type": "vapi", "url": "sip:x@y.z", "provider_config": { "assistant_id": "a" } }), "url", "NOT_ALLOWED"),
             (json!({ "name": "V", "type": "vapi" }), "provider_config", "REQUIRED"),
-            (json!({ "name": "V", "type": "vapi", "provider_config": { "agent_id": "a" } }), "provider_config.assistant_id", "REQUIRED"),
+            (json!({ "name": "V", "type": "vapi", "provider_config": {} }), "provider_config.assistant_id", "REQUIRED"),
+            (json!({ "name": "V", "type": "vapi", "provider_config": { "agent_id": "a" } }), "provider_config", "PROVIDER_CONFIG_MISMATCH"),
+            (json!({ "name": "V", "type": "vapi", "provider_config": { "assistant_id": "a", "bogus": "1" } }), "provider_config", "NOT_ALLOWED"),
             (json!({ "name": "V", "type": "vapi", "provider_config": { "assistant_id": 7 } }), "provider_config.assistant_id", "INVALID"),
             (json!({ "name": "V", "type": "vogent", "provider_config": { "vogent_sip_prefix": "p", "vogent_sip_username": "u" } }),
                 "provider_config.vogent_sip_password", "REQUIRED"),
@@ -365,5 +367,46 @@ db_test! {
         // GraphQL shares the budget.
         let gql = app.graphql(&key, "{ viewer { mode } }", json!({})).await;
         assert!(gql.cost["throttleStatus"]["currentlyAvailable"].as_f64().is_some_and(|a| a < 6.0), "{}", gql.cost);
+    }
+}
+
+db_test! {
+    async fn provider_config_keys_must_be_the_types_fields(app) {
+        use reqwest::Method;
+        let key = app.org.test_key.clone();
+        // A misspelt key would route calls to the wrong SIP host if it were ignored.
+        let misspelt = rest(&app, Method::POST, "/endpoints", Some(&key), Some(json!({ "name": "V", "type": "vapi",
+            "provider_config": { "assistant_id": "a1", "credentialId": "cred" } }))).await;
+        assert_error(&misspelt, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+        let error = &misspelt.body["details"]["errors"][0];
+        assert_eq!((&error["field"], &error["code"]), (&json!("provider_config"), &json!("NOT_ALLOWED")), "{}", misspelt.body);
+        assert!(error["message"].as_str().is_some_and(|m| m.contains("`credentialId`") && m.contains("credential_id")), "{error}");
+
+        // Another provider's config is a mismatch, as in GraphQL.
+        let retell = rest(&app, Method::POST, "/endpoints", Some(&key), Some(json!({ "name": "V", "type": "vapi",
+            "provider_config": { "agent_id": "a1" } }))).await;
+        assert_eq!(retell.body["details"]["errors"][0]["code"], "PROVIDER_CONFIG_MISMATCH", "{}", retell.body);
+        let graphql = app.create_endpoint(&key, json!({ "name": "V", "type": "VAPI",
+            "providerConfig": { "retell": { "agentId": "a1" } } })).await;
+        assert_eq!(graphql["userErrors"][0]["code"], "PROVIDER_CONFIG_MISMATCH", "{graphql}");
+        assert_eq!(graphql["userErrors"][0]["message"], retell.body["details"]["errors"][0]["message"]
+            .as_str().map(|m| m.replace("provider_config", "providerConfig")).expect("message"));
+        let webhook = rest(&app, Method::POST, "/endpoints", Some(&key), Some(json!({ "name": "W", "type": "webhook",
+            "url": "https://hooks.example.com/", "provider_config": { "assistant_id": "a1" } }))).await;
+        assert_eq!(webhook.body["details"]["errors"][0]["code"], "PROVIDER_CONFIG_MISMATCH", "{}", webhook.body);
+        let list = rest(&app, Method::GET, "/endpoints", Some(&key), None).await;
+        assert_eq!(list.body, json!([]), "nothing was written");
+
+        // What a read shows may be sent back: the read-only `password_set` is ignored.
+        let created = rest(&app, Method::POST, "/endpoints", Some(&key), Some(json!({ "name": "PBX", "type": "custom_sip",
+            "url": "sip:a@pbx.example.com", "provider_config": { "sip_uri": "sip:a@pbx.example.com", "password": "pw-1" } }))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let id = created.body["id"].as_str().expect("id");
+        let mut config = created.body["provider_config"].clone();
+        config["username"] = json!("alice");
+        let edited = rest(&app, Method::PATCH, &format!("/endpoints/{id}"), Some(&key),
+            Some(json!({ "provider_config": config }))).await;
+        assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+        assert_eq!(edited.body["provider_config"], json!({ "sip_uri": "sip:a@pbx.example.com", "username": "alice", "password_set": true }));
     }
 }

@@ -141,10 +141,15 @@ db_test! {
             assert_create_rejected(&app, vapi(json!({ "assistantId": bad })), "INVALID",
                 &["input", "providerConfig", "vapi", "assistantId"]).await;
         }
-        for bad in ["-cred", "cred.evil.example", "c_d", ""] {
+        for bad in ["-cred", "cred.evil.example", "c_d"] {
             assert_create_rejected(&app, vapi(json!({ "assistantId": "a", "credentialId": bad })), "INVALID",
                 &["input", "providerConfig", "vapi", "credentialId"]).await;
         }
+        // Blank and too long are said as for every other field.
+        assert_create_rejected(&app, vapi(json!({ "assistantId": "a", "credentialId": "" })), "BLANK",
+            &["input", "providerConfig", "vapi", "credentialId"]).await;
+        assert_create_rejected(&app, vapi(json!({ "assistantId": "a", "credentialId": "c".repeat(64) })), "TOO_LONG",
+            &["input", "providerConfig", "vapi", "credentialId"]).await;
         assert_create_rejected(&app, vapi(json!({ "assistantId": "" })), "BLANK",
             &["input", "providerConfig", "vapi", "assistantId"]).await;
         assert_create_rejected(&app, vapi(json!({ "assistantId": "a".repeat(129) })), "TOO_LONG",

@@ -87,6 +87,17 @@ impl Provider {
     pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
         self.fields.iter().find(|f| f.name == name)
     }
+
+    /// Whether a client may send `key` in this provider's config: a field, or the read-only
+    /// `{secret}_set` a read shows (sent back unchanged by a client that edits what it read;
+    /// ignored).
+    pub fn reads(&self, key: &str) -> bool {
+        self.field(key).is_some()
+            || key
+                .strip_suffix("_set")
+                .and_then(|name| self.field(name))
+                .is_some_and(|f| f.kind == FieldKind::Secret)
+    }
 }
 
 /// The SIP domains generated URIs point at, by provider. Configuration, so a deployment can move
@@ -95,6 +106,19 @@ impl Provider {
 pub struct SipDomains(HashMap<EndpointType, String>);
 
 impl SipDomains {
+    /// Whether `domain` can stand as the host of a generated SIP URI: a DNS name (or IPv4
+    /// address) of dot-separated labels, at most 253 characters.
+    pub fn check(domain: &str) -> Result<(), String> {
+        let ok = domain.len() <= 253 && domain.split('.').all(rules::is_dns_label);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{domain}` is not a host name: use dot-separated labels of letters, digits and inner '-'"
+            ))
+        }
+    }
+
     pub fn set(&mut self, ty: EndpointType, domain: String) {
         self.0.insert(ty, domain);
     }

@@ -10,6 +10,15 @@ use crate::domain::text::has_control_chars;
 
 const MAX_ID_LEN: usize = 128;
 const MAX_TEXT_LEN: usize = 255;
+const MAX_LABEL_LEN: usize = 63;
+
+/// 1 to 63 ASCII letters, digits and inner hyphens (RFC 1035's label, digits first allowed).
+pub(super) fn is_dns_label(value: &str) -> bool {
+    (1..=MAX_LABEL_LEN).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
 
 /// What a provider field's value must look like, once given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +55,7 @@ impl Checker<'_> {
 
     /// A given value, checked by `rule`.
     fn check(&mut self, field: &'static str, rule: Rule, value: String) -> Option<String> {
-        if rule != Rule::DnsLabel && value.trim().is_empty() {
+        if value.trim().is_empty() {
             self.fail(field, UserErrorCode::Blank, "{field} can't be blank");
             return None;
         }
@@ -67,11 +76,8 @@ impl Checker<'_> {
                 Some(value)
             }
             Rule::DnsLabel => {
-                let ok = (1..=63).contains(&value.len())
-                    && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !value.starts_with('-')
-                    && !value.ends_with('-');
-                if !ok {
+                let value = self.length(field, value, MAX_LABEL_LEN)?;
+                if !is_dns_label(&value) {
                     self.fail(
                         field,
                         UserErrorCode::Invalid,

@@ -109,7 +109,7 @@ fn ids_that_become_sip_users_or_hosts_keep_to_their_charsets() {
         let errors = validate(input(EndpointType::Vapi, &[("assistant_id", bad)])).expect_err(bad);
         assert_eq!(errors[0].0, "assistant_id", "{bad:?}");
     }
-    for bad in ["-x", "x-", "a.b", "a_b", &"a".repeat(64)] {
+    for bad in ["-x", "x-", "a.b", "a_b", "a b"] {
         let errors = validate(input(
             EndpointType::Vapi,
             &[("assistant_id", "asst"), ("credential_id", bad)],
@@ -382,4 +382,57 @@ fn a_webhook_has_no_stored_config() {
         ProviderConfig::from_stored(EndpointType::Webhook, Some(&serde_json::json!({}))),
         Ok(None)
     ));
+}
+
+#[test]
+fn a_dns_label_reports_blank_and_long_as_every_field_does() {
+    for (bad, code) in [
+        ("", UserErrorCode::Blank),
+        ("  ", UserErrorCode::Blank),
+        (&*"a".repeat(64), UserErrorCode::TooLong),
+    ] {
+        assert_eq!(
+            validate(input(
+                EndpointType::Vapi,
+                &[("assistant_id", "asst"), ("credential_id", bad)]
+            )),
+            Err(vec![("credential_id".to_owned(), code)]),
+            "{bad:?}"
+        );
+    }
+    assert!(
+        validate(input(
+            EndpointType::Vapi,
+            &[("assistant_id", "asst"), ("credential_id", &"a".repeat(63))]
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn sip_domains_must_be_host_names() {
+    for good in [
+        "sip.vapi.ai",
+        "sip.eu.vapi.ai",
+        "localhost",
+        "10.0.0.1",
+        "a-b.example",
+    ] {
+        assert_eq!(SipDomains::check(good), Ok(()), "{good}");
+    }
+    let long = format!("{}.example", "a".repeat(64));
+    for bad in [
+        "",
+        "a b",
+        "x@evil.example",
+        "evil.example;maddr=1",
+        "evil.example?X=1",
+        "-a.example",
+        "a..example",
+        "host:5060",
+        "[::1]",
+        &long,
+    ] {
+        assert!(SipDomains::check(bad).is_err(), "{bad}");
+    }
 }

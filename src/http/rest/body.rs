@@ -104,22 +104,43 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
+        let Some(provider) = config_provider(ty, config) else {
+            self.unknown_keys(ty, config);
+            return None;
+        };
+        let mut input = ProviderConfigInput::new(provider);
+        for field in provider.fields {
+            let value = config.get(field.name);
+            let at = Field::ProviderConfigField(provider.ty, field.name);
+            if let Some(value) = self.string_at(value, at) {
+                input.set(field.name, value);
+            }
+        }
+        Some(input)
+    }
+
+    /// Reports the keys of `config` that no field of `ty`'s config has.
+    fn unknown_keys(&mut self, ty: EndpointType, config: &Map<String, Value>) {
         let Some(provider) = Provider::of(ty) else {
             self.errors.push(FieldError::new(
                 Field::ProviderConfig,
                 UserErrorCode::ProviderConfigMismatch,
                 "a webhook endpoint takes no provider config",
             ));
-            return None;
+            return;
         };
-        let mut input = ProviderConfigInput::new(provider);
-        for field in provider.fields {
-            let value = config.get(field.name);
-            if let Some(value) = self.string_at(value, Field::ProviderConfigField(ty, field.name)) {
-                input.set(field.name, value);
-            }
+        let fields: Vec<&str> = provider.fields.iter().map(|f| f.name).collect();
+        for key in config.keys().filter(|key| !provider.reads(key)) {
+            self.errors.push(FieldError::new(
+                Field::ProviderConfig,
+                UserErrorCode::NotAllowed,
+                format!(
+                    "{{field}} has no field `{key}`: a {} config has {}",
+                    seed_name(ty),
+                    fields.join(", ")
+                ),
+            ));
         }
-        Some(input)
     }
 
     pub(super) fn finish<T>(self, value: T) -> Result<T, RestError> {
@@ -128,6 +149,19 @@ impl<'a> Reader<'a> {
         } else {
             Err(RestError::invalid(self.errors))
         }
+    }
+}
+
+/// The provider whose config `config` is: `ty`'s when each key is one of its fields (or a
+/// read-only `…_set` it shows), else another provider's whose fields hold every key — a config
+/// of the wrong provider, which the domain refuses as it does for GraphQL. `None` when no
+/// provider reads every key.
+fn config_provider(ty: EndpointType, config: &Map<String, Value>) -> Option<&'static Provider> {
+    let reads_all = |p: &Provider| config.keys().all(|key| p.reads(key));
+    match Provider::of(ty) {
+        Some(own) if reads_all(own) => Some(own),
+        _ if config.is_empty() => None,
+        _ => PROVIDERS.iter().find(|p| reads_all(p)),
     }
 }
 

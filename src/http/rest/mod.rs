@@ -20,7 +20,7 @@ use crate::domain::endpoints::{
     self, Direction, Endpoint, EndpointFilter, EndpointPatch, NewEndpoint, OrderField, Ordering,
     PageRequest,
 };
-use crate::domain::provider::{Provider, ProviderConfig, ProviderConfigInput, Shown};
+use crate::domain::provider::{PROVIDERS, Provider, ProviderConfig, ProviderConfigInput, Shown};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };
