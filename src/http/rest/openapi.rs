@@ -78,6 +78,8 @@ fn provider_schema(provider: &Provider, written: &Value) -> Value {
         "description": description(provider.doc),
         "properties": properties,
         "required": required,
+        // A key the config doesn't have is refused, not ignored.
+        "additionalProperties": false,
     });
     if let Some(text) = written.get("description") {
         schema["description"] = text.clone();
@@ -129,6 +131,7 @@ mod tests {
             "uri"
         );
         assert_eq!(schemas["CustomSipConfig"]["required"], json!(["sip_uri"]));
+        assert_eq!(schemas["VapiConfig"]["additionalProperties"], false);
         assert_eq!(
             schemas["ProviderConfig"]["oneOf"].as_array().map(Vec::len),
             Some(PROVIDERS.len())
