@@ -1,8 +1,11 @@
 //! Identity: turns a credential (API key or Supabase JWT) and the requested organization into
 //! the `Actor` every domain call is scoped by. Shared by every transport.
 
+mod cache;
 pub mod jwks;
 pub mod jwt;
+
+pub use cache::CREDENTIAL_TTL;
 
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -36,14 +39,29 @@ impl From<DomainError> for AuthError {
 pub struct Authenticator {
     db: DatabaseConnection,
     jwt: Option<JwtVerifier>,
+    keys: cache::KeyCache,
 }
 
 impl Authenticator {
+    /// On PostgreSQL, starts hearing revocations: call it within the runtime.
     pub fn new(db: DatabaseConnection, jwt: &JwtSettings) -> Self {
         Self {
+            keys: cache::KeyCache::new(&db),
             db,
             jwt: jwt.is_enabled().then(|| JwtVerifier::new(jwt)),
         }
+    }
+
+    /// The actor of an API key: remembered, or verified by the database and remembered.
+    async fn api_key_actor(&self, key: &str) -> Result<Actor, AuthError> {
+        let hash = api_keys::hash_key(key);
+        if let Some(actor) = self.keys.get(&hash) {
+            return Ok(actor);
+        }
+        let count = self.keys.count();
+        let actor = api_keys::authenticate(&self.db, key).await?;
+        self.keys.insert(hash, count, actor.clone());
+        Ok(actor)
     }
 
     /// The actor for a bearer credential, in `organization` when the caller named one.
@@ -53,7 +71,7 @@ impl Authenticator {
         organization: Option<Uuid>,
     ) -> Result<Actor, AuthError> {
         if api_keys::looks_like_api_key(credential) {
-            let actor = api_keys::authenticate(&self.db, credential).await?;
+            let actor = self.api_key_actor(credential).await?;
             if organization.is_some_and(|org| org != actor.organization_id) {
                 return Err(AuthError::Forbidden(
                     "This API key does not belong to the organization named by x-organization-id."

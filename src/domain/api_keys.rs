@@ -1,6 +1,8 @@
 //! API keys: `kros_live_…` / `kros_test_…`. Only a key's SHA-256 is stored; the key itself is
 //! shown once, when it is created.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::Duration;
 use entity::api_key::{self, Column};
 use entity::enums::{Mode, Role};
@@ -8,8 +10,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -125,7 +127,25 @@ pub async fn create(
     Ok(CreatedKey { model, plaintext })
 }
 
-/// Revokes a key; it stops working on the next request. Revoking twice keeps the first time.
+/// The PostgreSQL channel a revocation is announced on, so that every gateway process forgets
+/// the keys it remembers (`auth::cache`).
+pub const REVOCATION_CHANNEL: &str = "cockpit_api_key_revoked";
+
+/// Revocations this process has made or heard of (`note_revocation`): a key verified under an
+/// older count is not trusted any more (`auth::cache`).
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+pub fn revocation_count() -> u64 {
+    REVOCATIONS.load(Ordering::SeqCst)
+}
+
+/// A key was revoked, here or (heard through `REVOCATION_CHANNEL`) by another process.
+pub fn note_revocation() {
+    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Revokes a key; it stops working on the next request, in every process (on PostgreSQL the
+/// revocation is announced on `REVOCATION_CHANNEL`). Revoking twice keeps the first time.
 pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model, DomainError> {
     let key = api_key::Entity::find_by_id(id)
         .one(db)
@@ -134,13 +154,21 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model,
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    // Conditional, so that of two revocations racing, the first time is the one kept.
+    // Conditional, so that of two revocations racing, the first time is the one kept; the
+    // announcement is part of the same transaction, so there is no revocation without it.
+    let txn = crate::db::begin_write(db).await?;
     api_key::Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(entity::now()))
         .filter(Column::Id.eq(id))
         .filter(Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("NOTIFY {REVOCATION_CHANNEL}"))
+            .await?;
+    }
+    txn.commit().await?;
+    note_revocation();
     api_key::Entity::find_by_id(id)
         .one(db)
         .await?

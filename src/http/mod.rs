@@ -38,8 +38,20 @@ use crate::ratelimit::RateLimiter;
 use crate::startup::StartupError;
 use error::Transport;
 
+/// What every handler reads. Extractors clone it once each per request, so it is one shared
+/// allocation: a clone is a reference count, not a copy of the settings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub schema: AppSchema,
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
@@ -83,7 +95,7 @@ pub fn build_app(
     let schema_shape = Arc::new(crate::graphql::analysis::SchemaShape::from_sdl(
         &schema.sdl(),
     ));
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         schema,
         auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
         limits: Arc::new(config.limits.clone()),
@@ -95,7 +107,7 @@ pub fn build_app(
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,
         db,
-    };
+    }));
     let mut graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))

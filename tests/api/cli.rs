@@ -163,11 +163,43 @@ async fn cli_walkthrough(backend: Backend) {
             .status
             .success()
     );
-    let res = app
-        .graphql(&key, "{ viewer { organizationId } }", json!({}))
-        .await;
-    assert_eq!(res.status, reqwest::StatusCode::UNAUTHORIZED);
-    assert_eq!(res.error_code(), Some("UNAUTHENTICATED"));
+    // Revoked by another process: PostgreSQL announces it at once; on SQLite the server
+    // stops trusting what it remembers within the credential bound.
+    let bound = match backend {
+        Backend::Postgres => std::time::Duration::from_secs(1),
+        Backend::Sqlite => cockpit_gateway::auth::CREDENTIAL_TTL,
+    };
+    let refused_within =
+        refused_within(&app.client, &format!("{}/graphql", app.address), &key).await;
+    assert!(
+        refused_within <= bound,
+        "refused after {refused_within:?}, bound {bound:?}"
+    );
+}
+
+/// How long until `key` is refused by the gateway at `url`, polled every 20 ms (at most 10 s).
+async fn refused_within(client: &reqwest::Client, url: &str, key: &str) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        let res = client
+            .post(url)
+            .bearer_auth(key)
+            .json(&json!({ "query": "{ viewer { organizationId } }" }))
+            .send()
+            .await
+            .expect("send");
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            let body: serde_json::Value = res.json().await.expect("JSON");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+                "{body}"
+            );
+            return start.elapsed();
+        }
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{key} was still accepted 10 s after its revocation");
 }
 
 #[tokio::test]
@@ -448,4 +480,141 @@ fn a_sip_domain_that_is_not_a_host_name_is_refused_at_startup() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A `cockpit-gateway serve` process on a free port, killed when dropped.
+struct Served {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+async fn serve(test_db: &TestDb) -> Served {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args(["serve", "--listen", &listen, "--database-url", &test_db.url])
+        .env_remove("DATABASE_URL")
+        .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
+        .env("COCKPIT_JWT_SECRET", crate::jwt::HS_SECRET)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    let url = format!("http://{listen}/graphql");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        let probe = client
+            .post(&url)
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await;
+        if probe.is_ok() {
+            return Served { url, _child: child };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the gateway did not answer within 10 s");
+}
+
+/// Two gateway processes on one database: a key revoked through one is refused by the other,
+/// which had just verified (and remembered) it, within 1 s on PostgreSQL — the revocation is
+/// announced — and within the credential bound on SQLite.
+async fn revocation_reaches_another_process(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    assert!(cli(&test_db, &["migrate"]).status.success());
+    let org = stdout_line(&cli(&test_db, &["org", "create", "--name", "Two"]));
+    let key = stdout_line(&cli(
+        &test_db,
+        &["key", "create", "--org", &org, "--mode", "test"],
+    ));
+    let other_key = stdout_line(&cli(
+        &test_db,
+        &["key", "create", "--org", &org, "--mode", "test"],
+    ));
+    let owner = cli(
+        &test_db,
+        &[
+            "member", "add", "--org", &org, "--user", "owner-1", "--role", "owner",
+        ],
+    );
+    assert!(owner.status.success());
+    let (a, b) = (serve(&test_db).await, serve(&test_db).await);
+    let client = reqwest::Client::new();
+    let viewer = |url: String, key: String| {
+        let client = client.clone();
+        async move {
+            let res = client
+                .post(&url)
+                .bearer_auth(&key)
+                .json(&json!({ "query": "{ viewer { apiKeyId } }" }))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(res.status(), reqwest::StatusCode::OK);
+            res.json::<serde_json::Value>().await.expect("JSON")["data"]["viewer"]["apiKeyId"]
+                .as_str()
+                .expect("apiKeyId")
+                .to_owned()
+        }
+    };
+    let key_id = viewer(b.url.clone(), key.clone()).await;
+    viewer(b.url.clone(), key.clone()).await;
+    viewer(b.url.clone(), other_key.clone()).await;
+
+    let session = crate::jwt::sign_hs256(
+        crate::jwt::HS_SECRET,
+        &json!({ "sub": "owner-1", "aud": "authenticated", "exp": chrono::Utc::now().timestamp() + 600 }),
+    );
+    let revoked: serde_json::Value = client
+        .post(&a.url)
+        .bearer_auth(&session)
+        .header("x-organization-id", &org)
+        .json(&json!({
+            "query": "mutation($id: UUID!) { revokeApiKey(input: { id: $id }) { apiKey { revokedAt } userErrors { code } } }",
+            "variables": { "id": key_id },
+        }))
+        .send()
+        .await
+        .expect("revoke")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"].is_string(),
+        "{revoked}"
+    );
+    let bound = match backend {
+        Backend::Postgres => std::time::Duration::from_secs(1),
+        Backend::Sqlite => cockpit_gateway::auth::CREDENTIAL_TTL,
+    };
+    let took = refused_within(&client, &b.url, &key).await;
+    assert!(
+        took <= bound,
+        "process B refused the key after {took:?}; bound {bound:?}"
+    );
+    // The revoking process refuses it at once, and the other key still works on both.
+    assert_eq!(
+        refused_within(&client, &a.url, &key).await.as_millis() / 100,
+        0
+    );
+    viewer(a.url.clone(), other_key.clone()).await;
+    viewer(b.url.clone(), other_key).await;
+}
+
+#[tokio::test]
+async fn revocation_reaches_another_process_on_postgres() {
+    revocation_reaches_another_process(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn revocation_reaches_another_process_on_sqlite() {
+    revocation_reaches_another_process(Backend::Sqlite).await;
 }
