@@ -8,6 +8,7 @@ mod m20261124_000003_create_api_keys;
 mod m20261124_000004_create_endpoints;
 mod m20261124_000005_create_phone_numbers;
 mod m20261124_000006_create_settings;
+mod m20261125_000007_index_endpoint_orderings_by_mode;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_create_endpoints::Migration),
             Box::new(m20261124_000005_create_phone_numbers::Migration),
             Box::new(m20261124_000006_create_settings::Migration),
+            Box::new(m20261125_000007_index_endpoint_orderings_by_mode::Migration),
         ]
     }
 }

@@ -68,6 +68,8 @@ pub struct Shared {
     pub trusted_proxies: Arc<crate::net::TrustedProxies>,
     /// The schema's fields and connections, as the cost analysis reads them.
     pub schema_shape: Arc<crate::graphql::analysis::SchemaShape>,
+    /// Documents already parsed, by their text.
+    pub documents: graphql::ParsedDocuments,
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -106,6 +108,7 @@ pub fn build_app(
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,
+        documents: graphql::ParsedDocuments::default(),
         db,
     }));
     let mut graphql_routes = Router::new()

@@ -51,7 +51,16 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
         .graphql(&key, "{ endpoints { totalCount } }", json!({}))
         .await;
     let waited = started.elapsed();
-    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
+    // 503 when the key is checked against the database; when it is still remembered (for up
+    // to 2 s, while the revocation listener hasn't noticed the outage), the query runs and its
+    // field fails. Either way the answer is quick and says nothing of the cause.
+    assert!(
+        res.status == StatusCode::SERVICE_UNAVAILABLE
+            || (res.status == StatusCode::OK && res.body["data"].is_null()),
+        "{}: {}",
+        res.status,
+        res.body
+    );
     assert_eq!(res.error_code(), Some("INTERNAL_SERVER_ERROR"));
     assert_eq!(res.body["errors"][0]["message"], "Internal server error");
     assert!(waited < Duration::from_secs(8), "failed fast: {waited:?}");

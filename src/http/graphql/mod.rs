@@ -28,10 +28,12 @@ use crate::graphql::analysis;
 use crate::graphql::loaders::PhoneNumbersByEndpoint;
 
 mod cost;
+mod documents;
 mod params;
 
 pub use cost::BYTES_PER_COST_POINT;
 use cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, returned_objects, within_a_bucket};
+pub use documents::ParsedDocuments;
 use params::Params;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
@@ -303,13 +305,18 @@ async fn run(
     )?;
     pipeline::charge(state, &bucket, paid, paid).await?;
 
-    let document = async_graphql::parser::parse_query(&query).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::GraphqlParseFailed,
-            format!("The query does not parse: {e}"),
-        )
-    })?;
+    let cached = state.documents.get(&query);
+    let fresh = cached.is_none();
+    let document = match cached {
+        Some(document) => document,
+        None => async_graphql::parser::parse_query(&query).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::GraphqlParseFailed,
+                format!("The query does not parse: {e}"),
+            )
+        })?,
+    };
     let analysis = analysis::analyse(
         &document,
         params.operation_name.as_deref(),
@@ -344,6 +351,9 @@ async fn run(
     // fill the cache.
     if let (Some(apq), Some(hash), Some(_)) = (&state.apq, register, &actor) {
         apq.remember(hash, &query);
+    }
+    if fresh && actor.is_some() {
+        state.documents.keep(&query, &document);
     }
     // The floor grows with the fields the operation selects (fragments expanded): validating
     // and planning them is work whatever the response holds. The rest of what the operation

@@ -1,0 +1,44 @@
+//! Parsed documents, by their text: a client sends the same few operations again and again, and
+//! parsing (async-graphql's pest grammar) was the largest single cost of a small query. Bounded
+//! by the size of the texts it holds; only documents of authenticated callers are kept, so
+//! anonymous traffic can't fill it.
+
+use std::sync::Arc;
+
+use async_graphql::parser::types::ExecutableDocument;
+use moka::sync::Cache;
+
+/// The texts held at once, in bytes (a parsed document takes a few times its text).
+const CAPACITY_BYTES: u64 = 4 << 20;
+/// A longer document is parsed each time rather than kept.
+const MAX_KEPT_LEN: usize = 16 << 10;
+
+pub struct ParsedDocuments {
+    cache: Cache<Arc<str>, Arc<ExecutableDocument>>,
+}
+
+impl Default for ParsedDocuments {
+    fn default() -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(CAPACITY_BYTES)
+                .weigher(|text: &Arc<str>, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
+                .build(),
+        }
+    }
+}
+
+impl ParsedDocuments {
+    /// The document `query` parses to, when it was kept.
+    pub fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        self.cache.get(query).map(|document| (*document).clone())
+    }
+
+    /// Keeps a document that parsed (for an authenticated caller).
+    pub fn keep(&self, query: &str, document: &ExecutableDocument) {
+        if query.len() <= MAX_KEPT_LEN {
+            self.cache
+                .insert(Arc::from(query), Arc::new(document.clone()));
+        }
+    }
+}
