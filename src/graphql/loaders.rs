@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::Loader;
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::phone_number;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -25,4 +25,36 @@ impl Loader<Uuid> for PhoneNumbersByEndpoint {
             .await
             .map_err(Arc::new)
     }
+}
+
+/// The loader of a request's phone numbers. Its cache holds what the request has loaded (or a
+/// page fed it ahead, `feed_page`); mutations turn it off, since a later mutation of the same
+/// request may move a number.
+pub type PhoneNumbers = DataLoader<PhoneNumbersByEndpoint, HashMapCache>;
+
+pub fn phone_numbers(db: DatabaseConnection, organization_id: Uuid, query: bool) -> PhoneNumbers {
+    let loader = DataLoader::with_cache(
+        PhoneNumbersByEndpoint {
+            db,
+            organization_id,
+        },
+        tokio::spawn,
+        HashMapCache::default(),
+    );
+    loader.enable_all_cache(query);
+    loader
+}
+
+/// Loads the phone numbers of a page of endpoints in one query and feeds them to the loader, so
+/// that each endpoint's `phoneNumbers` is answered from its cache rather than through the
+/// loader's batching (a task and a timer per request).
+pub async fn feed_page(loader: &PhoneNumbers, endpoint_ids: &[Uuid]) -> Result<(), DomainError> {
+    let inner = loader.loader();
+    let mut found =
+        phone_numbers::by_endpoints(&inner.db, inner.organization_id, endpoint_ids).await?;
+    let all = endpoint_ids
+        .iter()
+        .map(|id| (*id, found.remove(id).unwrap_or_default()));
+    loader.feed_many(all).await;
+    Ok(())
 }

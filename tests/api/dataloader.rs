@@ -43,5 +43,15 @@ db_test! {
         assert_eq!(small, large, "query count must not grow with the page");
         // The page, and one batched phone-number query.
         assert_eq!(large, 2);
+        // Through edges and a fragment too.
+        for query in [
+            "{ endpoints(first: 12) { edges { node { phoneNumbers { e164 } } } } }",
+            "{ endpoints(first: 12) { nodes { ...N } } } fragment N on Endpoint { phoneNumbers { e164 } }",
+        ] {
+            let before = app.query_count();
+            let res = app.graphql(&app.org.test_key, query, json!({})).await;
+            assert!(res.assert_ok().to_string().matches("+1415555").count() == 12, "{}", res.body);
+            assert_eq!(app.query_count() - before, 2, "{query}");
+        }
     }
 }

@@ -66,6 +66,21 @@ impl EndpointQuery {
         )
         .await
         .gql()?;
+        // A page that shows its endpoints' phone numbers loads them in one query now.
+        let look_ahead = ctx.look_ahead();
+        let numbers_shown = look_ahead.field("nodes").field("phoneNumbers").exists()
+            || look_ahead
+                .field("edges")
+                .field("node")
+                .field("phoneNumbers")
+                .exists();
+        if numbers_shown {
+            let loader = ctx.data::<crate::graphql::loaders::PhoneNumbers>()?;
+            let ids: Vec<Uuid> = page.items.iter().map(|(_, e)| e.id).collect();
+            crate::graphql::loaders::feed_page(loader, &ids)
+                .await
+                .gql()?;
+        }
         Ok(EndpointConnection {
             page,
             filter,

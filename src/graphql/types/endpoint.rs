@@ -92,7 +92,7 @@ impl Endpoint {
     }
     /// The phone numbers routed to this endpoint.
     async fn phone_numbers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PhoneNumber>> {
-        let loader = ctx.data::<DataLoader<PhoneNumbersByEndpoint>>()?;
+        let loader = ctx.data::<crate::graphql::loaders::PhoneNumbers>()?;
         let numbers = loader
             .load_one(self.0.id)
             .await

@@ -2,7 +2,6 @@
 //! enums shared by every area live here (`EndpointType` with the providers, from the catalog);
 //! each area's types in a file of its own.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, Object, OneofObject, SimpleObject, Union,
 };
@@ -13,7 +12,6 @@ use uuid::Uuid;
 use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
 use crate::domain::provider::{self as domain_provider, ProviderConfigInput as DomainConfigInput};
 use crate::domain::{Actor, Field, FieldError, endpoints::Endpoint as DomainEndpoint};
-use crate::graphql::loaders::PhoneNumbersByEndpoint;
 
 mod endpoint;
 mod organization;

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 
 use async_graphql::Variables;
-use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -25,7 +24,7 @@ use super::pipeline;
 use crate::code::Code;
 use crate::domain::Actor;
 use crate::graphql::analysis;
-use crate::graphql::loaders::PhoneNumbersByEndpoint;
+use crate::graphql::loaders;
 
 mod cost;
 mod documents;
@@ -371,7 +370,8 @@ async fn run(
         request = request.operation_name(name);
     }
     if let Some(actor) = actor {
-        request = with_actor(state, request, actor);
+        let query = analysis.operation_type == OperationType::Query;
+        request = with_actor(state, request, actor, query);
     }
     let executed: Result<_, ApiError> =
         pipeline::within(state, async { Ok(state.schema.execute(request).await) }).await;
@@ -394,18 +394,14 @@ async fn run(
     Ok((status, body))
 }
 
+/// The request's actor, and its loaders (caching only for a query).
 fn with_actor(
     state: &AppState,
     request: async_graphql::Request,
     actor: Actor,
+    query: bool,
 ) -> async_graphql::Request {
-    let loader = DataLoader::new(
-        PhoneNumbersByEndpoint {
-            db: state.db.clone(),
-            organization_id: actor.organization_id,
-        },
-        tokio::spawn,
-    );
+    let loader = loaders::phone_numbers(state.db.clone(), actor.organization_id, query);
     request.data(actor).data(loader)
 }
 
