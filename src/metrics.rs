@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: &'static str,
     status: u16,
 }
@@ -111,7 +111,7 @@ pub fn route_label(matched: Option<&str>) -> &'static str {
 impl Metrics {
     pub fn record(
         &self,
-        method: &str,
+        method: &'static str,
         route: &'static str,
         status: u16,
         elapsed: Duration,
@@ -119,7 +119,7 @@ impl Metrics {
     ) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+                method,
                 route,
                 status,
             })

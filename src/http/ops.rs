@@ -137,10 +137,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let id = request_id(req.headers().get(&REQUEST_ID));
     req.headers_mut().insert(REQUEST_ID, id.clone());
     // Methods are any token a client likes; the label keeps to the ones this API uses.
-    let method = match req.method().as_str() {
-        m @ ("GET" | "POST" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "PUT") => m.to_owned(),
-        _ => "OTHER".to_owned(),
-    };
+    let method = method_label(req.method());
     let route = route_label(
         req.extensions()
             .get::<axum::extract::MatchedPath>()
@@ -150,7 +147,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
-        method = method.as_str(),
+        method,
         route
     );
     let started = Instant::now();
@@ -158,14 +155,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let elapsed = started.elapsed();
     response.headers_mut().insert(REQUEST_ID, id.clone());
     let outcome = response
-        .extensions()
-        .get::<GraphqlOutcome>()
-        .cloned()
+        .extensions_mut()
+        .remove::<GraphqlOutcome>()
         .unwrap_or_default();
     let status = response.status().as_u16();
     state
         .metrics
-        .record(&method, route, status, elapsed, &outcome.error_codes);
+        .record(method, route, status, elapsed, &outcome.error_codes);
     let _in_request = span.enter();
     tracing::info!(
         request_id = id.to_str().unwrap_or_default(),
@@ -173,19 +169,57 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         route,
         status,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
-        // The client names it; keep a line a line.
-        operation = outcome
-            .operation
-            .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect::<String>(),
-        error_codes = outcome.error_codes.join(","),
+        operation = %OperationName(outcome.operation.as_deref()),
+        error_codes = %ErrorCodeList(&outcome.error_codes),
         "request"
     );
     response
+}
+
+/// Methods are any token a client likes; the label keeps to the ones this API uses, as static
+/// text (no label is allocated per request).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        _ => "OTHER",
+    }
+}
+
+/// The operation's name as logged: the client names it, so control characters are left out
+/// (a line stays a line) and it is cut at 100 characters; written straight into the line.
+struct OperationName<'a>(Option<&'a str>);
+
+impl std::fmt::Display for OperationName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        let name = self.0.unwrap_or_default();
+        name.chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .try_for_each(|c| f.write_char(c))
+    }
+}
+
+/// Error codes, comma-separated, written straight into the line.
+struct ErrorCodeList<'a>(&'a [String]);
+
+impl std::fmt::Display for ErrorCodeList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, code) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(code)?;
+        }
+        Ok(())
+    }
 }
 
 /// Throttles clients that keep failing authentication: each 401 costs their address
