@@ -226,28 +226,12 @@ async fn serve_and_stop(backend: Backend) {
         &test_db,
         &["key", "create", "--org", &org, "--mode", "live"],
     ));
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
-        probe.local_addr().expect("addr").port()
-    };
-    let listen = format!("127.0.0.1:{port}");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
-        .args(["serve", "--listen", &listen, "--database-url", &test_db.url])
-        .env_remove("DATABASE_URL")
-        .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
-        .env("COCKPIT_JWT_SECRET", crate::jwt::HS_SECRET)
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn serve");
+    let (child, url) = spawn_serve(&test_db, "debug", std::process::Stdio::piped);
     let pid = child.id().expect("pid").to_string();
     // Drain the pipes while the server runs, so a chatty log can't block it.
     let output = tokio::spawn(child.wait_with_output());
 
     let client = reqwest::Client::new();
-    let url = format!("http://{listen}/graphql");
     let mut answer = None;
     for _ in 0..100 {
         if let Ok(res) = client
@@ -490,7 +474,13 @@ struct Served {
     _child: tokio::process::Child,
 }
 
-async fn serve(test_db: &TestDb) -> Served {
+/// `cockpit-gateway serve` on a free port of this test database, logging at `rust_log` to
+/// `output`; the child (killed on drop) and its GraphQL URL.
+fn spawn_serve(
+    test_db: &TestDb,
+    rust_log: &str,
+    output: fn() -> std::process::Stdio,
+) -> (tokio::process::Child, String) {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
         probe.local_addr().expect("addr").port()
@@ -501,13 +491,18 @@ async fn serve(test_db: &TestDb) -> Served {
         .env_remove("DATABASE_URL")
         .env("COCKPIT_SECRET_KEY", &test_db.secret_key)
         .env("COCKPIT_JWT_SECRET", crate::jwt::HS_SECRET)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .env("RUST_LOG", rust_log)
+        .stdout(output())
+        .stderr(output())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn serve");
-    let url = format!("http://{listen}/graphql");
+    (child, format!("http://{listen}/graphql"))
+}
+
+/// A gateway process, answering.
+async fn serve(test_db: &TestDb) -> Served {
+    let (child, url) = spawn_serve(test_db, "error", std::process::Stdio::null);
     let client = reqwest::Client::new();
     for _ in 0..100 {
         let probe = client
