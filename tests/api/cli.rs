@@ -606,7 +606,33 @@ async fn revocation_reaches_another_process(backend: Backend) {
         0
     );
     viewer(a.url.clone(), other_key.clone()).await;
-    viewer(b.url.clone(), other_key).await;
+    viewer(b.url.clone(), other_key.clone()).await;
+
+    // A process that stops hearing (its listening connection killed) stops trusting what it
+    // remembers: a revocation it can't have heard of (made without the announcement) is seen
+    // within 1 s all the same.
+    if backend == Backend::Postgres {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&test_db.url)
+            .await
+            .expect("connect");
+        let listeners = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+        db.execute_unprepared(listeners)
+            .await
+            .expect("terminate listeners");
+        let other_id = viewer(b.url.clone(), other_key.clone()).await;
+        db.execute_unprepared(&format!(
+            "UPDATE api_keys SET revoked_at = now() WHERE id = '{other_id}'"
+        ))
+        .await
+        .expect("revoke unannounced");
+        let took = refused_within(&client, &b.url, &other_key).await;
+        assert!(
+            took <= std::time::Duration::from_secs(1),
+            "refused after {took:?}"
+        );
+    }
 }
 
 #[tokio::test]
