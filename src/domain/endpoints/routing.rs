@@ -6,7 +6,7 @@ use sea_orm::ActiveEnum;
 
 use super::{MAX_NAME_LEN, MAX_URL_LEN, Settings};
 use crate::domain::error::{Field, FieldError, UserErrorCode};
-use crate::domain::provider::{ProviderConfig, ProviderConfigInput};
+use crate::domain::provider::{ProviderConfig, ProviderConfigInput, WEBHOOK_TAKES_NO_CONFIG};
 
 pub(super) fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     crate::domain::text::check_name(name, MAX_NAME_LEN)
@@ -99,7 +99,7 @@ pub(super) fn resolve_routing(
             Field::ProviderConfig,
             UserErrorCode::ProviderConfigMismatch,
             match ty {
-                EndpointType::Webhook => "a webhook endpoint takes no provider config".to_owned(),
+                EndpointType::Webhook => WEBHOOK_TAKES_NO_CONFIG.to_owned(),
                 _ => format!(
                     "{{field}} must be the {} config for a {} endpoint",
                     seed_name(ty),

@@ -21,6 +21,16 @@ use rules::Checker;
 pub use rules::{PlainField, Rule, SecretField};
 pub use secret::{Secret, secret_context};
 
+/// What a config says when a webhook endpoint is sent one, in both transports.
+pub const WEBHOOK_TAKES_NO_CONFIG: &str = "a webhook endpoint takes no provider config";
+
+/// The name under which a read shows whether `secret` is set (`password` → `password_set`).
+pub fn set_flag(secret: &str) -> String {
+    format!("{secret}{SET_FLAG_SUFFIX}")
+}
+
+const SET_FLAG_SUFFIX: &str = "_set";
+
 /// A provider, as the rest of the gateway sees the catalog.
 #[derive(Debug)]
 pub struct Provider {
@@ -94,7 +104,7 @@ impl Provider {
     pub fn reads(&self, key: &str) -> bool {
         self.field(key).is_some()
             || key
-                .strip_suffix("_set")
+                .strip_suffix(SET_FLAG_SUFFIX)
                 .and_then(|name| self.field(name))
                 .is_some_and(|f| f.kind == FieldKind::Secret)
     }

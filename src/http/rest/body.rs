@@ -125,7 +125,7 @@ impl<'a> Reader<'a> {
             self.errors.push(FieldError::new(
                 Field::ProviderConfig,
                 UserErrorCode::ProviderConfigMismatch,
-                "a webhook endpoint takes no provider config",
+                WEBHOOK_TAKES_NO_CONFIG,
             ));
             return;
         };

@@ -20,7 +20,10 @@ use crate::domain::endpoints::{
     self, Direction, Endpoint, EndpointFilter, EndpointPatch, NewEndpoint, OrderField, Ordering,
     PageRequest,
 };
-use crate::domain::provider::{PROVIDERS, Provider, ProviderConfig, ProviderConfigInput, Shown};
+use crate::domain::provider::{
+    PROVIDERS, Provider, ProviderConfig, ProviderConfigInput, Shown, WEBHOOK_TAKES_NO_CONFIG,
+    set_flag,
+};
 use crate::domain::{
     Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
 };

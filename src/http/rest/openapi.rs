@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::shape::seed_name;
 use crate::domain::EndpointType;
-use crate::domain::provider::{FieldKind, PROVIDERS, Provider, Rule, description};
+use crate::domain::provider::{FieldKind, PROVIDERS, Provider, Rule, description, set_flag};
 
 const BASE: &str = include_str!("openapi.json");
 
@@ -57,7 +57,7 @@ fn provider_schema(provider: &Provider, written: &Value) -> Value {
         overlay(&mut property, &written["properties"][field.name]);
         properties.insert(field.name.to_owned(), property);
         if field.kind == FieldKind::Secret {
-            let shown = format!("{}_set", field.name);
+            let shown = set_flag(field.name);
             let mut property = json!({
                 "type": "boolean",
                 "readOnly": true,

@@ -58,7 +58,7 @@ pub(super) fn config_json(config: &ProviderConfig) -> Value {
                 object.insert(field.to_owned(), json!(text));
             }
             Shown::SecretSet(set) => {
-                object.insert(format!("{field}_set"), json!(set));
+                object.insert(set_flag(field), json!(set));
             }
         }
     }
