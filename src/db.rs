@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -20,6 +21,11 @@ pub fn connect_options(url: &str) -> ConnectOptions {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
+        // sqlx pings a connection before handing it out and again when it comes back: two
+        // round trips around each request's one. A connection used within the last second is
+        // known to work; one idle longer (perhaps cut by the server or a proxy) is still tried
+        // first, and the ping on release still finds those that broke.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         // WAL lets readers proceed while one connection writes; without a busy timeout a
         // concurrent writer would fail at once instead of waiting its turn.
         .map_sqlx_sqlite_opts(|o| {
@@ -28,7 +34,37 @@ pub fn connect_options(url: &str) -> ConnectOptions {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
         });
+    if loopback_without_sslmode(url) {
+        // Bytes to a database on this host never leave it: encrypting them costs a fifth of a
+        // request's CPU and protects nothing. A URL that names `sslmode` still gets its way.
+        opts.map_sqlx_postgres_opts(|o| o.ssl_mode(PgSslMode::Disable));
+    }
     opts
+}
+
+/// A PostgreSQL URL for a database on the loopback interface (or a Unix socket) that leaves
+/// TLS to the driver's default, which is to try it.
+fn loopback_without_sslmode(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql")
+        || parsed
+            .query_pairs()
+            .any(|(k, _)| matches!(k.as_ref(), "sslmode" | "ssl-mode" | "host"))
+    {
+        return false;
+    }
+    // `postgres:` isn't a scheme the URL standard knows, so its IPv4 hosts come as names.
+    match parsed.host() {
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => match name.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => name.eq_ignore_ascii_case("localhost"),
+        },
+        None => false,
+    }
 }
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -111,4 +147,32 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..TransactionOptions::default()
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_without_sslmode;
+
+    #[test]
+    fn only_a_loopback_postgres_url_that_leaves_tls_to_the_default_goes_without_it() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://u:p@localhost/db",
+            "postgres://u@[::1]:5433/db?application_name=x",
+            "postgres://u@127.8.0.1/db",
+        ] {
+            assert!(loopback_without_sslmode(url), "{url}");
+        }
+        for url in [
+            "postgres://u@db.internal:5432/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@localhost/db?ssl-mode=verify-full",
+            "postgres://u@localhost/db?host=db.internal",
+            "sqlite://cockpit.db?mode=rwc",
+            "not a url",
+        ] {
+            assert!(!loopback_without_sslmode(url), "{url}");
+        }
+    }
 }
