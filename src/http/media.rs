@@ -3,7 +3,8 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+
+use super::error::{ApiError, Envelope};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -35,8 +36,13 @@ impl Media {
     }
 
     /// `body` as this media type, with `status`.
-    pub fn respond(self, status: StatusCode, body: &Value) -> Response {
-        let mut response = (status, body.to_string()).into_response();
+    pub fn respond(self, status: StatusCode, body: &impl serde::Serialize) -> Response {
+        // Nothing here fails to serialize (map keys are strings); were it to, the client gets
+        // the same answer as for any other fault of ours.
+        let Ok(bytes) = serde_json::to_vec(body) else {
+            return ApiError::internal().render(Envelope::Graphql(self));
+        };
+        let mut response = (status, bytes).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(self.content_type()),

@@ -787,6 +787,36 @@ db_test! {
     }
 }
 
+db_test! {
+    async fn response_fields_come_in_the_order_the_query_selected_them(app) {
+        // GraphQL's "serialized map ordering": a client may read fields positionally, and a
+        // person reads the answer against the query. Aliases sort otherwise than they're asked.
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(2)).spawn().await.expect("app");
+        app.create_ok(&app.org.test_key, json!({ "name": "Ordered", "type": "WEBHOOK", "url": "https://example.com/o" })).await;
+        let auth = bearer(&app);
+        let query = "{ zeta: viewer { mode } endpoints(first: 1) { nodes { url name id type } } alpha: viewer { mode } }";
+        for body in [json!({ "query": query }), json!([{ "query": query }])] {
+            let reply = post_json(&app, &[("authorization", &auth)], &body).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            let at = |key: &str| {
+                reply
+                    .text
+                    .find(&format!("\"{key}\":"))
+                    .unwrap_or_else(|| panic!("{key} in {}", reply.text))
+            };
+            assert!(at("data") < at("extensions"), "{}", reply.text);
+            // (Fields that wait on the database are placed as they finish, after those that
+            // don't: async-graphql resolves siblings concurrently.)
+            assert!(at("zeta") < at("alpha"), "{}", reply.text);
+            assert!(
+                at("url") < at("name") && at("name") < at("id") && at("id") < at("type"),
+                "{}",
+                reply.text
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Credentials
 

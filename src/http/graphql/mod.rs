@@ -26,10 +26,12 @@ use crate::domain::Actor;
 use crate::graphql::analysis;
 use crate::graphql::loaders;
 
+mod answer;
 mod cost;
 mod documents;
 mod params;
 
+use answer::Answer;
 pub use cost::BYTES_PER_COST_POINT;
 use cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, returned_objects, within_a_bucket};
 pub use documents::ParsedDocuments;
@@ -172,27 +174,6 @@ fn with_outcome(mut response: Response, operation: Option<String>) -> Response {
     response
 }
 
-/// The `extensions.code`s of a response body's errors (of every result of a batch).
-fn error_codes(body: &Value) -> ErrorCodes {
-    let results: Vec<&Value> = match body {
-        Value::Array(items) => items.iter().collect(),
-        single => vec![single],
-    };
-    ErrorCodes(
-        results
-            .iter()
-            .filter_map(|r| r.get("errors").and_then(Value::as_array))
-            .flatten()
-            .map(|e| {
-                e.pointer("/extensions/code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("UNKNOWN")
-                    .to_owned()
-            })
-            .collect(),
-    )
-}
-
 async fn run_batch(
     state: &AppState,
     headers: &HeaderMap,
@@ -200,7 +181,7 @@ async fn run_batch(
     items: Vec<Value>,
     media: Media,
     request_bytes: usize,
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<(StatusCode, Answer), ApiError> {
     let Some(max) = state.limits.max_batch else {
         return Err(ApiError::bad_request(
             "Batched requests (a JSON array) are not enabled on this gateway.",
@@ -231,10 +212,10 @@ async fn run_batch(
             Err(r) if matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
                 return Err(r);
             }
-            Err(r) => results.push(r.graphql_body()),
+            Err(r) => results.push(Answer::Made(r.graphql_body())),
         }
     }
-    Ok((StatusCode::OK, Value::Array(results)))
+    Ok((StatusCode::OK, Answer::Batch(results)))
 }
 
 /// Runs one operation: analysis and limits, authentication, execution.
@@ -244,7 +225,7 @@ async fn run(
     client: Option<IpAddr>,
     params: Params,
     arrival: Arrival,
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<(StatusCode, Answer), ApiError> {
     let resolved = match &state.apq {
         Some(apq) => apq.resolve(params.query, &params.extensions),
         None if params.extensions.contains_key("persistedQuery") => Err(ApqError::NotSupported),
@@ -257,15 +238,17 @@ async fn run(
         Err(ApqError::NotFound) => {
             return Ok((
                 StatusCode::OK,
-                json!({ "errors": [{ "message": "PersistedQueryNotFound",
-                    "extensions": { "code": Code::PersistedQueryNotFound.as_str() } }] }),
+                Answer::Made(json!({ "errors": [{ "message": "PersistedQueryNotFound",
+                    "extensions": { "code": Code::PersistedQueryNotFound.as_str() } }] })),
             ));
         }
         Err(ApqError::NotSupported) => {
             return Ok((
                 StatusCode::OK,
-                json!({ "errors": [{ "message": "PersistedQueryNotSupported",
+                Answer::Made(
+                    json!({ "errors": [{ "message": "PersistedQueryNotSupported",
                     "extensions": { "code": Code::PersistedQueryNotSupported.as_str() } }] }),
+                ),
             ));
         }
         Err(ApqError::Invalid(message)) => return Err(ApiError::bad_request(message)),
@@ -382,16 +365,11 @@ async fn run(
     };
     let throttle = pipeline::refund(state, &bucket, requested - actual).await;
     let response = executed?;
-    let (status, mut body) = classify(response, arrival.media);
-    if let Value::Object(object) = &mut body
-        && let Value::Object(extensions) = object.entry("extensions").or_insert_with(|| json!({}))
-    {
-        extensions.insert(
-            "cost".to_owned(),
-            pipeline::cost_report(requested, actual, throttle),
-        );
-    }
-    Ok((status, body))
+    let (status, answer) = Answer::executed(response, arrival.media.request_error_status());
+    Ok((
+        status,
+        answer.with_cost(pipeline::cost_report(requested, actual, throttle)),
+    ))
 }
 
 /// The request's actor, and its loaders (caching only for a query).
@@ -405,57 +383,9 @@ fn with_actor(
     request.data(actor).data(loader)
 }
 
-/// async-graphql checks custom scalars (UUID) and variable values only as fields resolve;
-/// their failures are the client's input, which GraphQL counts as request errors. They are
-/// the errors that carry no `extensions.code` (every resolver error here has one) and read
-/// as async-graphql words them.
-fn is_input_coercion_error(error: &async_graphql::ServerError) -> bool {
-    let coded = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    !coded
-        && (error.message.starts_with("Failed to parse \"")
-            || error.message.starts_with("Expected input type \"")
-            || error.message.starts_with("Invalid value for argument")
-            || (error.message.starts_with("Variable ") && error.message.contains("is not defined")))
-}
-
-/// The HTTP status of an executed response: a document that failed validation or variables
-/// that failed coercion (no data, and no error tied to a field) are a request error, whose
-/// status depends on the media type (`request_error_status`); they lose `data` either way.
-/// Anything that executed is a 200.
-fn classify(response: async_graphql::Response, media: Media) -> (StatusCode, Value) {
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response
-            .errors
-            .iter()
-            .all(|e| e.path.is_empty() || is_input_coercion_error(e));
-    let mut body = serde_json::to_value(&response).expect("a GraphQL response serializes");
-    if request_error {
-        if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
-            for error in errors {
-                let extensions = error
-                    .as_object_mut()
-                    .map(|e| e.entry("extensions").or_insert_with(|| json!({})));
-                if let Some(Value::Object(ext)) = extensions {
-                    ext.entry("code")
-                        .or_insert_with(|| json!(Code::GraphqlValidationFailed.as_str()));
-                }
-            }
-        }
-        if let Value::Object(o) = &mut body {
-            o.remove("data");
-        }
-        return (media.request_error_status(), body);
-    }
-    (StatusCode::OK, body)
-}
-
-fn json_response(status: StatusCode, body: Value, media: Media) -> Response {
-    let mut response = media.respond(status, &body);
-    response.extensions_mut().insert(error_codes(&body));
+fn json_response(status: StatusCode, answer: Answer, media: Media) -> Response {
+    let mut response = media.respond(status, &answer);
+    response.extensions_mut().insert(answer.error_codes());
     response
 }
 
