@@ -22,6 +22,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
@@ -132,7 +133,7 @@ pub fn build_app(
             "/v1/endpoints/{id}",
             get(rest::get).patch(rest::update).delete(rest::delete),
         );
-    let mut router = Router::new()
+    let router = Router::new()
         .merge(transport(
             graphql_routes,
             Transport::Graphql,
@@ -140,32 +141,34 @@ pub fn build_app(
             config,
         ))
         .merge(transport(rest_routes, Transport::Rest, &state, config))
+        .with_state(state.clone());
+    // One layer made of the stack, not a layer each: the router boxes and clones a route's
+    // service once per layer it was given, for every request.
+    let layers = ServiceBuilder::new()
+        // Outermost, so that even answers other layers give (CORS preflights) are observed.
+        .layer(middleware::from_fn_with_state(state, ops::observe))
+        .option_layer(cors_layer(&config.cors_origins)?)
+        // gzip or brotli when the client accepts them, for bodies worth it (GraphiQL's
+        // bundles, pages of endpoints); small answers go as they are.
+        .layer(
+            CompressionLayer::new().gzip(true).br(true).compress_when(
+                SizeAbove::new(1024)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         // Answers are for the caller alone and never to be sniffed as another type; static
         // assets set their own caching.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .with_state(state.clone());
-    // gzip or brotli when the client accepts them, for bodies worth it (GraphiQL's bundles,
-    // pages of endpoints); small answers go as they are.
-    router = router.layer(
-        CompressionLayer::new().gzip(true).br(true).compress_when(
-            SizeAbove::new(1024)
-                .and(NotForContentType::GRPC)
-                .and(NotForContentType::IMAGES)
-                .and(NotForContentType::SSE),
-        ),
-    );
-    if let Some(cors) = cors_layer(&config.cors_origins)? {
-        router = router.layer(cors);
-    }
-    // Outermost, so that even answers other layers give (CORS preflights) are observed.
-    Ok(router.layer(middleware::from_fn_with_state(state, ops::observe)))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    Ok(router.layer(layers))
 }
 
 /// The steps every request of a transport takes before its handler, in the order they run:
@@ -177,17 +180,9 @@ fn transport(
     state: &AppState,
     config: &Config,
 ) -> Router<AppState> {
-    routes
-        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            ops::throttle_failed_auth,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            body::read_body,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
+    // One layer made of the stack (see `router`), outermost first.
+    let layers = ServiceBuilder::new()
+        .layer(axum::Extension(transport))
         // A panic anywhere behind this answers 500 in the transport's envelope; the request's
         // log line (and the panic's, inside its span) carries its id. What the request had
         // charged stays charged: the bucket is never left half-updated, since a charge is one
@@ -200,7 +195,17 @@ fn transport(
                 error::ApiError::internal().render(envelope)
             },
         ))
-        .layer(axum::Extension(transport))
+        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body::read_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ops::throttle_failed_auth,
+        ))
+        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
+    routes.layer(layers)
 }
 
 /// Whether a request says its body is JSON (`application/json`, with any parameters).

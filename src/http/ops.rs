@@ -125,7 +125,10 @@ fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
         })
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            // From the thread's CSPRNG: `Uuid::new_v4` asks the kernel (a system call a request).
+            let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes())
                 .expect("a UUID is a header value")
         })
 }
