@@ -133,11 +133,7 @@ impl Hearing {
 /// the gateway runs, listening again shortly after the connection is lost.
 async fn listen(pool: sea_orm::sqlx::PgPool, hearing: Arc<Hearing>) {
     // A pool of one, for the listener alone, so that reconnecting never queues behind requests.
-    let own = PgPoolOptions::new()
-        .max_connections(1)
-        .max_lifetime(None)
-        .idle_timeout(None)
-        .connect_lazy_with((*pool.connect_options()).clone());
+    let own = own_connection(&pool);
     loop {
         if let Ok(mut listener) = PgListener::connect_with(&own).await {
             // Return at once when the connection is lost, rather than after reconnecting.
@@ -161,9 +157,20 @@ async fn listen(pool: sea_orm::sqlx::PgPool, hearing: Arc<Hearing>) {
     }
 }
 
-/// Sends this process's heartbeat through the shared pool; the listener hears it only while its
-/// connection really works.
+/// A pool of one connection to the shared pool's database, opened when first used.
+fn own_connection(pool: &sea_orm::sqlx::PgPool) -> sea_orm::sqlx::PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with((*pool.connect_options()).clone())
+}
+
+/// Sends this process's heartbeat; the listener hears it only while its connection really works.
 async fn heartbeat(pool: sea_orm::sqlx::PgPool, channel: String) {
+    // On a connection of its own: through the shared pool, it would keep every pooled
+    // connection from ever sitting idle long enough to be checked before use (`db.rs`).
+    let pool = own_connection(&pool);
     let mut ticks = tokio::time::interval(HEARTBEAT);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -268,3 +268,41 @@ async fn trusted_proxies_are_not_held_to_the_per_address_connection_bound() {
         .expect("read");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_requests() {
+    use sea_orm::ConnectionTrait as _;
+    let Some(app) = TestApp::builder(Backend::Postgres).spawn().await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let key = app.org.test_key.clone();
+    // Several pooled connections, then a pause longer than the window within which a recently
+    // used connection is handed out unchecked.
+    let query = || app.graphql(&key, "{ endpoints { totalCount } }", json!({}));
+    let burst = tokio::join!(query(), query(), query(), query());
+    for res in [burst.0, burst.1, burst.2, burst.3] {
+        res.assert_ok();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // What a database restart or an administrator does: every session of the database ends.
+    app.db
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .expect("terminate the gateway's sessions");
+    for attempt in 0..8 {
+        let res = app
+            .graphql(&key, "{ endpoints { totalCount } }", json!({}))
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::OK,
+            "request {attempt}: {}",
+            res.body
+        );
+        res.assert_ok();
+    }
+}
