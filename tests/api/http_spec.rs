@@ -790,30 +790,36 @@ db_test! {
 db_test! {
     async fn response_fields_come_in_the_order_the_query_selected_them(app) {
         // GraphQL's "serialized map ordering": a client may read fields positionally, and a
-        // person reads the answer against the query. Aliases sort otherwise than they're asked.
+        // person reads the answer against the query. Aliases sort otherwise than they're asked,
+        // and some fields wait on the database while their siblings don't.
         let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(2)).spawn().await.expect("app");
         app.create_ok(&app.org.test_key, json!({ "name": "Ordered", "type": "WEBHOOK", "url": "https://example.com/o" })).await;
         let auth = bearer(&app);
-        let query = "{ zeta: viewer { mode } endpoints(first: 1) { nodes { url name id type } } alpha: viewer { mode } }";
-        for body in [json!({ "query": query }), json!([{ "query": query }])] {
-            let reply = post_json(&app, &[("authorization", &auth)], &body).await;
-            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-            let at = |key: &str| {
-                reply
-                    .text
-                    .find(&format!("\"{key}\":"))
-                    .unwrap_or_else(|| panic!("{key} in {}", reply.text))
-            };
-            assert!(at("data") < at("extensions"), "{}", reply.text);
-            // (Fields that wait on the database are placed as they finish, after those that
-            // don't: async-graphql resolves siblings concurrently.)
-            assert!(at("zeta") < at("alpha"), "{}", reply.text);
-            assert!(
-                at("url") < at("name") && at("name") < at("id") && at("id") < at("type"),
-                "{}",
-                reply.text
-            );
+        let query = "query Q { zeta: viewer { mode } endpoints(first: 1) { totalCount nodes { url ...N id type } } \
+                     ... on Query { alpha: viewer { mode } } } fragment N on Endpoint { phoneNumbers { e164 } name }";
+        for _ in 0..10 {
+            for body in [json!({ "query": query }), json!([{ "query": query, "operationName": "Q" }])] {
+                let reply = post_json(&app, &[("authorization", &auth)], &body).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+                let at = |key: &str| {
+                    reply
+                        .text
+                        .find(&format!("\"{key}\":"))
+                        .unwrap_or_else(|| panic!("{key} in {}", reply.text))
+                };
+                let expected = ["zeta", "endpoints", "totalCount", "nodes", "url", "phoneNumbers", "name", "id", "type", "alpha", "extensions"];
+                for pair in expected.windows(2) {
+                    assert!(at(pair[0]) < at(pair[1]), "{} before {}: {}", pair[0], pair[1], reply.text);
+                }
+            }
         }
+        // A mutation's payload too.
+        let mutation = "mutation { createEndpoint(input: {name: \"Second\", type: WEBHOOK, url: \"https://example.com/2\"}) { userErrors { code } endpoint { name id } } }";
+        let reply = post_json(&app, &[("authorization", &auth)], &json!({ "query": mutation })).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let payload = &reply.text;
+        assert!(payload.find("userErrors") < payload.find("\"endpoint\""), "{payload}");
+        assert!(payload.find("\"name\"") < payload.find("\"id\""), "{payload}");
     }
 }
 

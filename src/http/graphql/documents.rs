@@ -30,15 +30,14 @@ impl Default for ParsedDocuments {
 
 impl ParsedDocuments {
     /// The document `query` parses to, when it was kept.
-    pub fn get(&self, query: &str) -> Option<ExecutableDocument> {
-        self.cache.get(query).map(|document| (*document).clone())
+    pub fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        self.cache.get(query)
     }
 
     /// Keeps a document that parsed (for an authenticated caller).
-    pub fn keep(&self, query: &str, document: &ExecutableDocument) {
+    pub fn keep(&self, query: &str, document: &Arc<ExecutableDocument>) {
         if query.len() <= MAX_KEPT_LEN {
-            self.cache
-                .insert(Arc::from(query), Arc::new(document.clone()));
+            self.cache.insert(Arc::from(query), Arc::clone(document));
         }
     }
 }

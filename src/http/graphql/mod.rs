@@ -5,6 +5,7 @@
 //! kept in one file, in the order it runs.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_graphql::Variables;
 use async_graphql::parser::types::OperationType;
@@ -29,6 +30,7 @@ use crate::graphql::loaders;
 mod answer;
 mod cost;
 mod documents;
+mod order;
 mod params;
 
 use answer::Answer;
@@ -291,13 +293,13 @@ async fn run(
     let fresh = cached.is_none();
     let document = match cached {
         Some(document) => document,
-        None => async_graphql::parser::parse_query(&query).map_err(|e| {
+        None => Arc::new(async_graphql::parser::parse_query(&query).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 Code::GraphqlParseFailed,
                 format!("The query does not parse: {e}"),
             )
-        })?,
+        })?),
     };
     let analysis = analysis::analyse(
         &document,
@@ -348,8 +350,8 @@ async fn run(
     // Parsed once: async-graphql runs the document already parsed here.
     let mut request = async_graphql::Request::new(query)
         .variables(Variables::from_json(Value::Object(params.variables)));
-    request.set_parsed_query(document);
-    if let Some(name) = params.operation_name {
+    request.set_parsed_query((*document).clone());
+    if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
     }
     if let Some(actor) = actor {
@@ -364,7 +366,12 @@ async fn run(
         Err(_) => requested,
     };
     let throttle = pipeline::refund(state, &bucket, requested - actual).await;
-    let response = executed?;
+    let mut response = executed?;
+    order::in_selection_order(
+        &mut response.data,
+        &document,
+        params.operation_name.as_deref(),
+    );
     let (status, answer) = Answer::executed(response, arrival.media.request_error_status());
     Ok((
         status,
