@@ -35,7 +35,8 @@ pub fn connect_options(url: &str) -> ConnectOptions {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
         });
-    if loopback_without_sslmode(url) {
+    // `PGSSLMODE` in the environment is a choice as explicit as the URL's.
+    if loopback_without_sslmode(url) && std::env::var_os("PGSSLMODE").is_none() {
         // Bytes to a database on this host never leave it: encrypting them costs a fifth of a
         // request's CPU and protects nothing. A URL that names `sslmode` still gets its way.
         opts.map_sqlx_postgres_opts(|o| o.ssl_mode(PgSslMode::Disable));

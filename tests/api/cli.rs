@@ -644,3 +644,80 @@ async fn revocation_reaches_another_process_on_postgres() {
 async fn revocation_reaches_another_process_on_sqlite() {
     revocation_reaches_another_process(Backend::Sqlite).await;
 }
+
+/// The gateway's sessions (named by `application_name`) and whether each uses TLS.
+async fn sessions_use_tls(admin: &sea_orm::DatabaseConnection, name: &str) -> Vec<bool> {
+    use sea_orm::ConnectionTrait as _;
+    admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.application_name = '{name}'"
+            ),
+        ))
+        .await
+        .expect("pg_stat_ssl")
+        .iter()
+        .map(|row| row.try_get::<bool>("", "ssl").expect("ssl"))
+        .collect()
+}
+
+#[tokio::test]
+async fn tls_to_a_loopback_database_only_when_the_url_or_pgsslmode_asks() {
+    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    if !test_db.url.contains("127.0.0.1") && !test_db.url.contains("localhost") {
+        eprintln!("TEST_DATABASE_URL is not on the loopback interface; skipped");
+        return;
+    }
+    let admin = sea_orm::Database::connect(&test_db.url)
+        .await
+        .expect("connect");
+    let server_offers_tls = {
+        use sea_orm::ConnectionTrait as _;
+        admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT current_setting('ssl') = 'on' AS on",
+            ))
+            .await
+            .expect("SHOW ssl")
+            .and_then(|row| row.try_get::<bool>("", "on").ok())
+            .unwrap_or(false)
+    };
+    let cases: &[(&str, Option<&str>, bool)] = if server_offers_tls {
+        &[
+            ("", None, false),
+            ("&sslmode=require", None, true),
+            ("", Some("require"), true),
+        ]
+    } else {
+        eprintln!("the server offers no TLS; only the plain case runs");
+        &[("", None, false)]
+    };
+    for &(suffix, env, tls) in cases {
+        let name = format!("cockpit-{}", uuid::Uuid::new_v4().simple());
+        let db = test_db.via(format!("{}&application_name={name}{suffix}", test_db.url));
+        let mut vars = vec![];
+        if let Some(mode) = env {
+            vars.push(("PGSSLMODE", mode));
+        }
+        let (mut child, address) = serve_process(&db, &vars).await;
+        let ready = reqwest::get(format!("http://{address}/readyz")).await;
+        let used = sessions_use_tls(&admin, &name).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            ready.is_ok_and(|r| r.status().is_success()),
+            "{suffix} {env:?}"
+        );
+        assert!(!used.is_empty(), "{suffix} {env:?}: no sessions");
+        assert!(
+            used.iter().all(|ssl| *ssl == tls),
+            "{suffix} {env:?}: TLS {used:?}, expected {tls}"
+        );
+    }
+}

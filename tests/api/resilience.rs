@@ -272,10 +272,19 @@ async fn trusted_proxies_are_not_held_to_the_per_address_connection_bound() {
 #[tokio::test]
 async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_requests() {
     use sea_orm::ConnectionTrait as _;
-    let Some(app) = TestApp::builder(Backend::Postgres).spawn().await else {
+    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
         eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
         return;
     };
+    // Named, so that only this gateway's sessions end (other tests share the database).
+    let name = format!("cockpit-{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}&application_name={name}", test_db.url);
+    let app = TestApp::builder(Backend::Postgres)
+        .on(test_db.via(url))
+        .spawn()
+        .await
+        .expect("gateway");
+    let _keep = test_db;
     let key = app.org.test_key.clone();
     // Several pooled connections, then a pause longer than the window within which a recently
     // used connection is handed out unchecked.
@@ -285,14 +294,24 @@ async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_reques
         res.assert_ok();
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    // What a database restart or an administrator does: every session of the database ends.
-    app.db
-        .execute_unprepared(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
+    // What a database restart or an administrator does: every session of the gateway ends.
+    let ended = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                 WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
+            ),
+        ))
         .await
-        .expect("terminate the gateway's sessions");
+        .expect("terminate the gateway's sessions")
+        .and_then(|row| row.try_get::<i64>("", "n").ok())
+        .unwrap_or(0);
+    assert!(
+        ended >= 2,
+        "the gateway's pool and listener: {ended} sessions"
+    );
     for attempt in 0..8 {
         let res = app
             .graphql(&key, "{ endpoints { totalCount } }", json!({}))
