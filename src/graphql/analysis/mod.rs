@@ -156,7 +156,8 @@ pub fn analyse(
     })
 }
 
-fn select_operation<'a>(
+/// The operation `operation_name` picks from `doc` (or its only one), with its name.
+pub fn select_operation<'a>(
     doc: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Result<(Option<String>, &'a Positioned<OperationDefinition>), AnalysisError> {

@@ -28,11 +28,16 @@ impl Answer {
     /// variables that failed coercion (no data, and no error tied to a field) are a request
     /// error, whose status depends on the media type; they lose `data` and say
     /// `GRAPHQL_VALIDATION_FAILED` when async-graphql gave them no code. Anything that
-    /// executed is a 200.
+    /// executed is a 200. `cost` goes in `extensions.cost` (Shopify's report of what the
+    /// operation cost).
     pub(super) fn executed(
         mut response: async_graphql::Response,
         request_error_status: StatusCode,
+        cost: Value,
     ) -> (StatusCode, Answer) {
+        if let Ok(cost) = GqlValue::from_json(cost) {
+            response.extensions.insert("cost".to_owned(), cost);
+        }
         let request_error = response.data == GqlValue::Null
             && !response.errors.is_empty()
             && response
@@ -55,27 +60,6 @@ impl Answer {
             request_error,
         };
         (status, answer)
-    }
-
-    /// Adds `extensions.cost` (Shopify's report of what the operation cost).
-    pub(super) fn with_cost(mut self, cost: Value) -> Self {
-        match &mut self {
-            Answer::Executed { response, .. } => {
-                if let Ok(cost) = GqlValue::from_json(cost) {
-                    response.extensions.insert("cost".to_owned(), cost);
-                }
-            }
-            Answer::Made(Value::Object(object)) => {
-                if let Value::Object(extensions) = object
-                    .entry("extensions")
-                    .or_insert_with(|| Value::Object(Default::default()))
-                {
-                    extensions.insert("cost".to_owned(), cost);
-                }
-            }
-            Answer::Made(_) | Answer::Batch(_) => {}
-        }
-        self
     }
 
     /// The `extensions.code` of every error in the answer (of every operation of a batch), for

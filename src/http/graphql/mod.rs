@@ -372,10 +372,10 @@ async fn run(
         &document,
         params.operation_name.as_deref(),
     );
-    let (status, answer) = Answer::executed(response, arrival.media.request_error_status());
-    Ok((
-        status,
-        answer.with_cost(pipeline::cost_report(requested, actual, throttle)),
+    Ok(Answer::executed(
+        response,
+        arrival.media.request_error_status(),
+        pipeline::cost_report(requested, actual, throttle),
     ))
 }
 

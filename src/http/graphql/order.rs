@@ -4,9 +4,9 @@
 //! and the same query could answer in different orders.
 
 use async_graphql::Value;
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+
+use crate::graphql::analysis;
 
 /// Bounds the walk whatever the document (validation has refused fragment cycles by the time
 /// there is data to order, and the depth limit holds selections far shallower).
@@ -18,24 +18,8 @@ pub(super) fn in_selection_order(
     document: &ExecutableDocument,
     operation: Option<&str>,
 ) {
-    if let Some(operation) = chosen(document, operation) {
-        order(data, &operation.selection_set.node, document, 0);
-    }
-}
-
-fn chosen<'d>(
-    document: &'d ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'d OperationDefinition> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => Some(&operation.node),
-        (DocumentOperations::Multiple(operations), Some(name)) => {
-            operations.get(name).map(|o| &o.node)
-        }
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next().map(|o| &o.node)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
+    if let Ok((_, operation)) = analysis::select_operation(document, operation) {
+        order(data, &operation.node.selection_set.node, document, 0);
     }
 }
 
@@ -70,7 +54,8 @@ fn place(
         return;
     }
     for selection in &set.items {
-        match &selection.node {
+        // A fragment's fields are placed where it is spread.
+        let fragment = match &selection.node {
             Selection::Field(field) => {
                 let key = field.node.response_key().node.as_str();
                 let Some(index) = fields.get_index_of(key) else {
@@ -84,27 +69,16 @@ fn place(
                     order(value, &field.node.selection_set.node, document, depth + 1);
                 }
                 *next += 1;
+                continue;
             }
-            Selection::InlineFragment(fragment) => {
-                place(
-                    fields,
-                    &fragment.node.selection_set.node,
-                    document,
-                    next,
-                    depth + 1,
-                );
-            }
+            Selection::InlineFragment(inline) => &inline.node.selection_set.node,
             Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    place(
-                        fields,
-                        &fragment.node.selection_set.node,
-                        document,
-                        next,
-                        depth + 1,
-                    );
+                match document.fragments.get(&spread.node.fragment_name.node) {
+                    Some(definition) => &definition.node.selection_set.node,
+                    None => continue,
                 }
             }
-        }
+        };
+        place(fields, fragment, document, next, depth + 1);
     }
 }
