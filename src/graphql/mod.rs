@@ -7,7 +7,7 @@ pub mod mutation;
 pub mod query;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema, ValidationMode};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Limits;
@@ -25,13 +25,16 @@ pub struct Services {
     pub max_page_size: u64,
 }
 
-pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
+/// The schema. `ValidationMode::Fast` leaves out the rules a document passes or fails by its
+/// text alone, for documents that passed them already (see `analysis::InputTypes`).
+pub fn build_schema(services: Services, limits: &Limits, mode: ValidationMode) -> AppSchema {
     let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         EmptySubscription,
     )
-    .data(services);
+    .data(services)
+    .validation_mode(mode);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

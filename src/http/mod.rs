@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use async_graphql::ValidationMode;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
@@ -54,6 +55,9 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub schema: AppSchema,
+    /// The same schema, validating only what a request can change without changing its
+    /// document: for a document that passed full validation before.
+    pub schema_for_validated: AppSchema,
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
@@ -87,19 +91,19 @@ pub fn build_app(
         secrets,
         allow_private_webhooks: config.allow_private_webhooks,
     };
-    let schema = build_schema(
-        Services {
-            db: db.clone(),
-            endpoints: endpoint_settings.clone(),
-            max_page_size: config.limits.max_page_size,
-        },
-        &config.limits,
-    );
+    let services = Services {
+        db: db.clone(),
+        endpoints: endpoint_settings.clone(),
+        max_page_size: config.limits.max_page_size,
+    };
+    let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
+    let schema_for_validated = build_schema(services, &config.limits, ValidationMode::Fast);
     let schema_shape = Arc::new(crate::graphql::analysis::SchemaShape::from_sdl(
         &schema.sdl(),
     ));
     let state = AppState(Arc::new(Shared {
         schema,
+        schema_for_validated,
         auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),

@@ -10,6 +10,9 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Name, Positioned, Value};
 
+mod inputs;
+pub use inputs::InputTypes;
+
 /// What the analysis knows of the schema: each object or interface field's type, and which
 /// fields are connections with the page size they default to — read from the schema itself (a
 /// field whose type is a `…Connection` and that takes `first`), so a new connection is
@@ -17,6 +20,8 @@ use async_graphql::{Name, Positioned, Value};
 #[derive(Debug, Clone, Default)]
 pub struct SchemaShape {
     fields: HashMap<(String, String), FieldShape>,
+    /// The input types, for checking variables (see `inputs`).
+    pub inputs: InputTypes,
 }
 
 #[derive(Debug, Clone)]
@@ -39,7 +44,7 @@ impl SchemaShape {
         }
         let mut fields = HashMap::new();
         let Ok(document) = async_graphql::parser::parse_schema(sdl) else {
-            return Self { fields };
+            return Self::default();
         };
         for definition in &document.definitions {
             let TypeSystemDefinition::Type(ty) = definition else {
@@ -78,7 +83,10 @@ impl SchemaShape {
                 );
             }
         }
-        Self { fields }
+        Self {
+            fields,
+            inputs: InputTypes::from_schema(&document),
+        }
     }
 
     fn field(&self, parent: Option<&str>, name: &str) -> Option<&FieldShape> {

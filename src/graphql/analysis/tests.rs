@@ -161,3 +161,68 @@ fn operation_selection() {
     );
     assert!(analyse(&doc, Some("C"), &vars, &shape()).is_err());
 }
+
+/// Whether the variables of `query` surely pass async-graphql's argument checks.
+fn surely(query: &str, vars: serde_json::Value) -> bool {
+    let doc = parse_query(query).expect("parses");
+    let (_, op) = select_operation(&doc, None).expect("one operation");
+    let vars: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(vars).expect("variables");
+    shape().inputs.variables_surely_valid(&op.node, &vars)
+}
+
+#[test]
+fn variables_are_surely_valid_only_when_every_value_is_known_good() {
+    use serde_json::json;
+    let create = "mutation($input: CreateEndpointInput!) { createEndpoint(input: $input) { userErrors { code } } }";
+    let vapi = json!({ "name": "A", "type": "VAPI", "providerConfig": { "vapi": { "assistantId": "a" } } });
+    assert!(surely(create, json!({ "input": vapi })));
+    // Not given: skipped by the rule whichever way validation runs.
+    assert!(surely(create, json!({})));
+    assert!(!surely(create, json!({ "input": null })));
+    // A required field left out, an unknown field, an unknown enum value, a number for a string.
+    assert!(!surely(create, json!({ "input": { "type": "VAPI" } })));
+    assert!(!surely(
+        create,
+        json!({ "input": { "name": "A", "type": "VAPI", "nope": 1 } })
+    ));
+    assert!(!surely(
+        create,
+        json!({ "input": { "name": "A", "type": "NOPE" } })
+    ));
+    assert!(!surely(
+        create,
+        json!({ "input": { "name": 5, "type": "VAPI" } })
+    ));
+    // @oneOf: exactly one variant, not null.
+    for config in [
+        json!({}),
+        json!({ "vapi": null }),
+        json!({ "vapi": { "assistantId": "a" }, "retell": { "agentId": "b" } }),
+    ] {
+        let input = json!({ "name": "A", "type": "VAPI", "providerConfig": config });
+        assert!(!surely(create, json!({ "input": input })), "{config}");
+    }
+
+    let page = "query($n: Int, $after: String, $skip: Boolean!) { endpoints(first: $n, after: $after) @skip(if: $skip) { totalCount } }";
+    assert!(surely(page, json!({ "n": 5, "after": "c", "skip": true })));
+    for n in [
+        json!(-1),
+        json!(1.5),
+        json!(2_147_483_648_u64),
+        json!("5"),
+        json!([5]),
+    ] {
+        assert!(!surely(page, json!({ "n": n, "skip": true })), "{n}");
+    }
+    assert!(!surely(page, json!({ "skip": 1 })));
+
+    // A scalar whose checks the schema doesn't show is never "surely".
+    let custom = "query($at: DateTime) { viewer { mode } }";
+    assert!(!surely(custom, json!({ "at": "2026-01-01T00:00:00Z" })));
+    // Nor is a type the schema doesn't have (validation refuses the document anyway).
+    assert!(!surely(
+        "query($x: Nope) { viewer { mode } }",
+        json!({ "x": 1 })
+    ));
+}

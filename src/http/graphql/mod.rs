@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_graphql::Variables;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -36,7 +36,7 @@ mod params;
 use answer::Answer;
 pub use cost::BYTES_PER_COST_POINT;
 use cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, returned_objects, within_a_bucket};
-pub use documents::ParsedDocuments;
+pub use documents::{ParsedDocument, ParsedDocuments};
 use params::Params;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
@@ -291,18 +291,21 @@ async fn run(
 
     let cached = state.documents.get(&query);
     let fresh = cached.is_none();
-    let document = match cached {
-        Some(document) => document,
-        None => Arc::new(async_graphql::parser::parse_query(&query).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::GraphqlParseFailed,
-                format!("The query does not parse: {e}"),
-            )
-        })?),
+    let parsed = match cached {
+        Some(parsed) => parsed,
+        None => Arc::new(ParsedDocument::new(
+            async_graphql::parser::parse_query(&query).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    Code::GraphqlParseFailed,
+                    format!("The query does not parse: {e}"),
+                )
+            })?,
+        )),
     };
+    let document = &parsed.document;
     let analysis = analysis::analyse(
-        &document,
+        document,
         params.operation_name.as_deref(),
         &params.variables,
         &state.schema_shape,
@@ -337,7 +340,7 @@ async fn run(
         apq.remember(hash, &query);
     }
     if fresh && actor.is_some() {
-        state.documents.keep(&query, &document);
+        state.documents.keep(&query, &parsed);
     }
     // The floor grows with the fields the operation selects (fragments expanded): validating
     // and planning them is work whatever the response holds. The rest of what the operation
@@ -347,10 +350,28 @@ async fn run(
     within_a_bucket(state, requested, "The query may cost")?;
     pipeline::charge(state, &bucket, requested - paid, requested).await?;
 
+    // A document that passed every rule before is validated only for what this request
+    // changes, its variables; a document with several operations always in full (the rules
+    // read variables of operations it doesn't run).
+    let prevalidated = parsed.validated()
+        && single_operation(document)
+        && analysis::select_operation(document, params.operation_name.as_deref()).is_ok_and(
+            |(_, operation)| {
+                state
+                    .schema_shape
+                    .inputs
+                    .variables_surely_valid(&operation.node, &params.variables)
+            },
+        );
+    let schema = if prevalidated {
+        &state.schema_for_validated
+    } else {
+        &state.schema
+    };
     // Parsed once: async-graphql runs the document already parsed here.
     let mut request = async_graphql::Request::new(query)
         .variables(Variables::from_json(Value::Object(params.variables)));
-    request.set_parsed_query((*document).clone());
+    request.set_parsed_query(document.clone());
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
     }
@@ -359,7 +380,14 @@ async fn run(
         request = with_actor(state, request, actor, query);
     }
     let executed: Result<_, ApiError> =
-        pipeline::within(state, async { Ok(state.schema.execute(request).await) }).await;
+        pipeline::within(state, async { Ok(schema.execute(request).await) }).await;
+    // Validation's errors are the ones tied to no field.
+    if let Ok(response) = &executed
+        && !prevalidated
+        && response.errors.iter().all(|e| !e.path.is_empty())
+    {
+        parsed.mark_validated();
+    }
     // What the response holds decides the actual cost; the rest of the reservation goes back.
     let actual = match &executed {
         Ok(response) => returned_objects(&response.data).clamp(floor, requested),
@@ -369,7 +397,7 @@ async fn run(
     let mut response = executed?;
     order::in_selection_order(
         &mut response.data,
-        &document,
+        document,
         params.operation_name.as_deref(),
     );
     Ok(Answer::executed(
@@ -377,6 +405,13 @@ async fn run(
         arrival.media.request_error_status(),
         pipeline::cost_report(requested, actual, throttle),
     ))
+}
+
+fn single_operation(document: &ExecutableDocument) -> bool {
+    match &document.operations {
+        DocumentOperations::Single(_) => true,
+        DocumentOperations::Multiple(operations) => operations.len() == 1,
+    }
 }
 
 /// The request's actor, and its loaders (caching only for a query).
