@@ -310,6 +310,8 @@ impl TestApp {
             .id
     }
 
+    /// Statements run through SeaORM's executor so far (its metric callback counts them; a
+    /// read by id, `db::query_one`, goes to sqlx directly and isn't counted).
     pub fn query_count(&self) -> usize {
         self.queries.load(Ordering::SeqCst)
     }

@@ -1,15 +1,17 @@
 //! The endpoint service: create, read, list, update and delete endpoints within the actor's
 //! organization and mode, enforcing every rule of the seed.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use entity::endpoint::{self, Column};
 use entity::enums::{EndpointStatus, EndpointType, Mode};
 use entity::phone_number;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
+    DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+    QueryTrait, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -118,14 +120,28 @@ fn find_scoped(actor: &Actor, id: Uuid) -> sea_orm::Select<endpoint::Entity> {
 }
 
 async fn find_model(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
 ) -> Result<endpoint::Model, DomainError> {
-    find_scoped(actor, id)
-        .one(db)
+    let statement = by_id_statement(db.get_database_backend(), actor, id);
+    crate::db::query_one(db, statement)
         .await?
         .ok_or(DomainError::NotFound("endpoint"))
+}
+
+/// `find_scoped`'s statement (first row). Its SQL is the same for every id, so it is rendered
+/// once per backend and mode filter and given each read's values: rendering it through
+/// SeaORM was a seventh of the CPU of a read by id. A test holds the two equal.
+fn by_id_statement(backend: DbBackend, actor: &Actor, id: Uuid) -> Statement {
+    static SQL: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    let mode = actor.fixed_mode();
+    let slot = 2 * usize::from(backend == DbBackend::Postgres) + usize::from(mode.is_some());
+    let sql = SQL[slot].get_or_init(|| find_scoped(actor, id).limit(1).build(backend).sql);
+    let mut values = vec![Value::from(id), Value::from(actor.organization_id)];
+    values.extend(mode.map(Value::from));
+    values.push(Value::from(1u64)); // LIMIT 1
+    Statement::from_sql_and_values(backend, sql.as_str(), values)
 }
 
 /// The endpoint, locked until `txn` ends: on PostgreSQL a row lock (`FOR UPDATE`); on SQLite
@@ -345,4 +361,43 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
     }
     txn.commit().await?;
     Ok(stored.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Credential;
+    use entity::enums::Role;
+
+    #[test]
+    fn the_by_id_statement_is_find_scoped_rendered_anew() {
+        let key = |mode| Credential::ApiKey {
+            key_id: Uuid::now_v7(),
+            mode,
+        };
+        let user = Credential::User {
+            user_id: "u".to_owned(),
+        };
+        // Twice each, so that the second read uses the SQL the first rendered.
+        for credential in [
+            key(Mode::Test),
+            key(Mode::Live),
+            user.clone(),
+            key(Mode::Test),
+            user,
+        ] {
+            for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+                let actor = Actor {
+                    organization_id: Uuid::now_v7(),
+                    role: Role::Member,
+                    credential: credential.clone(),
+                };
+                let id = Uuid::now_v7();
+                let cached = by_id_statement(backend, &actor, id);
+                let built = find_scoped(&actor, id).limit(1).build(backend);
+                assert_eq!(cached.sql, built.sql, "{backend:?} {credential:?}");
+                assert_eq!(cached.values, built.values, "{backend:?} {credential:?}");
+            }
+        }
+    }
 }
