@@ -153,34 +153,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::loopback_without_sslmode;
-
-    #[test]
-    fn only_a_loopback_postgres_url_that_leaves_tls_to_the_default_goes_without_it() {
-        for url in [
-            "postgres://postgres@127.0.0.1:5432/test",
-            "postgresql://u:p@localhost/db",
-            "postgres://u@[::1]:5433/db?application_name=x",
-            "postgres://u@127.8.0.1/db",
-        ] {
-            assert!(loopback_without_sslmode(url), "{url}");
-        }
-        for url in [
-            "postgres://u@db.internal:5432/db",
-            "postgres://u@10.0.0.5/db",
-            "postgres://u@127.0.0.1/db?sslmode=require",
-            "postgres://u@localhost/db?ssl-mode=verify-full",
-            "postgres://u@localhost/db?host=db.internal",
-            "sqlite://cockpit.db?mode=rwc",
-            "not a url",
-        ] {
-            assert!(!loopback_without_sslmode(url), "{url}");
-        }
-    }
-}
-
 /// The first row of a statement built for `db`'s backend (one kept rendered: see
 /// `endpoints::by_id_statement`), read through sqlx directly. SeaORM's executor wraps sqlx's
 /// future in three boxed layers (the backend enum, a tracing span, `async_trait`), and copying
@@ -212,4 +184,32 @@ pub async fn query_one<M: FromQueryResult>(
         e => DbErr::Query(RuntimeErr::SqlxError(e.into())),
     })?;
     row.map(|row| M::from_query_result(&row, "")).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_without_sslmode;
+
+    #[test]
+    fn only_a_loopback_postgres_url_that_leaves_tls_to_the_default_goes_without_it() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://u:p@localhost/db",
+            "postgres://u@[::1]:5433/db?application_name=x",
+            "postgres://u@127.8.0.1/db",
+        ] {
+            assert!(loopback_without_sslmode(url), "{url}");
+        }
+        for url in [
+            "postgres://u@db.internal:5432/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@localhost/db?ssl-mode=verify-full",
+            "postgres://u@localhost/db?host=db.internal",
+            "sqlite://cockpit.db?mode=rwc",
+            "not a url",
+        ] {
+            assert!(!loopback_without_sslmode(url), "{url}");
+        }
+    }
 }
