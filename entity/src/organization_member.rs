@@ -11,6 +11,9 @@ pub struct Model {
     pub organization_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: String,
+    /// The membership's own id (a member is an object of its own in GraphQL).
+    #[sea_orm(unique)]
+    pub id: Uuid,
     pub role: Role,
     pub created_at: DateTimeUtc,
 }

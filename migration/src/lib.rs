@@ -9,6 +9,7 @@ mod m20261124_000004_create_endpoints;
 mod m20261124_000005_create_phone_numbers;
 mod m20261124_000006_create_settings;
 mod m20261125_000007_index_endpoint_orderings_by_mode;
+mod m20261126_000008_add_organization_member_ids;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_phone_numbers::Migration),
             Box::new(m20261124_000006_create_settings::Migration),
             Box::new(m20261125_000007_index_endpoint_orderings_by_mode::Migration),
+            Box::new(m20261126_000008_add_organization_member_ids::Migration),
         ]
     }
 }

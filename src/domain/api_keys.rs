@@ -78,6 +78,21 @@ pub async fn list(
         .await?)
 }
 
+/// A key of the actor's organization (another's is "not found"): owners and admins only.
+pub async fn get_for(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<api_key::Model, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    api_key::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(Column::OrganizationId.eq(actor.organization_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("API key"))
+}
+
 /// Revokes a key of the actor's organization (another's is "not found"): owners and admins.
 pub async fn revoke_for(
     db: &DatabaseConnection,
@@ -112,7 +127,7 @@ pub async fn create(
     let prefix = prefix_for(mode);
     let plaintext = format!("{prefix}{secret}");
     let model = api_key::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(super::ids::new_id(super::ids::Kind::ApiKey)),
         organization_id: Set(organization_id),
         name: Set(name),
         mode: Set(mode),

@@ -51,6 +51,7 @@ pub async fn upsert(
             organization_member::ActiveModel {
                 organization_id: Set(organization_id),
                 user_id: Set(user_id.to_owned()),
+                id: Set(super::ids::new_id(super::ids::Kind::OrganizationMember)),
                 role: Set(role),
                 created_at: Set(entity::now()),
             }
@@ -84,4 +85,18 @@ pub async fn of_user(
             })
         })
         .collect())
+}
+
+/// The membership `id` of the organization; any other is "not found".
+pub async fn get(
+    db: &DatabaseConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<organization_member::Model, DomainError> {
+    organization_member::Entity::find()
+        .filter(organization_member::Column::Id.eq(id))
+        .filter(organization_member::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("member"))
 }

@@ -13,7 +13,7 @@ pub async fn create(
     let name = super::text::check_name(name, 200)
         .map_err(|(_, message)| DomainError::BadInput(message.replace("{field}", "the name")))?;
     let model = organization::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(super::ids::new_id(super::ids::Kind::Organization)),
         name: Set(name),
         created_at: Set(entity::now()),
     };

@@ -51,7 +51,7 @@ pub async fn add(
         return Err(taken());
     }
     let model = phone_number::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(super::ids::new_id(super::ids::Kind::PhoneNumber)),
         organization_id: Set(organization_id),
         mode: Set(mode),
         e164: Set(number.to_owned()),
@@ -121,6 +121,23 @@ pub async fn by_endpoints(
         }
     }
     Ok(map)
+}
+
+/// A number of the actor's organization, in a mode the actor sees; any other is "not found".
+pub async fn get(
+    db: &DatabaseConnection,
+    actor: &super::Actor,
+    id: Uuid,
+) -> Result<phone_number::Model, DomainError> {
+    let mut find = phone_number::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(Column::OrganizationId.eq(actor.organization_id));
+    if let Some(mode) = actor.fixed_mode() {
+        find = find.filter(Column::Mode.eq(mode));
+    }
+    find.one(db)
+        .await?
+        .ok_or(DomainError::NotFound("phone number"))
 }
 
 #[cfg(test)]

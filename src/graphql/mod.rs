@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod error;
+pub mod global_id;
 pub mod loaders;
 pub mod mutation;
 pub mod query;

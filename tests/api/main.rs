@@ -18,6 +18,7 @@ mod hardening;
 mod http_spec;
 mod limits;
 mod migrations;
+mod nodes;
 mod ops;
 mod pagination;
 mod proxy;

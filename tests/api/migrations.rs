@@ -1,7 +1,8 @@
 //! Every migration runs up, down and up again on a fresh database.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -60,4 +61,67 @@ async fn migrations_run_up_down_up_on_sqlite() {
 #[tokio::test]
 async fn migrations_run_up_down_up_on_postgres() {
     migrate_up_down_up(Backend::Postgres).await;
+}
+
+/// Members that joined before memberships had ids get one, which says it names a member.
+async fn members_of_before_get_ids(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let db = cockpit_gateway::db::connect(&test_db.url)
+        .await
+        .expect("connect");
+    // Every migration before the one that adds the ids.
+    Migrator::up(&db, Some(7)).await.expect("up to 7");
+    let org = Uuid::now_v7();
+    let backend_kind = db.get_database_backend();
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend_kind,
+        match backend_kind {
+            sea_orm::DbBackend::Postgres => "INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Old', now())",
+            _ => "INSERT INTO organizations (id, name, created_at) VALUES (?, 'Old', '2026-01-01T00:00:00Z')",
+        },
+        [org.into()],
+    ))
+    .await
+    .expect("insert organization");
+    for user in ["early-1", "early-2"] {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend_kind,
+            match backend_kind {
+                sea_orm::DbBackend::Postgres => "INSERT INTO organization_members (organization_id, user_id, role, created_at) VALUES ($1, $2, 'owner', now())",
+                _ => "INSERT INTO organization_members (organization_id, user_id, role, created_at) VALUES (?, ?, 'owner', '2026-01-01T00:00:00Z')",
+            },
+            [org.into(), user.into()],
+        ))
+        .await
+        .expect("insert member");
+    }
+    Migrator::up(&db, None).await.expect("up");
+    let members = entity::organization_member::Entity::find()
+        .all(&db)
+        .await
+        .expect("read members");
+    assert_eq!(members.len(), 2);
+    assert_ne!(members[0].id, members[1].id);
+    for member in members {
+        assert_eq!(
+            cockpit_gateway::domain::ids::kind_of(member.id),
+            Some(cockpit_gateway::domain::ids::Kind::OrganizationMember),
+            "{}",
+            member.id
+        );
+    }
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn members_of_before_get_ids_on_sqlite() {
+    members_of_before_get_ids(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn members_of_before_get_ids_on_postgres() {
+    members_of_before_get_ids(Backend::Postgres).await;
 }

@@ -4,7 +4,7 @@
 import { GraphQLClient } from 'graphql-request';
 
 import type { CreateEndpointInput, ListEndpointsQuery } from './gql/graphql.js';
-import { CreateEndpoint, DeleteEndpoint, ListEndpoints, UpdateEndpoint } from './operations.js';
+import { CreateEndpoint, DeleteEndpoint, ListEndpoints, RefetchNode, UpdateEndpoint } from './operations.js';
 
 const url = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080/graphql';
 const apiKey = process.env.COCKPIT_API_KEY;
@@ -88,6 +88,13 @@ if (!updateEndpoint?.endpoint || updateEndpoint.userErrors.length > 0) {
   fail(`update: ${JSON.stringify(updateEndpoint?.userErrors)}`);
 }
 console.log(`updated ${updateEndpoint.endpoint.name}: ${updateEndpoint.endpoint.status}`);
+
+// The updated endpoint again, by its id alone, as Relay refetches it.
+const { node } = await client.request(RefetchNode, { id: first.id });
+if (node?.__typename !== 'Endpoint' || node.id !== first.id || node.status !== 'INACTIVE') {
+  fail(`node: ${JSON.stringify(node)}`);
+}
+console.log(`refetched ${node.name} by its id`);
 
 const { deleteEndpoint } = await client.request(DeleteEndpoint, { id: second.id });
 if (deleteEndpoint?.deletedEndpointId !== second.id) {

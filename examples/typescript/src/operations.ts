@@ -48,3 +48,14 @@ export const DeleteEndpoint = graphql(`
     }
   }
 `);
+
+// Relay's refetch: any object by its id alone.
+export const RefetchNode = graphql(`
+  query RefetchNode($id: ID!) {
+    node(id: $id) {
+      __typename
+      id
+      ... on Endpoint { name status }
+    }
+  }
+`);

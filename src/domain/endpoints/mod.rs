@@ -237,7 +237,7 @@ pub async fn create(
     };
 
     let now = entity::now();
-    let id = Uuid::now_v7();
+    let id = super::ids::new_id(super::ids::Kind::Endpoint);
     let model = endpoint::ActiveModel {
         id: Set(id),
         organization_id: Set(actor.organization_id),

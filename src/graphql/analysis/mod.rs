@@ -30,6 +30,8 @@ struct FieldShape {
     ty: String,
     /// For a connection, the page size when `first` isn't given.
     default_first: Option<u64>,
+    /// Whether it takes `ids` and returns an object for each (`nodes`).
+    by_ids: bool,
 }
 
 impl SchemaShape {
@@ -74,11 +76,15 @@ impl SchemaShape {
                             })
                     })
                     .flatten();
+                let by_ids = field.arguments.iter().any(|a| {
+                    a.node.name.node == "ids" && matches!(a.node.ty.node.base, BaseType::List(_))
+                });
                 fields.insert(
                     (ty.node.name.node.to_string(), field.name.node.to_string()),
                     FieldShape {
                         ty: returns,
                         default_first,
+                        by_ids,
                     },
                 );
             }
@@ -275,12 +281,21 @@ impl Walker<'_> {
                     &field.selection_set,
                     schema_field.as_ref().map(|f| f.ty.as_str()),
                 );
+                let by_ids = schema_field.as_ref().is_some_and(|f| f.by_ids);
                 let times = schema_field
                     .and_then(|f| f.default_first)
                     .map_or(1, |default| self.page_size(field, default));
+                // A connection costs itself once and its selections a page over; `nodes`
+                // costs an object, with its selections, for each id.
+                let cost = if by_ids {
+                    self.id_count(field)
+                        .saturating_mul(1u64.saturating_add(child.cost))
+                } else {
+                    1u64.saturating_add(times.saturating_mul(child.cost))
+                };
                 Summary {
                     depth: child.depth.saturating_add(1),
-                    cost: 1u64.saturating_add(times.saturating_mul(child.cost)),
+                    cost,
                     fields: child.fields.saturating_add(1),
                     aliases: own.aliases.saturating_add(child.aliases),
                     directives: own.directives.saturating_add(child.directives),
@@ -342,6 +357,21 @@ impl Walker<'_> {
                 }
             }
         }
+    }
+
+    /// How many ids a field's `ids` gives: a list's length (a variable's too), at least one.
+    fn id_count(&self, field: &async_graphql::parser::types::Field) -> u64 {
+        let count = match field.get_argument("ids").map(|ids| &ids.node) {
+            Some(async_graphql_value::Value::List(items)) => items.len(),
+            Some(async_graphql_value::Value::Variable(name)) => {
+                match self.variables.get(name.as_str()) {
+                    Some(serde_json::Value::Array(items)) => items.len(),
+                    _ => 1,
+                }
+            }
+            _ => 1,
+        };
+        u64::try_from(count).unwrap_or(u64::MAX).max(1)
     }
 
     /// How many times a connection's selections may be returned: its `first`, or the page

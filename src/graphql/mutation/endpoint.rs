@@ -1,7 +1,7 @@
 //! Endpoint writes. Rule breaks come back as `userErrors`; auth, tenancy and server faults as
 //! top-level errors.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use super::payload;
@@ -70,8 +70,9 @@ pub struct UpdateEndpointPayload {
 
 #[derive(SimpleObject)]
 pub struct DeleteEndpointPayload {
-    /// The id of the deleted endpoint; null when `userErrors` is not empty.
-    pub deleted_endpoint_id: Option<Uuid>,
+    /// The deleted endpoint's id, for a client cache to drop it (Relay's `@deleteRecord`);
+    /// null when `userErrors` is not empty.
+    pub deleted_endpoint_id: Option<ID>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -137,9 +138,9 @@ impl EndpointMutation {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let deleted = endpoints::delete(&services.db, actor, input.id).await;
-        Ok(payload(ctx, deleted, |deleted_endpoint_id, user_errors| {
+        Ok(payload(ctx, deleted, |deleted, user_errors| {
             DeleteEndpointPayload {
-                deleted_endpoint_id,
+                deleted_endpoint_id: deleted.map(|id| ID(id.to_string())),
                 user_errors,
             }
         }))

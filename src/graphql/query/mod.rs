@@ -2,6 +2,7 @@
 
 mod api_key;
 mod endpoint;
+mod node;
 mod viewer;
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -9,4 +10,5 @@ pub struct Query(
     endpoint::EndpointQuery,
     viewer::ViewerQuery,
     api_key::ApiKeyQuery,
+    node::NodeQuery,
 );

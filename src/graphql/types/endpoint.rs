@@ -56,7 +56,12 @@ pub struct Endpoint(pub DomainEndpoint);
 
 #[Object]
 impl Endpoint {
-    async fn id(&self) -> Uuid {
+    /// The endpoint's id (its UUID, which says it names an endpoint; the REST API's id too).
+    pub async fn id(&self) -> ID {
+        global_id::of(self.0.id)
+    }
+    /// The same UUID as `id`, typed as the arguments take it.
+    async fn uuid(&self) -> Uuid {
         self.0.id
     }
     async fn name(&self) -> &str {
@@ -105,7 +110,11 @@ impl Endpoint {
 /// A phone number of the organization, in E.164 form.
 #[derive(SimpleObject)]
 pub struct PhoneNumber {
-    pub id: Uuid,
+    /// The number's id (its UUID, which says it names a phone number).
+    #[graphql(owned)]
+    pub id: ID,
+    /// The same UUID as `id`, typed as the arguments and the CLI take it.
+    pub uuid: Uuid,
     pub e164: String,
     pub mode: Mode,
     pub created_at: DateTime<Utc>,
@@ -114,7 +123,8 @@ pub struct PhoneNumber {
 impl From<entity::phone_number::Model> for PhoneNumber {
     fn from(m: entity::phone_number::Model) -> Self {
         Self {
-            id: m.id,
+            id: global_id::of(m.id),
+            uuid: m.id,
             e164: m.e164,
             mode: m.mode.into(),
             created_at: m.created_at,

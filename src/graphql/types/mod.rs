@@ -3,7 +3,8 @@
 //! each area's types in a file of its own.
 
 use async_graphql::{
-    Context, Enum, ErrorExtensions, InputObject, Object, OneofObject, SimpleObject, Union,
+    Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject, SimpleObject,
+    Union,
 };
 use chrono::{DateTime, Utc};
 use entity::enums::EndpointType as EntityEndpointType;
@@ -12,13 +13,16 @@ use uuid::Uuid;
 use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
 use crate::domain::provider::{self as domain_provider, ProviderConfigInput as DomainConfigInput};
 use crate::domain::{Actor, Field, FieldError, endpoints::Endpoint as DomainEndpoint};
+use crate::graphql::global_id;
 
 mod endpoint;
+mod node;
 mod organization;
 mod providers;
 mod user_error;
 
 pub use endpoint::*;
+pub use node::*;
 pub use organization::*;
 pub use providers::*;
 pub use user_error::*;

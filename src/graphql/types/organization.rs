@@ -5,7 +5,11 @@ use super::*;
 /// An organization: the unit of tenancy.
 #[derive(SimpleObject)]
 pub struct Organization {
-    pub id: Uuid,
+    /// The organization's id (its UUID, which says it names an organization).
+    #[graphql(owned)]
+    pub id: ID,
+    /// The same UUID as `id`, typed as the arguments and `x-organization-id` take it.
+    pub uuid: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
 }
@@ -13,9 +17,36 @@ pub struct Organization {
 impl From<entity::organization::Model> for Organization {
     fn from(m: entity::organization::Model) -> Self {
         Self {
-            id: m.id,
+            id: global_id::of(m.id),
+            uuid: m.id,
             name: m.name,
             created_at: m.created_at,
+        }
+    }
+}
+
+/// A user's membership of the organization, and their role in it.
+#[derive(SimpleObject)]
+pub struct OrganizationMember {
+    /// The membership's id (its UUID, which says it names a member).
+    #[graphql(owned)]
+    pub id: ID,
+    /// The membership's UUID.
+    pub uuid: Uuid,
+    /// The user's id (the JWT `sub`).
+    pub user_id: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<entity::organization_member::Model> for OrganizationMember {
+    fn from(m: entity::organization_member::Model) -> Self {
+        Self {
+            id: global_id::of(m.id),
+            uuid: m.id,
+            user_id: m.user_id,
+            role: m.role.into(),
+            joined_at: m.created_at,
         }
     }
 }
@@ -41,7 +72,11 @@ pub struct OrganizationMembership {
 /// An API key of the organization. The key itself is shown once, when it is created.
 #[derive(SimpleObject)]
 pub struct ApiKey {
-    pub id: Uuid,
+    /// The key's id (its UUID, which says it names an API key).
+    #[graphql(owned)]
+    pub id: ID,
+    /// The same UUID as `id`, typed as the arguments and the CLI take it.
+    pub uuid: Uuid,
     pub name: String,
     /// A TEST key sees only test data, a LIVE key only live data.
     pub mode: Mode,
@@ -56,7 +91,8 @@ pub struct ApiKey {
 impl From<entity::api_key::Model> for ApiKey {
     fn from(m: entity::api_key::Model) -> Self {
         Self {
-            id: m.id,
+            id: global_id::of(m.id),
+            uuid: m.id,
             name: m.name,
             mode: m.mode.into(),
             display_prefix: m.display_prefix,

@@ -1,0 +1,110 @@
+//! `node` and `nodes`: any object with an id, by that id alone. An id says its type
+//! (`domain::ids`), so each is one lookup; an id made before ids said their type is looked for
+//! in each type in turn. Tenancy is each type's own reads': another organization's or mode's
+//! object is "not found", exactly as a missing one.
+
+use async_graphql::{Context, ErrorExtensions, ID, Object, PathSegment};
+use uuid::Uuid;
+
+use crate::code::Code;
+use crate::domain::ids::{Kind, kind_of};
+use crate::domain::{
+    Actor, DomainError, api_keys, endpoints, members, organizations, phone_numbers,
+};
+use crate::graphql::Services;
+use crate::graphql::error::{actor, coded, null_on_error};
+use crate::graphql::global_id;
+use crate::graphql::types::{
+    ApiKey, Endpoint, Node, Organization, OrganizationMember, PhoneNumber,
+};
+
+/// The most ids `nodes` takes at once.
+pub const MAX_NODES: usize = 100;
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// The object with this id, if the caller may see it; otherwise null and a NOT_FOUND
+    /// error (an object of another organization or mode is not found either).
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        Ok(null_on_error(ctx, find(services, actor, &id).await))
+    }
+
+    /// Up to 100 objects by id, in the order asked; each one the caller can't see is null,
+    /// with its error at its index.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
+        let actor = actor(ctx)?;
+        let services = ctx.data::<Services>()?;
+        if ids.len() > MAX_NODES {
+            return Err(coded(
+                format!(
+                    "`nodes` takes at most {MAX_NODES} ids; this request gives {}",
+                    ids.len()
+                ),
+                Code::BadUserInput,
+            ));
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            match find(services, actor, id).await {
+                Ok(node) => found.push(Some(node)),
+                Err(err) => {
+                    let error = err.extend().into_server_error(ctx.item.pos);
+                    let mut error = ctx.set_error_path(error);
+                    error.path.push(PathSegment::Index(index));
+                    ctx.add_error(error);
+                    found.push(None);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The object `id` names, as the actor's own reads of its type find it.
+async fn find(services: &Services, actor: &Actor, id: &ID) -> Result<Node, DomainError> {
+    let uuid = global_id::parse(id, "id")?;
+    if let Some(kind) = kind_of(uuid) {
+        return find_kind(services, actor, kind, uuid).await;
+    }
+    for kind in Kind::ALL {
+        match find_kind(services, actor, kind, uuid).await {
+            Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => continue,
+            found => return found,
+        }
+    }
+    Err(DomainError::NotFound("object"))
+}
+
+async fn find_kind(
+    services: &Services,
+    actor: &Actor,
+    kind: Kind,
+    uuid: Uuid,
+) -> Result<Node, DomainError> {
+    let db = &services.db;
+    Ok(match kind {
+        Kind::Endpoint => Node::Endpoint(Endpoint(endpoints::get(db, actor, uuid).await?)),
+        Kind::PhoneNumber => Node::PhoneNumber(PhoneNumber::from(
+            phone_numbers::get(db, actor, uuid).await?,
+        )),
+        Kind::ApiKey => Node::ApiKey(ApiKey::from(api_keys::get_for(db, actor, uuid).await?)),
+        Kind::Organization => {
+            if uuid != actor.organization_id {
+                return Err(DomainError::NotFound("organization"));
+            }
+            Node::Organization(Organization::from(organizations::get(db, uuid).await?))
+        }
+        Kind::OrganizationMember => Node::OrganizationMember(OrganizationMember::from(
+            members::get(db, actor.organization_id, uuid).await?,
+        )),
+    })
+}

@@ -1,0 +1,182 @@
+//! Global object identification: every object with an id is found again by `node(id:)` and
+//! `nodes(ids:)`, with the tenancy of its type's own reads, and its id says its type.
+
+use cockpit_gateway::domain::ids::{Kind, kind_of};
+use cockpit_gateway::domain::{Mode, Role};
+use entity::organization_member;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const NODE: &str = "query($id: ID!) { node(id: $id) { __typename id \
+    ... on Endpoint { uuid name mode } \
+    ... on PhoneNumber { uuid e164 mode } \
+    ... on ApiKey { uuid name } \
+    ... on Organization { uuid name } \
+    ... on OrganizationMember { uuid userId role } } }";
+
+/// A GraphQL request as `token`, in `org`.
+async fn as_token(
+    app: &TestApp,
+    token: &str,
+    org: Uuid,
+    query: &str,
+    variables: Value,
+) -> Response {
+    let auth = format!("Bearer {token}");
+    let org = org.to_string();
+    app.post(
+        &[
+            ("authorization", auth.as_str()),
+            ("x-organization-id", org.as_str()),
+        ],
+        json!({ "query": query, "variables": variables }),
+    )
+    .await
+}
+
+/// One object of each type in `org`, as (type, id): an endpoint and a number in test mode,
+/// a live endpoint, an API key, the organization and a member.
+async fn objects(app: &TestApp, org: &Org, name: &str) -> Vec<(&'static str, Uuid)> {
+    let endpoint = app
+        .create_ok(
+            &org.test_key,
+            json!({ "name": name, "type": "WEBHOOK", "url": "https://example.com/n" }),
+        )
+        .await;
+    let live = app
+        .create_ok(
+            &org.live_key,
+            json!({ "name": name, "type": "WEBHOOK", "url": "https://example.com/l" }),
+        )
+        .await;
+    let number = app
+        .add_phone_number(org.id, Mode::Test, &format!("+1415{:07}", rand_digits()))
+        .await;
+    let (user, _) = app.member(org.id, Role::Viewer).await;
+    let member = organization_member::Entity::find_by_id((org.id, user))
+        .one(&app.db)
+        .await
+        .expect("read")
+        .expect("member");
+    let key = cockpit_gateway::domain::api_keys::create(&app.db, org.id, Mode::Test, "node key")
+        .await
+        .expect("key");
+    let uuid = |v: &Value| v["id"].as_str().expect("id").parse::<Uuid>().expect("uuid");
+    vec![
+        ("Endpoint", uuid(&endpoint)),
+        ("Endpoint", uuid(&live)),
+        ("PhoneNumber", number),
+        ("ApiKey", key.model.id),
+        ("Organization", org.id),
+        ("OrganizationMember", member.id),
+    ]
+}
+
+fn rand_digits() -> u32 {
+    Uuid::new_v4().as_u128() as u32 % 10_000_000
+}
+
+db_test! {
+    async fn every_object_is_found_by_its_id_which_says_its_type(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        for (typename, id) in objects(&app, &app.org, "Found").await {
+            let kind = Kind::ALL.into_iter().find(|k| format!("{k:?}") == typename).expect("kind");
+            assert_eq!(kind_of(id), Some(kind), "{typename} {id}");
+            // A session of an owner sees both modes and the API keys.
+            let res = as_token(&app, &owner, app.org.id, NODE, json!({ "id": id })).await;
+            let node = &res.assert_ok()["node"];
+            assert_eq!(node["__typename"], typename, "{}", res.body);
+            assert_eq!(node["id"], id.to_string(), "{}", res.body);
+            assert_eq!(node["uuid"], id.to_string(), "{}", res.body);
+        }
+    }
+}
+
+db_test! {
+    async fn another_organizations_or_modes_objects_are_not_found(app) {
+        let other = app.new_org("Other").await;
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let theirs = objects(&app, &other, "Theirs").await;
+        // The same ids, seen from this organization: an owner's session and both keys.
+        for (typename, id) in &theirs {
+            for token in [owner.as_str(), app.org.test_key.as_str(), app.org.live_key.as_str()] {
+                let res = as_token(&app, token, app.org.id, NODE, json!({ "id": id })).await;
+                assert_eq!(res.data()["node"], Value::Null, "{typename}: {}", res.body);
+                let code = res.error_code();
+                // API keys are refused every key, theirs or not, as `apiKeys` refuses them.
+                let refused = *typename == "ApiKey" && token != owner;
+                assert_eq!(code, Some(if refused { "FORBIDDEN" } else { "NOT_FOUND" }), "{typename}: {}", res.body);
+            }
+        }
+        // A test key doesn't see the live endpoint of its own organization, nor a live key the
+        // test endpoint and number.
+        let ours = objects(&app, &app.org, "Ours").await;
+        let test_key_misses = [ours[1].1];
+        let live_key_misses = [ours[0].1, ours[2].1];
+        for (key, misses) in [(&app.org.test_key, &test_key_misses[..]), (&app.org.live_key, &live_key_misses[..])] {
+            for id in misses {
+                let res = app.graphql(key, NODE, json!({ "id": id })).await;
+                assert_eq!(res.data()["node"], Value::Null, "{}", res.body);
+                assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+            }
+        }
+        // And an id that names nothing at all, tagged or not.
+        for id in [Uuid::now_v7(), Uuid::new_v4(), cockpit_gateway::domain::ids::new_id(Kind::Endpoint)] {
+            let res = app.graphql(&app.org.test_key, NODE, json!({ "id": id })).await;
+            assert_eq!(res.data()["node"], Value::Null, "{}", res.body);
+            assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+        }
+    }
+}
+
+db_test! {
+    async fn nodes_answers_in_the_order_asked_with_each_miss_at_its_index(app) {
+        let a = app.create_ok(&app.org.test_key, json!({ "name": "A", "type": "WEBHOOK", "url": "https://example.com/a" })).await;
+        let b = app.create_ok(&app.org.test_key, json!({ "name": "B", "type": "WEBHOOK", "url": "https://example.com/b" })).await;
+        let other = app.new_org("Other").await;
+        let theirs = app.create_ok(&other.test_key, json!({ "name": "T", "type": "WEBHOOK", "url": "https://example.com/t" })).await;
+        let ids = json!([b["id"], theirs["id"], a["id"], app.org.id]);
+        let query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Endpoint { name } } }";
+        let res = app.graphql(&app.org.test_key, query, json!({ "ids": ids })).await;
+        let nodes = res.data()["nodes"].as_array().expect("a list").clone();
+        assert_eq!(nodes.len(), 4, "{}", res.body);
+        assert_eq!(nodes[0]["name"], "B");
+        assert_eq!(nodes[1], Value::Null);
+        assert_eq!(nodes[2]["name"], "A");
+        assert_eq!(nodes[3]["__typename"], "Organization");
+        let errors = res.body["errors"].as_array().expect("errors");
+        assert_eq!(errors.len(), 1, "{}", res.body);
+        assert_eq!(errors[0]["path"], json!(["nodes", 1]), "{}", res.body);
+        assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{}", res.body);
+        // Each id is costed as the object it returns.
+        assert_eq!(res.cost["requestedQueryCost"], 4, "{}", res.cost);
+
+        // At most 100 ids.
+        let many: Vec<String> = (0..101).map(|_| Uuid::now_v7().to_string()).collect();
+        let res = app.graphql(&app.org.test_key, query, json!({ "ids": many })).await;
+        assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
+        assert_eq!(res.data(), &Value::Null, "{}", res.body);
+    }
+}
+
+db_test! {
+    async fn an_id_that_is_not_a_uuid_is_bad_user_input(app) {
+        for id in ["", "nope", "gid://cockpit/Endpoint/1", "0193e4c47b9a8d219c3e5f1a2b3c4d5e", "{0193e4c4-7b9a-8d21-9c3e-5f1a2b3c4d5e}"] {
+            let res = app.graphql(&app.org.test_key, NODE, json!({ "id": id })).await;
+            assert_eq!(res.data()["node"], Value::Null, "{id}: {}", res.body);
+            assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{id}: {}", res.body);
+        }
+    }
+}
+
+db_test! {
+    async fn a_deleted_endpoints_id_is_its_id(app) {
+        let created = app.create_ok(&app.org.test_key, json!({ "name": "Gone", "type": "WEBHOOK", "url": "https://example.com/g" })).await;
+        let id = created["id"].as_str().expect("id");
+        let res = app.delete_endpoint(&app.org.test_key, id).await;
+        assert_eq!(res.assert_ok()["deleteEndpoint"]["deletedEndpointId"], id, "{}", res.body);
+    }
+}
