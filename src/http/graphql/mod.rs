@@ -353,16 +353,26 @@ async fn run(
     // A document that passed every rule before is validated only for what this request
     // changes, its variables; a document with several operations always in full (the rules
     // read variables of operations it doesn't run).
+    let operation = single_operation(document)
+        .then(|| analysis::select_operation(document, params.operation_name.as_deref()).ok())
+        .flatten()
+        .map(|(_, operation)| &operation.node);
     let prevalidated = parsed.validated()
-        && single_operation(document)
-        && analysis::select_operation(document, params.operation_name.as_deref()).is_ok_and(
-            |(_, operation)| {
-                state
-                    .schema_shape
-                    .inputs
-                    .variables_surely_valid(&operation.node, &params.variables)
-            },
-        );
+        && operation.is_some_and(|operation| {
+            state
+                .schema_shape
+                .inputs
+                .variables_surely_valid(operation, &params.variables)
+        });
+    // Full validation vouches for the whole document only when every variable was given: the
+    // arguments rule skips an argument whole (its literal parts too) when a variable in it
+    // is missing.
+    let vouches = operation.is_some_and(|operation| {
+        operation
+            .variable_definitions
+            .iter()
+            .all(|d| params.variables.contains_key(d.node.name.node.as_str()))
+    });
     let schema = if prevalidated {
         &state.schema_for_validated
     } else {
@@ -384,6 +394,7 @@ async fn run(
     // Validation's errors are the ones tied to no field.
     if let Ok(response) = &executed
         && !prevalidated
+        && vouches
         && response.errors.iter().all(|e| !e.path.is_empty())
     {
         parsed.mark_validated();
