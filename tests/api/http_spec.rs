@@ -807,6 +807,31 @@ db_test! {
 }
 
 db_test! {
+    async fn a_document_run_without_some_of_its_variables_is_not_taken_as_validated(app) {
+        // async-graphql's arguments rule skips an argument whole, literals and all, when a
+        // variable in it wasn't given: such a run vouches for nothing, however it ends.
+        let auth = bearer(&app);
+        let headers = [("authorization", auth.as_str()), ("accept", GRAPHQL_RESPONSE_JSON)];
+        let query = "query($s: String) { viewer { mode } endpoints(filter: {search: $s, mode: BOGUS}) { totalCount } }";
+        let refused = post_json(&app, &headers, &json!({ "query": query, "variables": { "s": "x" } })).await;
+        assert_refused(&refused, StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON, "GRAPHQL_VALIDATION_FAILED");
+        post_json(&app, &headers, &json!({ "query": query, "variables": {} })).await;
+        let again = post_json(&app, &headers, &json!({ "query": query, "variables": { "s": "x" } })).await;
+        assert_eq!((again.status, split_cost(again.json()).0), (refused.status, split_cost(refused.json()).0));
+
+        // A mutation whose literal input is wrong runs for nobody, whichever caller went first.
+        let create = "mutation($n: String) { createEndpoint(input: {name: \"u1\", type: WEBHOOK, url: \"https://example.com/h\", description: $n}) { endpoint { id } } }";
+        let other = app.new_org("Other").await;
+        let other_auth = format!("Bearer {}", other.test_key);
+        post_json(&app, &[("authorization", other_auth.as_str())], &json!({ "query": create })).await;
+        let before = app.endpoint_rows().await;
+        let res = post_json(&app, &headers, &json!({ "query": create, "variables": { "n": "x" } })).await;
+        assert_refused(&res, StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON, "GRAPHQL_VALIDATION_FAILED");
+        assert_eq!(app.endpoint_rows().await, before);
+    }
+}
+
+db_test! {
     async fn field_errors_are_200_with_data(app) {
         let auth = bearer(&app);
         let missing = Uuid::new_v4().to_string();
