@@ -154,6 +154,11 @@ db_test! {
         // Each id is costed as the object it returns.
         assert_eq!(res.cost["requestedQueryCost"], 4, "{}", res.cost);
 
+        // A default list is costed as a given one.
+        let defaulted = format!("query($ids: [ID!]! = {ids}) {{ nodes(ids: $ids) {{ id }} }}");
+        let res = app.graphql(&app.org.test_key, &defaulted, json!({})).await;
+        assert_eq!(res.cost["requestedQueryCost"], 4, "{}", res.cost);
+
         // At most 100 ids.
         let many: Vec<String> = (0..101).map(|_| Uuid::now_v7().to_string()).collect();
         let res = app.graphql(&app.org.test_key, query, json!({ "ids": many })).await;

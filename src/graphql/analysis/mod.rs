@@ -359,16 +359,20 @@ impl Walker<'_> {
         }
     }
 
-    /// How many ids a field's `ids` gives: a list's length (a variable's too), at least one.
+    /// How many ids a field's `ids` gives: a list's length (a variable's, or its default's,
+    /// too), at least one.
     fn id_count(&self, field: &async_graphql::parser::types::Field) -> u64 {
         let count = match field.get_argument("ids").map(|ids| &ids.node) {
             Some(async_graphql_value::Value::List(items)) => items.len(),
-            Some(async_graphql_value::Value::Variable(name)) => {
-                match self.variables.get(name.as_str()) {
-                    Some(serde_json::Value::Array(items)) => items.len(),
-                    _ => 1,
-                }
-            }
+            // Given, or left to the variable's default.
+            Some(async_graphql_value::Value::Variable(name)) => match (
+                self.variables.get(name.as_str()),
+                self.defaults.get(name.as_str()),
+            ) {
+                (Some(serde_json::Value::Array(items)), _) => items.len(),
+                (None, Some(Value::List(items))) => items.len(),
+                _ => 1,
+            },
             _ => 1,
         };
         u64::try_from(count).unwrap_or(u64::MAX).max(1)

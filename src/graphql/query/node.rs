@@ -75,7 +75,11 @@ async fn find(services: &Services, actor: &Actor, id: &ID) -> Result<Node, Domai
     if let Some(kind) = kind_of(uuid) {
         return find_kind(services, actor, kind, uuid).await;
     }
-    for kind in Kind::ALL {
+    // Every member has a typed id (migration 8 gave the earlier ones theirs).
+    let untyped = Kind::ALL
+        .into_iter()
+        .filter(|kind| *kind != Kind::OrganizationMember);
+    for kind in untyped {
         match find_kind(services, actor, kind, uuid).await {
             Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => continue,
             found => return found,
