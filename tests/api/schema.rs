@@ -33,7 +33,14 @@ fn print_schema_command_prints_the_checked_in_schema() {
 fn schema_has_the_contract_shapes() {
     let sdl = cockpit_gateway::graphql::sdl();
     for needle in [
-        "input ProviderConfigInput @oneOf",
+        "input CreateProviderConfigInput @oneOf",
+        "input UpdateProviderConfigInput @oneOf",
+        "input CreateVapiConfigInput {",
+        "\tassistantId: String!\n",
+        "interface Node {",
+        "type Endpoint implements Node {",
+        "node(id: ID!): Node\n",
+        "nodes(ids: [ID!]!): [Node]!\n",
         "union ProviderConfig = VapiConfig | RetellConfig | ElevenLabsConfig | LiveKitConfig | VogentConfig | CustomSipConfig",
         "first: Int = 50",
         "orderBy: EndpointOrder",

@@ -30,7 +30,7 @@ db_test! {
     async fn user_errors_shape(app) {
         let payload = app
             .create_endpoint(&app.org.test_key, json!({ "name": "", "type": "LIVEKIT", "url": "sip:a@b.c",
-                "providerConfig": { "liveKit": { "livekitSipUri": "http://x" } } }))
+                "providerConfig": { "liveKit": { "livekitSipTrunkId": "", "livekitSipUri": "http://x" } } }))
             .await;
         assert_json_snapshot!("create_user_errors", payload);
     }

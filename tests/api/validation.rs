@@ -113,25 +113,32 @@ db_test! {
 
 db_test! {
     async fn each_required_provider_field_is_named_when_missing(app) {
+        // Over GraphQL the create inputs make the seed's required fields non-null, so a config
+        // without one fails validation, naming it; REST reaches the domain's own check
+        // (`rest::validation_failures_are_400_naming_the_field_and_write_nothing`), which
+        // names it as REQUIRED.
         let cases = [
-            ("VAPI", json!({ "vapi": {} }), "vapi", "assistantId"),
-            ("RETELL", json!({ "retell": { "retellPhoneNumber": "+1415" } }), "retell", "agentId"),
-            ("ELEVENLABS", json!({ "elevenLabs": {} }), "elevenLabs", "elevenlabsAgentId"),
-            ("LIVEKIT", json!({ "liveKit": { "livekitSipUri": "sip:x.sip.livekit.cloud" } }), "liveKit", "livekitSipTrunkId"),
-            ("LIVEKIT", json!({ "liveKit": { "livekitSipTrunkId": "ST" } }), "liveKit", "livekitSipUri"),
-            ("VOGENT", json!({ "vogent": { "vogentSipUsername": "u", "vogentSipPassword": "p" } }), "vogent", "vogentSipPrefix"),
-            ("VOGENT", json!({ "vogent": { "vogentSipPrefix": "p", "vogentSipPassword": "p" } }), "vogent", "vogentSipUsername"),
-            ("VOGENT", json!({ "vogent": { "vogentSipPrefix": "p", "vogentSipUsername": "u" } }), "vogent", "vogentSipPassword"),
+            ("VAPI", json!({ "vapi": {} }), "assistantId"),
+            ("RETELL", json!({ "retell": { "retellPhoneNumber": "+1415" } }), "agentId"),
+            ("ELEVENLABS", json!({ "elevenLabs": {} }), "elevenlabsAgentId"),
+            ("LIVEKIT", json!({ "liveKit": { "livekitSipUri": "sip:x.sip.livekit.cloud" } }), "livekitSipTrunkId"),
+            ("LIVEKIT", json!({ "liveKit": { "livekitSipTrunkId": "ST" } }), "livekitSipUri"),
+            ("VOGENT", json!({ "vogent": { "vogentSipUsername": "u", "vogentSipPassword": "p" } }), "vogentSipPrefix"),
+            ("VOGENT", json!({ "vogent": { "vogentSipPrefix": "p", "vogentSipPassword": "p" } }), "vogentSipUsername"),
+            ("VOGENT", json!({ "vogent": { "vogentSipPrefix": "p", "vogentSipUsername": "u" } }), "vogentSipPassword"),
+            ("CUSTOM_SIP", json!({ "customSip": { "username": "u" } }), "sipUri"),
         ];
-        for (ty, config, variant, field) in cases {
-            assert_create_rejected(
-                &app,
-                json!({ "name": "P", "type": ty, "providerConfig": config }),
-                "REQUIRED",
-                &["input", "providerConfig", variant, field],
-            )
-            .await;
+        for (ty, config, field) in cases {
+            let input = json!({ "name": "P", "type": ty, "providerConfig": config });
+            let res = app
+                .graphql(&app.org.test_key, &CREATE, json!({ "input": input }))
+                .await;
+            assert!(res.body.get("data").is_none(), "{input}: {}", res.body);
+            assert_eq!(res.error_code(), Some("GRAPHQL_VALIDATION_FAILED"), "{input}: {}", res.body);
+            let message = res.body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(&format!("\"{field}\"")), "{input}: {}", res.body);
         }
+        assert_eq!(app.endpoint_rows().await, 0);
     }
 }
 
@@ -189,7 +196,8 @@ db_test! {
     async fn every_broken_rule_is_reported_at_once(app) {
         let payload = app
             .create_endpoint(&app.org.test_key, json!({ "name": "", "type": "VOGENT", "url": "sip:x@y.z",
-                "status": "ERROR", "providerConfig": { "vogent": { "vogentSipPrefix": "p" } } }))
+                "status": "ERROR", "providerConfig": { "vogent": { "vogentSipPrefix": "p",
+                    "vogentSipUsername": "", "vogentSipPassword": "" } } }))
             .await;
         let mut codes: Vec<(String, String)> = payload["userErrors"]
             .as_array()
@@ -205,8 +213,8 @@ db_test! {
                 ("name".into(), "BLANK".into()),
                 ("status".into(), "STATUS_NOT_SETTABLE".into()),
                 ("url".into(), "NOT_ALLOWED".into()),
-                ("vogentSipPassword".into(), "REQUIRED".into()),
-                ("vogentSipUsername".into(), "REQUIRED".into()),
+                ("vogentSipPassword".into(), "BLANK".into()),
+                ("vogentSipUsername".into(), "BLANK".into()),
             ],
             "{payload}"
         );
@@ -276,7 +284,8 @@ db_test! {
         assert_update_rejected(&app, &agent, json!({ "url": "sip:x@example.com" }), "NOT_ALLOWED", &["input", "url"]).await;
         assert_update_rejected(&app, &agent, json!({ "providerConfig": { "retell": { "agentId": "r" } } }),
             "PROVIDER_CONFIG_MISMATCH", &["input", "providerConfig"]).await;
-        assert_update_rejected(&app, &agent, json!({ "providerConfig": { "vapi": {} } }),
+        // A required field can't be cleared (a field left out keeps its value).
+        assert_update_rejected(&app, &agent, json!({ "providerConfig": { "vapi": { "assistantId": null } } }),
             "REQUIRED", &["input", "providerConfig", "vapi", "assistantId"]).await;
 
         // Sending the type it already has is fine.
@@ -292,5 +301,59 @@ db_test! {
             .await;
         assert_eq!(res.error_code(), Some("NOT_FOUND"));
         assert_eq!(res.body["data"], json!({ "updateEndpoint": null }));
+    }
+}
+
+db_test! {
+    async fn an_update_keeps_the_config_fields_it_leaves_out_and_clears_its_nulls(app) {
+        let key = app.org.test_key.clone();
+        const CONFIG: &str = "query($id: UUID!) { endpoint(id: $id) { url providerConfig { __typename \
+            ... on VapiConfig { assistantId credentialId vapiPhoneNumberId } \
+            ... on CustomSipConfig { sipUri username passwordSet } \
+            ... on VogentConfig { vogentSipPrefix vogentSipUsername sipPasswordSet } } } }";
+        let config = |id: Value| {
+            let app = &app;
+            let key = key.clone();
+            async move {
+                let res = app.graphql(&key, CONFIG, json!({ "id": id })).await;
+                res.assert_ok()["endpoint"].clone()
+            }
+        };
+        let agent = app.create_ok(&key, vapi(json!({ "assistantId": "a1", "vapiPhoneNumberId": "pn" }))).await;
+        // Only the credential: the assistant and the phone number id stay, the URL follows.
+        let res = app.update_endpoint(&key, json!({ "id": agent["id"],
+            "providerConfig": { "vapi": { "credentialId": "cred" } } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]), "{}", res.body);
+        let now = config(agent["id"].clone()).await;
+        assert_eq!(now["providerConfig"], json!({ "__typename": "VapiConfig", "assistantId": "a1",
+            "credentialId": "cred", "vapiPhoneNumberId": "pn" }));
+        assert_eq!(now["url"], "sip:a1@cred.sip.vapi.ai");
+        // A null clears an optional field.
+        let res = app.update_endpoint(&key, json!({ "id": agent["id"],
+            "providerConfig": { "vapi": { "credentialId": null, "vapiPhoneNumberId": null } } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]), "{}", res.body);
+        let now = config(agent["id"].clone()).await;
+        assert_eq!(now["providerConfig"], json!({ "__typename": "VapiConfig", "assistantId": "a1",
+            "credentialId": null, "vapiPhoneNumberId": null }));
+        assert_eq!(now["url"], "sip:a1@sip.vapi.ai");
+
+        // Secrets: left out, kept; null, removed when optional, refused when required.
+        let pbx = app.create_ok(&key, json!({ "name": "PBX", "type": "CUSTOM_SIP", "url": "sip:r@pbx.example.com",
+            "providerConfig": { "customSip": { "sipUri": "sip:r@pbx.example.com", "username": "u", "password": "p" } } })).await;
+        let res = app.update_endpoint(&key, json!({ "id": pbx["id"],
+            "providerConfig": { "customSip": { "username": "v" } } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]), "{}", res.body);
+        assert_eq!(config(pbx["id"].clone()).await["providerConfig"]["passwordSet"], true);
+        let res = app.update_endpoint(&key, json!({ "id": pbx["id"],
+            "providerConfig": { "customSip": { "password": null } } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]), "{}", res.body);
+        let now = config(pbx["id"].clone()).await;
+        assert_eq!(now["providerConfig"], json!({ "__typename": "CustomSipConfig",
+            "sipUri": "sip:r@pbx.example.com", "username": "v", "passwordSet": false }));
+        let vogent = app.create_ok(&key, json!({ "name": "V", "type": "VOGENT", "providerConfig": { "vogent": {
+            "vogentSipPrefix": "p", "vogentSipUsername": "u", "vogentSipPassword": "s" } } })).await;
+        assert_update_rejected(&app, &vogent, json!({ "providerConfig": { "vogent": { "vogentSipPassword": null } } }),
+            "REQUIRED", &["input", "providerConfig", "vogent", "vogentSipPassword"]).await;
+        assert_eq!(config(vogent["id"].clone()).await["providerConfig"]["sipPasswordSet"], true);
     }
 }

@@ -5,8 +5,9 @@
 //! `PROVIDERS` table the domain's expansion builds.
 //!
 //! An entry:
-//! - `Variant(Config, Input) for EndpointType` — the names of the config, its GraphQL input, and
-//!   the endpoint type (`entity::enums::EndpointType`) whose endpoints carry it.
+//! - `Variant(Config, CreateInput, UpdateInput) for EndpointType` — the names of the config,
+//!   its GraphQL inputs on create and on update, and the endpoint type
+//!   (`entity::enums::EndpointType`) whose endpoints carry it.
 //! - `fields` — each seed field, in the seed's snake_case, with its type (`String` when
 //!   required, `Option<String>` when not) and its rule (`provider::Rule`).
 //! - `secrets` — write-only fields (`Secret`, or `Option<Secret>` when not required), stored
@@ -21,7 +22,7 @@ macro_rules! catalog {
         $layer! {
             /// Vapi AI voice agent. URL: `sip:{assistantId}@sip.vapi.ai`, or
             /// `sip:{assistantId}@{credentialId}.sip.vapi.ai` with a BYO SIP trunk credential.
-            Vapi(VapiConfig, VapiConfigInput) for Vapi {
+            Vapi(VapiConfig, CreateVapiConfigInput, UpdateVapiConfigInput) for Vapi {
                 fields {
                     /// Vapi Assistant ID.
                     assistant_id: String = SipUser,
@@ -39,7 +40,7 @@ macro_rules! catalog {
             }
 
             /// Retell AI voice agent. URL: `sip:{agentId}@sip.retellai.com;transport=tcp`.
-            Retell(RetellConfig, RetellConfigInput) for Retell {
+            Retell(RetellConfig, CreateRetellConfigInput, UpdateRetellConfigInput) for Retell {
                 fields {
                     /// Retell Agent ID.
                     agent_id: String = SipUser,
@@ -53,7 +54,7 @@ macro_rules! catalog {
 
             /// ElevenLabs Conversational AI agent. URL:
             /// `sip:{elevenlabsAgentId}@sip.rtc.elevenlabs.io:5060;transport=tcp`.
-            ElevenLabs(ElevenLabsConfig, ElevenLabsConfigInput) for Elevenlabs {
+            ElevenLabs(ElevenLabsConfig, CreateElevenLabsConfigInput, UpdateElevenLabsConfigInput) for Elevenlabs {
                 fields {
                     /// ElevenLabs Conversational AI Agent ID.
                     elevenlabs_agent_id: String = SipUser,
@@ -71,7 +72,7 @@ macro_rules! catalog {
             }
 
             /// LiveKit real-time voice agent. URL: the given `livekitSipUri`.
-            LiveKit(LiveKitConfig, LiveKitConfigInput) for Livekit {
+            LiveKit(LiveKitConfig, CreateLiveKitConfigInput, UpdateLiveKitConfigInput) for Livekit {
                 fields {
                     /// LiveKit agent ID or name.
                     livekit_agent_name: Option<String> = Text,
@@ -85,7 +86,7 @@ macro_rules! catalog {
             }
 
             /// Vogent AI voice agent with SIP authentication. URL: `sip:{vogentSipPrefix}@sip.vogent.ai`.
-            Vogent(VogentConfig, VogentConfigInput) for Vogent {
+            Vogent(VogentConfig, CreateVogentConfigInput, UpdateVogentConfigInput) for Vogent {
                 fields {
                     /// Vogent Agent ID, for reference.
                     vogent_agent_id: Option<String> = Text,
@@ -103,7 +104,11 @@ macro_rules! catalog {
             }
 
             /// A custom SIP destination; `sipUri` equals the endpoint's URL.
-            CustomSip(CustomSipConfig, CustomSipConfigInput) for CustomSip {
+            CustomSip(
+                CustomSipConfig,
+                CreateCustomSipConfigInput,
+                UpdateCustomSipConfigInput
+            ) for CustomSip {
                 fields {
                     /// The SIP URI calls go to; the same as the endpoint's `url`.
                     sip_uri: String = SipUri,

@@ -3,7 +3,7 @@
 //! `ProviderConfig` enum over them, their validation, storage and generated SIP URIs — and into
 //! `PROVIDERS`, the table REST and the command line read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use entity::enums::EndpointType;
@@ -161,19 +161,40 @@ pub enum Shown<'a> {
 
 /// A provider config as a client sent it: the provider, and the text of each field given, so
 /// that a missing required field is reported as a user error naming it rather than a parse
-/// failure. A secret left out keeps the stored one on update.
+/// failure. A secret left out keeps the stored one on update. A patch (GraphQL's update
+/// inputs) keeps every field left out, and clears those it names as cleared.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderConfigInput {
     provider: &'static Provider,
     values: BTreeMap<&'static str, String>,
+    patch: bool,
+    cleared: BTreeSet<&'static str>,
 }
 
 impl ProviderConfigInput {
+    /// A whole config: what it leaves out is not set (secrets excepted, see above).
     pub fn new(provider: &'static Provider) -> Self {
         Self {
             provider,
             values: BTreeMap::new(),
+            patch: false,
+            cleared: BTreeSet::new(),
         }
+    }
+
+    /// Changes to the stored config: what it leaves out keeps its stored value.
+    pub fn patch(provider: &'static Provider) -> Self {
+        Self {
+            patch: true,
+            ..Self::new(provider)
+        }
+    }
+
+    /// Removes one of the provider's fields from the stored config (a patch's explicit null).
+    pub fn clear(&mut self, field: &'static str) {
+        debug_assert!(self.provider.field(field).is_some());
+        self.values.remove(field);
+        self.cleared.insert(field);
     }
 
     /// Sets one of the provider's fields; `field` is a name from its `fields` or `secrets`.
@@ -183,6 +204,7 @@ impl ProviderConfigInput {
             "{field} is not a field of {}",
             self.provider.name
         );
+        self.cleared.remove(field);
         self.values.insert(field, value);
     }
 
@@ -197,11 +219,30 @@ impl ProviderConfigInput {
         existing: Option<&ProviderConfig>,
         errors: &mut Vec<FieldError>,
     ) -> Option<ProviderConfig> {
+        // A patch starts from the stored config of the same type: every plain field it leaves
+        // out keeps its value (secrets are kept by `SecretField::read`).
+        if self.patch
+            && let Some(stored) = existing.filter(|e| e.endpoint_type() == self.provider.ty)
+        {
+            for (field, shown) in stored.shown() {
+                if let Shown::Text(Some(text)) = shown
+                    && !self.cleared.contains(field)
+                {
+                    self.values.entry(field).or_insert_with(|| text.to_owned());
+                }
+            }
+        }
         let mut check = Checker {
             ty: self.provider.ty,
             errors,
         };
-        ProviderConfig::read(&mut self.values, self.provider.ty, existing, &mut check)
+        ProviderConfig::read(
+            &mut self.values,
+            self.provider.ty,
+            existing,
+            &self.cleared,
+            &mut check,
+        )
     }
 }
 
@@ -226,7 +267,7 @@ impl fmt::Debug for ProviderConfigInput {
 macro_rules! domain_layer {
     ($(
         $(#[doc = $doc:literal])*
-        $variant:ident($config:ident, $input:ident) for $ty:ident {
+        $variant:ident($config:ident, $create:ident, $update:ident) for $ty:ident {
             fields {$(
                 $(#[doc = $field_doc:literal])*
                 $field:ident: $field_ty:ty = $rule:ident,
@@ -251,6 +292,7 @@ macro_rules! domain_layer {
                 fn read(
                     values: &mut BTreeMap<&'static str, String>,
                     existing: Option<&ProviderConfig>,
+                    _cleared: &BTreeSet<&'static str>,
                     check: &mut Checker<'_>,
                 ) -> Option<Self> {
                     let stored = match existing {
@@ -267,7 +309,9 @@ macro_rules! domain_layer {
                         check,
                         stringify!($secret),
                         values.remove(stringify!($secret)),
-                        stored.map(|c| &c.$secret),
+                        stored
+                            .filter(|_| !_cleared.contains(stringify!($secret)))
+                            .map(|c| &c.$secret),
                     );)*
                     let _ = stored;
                     Some(Self {
@@ -346,10 +390,13 @@ macro_rules! domain_layer {
                 values: &mut BTreeMap<&'static str, String>,
                 ty: EndpointType,
                 existing: Option<&ProviderConfig>,
+                cleared: &BTreeSet<&'static str>,
                 check: &mut Checker<'_>,
             ) -> Option<Self> {
                 match ty {
-                    $(EndpointType::$ty => $config::read(values, existing, check).map(Self::$variant),)*
+                    $(EndpointType::$ty => {
+                        $config::read(values, existing, cleared, check).map(Self::$variant)
+                    })*
                     EndpointType::Webhook => None,
                 }
             }

@@ -9,7 +9,8 @@ use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
 use crate::graphql::Services;
 use crate::graphql::error::actor;
 use crate::graphql::types::{
-    Endpoint, EndpointStatus, EndpointType, Mode, ProviderConfigInput, UserError,
+    CreateProviderConfigInput, Endpoint, EndpointStatus, EndpointType, Mode,
+    UpdateProviderConfigInput, UserError,
 };
 
 #[derive(Default)]
@@ -26,7 +27,7 @@ pub struct CreateEndpointInput {
     /// ACTIVE (default) or INACTIVE.
     pub status: Option<EndpointStatus>,
     /// Required for the AI providers; the variant must match `type`.
-    pub provider_config: Option<ProviderConfigInput>,
+    pub provider_config: Option<CreateProviderConfigInput>,
     /// A phone number of the same organization and mode to route to the new endpoint.
     pub phone_number_id: Option<Uuid>,
     /// The mode of the new endpoint. An API key creates in its own mode; a dashboard session
@@ -44,9 +45,9 @@ pub struct UpdateEndpointInput {
     pub url: Option<String>,
     /// ACTIVE or INACTIVE.
     pub status: Option<EndpointStatus>,
-    /// Replaces the stored config (same variant as the type); secrets left out are kept.
-    /// For the AI providers the URL is regenerated from it.
-    pub provider_config: Option<ProviderConfigInput>,
+    /// Changes to the stored config (same variant as the type): fields left out keep their
+    /// value, a null clears an optional field. For the AI providers the URL is regenerated.
+    pub provider_config: Option<UpdateProviderConfigInput>,
 }
 
 #[derive(InputObject)]

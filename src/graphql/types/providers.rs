@@ -3,13 +3,15 @@
 //! inputs, and `EndpointType`.
 
 use super::*;
-use crate::domain::provider::{SecretField, catalog::catalog};
+use async_graphql::MaybeUndefined;
+
+use crate::domain::provider::{Secret, SecretField, catalog::catalog};
 
 /// Writes the GraphQL types from the catalog.
 macro_rules! graphql_layer {
     ($(
         $(#[doc = $doc:literal])*
-        $variant:ident($config:ident, $input:ident) for $ty:ident {
+        $variant:ident($config:ident, $create:ident, $update:ident) for $ty:ident {
             fields {$(
                 $(#[doc = $field_doc:literal])*
                 $field:ident: $field_ty:ty = $rule:ident,
@@ -43,36 +45,75 @@ macro_rules! graphql_layer {
             }
 
             #[doc = concat!(
-                "Settings for `", stringify!($config), "`: the fields non-null there are\n",
-                "required. On update, a secret left out keeps its stored value."
+                "Settings for a new `", stringify!($config), "`: the fields non-null there are\n",
+                "non-null here."
             )]
             #[derive(InputObject, Clone)]
-            pub struct $input {
-                $($(#[doc = $field_doc])* pub $field: Option<String>,)*
-                $($(#[doc = $secret_doc])* #[graphql(secret)] pub $secret: Option<String>,)*
+            pub struct $create {
+                $($(#[doc = $field_doc])* pub $field: $field_ty,)*
+                $(
+                    $(#[doc = $secret_doc])*
+                    #[graphql(secret)]
+                    pub $secret: <$secret_ty as CreateSecret>::Input,
+                )*
             }
 
-            impl From<$input> for DomainConfigInput {
-                fn from(c: $input) -> Self {
+            impl From<$create> for DomainConfigInput {
+                fn from(c: $create) -> Self {
                     let provider = domain_provider::Provider::of(EntityEndpointType::$ty)
                         .expect("the catalog declares this provider");
                     let mut input = Self::new(provider);
-                    $(if let Some(value) = c.$field {
+                    $(if let Some(value) = Given::given(c.$field) {
                         input.set(stringify!($field), value);
                     })*
-                    $(if let Some(value) = c.$secret {
+                    $(if let Some(value) = Given::given(c.$secret) {
                         input.set(stringify!($secret), value);
                     })*
                     input
                 }
             }
 
+            #[doc = concat!(
+                "Changes to a `", stringify!($config), "`: a field left out keeps its value, a\n",
+                "null clears an optional one (and a secret: `null` removes it)."
+            )]
+            #[derive(InputObject, Clone)]
+            pub struct $update {
+                $($(#[doc = $field_doc])* pub $field: MaybeUndefined<String>,)*
+                $(
+                    $(#[doc = $secret_doc])*
+                    #[graphql(secret)]
+                    pub $secret: MaybeUndefined<String>,
+                )*
+            }
+
+            impl From<$update> for DomainConfigInput {
+                fn from(c: $update) -> Self {
+                    let provider = domain_provider::Provider::of(EntityEndpointType::$ty)
+                        .expect("the catalog declares this provider");
+                    let mut input = Self::patch(provider);
+                    $(patch(&mut input, stringify!($field), c.$field);)*
+                    $(patch(&mut input, stringify!($secret), c.$secret);)*
+                    input
+                }
+            }
+
             /// Secrets never reach debug output.
-            impl std::fmt::Debug for $input {
+            impl std::fmt::Debug for $create {
                 fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.debug_struct(stringify!($input))
+                    f.debug_struct(stringify!($create))
                         $(.field(stringify!($field), &self.$field))*
-                        $(.field(stringify!($secret), &self.$secret.as_ref().map(|_| "..")))*
+                        $(.field(stringify!($secret), &".."))*
+                        .finish()
+                }
+            }
+
+            /// Secrets never reach debug output.
+            impl std::fmt::Debug for $update {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.debug_struct(stringify!($update))
+                        $(.field(stringify!($field), &self.$field))*
+                        $(.field(stringify!($secret), &".."))*
                         .finish()
                 }
             }
@@ -92,16 +133,31 @@ macro_rules! graphql_layer {
             }
         }
 
-        /// Provider settings: exactly one variant, the one of the endpoint's type.
+        /// A new endpoint's provider settings: exactly one variant, the one of its type.
         #[derive(OneofObject, Debug, Clone)]
-        pub enum ProviderConfigInput {
-            $($variant($input),)*
+        pub enum CreateProviderConfigInput {
+            $($variant($create),)*
         }
 
-        impl From<ProviderConfigInput> for DomainConfigInput {
-            fn from(c: ProviderConfigInput) -> Self {
+        impl From<CreateProviderConfigInput> for DomainConfigInput {
+            fn from(c: CreateProviderConfigInput) -> Self {
                 match c {
-                    $(ProviderConfigInput::$variant(c) => c.into(),)*
+                    $(CreateProviderConfigInput::$variant(c) => c.into(),)*
+                }
+            }
+        }
+
+        /// Changes to an endpoint's provider settings: exactly one variant, the one of its
+        /// type.
+        #[derive(OneofObject, Debug, Clone)]
+        pub enum UpdateProviderConfigInput {
+            $($variant($update),)*
+        }
+
+        impl From<UpdateProviderConfigInput> for DomainConfigInput {
+            fn from(c: UpdateProviderConfigInput) -> Self {
+                match c {
+                    $(UpdateProviderConfigInput::$variant(c) => c.into(),)*
                 }
             }
         }
@@ -118,7 +174,47 @@ macro_rules! graphql_layer {
 
 catalog!(graphql_layer);
 
-/// The field of `ProviderConfigInput` that holds the config of `ty` (`elevenLabs`), as
+/// A create input's field as given: a required field always is, an optional one may not be.
+trait Given {
+    fn given(self) -> Option<String>;
+}
+
+impl Given for String {
+    fn given(self) -> Option<String> {
+        Some(self)
+    }
+}
+
+impl Given for Option<String> {
+    fn given(self) -> Option<String> {
+        self
+    }
+}
+
+/// What a create input takes for a secret: a required secret is non-null. (Public only because
+/// the inputs' fields name it.)
+pub trait CreateSecret {
+    type Input;
+}
+
+impl CreateSecret for Secret {
+    type Input = String;
+}
+
+impl CreateSecret for Option<Secret> {
+    type Input = Option<String>;
+}
+
+/// One field of an update input, onto the patch.
+fn patch(input: &mut DomainConfigInput, field: &'static str, value: MaybeUndefined<String>) {
+    match value {
+        MaybeUndefined::Value(value) => input.set(field, value),
+        MaybeUndefined::Null => input.clear(field),
+        MaybeUndefined::Undefined => {}
+    }
+}
+
+/// The field of `CreateProviderConfigInput` (and the update's) that holds the config of `ty` (`elevenLabs`), as
 /// async-graphql names a `@oneOf` variant.
 pub(super) fn input_variant_name(ty: EntityEndpointType) -> String {
     let name = domain_provider::Provider::of(ty).map_or("webhook", |p| p.name);
