@@ -72,6 +72,11 @@ pub enum Field {
     Status,
     Mode,
     PhoneNumberId,
+    EndpointId,
+    E164,
+    UserId,
+    Role,
+    MemberId,
     ProviderConfig,
     /// A field of the provider config variant of this endpoint type, by its seed (snake_case) name.
     ProviderConfigField(EndpointType, &'static str),
@@ -101,6 +106,20 @@ pub enum UserErrorCode {
     PhoneNumberNotFound,
     /// The phone number already routes to another endpoint.
     PhoneNumberTaken,
+    /// The organization has this number in this mode already.
+    PhoneNumberExists,
+    EndpointNotFound,
+    /// The number and the endpoint are of different modes.
+    ModeMismatch,
+    MemberNotFound,
+    /// The user is a member already.
+    MemberExists,
+    /// Only an owner makes, unmakes or removes an owner.
+    OwnerOnly,
+    /// Nobody changes their own role.
+    OwnRole,
+    /// An organization always keeps an owner.
+    LastOwner,
 }
 
 impl UserErrorCode {
@@ -121,6 +140,14 @@ impl UserErrorCode {
             Self::ModeNotAllowed => "MODE_NOT_ALLOWED",
             Self::PhoneNumberNotFound => "PHONE_NUMBER_NOT_FOUND",
             Self::PhoneNumberTaken => "PHONE_NUMBER_TAKEN",
+            Self::PhoneNumberExists => "PHONE_NUMBER_EXISTS",
+            Self::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            Self::ModeMismatch => "MODE_MISMATCH",
+            Self::MemberNotFound => "MEMBER_NOT_FOUND",
+            Self::MemberExists => "MEMBER_EXISTS",
+            Self::OwnerOnly => "OWNER_ONLY",
+            Self::OwnRole => "OWN_ROLE",
+            Self::LastOwner => "LAST_OWNER",
         }
     }
 }

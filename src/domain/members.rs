@@ -8,7 +8,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{DomainError, has_control_chars};
+use sea_orm::DatabaseTransaction;
+
+use super::error::{Field, FieldError, UserErrorCode};
+use super::{Actor, Credential, DomainError, has_control_chars};
 
 /// A user's membership, with its organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,4 +102,246 @@ pub async fn get(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("member"))
+}
+
+/// A page of the organization's members, the one who joined first first.
+#[derive(Debug, Clone)]
+pub struct MemberPage {
+    /// Each member with its cursor.
+    pub items: Vec<(String, organization_member::Model)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// The cursor after `member` in the list: its join time and id.
+pub fn cursor_of(member: &organization_member::Model) -> String {
+    use base64::Engine as _;
+    let raw = format!("{}|{}", member.created_at.to_rfc3339(), member.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), DomainError> {
+    use base64::Engine as _;
+    let bad = || DomainError::BadInput("`after` is not a valid cursor".to_owned());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once('|').ok_or_else(bad)?;
+    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
+    Ok((
+        at.with_timezone(&chrono::Utc),
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// One page of the actor's organization's members (any member, or API key, may read them).
+pub async fn list(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    first: Option<i64>,
+    max_first: u64,
+    after: Option<&str>,
+) -> Result<MemberPage, DomainError> {
+    let first = match first {
+        None => std::cmp::min(50, max_first),
+        Some(n) if n >= 1 && n.unsigned_abs() <= max_first => n.unsigned_abs(),
+        Some(n) => {
+            return Err(DomainError::BadInput(format!(
+                "`first` must be between 1 and {max_first} (the page size limit), got {n}"
+            )));
+        }
+    };
+    let after = after.map(decode_cursor).transpose()?;
+    let mut find = organization_member::Entity::find()
+        .filter(organization_member::Column::OrganizationId.eq(actor.organization_id));
+    if let Some((at, id)) = after {
+        find = find.filter(
+            sea_orm::Condition::any()
+                .add(organization_member::Column::CreatedAt.gt(at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(organization_member::Column::CreatedAt.eq(at))
+                        .add(organization_member::Column::Id.gt(id)),
+                ),
+        );
+    }
+    let mut rows = find
+        .order_by_asc(organization_member::Column::CreatedAt)
+        .order_by_asc(organization_member::Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok(MemberPage {
+        items: rows.into_iter().map(|m| (cursor_of(&m), m)).collect(),
+        has_next_page,
+        has_previous_page: after.is_some(),
+    })
+}
+
+/// How many members the actor's organization has.
+pub async fn count(db: &DatabaseConnection, actor: &Actor) -> Result<u64, DomainError> {
+    use sea_orm::PaginatorTrait;
+    Ok(organization_member::Entity::find()
+        .filter(organization_member::Column::OrganizationId.eq(actor.organization_id))
+        .count(db)
+        .await?)
+}
+
+fn refused(field: Field, code: UserErrorCode, message: &str) -> DomainError {
+    DomainError::Invalid(vec![FieldError::new(field, code, message)])
+}
+
+/// Only an owner makes or unmakes an owner.
+fn check_owner_rule(actor: &Actor, touches_owner: bool, field: Field) -> Result<(), DomainError> {
+    if touches_owner && actor.role != Role::Owner {
+        return Err(refused(
+            field,
+            UserErrorCode::OwnerOnly,
+            "{field}: only an owner makes, unmakes or removes an owner",
+        ));
+    }
+    Ok(())
+}
+
+/// Adds `user_id` with `role` (owners and admins; only owners add owners).
+pub async fn add_for(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: &str,
+    role: Role,
+) -> Result<organization_member::Model, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    if validate_user_id(user_id).is_err() {
+        return Err(refused(
+            Field::UserId,
+            UserErrorCode::Invalid,
+            "{field} is 1 to 255 printable characters (the user's JWT `sub`)",
+        ));
+    }
+    check_owner_rule(actor, role == Role::Owner, Field::Role)?;
+    let txn = crate::db::begin_write(db).await?;
+    let existing =
+        organization_member::Entity::find_by_id((actor.organization_id, user_id.to_owned()))
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+    if existing.is_some() {
+        return Err(refused(
+            Field::UserId,
+            UserErrorCode::MemberExists,
+            "{field} is a member already; change their role with updateMemberRole",
+        ));
+    }
+    let member = organization_member::ActiveModel {
+        organization_id: Set(actor.organization_id),
+        user_id: Set(user_id.to_owned()),
+        id: Set(super::ids::new_id(super::ids::Kind::OrganizationMember)),
+        role: Set(role),
+        created_at: Set(entity::now()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(member)
+}
+
+/// Every member of the actor's organization, locked until `txn` ends: role changes and
+/// removals read the owners and change one row, one at a time per organization.
+async fn lock_members(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+) -> Result<Vec<organization_member::Model>, DomainError> {
+    Ok(organization_member::Entity::find()
+        .filter(organization_member::Column::OrganizationId.eq(actor.organization_id))
+        .lock_exclusive()
+        .all(txn)
+        .await?)
+}
+
+/// The member `id` among `members`, or the user error for it.
+fn pick(
+    members: &[organization_member::Model],
+    id: Uuid,
+) -> Result<&organization_member::Model, DomainError> {
+    members.iter().find(|m| m.id == id).ok_or_else(|| {
+        refused(
+            Field::MemberId,
+            UserErrorCode::MemberNotFound,
+            "{field} names no member of this organization",
+        )
+    })
+}
+
+fn is_last_owner(
+    members: &[organization_member::Model],
+    member: &organization_member::Model,
+) -> bool {
+    member.role == Role::Owner && members.iter().filter(|m| m.role == Role::Owner).count() == 1
+}
+
+/// Changes a member's role (owners and admins; only owners make or unmake owners; nobody
+/// changes their own; the last owner stays one).
+pub async fn update_role(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    member_id: Uuid,
+    role: Role,
+) -> Result<organization_member::Model, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    let txn = crate::db::begin_write(db).await?;
+    let members = lock_members(&txn, actor).await?;
+    let member = pick(&members, member_id)?;
+    if matches!(&actor.credential, Credential::User { user_id } if *user_id == member.user_id) {
+        return Err(refused(
+            Field::MemberId,
+            UserErrorCode::OwnRole,
+            "{field} is you: nobody changes their own role",
+        ));
+    }
+    check_owner_rule(
+        actor,
+        member.role == Role::Owner || role == Role::Owner,
+        Field::Role,
+    )?;
+    if role != Role::Owner && is_last_owner(&members, member) {
+        return Err(refused(
+            Field::MemberId,
+            UserErrorCode::LastOwner,
+            "{field} is the organization's last owner: make another member an owner first",
+        ));
+    }
+    let mut active: organization_member::ActiveModel = member.clone().into();
+    active.role = Set(role);
+    let updated = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Removes a member (owners and admins; only owners remove owners; the last owner stays);
+/// their sessions lose the organization from the next request on. The id it had.
+pub async fn remove(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    member_id: Uuid,
+) -> Result<Uuid, DomainError> {
+    actor.ensure_can_manage_organization()?;
+    let txn = crate::db::begin_write(db).await?;
+    let members = lock_members(&txn, actor).await?;
+    let member = pick(&members, member_id)?;
+    check_owner_rule(actor, member.role == Role::Owner, Field::MemberId)?;
+    if is_last_owner(&members, member) {
+        return Err(refused(
+            Field::MemberId,
+            UserErrorCode::LastOwner,
+            "{field} is the organization's last owner: an organization always keeps one",
+        ));
+    }
+    organization_member::Entity::delete_by_id((actor.organization_id, member.user_id.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(member_id)
 }

@@ -8,8 +8,14 @@ use crate::helpers::*;
 const PAGE: &str =
     "query($first: Int) { endpoints(first: $first) { nodes { name phoneNumbers { e164 } } } }";
 
-/// Statements one request for a page of `first` endpoints executes.
+/// Statements one request for a page of `first` endpoints executes: the fewer of two tries,
+/// as a try that lands past the key's 2 s in the credential cache verifies it again.
 async fn queries_for_page(app: &TestApp, first: usize) -> usize {
+    let once = queries_for_page_once(app, first).await;
+    once.min(queries_for_page_once(app, first).await)
+}
+
+async fn queries_for_page_once(app: &TestApp, first: usize) -> usize {
     let before = app.query_count();
     let res = app
         .graphql(&app.org.test_key, PAGE, json!({ "first": first }))
@@ -48,10 +54,14 @@ db_test! {
             "{ endpoints(first: 12) { edges { node { phoneNumbers { e164 } } } } }",
             "{ endpoints(first: 12) { nodes { ...N } } } fragment N on Endpoint { phoneNumbers { e164 } }",
         ] {
-            let before = app.query_count();
-            let res = app.graphql(&app.org.test_key, query, json!({})).await;
-            assert!(res.assert_ok().to_string().matches("+1415555").count() == 12, "{}", res.body);
-            assert_eq!(app.query_count() - before, 2, "{query}");
+            let mut counts = Vec::new();
+            for _ in 0..2 {
+                let before = app.query_count();
+                let res = app.graphql(&app.org.test_key, query, json!({})).await;
+                assert!(res.assert_ok().to_string().matches("+1415555").count() == 12, "{}", res.body);
+                counts.push(app.query_count() - before);
+            }
+            assert_eq!(counts.iter().min(), Some(&2), "{query}: {counts:?}");
         }
     }
 }

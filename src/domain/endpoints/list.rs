@@ -62,6 +62,11 @@ struct Cursor {
     id: Uuid,
 }
 
+/// The cursor of `endpoint` in a list in `ordering`: what `after` takes to continue after it.
+pub fn cursor_of(endpoint: &Endpoint, ordering: Ordering) -> String {
+    Cursor::of(ordering, endpoint).encode()
+}
+
 impl Cursor {
     fn of(ordering: Ordering, e: &Endpoint) -> Self {
         let v = match ordering.field {

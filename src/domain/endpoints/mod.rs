@@ -23,7 +23,9 @@ use super::secrets::SecretBox;
 mod list;
 mod routing;
 
-pub use list::{Direction, EndpointFilter, OrderField, Ordering, Page, PageRequest, count, list};
+pub use list::{
+    Direction, EndpointFilter, OrderField, Ordering, Page, PageRequest, count, cursor_of, list,
+};
 use routing::{check_name, check_status, resolve_routing, seed_name};
 
 pub const MAX_NAME_LEN: usize = 100;

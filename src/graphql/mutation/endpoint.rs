@@ -1,7 +1,7 @@
 //! Endpoint writes. Rule breaks come back as `userErrors`; auth, tenancy and server faults as
 //! top-level errors.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use super::payload;
@@ -9,8 +9,8 @@ use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
 use crate::graphql::Services;
 use crate::graphql::error::actor;
 use crate::graphql::types::{
-    CreateProviderConfigInput, Endpoint, EndpointStatus, EndpointType, Mode,
-    UpdateProviderConfigInput, UserError,
+    CreateProviderConfigInput, Endpoint, EndpointEdge, EndpointOrder, EndpointStatus, EndpointType,
+    Mode, UpdateProviderConfigInput, UserError,
 };
 
 #[derive(Default)]
@@ -56,10 +56,25 @@ pub struct DeleteEndpointInput {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct CreateEndpointPayload {
     /// The new endpoint; null when `userErrors` is not empty.
     pub endpoint: Option<Endpoint>,
     pub user_errors: Vec<UserError>,
+}
+
+#[ComplexObject]
+impl CreateEndpointPayload {
+    /// The new endpoint as an edge of `endpoints` in `orderBy` (the list's default when left
+    /// out), for a client to add it to a cached list (Relay's `@prependEdge`/`@appendEdge`);
+    /// its cursor continues the list after it. Null when `userErrors` is not empty.
+    async fn endpoint_edge(&self, order_by: Option<EndpointOrder>) -> Option<EndpointEdge> {
+        let endpoint = &self.endpoint.as_ref()?.0;
+        Some(EndpointEdge {
+            cursor: endpoints::cursor_of(endpoint, order_by.unwrap_or_default().into()),
+            node: endpoint.clone(),
+        })
+    }
 }
 
 #[derive(SimpleObject)]

@@ -2,6 +2,8 @@
 
 mod api_key;
 mod endpoint;
+mod member;
+mod phone_number;
 
 use async_graphql::Context;
 
@@ -10,7 +12,12 @@ use crate::graphql::error::null_on_error;
 use crate::graphql::types::UserError;
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(endpoint::EndpointMutation, api_key::ApiKeyMutation);
+pub struct Mutation(
+    endpoint::EndpointMutation,
+    api_key::ApiKeyMutation,
+    phone_number::PhoneNumberMutation,
+    member::MemberMutation,
+);
 
 /// Builds a payload from a domain result: the value, or the user errors. Any other failure is
 /// a top-level error, and the (nullable) payload is null.

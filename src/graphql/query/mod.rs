@@ -2,7 +2,9 @@
 
 mod api_key;
 mod endpoint;
+mod member;
 mod node;
+mod phone_number;
 mod viewer;
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -11,4 +13,6 @@ pub struct Query(
     viewer::ViewerQuery,
     api_key::ApiKeyQuery,
     node::NodeQuery,
+    phone_number::PhoneNumberQuery,
+    member::MemberQuery,
 );

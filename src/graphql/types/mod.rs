@@ -3,8 +3,8 @@
 //! each area's types in a file of its own.
 
 use async_graphql::{
-    Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject, SimpleObject,
-    Union,
+    ComplexObject, Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject,
+    SimpleObject, Union,
 };
 use chrono::{DateTime, Utc};
 use entity::enums::EndpointType as EntityEndpointType;
@@ -18,12 +18,14 @@ use crate::graphql::global_id;
 mod endpoint;
 mod node;
 mod organization;
+mod phone_number;
 mod providers;
 mod user_error;
 
 pub use endpoint::*;
 pub use node::*;
 pub use organization::*;
+pub use phone_number::*;
 pub use providers::*;
 pub use user_error::*;
 

@@ -102,3 +102,54 @@ impl From<entity::api_key::Model> for ApiKey {
         }
     }
 }
+
+/// A member in a list, with its cursor.
+#[derive(SimpleObject)]
+pub struct OrganizationMemberEdge {
+    /// Opaque; pass it as `after` to continue after this member.
+    pub cursor: String,
+    pub node: OrganizationMember,
+}
+
+/// A page of members (Relay connection).
+pub struct OrganizationMemberConnection {
+    pub page: crate::domain::members::MemberPage,
+    pub actor: Actor,
+}
+
+#[Object]
+impl OrganizationMemberConnection {
+    async fn edges(&self) -> Vec<OrganizationMemberEdge> {
+        self.page
+            .items
+            .iter()
+            .map(|(cursor, member)| OrganizationMemberEdge {
+                cursor: cursor.clone(),
+                node: member.clone().into(),
+            })
+            .collect()
+    }
+    /// The members of `edges`, without cursors.
+    async fn nodes(&self) -> Vec<OrganizationMember> {
+        self.page
+            .items
+            .iter()
+            .map(|(_, member)| member.clone().into())
+            .collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: self.page.has_previous_page,
+            start_cursor: self.page.items.first().map(|(c, _)| c.clone()),
+            end_cursor: self.page.items.last().map(|(c, _)| c.clone()),
+        }
+    }
+    /// How many members the organization has.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        let services = ctx.data::<crate::graphql::Services>()?;
+        crate::domain::members::count(&services.db, &self.actor)
+            .await
+            .map_err(|e| e.extend())
+    }
+}

@@ -30,8 +30,24 @@ pub enum UserErrorCode {
     ModeNotAllowed,
     /// No such phone number in this organization and mode.
     PhoneNumberNotFound,
-    /// The phone number already routes to another endpoint.
+    /// The phone number already routes to another endpoint (send `reassign: true` to move it).
     PhoneNumberTaken,
+    /// The organization has this number in this mode already.
+    PhoneNumberExists,
+    /// No such endpoint in this organization and mode.
+    EndpointNotFound,
+    /// A number routes only to an endpoint of its own mode.
+    ModeMismatch,
+    /// No such member in this organization.
+    MemberNotFound,
+    /// The user is a member already.
+    MemberExists,
+    /// Only an owner makes, unmakes or removes an owner.
+    OwnerOnly,
+    /// Nobody changes their own role.
+    OwnRole,
+    /// An organization always keeps an owner.
+    LastOwner,
 }
 
 /// A rule the input broke, that the user can fix.
@@ -63,6 +79,11 @@ fn field_path(field: Field) -> Vec<String> {
         Field::Status => vec!["status".into()],
         Field::Mode => vec!["mode".into()],
         Field::PhoneNumberId => vec!["phoneNumberId".into()],
+        Field::EndpointId => vec!["endpointId".into()],
+        Field::E164 => vec!["e164".into()],
+        Field::UserId => vec!["userId".into()],
+        Field::Role => vec!["role".into()],
+        Field::MemberId => vec!["memberId".into()],
         Field::ProviderConfig => vec!["providerConfig".into()],
         Field::ProviderConfigField(ty, name) => {
             vec![

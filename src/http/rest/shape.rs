@@ -13,6 +13,11 @@ pub(super) fn field_name(field: Field) -> String {
         Field::Status => "status".into(),
         Field::Mode => "mode".into(),
         Field::PhoneNumberId => "phone_number_id".into(),
+        Field::EndpointId => "endpoint_id".into(),
+        Field::E164 => "e164".into(),
+        Field::UserId => "user_id".into(),
+        Field::Role => "role".into(),
+        Field::MemberId => "member_id".into(),
         Field::ProviderConfig => "provider_config".into(),
         Field::ProviderConfigField(_, name) => format!("provider_config.{name}"),
     }

@@ -12,6 +12,12 @@ use uuid::Uuid;
 
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
 
+mod list;
+mod writes;
+
+pub use list::{NumberFilter, NumberPage, NumberPageRequest, count, cursor_of, list};
+pub use writes::{add_for, attach, detach, remove};
+
 /// `+`, a country code that does not start with 0, and at most 15 digits in all (ITU-T E.164).
 pub fn validate_e164(number: &str) -> Result<(), String> {
     let Some(digits) = number.strip_prefix('+') else {
