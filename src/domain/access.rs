@@ -65,7 +65,7 @@ impl Actor {
         match self.role {
             Role::Owner | Role::Admin | Role::Member => Ok(()),
             Role::Viewer => Err(DomainError::Forbidden(
-                "viewers can read endpoints but not change them".to_owned(),
+                "viewers can read endpoints and phone numbers but not change them".to_owned(),
             )),
         }
     }

@@ -21,10 +21,20 @@ pub struct Membership {
     pub joined_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A user id (a JWT `sub`): 1 to 255 characters, none of them white space, control or format
+/// characters (zero-width ones, bidirectional overrides), so that no two ids look alike.
 pub fn validate_user_id(user_id: &str) -> Result<(), DomainError> {
-    if user_id.trim().is_empty() || user_id.len() > 255 || has_control_chars(user_id) {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let invisible = |c: char| {
+        c.is_whitespace() || c.is_control() || c.general_category() == GeneralCategory::Format
+    };
+    let length = user_id.chars().count();
+    if !(1..=255).contains(&length) || has_control_chars(user_id) || user_id.chars().any(invisible)
+    {
         return Err(DomainError::BadInput(
-            "a user id is 1 to 255 printable characters (the JWT `sub`)".to_owned(),
+            "a user id is 1 to 255 characters, with no white space, control or invisible \
+             characters (the JWT `sub`)"
+                .to_owned(),
         ));
     }
     Ok(())
@@ -194,9 +204,27 @@ fn refused(field: Field, code: UserErrorCode, message: &str) -> DomainError {
     DomainError::Invalid(vec![FieldError::new(field, code, message)])
 }
 
-/// Only an owner makes or unmakes an owner.
-fn check_owner_rule(actor: &Actor, touches_owner: bool, field: Field) -> Result<(), DomainError> {
-    if touches_owner && actor.role != Role::Owner {
+/// The actor's role as the locked memberships have it now: a request authenticated before its
+/// caller was removed or demoted must not act on the role it had.
+fn acting_role(members: &[organization_member::Model], actor: &Actor) -> Result<Role, DomainError> {
+    let current = match &actor.credential {
+        Credential::User { user_id } => members
+            .iter()
+            .find(|m| m.user_id == *user_id)
+            .map(|m| m.role),
+        Credential::ApiKey { .. } => None,
+    };
+    match current {
+        Some(role @ (Role::Owner | Role::Admin)) => Ok(role),
+        _ => Err(DomainError::Forbidden(
+            "only organization owners and admins can manage members".to_owned(),
+        )),
+    }
+}
+
+/// Only an owner makes, unmakes or removes an owner.
+fn check_owner_rule(role: Role, touches_owner: bool, field: Field) -> Result<(), DomainError> {
+    if touches_owner && role != Role::Owner {
         return Err(refused(
             field,
             UserErrorCode::OwnerOnly,
@@ -204,6 +232,20 @@ fn check_owner_rule(actor: &Actor, touches_owner: bool, field: Field) -> Result<
         ));
     }
     Ok(())
+}
+
+/// Every member of the actor's organization, locked until `txn` ends: membership changes
+/// read the owners (and the actor's own role) and change one row, one at a time per
+/// organization.
+async fn lock_members(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+) -> Result<Vec<organization_member::Model>, DomainError> {
+    Ok(organization_member::Entity::find()
+        .filter(organization_member::Column::OrganizationId.eq(actor.organization_id))
+        .lock_exclusive()
+        .all(txn)
+        .await?)
 }
 
 /// Adds `user_id` with `role` (owners and admins; only owners add owners).
@@ -218,17 +260,14 @@ pub async fn add_for(
         return Err(refused(
             Field::UserId,
             UserErrorCode::Invalid,
-            "{field} is 1 to 255 printable characters (the user's JWT `sub`)",
+            "{field} is 1 to 255 characters with no white space, control or invisible characters (the user's JWT `sub`)",
         ));
     }
-    check_owner_rule(actor, role == Role::Owner, Field::Role)?;
     let txn = crate::db::begin_write(db).await?;
-    let existing =
-        organization_member::Entity::find_by_id((actor.organization_id, user_id.to_owned()))
-            .lock_exclusive()
-            .one(&txn)
-            .await?;
-    if existing.is_some() {
+    let members = lock_members(&txn, actor).await?;
+    let acting = acting_role(&members, actor)?;
+    check_owner_rule(acting, role == Role::Owner, Field::Role)?;
+    if members.iter().any(|m| m.user_id == user_id) {
         return Err(refused(
             Field::UserId,
             UserErrorCode::MemberExists,
@@ -246,19 +285,6 @@ pub async fn add_for(
     .await?;
     txn.commit().await?;
     Ok(member)
-}
-
-/// Every member of the actor's organization, locked until `txn` ends: role changes and
-/// removals read the owners and change one row, one at a time per organization.
-async fn lock_members(
-    txn: &DatabaseTransaction,
-    actor: &Actor,
-) -> Result<Vec<organization_member::Model>, DomainError> {
-    Ok(organization_member::Entity::find()
-        .filter(organization_member::Column::OrganizationId.eq(actor.organization_id))
-        .lock_exclusive()
-        .all(txn)
-        .await?)
 }
 
 /// The member `id` among `members`, or the user error for it.
@@ -293,6 +319,7 @@ pub async fn update_role(
     actor.ensure_can_manage_organization()?;
     let txn = crate::db::begin_write(db).await?;
     let members = lock_members(&txn, actor).await?;
+    let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;
     if matches!(&actor.credential, Credential::User { user_id } if *user_id == member.user_id) {
         return Err(refused(
@@ -301,11 +328,8 @@ pub async fn update_role(
             "{field} is you: nobody changes their own role",
         ));
     }
-    check_owner_rule(
-        actor,
-        member.role == Role::Owner || role == Role::Owner,
-        Field::Role,
-    )?;
+    check_owner_rule(acting, member.role == Role::Owner, Field::MemberId)?;
+    check_owner_rule(acting, role == Role::Owner, Field::Role)?;
     if role != Role::Owner && is_last_owner(&members, member) {
         return Err(refused(
             Field::MemberId,
@@ -330,8 +354,9 @@ pub async fn remove(
     actor.ensure_can_manage_organization()?;
     let txn = crate::db::begin_write(db).await?;
     let members = lock_members(&txn, actor).await?;
+    let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;
-    check_owner_rule(actor, member.role == Role::Owner, Field::MemberId)?;
+    check_owner_rule(acting, member.role == Role::Owner, Field::MemberId)?;
     if is_last_owner(&members, member) {
         return Err(refused(
             Field::MemberId,

@@ -222,3 +222,33 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn a_removed_member_acts_no_more_even_within_the_request(app) {
+        // Mutations run in order: once the caller has left, the same document's next ones
+        // act with no role at all, not with the role it authenticated with.
+        let (_, _, _first) = join(&app, app.org.id, Role::Owner).await;
+        let (_, second_id, second) = join(&app, app.org.id, Role::Owner).await;
+        let doc = "mutation($me: UUID!) { \
+            leave: removeMember(input: { memberId: $me }) { removedMemberId userErrors { code } } \
+            after: addMember(input: { userId: \"intruder\", role: ADMIN }) { member { id } userErrors { code } } }";
+        let res = second.gql(doc, json!({ "me": second_id })).await;
+        assert_eq!(res.body["data"]["leave"]["removedMemberId"], second_id.to_string(), "{}", res.body);
+        assert_eq!(res.body["data"]["after"], Value::Null, "{}", res.body);
+        assert_eq!(res.error_code(), Some("FORBIDDEN"), "{}", res.body);
+        assert_eq!(role_of(&app, app.org.id, "intruder").await, None);
+    }
+}
+
+db_test! {
+    async fn user_ids_that_look_like_others_are_refused(app) {
+        let (_, _, owner) = join(&app, app.org.id, Role::Owner).await;
+        for user in [" owner2", "owner2 ", "owner2\u{200b}", "\u{202e}evil", "a b", &"x".repeat(256)] {
+            let res = owner.gql(ADD, json!({ "input": { "userId": user, "role": "VIEWER" } })).await;
+            assert_eq!(codes(&res, "addMember"), ["INVALID"], "{user:?}: {}", res.body);
+        }
+        // 255 characters, not bytes.
+        let res = owner.gql(ADD, json!({ "input": { "userId": "é".repeat(255), "role": "VIEWER" } })).await;
+        assert!(codes(&res, "addMember").is_empty(), "{}", res.body);
+    }
+}

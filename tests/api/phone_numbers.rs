@@ -8,12 +8,12 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 const ADD: &str = "mutation($input: AddPhoneNumberInput!) { addPhoneNumber(input: $input) { \
-    phoneNumber { id e164 mode endpoint { id } } phoneNumberEdge { cursor node { id } } \
+    phoneNumber { id e164 mode endpointId } phoneNumberEdge { cursor node { id } } \
     userErrors { field message code } } }";
 const ATTACH: &str = "mutation($input: AttachPhoneNumberInput!) { attachPhoneNumber(input: $input) { \
-    phoneNumber { id endpoint { id } } userErrors { field message code } } }";
+    phoneNumber { id endpointId } userErrors { field message code } } }";
 const DETACH: &str = "mutation($input: DetachPhoneNumberInput!) { detachPhoneNumber(input: $input) { \
-    phoneNumber { id endpoint { id } } userErrors { field message code } } }";
+    phoneNumber { id endpointId } userErrors { field message code } } }";
 const REMOVE: &str = "mutation($input: RemovePhoneNumberInput!) { removePhoneNumber(input: $input) { \
     removedPhoneNumberId userErrors { field message code } } }";
 const LIST: &str = "query($first: Int, $after: String, $filter: PhoneNumberFilter) { \
@@ -58,7 +58,7 @@ db_test! {
         assert!(codes.is_empty(), "{}", res.body);
         assert_eq!(payload["phoneNumber"]["e164"], "+14155550100");
         assert_eq!(payload["phoneNumber"]["mode"], "TEST");
-        assert_eq!(payload["phoneNumber"]["endpoint"], Value::Null);
+        assert_eq!(payload["phoneNumber"]["endpointId"], Value::Null);
         assert_eq!(payload["phoneNumberEdge"]["node"]["id"], payload["phoneNumber"]["id"]);
         // The edge's cursor continues the list after the new (newest) number.
         let cursor = payload["phoneNumberEdge"]["cursor"].clone();
@@ -138,7 +138,8 @@ db_test! {
         let res = app.graphql(&other.test_key, LIST, json!({})).await;
         assert_eq!(res.assert_ok()["phoneNumbers"]["totalCount"], 1);
         // Refused arguments.
-        for variables in [json!({ "first": 0 }), json!({ "after": "nope" }), json!({ "filter": { "search": "1".repeat(17) } })] {
+        for variables in [json!({ "first": 0 }), json!({ "after": "nope" }), json!({ "filter": { "search": "1".repeat(17) } }),
+                          json!({ "filter": { "search": "\t555\n" } })] {
             let res = app.graphql(&key, LIST, variables.clone()).await;
             assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{variables}: {}", res.body);
         }
@@ -161,7 +162,7 @@ db_test! {
         let res = app.graphql(&key, ATTACH, attach(number, &first, None)).await;
         let (payload, codes) = outcome(&res, "attachPhoneNumber");
         assert!(codes.is_empty(), "{}", res.body);
-        assert_eq!(payload["phoneNumber"]["endpoint"]["id"], first.as_str());
+        assert_eq!(payload["phoneNumber"]["endpointId"], first.as_str());
         // Again to the same endpoint: nothing changes.
         let res = app.graphql(&key, ATTACH, attach(number, &first, None)).await;
         assert!(outcome(&res, "attachPhoneNumber").1.is_empty(), "{}", res.body);
@@ -173,7 +174,7 @@ db_test! {
         let res = app.graphql(&key, ATTACH, attach(number, &second, Some(true))).await;
         let (payload, codes) = outcome(&res, "attachPhoneNumber");
         assert!(codes.is_empty(), "{}", res.body);
-        assert_eq!(payload["phoneNumber"]["endpoint"]["id"], second.as_str());
+        assert_eq!(payload["phoneNumber"]["endpointId"], second.as_str());
         let numbers = |id: String| {
             let app = &app;
             let key = key.clone();
@@ -215,7 +216,7 @@ db_test! {
             let res = app.graphql(&key, DETACH, json!({ "input": { "phoneNumberId": number } })).await;
             let (payload, codes) = outcome(&res, "detachPhoneNumber");
             assert!(codes.is_empty(), "{}", res.body);
-            assert_eq!(payload["phoneNumber"]["endpoint"], Value::Null);
+            assert_eq!(payload["phoneNumber"]["endpointId"], Value::Null);
         }
         assert_eq!(numbers(second.clone()).await, json!([]));
         let res = app.graphql(&key, REMOVE, json!({ "input": { "phoneNumberId": theirs } })).await;
@@ -269,12 +270,12 @@ db_test! {
             let (pb, cb) = outcome(&rb, "attachPhoneNumber");
             // Exactly one wins; the other is told the number is taken.
             let winner = match (ca.is_empty(), cb.is_empty()) {
-                (true, false) => { assert_eq!(cb, ["PHONE_NUMBER_TAKEN"]); pa["phoneNumber"]["endpoint"]["id"].clone() }
-                (false, true) => { assert_eq!(ca, ["PHONE_NUMBER_TAKEN"]); pb["phoneNumber"]["endpoint"]["id"].clone() }
+                (true, false) => { assert_eq!(cb, ["PHONE_NUMBER_TAKEN"]); pa["phoneNumber"]["endpointId"].clone() }
+                (false, true) => { assert_eq!(ca, ["PHONE_NUMBER_TAKEN"]); pb["phoneNumber"]["endpointId"].clone() }
                 other => panic!("round {round}: {other:?}: {} {}", ra.body, rb.body),
             };
-            let stored = app.graphql(&key, "query($id: ID!) { node(id: $id) { ... on PhoneNumber { endpoint { id } } } }", json!({ "id": number })).await;
-            assert_eq!(stored.assert_ok()["node"]["endpoint"]["id"], winner);
+            let stored = app.graphql(&key, "query($id: ID!) { node(id: $id) { ... on PhoneNumber { endpointId } } }", json!({ "id": number })).await;
+            assert_eq!(stored.assert_ok()["node"]["endpointId"], winner);
         }
     }
 }

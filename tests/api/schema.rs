@@ -52,4 +52,15 @@ fn schema_has_the_contract_shapes() {
     ] {
         assert!(sdl.contains(needle), "schema lacks `{needle}`");
     }
+    // Numbers and endpoints don't nest into each other: a cycle of lists costed as one object
+    // each let a query of cost 8 fan out into tens of thousands of lookups.
+    let number = &sdl[sdl
+        .find("type PhoneNumber implements Node {")
+        .expect("PhoneNumber")..];
+    let number = &number[..number.find("\n}").expect("its end")];
+    assert!(
+        number.contains("\tendpointId: UUID\n") || number.ends_with("\tendpointId: UUID"),
+        "{number}"
+    );
+    assert!(!number.contains("Endpoint\n"), "{number}");
 }

@@ -62,6 +62,11 @@ for (const input of endpoints) {
   if (!endpoint || createEndpoint.userErrors.length > 0) {
     fail(`create ${input.type}: ${JSON.stringify(createEndpoint?.userErrors)}`);
   }
+  // The edge a Relay client appends to its cached list (`@appendEdge`): the same endpoint,
+  // with its cursor in the list's ordering.
+  if (createEndpoint.endpointEdge?.node.id !== endpoint.id || !createEndpoint.endpointEdge.cursor) {
+    fail(`create ${input.type}: no edge for the new endpoint`);
+  }
   created.push({ id: endpoint.id, name: endpoint.name });
   console.log(`created ${endpoint.type.padEnd(10)} ${endpoint.name.padEnd(28)} → ${endpoint.url}`);
 }

@@ -16,6 +16,7 @@ export const CreateEndpoint = graphql(`
           ... on CustomSipConfig { passwordSet }
         }
       }
+      endpointEdge(orderBy: { field: CREATED_AT, direction: ASC }) { cursor node { id } }
       userErrors { field message code }
     }
   }

@@ -86,8 +86,14 @@ fn condition(actor: &Actor, filter: &NumberFilter) -> Result<Condition, DomainEr
         Some(false) => cond = cond.add(Column::EndpointId.is_null()),
         None => {}
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim) {
-        if search.chars().count() > MAX_SEARCH_LEN || has_control_chars(search) {
+    if let Some(search) = filter.search.as_deref() {
+        if has_control_chars(search) {
+            return Err(DomainError::BadInput(
+                "`filter.search` contains control characters".to_owned(),
+            ));
+        }
+        let search = search.trim();
+        if search.chars().count() > MAX_SEARCH_LEN {
             return Err(DomainError::BadInput(format!(
                 "`filter.search` is part of an E.164 number: at most {MAX_SEARCH_LEN} characters"
             )));

@@ -109,7 +109,6 @@ impl Endpoint {
 
 /// A phone number of the organization, in E.164 form.
 #[derive(SimpleObject)]
-#[graphql(complex)]
 pub struct PhoneNumber {
     /// The number's id (its UUID, which says it names a phone number).
     #[graphql(owned)]
@@ -119,25 +118,9 @@ pub struct PhoneNumber {
     pub e164: String,
     pub mode: Mode,
     pub created_at: DateTime<Utc>,
-    #[graphql(skip)]
+    /// The endpoint calls to this number are routed to; null when it routes nowhere. An id
+    /// rather than the endpoint, so that numbers and endpoints don't nest into each other.
     pub endpoint_id: Option<Uuid>,
-}
-
-#[ComplexObject]
-impl PhoneNumber {
-    /// The endpoint calls to this number are routed to; null when it routes nowhere.
-    async fn endpoint(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Endpoint>> {
-        let Some(id) = self.endpoint_id else {
-            return Ok(None);
-        };
-        let actor = crate::graphql::error::actor(ctx)?;
-        let services = ctx.data::<crate::graphql::Services>()?;
-        match endpoints::get(&services.db, actor, id).await {
-            Ok(endpoint) => Ok(Some(Endpoint(endpoint))),
-            Err(crate::domain::DomainError::NotFound(_)) => Ok(None),
-            Err(err) => Err(err.extend()),
-        }
-    }
 }
 
 impl From<entity::phone_number::Model> for PhoneNumber {

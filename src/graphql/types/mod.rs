@@ -3,8 +3,8 @@
 //! each area's types in a file of its own.
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject,
-    SimpleObject, Union,
+    Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject, SimpleObject,
+    Union,
 };
 use chrono::{DateTime, Utc};
 use entity::enums::EndpointType as EntityEndpointType;
