@@ -833,3 +833,41 @@ db_test! {
         assert_eq!(live["phoneNumbers"], json!([{ "id": live_phone.to_string(), "e164": "+14155550402" }]));
     }
 }
+
+db_test! {
+    async fn the_role_matrix_covers_phone_numbers_and_members(app) {
+        // Who may do what, with every role's session and both API keys: numbers are changed
+        // by members and up, members managed by owners' and admins' sessions only; everyone
+        // reads both lists.
+        const ADD_NUMBER: &str = "mutation($input: AddPhoneNumberInput!) { addPhoneNumber(input: $input) { phoneNumber { id } userErrors { code } } }";
+        const ADD_MEMBER: &str = "mutation($input: AddMemberInput!) { addMember(input: $input) { member { id } userErrors { code } } }";
+        const READ: &str = "{ phoneNumbers { totalCount } members { totalCount } }";
+        let mut callers: Vec<(String, String, Option<Uuid>, bool, bool)> = Vec::new();
+        for role in ALL_ROLES {
+            let (_, token) = app.member(app.org.id, role).await;
+            let writes = WRITERS.contains(&role);
+            let manages = matches!(role, Role::Owner | Role::Admin);
+            callers.push((role_name(role).to_owned(), token, Some(app.org.id), writes, manages));
+        }
+        callers.push(("TEST key".to_owned(), app.org.test_key.clone(), None, true, false));
+        callers.push(("LIVE key".to_owned(), app.org.live_key.clone(), None, true, false));
+        for (i, (who, token, org, writes, manages)) in callers.iter().enumerate() {
+            let res = gql(&app, token, *org, READ, json!({})).await;
+            res.assert_ok();
+            let res = gql(&app, token, *org, ADD_NUMBER,
+                json!({ "input": { "e164": format!("+1415555{i:04}"), "mode": if who == "LIVE key" { "LIVE" } else { "TEST" } } })).await;
+            if *writes {
+                assert_eq!(res.assert_ok()["addPhoneNumber"]["userErrors"], json!([]), "{who}: {}", res.body);
+            } else {
+                assert_eq!(res.error_code(), Some("FORBIDDEN"), "{who}: {}", res.body);
+            }
+            let res = gql(&app, token, *org, ADD_MEMBER,
+                json!({ "input": { "userId": format!("added-by-{i}"), "role": "VIEWER" } })).await;
+            if *manages {
+                assert_eq!(res.assert_ok()["addMember"]["userErrors"], json!([]), "{who}: {}", res.body);
+            } else {
+                assert_eq!(res.error_code(), Some("FORBIDDEN"), "{who}: {}", res.body);
+            }
+        }
+    }
+}
