@@ -210,6 +210,15 @@ db_test! {
         let headers = [("authorization", auth.as_str()), ("x-organization-id", org.as_str())];
         let res = app.post(&headers, json!({ "query": ATTACH, "variables": attach(live_number, &first, None) })).await;
         assert_eq!(outcome(&res, "attachPhoneNumber").1, ["MODE_MISMATCH"], "{}", res.body);
+        // And creating a test endpoint with the live number says the same; a test key, which
+        // doesn't see live numbers, is told the number isn't found.
+        let create = "mutation($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } userErrors { field code } } }";
+        let input = json!({ "name": "Mixed", "type": "WEBHOOK", "url": "https://example.com/m", "mode": "TEST", "phoneNumberId": live_number });
+        let res = app.post(&headers, json!({ "query": create, "variables": { "input": input } })).await;
+        assert_eq!(outcome(&res, "createEndpoint").1, ["MODE_MISMATCH"], "{}", res.body);
+        assert_eq!(res.data()["createEndpoint"]["userErrors"][0]["field"], json!(["input", "phoneNumberId"]));
+        let res = app.graphql(&key, create, json!({ "input": input })).await;
+        assert_eq!(outcome(&res, "createEndpoint").1, ["PHONE_NUMBER_NOT_FOUND"], "{}", res.body);
 
         // Detach, twice; then remove, and the number is gone.
         for _ in 0..2 {

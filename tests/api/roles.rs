@@ -803,7 +803,7 @@ db_test! {
         let live_phone = app.add_phone_number(app.org.id, Mode::Live, "+14155550402").await;
 
         // A TEST endpoint with the live number, a LIVE one (default and explicit) with the test
-        // number: refused, nothing written.
+        // number: refused (the session sees both modes, so it is told why), nothing written.
         for (extra, phone) in [
             (json!({ "mode": "TEST" }), live_phone),
             (json!({}), test_phone),
@@ -818,7 +818,7 @@ db_test! {
             assert_eq!(payload["endpoint"], Value::Null, "{payload}");
             let errors = payload["userErrors"].as_array().expect("userErrors");
             assert_eq!(errors.len(), 1, "{payload}");
-            assert_eq!(errors[0]["code"], "PHONE_NUMBER_NOT_FOUND", "{payload}");
+            assert_eq!(errors[0]["code"], "MODE_MISMATCH", "{payload}");
             assert_eq!(errors[0]["field"], json!(["input", "phoneNumberId"]), "{payload}");
             assert_eq!(app.endpoint_rows().await, 0, "nothing was created");
         }

@@ -226,6 +226,7 @@ pub async fn create(
                 actor.organization_id,
                 mode,
                 id,
+                actor.fixed_mode().is_none(),
                 &mut errors,
             )
             .await?

@@ -72,21 +72,32 @@ pub async fn add(
 }
 
 /// The number `id` if it belongs to this organization and mode and routes nowhere yet;
-/// otherwise a field error is pushed. A number of another organization is "not found".
+/// otherwise a field error is pushed. A number of another organization is "not found", and so
+/// is one of the other mode unless the caller sees both (a session): then it is
+/// `MODE_MISMATCH`, as `attachPhoneNumber` says it.
 pub(crate) async fn find_attachable(
     db: &impl ConnectionTrait,
     organization_id: Uuid,
     mode: Mode,
     id: Uuid,
+    sees_both_modes: bool,
     errors: &mut Vec<FieldError>,
 ) -> Result<Option<phone_number::Model>, DomainError> {
     let found = phone_number::Entity::find()
         .filter(Column::Id.eq(id))
         .filter(Column::OrganizationId.eq(organization_id))
-        .filter(Column::Mode.eq(mode))
         .one(db)
-        .await?;
+        .await?
+        .filter(|p| p.mode == mode || sees_both_modes);
     match found {
+        Some(p) if p.mode != mode => {
+            errors.push(FieldError::new(
+                Field::PhoneNumberId,
+                UserErrorCode::ModeMismatch,
+                "{field} names a phone number of the other mode: a number routes only to an endpoint of its own mode",
+            ));
+            Ok(None)
+        }
         None => {
             errors.push(FieldError::new(
                 Field::PhoneNumberId,
