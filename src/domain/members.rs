@@ -153,15 +153,7 @@ pub async fn list(
     max_first: u64,
     after: Option<&str>,
 ) -> Result<MemberPage, DomainError> {
-    let first = match first {
-        None => std::cmp::min(50, max_first),
-        Some(n) if n >= 1 && n.unsigned_abs() <= max_first => n.unsigned_abs(),
-        Some(n) => {
-            return Err(DomainError::BadInput(format!(
-                "`first` must be between 1 and {max_first} (the page size limit), got {n}"
-            )));
-        }
-    };
+    let first = super::page_size(first, max_first)?;
     let after = after.map(decode_cursor).transpose()?;
     let mut find = organization_member::Entity::find()
         .filter(organization_member::Column::OrganizationId.eq(actor.organization_id));

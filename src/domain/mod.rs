@@ -20,3 +20,18 @@ pub use entity::enums::{EndpointStatus, EndpointType, Mode, Role};
 pub use error::{DomainError, Field, FieldError, UserErrorCode};
 
 pub(crate) use text::has_control_chars;
+
+/// A list's page size when `first` is left out (a smaller configured limit shortens it).
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+/// The page size a list asks for: `first`, from 1 to `max_first` (the page size limit), or
+/// the default, shortened to that limit.
+pub fn page_size(first: Option<i64>, max_first: u64) -> Result<u64, DomainError> {
+    match first {
+        None => Ok(DEFAULT_PAGE_SIZE.min(max_first)),
+        Some(n) if n >= 1 && n.unsigned_abs() <= max_first => Ok(n.unsigned_abs()),
+        Some(n) => Err(DomainError::BadInput(format!(
+            "`first` must be between 1 and {max_first} (the page size limit), got {n}"
+        ))),
+    }
+}

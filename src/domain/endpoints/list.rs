@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{DEFAULT_PAGE_SIZE, Endpoint, MAX_NAME_LEN, MAX_SEARCH_LEN, scoped};
+use super::{Endpoint, MAX_NAME_LEN, MAX_SEARCH_LEN, scoped};
 use crate::domain::access::ModeScope;
 use crate::domain::error::DomainError;
 use crate::domain::{Actor, has_control_chars};
@@ -168,16 +168,7 @@ pub async fn list(
     actor: &Actor,
     req: PageRequest,
 ) -> Result<Page, DomainError> {
-    let first = match req.first {
-        None => std::cmp::min(DEFAULT_PAGE_SIZE, req.max_first),
-        Some(n) if n >= 1 && n.unsigned_abs() <= req.max_first => n.unsigned_abs(),
-        Some(n) => {
-            return Err(DomainError::BadInput(format!(
-                "`first` must be between 1 and {} (the page size limit), got {n}",
-                req.max_first
-            )));
-        }
-    };
+    let first = crate::domain::page_size(req.first, req.max_first)?;
     if let Some(search) = &req.filter.search {
         if search.chars().count() > MAX_SEARCH_LEN {
             return Err(DomainError::BadInput(format!(

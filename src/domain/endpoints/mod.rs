@@ -30,7 +30,6 @@ use routing::{check_name, check_status, resolve_routing, seed_name};
 
 pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_URL_LEN: usize = 2048;
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_SEARCH_LEN: usize = 200;
 
 /// What endpoint writes need beyond the database: where generated URIs point, and the key

@@ -15,8 +15,6 @@ use uuid::Uuid;
 use crate::domain::error::DomainError;
 use crate::domain::{Actor, has_control_chars};
 
-/// The page size when `first` is left out.
-pub const DEFAULT_PAGE_SIZE: u64 = 50;
 /// The longest `filter.search`.
 const MAX_SEARCH_LEN: usize = 16;
 
@@ -117,16 +115,7 @@ pub async fn list(
     actor: &Actor,
     req: NumberPageRequest,
 ) -> Result<NumberPage, DomainError> {
-    let first = match req.first {
-        None => std::cmp::min(DEFAULT_PAGE_SIZE, req.max_first),
-        Some(n) if n >= 1 && n.unsigned_abs() <= req.max_first => n.unsigned_abs(),
-        Some(n) => {
-            return Err(DomainError::BadInput(format!(
-                "`first` must be between 1 and {} (the page size limit), got {n}",
-                req.max_first
-            )));
-        }
-    };
+    let first = crate::domain::page_size(req.first, req.max_first)?;
     let after = req.after.as_deref().map(Cursor::decode).transpose()?;
     let mut cond = condition(actor, &req.filter)?;
     if let Some(cursor) = &after {

@@ -45,19 +45,12 @@ impl EndpointQuery {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let filter: endpoints::EndpointFilter = filter.unwrap_or_default().into();
-        // Left out (the schema's default of 50 applies), the page is shortened to a smaller
-        // configured page size limit rather than refused.
-        let given = ctx
-            .field()
-            .arguments()?
-            .iter()
-            .any(|(name, _)| name.as_str() == "first");
-        let first = if given { first } else { None };
+        let first = super::first_given(ctx, first)?;
         let page = endpoints::list(
             &services.db,
             actor,
             PageRequest {
-                first: first.map(i64::from),
+                first,
                 max_first: services.max_page_size,
                 after,
                 filter: filter.clone(),

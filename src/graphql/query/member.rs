@@ -25,15 +25,11 @@ impl MemberQuery {
     ) -> async_graphql::Result<OrganizationMemberConnection> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let given = ctx
-            .field()
-            .arguments()?
-            .iter()
-            .any(|(name, _)| name.as_str() == "first");
+        let first = super::first_given(ctx, first)?;
         let page = members::list(
             &services.db,
             actor,
-            if given { first.map(i64::from) } else { None },
+            first,
             services.max_page_size,
             after.as_deref(),
         )

@@ -16,3 +16,18 @@ pub struct Query(
     phone_number::PhoneNumberQuery,
     member::MemberQuery,
 );
+
+/// A connection's `first`, when the request gave it. Left out, the schema's default of 50 is
+/// not passed on, so that a smaller configured page size limit shortens the page rather than
+/// refusing it.
+fn first_given(
+    ctx: &async_graphql::Context<'_>,
+    first: Option<i32>,
+) -> async_graphql::Result<Option<i64>> {
+    let given = ctx
+        .field()
+        .arguments()?
+        .iter()
+        .any(|(name, _)| name.as_str() == "first");
+    Ok(first.filter(|_| given).map(i64::from))
+}

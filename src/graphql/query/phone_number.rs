@@ -28,16 +28,12 @@ impl PhoneNumberQuery {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let filter: phone_numbers::NumberFilter = filter.unwrap_or_default().into();
-        let given = ctx
-            .field()
-            .arguments()?
-            .iter()
-            .any(|(name, _)| name.as_str() == "first");
+        let first = super::first_given(ctx, first)?;
         let page = phone_numbers::list(
             &services.db,
             actor,
             NumberPageRequest {
-                first: if given { first.map(i64::from) } else { None },
+                first,
                 max_first: services.max_page_size,
                 after,
                 filter: filter.clone(),

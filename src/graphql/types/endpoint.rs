@@ -144,6 +144,18 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+impl PageInfo {
+    /// The page info of a page of `(cursor, item)`s, as every connection gives it.
+    pub fn of<T>(items: &[(String, T)], has_next_page: bool, has_previous_page: bool) -> Self {
+        Self {
+            has_next_page,
+            has_previous_page,
+            start_cursor: items.first().map(|(c, _)| c.clone()),
+            end_cursor: items.last().map(|(c, _)| c.clone()),
+        }
+    }
+}
+
 pub struct EndpointEdge {
     pub cursor: String,
     pub node: DomainEndpoint,
@@ -188,12 +200,11 @@ impl EndpointConnection {
             .collect()
     }
     async fn page_info(&self) -> PageInfo {
-        PageInfo {
-            has_next_page: self.page.has_next_page,
-            has_previous_page: self.page.has_previous_page,
-            start_cursor: self.page.items.first().map(|(c, _)| c.clone()),
-            end_cursor: self.page.items.last().map(|(c, _)| c.clone()),
-        }
+        PageInfo::of(
+            &self.page.items,
+            self.page.has_next_page,
+            self.page.has_previous_page,
+        )
     }
     /// How many endpoints match the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {

@@ -57,12 +57,11 @@ impl PhoneNumberConnection {
             .collect()
     }
     async fn page_info(&self) -> PageInfo {
-        PageInfo {
-            has_next_page: self.page.has_next_page,
-            has_previous_page: self.page.has_previous_page,
-            start_cursor: self.page.items.first().map(|(c, _)| c.clone()),
-            end_cursor: self.page.items.last().map(|(c, _)| c.clone()),
-        }
+        PageInfo::of(
+            &self.page.items,
+            self.page.has_next_page,
+            self.page.has_previous_page,
+        )
     }
     /// How many numbers match the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
