@@ -2,7 +2,7 @@
 //! checked against their published sha512 integrity — so the gateway serves GraphiQL itself:
 //! offline, behind a firewall, under a strict Content-Security-Policy.
 //!
-//! Set `COCKPIT_GRAPHIQL_TARBALLS` to a folder holding the three `.tgz` files to build
+//! Set `COCKPIT_GRAPHIQL_TARBALLS` to a folder holding the four `.tgz` files to build
 //! without the registry. Without npm or the tarballs the gateway still builds, and its
 //! GraphiQL page says why it is missing.
 
@@ -31,6 +31,13 @@ const PACKAGES: &[(&str, &str, &str, &[&str])] = &[
         "3.9.0",
         "sha512-rJYFlHdBbug9+YbFSwRVvgfPjCayC7wHecZkx/qB4XLuQPFQZw/yB9pmHFtOJV6RiNBBHro3u1GdocKa3YcGRA==",
         &["graphiql.min.js", "graphiql.min.css"],
+    ),
+    // The graphql-transport-ws client GraphiQL runs subscriptions with.
+    (
+        "graphql-ws",
+        "6.4.2",
+        "sha512-wxhPhhOGJo8PbGDkBYVE76sZLDrS+GkyrR4bZECSLVbo0pZZNKs0HtBh2Ip/uaUuiVUxwO9ssI9R92buQfNSqQ==",
+        &["umd/graphql-ws.min.js"],
     ),
 ];
 

@@ -33,6 +33,10 @@ pub enum Code {
     ValidationFailed,
     /// REST: the body is not `application/json` (415).
     UnsupportedMediaType,
+    /// A subscription fell further behind its events than its buffer holds.
+    SlowConsumer,
+    /// A credential holds as many open subscriptions as it may.
+    SubscriptionLimitExceeded,
 }
 
 impl Code {
@@ -61,6 +65,8 @@ impl Code {
             Self::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
             Self::ValidationFailed => "VALIDATION_FAILED",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::SlowConsumer => "SLOW_CONSUMER",
+            Self::SubscriptionLimitExceeded => "SUBSCRIPTION_LIMIT_EXCEEDED",
         }
     }
 }

@@ -61,6 +61,30 @@ impl Default for Limits {
     }
 }
 
+/// How long events are kept, and what subscribers to them may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// Events older than this are deleted, in small batches.
+    pub retention: Duration,
+    /// How often retention runs (first at start).
+    pub retention_sweep: Duration,
+    /// Open subscriptions one API key or user may hold at once, across its connections.
+    pub max_subscriptions_per_credential: usize,
+    /// Events a subscriber may fall behind by before it is disconnected as too slow.
+    pub subscription_buffer: usize,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(90 * 24 * 60 * 60),
+            retention_sweep: Duration::from_secs(60 * 60),
+            max_subscriptions_per_credential: 25,
+            subscription_buffer: 256,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -82,6 +106,7 @@ pub struct Config {
     pub server: crate::server::ServerLimits,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client; none by default.
     pub trusted_proxies: crate::net::TrustedProxies,
+    pub events: EventSettings,
     /// Tests only (no flag sets it): mounts `POST /__fault/panic`, which charges the caller's
     /// bucket 10 points and then panics, to show what a panicking handler leaves behind.
     #[doc(hidden)]
@@ -106,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| ".."))
             .field("server", &self.server)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("events", &self.events)
             .finish()
     }
 }
@@ -136,6 +162,7 @@ mod tests {
             metrics_token: Some("the-metrics-token".into()),
             server: Default::default(),
             trusted_proxies: Default::default(),
+            events: Default::default(),
             fault_injection: false,
         };
         let shown = format!("{config:?}");

@@ -10,6 +10,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod notices;
 pub mod ratelimit;
 pub mod scan;
 pub mod server;

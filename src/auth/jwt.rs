@@ -56,6 +56,16 @@ pub enum JwtError {
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: Option<String>,
+    /// Seconds since the epoch (a NumericDate may have a fraction).
+    exp: Option<f64>,
+}
+
+/// A verified session: who, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: String,
+    /// The token's `exp`: a subscription made with it ends then.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,8 +102,8 @@ impl JwtVerifier {
         }
     }
 
-    /// The user id (`sub`) of a valid token.
-    pub async fn verify(&self, token: &str) -> Result<String, JwtError> {
+    /// The user id (`sub`) and expiry of a valid token.
+    pub async fn verify(&self, token: &str) -> Result<Session, JwtError> {
         let reject = |m: &str| JwtError::Rejected(m.to_owned());
         let header =
             read_header(token).ok_or_else(|| reject("The token is not a well-formed JWT."))?;
@@ -183,13 +193,20 @@ impl JwtVerifier {
                 _ => "The token is not a well-formed JWT.".to_owned(),
             })
         })?;
+        let expires_at = data
+            .claims
+            .exp
+            .and_then(|exp| chrono::DateTime::from_timestamp_millis((exp * 1000.0) as i64));
         match data.claims.sub {
             Some(sub)
                 if !sub.trim().is_empty()
                     && sub.len() <= 255
                     && !sub.chars().any(char::is_control) =>
             {
-                Ok(sub)
+                Ok(Session {
+                    user_id: sub,
+                    expires_at,
+                })
             }
             Some(sub) if !sub.trim().is_empty() => Err(reject(
                 "The token's `sub` claim is not a user id (1 to 255 printable characters).",

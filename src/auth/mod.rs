@@ -43,10 +43,15 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// On PostgreSQL, starts hearing revocations: call it within the runtime.
-    pub fn new(db: DatabaseConnection, jwt: &JwtSettings) -> Self {
+    /// Keys are remembered while `hearing` (PostgreSQL's notices) is recent; on SQLite, with
+    /// no hearing, until `CREDENTIAL_TTL`.
+    pub fn new(
+        db: DatabaseConnection,
+        jwt: &JwtSettings,
+        hearing: Option<std::sync::Arc<crate::notices::Hearing>>,
+    ) -> Self {
         Self {
-            keys: cache::KeyCache::new(&db),
+            keys: cache::KeyCache::new(hearing),
             db,
             jwt: jwt.is_enabled().then(|| JwtVerifier::new(jwt)),
         }
@@ -86,21 +91,22 @@ impl Authenticator {
                     .to_owned(),
             ));
         };
-        let user_id = jwt.verify(credential).await.map_err(|e| match e {
+        let session = jwt.verify(credential).await.map_err(|e| match e {
             JwtError::Rejected(message) => AuthError::Unauthenticated(message),
             JwtError::Unavailable(detail) => {
                 tracing::error!(error = %detail, "JWT verification unavailable");
                 AuthError::Unavailable
             }
         })?;
-        self.user_actor(user_id, organization).await
+        self.user_actor(session, organization).await
     }
 
     async fn user_actor(
         &self,
-        user_id: String,
+        session: jwt::Session,
         organization: Option<Uuid>,
     ) -> Result<Actor, AuthError> {
+        let user_id = session.user_id;
         let memberships = members::of_user(&self.db, &user_id).await?;
         let membership = match organization {
             Some(org) => memberships
@@ -122,6 +128,8 @@ impl Authenticator {
             organization_id: membership.organization.id,
             role: membership.role,
             credential: Credential::User { user_id },
+            request_id: None,
+            expires_at: session.expires_at,
         })
     }
 }

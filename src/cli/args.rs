@@ -256,3 +256,28 @@ impl ServerArgs {
         }
     }
 }
+
+/// Events: how long the audit log keeps them, and what subscribers may hold.
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// Days an event is kept; older ones are deleted in small batches, hourly.
+    #[arg(long, env = "COCKPIT_EVENT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
+    pub event_retention_days: u64,
+    /// Subscriptions one API key or user may hold open at once.
+    #[arg(long, env = "COCKPIT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL", default_value_t = EventSettings::default().max_subscriptions_per_credential, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000), global = true)]
+    pub max_subscriptions_per_credential: usize,
+    /// Events a subscriber may fall behind by before it is disconnected as too slow.
+    #[arg(long, env = "COCKPIT_SUBSCRIPTION_BUFFER", default_value_t = EventSettings::default().subscription_buffer, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536), global = true)]
+    pub subscription_buffer: usize,
+}
+
+impl EventArgs {
+    pub fn settings(&self) -> EventSettings {
+        EventSettings {
+            retention: std::time::Duration::from_secs(self.event_retention_days * 24 * 60 * 60),
+            max_subscriptions_per_credential: self.max_subscriptions_per_credential,
+            subscription_buffer: self.subscription_buffer,
+            ..EventSettings::default()
+        }
+    }
+}

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtSettings;
-use crate::config::{Config, Limits};
+use crate::config::{Config, EventSettings, Limits};
 use crate::domain::provider::{PROVIDERS, SipDomains};
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::ratelimit::RateLimitSettings;
@@ -90,6 +90,8 @@ pub struct Cli {
         global = true
     )]
     pub metrics_token: Option<String>,
+    #[command(flatten)]
+    pub events: EventArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -131,6 +133,7 @@ impl Cli {
                 nets: self.trusted_proxies.clone(),
                 header: self.trusted_proxy_header,
             },
+            events: self.events.settings(),
             fault_injection: false,
         }
     }

@@ -8,7 +8,12 @@ use super::DomainError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// An API key acts in its own organization and mode only.
-    ApiKey { key_id: Uuid, mode: Mode },
+    ApiKey {
+        key_id: Uuid,
+        mode: Mode,
+        /// The key's display prefix (`kros_test_ab12`), which events name it by.
+        prefix: String,
+    },
     /// A dashboard user (JWT `sub`) sees both modes.
     User { user_id: String },
 }
@@ -27,6 +32,11 @@ pub struct Actor {
     pub organization_id: Uuid,
     pub role: Role,
     pub credential: Credential,
+    /// The `x-request-id` of the request acting, recorded with the changes it makes.
+    pub request_id: Option<String>,
+    /// When the credential stops being valid (a session token's `exp`); a subscription made
+    /// with it ends then.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Actor {

@@ -16,6 +16,9 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use entity::enums::EventType;
+
+use super::events::{self, Author};
 use super::{Actor, Credential, DomainError, Field};
 
 const SECRET_LEN: usize = 32;
@@ -61,7 +64,7 @@ pub async fn create_for(
     name: &str,
 ) -> Result<CreatedKey, DomainError> {
     actor.ensure_can_manage_organization()?;
-    create(db, actor.organization_id, mode, name).await
+    create_by(db, Author::Actor(actor), actor.organization_id, mode, name).await
 }
 
 /// The actor's organization's keys, newest first: owners and admins only.
@@ -108,11 +111,22 @@ pub async fn revoke_for(
     if owned.is_none() {
         return Err(DomainError::NotFound("API key"));
     }
-    revoke(db, id).await
+    revoke_by(db, Author::Actor(actor), id).await
 }
 
+/// Creates a key in `organization_id` (the CLI's `key create`).
 pub async fn create(
     db: &DatabaseConnection,
+    organization_id: Uuid,
+    mode: Mode,
+    name: &str,
+) -> Result<CreatedKey, DomainError> {
+    create_by(db, Author::System, organization_id, mode, name).await
+}
+
+async fn create_by(
+    db: &DatabaseConnection,
+    author: Author<'_>,
     organization_id: Uuid,
     mode: Mode,
     name: &str,
@@ -136,9 +150,12 @@ pub async fn create(
         created_at: Set(entity::now()),
         last_used_at: Set(None),
         revoked_at: Set(None),
-    }
-    .insert(db)
-    .await?;
+    };
+    let txn = crate::db::begin_write(db).await?;
+    let model = model.insert(&txn).await?;
+    let change = events::api_key_change(EventType::ApiKeyCreated, None, Some(&model));
+    events::record(&txn, author, organization_id, vec![change]).await?;
+    events::commit(txn, organization_id).await?;
     Ok(CreatedKey { model, plaintext })
 }
 
@@ -162,6 +179,14 @@ pub fn note_revocation() {
 /// Revokes a key; it stops working on the next request, in every process (on PostgreSQL the
 /// revocation is announced on `REVOCATION_CHANNEL`). Revoking twice keeps the first time.
 pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model, DomainError> {
+    revoke_by(db, Author::System, id).await
+}
+
+async fn revoke_by(
+    db: &DatabaseConnection,
+    author: Author<'_>,
+    id: Uuid,
+) -> Result<api_key::Model, DomainError> {
     let key = api_key::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -169,20 +194,29 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model,
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    // Conditional, so that of two revocations racing, the first time is the one kept; the
-    // announcement is part of the same transaction, so there is no revocation without it.
+    // Conditional, so that of two revocations racing, the first time is the one kept (and
+    // recorded once); the announcement is part of the same transaction, so there is no
+    // revocation without it.
     let txn = crate::db::begin_write(db).await?;
-    api_key::Entity::update_many()
+    let revoked = api_key::Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(entity::now()))
         .filter(Column::Id.eq(id))
         .filter(Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
+    if revoked.rows_affected == 1 {
+        let after = api_key::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(DomainError::NotFound("API key"))?;
+        let change = events::api_key_change(EventType::ApiKeyRevoked, Some(&key), Some(&after));
+        events::record(&txn, author, key.organization_id, vec![change]).await?;
+    }
     if db.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(&format!("NOTIFY {REVOCATION_CHANNEL}"))
             .await?;
     }
-    txn.commit().await?;
+    events::commit(txn, key.organization_id).await?;
     note_revocation();
     api_key::Entity::find_by_id(id)
         .one(db)
@@ -237,7 +271,10 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Actor, D
         credential: Credential::ApiKey {
             key_id: found.id,
             mode: found.mode,
+            prefix: found.display_prefix,
         },
+        request_id: None,
+        expires_at: None,
     })
 }
 

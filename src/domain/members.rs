@@ -1,6 +1,6 @@
 //! Organization memberships: which user (JWT `sub`) acts in which organization, with what role.
 
-use entity::enums::Role;
+use entity::enums::{EventType, Role};
 use entity::{organization, organization_member};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use sea_orm::DatabaseTransaction;
 
 use super::error::{Field, FieldError, UserErrorCode};
+use super::events::{self, Author};
 use super::{Actor, Credential, DomainError, has_control_chars};
 
 /// A user's membership, with its organization.
@@ -54,14 +55,17 @@ pub async fn upsert(
         .lock_exclusive()
         .one(&txn)
         .await?;
-    let member = match existing {
+    let (member, change) = match existing {
         Some(member) => {
-            let mut active: organization_member::ActiveModel = member.into();
+            let mut active: organization_member::ActiveModel = member.clone().into();
             active.role = Set(role);
-            active.update(&txn).await?
+            let updated = active.update(&txn).await?;
+            let change =
+                events::member_change(EventType::MemberUpdated, Some(&member), Some(&updated));
+            (updated, change)
         }
         None => {
-            organization_member::ActiveModel {
+            let added = organization_member::ActiveModel {
                 organization_id: Set(organization_id),
                 user_id: Set(user_id.to_owned()),
                 id: Set(super::ids::new_id(super::ids::Kind::OrganizationMember)),
@@ -69,10 +73,13 @@ pub async fn upsert(
                 created_at: Set(entity::now()),
             }
             .insert(&txn)
-            .await?
+            .await?;
+            let change = events::member_change(EventType::MemberCreated, None, Some(&added));
+            (added, change)
         }
     };
-    txn.commit().await?;
+    events::record(&txn, Author::System, organization_id, vec![change]).await?;
+    events::commit(txn, organization_id).await?;
     Ok(member)
 }
 
@@ -275,7 +282,15 @@ pub async fn add_for(
     }
     .insert(&txn)
     .await?;
-    txn.commit().await?;
+    let change = events::member_change(EventType::MemberCreated, None, Some(&member));
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(member)
 }
 
@@ -332,7 +347,15 @@ pub async fn update_role(
     let mut active: organization_member::ActiveModel = member.clone().into();
     active.role = Set(role);
     let updated = active.update(&txn).await?;
-    txn.commit().await?;
+    let change = events::member_change(EventType::MemberUpdated, Some(member), Some(&updated));
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(updated)
 }
 
@@ -359,6 +382,14 @@ pub async fn remove(
     organization_member::Entity::delete_by_id((actor.organization_id, member.user_id.clone()))
         .exec(&txn)
         .await?;
-    txn.commit().await?;
+    let change = events::member_change(EventType::MemberDeleted, Some(member), None);
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(member_id)
 }

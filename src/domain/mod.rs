@@ -5,6 +5,7 @@ pub mod access;
 pub mod api_keys;
 pub mod endpoints;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod members;
 pub mod organizations;

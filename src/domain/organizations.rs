@@ -4,7 +4,9 @@ use entity::organization;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
-use super::DomainError;
+use entity::enums::EventType;
+
+use super::{DomainError, events};
 
 pub async fn create(
     db: &DatabaseConnection,
@@ -17,7 +19,18 @@ pub async fn create(
         name: Set(name),
         created_at: Set(entity::now()),
     };
-    Ok(model.insert(db).await?)
+    let txn = crate::db::begin_write(db).await?;
+    let created = model.insert(&txn).await?;
+    let change = events::Change::new(
+        EventType::OrganizationCreated,
+        created.id,
+        None,
+        None,
+        Some(serde_json::json!({ "name": created.name })),
+    );
+    events::record(&txn, events::Author::System, created.id, vec![change]).await?;
+    events::commit(txn, created.id).await?;
+    Ok(created)
 }
 
 pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<organization::Model, DomainError> {

@@ -6,15 +6,18 @@ pub mod global_id;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema, ValidationMode};
+use std::sync::Arc;
+
+use async_graphql::{Schema, ValidationMode};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Limits;
 use crate::domain::endpoints;
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// What resolvers reach through `ctx.data`: the app-wide services. Per-request identity
 /// (`Actor`) and loaders are added to each request by the HTTP handler.
@@ -24,6 +27,8 @@ pub struct Services {
     pub endpoints: endpoints::Settings,
     /// The largest `first` a connection takes.
     pub max_page_size: u64,
+    /// This process's live events, which subscriptions read.
+    pub hub: Arc<crate::domain::events::Hub>,
 }
 
 /// The schema. `ValidationMode::Fast` leaves out the rules a document passes or fails by its
@@ -32,7 +37,7 @@ pub fn build_schema(services: Services, limits: &Limits, mode: ValidationMode) -
     let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
     .data(services)
     .validation_mode(mode);
@@ -50,7 +55,7 @@ pub fn sdl() -> String {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
     .finish()
     .sdl()

@@ -16,11 +16,13 @@ const REACT: &[u8] = asset!("react.production.min.js");
 const REACT_DOM: &[u8] = asset!("react-dom.production.min.js");
 const GRAPHIQL_JS: &[u8] = asset!("graphiql.min.js");
 const GRAPHIQL_CSS: &[u8] = asset!("graphiql.min.css");
+const GRAPHQL_WS: &[u8] = asset!("graphql-ws.min.js");
 const APP_JS: &str = include_str!("graphiql/app.js");
 const APP_CSS: &str = include_str!("graphiql/app.css");
 
 /// Scripts and styles from this origin only; nothing inline but style attributes, which
-/// GraphiQL's editor sets; no connection anywhere but back here.
+/// GraphiQL's editor sets; no connection anywhere but back here (`'self'` takes in this
+/// origin's WebSockets, which subscriptions use).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'";
@@ -39,6 +41,7 @@ const PAGE: &str = r#"<!doctype html>
 <script src="/graphiql/assets/react-18.3.1.production.min.js"></script>
 <script src="/graphiql/assets/react-dom-18.3.1.production.min.js"></script>
 <script src="/graphiql/assets/graphiql-3.9.0.min.js"></script>
+<script src="/graphiql/assets/graphql-ws-6.4.2.min.js"></script>
 <script src="/graphiql/app.js"></script>
 </body>
 </html>
@@ -92,6 +95,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "react-dom-18.3.1.production.min.js" => (REACT_DOM, "text/javascript; charset=utf-8"),
         "graphiql-3.9.0.min.js" => (GRAPHIQL_JS, "text/javascript; charset=utf-8"),
         "graphiql-3.9.0.min.css" => (GRAPHIQL_CSS, "text/css; charset=utf-8"),
+        "graphql-ws-6.4.2.min.js" => (GRAPHQL_WS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();

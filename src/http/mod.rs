@@ -33,9 +33,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::auth::Authenticator;
 use crate::config::{Config, Limits};
 use crate::domain::endpoints;
+use crate::domain::events::Hub;
 use crate::domain::secrets::SecretBox;
 use crate::graphql::{AppSchema, Services, build_schema};
 use crate::metrics::Metrics;
+use crate::notices::Notices;
 use crate::ratelimit::RateLimiter;
 use crate::startup::StartupError;
 use error::Transport;
@@ -75,6 +77,56 @@ pub struct Shared {
     pub schema_shape: Arc<crate::graphql::analysis::SchemaShape>,
     /// Documents already parsed, by their text.
     pub documents: graphql::ParsedDocuments,
+    /// This process's live events.
+    pub hub: Arc<Hub>,
+    /// Subscriptions open per credential, and how many each may hold.
+    pub subscriptions: graphql::SubscriptionCounts,
+    /// The server's connection limits: a stream of server-sent events sends keep-alive
+    /// comments more often than its idle timeout, a WebSocket must be initialised within its
+    /// header read timeout.
+    pub server_limits: crate::server::ServerLimits,
+    /// What the process hears from the others (kept for as long as the app lives).
+    _notices: Notices,
+    _retention: Retention,
+}
+
+/// Deletes events older than the retention period, at start and then every sweep, for as long
+/// as the app lives.
+struct Retention(tokio::task::JoinHandle<()>);
+
+impl Retention {
+    /// Events deleted per statement: short statements, so retention never holds a long lock.
+    const BATCH: u64 = 500;
+
+    fn start(db: DatabaseConnection, settings: &crate::config::EventSettings) -> Self {
+        let (retention, sweep) = (settings.retention, settings.retention_sweep);
+        Self(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(sweep);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Ok(age) = chrono::Duration::from_std(retention) else {
+                    return;
+                };
+                let cutoff = entity::now() - age;
+                match crate::domain::events::purge_older_than(&db, cutoff, Self::BATCH).await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "deleted events older than the retention period")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err.log_description(), "could not delete old events; trying again at the next sweep")
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Retention {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
@@ -91,10 +143,19 @@ pub fn build_app(
         secrets,
         allow_private_webhooks: config.allow_private_webhooks,
     };
+    let mut notices = Notices::new(&db);
+    let hearing = notices.hearing.clone();
+    let hub = Arc::new(Hub::new(
+        db.clone(),
+        config.events.subscription_buffer,
+        move || Notices::deaf(hearing.as_ref()),
+    ));
+    notices.listen(&db, hub.clone());
     let services = Services {
         db: db.clone(),
         endpoints: endpoint_settings.clone(),
         max_page_size: config.limits.max_page_size,
+        hub: hub.clone(),
     };
     let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
     let schema_for_validated = build_schema(services, &config.limits, ValidationMode::Fast);
@@ -104,7 +165,11 @@ pub fn build_app(
     let state = AppState(Arc::new(Shared {
         schema,
         schema_for_validated,
-        auth: Arc::new(Authenticator::new(db.clone(), &config.jwt)),
+        auth: Arc::new(Authenticator::new(
+            db.clone(),
+            &config.jwt,
+            notices.hearing.clone(),
+        )),
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),
         metrics: Arc::new(Metrics::default()),
@@ -114,6 +179,13 @@ pub fn build_app(
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,
         documents: graphql::ParsedDocuments::default(),
+        hub,
+        subscriptions: graphql::SubscriptionCounts::new(
+            config.events.max_subscriptions_per_credential,
+        ),
+        server_limits: config.server.clone(),
+        _notices: notices,
+        _retention: Retention::start(db.clone(), &config.events),
         db,
     }));
     let mut graphql_routes = Router::new()
@@ -282,6 +354,7 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
             header::ACCEPT,
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("x-organization-id"),
+            HeaderName::from_static("last-event-id"),
             ops::REQUEST_ID,
         ])
         .expose_headers([ops::REQUEST_ID, header::RETRY_AFTER])

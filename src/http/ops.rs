@@ -236,7 +236,7 @@ pub async fn throttle_failed_auth(
     let Some(ip) = req.extensions().get::<super::ClientAddr>().map(|c| c.0) else {
         return next.run(req).await;
     };
-    let bucket = format!("auth-failures:{}", super::address_bucket(ip));
+    let bucket = failed_auth_bucket(ip);
     let cost = state.limiter.failed_auth_cost();
     if let Decision::Allowed(status) = state.limiter.take(&bucket, 0).await
         && status.currently_available < cost as f64
@@ -257,4 +257,15 @@ pub async fn throttle_failed_auth(
         state.limiter.take(&bucket, cost).await;
     }
     response
+}
+
+fn failed_auth_bucket(ip: std::net::IpAddr) -> String {
+    format!("auth-failures:{}", super::address_bucket(ip))
+}
+
+/// A credential refused outside an HTTP response (a WebSocket's `connection_init`) costs its
+/// address what a 401 costs it.
+pub async fn failed_authentication(state: &AppState, ip: std::net::IpAddr) {
+    let cost = state.limiter.failed_auth_cost();
+    state.limiter.take(&failed_auth_bucket(ip), cost).await;
 }

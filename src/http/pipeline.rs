@@ -17,10 +17,16 @@ use crate::ratelimit::{Decision, ThrottleStatus};
 /// introspection runs then). A credential that doesn't authenticate is refused.
 pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
     let organization = auth::requested_organization(headers)?;
-    match auth::credential(headers)? {
-        Some(token) => Ok(Some(state.auth.authenticate(&token, organization).await?)),
-        None => Ok(None),
-    }
+    let Some(token) = auth::credential(headers)? else {
+        return Ok(None);
+    };
+    let mut actor = state.auth.authenticate(&token, organization).await?;
+    // The id the request-id layer gave the request, recorded with the changes it makes.
+    actor.request_id = headers
+        .get(super::ops::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok(Some(actor))
 }
 
 /// The caller, where a credential is required.

@@ -23,8 +23,8 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
@@ -56,7 +56,8 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 /// the response; that time is never cut here (the gateway's request timeout bounds handlers).
 /// Writing the response body counts as activity, so a client that stops reading a response is cut
 /// after `idle_timeout` without progress. A response body that pauses longer than `idle_timeout`
-/// (streaming) would be cut as well; the gateway sends none.
+/// (streaming) would be cut as well: the gateway's event streams send keep-alive comments more
+/// often. A connection upgraded to a WebSocket leaves the watchdog; its handler bounds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
     /// A request's head (request line and headers) must arrive within this; also how long a new
@@ -96,7 +97,9 @@ impl Default for ServerLimits {
 /// `axum::extract::ConnectInfo<SocketAddr>` as axum::serve's `into_make_service_with_connect_info`
 /// gives it. Returns Ok(()) also when the deadline cut connections (the process should exit 0).
 ///
-/// HTTP/1.1 only, without upgrades (the gateway enables neither HTTP/2 nor WebSockets).
+/// HTTP/1.1, with upgrades to WebSocket: an upgraded connection keeps its place in the
+/// per-address count through the [`ConnectionScope`] its request carries, and is told to close
+/// at shutdown once no request handler is running any more.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -117,7 +120,13 @@ pub async fn serve(
         .header_read_timeout(None)
         .keep_alive(true);
     let http = Arc::new(http);
-    let graceful = GracefulShutdown::new();
+    // Shutdown in three steps: every connection stops taking requests (`draining`); once no
+    // handler runs, long-lived responses and upgraded connections close (`closing`); then the
+    // server waits for every connection and every holder of a scope (`alive`).
+    let (draining, _) = watch::channel(false);
+    let (closing, _) = watch::channel(false);
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let handlers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // A JoinSet rather than detached tasks, so that connections still open at the shutdown
     // deadline can be dropped before `serve` returns.
     let mut connections = JoinSet::new();
@@ -162,14 +171,20 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
         }
+        let scope = ConnectionScope {
+            _permit: permit.map(Arc::new),
+            closing: closing.subscribe(),
+            _alive: alive.clone(),
+        };
         connections.spawn(serve_connection(
             stream,
             peer,
             app.clone(),
             Arc::clone(&http),
-            graceful.watcher(),
+            draining.subscribe(),
             timeouts,
-            permit,
+            scope,
+            Arc::clone(&handlers),
         ));
     }
 
@@ -180,11 +195,20 @@ pub async fn serve(
         open = connections.len(),
         "stopped accepting connections; letting in-flight requests finish"
     );
-    let drained = tokio::time::timeout(limits.shutdown_timeout, async {
-        graceful.shutdown().await;
+    let deadline = Instant::now() + limits.shutdown_timeout;
+    let _ = draining.send(true);
+    drop(alive);
+    let drained = tokio::time::timeout_at(deadline, async {
+        // In-flight requests first; subscriptions (SSE bodies, WebSockets) close after them.
+        while handlers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = closing.send(true);
         while let Some(joined) = connections.join_next().await {
             log_join(joined);
         }
+        // Every upgraded connection, and every request, has let go of its scope.
+        let _ = all_gone.recv().await;
     })
     .await;
     if drained.is_err() {
@@ -194,9 +218,34 @@ pub async fn serve(
             shutdown_timeout = ?limits.shutdown_timeout,
             "shutdown deadline passed; dropping the remaining connections"
         );
+        let _ = closing.send(true);
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// What a request holds of its connection's place in the server. A handler that keeps the
+/// connection beyond its response (a WebSocket, a stream of server-sent events) keeps this:
+/// the connection then still counts against its address's limit, and shutdown waits for it
+/// (to the deadline) after telling it to close.
+#[derive(Clone)]
+pub struct ConnectionScope {
+    _permit: Option<Arc<Permit>>,
+    closing: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
+}
+
+impl ConnectionScope {
+    /// Completes when the server shuts down and long-lived responses should close.
+    pub async fn closing(&self) {
+        let mut closing = self.closing.clone();
+        // The sender lives as long as the server; gone, it is closing too.
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
 }
 
 /// The same errors `axum::serve` retries at once.
@@ -229,16 +278,22 @@ struct Timeouts {
     idle: Duration,
 }
 
-/// Runs one connection until it ends, the watchdog finds it timed out, or the task is aborted at
-/// the shutdown deadline. `_permit` holds its place in the per-address count until then (none for unbounded peers).
+/// Runs one connection until it ends (or is upgraded), the watchdog finds it timed out, or the
+/// task is aborted at the shutdown deadline. Its scope holds its place in the per-address count
+/// (none for unbounded peers), and goes with each request to whoever keeps the connection longer.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one connection's parts, each used once"
+)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
     http: Arc<http1::Builder>,
-    watcher: Watcher,
+    mut draining: watch::Receiver<bool>,
     timeouts: Timeouts,
-    _permit: Option<Permit>,
+    scope: ConnectionScope,
+    handlers: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(WatchedIo {
@@ -249,8 +304,11 @@ async fn serve_connection(
         app,
         peer,
         activity: Arc::clone(&activity),
+        scope,
+        handlers,
     };
-    let mut conn = pin!(watcher.watch(http.serve_connection(io, service)));
+    let mut conn = pin!(http.serve_connection(io, service).with_upgrades());
+    let mut told = false;
     loop {
         let deadline = activity.deadline(timeouts);
         tokio::select! {
@@ -259,6 +317,11 @@ async fn serve_connection(
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
+            }
+            // Shutdown: finish the request in flight, take no other.
+            _ = draining.wait_for(|draining| *draining), if !told => {
+                told = true;
+                conn.as_mut().graceful_shutdown();
             }
             // The deadline may have moved earlier (a request head began) or appeared (a request
             // finished): compute it again.

@@ -185,6 +185,9 @@ pub(super) struct ConnService {
     pub(super) app: Router,
     pub(super) peer: SocketAddr,
     pub(super) activity: Arc<Activity>,
+    pub(super) scope: super::ConnectionScope,
+    /// Request handlers running on any connection of the server.
+    pub(super) handlers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -194,13 +197,32 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(self.scope.clone());
         let in_flight = self.activity.request_started();
+        let running = Running::new(&self.handlers);
         // No poll_ready first: Router is always ready.
         let response = tower::Service::call(&mut self.app.clone(), request);
         Box::pin(async move {
             let response = response.await;
             drop(in_flight);
+            drop(running);
             response
         })
+    }
+}
+
+/// One request handler running, counted until it answers or is dropped (its client left).
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Running {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

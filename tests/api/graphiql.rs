@@ -41,7 +41,7 @@ async fn graphiql_and_its_assets_come_from_the_gateway() {
         .split(['"', '\''])
         .filter(|s| s.starts_with("/graphiql/"))
         .collect();
-    assert_eq!(sources.len(), 6, "{sources:?}");
+    assert_eq!(sources.len(), 7, "{sources:?}");
     for source in sources {
         let res = app
             .client

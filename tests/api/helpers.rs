@@ -225,6 +225,7 @@ impl TestApp {
             metrics_token: None,
             server: Default::default(),
             trusted_proxies: Default::default(),
+            events: Default::default(),
             fault_injection: false,
         };
         for adjust in adjust {

@@ -45,6 +45,7 @@ async fn migrate_up_down_up(backend: Backend) {
         "api_keys",
         "endpoints",
         "phone_numbers",
+        "events",
     ] {
         db.execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
             .await

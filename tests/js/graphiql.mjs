@@ -86,6 +86,53 @@ try {
   await page.screenshot({ path: screenshot });
   console.log(`graphiql: screenshot saved to ${screenshot}`);
 
+  // A subscription runs over the page's WebSocket: start it, make a change through HTTP,
+  // and see the event arrive in the result pane.
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  await page.evaluate(() => {
+    const editor = document.querySelector('.graphiql-query-editor .CodeMirror');
+    editor.CodeMirror.setValue(
+      'subscription Watch {\n  endpointEvents {\n    id\n    type\n    endpoint { name }\n  }\n}\n',
+    );
+  });
+  // GraphiQL reads the operation's name from the editor a moment after it changes.
+  await page.waitForTimeout(1000);
+  await page.click('.graphiql-execute-button');
+  const liveName = `${expectName} (live)`;
+  let arrived = false;
+  for (let attempt = 0; attempt < 20 && !arrived; attempt += 1) {
+    // Until the subscription is surely running, each change is another chance to see one.
+    const made = await fetch(new URL('/graphql', gateway), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify({
+        query: 'mutation($input: CreateEndpointInput!) { createEndpoint(input: $input) { userErrors { code } } }',
+        variables: { input: { name: liveName, type: 'WEBHOOK', url: 'https://hooks.example.com/live' } },
+      }),
+    });
+    if (!made.ok) {
+      failures.push(`creating an endpoint failed: ${made.status}`);
+      break;
+    }
+    arrived = await page
+      .waitForFunction(
+        (name) => document.querySelector('.graphiql-response')?.innerText.includes(name),
+        liveName,
+        { timeout: 1000 },
+      )
+      .then(() => true, () => false);
+  }
+  if (!arrived) {
+    failures.push('the subscription showed no event for a change made through HTTP');
+  }
+  if (!sockets.some((url) => new URL(url).host === gateway.host)) {
+    failures.push(`the subscription did not use this gateway's WebSocket: ${sockets.join(', ')}`);
+  }
+  const shot = screenshot.replace(/\.png$/, '-subscription.png');
+  await page.screenshot({ path: shot });
+  console.log(`graphiql: subscription screenshot saved to ${shot}`);
+
   if (foreign.length > 0) {
     failures.push(`requests left for other hosts: ${foreign.join(', ')}`);
   }
@@ -101,4 +148,4 @@ if (failures.length > 0) {
   console.error(`graphiql: FAILED\n${failures.join('\n')}`);
   process.exit(1);
 }
-console.log('graphiql: the page works offline: schema, docs, a real query, no foreign request');
+console.log('graphiql: the page works offline: schema, docs, a real query, a live subscription, no foreign request');

@@ -1,10 +1,22 @@
 // A tour of the Cockpit gateway from a typed GraphQL client: one endpoint of each type,
-// listed page by page, one updated, one deleted.
+// listed page by page, one updated, one deleted; then a subscription (graphql-ws) sees an
+// endpoint being created.
 //   GATEWAY_URL=http://127.0.0.1:8080/graphql COCKPIT_API_KEY=kros_test_… npm start
+import { print } from 'graphql';
 import { GraphQLClient } from 'graphql-request';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 
-import type { CreateEndpointInput, ListEndpointsQuery } from './gql/graphql.js';
-import { CreateEndpoint, DeleteEndpoint, ListEndpoints, RefetchNode, UpdateEndpoint } from './operations.js';
+import type { CreateEndpointInput, EndpointEventsSubscription, ListEndpointsQuery } from './gql/graphql.js';
+import {
+  CreateEndpoint,
+  DeleteEndpoint,
+  EndpointEvents,
+  LatestEvent,
+  ListEndpoints,
+  RefetchNode,
+  UpdateEndpoint,
+} from './operations.js';
 
 const url = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080/graphql';
 const apiKey = process.env.COCKPIT_API_KEY;
@@ -112,4 +124,42 @@ if (deleteEndpoint?.deletedEndpointId !== second.id) {
   fail(`delete: ${JSON.stringify(deleteEndpoint?.userErrors)}`);
 }
 console.log(`deleted ${second.name}`);
-console.log(`done: ${created.length} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted`);
+
+// Live changes over WebSocket (graphql-transport-ws), authenticated in connection_init. It
+// subscribes after the newest event there is, so the endpoint created next arrives however
+// quickly it commits: a subscription with `after` first sends what it missed.
+const { events } = await client.request(LatestEvent);
+const since = events.nodes[0]?.id ?? '0';
+const ws = createClient({
+  url: url.replace(/^http/, 'ws'),
+  webSocketImpl: WebSocket,
+  connectionParams: { Authorization: `Bearer ${apiKey}` },
+});
+const subscription = ws.iterate<EndpointEventsSubscription>({
+  query: print(EndpointEvents),
+  variables: { after: since },
+});
+const watched = `Watched hook ${run}`;
+const { createEndpoint: made } = await client.request(CreateEndpoint, {
+  input: { name: watched, type: 'WEBHOOK', url: 'https://hooks.example.com/watched' },
+});
+if (!made?.endpoint) fail(`create: ${JSON.stringify(made?.userErrors)}`);
+const timeout = setTimeout(() => fail('no event within 10 s'), 10_000);
+let received: EndpointEventsSubscription['endpointEvents'] | undefined;
+for await (const result of subscription) {
+  if (result.errors) fail(`subscription: ${JSON.stringify(result.errors)}`);
+  const event = result.data?.endpointEvents;
+  if (event?.type === 'ENDPOINT_CREATED' && event.endpointId === made.endpoint.id) {
+    received = event;
+    break;
+  }
+}
+clearTimeout(timeout);
+await ws.dispose();
+if (!received?.endpoint) fail('the subscription ended without the event');
+console.log(
+  `event ${received.id}: ${received.type} ${received.endpoint.name} by ${received.event.actor.kind} ${received.event.actor.apiKeyPrefix}`,
+);
+console.log(
+  `done: ${created.length + 1} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received`,
+);

@@ -60,3 +60,21 @@ export const RefetchNode = graphql(`
     }
   }
 `);
+
+export const LatestEvent = graphql(`
+  query LatestEvent {
+    events(first: 1) { nodes { id } }
+  }
+`);
+
+export const EndpointEvents = graphql(`
+  subscription EndpointEvents($after: ID) {
+    endpointEvents(after: $after) {
+      id
+      type
+      endpointId
+      endpoint { id name url }
+      event { actor { kind apiKeyPrefix } after }
+    }
+  }
+`);

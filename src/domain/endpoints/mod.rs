@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use entity::endpoint::{self, Column};
-use entity::enums::{EndpointStatus, EndpointType, Mode};
+use entity::enums::{EndpointStatus, EndpointType, EventType, Mode};
 use entity::phone_number;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::Actor;
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
+use super::events::{self, Author};
 use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
 use super::secrets::SecretBox;
 
@@ -253,6 +254,11 @@ pub async fn create(
         updated_at: Set(now),
     };
     let created = model.insert(&txn).await?;
+    let mut changes = vec![events::endpoint_change(
+        EventType::EndpointCreated,
+        None,
+        Some(&created),
+    )];
     if let Some(phone) = phone {
         // Conditional on the number still being free, so two racing creates can't both take it.
         let attached = phone_number::Entity::update_many()
@@ -269,8 +275,18 @@ pub async fn create(
                 "{field} names a phone number already attached to another endpoint",
             ));
         }
+        let routed = phone_number::Model {
+            endpoint_id: Some(created.id),
+            ..phone.clone()
+        };
+        changes.push(events::phone_number_change(
+            EventType::PhoneNumberAttached,
+            Some(&phone),
+            Some(&routed),
+        ));
     }
-    txn.commit().await?;
+    events::record(&txn, Author::Actor(actor), actor.organization_id, changes).await?;
+    events::commit(txn, actor.organization_id).await?;
     created.try_into()
 }
 
@@ -319,7 +335,7 @@ pub async fn update(
         return Err(DomainError::Invalid(errors));
     }
 
-    let mut model = stored.into_active_model();
+    let mut model = stored.clone().into_active_model();
     if let Some(Some(name)) = name {
         model.name = Set(name);
     }
@@ -335,7 +351,15 @@ pub async fn update(
         sea_orm::DbErr::RecordNotUpdated => DomainError::NotFound("endpoint"),
         other => DomainError::Database(other),
     })?;
-    txn.commit().await?;
+    let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     updated.try_into()
 }
 
@@ -344,6 +368,11 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
     actor.ensure_can_write()?;
     let txn = crate::db::begin_write(db).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
+    let routed = phone_number::Entity::find()
+        .filter(phone_number::Column::EndpointId.eq(stored.id))
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
     phone_number::Entity::update_many()
         .col_expr(
             phone_number::Column::EndpointId,
@@ -361,7 +390,24 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
     if deleted.rows_affected != 1 {
         return Err(DomainError::NotFound("endpoint"));
     }
-    txn.commit().await?;
+    let mut changes = vec![events::endpoint_change(
+        EventType::EndpointDeleted,
+        Some(&stored),
+        None,
+    )];
+    changes.extend(routed.iter().map(|number| {
+        let detached = phone_number::Model {
+            endpoint_id: None,
+            ..number.clone()
+        };
+        events::phone_number_change(
+            EventType::PhoneNumberDetached,
+            Some(number),
+            Some(&detached),
+        )
+    }));
+    events::record(&txn, Author::Actor(actor), actor.organization_id, changes).await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(stored.id)
 }
 
@@ -376,6 +422,7 @@ mod tests {
         let key = |mode| Credential::ApiKey {
             key_id: Uuid::now_v7(),
             mode,
+            prefix: "kros_test_abcd".to_owned(),
         };
         let user = Credential::User {
             user_id: "u".to_owned(),
@@ -393,6 +440,8 @@ mod tests {
                     organization_id: Uuid::now_v7(),
                     role: Role::Member,
                     credential: credential.clone(),
+                    request_id: None,
+                    expires_at: None,
                 };
                 let id = Uuid::now_v7();
                 let cached = by_id_statement(backend, &actor, id);

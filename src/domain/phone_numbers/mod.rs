@@ -11,6 +11,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
+use super::events::{self, Author};
+use entity::enums::EventType;
 
 mod list;
 mod writes;
@@ -35,8 +37,19 @@ pub fn validate_e164(number: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Adds `number` to the organization in `mode` (the CLI's `phone-number add`).
 pub async fn add(
     db: &DatabaseConnection,
+    organization_id: Uuid,
+    mode: Mode,
+    number: &str,
+) -> Result<phone_number::Model, DomainError> {
+    add_by(db, Author::System, organization_id, mode, number).await
+}
+
+pub(super) async fn add_by(
+    db: &DatabaseConnection,
+    author: Author<'_>,
     organization_id: Uuid,
     mode: Mode,
     number: &str,
@@ -65,10 +78,18 @@ pub async fn add(
         created_at: Set(entity::now()),
     };
     // Two racing adds both find nothing; the unique index lets one in.
-    model.insert(db).await.map_err(|err| match err.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => taken(),
-        _ => DomainError::Database(err),
-    })
+    let txn = crate::db::begin_write(db).await?;
+    let added = model
+        .insert(&txn)
+        .await
+        .map_err(|err| match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => taken(),
+            _ => DomainError::Database(err),
+        })?;
+    let change = events::phone_number_change(EventType::PhoneNumberCreated, None, Some(&added));
+    events::record(&txn, author, organization_id, vec![change]).await?;
+    events::commit(txn, organization_id).await?;
+    Ok(added)
 }
 
 /// The number `id` if it belongs to this organization and mode and routes nowhere yet;

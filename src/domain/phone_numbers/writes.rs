@@ -9,9 +9,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{add, validate_e164};
+use entity::enums::EventType;
+
+use super::{add_by, validate_e164};
 use crate::domain::Actor;
 use crate::domain::error::{DomainError, Field, FieldError, UserErrorCode};
+use crate::domain::events::{self, Author};
 
 fn invalid(field: Field, code: UserErrorCode, message: &str) -> DomainError {
     DomainError::Invalid(vec![FieldError::new(field, code, message)])
@@ -44,7 +47,7 @@ pub async fn add_for(
             &format!("{{field}}: {why}"),
         ));
     }
-    add(db, actor.organization_id, mode, e164)
+    add_by(db, Author::Actor(actor), actor.organization_id, mode, e164)
         .await
         .map_err(|err| match err {
             // `add`'s only refusal once the number is valid: the organization has it already.
@@ -122,10 +125,22 @@ pub async fn attach(
         }
         _ => {}
     }
-    let mut active = number.into_active_model();
+    let mut active = number.clone().into_active_model();
     active.endpoint_id = Set(Some(target.id));
     let attached = active.update(&txn).await?;
-    txn.commit().await?;
+    let change = events::phone_number_change(
+        EventType::PhoneNumberAttached,
+        Some(&number),
+        Some(&attached),
+    );
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(attached)
 }
 
@@ -141,10 +156,22 @@ pub async fn detach(
     if number.endpoint_id.is_none() {
         return Ok(number);
     }
-    let mut active = number.into_active_model();
+    let mut active = number.clone().into_active_model();
     active.endpoint_id = Set(None);
     let detached = active.update(&txn).await?;
-    txn.commit().await?;
+    let change = events::phone_number_change(
+        EventType::PhoneNumberDetached,
+        Some(&number),
+        Some(&detached),
+    );
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(detached)
 }
 
@@ -158,7 +185,15 @@ pub async fn remove(
     let txn = crate::db::begin_write(db).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     let id = number.id;
+    let change = events::phone_number_change(EventType::PhoneNumberDeleted, Some(&number), None);
     number.delete(&txn).await?;
-    txn.commit().await?;
+    events::record(
+        &txn,
+        Author::Actor(actor),
+        actor.organization_id,
+        vec![change],
+    )
+    .await?;
+    events::commit(txn, actor.organization_id).await?;
     Ok(id)
 }

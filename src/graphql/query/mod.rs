@@ -2,6 +2,7 @@
 
 mod api_key;
 mod endpoint;
+mod event;
 mod member;
 mod node;
 mod phone_number;
@@ -15,6 +16,7 @@ pub struct Query(
     node::NodeQuery,
     phone_number::PhoneNumberQuery,
     member::MemberQuery,
+    event::EventQuery,
 );
 
 /// A connection's `first`, when the request gave it. Left out, the schema's default of 50 is

@@ -16,6 +16,7 @@ use crate::domain::{Actor, Field, FieldError, endpoints::Endpoint as DomainEndpo
 use crate::graphql::global_id;
 
 mod endpoint;
+mod event;
 mod node;
 mod organization;
 mod phone_number;
@@ -23,6 +24,7 @@ mod providers;
 mod user_error;
 
 pub use endpoint::*;
+pub use event::*;
 pub use node::*;
 pub use organization::*;
 pub use phone_number::*;

@@ -43,7 +43,45 @@
     return headers;
   }
 
+  // Subscriptions go over a WebSocket to this same URL (graphql-transport-ws), with the
+  // headers editor's credentials in connection_init; a new client when they change.
+  var socket = null;
+  function subscriptionClient(headers) {
+    var params = {};
+    Object.keys(headers).forEach(function (name) {
+      if (/^(authorization|x-api-key|x-organization-id)$/i.test(name)) {
+        params[name] = headers[name];
+      }
+    });
+    var key = JSON.stringify(params);
+    if (!socket || socket.key !== key) {
+      if (socket) {
+        socket.client.dispose();
+      }
+      var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql';
+      socket = { key: key, client: graphqlWs.createClient({ url: url, connectionParams: params, lazy: true }) };
+    }
+    return socket.client;
+  }
+
+  function isSubscription(params) {
+    var query = params && params.query ? params.query.replace(/#[^\n]*/g, '') : '';
+    var name = params && params.operationName;
+    var pattern = name
+      ? new RegExp('\\bsubscription\\s+' + name + '\\b')
+      : /^\s*subscription\b/;
+    return pattern.test(name ? query : query.trim());
+  }
+
   function fetcher(params, options) {
+    if (isSubscription(params)) {
+      var given = (options && options.headers) || {};
+      return subscriptionClient(given).iterate({
+        query: params.query,
+        variables: params.variables,
+        operationName: params.operationName,
+      });
+    }
     return fetch('/graphql', {
       method: 'POST',
       headers: headersFor(params, options && options.headers),

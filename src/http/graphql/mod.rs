@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_graphql::Variables;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -26,18 +26,23 @@ use crate::code::Code;
 use crate::domain::Actor;
 use crate::graphql::analysis;
 use crate::graphql::loaders;
+use crate::server::ConnectionScope;
 
 mod answer;
 mod cost;
 mod documents;
 mod order;
 mod params;
+mod sse;
+mod stream;
+mod ws;
 
 use answer::Answer;
 pub use cost::BYTES_PER_COST_POINT;
 use cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, returned_objects, within_a_bucket};
 pub use documents::{ParsedDocument, ParsedDocuments};
 use params::Params;
+pub use stream::SubscriptionCounts;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
 /// bytes of the request are its share (the document, its variables and extensions alike are
@@ -47,6 +52,9 @@ struct Arrival {
     via_get: bool,
     media: Media,
     request_bytes: usize,
+    /// Over a transport that streams results (WebSocket, server-sent events), where
+    /// subscriptions run; plain HTTP refuses them.
+    streaming: bool,
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -61,18 +69,24 @@ fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
     extensions.get::<super::ClientAddr>().map(|c| c.0)
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    extensions: Extensions,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn get(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    if ws::is_upgrade(request.headers()) {
+        return ws::upgrade(state, request).await;
+    }
+    let (parts, _) = request.into_parts();
+    let (headers, extensions) = (parts.headers, parts.extensions);
     let client = client_ip(&extensions);
-    let raw = raw.unwrap_or_default();
+    let raw = parts.uri.query().unwrap_or_default().to_owned();
     let params = match Params::from_query_string(&raw, state.limits.max_nesting) {
         Ok(params) => params,
         Err(refusal) => return refusal.render(Envelope::Graphql(Media::Json)),
     };
+    if sse::wants_event_stream(&headers) {
+        let operation = params.operation_name.clone();
+        let scope = extensions.get::<ConnectionScope>().cloned();
+        let response = sse::respond(state, headers, client, scope, params, true, raw.len()).await;
+        return with_outcome(response, operation);
+    }
     if params.query.is_none() && params.extensions.is_empty() && wants_html(&headers) {
         return super::graphiql::page();
     }
@@ -84,6 +98,7 @@ pub async fn get(
         via_get: true,
         media,
         request_bytes: raw.len(),
+        streaming: false,
     };
     let response = match run(&state, &headers, client, params, arrival).await {
         Ok((status, body)) => json_response(status, body, media),
@@ -99,7 +114,8 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let client = client_ip(&extensions);
-    let Some(media) = negotiate(&headers) else {
+    let event_stream = sse::wants_event_stream(&headers);
+    let Some(media) = negotiate(&headers).or(event_stream.then_some(Media::Json)) else {
         return not_acceptable();
     };
     let body = match body {
@@ -137,18 +153,29 @@ pub async fn post(
     };
     let mut operation = None;
     let outcome = match value {
+        Value::Array(_) if event_stream => Err(ApiError::bad_request(
+            "An event stream carries one operation; send a batch as JSON.",
+        )),
         Value::Array(items) => {
             operation = Some("(batch)".to_owned());
             let share = body.len() / items.len().max(1);
             run_batch(&state, &headers, client, items, media, share).await
         }
         single => match Params::from_json(single) {
+            Ok(params) if event_stream => {
+                let operation = params.operation_name.clone();
+                let scope = extensions.get::<ConnectionScope>().cloned();
+                let response =
+                    sse::respond(state, headers, client, scope, params, false, body.len()).await;
+                return with_outcome(response, operation);
+            }
             Ok(params) => {
                 operation.clone_from(&params.operation_name);
                 let arrival = Arrival {
                     via_get: false,
                     media,
                     request_bytes: body.len(),
+                    streaming: false,
                 };
                 run(&state, &headers, client, params, arrival).await
             }
@@ -203,6 +230,7 @@ async fn run_batch(
                     via_get: false,
                     media,
                     request_bytes,
+                    streaming: false,
                 };
                 run(state, headers, client, params, arrival).await
             }
@@ -228,6 +256,90 @@ async fn run(
     params: Params,
     arrival: Arrival,
 ) -> Result<(StatusCode, Answer), ApiError> {
+    let prepared = match prepare(state, headers, client, params, arrival).await? {
+        Prepared::Ready(ready) => ready,
+        Prepared::Answered(answer) => return Ok((StatusCode::OK, answer)),
+    };
+    let Ready {
+        request,
+        parsed,
+        prevalidated,
+        vouches,
+        bucket,
+        floor,
+        requested,
+        operation_name,
+        ..
+    } = *prepared;
+    let schema = if prevalidated {
+        &state.schema_for_validated
+    } else {
+        &state.schema
+    };
+    let executed: Result<_, ApiError> =
+        pipeline::within(state, async { Ok(schema.execute(request).await) }).await;
+    // Validation's errors are the ones tied to no field.
+    if let Ok(response) = &executed
+        && !prevalidated
+        && vouches
+        && response.errors.iter().all(|e| !e.path.is_empty())
+    {
+        parsed.mark_validated();
+    }
+    // What the response holds decides the actual cost; the rest of the reservation goes back.
+    let actual = match &executed {
+        Ok(response) => returned_objects(&response.data).clamp(floor, requested),
+        Err(_) => requested,
+    };
+    let throttle = pipeline::refund(state, &bucket, requested - actual).await;
+    let mut response = executed?;
+    order::in_selection_order(
+        &mut response.data,
+        &parsed.document,
+        operation_name.as_deref(),
+    );
+    Ok(Answer::executed(
+        response,
+        arrival.media.request_error_status(),
+        pipeline::cost_report(requested, actual, throttle),
+    ))
+}
+
+/// What `prepare` makes of an operation.
+enum Prepared {
+    /// Checked, authenticated and paid for: ready to run.
+    Ready(Box<Ready>),
+    /// Answered without running (the APQ protocol's answers).
+    Answered(Answer),
+}
+
+/// An operation ready to run, and what its run needs to settle its cost.
+struct Ready {
+    request: async_graphql::Request,
+    parsed: Arc<ParsedDocument>,
+    /// Whether the document passed full validation before (see `run`).
+    prevalidated: bool,
+    vouches: bool,
+    bucket: String,
+    floor: u64,
+    /// The cost reserved from the bucket.
+    requested: u64,
+    operation_name: Option<String>,
+    operation_type: OperationType,
+    /// Who is calling; `None` for an introspection-only operation without a credential.
+    actor: Option<Actor>,
+}
+
+/// Every step before an operation runs, for every transport: persisted queries, measurement
+/// before parsing, identity and the floor's charge, parsing, analysis against the limits, the
+/// reservation of its cost, and the request with its actor.
+async fn prepare(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    params: Params,
+    arrival: Arrival,
+) -> Result<Prepared, ApiError> {
     let resolved = match &state.apq {
         Some(apq) => apq.resolve(params.query, &params.extensions),
         None if params.extensions.contains_key("persistedQuery") => Err(ApqError::NotSupported),
@@ -238,20 +350,16 @@ async fn run(
         Ok(None) => return Err(ApiError::bad_request("`query` is required.")),
         // Apollo's protocol answers these with 200, so that clients send the query next.
         Err(ApqError::NotFound) => {
-            return Ok((
-                StatusCode::OK,
-                Answer::Made(json!({ "errors": [{ "message": "PersistedQueryNotFound",
-                    "extensions": { "code": Code::PersistedQueryNotFound.as_str() } }] })),
-            ));
+            return Ok(Prepared::Answered(Answer::Made(
+                json!({ "errors": [{ "message": "PersistedQueryNotFound",
+                    "extensions": { "code": Code::PersistedQueryNotFound.as_str() } }] }),
+            )));
         }
         Err(ApqError::NotSupported) => {
-            return Ok((
-                StatusCode::OK,
-                Answer::Made(
-                    json!({ "errors": [{ "message": "PersistedQueryNotSupported",
+            return Ok(Prepared::Answered(Answer::Made(
+                json!({ "errors": [{ "message": "PersistedQueryNotSupported",
                     "extensions": { "code": Code::PersistedQueryNotSupported.as_str() } }] }),
-                ),
-            ));
+            )));
         }
         Err(ApqError::Invalid(message)) => return Err(ApiError::bad_request(message)),
     };
@@ -313,7 +421,15 @@ async fn run(
     .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
         ApiError::new(StatusCode::BAD_REQUEST, Code::GraphqlValidationFailed, m)
     })?;
-    if arrival.via_get && analysis.operation_type != OperationType::Query {
+    if analysis.operation_type == OperationType::Subscription && !arrival.streaming {
+        return Err(ApiError::bad_request(
+            "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL) or server-sent events (`Accept: text/event-stream`).",
+        ));
+    }
+    // A subscription only reads, so an event stream may ask for it by GET (EventSource).
+    let safe = analysis.operation_type == OperationType::Query
+        || (arrival.streaming && analysis.operation_type == OperationType::Subscription);
+    if arrival.via_get && !safe {
         let mut refusal = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             Code::BadRequest,
@@ -373,11 +489,6 @@ async fn run(
             .iter()
             .all(|d| params.variables.contains_key(d.node.name.node.as_str()))
     });
-    let schema = if prevalidated {
-        &state.schema_for_validated
-    } else {
-        &state.schema
-    };
     // Parsed once: async-graphql runs the document already parsed here.
     let mut request = async_graphql::Request::new(query)
         .variables(Variables::from_json(Value::Object(params.variables)));
@@ -385,37 +496,23 @@ async fn run(
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
     }
-    if let Some(actor) = actor {
+    if let Some(actor) = &actor {
         let query = analysis.operation_type == OperationType::Query;
-        request = with_actor(state, request, actor, query);
+        request = with_actor(state, request, actor.clone(), query);
     }
-    let executed: Result<_, ApiError> =
-        pipeline::within(state, async { Ok(schema.execute(request).await) }).await;
-    // Validation's errors are the ones tied to no field.
-    if let Ok(response) = &executed
-        && !prevalidated
-        && vouches
-        && response.errors.iter().all(|e| !e.path.is_empty())
-    {
-        parsed.mark_validated();
-    }
-    // What the response holds decides the actual cost; the rest of the reservation goes back.
-    let actual = match &executed {
-        Ok(response) => returned_objects(&response.data).clamp(floor, requested),
-        Err(_) => requested,
-    };
-    let throttle = pipeline::refund(state, &bucket, requested - actual).await;
-    let mut response = executed?;
-    order::in_selection_order(
-        &mut response.data,
-        document,
-        params.operation_name.as_deref(),
-    );
-    Ok(Answer::executed(
-        response,
-        arrival.media.request_error_status(),
-        pipeline::cost_report(requested, actual, throttle),
-    ))
+    let operation_type = analysis.operation_type;
+    Ok(Prepared::Ready(Box::new(Ready {
+        request,
+        parsed,
+        prevalidated,
+        vouches,
+        bucket,
+        floor,
+        requested,
+        operation_name: params.operation_name,
+        operation_type,
+        actor,
+    })))
 }
 
 fn single_operation(document: &ExecutableDocument) -> bool {

@@ -1,0 +1,513 @@
+//! Live events: one feed per organization that has subscribers in this process, fed from the
+//! events table, and the subscriber streams that read it.
+//!
+//! A pump wakes when an organization commits events — in this process (`events::committed`),
+//! or in another one (its `NOTIFY`, handed over with [`Hub::wake`]) — and, as a safety net,
+//! every second when notices may have been missed (SQLite, or PostgreSQL while the listener is
+//! deaf). It reads what the organization committed after the last event it read, once for
+//! every subscriber, and broadcasts it as a batch that names the event before it. A subscriber
+//! first reads what it missed from the table, then takes batches, skipping what it has; a
+//! batch that starts after a gap sends it back to the table. So a subscriber sees every event
+//! once, in order, however notices arrive. A subscriber that falls `capacity` batches behind
+//! is ended as too slow; nobody else waits for it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use entity::enums::EventType;
+use entity::event::{self, Column};
+use futures_util::Stream;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+use super::readable_by;
+use crate::domain::{Actor, Credential, DomainError};
+
+/// Events read from the table at once, by the pump and by a subscriber catching up.
+const READ_BATCH: u64 = 200;
+/// How often the pump looks for events whose notice it may have missed.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// Events an organization committed after `prev` (and none between), in order.
+#[derive(Debug)]
+pub struct Batch {
+    pub prev: i64,
+    pub events: Vec<Arc<event::Model>>,
+}
+
+struct Feed {
+    sender: broadcast::Sender<Arc<Batch>>,
+    /// The last event read for this feed.
+    last: i64,
+}
+
+#[derive(Clone)]
+struct Feeds {
+    db: DatabaseConnection,
+    map: Arc<Mutex<HashMap<Uuid, Feed>>>,
+    capacity: usize,
+}
+
+/// This process's live events.
+pub struct Hub {
+    feeds: Feeds,
+    wake: mpsc::UnboundedSender<Wake>,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+enum Wake {
+    Organization(Uuid),
+    All,
+}
+
+impl Hub {
+    /// Starts the pump (call within the runtime). `deaf` says whether notices from other
+    /// processes may be missed right now, so that the pump polls.
+    pub fn new(
+        db: DatabaseConnection,
+        capacity: usize,
+        deaf: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let feeds = Feeds {
+            db,
+            map: Arc::default(),
+            capacity: capacity.max(1),
+        };
+        let (wake, woken) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(pump(feeds.clone(), woken, Box::new(deaf)));
+        Self { feeds, wake, pump }
+    }
+
+    /// Another process committed events of `organization_id` (its notice arrived).
+    pub fn wake(&self, organization_id: Uuid) {
+        let _ = self.wake.send(Wake::Organization(organization_id));
+    }
+
+    /// Notices may have been missed (the listener reconnected): look at every feed.
+    pub fn wake_all(&self) {
+        let _ = self.wake.send(Wake::All);
+    }
+
+    /// How many subscribers are reading live events in this process.
+    pub fn subscribers(&self) -> usize {
+        lock(&self.feeds.map)
+            .values()
+            .map(|f| f.sender.receiver_count())
+            .sum()
+    }
+
+    /// A receiver of the organization's batches, opening its feed if it has none.
+    async fn join(
+        &self,
+        organization_id: Uuid,
+    ) -> Result<broadcast::Receiver<Arc<Batch>>, DomainError> {
+        if let Some(feed) = lock(&self.feeds.map).get(&organization_id) {
+            return Ok(feed.sender.subscribe());
+        }
+        // Read before the feed exists: what commits meanwhile comes after `last`, and the
+        // pump reads it at its next wake.
+        let last = super::last_seq(&self.feeds.db, organization_id).await?;
+        let mut map = lock(&self.feeds.map);
+        let feed = map.entry(organization_id).or_insert_with(|| Feed {
+            sender: broadcast::channel(self.feeds.capacity).0,
+            last,
+        });
+        Ok(feed.sender.subscribe())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while the map was held leaves it consistent (each change is one insert or
+    // remove), so a poisoned lock is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn pump(
+    feeds: Feeds,
+    mut woken: mpsc::UnboundedReceiver<Wake>,
+    deaf: Box<dyn Fn() -> bool + Send + Sync>,
+) {
+    let mut commits = super::COMMITS.subscribe();
+    let mut poll = tokio::time::interval(POLL_EVERY);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut due: Vec<Uuid> = Vec::new();
+        let mut all = false;
+        tokio::select! {
+            commit = commits.recv() => match commit {
+                Ok(org) => due.push(org),
+                // Commits came faster than the pump read them: look at every feed.
+                Err(broadcast::error::RecvError::Lagged(_)) => all = true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            wake = woken.recv() => match wake {
+                Some(Wake::Organization(org)) => due.push(org),
+                Some(Wake::All) => all = true,
+                None => return,
+            },
+            _ = poll.tick() => all = deaf(),
+        }
+        // Everything else already waiting is served in the same pass.
+        while let Ok(org) = commits.try_recv() {
+            due.push(org);
+        }
+        while let Ok(wake) = woken.try_recv() {
+            match wake {
+                Wake::Organization(org) => due.push(org),
+                Wake::All => all = true,
+            }
+        }
+        let orgs: Vec<Uuid> = {
+            let mut map = lock(&feeds.map);
+            // A feed nobody reads any more is closed.
+            map.retain(|_, feed| feed.sender.receiver_count() > 0);
+            if all {
+                map.keys().copied().collect()
+            } else {
+                due.sort_unstable();
+                due.dedup();
+                due.into_iter()
+                    .filter(|org| map.contains_key(org))
+                    .collect()
+            }
+        };
+        for org in orgs {
+            if let Err(err) = feed(&feeds, org).await {
+                tracing::warn!(error = %err.log_description(), "could not read new events; trying again at the next wake");
+            }
+        }
+    }
+}
+
+/// Reads what `org` committed after its feed's last event and broadcasts it.
+async fn feed(feeds: &Feeds, org: Uuid) -> Result<(), DomainError> {
+    loop {
+        let Some(last) = lock(&feeds.map).get(&org).map(|f| f.last) else {
+            return Ok(());
+        };
+        let events = after(&feeds.db, org, last).await?;
+        let Some(newest) = events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let full = events.len() as u64 == READ_BATCH;
+        let batch = Arc::new(Batch {
+            prev: last,
+            events: events.into_iter().map(Arc::new).collect(),
+        });
+        if let Some(feed) = lock(&feeds.map).get_mut(&org) {
+            feed.last = newest;
+            // No receiver left is not an error: the feed closes at the next pass.
+            let _ = feed.sender.send(batch);
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// The organization's events after `seq`, oldest first, a batch at most.
+async fn after(
+    db: &DatabaseConnection,
+    org: Uuid,
+    seq: i64,
+) -> Result<Vec<event::Model>, DomainError> {
+    Ok(event::Entity::find()
+        .filter(Column::OrganizationId.eq(org))
+        .filter(Column::Seq.gt(seq))
+        .order_by_asc(Column::Seq)
+        .limit(READ_BATCH)
+        .all(db)
+        .await?)
+}
+
+/// What a subscriber asks for.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub actor: Actor,
+    /// The event types it wants (those it can't read are never sent).
+    pub types: Vec<EventType>,
+    /// Only changes of these objects, when given.
+    pub object_ids: Option<Vec<Uuid>>,
+    /// Continue after this event id; `None` starts with what commits from now on.
+    pub after: Option<i64>,
+}
+
+/// Why a subscription ended before its client ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It fell behind by more than its buffer.
+    TooSlow,
+    /// Its API key was revoked.
+    KeyRevoked,
+    /// Its user was removed from the organization.
+    MemberRemoved,
+}
+
+/// Whether `actor` may see `event` (the same rule as the audit log's query).
+pub fn visible(actor: &Actor, event: &event::Model) -> bool {
+    event.organization_id == actor.organization_id
+        && readable_by(actor, event.r#type)
+        && actor
+            .fixed_mode()
+            .is_none_or(|mode| event.mode == Some(mode))
+}
+
+/// Whether `event` takes away the credential the subscriber acts with.
+fn ends(actor: &Actor, event: &event::Model) -> Option<Ending> {
+    match (&actor.credential, event.r#type) {
+        (Credential::ApiKey { key_id, .. }, EventType::ApiKeyRevoked)
+            if event.object_id == *key_id =>
+        {
+            Some(Ending::KeyRevoked)
+        }
+        (Credential::User { user_id }, EventType::MemberDeleted)
+            if event.data["before"]["user_id"].as_str() == Some(user_id.as_str()) =>
+        {
+            Some(Ending::MemberRemoved)
+        }
+        _ => None,
+    }
+}
+
+struct Reader {
+    db: DatabaseConnection,
+    watch: Watch,
+    receiver: broadcast::Receiver<Arc<Batch>>,
+    /// The organization's last event this reader has passed (sent, or not for it).
+    position: i64,
+    pending: VecDeque<Arc<event::Model>>,
+    caught_up: bool,
+    done: bool,
+}
+
+impl Reader {
+    /// Takes the events after `position`; `Err` when one of them ends the subscription.
+    fn take<'a>(
+        &mut self,
+        events: impl Iterator<Item = &'a Arc<event::Model>>,
+    ) -> Result<(), Ending> {
+        for event in events {
+            if event.seq <= self.position {
+                continue;
+            }
+            self.position = event.seq;
+            if let Some(ending) = ends(&self.watch.actor, event) {
+                return Err(ending);
+            }
+            let wanted = visible(&self.watch.actor, event)
+                && self.watch.types.contains(&event.r#type)
+                && self
+                    .watch
+                    .object_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&event.object_id));
+            if wanted {
+                self.pending.push_back(event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Option<Result<Arc<event::Model>, Ending>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(event) = self.pending.pop_front() {
+                return Some(Ok(event));
+            }
+            let taken = if self.caught_up {
+                match self.receiver.recv().await {
+                    Ok(batch) if batch.prev > self.position => {
+                        // Events between are in no batch this reader has: read them.
+                        self.caught_up = false;
+                        Ok(())
+                    }
+                    Ok(batch) => self.take(batch.events.iter()),
+                    Err(broadcast::error::RecvError::Lagged(_)) => Err(Ending::TooSlow),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            } else {
+                // Batches sent before this read hold nothing the table doesn't: the receiver
+                // starts anew, so that only falling behind live events counts as too slow.
+                // Whatever commits after the read starts is broadcast after this.
+                self.receiver = self.receiver.resubscribe();
+                match after(&self.db, self.watch.actor.organization_id, self.position).await {
+                    Ok(events) => {
+                        self.caught_up = (events.len() as u64) < READ_BATCH;
+                        let events: Vec<Arc<event::Model>> =
+                            events.into_iter().map(Arc::new).collect();
+                        self.take(events.iter())
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err.log_description(), "a subscriber could not read the events it missed");
+                        tokio::time::sleep(POLL_EVERY).await;
+                        Ok(())
+                    }
+                }
+            };
+            if let Err(ending) = taken {
+                self.done = true;
+                self.pending.clear();
+                return Some(Err(ending));
+            }
+        }
+    }
+}
+
+/// The events `watch` asks for, in order: first those after `watch.after` from the table,
+/// then live ones, each once. Ends with `Err` when the subscriber is too slow or loses its
+/// credential. `watch.after` must be an event of the organization, or 0.
+pub async fn subscribe(
+    hub: &Hub,
+    watch: Watch,
+) -> Result<impl Stream<Item = Result<Arc<event::Model>, Ending>> + Send + use<>, DomainError> {
+    let org = watch.actor.organization_id;
+    let receiver = hub.join(org).await?;
+    let db = hub.feeds.db.clone();
+    let last = super::last_seq(&db, org).await?;
+    let position = match watch.after {
+        Some(after) if after > last => {
+            return Err(DomainError::BadInput(
+                "`after` is not an event id of this organization".to_owned(),
+            ));
+        }
+        Some(after) => after,
+        None => last,
+    };
+    let reader = Reader {
+        db,
+        watch,
+        receiver,
+        position,
+        pending: VecDeque::new(),
+        caught_up: false,
+        done: false,
+    };
+    Ok(futures_util::stream::unfold(
+        reader,
+        |mut reader| async move {
+            let item = reader.next().await?;
+            Some((item, reader))
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::domain::Mode;
+    use crate::domain::{api_keys, organizations};
+
+    /// A migrated SQLite database in a folder of its own (kept while the test runs).
+    async fn database() -> (DatabaseConnection, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/live.db?mode=rwc", dir.path().display());
+        let db = crate::db::connect(&url).await.expect("connect");
+        crate::db::migrate(&db).await.expect("migrate");
+        (db, dir)
+    }
+
+    fn actor(organization_id: Uuid) -> Actor {
+        Actor {
+            organization_id,
+            role: entity::enums::Role::Owner,
+            credential: Credential::User {
+                user_id: "watcher".to_owned(),
+            },
+            request_id: None,
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_its_buffer_is_ended_as_too_slow() {
+        let (db, _dir) = database().await;
+        let hub = Hub::new(db.clone(), 1, || false);
+        let org = organizations::create(&db, "Slow").await.expect("org");
+        let watch = Watch {
+            actor: actor(org.id),
+            types: vec![EventType::ApiKeyCreated],
+            object_ids: None,
+            after: None,
+        };
+        let mut stream = Box::pin(subscribe(&hub, watch).await.expect("subscribe"));
+        // Caught up (nothing yet), then one live event taken.
+        api_keys::create(&db, org.id, Mode::Test, "one")
+            .await
+            .expect("key");
+        let first = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+        assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+        // Three commits, three batches, while the subscriber reads nothing: more than its
+        // buffer of one.
+        for name in ["two", "three", "four"] {
+            api_keys::create(&db, org.id, Mode::Test, name)
+                .await
+                .expect("key");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let next = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+        assert!(matches!(next, Ok(Some(Err(Ending::TooSlow)))), "{next:?}");
+        let after = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
+        assert!(matches!(after, Ok(None)), "it ends there: {after:?}");
+    }
+
+    #[tokio::test]
+    async fn what_committed_while_a_subscriber_caught_up_is_not_taken_for_falling_behind() {
+        let (db, _dir) = database().await;
+        let hub = Hub::new(db.clone(), 1, || false);
+        let org = organizations::create(&db, "Busy").await.expect("org");
+        // An event to continue after, then more than a buffer's worth before anyone reads.
+        api_keys::create(&db, org.id, Mode::Test, "zero")
+            .await
+            .expect("key");
+        let start = super::super::last_seq(&db, org.id).await.expect("seq");
+        let watch = Watch {
+            actor: actor(org.id),
+            types: vec![EventType::ApiKeyCreated],
+            object_ids: None,
+            after: Some(start),
+        };
+        let mut stream = Box::pin(subscribe(&hub, watch).await.expect("subscribe"));
+        for name in ["one", "two", "three"] {
+            api_keys::create(&db, org.id, Mode::Test, name)
+                .await
+                .expect("key");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The table has them all: every one arrives, in order, and the stream stays open.
+        let mut names = Vec::new();
+        for _ in 0..3 {
+            let item = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+            let Ok(Some(Ok(event))) = item else {
+                panic!("expected an event, got {item:?}");
+            };
+            names.push(
+                event.data["after"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(names, ["one", "two", "three"]);
+        api_keys::create(&db, org.id, Mode::Test, "live")
+            .await
+            .expect("key");
+        let live = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
+        assert!(matches!(live, Ok(Some(Ok(_)))), "{live:?}");
+    }
+}

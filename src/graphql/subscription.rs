@@ -1,0 +1,250 @@
+//! Live events: `endpointEvents` and `phoneNumberEvents`, each event as it is committed, and
+//! first those after `after` that the subscriber missed. Run over WebSocket or server-sent
+//! events (`http::graphql::stream`); the transport checks the credential while it runs.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, Object, Subscription};
+use entity::enums::EventType as Stored;
+use futures_util::{Stream, StreamExt};
+use uuid::Uuid;
+
+use crate::code::Code;
+use crate::domain::events;
+use crate::domain::events::live::{self, Ending, Watch};
+use crate::domain::{DomainError, endpoints, phone_numbers};
+use crate::graphql::Services;
+use crate::graphql::error::{IntoGql, actor, coded};
+use crate::graphql::types::{Endpoint, Event, EventType, PhoneNumber};
+
+/// The most objects one subscription may name.
+const MAX_IDS: usize = 100;
+
+#[derive(Default)]
+pub struct Subscription;
+
+/// Which endpoint events a subscription receives.
+#[derive(InputObject, Default)]
+pub struct EndpointEventFilter {
+    /// ENDPOINT_CREATED, ENDPOINT_UPDATED and/or ENDPOINT_DELETED (all three when left out).
+    pub types: Option<Vec<EventType>>,
+    /// Only events of these endpoints (at most 100).
+    pub endpoint_ids: Option<Vec<Uuid>>,
+}
+
+/// Which phone-number events a subscription receives.
+#[derive(InputObject, Default)]
+pub struct PhoneNumberEventFilter {
+    /// PHONE_NUMBER_CREATED, _ATTACHED, _DETACHED and/or _DELETED (all four when left out).
+    pub types: Option<Vec<EventType>>,
+    /// Only events of these numbers (at most 100).
+    pub phone_number_ids: Option<Vec<Uuid>>,
+}
+
+/// The id of the last event a subscription delivered, for a transport that names each message
+/// by it (server-sent events' `id:`, which a reconnecting client sends back as `Last-Event-ID`).
+#[derive(Clone, Default)]
+pub struct LastDelivered(pub Arc<std::sync::atomic::AtomicI64>);
+
+/// Where a reconnecting client left off (server-sent events' `Last-Event-ID`): it takes the
+/// place of the subscription's `after`.
+#[derive(Clone, Copy)]
+pub struct ResumeAfter(pub i64);
+
+const ENDPOINT_TYPES: [Stored; 3] = [
+    Stored::EndpointCreated,
+    Stored::EndpointUpdated,
+    Stored::EndpointDeleted,
+];
+const PHONE_NUMBER_TYPES: [Stored; 4] = [
+    Stored::PhoneNumberCreated,
+    Stored::PhoneNumberAttached,
+    Stored::PhoneNumberDetached,
+    Stored::PhoneNumberDeleted,
+];
+
+/// The stored types a subscription asks for: `asked`, each of them one of `allowed` (all of
+/// `allowed` when left out).
+fn types_of(
+    asked: Option<Vec<EventType>>,
+    allowed: &[Stored],
+    what: &str,
+) -> async_graphql::Result<Vec<Stored>> {
+    let Some(asked) = asked else {
+        return Ok(allowed.to_vec());
+    };
+    let asked: Vec<Stored> = asked.into_iter().map(Into::into).collect();
+    if asked.is_empty() || asked.iter().any(|t| !allowed.contains(t)) {
+        return Err(coded(
+            format!("`filter.types` lists {what} event types only (at least one)"),
+            Code::BadUserInput,
+        ));
+    }
+    Ok(asked)
+}
+
+fn ids_of(ids: Option<Vec<Uuid>>, field: &str) -> async_graphql::Result<Option<Vec<Uuid>>> {
+    match ids {
+        Some(ids) if ids.len() > MAX_IDS => Err(coded(
+            format!("`filter.{field}` names at most {MAX_IDS} objects"),
+            Code::BadUserInput,
+        )),
+        other => Ok(other),
+    }
+}
+
+/// The watch a subscription runs, from its arguments and the request.
+fn watch_of(
+    ctx: &Context<'_>,
+    types: Vec<Stored>,
+    object_ids: Option<Vec<Uuid>>,
+    after: Option<ID>,
+) -> async_graphql::Result<Watch> {
+    let actor = actor(ctx)?.clone();
+    let after = match (ctx.data_opt::<ResumeAfter>(), after) {
+        (Some(resume), _) => Some(resume.0),
+        (None, Some(after)) => Some(events::parse_id(&after).gql()?),
+        (None, None) => None,
+    };
+    Ok(Watch {
+        actor,
+        types,
+        object_ids,
+        after,
+    })
+}
+
+/// The events `watch` asks for, each given as `wrap` makes it; the error that ends the
+/// subscription as its last item.
+async fn run<T: Send + 'static>(
+    ctx: &Context<'_>,
+    watch: Watch,
+    wrap: fn(Arc<entity::event::Model>) -> T,
+) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<T>> + use<T>> {
+    let hub = &ctx.data::<Services>()?.hub;
+    let delivered = ctx.data_opt::<LastDelivered>().cloned();
+    let stream = live::subscribe(hub, watch).await.gql()?;
+    Ok(stream.map(move |item| match item {
+        Ok(event) => {
+            if let Some(delivered) = &delivered {
+                delivered
+                    .0
+                    .store(event.seq, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(wrap(event))
+        }
+        Err(ending) => Err(ended(ending)),
+    }))
+}
+
+fn ended(ending: Ending) -> async_graphql::Error {
+    match ending {
+        Ending::TooSlow => coded(
+            "The subscription fell too far behind its events and was ended; subscribe again with `after` set to the last event id received.",
+            Code::SlowConsumer,
+        ),
+        Ending::KeyRevoked => coded(
+            "The API key of this subscription was revoked.",
+            Code::Unauthenticated,
+        ),
+        Ending::MemberRemoved => coded(
+            "You were removed from the organization of this subscription.",
+            Code::Forbidden,
+        ),
+    }
+}
+
+#[Subscription]
+impl Subscription {
+    /// Every change of the caller's endpoints (its organization and the modes it sees), as it
+    /// is committed by any gateway process. With `after` (an event id), first every event
+    /// after it that the subscriber missed, then live ones: none twice, none lost.
+    async fn endpoint_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EndpointEventFilter>,
+        #[graphql(desc = "The last event id received: continue after it.")] after: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<EndpointEvent>> + use<>>
+    {
+        let filter = filter.unwrap_or_default();
+        let types = types_of(filter.types, &ENDPOINT_TYPES, "endpoint")?;
+        let ids = ids_of(filter.endpoint_ids, "endpointIds")?;
+        let watch = watch_of(ctx, types, ids, after)?;
+        run(ctx, watch, EndpointEvent).await
+    }
+
+    /// Every change of the caller's phone numbers, as `endpointEvents` gives endpoints'.
+    async fn phone_number_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PhoneNumberEventFilter>,
+        #[graphql(desc = "The last event id received: continue after it.")] after: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PhoneNumberEvent>> + use<>>
+    {
+        let filter = filter.unwrap_or_default();
+        let types = types_of(filter.types, &PHONE_NUMBER_TYPES, "phone number")?;
+        let ids = ids_of(filter.phone_number_ids, "phoneNumberIds")?;
+        let watch = watch_of(ctx, types, ids, after)?;
+        run(ctx, watch, PhoneNumberEvent).await
+    }
+}
+
+/// A change of an endpoint.
+pub struct EndpointEvent(Arc<entity::event::Model>);
+
+#[Object]
+impl EndpointEvent {
+    /// The event's id: pass it as `after` to continue after it.
+    async fn id(&self) -> ID {
+        ID(events::id_of(self.0.seq))
+    }
+    async fn r#type(&self) -> EventType {
+        self.0.r#type.into()
+    }
+    async fn endpoint_id(&self) -> ID {
+        crate::graphql::global_id::of(self.0.object_id)
+    }
+    /// The endpoint as it is now (not as it was at the event); null once it is deleted.
+    async fn endpoint(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Endpoint>> {
+        let services = ctx.data::<Services>()?;
+        match endpoints::get(&services.db, actor(ctx)?, self.0.object_id).await {
+            Ok(endpoint) => Ok(Some(Endpoint(endpoint))),
+            Err(DomainError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other).gql(),
+        }
+    }
+    /// The whole event: who made the change, when, and the fields it changed.
+    async fn event(&self) -> Event {
+        Event((*self.0).clone())
+    }
+}
+
+/// A change of a phone number.
+pub struct PhoneNumberEvent(Arc<entity::event::Model>);
+
+#[Object]
+impl PhoneNumberEvent {
+    /// The event's id: pass it as `after` to continue after it.
+    async fn id(&self) -> ID {
+        ID(events::id_of(self.0.seq))
+    }
+    async fn r#type(&self) -> EventType {
+        self.0.r#type.into()
+    }
+    async fn phone_number_id(&self) -> ID {
+        crate::graphql::global_id::of(self.0.object_id)
+    }
+    /// The number as it is now; null once it is removed.
+    async fn phone_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PhoneNumber>> {
+        let services = ctx.data::<Services>()?;
+        match phone_numbers::get(&services.db, actor(ctx)?, self.0.object_id).await {
+            Ok(number) => Ok(Some(number.into())),
+            Err(DomainError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other).gql(),
+        }
+    }
+    /// The whole event: who made the change, when, and the fields it changed.
+    async fn event(&self) -> Event {
+        Event((*self.0).clone())
+    }
+}

@@ -1,0 +1,121 @@
+//! GraphQL over server-sent events, the graphql-sse protocol's distinct-connections mode: a
+//! `POST /graphql` (or, for `EventSource`, a `GET`) that accepts `text/event-stream` gets
+//! `event: next` messages, one per result, and `event: complete` at the end. A subscription's
+//! messages carry its events' ids (`id:`), so a client that reconnects with `Last-Event-ID`
+//! gets every event after it, then live ones. Keep-alive comments come more often than the
+//! server's idle timeout; at shutdown, once no request is in flight, the stream completes.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, StreamExt};
+
+use super::super::AppState;
+use super::super::error::{ApiError, Envelope};
+use super::super::media::Media;
+use super::params::Params;
+use super::{Arrival, stream as streaming};
+use crate::domain::events;
+use crate::graphql::subscription::{LastDelivered, ResumeAfter};
+use crate::server::ConnectionScope;
+
+/// Whether the client asks for an event stream.
+pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// The event stream of one operation.
+pub(super) async fn respond(
+    state: AppState,
+    headers: HeaderMap,
+    client: Option<IpAddr>,
+    scope: Option<ConnectionScope>,
+    params: Params,
+    via_get: bool,
+    request_bytes: usize,
+) -> Response {
+    let resume = match headers.get("last-event-id").map(HeaderValue::to_str) {
+        None => None,
+        Some(Ok(id)) => match events::parse_id(id.trim()) {
+            Ok(seq) => Some(ResumeAfter(seq)),
+            Err(_) => return refuse("`Last-Event-ID` is not an event id."),
+        },
+        Some(Err(_)) => return refuse("`Last-Event-ID` is not an event id."),
+    };
+    let arrival = Arrival {
+        via_get,
+        media: Media::Json,
+        request_bytes,
+        streaming: true,
+    };
+    let delivered = LastDelivered::default();
+    let seen = delivered.clone();
+    let started = streaming::start(
+        state.clone(),
+        headers,
+        client,
+        params,
+        arrival,
+        move |request| {
+            let request = request.data(delivered);
+            match resume {
+                Some(resume) => request.data(resume),
+                None => request,
+            }
+        },
+    )
+    .await;
+    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream.
+    let responses = match started {
+        Ok(responses) => responses,
+        Err(error) => return error.render(Envelope::Graphql(Media::Json)),
+    };
+    let mut last = 0;
+    let messages = responses.map(move |response| {
+        let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+        let mut event = Event::default().event("next").data(data);
+        let seq = seen.0.load(Ordering::SeqCst);
+        if seq > last {
+            last = seq;
+            event = event.id(events::id_of(seq));
+        }
+        Ok::<_, Infallible>(event)
+    });
+    let until_shutdown = messages.take_until(async move {
+        match scope {
+            Some(scope) => scope.closing().await,
+            None => std::future::pending().await,
+        }
+    });
+    let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
+    // Comments more often than the idle timeout, so a quiet subscription isn't cut.
+    let keep_alive = (state.server_limits.idle_timeout / 3)
+        .clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let mut response = Sse::new(until_shutdown.chain(complete))
+        .keep_alive(KeepAlive::new().interval(keep_alive))
+        .into_response();
+    // Proxies (nginx) must pass each message on as it comes.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn refuse(message: &str) -> Response {
+    ApiError::bad_request(message).render(Envelope::Graphql(Media::Json))
+}

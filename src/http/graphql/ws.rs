@@ -1,0 +1,324 @@
+//! GraphQL over WebSocket on `/graphql`: `graphql-transport-ws` (the graphql-ws library's
+//! protocol) and the legacy `graphql-ws` (subscriptions-transport-ws), chosen by
+//! `Sec-WebSocket-Protocol` (async-graphql-axum's `GraphQLProtocol`), driven by async-graphql.
+//!
+//! The client authenticates in `connection_init`: its payload carries the same credentials as
+//! HTTP headers do (`Authorization`, `x-api-key`, `x-organization-id`), flat or under
+//! `headers`, and they are held to the same rules. Each operation then goes through the same
+//! pipeline as over HTTP (`stream::run`). Here the gateway adds what the protocol leaves to
+//! the server: a `connection_init` within the header read timeout (else 4408), a refused one
+//! closed with 4403, messages no larger than the body limit nor nested deeper than the nesting
+//! limit (else 4400), a client that doesn't read its messages cut after the send timeout, and
+//! at shutdown — once no HTTP request is in flight — a close with 1001 (going away).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Data, Executor, Response};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::FromRequestParts;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::{SinkExt, stream};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::super::AppState;
+use super::super::error::{ApiError, Envelope};
+use super::super::media::Media;
+use super::super::ops::REQUEST_ID;
+use super::params::Params;
+use super::{Arrival, stream as streaming};
+use crate::code::Code;
+use crate::server::ConnectionScope;
+
+/// A message the client doesn't take within this is taken as a client gone: the connection
+/// is cut, and its subscriptions end.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages queued for the socket at once.
+const OUTGOING: usize = 16;
+
+/// The headers a `connection_init` payload may carry.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-organization-id"];
+
+/// Whether a request asks to become a WebSocket.
+pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// `GET /graphql` with `Upgrade: websocket`.
+pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
+    let client = super::client_ip(request.extensions());
+    let scope = request.extensions().get::<ConnectionScope>().cloned();
+    let request_id = request.headers().get(REQUEST_ID).cloned();
+    let (mut parts, _) = request.into_parts();
+    let Ok(protocol) = GraphQLProtocol::from_request_parts(&mut parts, &state).await else {
+        return ApiError::bad_request(
+            "Name a GraphQL WebSocket subprotocol: `Sec-WebSocket-Protocol: graphql-transport-ws` (or the legacy `graphql-ws`).",
+        )
+        .render(Envelope::Graphql(Media::Json));
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            let status = rejection.status();
+            let mut refusal = ApiError::new(status, Code::BadRequest, rejection.body_text());
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                refusal.allow = Some("GET");
+            }
+            return refusal.render(Envelope::Graphql(Media::Json));
+        }
+    };
+    let max = state.limits.max_body_bytes;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(state, socket, protocol, client, scope, request_id))
+        .into_response()
+}
+
+/// What a connection knows once `connection_init` is accepted.
+#[derive(Default)]
+struct Connection {
+    /// Its credentials, as the headers an HTTP request would carry.
+    headers: OnceLock<HeaderMap>,
+    /// `connection_init` was refused (its close is 4403, not async-graphql's 1002).
+    refused: AtomicBool,
+}
+
+#[derive(Clone)]
+struct Operations {
+    state: AppState,
+    connection: Arc<Connection>,
+    client: Option<IpAddr>,
+}
+
+impl Executor for Operations {
+    async fn execute(&self, request: async_graphql::Request) -> Response {
+        // async-graphql's WebSocket runs every operation as a stream.
+        self.execute_stream(request, None)
+            .next()
+            .await
+            .unwrap_or_default()
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        _session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let headers = self.connection.headers.get().cloned().unwrap_or_default();
+        let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
+        let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
+        let request_bytes = request.query.len() + variables.to_string().len();
+        let params = Params {
+            query: Some(request.query),
+            operation_name: request.operation_name,
+            variables: match variables {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+            extensions: match extensions {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+        };
+        let arrival = Arrival {
+            via_get: false,
+            media: Media::Json,
+            request_bytes,
+            streaming: true,
+        };
+        let run = streaming::run(
+            self.state.clone(),
+            headers,
+            self.client,
+            params,
+            arrival,
+            |request| request,
+        );
+        stream::once(run).flatten().boxed()
+    }
+}
+
+/// The headers of a `connection_init` payload: the credential headers, flat or under
+/// `headers`, each a string.
+fn payload_headers(payload: &Value, request_id: Option<&HeaderValue>) -> Result<HeaderMap, String> {
+    let fields = match payload {
+        Value::Null => return Err(missing()),
+        Value::Object(map) => match map.get("headers") {
+            Some(Value::Object(headers)) => headers,
+            Some(_) => {
+                return Err(
+                    "`headers` in the connection_init payload must be an object.".to_owned(),
+                );
+            }
+            None => map,
+        },
+        _ => return Err("The connection_init payload must be an object.".to_owned()),
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in fields {
+        let lower = name.to_ascii_lowercase();
+        if !CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+            continue;
+        }
+        let Some(text) = value.as_str() else {
+            return Err(format!(
+                "`{name}` in the connection_init payload must be a string."
+            ));
+        };
+        let value = HeaderValue::from_str(text).map_err(|_| {
+            format!("`{name}` in the connection_init payload is not a valid header value.")
+        })?;
+        headers.append(
+            HeaderName::from_bytes(lower.as_bytes()).map_err(|_| missing())?,
+            value,
+        );
+    }
+    if let Some(id) = request_id {
+        headers.insert(REQUEST_ID, id.clone());
+    }
+    Ok(headers)
+}
+
+fn missing() -> String {
+    "Send your credential in the connection_init payload: {\"Authorization\": \"Bearer …\"} or {\"x-api-key\": \"…\"} (optionally with \"x-organization-id\"), flat or under \"headers\".".to_owned()
+}
+
+async fn serve(
+    state: AppState,
+    socket: WebSocket,
+    protocol: GraphQLProtocol,
+    client: Option<IpAddr>,
+    scope: Option<ConnectionScope>,
+    request_id: Option<HeaderValue>,
+) {
+    let (mut sink, source) = socket.split();
+    let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING);
+    let connection = Arc::new(Connection::default());
+
+    // Incoming messages, each measured before async-graphql parses it.
+    let max_nesting = state.limits.max_nesting;
+    let closer = outgoing.clone();
+    let incoming = source.map(move |message| {
+        if let Ok(Message::Text(text)) = &message
+            && let Err(why) = super::super::check_json_nesting(text.as_bytes(), max_nesting)
+        {
+            let _ = closer.try_send(close(4400, &why));
+            return Err(axum::Error::new(why));
+        }
+        message
+    });
+    let to_queue = futures_util::sink::unfold(outgoing, |outgoing, message: Message| async move {
+        outgoing
+            .send(message)
+            .await
+            .map_err(|_| axum::Error::new("the connection is closing"))?;
+        Ok::<_, axum::Error>(outgoing)
+    });
+
+    let executor = Operations {
+        state: state.clone(),
+        connection: Arc::clone(&connection),
+        client,
+    };
+    let init = {
+        let (state, connection) = (state.clone(), Arc::clone(&connection));
+        move |payload: Value| async move {
+            let refused = |message: String| {
+                connection.refused.store(true, Ordering::SeqCst);
+                Err(async_graphql::Error::new(message))
+            };
+            let headers = match payload_headers(&payload, request_id.as_ref()) {
+                Ok(headers) => headers,
+                Err(message) => return refused(message),
+            };
+            match super::super::pipeline::identify(&state, &headers).await {
+                Ok(Some(_)) => {
+                    let _ = connection.headers.set(headers);
+                    Ok(Data::default())
+                }
+                Ok(None) => refused(missing()),
+                Err(error) => {
+                    if error.status == StatusCode::UNAUTHORIZED
+                        && let Some(ip) = client
+                    {
+                        super::super::ops::failed_authentication(&state, ip).await;
+                    }
+                    refused(error.message)
+                }
+            }
+        }
+    };
+    let protocol_loop = GraphQLWebSocket::new_with_pair(to_queue, incoming, executor, protocol)
+        .on_connection_init(init)
+        .serve();
+
+    let init_deadline = tokio::time::Instant::now() + state.server_limits.header_read_timeout;
+    let writer = async {
+        loop {
+            let message = tokio::select! {
+                queued = queued.recv() => match queued {
+                    Some(message) => message,
+                    None => return,
+                },
+                () = tokio::time::sleep_until(init_deadline), if connection.headers.get().is_none() => {
+                    close(4408, "Connection initialisation timeout")
+                }
+                () = closing(scope.as_ref()) => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
+            };
+            let message = match message {
+                // async-graphql closes a refused graphql-transport-ws init with 1002; the
+                // protocol's code for it is 4403.
+                Message::Close(Some(frame))
+                    if frame.code == 1002 && connection.refused.load(Ordering::SeqCst) =>
+                {
+                    close(4403, frame.reason.as_str())
+                }
+                other => other,
+            };
+            let last = matches!(message, Message::Close(_));
+            match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+                Ok(Ok(())) if !last => {}
+                _ => return,
+            }
+        }
+    };
+    let mut writer = std::pin::pin!(writer);
+    tokio::select! {
+        () = protocol_loop => {
+            // What the protocol queued last (its close) still goes out.
+            let _ = tokio::time::timeout(SEND_TIMEOUT, &mut writer).await;
+        }
+        () = &mut writer => {}
+    }
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    // A close frame's reason is at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
+}
+
+async fn closing(scope: Option<&ConnectionScope>) {
+    match scope {
+        Some(scope) => scope.closing().await,
+        None => std::future::pending().await,
+    }
+}

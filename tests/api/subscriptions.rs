@@ -1,0 +1,606 @@
+//! Subscriptions over WebSocket (graphql-transport-ws and the legacy graphql-ws) and
+//! server-sent events: changes arrive as they are committed, only the subscriber's
+//! organization and mode, resumable with the last event id, ended when the credential goes.
+
+use std::time::{Duration, Instant};
+
+use cockpit_gateway::domain::{Mode, Role, api_keys};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::jwt::{claims, sign};
+use crate::live::*;
+
+fn webhook(name: &str) -> Value {
+    json!({ "name": name, "type": "WEBHOOK", "url": "https://hooks.example.com/in" })
+}
+
+async fn rename(app: &TestApp, key: &str, id: &str, name: &str) {
+    let res = app
+        .update_endpoint(key, json!({ "id": id, "name": name }))
+        .await;
+    assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]));
+}
+
+db_test! {
+    async fn a_websocket_subscriber_sees_every_change_made_over_http(app) {
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        // Nothing is sent until something changes.
+        ws.assert_silent(Duration::from_millis(300)).await;
+
+        let created = app.create_ok(&app.org.test_key, webhook("First")).await;
+        let id = created["id"].as_str().expect("id");
+        let event = ws.next_event().await;
+        assert_eq!(event["type"], "ENDPOINT_CREATED");
+        assert_eq!(event["endpointId"], id);
+        assert_eq!(event["endpoint"]["name"], "First");
+        assert_eq!(event["event"]["actor"]["kind"], "API_KEY");
+        assert!(event["event"]["actor"]["apiKeyPrefix"].as_str().is_some_and(|p| p.starts_with("kros_test_")));
+        assert_eq!(event["event"]["after"]["name"], "First");
+
+        rename(&app, &app.org.test_key, id, "Second").await;
+        let event = ws.next_event().await;
+        assert_eq!(event["type"], "ENDPOINT_UPDATED");
+        assert_eq!(event["event"]["before"], json!({ "name": "First" }));
+        assert_eq!(event["event"]["after"], json!({ "name": "Second" }));
+        assert_eq!(event["endpoint"]["name"], "Second");
+
+        app.delete_endpoint(&app.org.test_key, id).await.assert_ok();
+        let event = ws.next_event().await;
+        assert_eq!(event["type"], "ENDPOINT_DELETED");
+        assert_eq!(event["endpoint"], Value::Null, "a deleted endpoint is null");
+        assert_eq!(event["endpointId"], id);
+    }
+}
+
+db_test! {
+    async fn the_legacy_graphql_ws_protocol_delivers_the_same_events(app) {
+        let mut ws = Ws::connect(
+            &app.address,
+            Protocol::Legacy,
+            json!({ "x-api-key": app.org.test_key }),
+        )
+        .await;
+        ws.subscribe("a", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(&app.org.test_key, webhook("Legacy")).await;
+        let message = ws.next_json().await.expect("a message");
+        assert_eq!(message["type"], "data", "{message}");
+        assert_eq!(message["id"], "a");
+        assert_eq!(message["payload"]["data"]["endpointEvents"]["endpoint"]["name"], "Legacy");
+        // Stopping it completes it.
+        ws.send(json!({ "id": "a", "type": "stop" })).await;
+        let message = ws.next_json().await.expect("a message");
+        assert_eq!(message["type"], "complete");
+    }
+}
+
+db_test! {
+    async fn a_subscriber_sees_only_its_organization_and_mode(app) {
+        let other = app.new_org("Other").await;
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Another organization's change, and this organization's live change: not for it.
+        app.create_ok(&other.test_key, webhook("Theirs")).await;
+        app.create_ok(&app.org.live_key, webhook("Live")).await;
+        // A member's change (no mode): not for an API key either.
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        app.graphql(&owner, "mutation { addMember(input: {userId: \"someone\", role: VIEWER}) { userErrors { code } } }", json!({}))
+            .await
+            .assert_ok();
+        // Its own test change comes, and is the first thing it sees: events arrive in order.
+        app.create_ok(&app.org.test_key, webhook("Mine")).await;
+        let event = ws.next_event().await;
+        assert_eq!(event["endpoint"]["name"], "Mine");
+        assert_eq!(event["endpoint"]["mode"], "TEST");
+        ws.assert_silent(Duration::from_millis(300)).await;
+
+        // A dashboard session sees both modes of its organization, and still nothing else.
+        let mut session = Ws::connect(
+            &app.address,
+            Protocol::TransportWs,
+            json!({ "headers": { "authorization": format!("Bearer {owner}") } }),
+        )
+        .await;
+        session.subscribe("s", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(&other.live_key, webhook("Theirs again")).await;
+        app.create_ok(&app.org.live_key, webhook("Live again")).await;
+        app.create_ok(&app.org.test_key, webhook("Test again")).await;
+        assert_eq!(session.next_event().await["endpoint"]["name"], "Live again");
+        assert_eq!(session.next_event().await["endpoint"]["name"], "Test again");
+        session.assert_silent(Duration::from_millis(300)).await;
+    }
+}
+
+db_test! {
+    async fn a_filter_narrows_the_events_to_types_and_endpoints(app) {
+        let watched = app.create_ok(&app.org.test_key, webhook("Watched")).await;
+        let other = app.create_ok(&app.org.test_key, webhook("Other")).await;
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        ws.subscribe(
+            "1",
+            ENDPOINT_EVENTS,
+            json!({ "filter": { "types": ["ENDPOINT_UPDATED"], "endpointIds": [watched["id"]] } }),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(&app.org.test_key, webhook("New")).await;
+        rename(&app, &app.org.test_key, other["id"].as_str().expect("id"), "Other 2").await;
+        rename(&app, &app.org.test_key, watched["id"].as_str().expect("id"), "Watched 2").await;
+        let event = ws.next_event().await;
+        assert_eq!(event["type"], "ENDPOINT_UPDATED");
+        assert_eq!(event["endpoint"]["name"], "Watched 2");
+        ws.assert_silent(Duration::from_millis(300)).await;
+
+        // A type that isn't an endpoint's is refused.
+        ws.subscribe("2", ENDPOINT_EVENTS, json!({ "filter": { "types": ["MEMBER_CREATED"] } })).await;
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{payload}");
+    }
+}
+
+db_test! {
+    async fn a_client_that_reconnects_with_its_last_event_id_misses_nothing_and_sees_nothing_twice(app) {
+        let key = app.org.test_key.clone();
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let first = app.create_ok(&key, webhook("One")).await;
+        let seen = ws.next_event().await;
+        let last_id = seen["id"].as_str().expect("event id").to_owned();
+        drop(ws);
+
+        // While it is away: three changes.
+        let id = first["id"].as_str().expect("id");
+        rename(&app, &key, id, "Two").await;
+        rename(&app, &key, id, "Three").await;
+        app.create_ok(&key, webhook("Four")).await;
+
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({ "after": last_id })).await;
+        let missed: Vec<Value> = vec![ws.next_event().await, ws.next_event().await, ws.next_event().await];
+        let names: Vec<&str> = missed.iter().map(|e| e["event"]["after"]["name"].as_str().unwrap_or_default()).collect();
+        assert_eq!(names, ["Two", "Three", "Four"]);
+        let ids: Vec<i64> = missed.iter().map(|e| e["id"].as_str().expect("id").parse().expect("number")).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+        assert!(ids[0] > last_id.parse::<i64>().expect("number"));
+        // Then live ones, with nothing repeated at the seam.
+        app.create_ok(&key, webhook("Five")).await;
+        assert_eq!(ws.next_event().await["event"]["after"]["name"], "Five");
+        ws.assert_silent(Duration::from_millis(300)).await;
+
+        // An id of no event of the organization is refused.
+        for (id, after) in [("2", "999999999"), ("3", "-1"), ("4", "1e3")] {
+            ws.subscribe(id, ENDPOINT_EVENTS, json!({ "after": after })).await;
+            let payload = ws.next_payload().await;
+            assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{after}: {payload}");
+            let complete = ws.next_json().await.expect("complete");
+            assert_eq!((complete["type"].as_str(), complete["id"].as_str()), (Some("complete"), Some(id)));
+        }
+    }
+}
+
+db_test! {
+    async fn many_changes_committed_at_once_all_arrive_in_order(app) {
+        let key = app.org.test_key.clone();
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Concurrent writers: commits race, and each one's event still arrives once, in the
+        // order the organization's events were numbered.
+        let mut writers = tokio::task::JoinSet::new();
+        for n in 0..20 {
+            let (address, key) = (app.address.clone(), key.clone());
+            writers.spawn(async move {
+                let client = reqwest::Client::new();
+                let res = client
+                    .post(format!("{address}/graphql"))
+                    .bearer_auth(key)
+                    .json(&json!({ "query": CREATE.as_str(), "variables": { "input": webhook(&format!("n{n}")) } }))
+                    .send()
+                    .await
+                    .expect("send");
+                assert!(res.status().is_success());
+            });
+        }
+        while writers.join_next().await.is_some() {}
+        let mut ids = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let event = ws.next_event().await;
+            ids.push(event["id"].as_str().expect("id").parse::<i64>().expect("number"));
+            names.insert(event["event"]["after"]["name"].as_str().expect("name").to_owned());
+        }
+        assert_eq!(names.len(), 20, "each change once");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+        ws.assert_silent(Duration::from_millis(300)).await;
+    }
+}
+
+db_test! {
+    async fn server_sent_events_deliver_results_and_resume_from_last_event_id(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        let mut sse = Sse::post(&app.address, &[("authorization", &auth)], ENDPOINT_EVENTS, json!({})).await;
+        assert_eq!(sse.response.status(), 200);
+        assert!(
+            sse.response.headers()["content-type"].to_str().expect("type").starts_with("text/event-stream")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let endpoint = app.create_ok(&key, webhook("Streamed")).await;
+        let (id, result) = sse.next_result().await;
+        let id = id.expect("a subscription's message has an id");
+        assert_eq!(result["data"]["endpointEvents"]["id"], id.as_str());
+        assert_eq!(result["data"]["endpointEvents"]["endpoint"]["name"], "Streamed");
+        drop(sse);
+
+        let endpoint_id = endpoint["id"].as_str().expect("id");
+        rename(&app, &key, endpoint_id, "Missed 1").await;
+        rename(&app, &key, endpoint_id, "Missed 2").await;
+        let mut sse = Sse::post(
+            &app.address,
+            &[("authorization", &auth), ("last-event-id", &id)],
+            ENDPOINT_EVENTS,
+            json!({}),
+        )
+        .await;
+        let (first, one) = sse.next_result().await;
+        let (second, two) = sse.next_result().await;
+        assert_eq!(one["data"]["endpointEvents"]["event"]["after"]["name"], "Missed 1");
+        assert_eq!(two["data"]["endpointEvents"]["event"]["after"]["name"], "Missed 2");
+        assert!(first.expect("id").parse::<i64>().expect("n") < second.expect("id").parse::<i64>().expect("n"));
+        rename(&app, &key, endpoint_id, "Live").await;
+        let (_, live) = sse.next_result().await;
+        assert_eq!(live["data"]["endpointEvents"]["event"]["after"]["name"], "Live");
+
+        // A malformed Last-Event-ID is refused before anything streams.
+        let bad = Sse::post(&app.address, &[("authorization", &auth), ("last-event-id", "abc")], ENDPOINT_EVENTS, json!({})).await;
+        assert_eq!(bad.response.status(), 400);
+    }
+}
+
+db_test! {
+    async fn an_event_source_can_subscribe_with_get_and_a_query_completes(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        let mut sse = Sse::get(&app.address, &[("authorization", &auth)], "subscription { endpointEvents { type endpoint { name } } }").await;
+        assert_eq!(sse.response.status(), 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.create_ok(&key, webhook("By GET")).await;
+        let (_, result) = sse.next_result().await;
+        assert_eq!(result["data"]["endpointEvents"]["endpoint"]["name"], "By GET");
+
+        // A query streams one result, then completes.
+        let mut sse = Sse::post(&app.address, &[("authorization", &auth)], "{ viewer { mode } }", json!({})).await;
+        let (id, result) = sse.next_result().await;
+        assert_eq!(id, None);
+        assert_eq!(result["data"]["viewer"]["mode"], "TEST");
+        assert_eq!(sse.next().await.event, "complete");
+
+        // A mutation is not sent by GET, even as an event stream.
+        let mut sse = Sse::get(&app.address, &[("authorization", &auth)], "mutation { revokeApiKey(input: {id: \"00000000-0000-0000-0000-000000000000\"}) { userErrors { code } } }").await;
+        let status = sse.response.status();
+        assert_eq!(status, 405, "{:?}", sse.next_within(Duration::from_secs(1)).await);
+    }
+}
+
+db_test! {
+    async fn a_subscription_over_plain_http_is_refused_with_where_to_send_it(app) {
+        let res = app.graphql(&app.org.test_key, "subscription { endpointEvents { type } }", json!({})).await;
+        assert_eq!(res.status, 400, "{}", res.body);
+        let message = res.body["errors"][0]["message"].as_str().expect("message");
+        assert!(message.contains("WebSocket") && message.contains("text/event-stream"), "{message}");
+    }
+}
+
+db_test! {
+    async fn connection_init_is_held_to_the_rules_of_http_credentials(app) {
+        // No credential, a wrong key, a key of another organization than named: 4403.
+        for payload in [
+            json!({}),
+            json!({ "Authorization": "Bearer kros_test_00000000000000000000000000000000" }),
+            json!({ "x-api-key": app.org.test_key, "x-organization-id": uuid::Uuid::new_v4().to_string() }),
+            json!({ "Authorization": 42 }),
+            json!({ "Authorization": format!("Bearer {}", app.org.test_key), "x-api-key": app.org.live_key }),
+        ] {
+            let mut ws = Ws::open(&app.address, Protocol::TransportWs).await;
+            ws.send(json!({ "type": "connection_init", "payload": payload })).await;
+            match ws.frame().await {
+                Frame::Close(code, reason) => {
+                    assert_eq!(code, 4403, "{payload}: {reason}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{payload}: expected a close, got {other:?}"),
+            }
+        }
+        // A subscribe before connection_init is refused too.
+        let mut ws = Ws::open(&app.address, Protocol::TransportWs).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        assert!(matches!(ws.frame().await, Frame::Close(_, _) | Frame::Gone));
+        // Without a GraphQL subprotocol there is no WebSocket.
+        let res = reqwest::Client::new()
+            .get(format!("{}/graphql", app.address))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), 400);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_initialises_is_closed_with_4408() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.server.header_read_timeout = Duration::from_millis(500))
+        .spawn()
+        .await
+        .expect("SQLite");
+    let mut ws = Ws::open(&app.address, Protocol::TransportWs).await;
+    let started = Instant::now();
+    match ws.frame().await {
+        Frame::Close(code, _) => assert_eq!(code, 4408),
+        other => panic!("expected 4408, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+db_test! {
+    async fn a_revoked_keys_subscription_ends_with_an_error_within_two_seconds(app) {
+        let key = api_keys::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
+        let mut ws = Ws::with_key(&app.address, &key.plaintext).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let revoked = Instant::now();
+        app.graphql(
+            &owner,
+            "mutation($id: UUID!) { revokeApiKey(input: {id: $id}) { apiKey { revokedAt } } }",
+            json!({ "id": key.model.id }),
+        )
+        .await
+        .assert_ok();
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+        assert!(revoked.elapsed() < Duration::from_secs(2), "{:?}", revoked.elapsed());
+        assert_eq!(ws.next_json().await.expect("complete")["type"], "complete");
+    }
+}
+
+db_test! {
+    async fn a_key_revoked_by_the_cli_ends_its_subscription_within_two_seconds(app) {
+        let key = api_keys::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
+        let mut ws = Ws::with_key(&app.address, &key.plaintext).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let revoked = Instant::now();
+        // As `key revoke` does it: the domain's revocation, not through this gateway's HTTP.
+        api_keys::revoke(&app.db, key.model.id).await.expect("revoke");
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+        assert!(revoked.elapsed() < Duration::from_secs(2), "{:?}", revoked.elapsed());
+    }
+}
+
+db_test! {
+    async fn a_removed_members_subscription_ends_with_an_error(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let (user, token) = app.member(app.org.id, Role::Viewer).await;
+        let mut ws = Ws::connect(&app.address, Protocol::TransportWs, json!({ "Authorization": format!("Bearer {token}") })).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A viewer reads endpoints, so it sees their changes.
+        app.create_ok(&app.org.test_key, webhook("Seen")).await;
+        assert_eq!(ws.next_event().await["endpoint"]["name"], "Seen");
+        let members = app.graphql(&owner, "{ members(first: 100) { nodes { uuid userId } } }", json!({})).await;
+        let member_id = members.assert_ok()["members"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|m| m["userId"] == user.as_str())
+            .expect("the member")["uuid"]
+            .clone();
+        let removed = Instant::now();
+        app.graphql(&owner, "mutation($id: UUID!) { removeMember(input: {memberId: $id}) { userErrors { code } } }", json!({ "id": member_id }))
+            .await
+            .assert_ok();
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "FORBIDDEN", "{payload}");
+        assert!(removed.elapsed() < Duration::from_secs(2));
+    }
+}
+
+db_test! {
+    async fn a_sessions_subscription_ends_when_its_token_expires(app) {
+        let (user, _) = app.member(app.org.id, Role::Member).await;
+        let mut expiring = claims(&user);
+        let exp = chrono::Utc::now().timestamp() + 2;
+        expiring["exp"] = json!(exp);
+        let token = sign("rsa-1", Some("rsa-1"), &expiring);
+        let mut ws = Ws::connect(&app.address, Protocol::TransportWs, json!({ "Authorization": format!("Bearer {token}") })).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(now >= exp * 1000 && now < exp * 1000 + 1500, "ended at {now}, exp {exp}");
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_per_credential_are_bounded() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.events.max_subscriptions_per_credential = 2)
+        .spawn()
+        .await
+        .expect("SQLite");
+    let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+    ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+    ws.subscribe("2", ENDPOINT_EVENTS, json!({})).await;
+    ws.assert_silent(Duration::from_millis(300)).await;
+    // Another connection of the same key counts too.
+    let mut other = Ws::with_key(&app.address, &app.org.test_key).await;
+    other.subscribe("3", ENDPOINT_EVENTS, json!({})).await;
+    let payload = other.next_payload().await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "SUBSCRIPTION_LIMIT_EXCEEDED",
+        "{payload}"
+    );
+    assert_eq!(
+        other.next_json().await.expect("complete")["type"],
+        "complete"
+    );
+    // Another credential is not held to this one's count.
+    let mut live = Ws::with_key(&app.address, &app.org.live_key).await;
+    live.subscribe("4", ENDPOINT_EVENTS, json!({})).await;
+    live.assert_silent(Duration::from_millis(300)).await;
+    // Ending one frees its place.
+    ws.send(json!({ "id": "1", "type": "complete" })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    other.subscribe("5", ENDPOINT_EVENTS, json!({})).await;
+    other.assert_silent(Duration::from_millis(300)).await;
+    app.create_ok(&app.org.test_key, webhook("Counted")).await;
+    assert_eq!(other.next_event().await["endpoint"]["name"], "Counted");
+}
+
+#[tokio::test]
+async fn a_subscription_pays_its_cost_when_it_starts() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 30;
+            c.rate_limit.restore_rate = 1;
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
+    let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+    let mut refused = None;
+    for n in 0..40 {
+        ws.subscribe(
+            &n.to_string(),
+            "subscription { endpointEvents { id endpoint { id name url status } } }",
+            json!({}),
+        )
+        .await;
+        if let Some(Frame::Json(message)) = ws.frame_within(Duration::from_millis(200)).await {
+            refused = Some((n, message));
+            break;
+        }
+    }
+    let (n, message) = refused.expect("the bucket runs out");
+    assert!(
+        n < 30,
+        "each subscription costs at least one point: refused at {n}"
+    );
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_counts_against_its_addresss_connections() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.server.max_connections_per_ip = 2)
+        .spawn()
+        .await
+        .expect("SQLite");
+    let _one = Ws::with_key(&app.address, &app.org.test_key).await;
+    let _two = Ws::with_key(&app.address, &app.org.test_key).await;
+    // Upgraded connections still hold their places: a third is closed at once.
+    let url = format!("{}/graphql", app.address.replacen("http://", "ws://", 1));
+    let third = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await;
+    assert!(
+        matches!(third, Ok(Err(_))),
+        "the third connection is refused"
+    );
+}
+
+/// Two gateway processes on one PostgreSQL: a change through one reaches a subscriber of the
+/// other within a second, through NOTIFY.
+#[tokio::test]
+async fn a_change_through_one_process_reaches_a_subscriber_of_another_within_a_second() {
+    let Some(app) = TestApp::builder(Backend::Postgres).spawn().await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let (mut first, first_address) = serve_process(&app.test_db, &[]).await;
+    let (mut second, second_address) = serve_process(&app.test_db, &[]).await;
+    let first_address = format!("http://{first_address}");
+    let second_address = format!("http://{second_address}");
+    let mut ws = Ws::with_key(&first_address, &app.org.test_key).await;
+    ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut latencies = Vec::new();
+    for n in 0..5 {
+        let started = Instant::now();
+        let res = reqwest::Client::new()
+            .post(format!("{second_address}/graphql"))
+            .bearer_auth(&app.org.test_key)
+            .json(&json!({ "query": CREATE.as_str(), "variables": { "input": webhook(&format!("across {n}")) } }))
+            .send()
+            .await
+            .expect("send");
+        assert!(res.status().is_success());
+        let event = ws.next_event().await;
+        latencies.push(started.elapsed());
+        assert_eq!(event["endpoint"]["name"], format!("across {n}"));
+    }
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(1)),
+        "{latencies:?}"
+    );
+    let _ = first.kill();
+    let _ = second.kill();
+    let _ = first.wait();
+    let _ = second.wait();
+}
+
+/// SIGTERM: an HTTP request in flight finishes, then subscriptions are closed with the
+/// protocol's close code (1001 for a WebSocket; an event stream completes), and the process
+/// exits 0.
+#[tokio::test]
+async fn shutdown_closes_subscriptions_after_in_flight_requests_finish() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .on(db.shared())
+        .spawn()
+        .await
+        .expect("SQLite");
+    let (mut child, address) = serve_process(&db, &[]).await;
+    let address = format!("http://{address}");
+    let mut ws = Ws::with_key(&address, &app.org.test_key).await;
+    ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+    let auth = format!("Bearer {}", app.org.test_key);
+    let mut sse = Sse::post(
+        &address,
+        &[("authorization", &auth)],
+        ENDPOINT_EVENTS,
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    match ws.frame().await {
+        Frame::Close(code, _) => assert_eq!(code, 1001),
+        other => panic!("expected 1001, got {other:?}"),
+    }
+    assert_eq!(sse.next().await.event, "complete");
+    let exited = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(exited.success(), "{exited:?}");
+}
