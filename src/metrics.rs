@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests, errors by code, latency, and database pool use.
+//! Prometheus metrics: requests, errors by code, latency, database pool use and open
+//! subscriptions.
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     duration: HistogramFamily,
     pool: Family<PoolLabels, Gauge>,
+    subscriptions: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -54,6 +56,12 @@ impl Default for Metrics {
         let errors = Family::<ErrorLabels, Counter>::default();
         let duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let pool = Family::<PoolLabels, Gauge>::default();
+        let subscriptions = Gauge::default();
+        registry.register(
+            "subscriptions_open",
+            "Subscriptions open in this process (WebSocket and server-sent events)",
+            subscriptions.clone(),
+        );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "graphql_errors",
@@ -76,6 +84,7 @@ impl Default for Metrics {
             errors,
             duration,
             pool,
+            subscriptions,
         }
     }
 }
@@ -135,7 +144,10 @@ impl Metrics {
     }
 
     /// The text exposition, with the pool gauges read now.
-    pub fn render(&self, db: &DatabaseConnection) -> String {
+    /// The metrics as text, with the pool's use and `subscriptions` (open now) read first.
+    pub fn render(&self, db: &DatabaseConnection, subscriptions: usize) -> String {
+        self.subscriptions
+            .set(i64::try_from(subscriptions).unwrap_or(i64::MAX));
         let (size, idle) = pool_usage(db);
         self.pool
             .get_or_create(&PoolLabels { state: "idle" })

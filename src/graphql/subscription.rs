@@ -10,9 +10,9 @@ use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::code::Code;
+use crate::domain::DomainError;
 use crate::domain::events;
-use crate::domain::events::live::{self, Ending, Watch};
-use crate::domain::{DomainError, endpoints, phone_numbers};
+use crate::domain::events::live::{self, Delivery, Ending, Watch};
 use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor, coded};
 use crate::graphql::types::{Endpoint, Event, EventType, PhoneNumber};
@@ -119,7 +119,7 @@ fn watch_of(
 async fn run<T: Send + 'static>(
     ctx: &Context<'_>,
     watch: Watch,
-    wrap: fn(Arc<entity::event::Model>) -> T,
+    wrap: fn(Arc<Delivery>) -> T,
 ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<T>> + use<T>> {
     let hub = &ctx.data::<Services>()?.hub;
     let delivered = ctx.data_opt::<LastDelivered>().cloned();
@@ -129,7 +129,7 @@ async fn run<T: Send + 'static>(
             if let Some(delivered) = &delivered {
                 delivered
                     .0
-                    .store(event.seq, std::sync::atomic::Ordering::SeqCst);
+                    .store(event.event.seq, std::sync::atomic::Ordering::SeqCst);
             }
             Ok(wrap(event))
         }
@@ -189,62 +189,65 @@ impl Subscription {
     }
 }
 
+/// The whole event, for those who may read the audit log (owners' and admins' sessions, API
+/// keys); for anyone else (members' and viewers' sessions) null, with a FORBIDDEN error: who
+/// made a change and what it was are the audit log's.
+fn audited(ctx: &Context<'_>, delivery: &Delivery) -> Option<Event> {
+    let allowed = actor(ctx)
+        .map_err(|_| DomainError::Unauthenticated("Authentication required".to_owned()))
+        .and_then(events::ensure_can_read_log);
+    crate::graphql::error::null_on_error(ctx, allowed).map(|()| Event(delivery.event.clone()))
+}
+
 /// A change of an endpoint.
-pub struct EndpointEvent(Arc<entity::event::Model>);
+pub struct EndpointEvent(Arc<Delivery>);
 
 #[Object]
 impl EndpointEvent {
     /// The event's id: pass it as `after` to continue after it.
     async fn id(&self) -> ID {
-        ID(events::id_of(self.0.seq))
+        ID(events::id_of(self.0.event.seq))
     }
     async fn r#type(&self) -> EventType {
-        self.0.r#type.into()
+        self.0.event.r#type.into()
     }
     async fn endpoint_id(&self) -> ID {
-        crate::graphql::global_id::of(self.0.object_id)
+        crate::graphql::global_id::of(self.0.event.object_id)
     }
     /// The endpoint as it is now (not as it was at the event); null once it is deleted.
     async fn endpoint(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Endpoint>> {
-        let services = ctx.data::<Services>()?;
-        match endpoints::get(&services.db, actor(ctx)?, self.0.object_id).await {
-            Ok(endpoint) => Ok(Some(Endpoint(endpoint))),
-            Err(DomainError::NotFound(_)) => Ok(None),
-            Err(other) => Err(other).gql(),
-        }
+        let hub = &ctx.data::<Services>()?.hub;
+        Ok(hub.endpoint_now(&self.0).await.gql()?.map(Endpoint))
     }
-    /// The whole event: who made the change, when, and the fields it changed.
-    async fn event(&self) -> Event {
-        Event((*self.0).clone())
+    /// The whole event: who made the change, when, and the fields it changed. Null, with a
+    /// FORBIDDEN error, for members and viewers, who may not read the audit log.
+    async fn event(&self, ctx: &Context<'_>) -> Option<Event> {
+        audited(ctx, &self.0)
     }
 }
 
 /// A change of a phone number.
-pub struct PhoneNumberEvent(Arc<entity::event::Model>);
+pub struct PhoneNumberEvent(Arc<Delivery>);
 
 #[Object]
 impl PhoneNumberEvent {
     /// The event's id: pass it as `after` to continue after it.
     async fn id(&self) -> ID {
-        ID(events::id_of(self.0.seq))
+        ID(events::id_of(self.0.event.seq))
     }
     async fn r#type(&self) -> EventType {
-        self.0.r#type.into()
+        self.0.event.r#type.into()
     }
     async fn phone_number_id(&self) -> ID {
-        crate::graphql::global_id::of(self.0.object_id)
+        crate::graphql::global_id::of(self.0.event.object_id)
     }
     /// The number as it is now; null once it is removed.
     async fn phone_number(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PhoneNumber>> {
-        let services = ctx.data::<Services>()?;
-        match phone_numbers::get(&services.db, actor(ctx)?, self.0.object_id).await {
-            Ok(number) => Ok(Some(number.into())),
-            Err(DomainError::NotFound(_)) => Ok(None),
-            Err(other) => Err(other).gql(),
-        }
+        let hub = &ctx.data::<Services>()?.hub;
+        Ok(hub.phone_number_now(&self.0).await.gql()?.map(Into::into))
     }
-    /// The whole event: who made the change, when, and the fields it changed.
-    async fn event(&self) -> Event {
-        Event((*self.0).clone())
+    /// The whole event, as `EndpointEvent.event` gives it.
+    async fn event(&self, ctx: &Context<'_>) -> Option<Event> {
+        audited(ctx, &self.0)
     }
 }

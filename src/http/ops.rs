@@ -75,7 +75,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         )
         .render(Envelope::Graphql(Media::Json));
     }
-    let text = state.metrics.render(&state.db);
+    let text = state.metrics.render(&state.db, state.subscriptions.total());
     (
         [(
             header::CONTENT_TYPE,

@@ -72,6 +72,32 @@ impl Ws {
         Ws { socket, protocol }
     }
 
+    /// Opens the socket with a receive buffer of `bytes` (a client that reads slowly fills it
+    /// soon); no `connection_init` yet.
+    pub async fn open_small(address: &str, protocol: Protocol, bytes: u32) -> Ws {
+        let host = address.trim_start_matches("http://");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("buffer size");
+        let stream = socket
+            .connect(host.parse().expect("address"))
+            .await
+            .expect("connect");
+        let mut request = format!("ws://{host}/graphql")
+            .into_client_request()
+            .expect("ws request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(protocol.name()),
+        );
+        let (socket, _) = tokio_tungstenite::client_async(
+            request,
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("handshake");
+        Ws { socket, protocol }
+    }
+
     /// Opens the socket and initialises it with `payload`; panics unless acknowledged.
     pub async fn connect(address: &str, protocol: Protocol, payload: Value) -> Ws {
         let mut ws = Self::open(address, protocol).await;

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use cockpit_gateway::domain::{Mode, Role, api_keys};
+use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -394,9 +395,16 @@ db_test! {
         let mut ws = Ws::connect(&app.address, Protocol::TransportWs, json!({ "Authorization": format!("Bearer {token}") })).await;
         ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        // A viewer reads endpoints, so it sees their changes.
+        // A viewer reads endpoints, so it sees their changes; who made them, and how, is the
+        // audit log's, which viewers may not read.
         app.create_ok(&app.org.test_key, webhook("Seen")).await;
-        assert_eq!(ws.next_event().await["endpoint"]["name"], "Seen");
+        let payload = ws.next_payload().await;
+        let event = &payload["data"]["endpointEvents"];
+        assert_eq!(event["endpoint"]["name"], "Seen");
+        assert_eq!(event["type"], "ENDPOINT_CREATED");
+        assert_eq!(event["event"], Value::Null, "{payload}");
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "FORBIDDEN", "{payload}");
+        assert_eq!(payload["errors"][0]["path"], json!(["endpointEvents", "event"]));
         let members = app.graphql(&owner, "{ members(first: 100) { nodes { uuid userId } } }", json!({})).await;
         let member_id = members.assert_ok()["members"]["nodes"]
             .as_array()
@@ -429,6 +437,139 @@ db_test! {
         let now = chrono::Utc::now().timestamp_millis();
         assert!(now >= exp * 1000 && now < exp * 1000 + 1500, "ended at {now}, exp {exp}");
     }
+}
+
+db_test! {
+    async fn a_subscription_selects_exactly_one_root_field(app) {
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        for (n, query) in [
+            "subscription { a: endpointEvents { id } b: endpointEvents { id } }",
+            "subscription { endpointEvents { id } phoneNumberEvents { id } }",
+            "subscription { ...Both } fragment Both on Subscription { endpointEvents { id } phoneNumberEvents { id } }",
+            "subscription { endpointEvents { id } ... on Subscription { again: endpointEvents { id } } }",
+            "subscription { __typename }",
+            "subscription { endpointEvents { id } __typename }",
+        ]
+        .iter()
+        .enumerate()
+        {
+            ws.subscribe(&n.to_string(), query, json!({})).await;
+            let payload = ws.next_payload().await;
+            assert_eq!(payload["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{query}: {payload}");
+            assert_eq!(ws.next_json().await.expect("complete")["type"], "complete");
+        }
+        // The same field twice under one key is one root field.
+        ws.subscribe("ok", "subscription { endpointEvents { id } endpointEvents { type } }", json!({})).await;
+        ws.assert_silent(Duration::from_millis(300)).await;
+        let auth = format!("Bearer {}", app.org.test_key);
+        let sse = Sse::post(&app.address, &[("authorization", &auth)], "subscription { a: endpointEvents { id } b: endpointEvents { id } }", json!({})).await;
+        assert_eq!(sse.response.status(), 200, "a request error is 200 under application/json");
+        let body: Value = sse.response.json().await.expect("JSON");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{body}");
+    }
+}
+
+db_test! {
+    async fn a_session_token_past_its_exp_starts_no_subscription(app) {
+        let (user, _) = app.member(app.org.id, Role::Member).await;
+        // Within the clock leeway a request still passes; a subscription would end at once.
+        let mut expired = claims(&user);
+        expired["exp"] = json!(chrono::Utc::now().timestamp() - 5);
+        let token = sign("rsa-1", Some("rsa-1"), &expired);
+        let mut ws = Ws::connect(&app.address, Protocol::TransportWs, json!({ "Authorization": format!("Bearer {token}") })).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({ "after": "0" })).await;
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+        assert!(payload["data"].is_null(), "no history replayed: {payload}");
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_pays_for_what_it_delivers() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 60;
+            c.rate_limit.restore_rate = 1;
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
+    insert_events(&app, 100, "{}").await;
+    // Replaying the history costs what reading it would: the bucket runs out part way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+    ws.subscribe(
+        "1",
+        "subscription { endpointEvents(after: \"0\") { id endpoint { id name } } }",
+        json!({}),
+    )
+    .await;
+    let mut delivered = 0;
+    loop {
+        let payload = ws.next_payload().await;
+        if let Some(code) = payload["errors"][0]["extensions"]["code"].as_str() {
+            assert_eq!(code, "RATE_LIMITED", "{payload}");
+            break;
+        }
+        delivered += 1;
+        assert!(delivered < 100, "the whole history was delivered for free");
+    }
+    assert!(delivered > 0);
+    assert_eq!(ws.next_json().await.expect("complete")["type"], "complete");
+}
+
+/// `count` test-mode endpoint events of the harness's organization, written straight to the
+/// table (no endpoint behind them), with `data`.
+async fn insert_events(app: &TestApp, count: usize, data: &str) {
+    for _ in 0..count {
+        app.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                app.db.get_database_backend(),
+                match app.backend {
+                    Backend::Sqlite => "INSERT INTO events (organization_id, mode, type, object_id, actor_kind, occurred_at, data) VALUES (?, 'test', 'endpoint.created', ?, 'system', ?, ?)",
+                    Backend::Postgres => "INSERT INTO events (organization_id, mode, type, object_id, actor_kind, occurred_at, data) VALUES ($1, 'test', 'endpoint.created', $2, 'system', $3, $4)",
+                },
+                [
+                    app.org.id.into(),
+                    uuid::Uuid::new_v4().into(),
+                    chrono::Utc::now().into(),
+                    serde_json::from_str::<Value>(data).expect("JSON").into(),
+                ],
+            ))
+            .await
+            .expect("an event");
+    }
+}
+
+// A client that subscribes to replays and never reads holds no pooled connection: other
+// organizations' requests are answered meanwhile.
+db_test! {
+    async fn a_client_that_never_reads_does_not_starve_the_database_pool(app) {
+    let big = json!({ "after": { "name": "x".repeat(4000) } }).to_string();
+    insert_events(&app, 400, &big).await;
+    // Three keys, each with as many subscriptions as it may hold.
+    let mut hogs = Vec::new();
+    for k in 0..3 {
+        let key = api_keys::create(&app.db, app.org.id, Mode::Test, &format!("hog {k}")).await.expect("key");
+        let mut hog = Ws::open_small(&app.address, Protocol::TransportWs, 4096).await;
+        hog.send(json!({ "type": "connection_init", "payload": { "x-api-key": key.plaintext } })).await;
+        assert_eq!(hog.next_json().await.expect("ack")["type"], "connection_ack");
+        for n in 0..25 {
+            hog.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({ "after": "0" })).await;
+        }
+        hogs.push(hog);
+    }
+    // They read nothing from here on.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let other = app.new_org("Bystander").await;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let res = app.graphql(&other.test_key, "{ endpoints { totalCount } viewer { mode } }", json!({})).await;
+        res.assert_ok();
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+    drop(hogs);
+}
 }
 
 #[tokio::test]
@@ -465,6 +606,17 @@ async fn subscriptions_per_credential_are_bounded() {
     other.assert_silent(Duration::from_millis(300)).await;
     app.create_ok(&app.org.test_key, webhook("Counted")).await;
     assert_eq!(other.next_event().await["endpoint"]["name"], "Counted");
+    // Open: "2", "5" and the live key's "4"; /metrics says so.
+    let metrics = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|l| l == "cockpit_subscriptions_open 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -158,7 +158,7 @@ clearTimeout(timeout);
 await ws.dispose();
 if (!received?.endpoint) fail('the subscription ended without the event');
 console.log(
-  `event ${received.id}: ${received.type} ${received.endpoint.name} by ${received.event.actor.kind} ${received.event.actor.apiKeyPrefix}`,
+  `event ${received.id}: ${received.type} ${received.endpoint.name} by ${received.event?.actor.kind} ${received.event?.actor.apiKeyPrefix}`,
 );
 console.log(
   `done: ${created.length + 1} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received`,

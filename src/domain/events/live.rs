@@ -23,18 +23,44 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::readable_by;
+use crate::domain::endpoints::Endpoint;
 use crate::domain::{Actor, Credential, DomainError};
+use entity::phone_number;
 
 /// Events read from the table at once, by the pump and by a subscriber catching up.
 const READ_BATCH: u64 = 200;
 /// How often the pump looks for events whose notice it may have missed.
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
+/// Subscription reads of the database at once, in this process (catching up, reading an
+/// object as it is now): however many subscribers replay history, most of the pool stays
+/// for requests.
+const CONCURRENT_READS: usize = 4;
+
+/// An event on its way to subscribers, with the object it is about as it is now, read once
+/// for all of them.
+#[derive(Debug)]
+pub struct Delivery {
+    pub event: event::Model,
+    endpoint: tokio::sync::OnceCell<Option<Endpoint>>,
+    phone_number: tokio::sync::OnceCell<Option<phone_number::Model>>,
+}
+
+impl Delivery {
+    fn new(event: event::Model) -> Arc<Self> {
+        Arc::new(Self {
+            event,
+            endpoint: tokio::sync::OnceCell::new(),
+            phone_number: tokio::sync::OnceCell::new(),
+        })
+    }
+}
+
 /// Events an organization committed after `prev` (and none between), in order.
 #[derive(Debug)]
 pub struct Batch {
     pub prev: i64,
-    pub events: Vec<Arc<event::Model>>,
+    pub events: Vec<Arc<Delivery>>,
 }
 
 struct Feed {
@@ -48,6 +74,7 @@ struct Feeds {
     db: DatabaseConnection,
     map: Arc<Mutex<HashMap<Uuid, Feed>>>,
     capacity: usize,
+    reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// This process's live events.
@@ -74,6 +101,7 @@ impl Hub {
             db,
             map: Arc::default(),
             capacity: capacity.max(1),
+            reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)),
         };
         let (wake, woken) = mpsc::unbounded_channel();
         let pump = tokio::spawn(pump(feeds.clone(), woken, Box::new(deaf)));
@@ -88,6 +116,48 @@ impl Hub {
     /// Notices may have been missed (the listener reconnected): look at every feed.
     pub fn wake_all(&self) {
         let _ = self.wake.send(Wake::All);
+    }
+
+    /// The endpoint `delivery` is about, as it is now (`None` once deleted): read once for
+    /// every subscriber it goes to. The event's visibility was checked, and the endpoint is
+    /// of its organization and mode.
+    pub async fn endpoint_now(&self, delivery: &Delivery) -> Result<Option<Endpoint>, DomainError> {
+        let found = delivery
+            .endpoint
+            .get_or_try_init(|| async {
+                let _permit = self.feeds.reads.acquire().await;
+                let model = entity::endpoint::Entity::find_by_id(delivery.event.object_id)
+                    .filter(
+                        entity::endpoint::Column::OrganizationId.eq(delivery.event.organization_id),
+                    )
+                    .one(&self.feeds.db)
+                    .await?;
+                model.map(Endpoint::try_from).transpose()
+            })
+            .await?;
+        Ok(found.clone())
+    }
+
+    /// The phone number `delivery` is about, as it is now (`None` once removed), read once.
+    pub async fn phone_number_now(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<Option<phone_number::Model>, DomainError> {
+        let found = delivery
+            .phone_number
+            .get_or_try_init(|| async {
+                let _permit = self.feeds.reads.acquire().await;
+                Ok::<_, DomainError>(
+                    phone_number::Entity::find_by_id(delivery.event.object_id)
+                        .filter(
+                            phone_number::Column::OrganizationId.eq(delivery.event.organization_id),
+                        )
+                        .one(&self.feeds.db)
+                        .await?,
+                )
+            })
+            .await?;
+        Ok(found.clone())
     }
 
     /// How many subscribers are reading live events in this process.
@@ -195,14 +265,14 @@ async fn feed(feeds: &Feeds, org: Uuid) -> Result<(), DomainError> {
         let Some(last) = lock(&feeds.map).get(&org).map(|f| f.last) else {
             return Ok(());
         };
-        let events = after(&feeds.db, org, last).await?;
+        let events = after(feeds, org, last).await?;
         let Some(newest) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
         let full = events.len() as u64 == READ_BATCH;
         let batch = Arc::new(Batch {
             prev: last,
-            events: events.into_iter().map(Arc::new).collect(),
+            events: events.into_iter().map(Delivery::new).collect(),
         });
         if let Some(feed) = lock(&feeds.map).get_mut(&org) {
             feed.last = newest;
@@ -216,11 +286,9 @@ async fn feed(feeds: &Feeds, org: Uuid) -> Result<(), DomainError> {
 }
 
 /// The organization's events after `seq`, oldest first, a batch at most.
-async fn after(
-    db: &DatabaseConnection,
-    org: Uuid,
-    seq: i64,
-) -> Result<Vec<event::Model>, DomainError> {
+async fn after(feeds: &Feeds, org: Uuid, seq: i64) -> Result<Vec<event::Model>, DomainError> {
+    let _permit = feeds.reads.acquire().await;
+    let db = &feeds.db;
     Ok(event::Entity::find()
         .filter(Column::OrganizationId.eq(org))
         .filter(Column::Seq.gt(seq))
@@ -280,12 +348,12 @@ fn ends(actor: &Actor, event: &event::Model) -> Option<Ending> {
 }
 
 struct Reader {
-    db: DatabaseConnection,
+    feeds: Feeds,
     watch: Watch,
     receiver: broadcast::Receiver<Arc<Batch>>,
     /// The organization's last event this reader has passed (sent, or not for it).
     position: i64,
-    pending: VecDeque<Arc<event::Model>>,
+    pending: VecDeque<Arc<Delivery>>,
     caught_up: bool,
     done: bool,
 }
@@ -294,9 +362,10 @@ impl Reader {
     /// Takes the events after `position`; `Err` when one of them ends the subscription.
     fn take<'a>(
         &mut self,
-        events: impl Iterator<Item = &'a Arc<event::Model>>,
+        deliveries: impl Iterator<Item = &'a Arc<Delivery>>,
     ) -> Result<(), Ending> {
-        for event in events {
+        for delivery in deliveries {
+            let event = &delivery.event;
             if event.seq <= self.position {
                 continue;
             }
@@ -312,13 +381,13 @@ impl Reader {
                     .as_ref()
                     .is_none_or(|ids| ids.contains(&event.object_id));
             if wanted {
-                self.pending.push_back(event.clone());
+                self.pending.push_back(delivery.clone());
             }
         }
         Ok(())
     }
 
-    async fn next(&mut self) -> Option<Result<Arc<event::Model>, Ending>> {
+    async fn next(&mut self) -> Option<Result<Arc<Delivery>, Ending>> {
         loop {
             if self.done {
                 return None;
@@ -342,11 +411,11 @@ impl Reader {
                 // starts anew, so that only falling behind live events counts as too slow.
                 // Whatever commits after the read starts is broadcast after this.
                 self.receiver = self.receiver.resubscribe();
-                match after(&self.db, self.watch.actor.organization_id, self.position).await {
+                match after(&self.feeds, self.watch.actor.organization_id, self.position).await {
                     Ok(events) => {
                         self.caught_up = (events.len() as u64) < READ_BATCH;
-                        let events: Vec<Arc<event::Model>> =
-                            events.into_iter().map(Arc::new).collect();
+                        let events: Vec<Arc<Delivery>> =
+                            events.into_iter().map(Delivery::new).collect();
                         self.take(events.iter())
                     }
                     Err(err) => {
@@ -371,11 +440,10 @@ impl Reader {
 pub async fn subscribe(
     hub: &Hub,
     watch: Watch,
-) -> Result<impl Stream<Item = Result<Arc<event::Model>, Ending>> + Send + use<>, DomainError> {
+) -> Result<impl Stream<Item = Result<Arc<Delivery>, Ending>> + Send + use<>, DomainError> {
     let org = watch.actor.organization_id;
     let receiver = hub.join(org).await?;
-    let db = hub.feeds.db.clone();
-    let last = super::last_seq(&db, org).await?;
+    let last = super::last_seq(&hub.feeds.db, org).await?;
     let position = match watch.after {
         Some(after) if after > last => {
             return Err(DomainError::BadInput(
@@ -386,7 +454,7 @@ pub async fn subscribe(
         None => last,
     };
     let reader = Reader {
-        db,
+        feeds: hub.feeds.clone(),
         watch,
         receiver,
         position,
@@ -497,7 +565,7 @@ mod tests {
                 panic!("expected an event, got {item:?}");
             };
             names.push(
-                event.data["after"]["name"]
+                event.event.data["after"]["name"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),

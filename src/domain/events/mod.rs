@@ -234,7 +234,7 @@ pub fn parse_id(raw: &str) -> Result<i64, DomainError> {
 
 /// Who may read the audit log: owners and admins signed in, and API keys (their own mode,
 /// endpoint and phone-number events).
-fn ensure_can_read_log(actor: &Actor) -> Result<(), DomainError> {
+pub fn ensure_can_read_log(actor: &Actor) -> Result<(), DomainError> {
     match (&actor.credential, actor.role) {
         (Credential::ApiKey { .. }, _) | (Credential::User { .. }, Role::Owner | Role::Admin) => {
             Ok(())

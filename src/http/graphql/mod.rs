@@ -421,6 +421,20 @@ async fn prepare(
     .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
         ApiError::new(StatusCode::BAD_REQUEST, Code::GraphqlValidationFailed, m)
     })?;
+    if analysis.operation_type == OperationType::Subscription
+        && let Ok((_, operation)) =
+            analysis::select_operation(document, params.operation_name.as_deref())
+    {
+        let mut keys = std::collections::HashSet::new();
+        root_keys(document, &operation.node.selection_set.node, &mut keys, 0);
+        if keys.len() != 1 || keys.contains("__typename") {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::GraphqlValidationFailed,
+                "A subscription selects exactly one root field (not __typename), with its fragments expanded; open one subscription per field.",
+            ));
+        }
+    }
     if analysis.operation_type == OperationType::Subscription && !arrival.streaming {
         return Err(ApiError::bad_request(
             "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL) or server-sent events (`Accept: text/event-stream`).",
@@ -513,6 +527,36 @@ async fn prepare(
         operation_type,
         actor,
     })))
+}
+
+/// The response keys of a selection set's fields, its fragments expanded (the GraphQL spec's
+/// "single root field" rule counts them); fragments nested past the nesting limit's worth
+/// count as one more key each, so a cycle can't loop.
+fn root_keys<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a async_graphql::parser::types::SelectionSet,
+    keys: &mut std::collections::HashSet<&'a str>,
+    depth: usize,
+) {
+    use async_graphql::parser::types::Selection;
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                keys.insert(field.node.response_key().node.as_str());
+            }
+            _ if depth > 32 => {
+                keys.insert("(fragments nested too deep)");
+            }
+            Selection::InlineFragment(inline) => {
+                root_keys(document, &inline.node.selection_set.node, keys, depth + 1);
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    root_keys(document, &fragment.node.selection_set.node, keys, depth + 1);
+                }
+            }
+        }
+    }
 }
 
 fn single_operation(document: &ExecutableDocument) -> bool {

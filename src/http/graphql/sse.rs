@@ -7,7 +7,6 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -63,20 +62,16 @@ pub(super) async fn respond(
         request_bytes,
         streaming: true,
     };
-    let delivered = LastDelivered::default();
-    let seen = delivered.clone();
     let started = streaming::start(
         state.clone(),
         headers,
         client,
         params,
         arrival,
-        move |request| {
-            let request = request.data(delivered);
-            match resume {
-                Some(resume) => request.data(resume),
-                None => request,
-            }
+        Some(LastDelivered::default()),
+        move |request| match resume {
+            Some(resume) => request.data(resume),
+            None => request,
         },
     )
     .await;
@@ -86,10 +81,14 @@ pub(super) async fn respond(
         Err(error) => return error.render(Envelope::Graphql(Media::Json)),
     };
     let mut last = 0;
-    let messages = responses.map(move |response| {
+    let messages = responses.map(move |mut response| {
+        let seq = match response.extensions.remove(streaming::EVENT_ID) {
+            Some(async_graphql::Value::Number(n)) => n.as_i64().unwrap_or(0),
+            _ => 0,
+        };
         let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
         let mut event = Event::default().event("next").data(data);
-        let seq = seen.0.load(Ordering::SeqCst);
+        // Each event's result names it; the ending error after the last one doesn't.
         if seq > last {
             last = seq;
             event = event.id(events::id_of(seq));

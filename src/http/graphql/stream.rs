@@ -1,7 +1,7 @@
 //! Operations over the transports that stream results — WebSocket (`ws.rs`) and server-sent
 //! events (`sse.rs`): the same pipeline as plain HTTP up to execution (`prepare`), then each
 //! response as it comes. A subscription holds one of its credential's subscription slots, paid
-//! its cost when it started, and ends with an error when its credential stops being good: an
+//! its cost when it started and pays for each result it delivers, and ends with an error when its credential stops being good: an
 //! API key revoked (checked every second, and at once through the key's revocation event), a
 //! member removed (its event), a session token at its `exp`.
 
@@ -23,9 +23,18 @@ use super::params::Params;
 use super::{Arrival, Prepared, Ready, order, prepare};
 use crate::code::Code;
 use crate::domain::{Actor, Credential};
+use crate::graphql::subscription::LastDelivered;
+use crate::ratelimit::Decision;
 
 /// How often a subscription made with an API key checks that the key still works.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The extension a tagged result carries its event's id in (see `start`).
+pub(super) const EVENT_ID: &str = "cockpitEventId";
+/// Results a subscription holds ready for a client that reads slowly.
+const READY: usize = 32;
+/// How long a subscription waits for its client to take a result when it has `READY` waiting;
+/// then it ends as too slow.
+const SLOW_AFTER: Duration = Duration::from_secs(10);
 
 /// Open subscriptions per credential (its rate-limit bucket), in this process.
 pub struct SubscriptionCounts {
@@ -129,7 +138,7 @@ pub(super) async fn run(
     arrival: Arrival,
     with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
 ) -> BoxStream<'static, Response> {
-    match start(state, headers, client, params, arrival, with).await {
+    match start(state, headers, client, params, arrival, None, with).await {
         Ok(responses) => responses,
         Err(error) => stream::once(async move { refusal(&error) }).boxed(),
     }
@@ -137,12 +146,16 @@ pub(super) async fn run(
 
 /// Starts one operation over a streaming transport: its responses, each in selection order,
 /// or why it was refused before it ran. `with` adds what the transport gives the request.
+/// With `tag`, each result of a subscription carries the id of the event it delivers in its
+/// extensions (`EVENT_ID`), read as the result is made, for a transport that names messages
+/// by it (and takes it out).
 pub(super) async fn start(
     state: AppState,
     headers: HeaderMap,
     client: Option<IpAddr>,
     params: Params,
     arrival: Arrival,
+    tag: Option<LastDelivered>,
     with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
 ) -> Result<BoxStream<'static, Response>, ApiError> {
     let ready = match prepare(&state, &headers, client, params, arrival).await? {
@@ -182,21 +195,103 @@ pub(super) async fn start(
     } else {
         state.schema.clone()
     };
+    let mut request = with(request);
+    if let Some(tag) = &tag {
+        request = request.data(tag.clone());
+    }
     let responses = schema
-        .execute_stream(with(request))
+        .execute_stream(request)
         .map(move |mut response| {
             order::in_selection_order(
                 &mut response.data,
                 &parsed.document,
                 operation_name.as_deref(),
             );
+            // The event this result was made of: the subscription noted it just before.
+            if let Some(tag) = &tag {
+                let seq = tag.0.load(std::sync::atomic::Ordering::SeqCst);
+                if seq > 0 {
+                    response
+                        .extensions
+                        .insert(EVENT_ID.to_owned(), async_graphql::Value::from(seq));
+                }
+            }
             response
         })
         .boxed();
     Ok(match (actor, slot) {
-        (Some(actor), Some(slot)) => guarded(state, headers, actor, slot, responses),
+        (Some(actor), Some(slot)) => {
+            if actor.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
+                // The clock leeway that lets a request through lets no subscription start: it
+                // would end at once.
+                return Err(ApiError::unauthenticated(
+                    "The session token has expired; subscribe with a fresh one.",
+                ));
+            }
+            detached(guarded(state, headers, actor, slot, bucket, responses))
+        }
         _ => responses,
     })
+}
+
+/// `responses` produced by a task of their own, a few ready ahead of the client: whatever
+/// database work a result takes is done and let go of before the client is asked to take it,
+/// so a client that stops reading holds no pooled connection. One that takes nothing for
+/// `SLOW_AFTER` while `READY` results wait is ended with `SLOW_CONSUMER`.
+fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, Response> {
+    struct Detached {
+        ready: tokio::sync::mpsc::Receiver<Response>,
+        slow: Arc<std::sync::atomic::AtomicBool>,
+        producer: tokio::task::JoinHandle<()>,
+        done: bool,
+    }
+    impl Drop for Detached {
+        fn drop(&mut self) {
+            self.producer.abort();
+        }
+    }
+    let (sender, ready) = tokio::sync::mpsc::channel(READY);
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let too_slow = Arc::clone(&slow);
+    let producer = tokio::spawn(async move {
+        while let Some(response) = responses.next().await {
+            match tokio::time::timeout(SLOW_AFTER, sender.send(response)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    too_slow.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    });
+    let state = Detached {
+        ready,
+        slow,
+        producer,
+        done: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        if !state.slow.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(response) = state.ready.recv().await
+        {
+            return Some((response, state));
+        }
+        // The producer is done: the results ran out, or the client was too slow for them.
+        if !state.slow.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        state.done = true;
+        let ended = coded(
+            "The subscription's client took no result for too long and it was ended; subscribe again with `after` set to the last event id received.",
+            Code::SlowConsumer,
+        );
+        Some((ended, state))
+    })
+    .boxed()
 }
 
 /// What ends a subscription besides its events.
@@ -204,6 +299,8 @@ struct Guard {
     state: AppState,
     headers: HeaderMap,
     actor: Actor,
+    /// The credential's rate-limit bucket, which each delivered event is charged to.
+    bucket: String,
     _slot: Slot,
     responses: BoxStream<'static, Response>,
     checks: tokio::time::Interval,
@@ -216,6 +313,7 @@ fn guarded(
     headers: HeaderMap,
     actor: Actor,
     slot: Slot,
+    bucket: String,
     responses: BoxStream<'static, Response>,
 ) -> BoxStream<'static, Response> {
     let mut checks = tokio::time::interval(CHECK_EVERY);
@@ -224,6 +322,7 @@ fn guarded(
         state,
         headers,
         actor,
+        bucket,
         _slot: slot,
         responses,
         checks,
@@ -238,7 +337,27 @@ fn guarded(
         loop {
             tokio::select! {
                 // The events' own ending (too slow, revoked) is their stream's last item.
-                response = guard.responses.next() => return Some((response?, guard)),
+                response = guard.responses.next() => {
+                    let response = response?;
+                    // Each result costs what a query returning it would: a replay of history
+                    // or a busy organization draws on the bucket like reads do.
+                    let points = super::cost::returned_objects(&response.data);
+                    if points > 0
+                        && let Decision::Throttled { retry_after, .. } =
+                            guard.state.limiter.take(&guard.bucket, points).await
+                    {
+                        guard.done = true;
+                        let throttled = coded(
+                            &format!(
+                                "Throttled: this subscription's results drew the rate-limit bucket empty; subscribe again with `after` in {} s.",
+                                pipeline::retry_after_seconds(retry_after)
+                            ),
+                            Code::RateLimited,
+                        );
+                        return Some((throttled, guard));
+                    }
+                    return Some((response, guard));
+                }
                 () = until(expires) => {
                     guard.done = true;
                     let expired = coded(

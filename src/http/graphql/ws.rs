@@ -8,8 +8,9 @@
 //! pipeline as over HTTP (`stream::run`). Here the gateway adds what the protocol leaves to
 //! the server: a `connection_init` within the header read timeout (else 4408), a refused one
 //! closed with 4403, messages no larger than the body limit nor nested deeper than the nesting
-//! limit (else 4400), a client that doesn't read its messages cut after the send timeout, and
-//! at shutdown — once no HTTP request is in flight — a close with 1001 (going away).
+//! limit (else 4400), a client that doesn't read its messages cut after the send timeout, one
+//! that answers no ping for a minute closed, and at shutdown — once no HTTP request is in
+//! flight — a close with 1001 (going away).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,9 @@ use crate::server::ConnectionScope;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages queued for the socket at once.
 const OUTGOING: usize = 16;
+/// How often the server pings a quiet connection; one that sends nothing back (not even the
+/// pong its WebSocket library answers with) for two of these is taken as gone.
+const PING_EVERY: Duration = Duration::from_secs(30);
 
 /// The headers a `connection_init` payload may carry.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-organization-id"];
@@ -210,7 +214,13 @@ async fn serve(
     // Incoming messages, each measured before async-graphql parses it.
     let max_nesting = state.limits.max_nesting;
     let closer = outgoing.clone();
+    // When the client last sent anything, pongs included.
+    let heard = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+    let heard_from = Arc::clone(&heard);
     let incoming = source.map(move |message| {
+        *heard_from
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
         if let Ok(Message::Text(text)) = &message
             && let Err(why) = super::super::check_json_nesting(text.as_bytes(), max_nesting)
         {
@@ -265,9 +275,22 @@ async fn serve(
         .serve();
 
     let init_deadline = tokio::time::Instant::now() + state.server_limits.header_read_timeout;
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let writer = async {
         loop {
             let message = tokio::select! {
+                _ = pings.tick() => {
+                    let quiet = heard
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .elapsed();
+                    if quiet > 2 * PING_EVERY {
+                        close(1001, "No answer to pings: the connection is taken as gone.")
+                    } else {
+                        Message::Ping(Vec::new().into())
+                    }
+                }
                 queued = queued.recv() => match queued {
                     Some(message) => message,
                     None => return,
