@@ -103,7 +103,10 @@ fn cli(gateway: &str, database: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-#[expect(clippy::zombie_processes, reason = "Gateway's Drop kills and waits for the child")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "Gateway's Drop kills and waits for the child"
+)]
 async fn start(gateway: &str, database: &str) -> Gateway {
     let address = format!("127.0.0.1:{}", free_port());
     let child = Command::new(gateway)
