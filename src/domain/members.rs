@@ -283,14 +283,7 @@ pub async fn add_for(
     .insert(&txn)
     .await?;
     let change = events::member_change(EventType::MemberCreated, None, Some(&member));
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     Ok(member)
 }
 
@@ -348,14 +341,7 @@ pub async fn update_role(
     active.role = Set(role);
     let updated = active.update(&txn).await?;
     let change = events::member_change(EventType::MemberUpdated, Some(member), Some(&updated));
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     Ok(updated)
 }
 
@@ -383,13 +369,6 @@ pub async fn remove(
         .exec(&txn)
         .await?;
     let change = events::member_change(EventType::MemberDeleted, Some(member), None);
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     Ok(member_id)
 }

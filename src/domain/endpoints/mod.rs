@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::Actor;
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
-use super::events::{self, Author};
+use super::events;
 use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
 use super::secrets::SecretBox;
 
@@ -285,8 +285,7 @@ pub async fn create(
             Some(&routed),
         ));
     }
-    events::record(&txn, Author::Actor(actor), actor.organization_id, changes).await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, changes).await?;
     created.try_into()
 }
 
@@ -352,14 +351,7 @@ pub async fn update(
         other => DomainError::Database(other),
     })?;
     let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     updated.try_into()
 }
 
@@ -406,8 +398,7 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
             Some(&detached),
         )
     }));
-    events::record(&txn, Author::Actor(actor), actor.organization_id, changes).await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, changes).await?;
     Ok(stored.id)
 }
 

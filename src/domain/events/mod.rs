@@ -180,6 +180,16 @@ pub async fn commit(txn: DatabaseTransaction, organization_id: Uuid) -> Result<(
     Ok(())
 }
 
+/// Records `changes` made by `actor` in its organization, and commits `txn`.
+pub async fn commit_by(
+    txn: DatabaseTransaction,
+    actor: &Actor,
+    changes: Vec<Change>,
+) -> Result<(), DomainError> {
+    record(&txn, Author::Actor(actor), actor.organization_id, changes).await?;
+    commit(txn, actor.organization_id).await
+}
+
 /// Which event types a reader may see: API keys see the changes of what they can read
 /// themselves (endpoints and phone numbers); memberships and keys are the business of an
 /// organization's owners and admins.

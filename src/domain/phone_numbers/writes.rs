@@ -133,14 +133,7 @@ pub async fn attach(
         Some(&number),
         Some(&attached),
     );
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     Ok(attached)
 }
 
@@ -164,14 +157,7 @@ pub async fn detach(
         Some(&number),
         Some(&detached),
     );
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     Ok(detached)
 }
 
@@ -187,13 +173,6 @@ pub async fn remove(
     let id = number.id;
     let change = events::phone_number_change(EventType::PhoneNumberDeleted, Some(&number), None);
     number.delete(&txn).await?;
-    events::record(
-        &txn,
-        Author::Actor(actor),
-        actor.organization_id,
-        vec![change],
-    )
-    .await?;
-    events::commit(txn, actor.organization_id).await?;
+    events::commit_by(txn, actor, vec![change]).await?;
     Ok(id)
 }
