@@ -29,17 +29,8 @@ pub fn endpoint_change(
             "provider_config": m.provider_config.clone().unwrap_or(Value::Null),
         })
     };
-    let Some(some) = after.or(before) else {
-        unreachable!("a change has a before or an after");
-    };
-    let mut change = Change::new(
-        r#type,
-        some.id,
-        Some(some.mode),
-        before.map(fields),
-        after.map(fields),
-    );
-    let provider = Provider::of(some.r#type);
+    let mut change = change_of(r#type, before, after, |m| (m.id, Some(m.mode)), fields);
+    let provider = after.or(before).and_then(|m| Provider::of(m.r#type));
     for part in [&mut change.before, &mut change.after]
         .into_iter()
         .flatten()
@@ -55,16 +46,7 @@ pub fn phone_number_change(
     after: Option<&phone_number::Model>,
 ) -> Change {
     let fields = |m: &phone_number::Model| json!({ "e164": m.e164, "mode": m.mode.to_value(), "endpoint_id": m.endpoint_id });
-    let Some(some) = after.or(before) else {
-        unreachable!("a change has a before or an after");
-    };
-    Change::new(
-        r#type,
-        some.id,
-        Some(some.mode),
-        before.map(fields),
-        after.map(fields),
-    )
+    change_of(r#type, before, after, |m| (m.id, Some(m.mode)), fields)
 }
 
 /// A membership's change; memberships belong to no mode.
@@ -75,10 +57,7 @@ pub fn member_change(
 ) -> Change {
     let fields =
         |m: &organization_member::Model| json!({ "user_id": m.user_id, "role": m.role.to_value() });
-    let Some(some) = after.or(before) else {
-        unreachable!("a change has a before or an after");
-    };
-    Change::new(r#type, some.id, None, before.map(fields), after.map(fields))
+    change_of(r#type, before, after, |m| (m.id, None), fields)
 }
 
 /// An API key's change: its name, mode and display prefix, never its hash.
@@ -95,16 +74,22 @@ pub fn api_key_change(
             "revoked_at": m.revoked_at,
         })
     };
-    let Some(some) = after.or(before) else {
+    change_of(r#type, before, after, |m| (m.id, Some(m.mode)), fields)
+}
+
+/// The change of an object from `before` to `after` (either may be missing, not both): its
+/// id and mode from `key`, its fields from `fields`.
+fn change_of<M>(
+    r#type: EventType,
+    before: Option<&M>,
+    after: Option<&M>,
+    key: impl Fn(&M) -> (uuid::Uuid, Option<entity::enums::Mode>),
+    fields: impl Fn(&M) -> Value,
+) -> Change {
+    let Some((id, mode)) = after.or(before).map(&key) else {
         unreachable!("a change has a before or an after");
     };
-    Change::new(
-        r#type,
-        some.id,
-        Some(some.mode),
-        before.map(fields),
-        after.map(fields),
-    )
+    Change::new(r#type, id, mode, before.map(&fields), after.map(&fields))
 }
 
 /// The fields of `before` and `after` that differ (an object's own fields one level down, so
