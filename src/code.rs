@@ -37,6 +37,16 @@ pub enum Code {
     SlowConsumer,
     /// A credential holds as many open subscriptions as it may.
     SubscriptionLimitExceeded,
+    /// REST: `If-Match` names another version than the one stored (412).
+    PreconditionFailed,
+    /// The `Idempotency-Key` header is malformed, or sent where it can't apply (400).
+    IdempotencyKeyInvalid,
+    /// The key was used with a different request within its lifetime (422).
+    IdempotencyKeyReused,
+    /// The first request with this key is still running (409).
+    IdempotencyKeyInUse,
+    /// The gateway runs trusted documents only, and this is not one of them (400).
+    PersistedQueryNotAllowed,
 }
 
 impl Code {
@@ -67,6 +77,11 @@ impl Code {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::SlowConsumer => "SLOW_CONSUMER",
             Self::SubscriptionLimitExceeded => "SUBSCRIPTION_LIMIT_EXCEEDED",
+            Self::PreconditionFailed => "PRECONDITION_FAILED",
+            Self::IdempotencyKeyInvalid => "IDEMPOTENCY_KEY_INVALID",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            Self::PersistedQueryNotAllowed => "PERSISTED_QUERY_NOT_ALLOWED",
         }
     }
 }

@@ -1,15 +1,16 @@
 //! Database connections and migrations, for SQLite (embedded default) and PostgreSQL.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, FromQueryResult, QueryResult, RuntimeErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, ExecResult, FromQueryResult, QueryResult, RuntimeErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_query_sqlx::SqlxValues;
 
@@ -144,13 +145,123 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`): a deferred transaction that reads first and writes later can't wait for
 /// the lock (SQLite refuses the upgrade at once, "database is locked"), while an immediate one
-/// waits its turn under the busy timeout. PostgreSQL ignores the mode.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+/// waits its turn under the busy timeout. PostgreSQL ignores the mode. Within a unit of work
+/// it is a savepoint of the unit's transaction.
+pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction, DbErr> {
+    match db {
+        Db::Pool(pool) => begin_pool_write(pool).await,
+        Db::Unit(unit) => {
+            let guard = unit.txn.lock().await;
+            guard.as_ref().ok_or_else(Unit::ended)?.begin().await
+        }
+    }
+}
+
+async fn begin_pool_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// The database as the domain reads and writes it: the pool, or one request's unit of work
+/// (a transaction every read and write of the request goes through, so that what it writes
+/// and what it answers commit together: see `http::idempotency`).
+#[derive(Clone)]
+pub enum Db {
+    Pool(DatabaseConnection),
+    Unit(Arc<Unit>),
+}
+
+impl From<DatabaseConnection> for Db {
+    fn from(pool: DatabaseConnection) -> Self {
+        Self::Pool(pool)
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pool(_) => f.write_str("Db::Pool"),
+            Self::Unit(_) => f.write_str("Db::Unit"),
+        }
+    }
+}
+
+/// One request's transaction. The domain's own transactions within it are savepoints, and
+/// nothing is visible to anyone else until [`Unit::commit`].
+pub struct Unit {
+    txn: tokio::sync::Mutex<Option<DatabaseTransaction>>,
+    backend: DbBackend,
+}
+
+impl Unit {
+    /// A unit of work on `pool`, holding SQLite's write lock from its start (as `begin_write`).
+    pub async fn begin(pool: &DatabaseConnection) -> Result<Arc<Self>, DbErr> {
+        let txn = begin_pool_write(pool).await?;
+        Ok(Arc::new(Self {
+            backend: pool.get_database_backend(),
+            txn: tokio::sync::Mutex::new(Some(txn)),
+        }))
+    }
+
+    fn ended() -> DbErr {
+        DbErr::Custom("the request's unit of work has ended".to_owned())
+    }
+
+    /// Commits everything the request wrote; later reads through the unit fail.
+    pub async fn commit(&self) -> Result<(), DbErr> {
+        let txn = self.txn.lock().await.take().ok_or_else(Self::ended)?;
+        txn.commit().await
+    }
+
+    /// Drops everything the request wrote.
+    pub async fn rollback(&self) -> Result<(), DbErr> {
+        match self.txn.lock().await.take() {
+            Some(txn) => txn.rollback().await,
+            None => Ok(()),
+        }
+    }
+}
+
+macro_rules! through {
+    ($db:expr, $conn:ident => $call:expr) => {
+        match $db {
+            Db::Pool($conn) => $call,
+            Db::Unit(unit) => {
+                let guard = unit.txn.lock().await;
+                let $conn = guard.as_ref().ok_or_else(Unit::ended)?;
+                $call
+            }
+        }
+    };
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Db::Pool(pool) => pool.get_database_backend(),
+            Db::Unit(unit) => unit.backend,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        through!(self, conn => conn.execute_raw(stmt).await)
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        through!(self, conn => conn.execute_unprepared(sql).await)
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        through!(self, conn => conn.query_one_raw(stmt).await)
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        through!(self, conn => conn.query_all_raw(stmt).await)
+    }
 }
 
 /// The first row of a statement built for `db`'s backend (one kept rendered: see
@@ -159,9 +270,16 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// them into the heap was a sixth of the CPU of a read by id; SeaORM still maps the row. Not
 /// for a transaction's reads, and SeaORM's metric callback doesn't see these.
 pub async fn query_one<M: FromQueryResult>(
-    db: &DatabaseConnection,
+    db: &Db,
     statement: sea_orm::Statement,
 ) -> Result<Option<M>, DbErr> {
+    let db = match db {
+        Db::Pool(pool) => pool,
+        Db::Unit(_) => {
+            let row = db.query_one_raw(statement).await?;
+            return row.map(|row| M::from_query_result(&row, "")).transpose();
+        }
+    };
     let values = SqlxValues(statement.values.unwrap_or(sea_orm::Values(Vec::new())));
     let sql = sea_orm::sqlx::AssertSqlSafe(statement.sql.as_str());
     let row = match db.get_database_backend() {

@@ -11,6 +11,7 @@ mod m20261124_000006_create_settings;
 mod m20261125_000007_index_endpoint_orderings_by_mode;
 mod m20261126_000008_add_organization_member_ids;
 mod m20261202_000009_create_events;
+mod m20261202_000010_create_idempotency_keys;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_index_endpoint_orderings_by_mode::Migration),
             Box::new(m20261126_000008_add_organization_member_ids::Migration),
             Box::new(m20261202_000009_create_events::Migration),
+            Box::new(m20261202_000010_create_idempotency_keys::Migration),
         ]
     }
 }

@@ -7,9 +7,9 @@ pub mod jwt;
 
 pub use cache::CREDENTIAL_TTL;
 
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::domain::{Actor, Credential, DomainError, api_keys, members};
 use jwt::{JwtError, JwtSettings, JwtVerifier};
 
@@ -37,7 +37,7 @@ impl From<DomainError> for AuthError {
 }
 
 pub struct Authenticator {
-    db: DatabaseConnection,
+    db: Db,
     jwt: Option<JwtVerifier>,
     keys: cache::KeyCache,
 }
@@ -46,7 +46,7 @@ impl Authenticator {
     /// Keys are remembered while `hearing` (PostgreSQL's notices) is recent; on SQLite, with
     /// no hearing, until `CREDENTIAL_TTL`.
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         jwt: &JwtSettings,
         hearing: Option<std::sync::Arc<crate::notices::Hearing>>,
     ) -> Self {

@@ -184,6 +184,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         return Ok(());
     }
     let (db, secrets) = crate::startup::open(&config).await?;
+    let store = crate::db::Db::from(db.clone());
     match command {
         Command::PrintSchema => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),
@@ -204,11 +205,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             db.close().await.ok();
         }
         Command::Org(OrgCommand::Create { name }) => {
-            let org = organizations::create(&db, &name).await?;
+            let org = organizations::create(&store, &name).await?;
             println!("{}", org.id);
         }
         Command::Key(KeyCommand::Create { org, mode, name }) => {
-            let created = api_keys::create(&db, org, mode.into(), &name).await?;
+            let created = api_keys::create(&store, org, mode.into(), &name).await?;
             eprintln!(
                 "created API key {} ({}…); store it now, it is not shown again",
                 created.model.id, created.model.display_prefix
@@ -216,19 +217,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", created.plaintext);
         }
         Command::Key(KeyCommand::Revoke { key_id }) => {
-            let key = api_keys::revoke(&db, key_id).await?;
+            let key = api_keys::revoke(&store, key_id).await?;
             eprintln!("revoked API key {} ({}…)", key.id, key.display_prefix);
         }
         Command::Member(MemberCommand::Add { org, user, role }) => {
-            let member = members::upsert(&db, org, &user, role.into()).await?;
+            let member = members::upsert(&store, org, &user, role.into()).await?;
             eprintln!(
                 "{} is now {:?} of {}",
                 member.user_id, member.role, member.organization_id
             );
         }
         Command::PhoneNumber(PhoneNumberCommand::Add { org, mode, number }) => {
-            organizations::get(&db, org).await?;
-            let phone = phone_numbers::add(&db, org, mode.into(), &number).await?;
+            organizations::get(&store, org).await?;
+            let phone = phone_numbers::add(&store, org, mode.into(), &number).await?;
             println!("{}", phone.id);
         }
     }

@@ -10,8 +10,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use entity::enums::EventType;
 
 use super::events::{self, Author};
 use super::{Actor, Credential, DomainError, Field};
+use crate::db::Db;
 
 const SECRET_LEN: usize = 32;
 const MAX_NAME_LEN: usize = 100;
@@ -58,7 +59,7 @@ fn check_name(name: &str) -> Result<String, DomainError> {
 
 /// Creates a key in the actor's organization: owners and admins only.
 pub async fn create_for(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     mode: Mode,
     name: &str,
@@ -68,10 +69,7 @@ pub async fn create_for(
 }
 
 /// The actor's organization's keys, newest first: owners and admins only.
-pub async fn list(
-    db: &DatabaseConnection,
-    actor: &Actor,
-) -> Result<Vec<api_key::Model>, DomainError> {
+pub async fn list(db: &Db, actor: &Actor) -> Result<Vec<api_key::Model>, DomainError> {
     actor.ensure_can_manage_organization()?;
     Ok(api_key::Entity::find()
         .filter(Column::OrganizationId.eq(actor.organization_id))
@@ -82,11 +80,7 @@ pub async fn list(
 }
 
 /// A key of the actor's organization (another's is "not found"): owners and admins only.
-pub async fn get_for(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<api_key::Model, DomainError> {
+pub async fn get_for(db: &Db, actor: &Actor, id: Uuid) -> Result<api_key::Model, DomainError> {
     actor.ensure_can_manage_organization()?;
     api_key::Entity::find()
         .filter(Column::Id.eq(id))
@@ -97,11 +91,7 @@ pub async fn get_for(
 }
 
 /// Revokes a key of the actor's organization (another's is "not found"): owners and admins.
-pub async fn revoke_for(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<api_key::Model, DomainError> {
+pub async fn revoke_for(db: &Db, actor: &Actor, id: Uuid) -> Result<api_key::Model, DomainError> {
     actor.ensure_can_manage_organization()?;
     let owned = api_key::Entity::find()
         .filter(Column::Id.eq(id))
@@ -116,7 +106,7 @@ pub async fn revoke_for(
 
 /// Creates a key in `organization_id` (the CLI's `key create`).
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     organization_id: Uuid,
     mode: Mode,
     name: &str,
@@ -125,7 +115,7 @@ pub async fn create(
 }
 
 async fn create_by(
-    db: &DatabaseConnection,
+    db: &Db,
     author: Author<'_>,
     organization_id: Uuid,
     mode: Mode,
@@ -178,15 +168,11 @@ pub fn note_revocation() {
 
 /// Revokes a key; it stops working on the next request, in every process (on PostgreSQL the
 /// revocation is announced on `REVOCATION_CHANNEL`). Revoking twice keeps the first time.
-pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<api_key::Model, DomainError> {
+pub async fn revoke(db: &Db, id: Uuid) -> Result<api_key::Model, DomainError> {
     revoke_by(db, Author::System, id).await
 }
 
-async fn revoke_by(
-    db: &DatabaseConnection,
-    author: Author<'_>,
-    id: Uuid,
-) -> Result<api_key::Model, DomainError> {
+async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<api_key::Model, DomainError> {
     let key = api_key::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -225,7 +211,7 @@ async fn revoke_by(
 }
 
 /// The actor an API key acts as: its organization, its mode, member rights.
-pub async fn authenticate(db: &DatabaseConnection, key: &str) -> Result<Actor, DomainError> {
+pub async fn authenticate(db: &Db, key: &str) -> Result<Actor, DomainError> {
     let invalid = || DomainError::Unauthenticated("The API key is not valid.".to_owned());
     let well_formed = [Mode::Live, Mode::Test].iter().any(|m| {
         key.strip_prefix(prefix_for(*m)).is_some_and(|secret| {

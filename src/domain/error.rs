@@ -17,6 +17,10 @@ pub enum DomainError {
     /// Rule breaks the user can fix; mutations report them as `userErrors`.
     #[error("the input breaks {} rule(s)", .0.len())]
     Invalid(Vec<FieldError>),
+    /// A write that expected another version of the endpoint (`expectedUpdatedAt`, REST's
+    /// `If-Match`) than the one stored, which it carries.
+    #[error("the endpoint changed since it was read")]
+    Stale(Box<super::endpoints::Endpoint>),
     #[error("database error")]
     Database(#[from] DbErr),
     #[error("stored data is inconsistent: {0}")]
@@ -78,6 +82,7 @@ pub enum Field {
     Role,
     MemberId,
     ProviderConfig,
+    ExpectedUpdatedAt,
     /// A field of the provider config variant of this endpoint type, by its seed (snake_case) name.
     ProviderConfigField(EndpointType, &'static str),
 }
@@ -120,6 +125,8 @@ pub enum UserErrorCode {
     OwnRole,
     /// An organization always keeps an owner.
     LastOwner,
+    /// The object changed since the version the write expected.
+    Stale,
 }
 
 impl UserErrorCode {
@@ -148,6 +155,7 @@ impl UserErrorCode {
             Self::OwnerOnly => "OWNER_ONLY",
             Self::OwnRole => "OWN_ROLE",
             Self::LastOwner => "LAST_OWNER",
+            Self::Stale => "STALE",
         }
     }
 }

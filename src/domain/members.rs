@@ -3,8 +3,8 @@
 use entity::enums::{EventType, Role};
 use entity::{organization, organization_member};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -13,6 +13,7 @@ use sea_orm::DatabaseTransaction;
 use super::error::{Field, FieldError, UserErrorCode};
 use super::events::{self, Author};
 use super::{Actor, Credential, DomainError, has_control_chars};
+use crate::db::Db;
 
 /// A user's membership, with its organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub fn validate_user_id(user_id: &str) -> Result<(), DomainError> {
 
 /// Adds `user_id` to the organization, or changes their role if they are a member already.
 pub async fn upsert(
-    db: &DatabaseConnection,
+    db: &Db,
     organization_id: Uuid,
     user_id: &str,
     role: Role,
@@ -84,10 +85,7 @@ pub async fn upsert(
 }
 
 /// Every organization the user belongs to, the one they joined first first.
-pub async fn of_user(
-    db: &DatabaseConnection,
-    user_id: &str,
-) -> Result<Vec<Membership>, DomainError> {
+pub async fn of_user(db: &Db, user_id: &str) -> Result<Vec<Membership>, DomainError> {
     let rows = organization_member::Entity::find()
         .filter(organization_member::Column::UserId.eq(user_id))
         .order_by_asc(organization_member::Column::CreatedAt)
@@ -109,7 +107,7 @@ pub async fn of_user(
 
 /// The membership `id` of the organization; any other is "not found".
 pub async fn get(
-    db: &DatabaseConnection,
+    db: &Db,
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<organization_member::Model, DomainError> {
@@ -154,7 +152,7 @@ fn decode_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), Dom
 
 /// One page of the actor's organization's members (any member, or API key, may read them).
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     first: Option<i64>,
     max_first: u64,
@@ -191,7 +189,7 @@ pub async fn list(
 }
 
 /// How many members the actor's organization has.
-pub async fn count(db: &DatabaseConnection, actor: &Actor) -> Result<u64, DomainError> {
+pub async fn count(db: &Db, actor: &Actor) -> Result<u64, DomainError> {
     use sea_orm::PaginatorTrait;
     Ok(organization_member::Entity::find()
         .filter(organization_member::Column::OrganizationId.eq(actor.organization_id))
@@ -249,7 +247,7 @@ async fn lock_members(
 
 /// Adds `user_id` with `role` (owners and admins; only owners add owners).
 pub async fn add_for(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     user_id: &str,
     role: Role,
@@ -311,7 +309,7 @@ fn is_last_owner(
 /// Changes a member's role (owners and admins; only owners make or unmake owners; nobody
 /// changes their own; the last owner stays one).
 pub async fn update_role(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     member_id: Uuid,
     role: Role,
@@ -347,11 +345,7 @@ pub async fn update_role(
 
 /// Removes a member (owners and admins; only owners remove owners; the last owner stays);
 /// their sessions lose the organization from the next request on. The id it had.
-pub async fn remove(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    member_id: Uuid,
-) -> Result<Uuid, DomainError> {
+pub async fn remove(db: &Db, actor: &Actor, member_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_manage_organization()?;
     let txn = crate::db::begin_write(db).await?;
     let members = lock_members(&txn, actor).await?;

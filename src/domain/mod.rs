@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod ids;
 pub mod members;
 pub mod organizations;

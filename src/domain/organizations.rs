@@ -1,17 +1,15 @@
 //! Organizations, the unit of tenancy.
 
 use entity::organization;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
 
 use entity::enums::EventType;
 
 use super::{DomainError, events};
+use crate::db::Db;
 
-pub async fn create(
-    db: &DatabaseConnection,
-    name: &str,
-) -> Result<organization::Model, DomainError> {
+pub async fn create(db: &Db, name: &str) -> Result<organization::Model, DomainError> {
     let name = super::text::check_name(name, 200)
         .map_err(|(_, message)| DomainError::BadInput(message.replace("{field}", "the name")))?;
     let model = organization::ActiveModel {
@@ -33,7 +31,7 @@ pub async fn create(
     Ok(created)
 }
 
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<organization::Model, DomainError> {
+pub async fn get(db: &Db, id: Uuid) -> Result<organization::Model, DomainError> {
     organization::Entity::find_by_id(id)
         .one(db)
         .await?

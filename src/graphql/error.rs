@@ -26,6 +26,15 @@ impl ErrorExtensions for DomainError {
                     .join("; "),
                 Code::BadUserInput,
             ),
+            DomainError::Stale(current) => coded(
+                format!(
+                    "The endpoint changed since it was read: it was last updated at {}.",
+                    current
+                        .updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                ),
+                Code::BadUserInput,
+            ),
             DomainError::Database(_) | DomainError::Corrupt(_) => {
                 tracing::error!(error = %self.log_description(), "request failed");
                 coded("Internal server error", Code::InternalServerError)

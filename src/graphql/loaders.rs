@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::phone_number;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::domain::{DomainError, phone_numbers};
 
 /// Phone numbers by endpoint id: one query for a whole page of endpoints.
 pub struct PhoneNumbersByEndpoint {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub organization_id: Uuid,
 }
 
@@ -32,7 +32,7 @@ impl Loader<Uuid> for PhoneNumbersByEndpoint {
 /// request may move a number.
 pub type PhoneNumbers = DataLoader<PhoneNumbersByEndpoint, HashMapCache>;
 
-pub fn phone_numbers(db: DatabaseConnection, organization_id: Uuid, query: bool) -> PhoneNumbers {
+pub fn phone_numbers(db: Db, organization_id: Uuid, query: bool) -> PhoneNumbers {
     let loader = DataLoader::with_cache(
         PhoneNumbersByEndpoint {
             db,

@@ -12,9 +12,9 @@ pub mod types;
 use std::sync::Arc;
 
 use async_graphql::{Schema, ValidationMode};
-use sea_orm::DatabaseConnection;
 
 use crate::config::Limits;
+use crate::db::Db;
 use crate::domain::endpoints;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -23,7 +23,7 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 /// (`Actor`) and loaders are added to each request by the HTTP handler.
 #[derive(Clone)]
 pub struct Services {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub endpoints: endpoints::Settings,
     /// The largest `first` a connection takes.
     pub max_page_size: u64,

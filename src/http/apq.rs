@@ -111,16 +111,10 @@ impl PersistedQueries {
     }
 }
 
-// 64 hex digits into 32 bytes by hand: one call doesn't earn the `hex` crate a place.
-fn parse_hash(hex: &str) -> Option<Hash> {
-    if hex.len() != 64 {
-        return None;
-    }
+/// 64 hex digits as the 32 bytes of a SHA-256 hash.
+pub(super) fn parse_hash(digits: &str) -> Option<Hash> {
     let mut hash = [0u8; 32];
-    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let pair = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
+    hex::decode_to_slice(digits, &mut hash).ok()?;
     Some(hash)
 }
 

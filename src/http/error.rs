@@ -188,6 +188,17 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(errors) => {
                 Self::bad_request(format!("the input breaks {} rule(s)", errors.len()))
             }
+            DomainError::Stale(current) => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                Code::PreconditionFailed,
+                format!(
+                    "The endpoint changed since the version If-Match names: it was last updated at {} (ETag {}).",
+                    current
+                        .updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    super::rest::etag_of(&current)
+                ),
+            ),
             DomainError::Database(_) | DomainError::Corrupt(_) => {
                 tracing::error!(error = %err.log_description(), "request failed");
                 Self::internal()

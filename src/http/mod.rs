@@ -6,6 +6,7 @@ mod body;
 pub mod error;
 mod graphiql;
 mod graphql;
+mod idempotency;
 mod media;
 mod ops;
 mod pipeline;
@@ -23,6 +24,8 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
+
+use crate::db::Db;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -60,7 +63,13 @@ pub struct Shared {
     /// The same schema, validating only what a request can change without changing its
     /// document: for a document that passed full validation before.
     pub schema_for_validated: AppSchema,
-    pub db: DatabaseConnection,
+    /// What the schemas' resolvers reach, for a request that runs them on other data (a unit of
+    /// work).
+    pub services: Services,
+    /// The database as requests read and write it.
+    pub db: Db,
+    /// The pool under it, for health checks and metrics.
+    pub pool: DatabaseConnection,
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
     pub limiter: Arc<RateLimiter>,
@@ -90,16 +99,17 @@ pub struct Shared {
     _retention: Retention,
 }
 
-/// Deletes events older than the retention period, at start and then every sweep, for as long
-/// as the app lives.
+/// Deletes events older than the retention period and idempotency keys past their 24 hours,
+/// at start and then every sweep, for as long as the app lives.
 struct Retention(tokio::task::JoinHandle<()>);
 
 impl Retention {
-    /// Events deleted per statement: short statements, so retention never holds a long lock.
+    /// Rows deleted per statement: short statements, so retention never holds a long lock.
     const BATCH: u64 = 500;
 
     fn start(db: DatabaseConnection, settings: &crate::config::EventSettings) -> Self {
         let (retention, sweep) = (settings.retention, settings.retention_sweep);
+        let db = Db::from(db);
         Self(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(sweep);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,14 +118,21 @@ impl Retention {
                 let Ok(age) = chrono::Duration::from_std(retention) else {
                     return;
                 };
-                let cutoff = entity::now() - age;
-                match crate::domain::events::purge_older_than(&db, cutoff, Self::BATCH).await {
+                let now = entity::now();
+                match crate::domain::events::purge_older_than(&db, now - age, Self::BATCH).await {
                     Ok(0) => {}
                     Ok(deleted) => {
                         tracing::info!(deleted, "deleted events older than the retention period")
                     }
                     Err(err) => {
                         tracing::warn!(error = %err.log_description(), "could not delete old events; trying again at the next sweep")
+                    }
+                }
+                match crate::domain::idempotency::purge_expired(&db, now, Self::BATCH).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "deleted expired idempotency keys"),
+                    Err(err) => {
+                        tracing::warn!(error = %err.log_description(), "could not delete expired idempotency keys; trying again at the next sweep")
                     }
                 }
             }
@@ -145,28 +162,30 @@ pub fn build_app(
     };
     let mut notices = Notices::new(&db);
     let hearing = notices.hearing.clone();
+    let store = Db::from(db.clone());
     let hub = Arc::new(Hub::new(
-        db.clone(),
+        store.clone(),
         config.events.subscription_buffer,
         move || Notices::deaf(hearing.as_ref()),
     ));
     notices.listen(&db, hub.clone());
     let services = Services {
-        db: db.clone(),
+        db: store.clone(),
         endpoints: endpoint_settings.clone(),
         max_page_size: config.limits.max_page_size,
         hub: hub.clone(),
     };
     let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
-    let schema_for_validated = build_schema(services, &config.limits, ValidationMode::Fast);
+    let schema_for_validated = build_schema(services.clone(), &config.limits, ValidationMode::Fast);
     let schema_shape = Arc::new(crate::graphql::analysis::SchemaShape::from_sdl(
         &schema.sdl(),
     ));
     let state = AppState(Arc::new(Shared {
         schema,
         schema_for_validated,
+        services,
         auth: Arc::new(Authenticator::new(
-            db.clone(),
+            store.clone(),
             &config.jwt,
             notices.hearing.clone(),
         )),
@@ -186,7 +205,8 @@ pub fn build_app(
         server_limits: config.server.clone(),
         _notices: notices,
         _retention: Retention::start(db.clone(), &config.events),
-        db,
+        db: store,
+        pool: db,
     }));
     let mut graphql_routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))

@@ -38,11 +38,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let limit = Duration::from_secs(2);
     let database = matches!(
-        tokio::time::timeout(limit, state.db.ping()).await,
+        tokio::time::timeout(limit, state.pool.ping()).await,
         Ok(Ok(()))
     );
     let migrations = if database {
-        match tokio::time::timeout(limit, Migrator::get_pending_migrations(&state.db)).await {
+        match tokio::time::timeout(limit, Migrator::get_pending_migrations(&state.pool)).await {
             Ok(Ok(pending)) if pending.is_empty() => "current",
             Ok(Ok(_)) => "pending",
             _ => "unknown",
@@ -75,7 +75,9 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         )
         .render(Envelope::Graphql(Media::Json));
     }
-    let text = state.metrics.render(&state.db, state.subscriptions.total());
+    let text = state
+        .metrics
+        .render(&state.pool, state.subscriptions.total());
     (
         [(
             header::CONTENT_TYPE,

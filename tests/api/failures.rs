@@ -54,7 +54,7 @@ db_test! {
 
 db_test! {
     async fn unreachable_database_is_a_503_without_details(app) {
-        app.db.clone().close().await.expect("close the pool");
+        app.pool.clone().close().await.expect("close the pool");
         let res = app.graphql(&app.org.test_key, "{ viewer { mode } }", json!({})).await;
         assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(res.body.get("data").is_none());

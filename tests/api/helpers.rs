@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cockpit_gateway::auth::jwt::JwtSettings;
 use cockpit_gateway::config::Config;
+use cockpit_gateway::db::Db;
 use cockpit_gateway::domain::provider::SipDomains;
 use cockpit_gateway::domain::secrets::SecretBox;
 use cockpit_gateway::domain::{Mode, Role, api_keys, organizations, phone_numbers};
@@ -135,7 +136,9 @@ pub struct TestApp {
     pub backend: Backend,
     /// The JWKS the gateway verifies RS256/ES256 sessions with (keys `rsa-1` and `ec-1`).
     pub jwks: JwksServer,
-    pub db: DatabaseConnection,
+    pub db: Db,
+    /// The pool under `db`.
+    pub pool: DatabaseConnection,
     pub client: reqwest::Client,
     /// Statements the app's connection has executed so far.
     pub queries: Arc<AtomicUsize>,
@@ -251,8 +254,11 @@ impl TestApp {
                 .await
                 .expect("serve");
         });
+        let pool = db.clone();
+        let db = Db::from(db);
         let org = Self::make_org(&db, "Acme").await;
         Self {
+            pool,
             address,
             backend,
             jwks,
@@ -265,7 +271,7 @@ impl TestApp {
         }
     }
 
-    pub async fn make_org(db: &DatabaseConnection, name: &str) -> Org {
+    pub async fn make_org(db: &Db, name: &str) -> Org {
         let org = organizations::create(db, name).await.expect("create org");
         let test_key = api_keys::create(db, org.id, Mode::Test, "test key")
             .await

@@ -269,7 +269,7 @@ db_test! {
 
         // Another connection blocks writes to `endpoints` (SQLite: the database's write lock;
         // PostgreSQL: an exclusive table lock), so creating an endpoint has to wait.
-        let blocker = app.db.begin().await.expect("begin");
+        let blocker = app.pool.begin().await.expect("begin");
         let lock = match app.backend {
             Backend::Sqlite => "UPDATE organizations SET name = name",
             Backend::Postgres => "LOCK TABLE endpoints IN ACCESS EXCLUSIVE MODE",

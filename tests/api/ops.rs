@@ -177,7 +177,7 @@ db_test! {
 
 db_test! {
     async fn readyz_is_unavailable_when_the_database_is_unreachable(app) {
-        app.db.clone().close().await.expect("close the pool");
+        app.pool.clone().close().await.expect("close the pool");
 
         let (status, _, body) = get_json(&app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -193,7 +193,7 @@ db_test! {
 
 db_test! {
     async fn readyz_is_unavailable_while_a_migration_is_pending(app) {
-        Migrator::down(&app.db, Some(1)).await.expect("roll back one migration");
+        Migrator::down(&app.pool, Some(1)).await.expect("roll back one migration");
 
         let (status, _, body) = get_json(&app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -203,7 +203,7 @@ db_test! {
         );
 
         // Ready again once the migration is applied.
-        Migrator::up(&app.db, None).await.expect("migrate again");
+        Migrator::up(&app.pool, None).await.expect("migrate again");
         let (status, _, body) = get_json(&app, "/readyz").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(

@@ -184,7 +184,7 @@ db_test! {
         .await
         .expect("insert a legacy row");
 
-        cockpit_gateway::startup::check_secret_key(&app.db, &app.secrets).await.expect("startup");
+        cockpit_gateway::startup::check_secret_key(&app.pool, &app.secrets).await.expect("startup");
         let configs = raw_configs(&app).await;
         assert!(!configs[0].contains(VOGENT_SECRET), "sealed: {}", configs[0]);
         let ProviderConfig::Vogent(stored) = stored_config(&app, &id.to_string()).await else {

@@ -7,13 +7,14 @@ use entity::endpoint::{self, Column};
 use entity::enums::{EndpointStatus, EndpointType, Mode};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Endpoint, MAX_NAME_LEN, MAX_SEARCH_LEN, scoped};
+use crate::db::Db;
 use crate::domain::access::ModeScope;
 use crate::domain::error::DomainError;
 use crate::domain::{Actor, has_control_chars};
@@ -163,11 +164,7 @@ fn list_condition(actor: &Actor, filter: &EndpointFilter) -> Option<Condition> {
 }
 
 /// One page in keyset order: stable while rows are inserted between requests.
-pub async fn list(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    req: PageRequest,
-) -> Result<Page, DomainError> {
+pub async fn list(db: &Db, actor: &Actor, req: PageRequest) -> Result<Page, DomainError> {
     let first = crate::domain::page_size(req.first, req.max_first)?;
     if let Some(search) = &req.filter.search {
         if search.chars().count() > MAX_SEARCH_LEN {
@@ -251,11 +248,7 @@ pub async fn list(
 }
 
 /// How many endpoints the filter matches across all pages.
-pub async fn count(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    filter: &EndpointFilter,
-) -> Result<u64, DomainError> {
+pub async fn count(db: &Db, actor: &Actor, filter: &EndpointFilter) -> Result<u64, DomainError> {
     let Some(cond) = list_condition(actor, filter) else {
         return Ok(0);
     };

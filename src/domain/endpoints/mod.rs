@@ -9,9 +9,8 @@ use entity::enums::{EndpointStatus, EndpointType, EventType, Mode};
 use entity::phone_number;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
-    QueryTrait, Statement, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, DbBackend,
+    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -20,6 +19,7 @@ use super::error::{DomainError, Field, FieldError, UserErrorCode};
 use super::events;
 use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
 use super::secrets::SecretBox;
+use crate::db::Db;
 
 mod list;
 mod routing;
@@ -105,6 +105,9 @@ pub struct EndpointPatch {
     pub url: Option<String>,
     pub status: Option<EndpointStatus>,
     pub provider_config: Option<ProviderConfigInput>,
+    /// The `updated_at` the client last read: when the stored one differs, nothing is
+    /// written and the update fails as [`DomainError::Stale`].
+    pub expected_updated_at: Option<DateTime<Utc>>,
 }
 
 pub(super) fn scoped(actor: &Actor, mode: Option<Mode>) -> Condition {
@@ -121,12 +124,12 @@ fn find_scoped(actor: &Actor, id: Uuid) -> sea_orm::Select<endpoint::Entity> {
         .filter(scoped(actor, actor.fixed_mode()))
 }
 
-async fn find_model(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<endpoint::Model, DomainError> {
-    let statement = by_id_statement(db.get_database_backend(), actor, id);
+async fn find_model(db: &Db, actor: &Actor, id: Uuid) -> Result<endpoint::Model, DomainError> {
+    let statement = by_id_statement(
+        sea_orm::ConnectionTrait::get_database_backend(db),
+        actor,
+        id,
+    );
     crate::db::query_one(db, statement)
         .await?
         .ok_or(DomainError::NotFound("endpoint"))
@@ -161,18 +164,14 @@ async fn find_model_for_write(
 }
 
 /// One endpoint of the actor's organization and mode; any other is "not found".
-pub async fn get(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Endpoint, DomainError> {
+pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> Result<Endpoint, DomainError> {
     find_model(db, actor, id).await?.try_into()
 }
 
 /// Creates an endpoint, attaching `phone_number_id` in the same transaction. Nothing is
 /// written when any rule is broken.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: &Settings,
     actor: &Actor,
     input: NewEndpoint,
@@ -291,7 +290,7 @@ pub async fn create(
 
 /// Applies a patch; `updated_at` moves forward on every update, `created_at` never changes.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: &Settings,
     actor: &Actor,
     id: Uuid,
@@ -345,18 +344,39 @@ pub async fn update(
         model.url = Set(url);
         model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
     }
-    // The `before_save` hook moves `updated_at` even when no column changed.
-    let updated = model.update(&txn).await.map_err(|err| match err {
-        sea_orm::DbErr::RecordNotUpdated => DomainError::NotFound("endpoint"),
-        other => DomainError::Database(other),
-    })?;
+    // The `before_save` hook moves `updated_at` even when no column changed (an `UPDATE` with
+    // a condition of its own doesn't call it). The version the client read is a condition of
+    // the `UPDATE` itself.
+    let model = sea_orm::ActiveModelBehavior::before_save(model, &txn, false).await?;
+    let updated = endpoint::Entity::update(model)
+        .validate()?
+        .filter(Column::UpdatedAt.eq(patch.expected_updated_at.unwrap_or(stored.updated_at)))
+        .exec(&txn)
+        .await;
+    let updated = match updated {
+        Ok(updated) => updated,
+        Err(sea_orm::DbErr::RecordNotUpdated) => return Err(stale(stored)?),
+        Err(other) => return Err(DomainError::Database(other)),
+    };
     let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
     events::commit_by(txn, actor, vec![change]).await?;
     updated.try_into()
 }
 
-/// Deletes an endpoint and detaches its phone numbers, in one transaction.
-pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<Uuid, DomainError> {
+/// The refusal of a write that expected another version of `current` (still locked, so it is
+/// the version stored now).
+fn stale(current: endpoint::Model) -> Result<DomainError, DomainError> {
+    Ok(DomainError::Stale(Box::new(current.try_into()?)))
+}
+
+/// Deletes an endpoint and detaches its phone numbers, in one transaction. With
+/// `expected_updated_at`, only that version of it.
+pub async fn delete(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    expected_updated_at: Option<DateTime<Utc>>,
+) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
     let txn = crate::db::begin_write(db).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
@@ -373,14 +393,21 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<
         .filter(phone_number::Column::EndpointId.eq(stored.id))
         .exec(&txn)
         .await?;
-    let deleted = endpoint::Entity::delete_many()
+    let mut deleting = endpoint::Entity::delete_many()
         .filter(Column::Id.eq(stored.id))
-        .filter(Column::OrganizationId.eq(actor.organization_id))
-        .exec(&txn)
-        .await?;
-    // Of racing deletes exactly one removes the row; the others find it gone.
+        .filter(Column::OrganizationId.eq(actor.organization_id));
+    if let Some(expected) = expected_updated_at {
+        deleting = deleting.filter(Column::UpdatedAt.eq(expected));
+    }
+    let deleted = deleting.exec(&txn).await?;
+    // Of racing deletes exactly one removes the row; the others find it gone. The row is
+    // locked, so a delete that removes nothing expected another version (the numbers it
+    // detached go back with the transaction).
     if deleted.rows_affected != 1 {
-        return Err(DomainError::NotFound("endpoint"));
+        return Err(match expected_updated_at {
+            Some(_) => stale(stored)?,
+            None => DomainError::NotFound("endpoint"),
+        });
     }
     let mut changes = vec![events::endpoint_change(
         EventType::EndpointDeleted,

@@ -18,11 +18,12 @@ use std::time::Duration;
 use entity::enums::EventType;
 use entity::event::{self, Column};
 use futures_util::Stream;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::readable_by;
+use crate::db::Db;
 use crate::domain::endpoints::Endpoint;
 use crate::domain::{Actor, Credential, DomainError};
 use entity::phone_number;
@@ -71,7 +72,7 @@ struct Feed {
 
 #[derive(Clone)]
 struct Feeds {
-    db: DatabaseConnection,
+    db: Db,
     map: Arc<Mutex<HashMap<Uuid, Feed>>>,
     capacity: usize,
     reads: Arc<tokio::sync::Semaphore>,
@@ -92,11 +93,7 @@ enum Wake {
 impl Hub {
     /// Starts the pump (call within the runtime). `deaf` says whether notices from other
     /// processes may be missed right now, so that the pump polls.
-    pub fn new(
-        db: DatabaseConnection,
-        capacity: usize,
-        deaf: impl Fn() -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn new(db: Db, capacity: usize, deaf: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         let feeds = Feeds {
             db,
             map: Arc::default(),
@@ -480,12 +477,12 @@ mod tests {
     use crate::domain::{api_keys, organizations};
 
     /// A migrated SQLite database in a folder of its own (kept while the test runs).
-    async fn database() -> (DatabaseConnection, tempfile::TempDir) {
+    async fn database() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}/live.db?mode=rwc", dir.path().display());
         let db = crate::db::connect(&url).await.expect("connect");
         crate::db::migrate(&db).await.expect("migrate");
-        (db, dir)
+        (db.into(), dir)
     }
 
     fn actor(organization_id: Uuid) -> Actor {

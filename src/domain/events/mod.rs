@@ -14,14 +14,15 @@ use chrono::{DateTime, Utc};
 use entity::enums::{ActorKind, EventType, Mode};
 use entity::event::{self, Column};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::access::ModeScope;
 use super::{Actor, Credential, DomainError, Role};
+use crate::db::Db;
 
 pub mod live;
 mod snapshot;
@@ -276,7 +277,7 @@ fn visible_to(actor: &Actor, mode: Option<Mode>) -> Option<Condition> {
 
 /// One page of the actor's organization's events, newest first.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     filter: &EventFilter,
     first: Option<i64>,
@@ -338,7 +339,7 @@ pub async fn list(
 /// subscriber missed. The same visibility as the audit log, for any role (a subscriber sees
 /// only changes of what it can read).
 pub async fn since(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     types: &[EventType],
     after: i64,
@@ -359,7 +360,7 @@ pub async fn since(
 
 /// The last event the organization has committed (0 when none): where a subscription that
 /// asks for nothing missed starts.
-pub async fn last_seq(db: &DatabaseConnection, organization_id: Uuid) -> Result<i64, DomainError> {
+pub async fn last_seq(db: &Db, organization_id: Uuid) -> Result<i64, DomainError> {
     let last = event::Entity::find()
         .select_only()
         .column_as(Column::Seq.max(), "seq")
@@ -373,7 +374,7 @@ pub async fn last_seq(db: &DatabaseConnection, organization_id: Uuid) -> Result<
 /// Deletes events older than `cutoff`, `batch` at a time (each batch its own short statement,
 /// so retention never holds a long lock); how many it deleted.
 pub async fn purge_older_than(
-    db: &DatabaseConnection,
+    db: &Db,
     cutoff: DateTime<Utc>,
     batch: u64,
 ) -> Result<u64, DomainError> {

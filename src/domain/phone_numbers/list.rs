@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use entity::phone_number::{self, Column};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::domain::error::DomainError;
 use crate::domain::{Actor, has_control_chars};
 
@@ -111,7 +112,7 @@ fn condition(actor: &Actor, filter: &NumberFilter) -> Result<Condition, DomainEr
 
 /// One page, newest first, in keyset order: stable while numbers are added.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     req: NumberPageRequest,
 ) -> Result<NumberPage, DomainError> {
@@ -144,11 +145,7 @@ pub async fn list(
 }
 
 /// How many numbers the filter matches across all pages.
-pub async fn count(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    filter: &NumberFilter,
-) -> Result<u64, DomainError> {
+pub async fn count(db: &Db, actor: &Actor, filter: &NumberFilter) -> Result<u64, DomainError> {
     let cond = condition(actor, filter)?;
     Ok(phone_number::Entity::find().filter(cond).count(db).await?)
 }

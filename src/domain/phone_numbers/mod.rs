@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use entity::enums::Mode;
 use entity::phone_number::{self, Column};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 use uuid::Uuid;
 
 use super::error::{DomainError, Field, FieldError, UserErrorCode};
 use super::events::{self, Author};
+use crate::db::Db;
 use entity::enums::EventType;
 
 mod list;
@@ -39,7 +40,7 @@ pub fn validate_e164(number: &str) -> Result<(), String> {
 
 /// Adds `number` to the organization in `mode` (the CLI's `phone-number add`).
 pub async fn add(
-    db: &DatabaseConnection,
+    db: &Db,
     organization_id: Uuid,
     mode: Mode,
     number: &str,
@@ -48,7 +49,7 @@ pub async fn add(
 }
 
 pub(super) async fn add_by(
-    db: &DatabaseConnection,
+    db: &Db,
     author: Author<'_>,
     organization_id: Uuid,
     mode: Mode,
@@ -141,7 +142,7 @@ pub(crate) async fn find_attachable(
 
 /// The numbers attached to each of `endpoint_ids`, in one query, oldest first.
 pub async fn by_endpoints(
-    db: &DatabaseConnection,
+    db: &Db,
     organization_id: Uuid,
     endpoint_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<phone_number::Model>>, DomainError> {
@@ -163,7 +164,7 @@ pub async fn by_endpoints(
 
 /// A number of the actor's organization, in a mode the actor sees; any other is "not found".
 pub async fn get(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &super::Actor,
     id: Uuid,
 ) -> Result<phone_number::Model, DomainError> {

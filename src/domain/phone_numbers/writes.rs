@@ -4,14 +4,15 @@
 use entity::enums::Mode;
 use entity::{endpoint, phone_number};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, ModelTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
 use entity::enums::EventType;
 
 use super::{add_by, validate_e164};
+use crate::db::Db;
 use crate::domain::Actor;
 use crate::domain::error::{DomainError, Field, FieldError, UserErrorCode};
 use crate::domain::events::{self, Author};
@@ -23,7 +24,7 @@ fn invalid(field: Field, code: UserErrorCode, message: &str) -> DomainError {
 /// Adds `e164` in `mode`: an API key adds in its own mode; a session names the mode (LIVE when
 /// it doesn't).
 pub async fn add_for(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     e164: &str,
     mode: Option<Mode>,
@@ -85,7 +86,7 @@ async fn find_for_write(
 /// Routes the number to the endpoint. A number routed elsewhere is `PHONE_NUMBER_TAKEN`
 /// unless `reassign`; routed there already, nothing changes.
 pub async fn attach(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     number_id: Uuid,
     endpoint_id: Uuid,
@@ -139,7 +140,7 @@ pub async fn attach(
 
 /// Stops routing the number anywhere; a number routed nowhere stays so.
 pub async fn detach(
-    db: &DatabaseConnection,
+    db: &Db,
     actor: &Actor,
     number_id: Uuid,
 ) -> Result<phone_number::Model, DomainError> {
@@ -162,11 +163,7 @@ pub async fn detach(
 }
 
 /// Removes the number from the organization; the id it had.
-pub async fn remove(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    number_id: Uuid,
-) -> Result<Uuid, DomainError> {
+pub async fn remove(db: &Db, actor: &Actor, number_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
     let txn = crate::db::begin_write(db).await?;
     let number = find_for_write(&txn, actor, number_id).await?;

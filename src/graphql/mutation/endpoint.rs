@@ -2,10 +2,12 @@
 //! top-level errors.
 
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::payload;
 use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
+use crate::domain::{DomainError, Field, FieldError, UserErrorCode};
 use crate::graphql::Services;
 use crate::graphql::error::actor;
 use crate::graphql::types::{
@@ -48,11 +50,18 @@ pub struct UpdateEndpointInput {
     /// Changes to the stored config (same variant as the type): fields left out keep their
     /// value, a null clears an optional field. For the AI providers the URL is regenerated.
     pub provider_config: Option<UpdateProviderConfigInput>,
+    /// The `updatedAt` of the version this update is based on: when the endpoint has changed
+    /// since, nothing is written and the payload has a `STALE` user error and the
+    /// `currentEndpoint` to merge with.
+    pub expected_updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject)]
 pub struct DeleteEndpointInput {
     pub id: Uuid,
+    /// The `updatedAt` of the version to delete: when the endpoint has changed since, it is
+    /// kept and the payload has a `STALE` user error and the `currentEndpoint`.
+    pub expected_updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(SimpleObject)]
@@ -82,6 +91,9 @@ pub struct UpdateEndpointPayload {
     /// The updated endpoint; null when `userErrors` is not empty.
     pub endpoint: Option<Endpoint>,
     pub user_errors: Vec<UserError>,
+    /// When the update was refused as `STALE`: the endpoint as it is stored now. Null
+    /// otherwise.
+    pub current_endpoint: Option<Endpoint>,
 }
 
 #[derive(SimpleObject)]
@@ -90,6 +102,32 @@ pub struct DeleteEndpointPayload {
     /// null when `userErrors` is not empty.
     pub deleted_endpoint_id: Option<ID>,
     pub user_errors: Vec<UserError>,
+    /// When the delete was refused as `STALE`: the endpoint as it is stored now. Null
+    /// otherwise.
+    pub current_endpoint: Option<Endpoint>,
+}
+
+/// A `STALE` refusal as its user error and the endpoint stored now; any other result as it is.
+fn split_stale<T>(result: Result<T, DomainError>) -> (Result<T, DomainError>, Option<Endpoint>) {
+    match result {
+        Err(DomainError::Stale(current)) => {
+            let error = FieldError::new(
+                Field::ExpectedUpdatedAt,
+                UserErrorCode::Stale,
+                format!(
+                    "The endpoint changed since the version {{field}} names: it was last updated at {}. Nothing was written; merge with `currentEndpoint` and retry.",
+                    current
+                        .updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                ),
+            );
+            (
+                Err(DomainError::Invalid(vec![error])),
+                Some(Endpoint(*current)),
+            )
+        }
+        other => (other, None),
+    }
 }
 
 #[Object]
@@ -134,13 +172,16 @@ impl EndpointMutation {
             url: input.url,
             status: input.status.map(Into::into),
             provider_config: input.provider_config.map(Into::into),
+            expected_updated_at: input.expected_updated_at,
         };
-        let updated =
-            endpoints::update(&services.db, &services.endpoints, actor, input.id, patch).await;
+        let (updated, current_endpoint) = split_stale(
+            endpoints::update(&services.db, &services.endpoints, actor, input.id, patch).await,
+        );
         Ok(payload(ctx, updated, |endpoint, user_errors| {
             UpdateEndpointPayload {
                 endpoint: endpoint.map(Endpoint),
                 user_errors,
+                current_endpoint,
             }
         }))
     }
@@ -153,11 +194,14 @@ impl EndpointMutation {
     ) -> async_graphql::Result<Option<DeleteEndpointPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let deleted = endpoints::delete(&services.db, actor, input.id).await;
+        let (deleted, current_endpoint) = split_stale(
+            endpoints::delete(&services.db, actor, input.id, input.expected_updated_at).await,
+        );
         Ok(payload(ctx, deleted, |deleted, user_errors| {
             DeleteEndpointPayload {
                 deleted_endpoint_id: deleted.map(|id| ID(id.to_string())),
                 user_errors,
+                current_endpoint,
             }
         }))
     }

@@ -48,6 +48,9 @@ pub enum UserErrorCode {
     OwnRole,
     /// An organization always keeps an owner.
     LastOwner,
+    /// The object changed since the version the mutation expected (`expectedUpdatedAt`):
+    /// nothing was written; the payload's `currentEndpoint` is the version stored now.
+    Stale,
 }
 
 /// A rule the input broke, that the user can fix.
@@ -85,6 +88,7 @@ fn field_path(field: Field) -> Vec<String> {
         Field::Role => vec!["role".into()],
         Field::MemberId => vec!["memberId".into()],
         Field::ProviderConfig => vec!["providerConfig".into()],
+        Field::ExpectedUpdatedAt => vec!["expectedUpdatedAt".into()],
         Field::ProviderConfigField(ty, name) => {
             vec![
                 "providerConfig".into(),

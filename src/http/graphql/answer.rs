@@ -62,6 +62,14 @@ impl Answer {
         (status, answer)
     }
 
+    /// Whether an error in the answer is a fault of the gateway or its database rather than
+    /// of the request.
+    pub(super) fn server_fault(&self) -> bool {
+        self.error_codes().0.iter().any(|code| {
+            code == Code::InternalServerError.as_str() || code == Code::Timeout.as_str()
+        })
+    }
+
     /// The `extensions.code` of every error in the answer (of every operation of a batch), for
     /// the log line and metrics.
     pub(super) fn error_codes(&self) -> ErrorCodes {

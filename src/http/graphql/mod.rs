@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::apq::{ApqError, Resolved};
 use super::error::{ApiError, Envelope, ErrorCodes};
+use super::idempotency::{self, Begun};
 use super::media::{Media, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
@@ -151,6 +152,35 @@ pub async fn post(
                 .render(Envelope::Graphql(media));
         }
     };
+    let key = match idempotency::key_of(&headers) {
+        Ok(key) => key,
+        Err(refusal) => return refusal.render(Envelope::Graphql(media)),
+    };
+    if let Some(key) = key {
+        if value.is_array() || event_stream {
+            return idempotency::invalid(
+                "An Idempotency-Key covers one operation over plain HTTP; send each mutation of a batch, or of an event stream, as a request of its own.",
+            )
+            .render(Envelope::Graphql(media));
+        }
+        let keyed = Keyed {
+            fingerprint: idempotency::fingerprint("POST", "/graphql", &value),
+            key,
+        };
+        let params = match Params::from_json(value) {
+            Ok(params) => params,
+            Err(refusal) => return refusal.render(Envelope::Graphql(media)),
+        };
+        let operation = params.operation_name.clone();
+        let arrival = Arrival {
+            via_get: false,
+            media,
+            request_bytes: body.len(),
+            streaming: false,
+        };
+        let response = run_once(&state, &headers, client, params, arrival, keyed).await;
+        return with_outcome(response, operation);
+    }
     let mut operation = None;
     let outcome = match value {
         Value::Array(_) if event_stream => Err(ApiError::bad_request(
@@ -182,11 +212,7 @@ pub async fn post(
             Err(refusal) => Err(refusal),
         },
     };
-    let response = match outcome {
-        Ok((status, body)) => json_response(status, body, media),
-        Err(refusal) => refusal.render(Envelope::Graphql(media)),
-    };
-    with_outcome(response, operation)
+    with_outcome(respond(outcome, media), operation)
 }
 
 /// Notes the operation's name and error codes on the response, for its log line and metrics.
@@ -256,10 +282,81 @@ async fn run(
     params: Params,
     arrival: Arrival,
 ) -> Result<(StatusCode, Answer), ApiError> {
-    let prepared = match prepare(state, headers, client, params, arrival).await? {
-        Prepared::Ready(ready) => ready,
-        Prepared::Answered(answer) => return Ok((StatusCode::OK, answer)),
+    match prepare(state, headers, client, params, arrival).await? {
+        Prepared::Ready(ready) => execute(state, *ready, arrival).await,
+        Prepared::Answered(answer) => Ok((StatusCode::OK, answer)),
+    }
+}
+
+/// Runs one operation sent with an `Idempotency-Key`: a mutation runs once, in the key's unit
+/// of work, which stores its response; a retry gets that response. Any other operation only
+/// reads, and runs as it would without the key.
+async fn run_once(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    params: Params,
+    arrival: Arrival,
+    key: Keyed,
+) -> Response {
+    let media = arrival.media;
+    let envelope = Envelope::Graphql(media);
+    let ready = match prepare(state, headers, client, params, arrival).await {
+        Ok(Prepared::Ready(ready)) => *ready,
+        Ok(Prepared::Answered(answer)) => return json_response(StatusCode::OK, answer, media),
+        Err(refusal) => return refusal.render(envelope),
     };
+    let actor = match (&ready.actor, ready.operation_type) {
+        (Some(actor), OperationType::Mutation) => actor.clone(),
+        _ => return respond(execute(state, ready, arrival).await, media),
+    };
+    let begun = idempotency::begin(state, &actor, &key.key, &key.fingerprint, envelope).await;
+    let guard = match begun {
+        Ok(Begun::Run(guard)) => guard,
+        answered => {
+            // Nothing runs: what was reserved for running it goes back.
+            pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
+            return match answered {
+                Ok(Begun::Replay(response)) => response,
+                Err(refusal) => refusal.render(envelope),
+                Ok(Begun::Run(_)) => unreachable!("matched above"),
+            };
+        }
+    };
+    let mut ready = ready;
+    ready.request = with_database(state, ready.request, &actor, guard.db(), false);
+    match execute(state, ready, arrival).await {
+        Ok((status, answer)) if !answer.server_fault() => {
+            guard.finish(json_response(status, answer, media)).await
+        }
+        // A fault of the gateway or the database: nothing of the request is kept, so that a
+        // retry with the key runs it afresh.
+        outcome => {
+            guard.discard().await;
+            respond(outcome, media)
+        }
+    }
+}
+
+/// A request's `Idempotency-Key`, and what it asked for.
+struct Keyed {
+    key: String,
+    fingerprint: String,
+}
+
+fn respond(outcome: Result<(StatusCode, Answer), ApiError>, media: Media) -> Response {
+    match outcome {
+        Ok((status, answer)) => json_response(status, answer, media),
+        Err(refusal) => refusal.render(Envelope::Graphql(media)),
+    }
+}
+
+/// Executes a prepared operation and settles its cost.
+async fn execute(
+    state: &AppState,
+    ready: Ready,
+    arrival: Arrival,
+) -> Result<(StatusCode, Answer), ApiError> {
     let Ready {
         request,
         parsed,
@@ -270,7 +367,7 @@ async fn run(
         requested,
         operation_name,
         ..
-    } = *prepared;
+    } = ready;
     let schema = if prevalidated {
         &state.schema_for_validated
     } else {
@@ -575,6 +672,23 @@ fn with_actor(
 ) -> async_graphql::Request {
     let loader = loaders::phone_numbers(state.db.clone(), actor.organization_id, query);
     request.data(actor).data(loader)
+}
+
+/// The request with every read and write of its resolvers and loaders going through `db`
+/// (a unit of work), in place of the app's pool.
+fn with_database(
+    state: &AppState,
+    request: async_graphql::Request,
+    actor: &Actor,
+    db: crate::db::Db,
+    query: bool,
+) -> async_graphql::Request {
+    let loader = loaders::phone_numbers(db.clone(), actor.organization_id, query);
+    let services = crate::graphql::Services {
+        db,
+        ..state.services.clone()
+    };
+    request.data(services).data(loader)
 }
 
 fn json_response(status: StatusCode, answer: Answer, media: Media) -> Response {

@@ -14,8 +14,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Envelope};
+use super::idempotency::{self, Begun};
 use super::pipeline;
 use crate::code::Code;
+use crate::db::Db;
 use crate::domain::endpoints::{
     self, Direction, Endpoint, EndpointFilter, EndpointPatch, NewEndpoint, OrderField, Ordering,
     PageRequest,
@@ -31,6 +33,7 @@ use crate::domain::{
 mod body;
 mod error;
 mod openapi;
+mod precondition;
 mod shape;
 
 use body::{Reader, charge, charged_body, types};
@@ -89,6 +92,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let actor = pipeline::require(&state, &headers).await?;
+    let key = idempotency::key_of(&headers)?;
     let object = charged_body(&state, &headers, &actor, body).await?;
     let mut read = Reader::new(&object);
     let name = read.string("name", Field::Name);
@@ -129,11 +133,71 @@ pub async fn create(
         phone_number_id,
         mode,
     })?;
-    let created = pipeline::within::<_, RestError>(&state, async {
-        Ok(endpoints::create(&state.db, &state.endpoint_settings, &actor, new).await?)
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(endpoint_json(&created))).into_response())
+    let request = Write::new(
+        key,
+        "POST",
+        "/v1/endpoints".to_owned(),
+        Value::Object(object),
+    );
+    let (state, actor) = (&state, &actor);
+    request
+        .run(state, actor, |db| async move {
+            let created = pipeline::within::<_, RestError>(state, async {
+                Ok(endpoints::create(&db, &state.endpoint_settings, actor, new).await?)
+            })
+            .await?;
+            Ok(with_etag(
+                &created,
+                (StatusCode::CREATED, Json(endpoint_json(&created))).into_response(),
+            ))
+        })
+        .await
+}
+
+/// A write, and the `Idempotency-Key` it was sent with.
+struct Write {
+    key: Option<String>,
+    method: &'static str,
+    path: String,
+    body: Value,
+}
+
+impl Write {
+    fn new(key: Option<String>, method: &'static str, path: String, body: Value) -> Self {
+        Self {
+            key,
+            method,
+            path,
+            body,
+        }
+    }
+
+    /// Runs `work` on the database it is given: without a key, the pool; with one, the key's
+    /// unit of work, whose commit stores the response (or the stored response instead).
+    async fn run<F, Fut>(
+        self,
+        state: &AppState,
+        actor: &Actor,
+        work: F,
+    ) -> Result<Response, RestError>
+    where
+        F: FnOnce(Db) -> Fut,
+        Fut: Future<Output = Result<Response, RestError>>,
+    {
+        let Some(key) = self.key else {
+            return work(state.db.clone()).await;
+        };
+        let fingerprint = idempotency::fingerprint(self.method, &self.path, &self.body);
+        match idempotency::begin(state, actor, &key, &fingerprint, Envelope::Rest).await? {
+            Begun::Replay(response) => Ok(response),
+            Begun::Run(guard) => {
+                let response = work(guard.db())
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response);
+                Ok(guard.finish(response).await)
+            }
+        }
+    }
 }
 
 fn endpoint_id(raw: &str) -> Result<Uuid, RestError> {
@@ -141,12 +205,12 @@ fn endpoint_id(raw: &str) -> Result<Uuid, RestError> {
     Uuid::parse_str(raw).map_err(|_| RestError::not_found())
 }
 
-/// `GET /v1/endpoints/{id}`
+/// `GET /v1/endpoints/{id}`, with its `ETag`; 304 when `If-None-Match` names it.
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Response, RestError> {
     let actor = pipeline::require(&state, &headers).await?;
     charge(&state, &actor, 1).await?;
     let id = endpoint_id(&id)?;
@@ -154,55 +218,113 @@ pub async fn get(
         Ok(endpoints::get(&state.db, &actor, id).await?)
     })
     .await?;
-    Ok(Json(endpoint_json(&endpoint)))
+    let tag = etag_of(&endpoint);
+    if precondition::none_match(&headers, &tag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response
+            .headers_mut()
+            .insert(header::ETAG, header_value(&tag));
+        return Ok(response);
+    }
+    Ok(with_etag(
+        &endpoint,
+        Json(endpoint_json(&endpoint)).into_response(),
+    ))
 }
 
-/// `PATCH /v1/endpoints/{id}`: fields left out keep their value.
+/// `PATCH /v1/endpoints/{id}`: fields left out keep their value; 412 when `If-Match` names
+/// another version than the one stored.
 pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, RestError> {
+) -> Result<Response, RestError> {
     let actor = pipeline::require(&state, &headers).await?;
+    let key = idempotency::key_of(&headers)?;
+    let if_match = precondition::IfMatch::of(&headers);
+    let path = format!("/v1/endpoints/{id}");
     let id = endpoint_id(&id)?;
     let object = charged_body(&state, &headers, &actor, body).await?;
-    // The provider config's fields depend on the endpoint's type.
-    let current = endpoints::get(&state.db, &actor, id).await?;
-    let mut read = Reader::new(&object);
-    let patch = EndpointPatch {
-        name: read.string("name", Field::Name),
-        r#type: read.choice("type", Field::Type, types(), parse::<EndpointType>),
-        url: read.string("url", Field::Url),
-        // `error` parses, so that the domain can say it is the system's to set.
-        status: read.choice(
-            "status",
-            Field::Status,
-            "active, inactive",
-            parse::<EndpointStatus>,
-        ),
-        provider_config: read.provider_config(current.r#type),
-    };
-    let patch = read.finish(patch)?;
-    let updated = pipeline::within::<_, RestError>(&state, async {
-        Ok(endpoints::update(&state.db, &state.endpoint_settings, &actor, id, patch).await?)
-    })
-    .await?;
-    Ok(Json(endpoint_json(&updated)))
+    let request = Write::new(key, "PATCH", path, Value::Object(object.clone()));
+    let (state, actor) = (&state, &actor);
+    request
+        .run(state, actor, |db| async move {
+            // The provider config's fields depend on the endpoint's type.
+            let current = endpoints::get(&db, actor, id).await?;
+            let expected_updated_at = if_match.expected(&current)?;
+            let mut read = Reader::new(&object);
+            let patch = EndpointPatch {
+                name: read.string("name", Field::Name),
+                r#type: read.choice("type", Field::Type, types(), parse::<EndpointType>),
+                url: read.string("url", Field::Url),
+                // `error` parses, so that the domain can say it is the system's to set.
+                status: read.choice(
+                    "status",
+                    Field::Status,
+                    "active, inactive",
+                    parse::<EndpointStatus>,
+                ),
+                provider_config: read.provider_config(current.r#type),
+                expected_updated_at,
+            };
+            let patch = read.finish(patch)?;
+            let updated = pipeline::within::<_, RestError>(state, async {
+                Ok(endpoints::update(&db, &state.endpoint_settings, actor, id, patch).await?)
+            })
+            .await?;
+            Ok(with_etag(
+                &updated,
+                Json(endpoint_json(&updated)).into_response(),
+            ))
+        })
+        .await
 }
 
-/// `DELETE /v1/endpoints/{id}`: 204.
+/// `DELETE /v1/endpoints/{id}`: 204; 412 when `If-Match` names another version than the one
+/// stored.
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<StatusCode, RestError> {
+) -> Result<Response, RestError> {
     let actor = pipeline::require(&state, &headers).await?;
+    let key = idempotency::key_of(&headers)?;
+    let if_match = precondition::IfMatch::of(&headers);
     charge(&state, &actor, 1).await?;
+    let path = format!("/v1/endpoints/{id}");
     let id = endpoint_id(&id)?;
-    pipeline::within::<_, RestError>(&state, async {
-        Ok(endpoints::delete(&state.db, &actor, id).await?)
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let request = Write::new(key, "DELETE", path, Value::Null);
+    let (state, actor) = (&state, &actor);
+    request
+        .run(state, actor, |db| async move {
+            pipeline::within::<_, RestError>(state, async {
+                let expected_updated_at = match if_match {
+                    precondition::IfMatch::Absent => None,
+                    if_match => if_match.expected(&endpoints::get(&db, actor, id).await?)?,
+                };
+                Ok(endpoints::delete(&db, actor, id, expected_updated_at).await?)
+            })
+            .await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        })
+        .await
+}
+
+/// An endpoint version's entity tag: its `updated_at`, which moves forward on every change
+/// of every field the representation shows.
+pub fn etag_of(endpoint: &Endpoint) -> String {
+    format!("\"{}\"", endpoint.updated_at.timestamp_micros())
+}
+
+fn header_value(tag: &str) -> header::HeaderValue {
+    // Digits in quotes: always a valid header value.
+    header::HeaderValue::from_str(tag).unwrap_or(header::HeaderValue::from_static("\"\""))
+}
+
+fn with_etag(endpoint: &Endpoint, mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::ETAG, header_value(&etag_of(endpoint)));
+    response
 }

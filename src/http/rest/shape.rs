@@ -19,6 +19,7 @@ pub(super) fn field_name(field: Field) -> String {
         Field::Role => "role".into(),
         Field::MemberId => "member_id".into(),
         Field::ProviderConfig => "provider_config".into(),
+        Field::ExpectedUpdatedAt => "If-Match".into(),
         Field::ProviderConfigField(_, name) => format!("provider_config.{name}"),
     }
 }
