@@ -107,6 +107,8 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client; none by default.
     pub trusted_proxies: crate::net::TrustedProxies,
     pub events: EventSettings,
+    /// Trusted documents (persisted operations): the manifest and its mode.
+    pub trusted_documents: crate::http::trusted::TrustedSettings,
     /// Tests only (no flag sets it): mounts `POST /__fault/panic`, which charges the caller's
     /// bucket 10 points and then panics, to show what a panicking handler leaves behind.
     #[doc(hidden)]
@@ -132,6 +134,7 @@ impl std::fmt::Debug for Config {
             .field("server", &self.server)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("events", &self.events)
+            .field("trusted_documents", &self.trusted_documents)
             .finish()
     }
 }
@@ -163,6 +166,7 @@ mod tests {
             server: Default::default(),
             trusted_proxies: Default::default(),
             events: Default::default(),
+            trusted_documents: Default::default(),
             fault_injection: false,
         };
         let shown = format!("{config:?}");

@@ -281,3 +281,37 @@ impl EventArgs {
         }
     }
 }
+
+/// Trusted documents (persisted operations): the operations a frontend ships, by id.
+#[derive(Debug, Args)]
+pub struct TrustedArgs {
+    /// A JSON manifest of document id → document, as GraphQL Code Generator's client preset
+    /// (`persistedDocuments`) or the Relay compiler (`persistedQueries`) writes it, or an
+    /// Apollo persisted query manifest. Read again on SIGHUP.
+    #[arg(long, env = "COCKPIT_TRUSTED_DOCUMENTS", global = true)]
+    pub trusted_documents: Option<std::path::PathBuf>,
+    /// `allow`: clients may send `documentId` instead of the text, and any text runs too;
+    /// `enforce`: only the manifest's documents run.
+    #[arg(long, env = "COCKPIT_TRUSTED_DOCUMENTS_MODE", value_enum, default_value_t = crate::http::trusted::TrustedMode::Off, global = true)]
+    pub trusted_documents_mode: crate::http::trusted::TrustedMode,
+    /// With `enforce`, still run documents that only introspect the schema (GraphiQL).
+    #[arg(
+        long,
+        env = "COCKPIT_TRUSTED_DOCUMENTS_ALLOW_INTROSPECTION",
+        global = true
+    )]
+    pub trusted_documents_allow_introspection: bool,
+}
+
+impl TrustedArgs {
+    pub fn settings(&self) -> crate::http::trusted::TrustedSettings {
+        crate::http::trusted::TrustedSettings {
+            file: self
+                .trusted_documents
+                .clone()
+                .filter(|f| !f.as_os_str().is_empty()),
+            mode: self.trusted_documents_mode,
+            allow_introspection: self.trusted_documents_allow_introspection,
+        }
+    }
+}

@@ -92,6 +92,8 @@ pub struct Cli {
     pub metrics_token: Option<String>,
     #[command(flatten)]
     pub events: EventArgs,
+    #[command(flatten)]
+    pub trusted: TrustedArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -134,6 +136,7 @@ impl Cli {
                 header: self.trusted_proxy_header,
             },
             events: self.events.settings(),
+            trusted_documents: self.trusted.settings(),
             fault_injection: false,
         }
     }

@@ -189,17 +189,17 @@ impl Guard {
     /// response together; answers `response`. A server fault isn't kept: the unit is rolled
     /// back, the key given up, and a retry runs afresh.
     pub async fn finish(mut self, response: Response) -> Response {
+        if response.status().is_server_error() {
+            // Dropped, the guard rolls back and gives up the key (see `Drop`).
+            return response;
+        }
         let Some(ticket) = self.claimed.ticket.take() else {
             return response;
         };
-        if response.status().is_server_error() {
-            self.abandon(ticket).await;
-            return response;
-        }
         let (parts, body) = response.into_parts();
         // The responses here are made in memory; their size is bounded by the response limits.
         let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-            self.abandon(ticket).await;
+            self.abandon(ticket);
             return ApiError::internal().render(self.envelope);
         };
         let stored = Stored {
@@ -221,7 +221,7 @@ impl Guard {
                 return in_use_after_lease(self.envelope);
             }
             Err(err) => {
-                self.abandon(ticket).await;
+                self.abandon(ticket);
                 return unavailable(&err, self.envelope);
             }
         }
@@ -234,16 +234,18 @@ impl Guard {
         Response::from_parts(parts, Body::from(bytes))
     }
 
-    /// Rolls the unit back and gives the key up.
-    pub async fn discard(mut self) {
-        if let Some(ticket) = self.claimed.ticket.take() {
-            self.abandon(ticket).await;
-        }
-    }
+    /// Rolls the unit back and gives the key up, after the response has gone (see `Drop`).
+    pub fn discard(self) {}
 
-    async fn abandon(&self, ticket: Ticket) {
-        self.unit.rollback().await.ok();
-        release(self.claimed.pool.clone(), ticket).await;
+    /// Rolls the unit back and gives the key up, after the response has gone: on PostgreSQL a
+    /// timed-out request's statement may still be waiting for a lock, and its rollback waits
+    /// for that statement.
+    fn abandon(&self, ticket: Ticket) {
+        let (unit, pool) = (self.unit.clone(), self.claimed.pool.clone());
+        tokio::spawn(async move {
+            unit.rollback().await.ok();
+            release(pool, ticket).await;
+        });
     }
 }
 
@@ -251,11 +253,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // The unit goes back before the claim does, so that a retry never runs beside it.
         if let Some(ticket) = self.claimed.ticket.take() {
-            let (unit, pool) = (self.unit.clone(), self.claimed.pool.clone());
-            tokio::spawn(async move {
-                unit.rollback().await.ok();
-                release(pool, ticket).await;
-            });
+            self.abandon(ticket);
         }
     }
 }

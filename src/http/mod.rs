@@ -11,6 +11,7 @@ mod media;
 mod ops;
 mod pipeline;
 mod rest;
+pub mod trusted;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct Shared {
     pub endpoint_settings: endpoints::Settings,
     /// Automatic persisted queries; `None` when turned off.
     pub apq: Option<Arc<apq::PersistedQueries>>,
+    /// The trusted documents (persisted operations) and what is done with them.
+    pub trusted: Arc<trusted::TrustedDocuments>,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<Arc<str>>,
     /// Proxies whose forwarding headers name the client.
@@ -97,6 +100,16 @@ pub struct Shared {
     /// What the process hears from the others (kept for as long as the app lives).
     _notices: Notices,
     _retention: Retention,
+    _trusted_reload: Option<AbortOnDrop>,
+}
+
+/// A task that lives as long as the app.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Deletes events older than the retention period and idempotency keys past their 24 hours,
@@ -160,6 +173,10 @@ pub fn build_app(
         secrets,
         allow_private_webhooks: config.allow_private_webhooks,
     };
+    let trusted = Arc::new(
+        trusted::TrustedDocuments::new(config.trusted_documents.clone())
+            .map_err(StartupError::Config)?,
+    );
     let mut notices = Notices::new(&db);
     let hearing = notices.hearing.clone();
     let store = Db::from(db.clone());
@@ -194,6 +211,8 @@ pub fn build_app(
         metrics: Arc::new(Metrics::default()),
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
+        _trusted_reload: trusted.reload_on_hangup().map(AbortOnDrop),
+        trusted,
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,

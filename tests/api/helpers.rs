@@ -229,6 +229,7 @@ impl TestApp {
             server: Default::default(),
             trusted_proxies: Default::default(),
             events: Default::default(),
+            trusted_documents: Default::default(),
             fault_injection: false,
         };
         for adjust in adjust {

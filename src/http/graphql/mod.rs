@@ -23,6 +23,7 @@ use super::idempotency::{self, Begun};
 use super::media::{Media, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
+use super::trusted::TrustedMode;
 use crate::code::Code;
 use crate::domain::Actor;
 use crate::graphql::analysis;
@@ -332,7 +333,7 @@ async fn run_once(
         // A fault of the gateway or the database: nothing of the request is kept, so that a
         // retry with the key runs it afresh.
         outcome => {
-            guard.discard().await;
+            guard.discard();
             respond(outcome, media)
         }
     }
@@ -437,10 +438,16 @@ async fn prepare(
     params: Params,
     arrival: Arrival,
 ) -> Result<Prepared, ApiError> {
-    let resolved = match &state.apq {
-        Some(apq) => apq.resolve(params.query, &params.extensions),
-        None if params.extensions.contains_key("persistedQuery") => Err(ApqError::NotSupported),
-        None => Ok(params.query.map(Resolved::sent)),
+    let mut params = params;
+    let trusted = trusted_document(state, &mut params)?;
+    let only_introspection = trusted == Trusted::IfIntrospection;
+    let resolved = match (trusted, &state.apq) {
+        (Trusted::Named(text), _) => Ok(Some(Resolved::sent(text.to_string()))),
+        (_, Some(apq)) => apq.resolve(params.query, &params.extensions),
+        (_, None) if params.extensions.contains_key("persistedQuery") => {
+            Err(ApqError::NotSupported)
+        }
+        (_, None) => Ok(params.query.map(Resolved::sent)),
     };
     let Resolved { query, register } = match resolved {
         Ok(Some(resolved)) => resolved,
@@ -549,6 +556,9 @@ async fn prepare(
         refusal.allow = Some("POST");
         return Err(refusal);
     }
+    if only_introspection && !analysis.introspection_only {
+        return Err(not_trusted());
+    }
     if analysis.introspects && !state.limits.introspection {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -624,6 +634,86 @@ async fn prepare(
         operation_type,
         actor,
     })))
+}
+
+/// What the trusted documents make of an operation.
+#[derive(Debug, PartialEq, Eq)]
+enum Trusted {
+    /// Named by `documentId` or APQ's hash: this document of the manifest runs.
+    Named(Arc<str>),
+    /// Sent as text, which may run: a document of the manifest, or any text when the mode
+    /// allows it.
+    Text,
+    /// Sent as text that is no trusted document, in `enforce` mode with introspection allowed:
+    /// it runs only if it only introspects.
+    IfIntrospection,
+}
+
+/// Looks the operation up in the trusted documents; in `enforce` mode anything else is refused.
+fn trusted_document(state: &AppState, params: &mut Params) -> Result<Trusted, ApiError> {
+    let documents = &state.trusted;
+    let mode = documents.mode();
+    if let Some(id) = params.document_id.take() {
+        if mode == TrustedMode::Off {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::PersistedQueryNotSupported,
+                "`documentId` names a trusted document, and this gateway keeps none (`--trusted-documents`); send the `query`.",
+            ));
+        }
+        if params.query.is_some() {
+            return Err(ApiError::bad_request(
+                "Send a `documentId` or a `query`, not both.",
+            ));
+        }
+        return match documents.current().by_id(&id) {
+            Some(text) => Ok(Trusted::Named(text)),
+            None => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::PersistedQueryNotFound,
+                format!(
+                    "No trusted document has the id `{}`; the client and the gateway's manifest are of different builds.",
+                    id.chars().take(80).collect::<String>()
+                ),
+            )),
+        };
+    }
+    if mode == TrustedMode::Off {
+        return Ok(Trusted::Text);
+    }
+    let manifest = documents.current();
+    let hash = params
+        .extensions
+        .get("persistedQuery")
+        .and_then(|p| p.get("sha256Hash"))
+        .and_then(Value::as_str)
+        .and_then(super::apq::parse_hash);
+    match (&params.query, hash) {
+        (None, Some(hash)) => {
+            if let Some(text) = manifest.by_hash(&hash) {
+                return Ok(Trusted::Named(text));
+            }
+        }
+        (Some(text), _) if manifest.contains_text(text) => return Ok(Trusted::Text),
+        _ => {}
+    }
+    match mode {
+        TrustedMode::Enforce
+            if documents.settings.allow_introspection && params.query.is_some() =>
+        {
+            Ok(Trusted::IfIntrospection)
+        }
+        TrustedMode::Enforce => Err(not_trusted()),
+        _ => Ok(Trusted::Text),
+    }
+}
+
+fn not_trusted() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        Code::PersistedQueryNotAllowed,
+        "This gateway runs only its trusted documents (`--trusted-documents-mode enforce`); send the `documentId` of one of them.",
+    )
 }
 
 /// The response keys of a selection set's fields, its fragments expanded (the GraphQL spec's

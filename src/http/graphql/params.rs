@@ -9,6 +9,8 @@ use crate::http::error::ApiError;
 #[derive(Debug, Default)]
 pub(super) struct Params {
     pub(super) query: Option<String>,
+    /// A trusted document's id, sent instead of `query`.
+    pub(super) document_id: Option<String>,
     pub(super) operation_name: Option<String>,
     pub(super) variables: Map<String, Value>,
     pub(super) extensions: Map<String, Value>,
@@ -26,6 +28,11 @@ impl Params {
             Some(Value::String(q)) => Some(q),
             Some(_) => return Err(ApiError::bad_request("`query` must be a string.")),
         };
+        let document_id = match object.remove("documentId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id),
+            Some(_) => return Err(ApiError::bad_request("`documentId` must be a string.")),
+        };
         let operation_name = match object.remove("operationName") {
             None | Some(Value::Null) => None,
             Some(Value::String(n)) => Some(n),
@@ -33,6 +40,7 @@ impl Params {
         };
         Ok(Self {
             query,
+            document_id,
             operation_name,
             variables: object_param(object.remove("variables"), "variables")?,
             extensions: object_param(object.remove("extensions"), "extensions")?,
@@ -50,7 +58,7 @@ impl Params {
         for (key, value) in pairs {
             let known = matches!(
                 key.as_str(),
-                "query" | "operationName" | "variables" | "extensions"
+                "query" | "documentId" | "operationName" | "variables" | "extensions"
             );
             if known && !seen.insert(key.clone()) {
                 return Err(ApiError::bad_request(format!(
@@ -59,6 +67,7 @@ impl Params {
             }
             match key.as_str() {
                 "query" => params.query = Some(value),
+                "documentId" => params.document_id = Some(value),
                 "operationName" if !value.is_empty() => params.operation_name = Some(value),
                 "variables" | "extensions" if !value.is_empty() => {
                     crate::http::check_json_nesting(value.as_bytes(), nesting_limit)

@@ -125,7 +125,9 @@ impl Executor for Operations {
         let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
         let request_bytes = request.query.len() + variables.to_string().len();
         let params = Params {
-            query: Some(request.query),
+            // graphql-ws sends a hash-only persisted query with an empty `query`.
+            query: Some(request.query).filter(|q| !q.is_empty()),
+            document_id: None,
             operation_name: request.operation_name,
             variables: match variables {
                 Value::Object(map) => map,

@@ -1,0 +1,254 @@
+//! Optimistic concurrency: `expectedUpdatedAt` on `updateEndpoint`/`deleteEndpoint` (a
+//! `STALE` user error with the current endpoint, nothing written), REST's `ETag`, `If-Match`
+//! (412) and `If-None-Match` (304); of racing writes of one version exactly one wins.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::helpers::*;
+
+const UPDATE: &str = "mutation($input: UpdateEndpointInput!) { updateEndpoint(input: $input) {
+    endpoint { id name updatedAt } currentEndpoint { id name updatedAt }
+    userErrors { field code message } } }";
+const DELETE: &str = "mutation($input: DeleteEndpointInput!) { deleteEndpoint(input: $input) {
+    deletedEndpointId currentEndpoint { id name updatedAt } userErrors { field code message } } }";
+
+struct Rest {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Value,
+}
+
+async fn rest(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Rest {
+    rest_as(app, &app.org.test_key, method, path, headers, body).await
+}
+
+async fn rest_as(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Rest {
+    let mut req = app
+        .client
+        .request(method, format!("{}/v1{path}", app.address))
+        .bearer_auth(token);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let etag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("JSON")
+    };
+    Rest { status, etag, body }
+}
+
+async fn webhook(app: &TestApp, name: &str) -> Value {
+    app.create_ok(
+        &app.org.test_key,
+        json!({ "name": name, "type": "WEBHOOK", "url": "https://hooks.example/in" }),
+    )
+    .await
+}
+
+db_test! {
+    async fn a_stale_update_is_refused_with_the_current_endpoint_and_writes_nothing(app) {
+        let key = app.org.test_key.clone();
+        let e = webhook(&app, "Original").await;
+        let (id, read_at) = (e["id"].as_str().expect("id").to_owned(), e["updatedAt"].clone());
+        // Someone else changes it after we read it.
+        let theirs = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Theirs", "expectedUpdatedAt": read_at } })).await;
+        let theirs = theirs.assert_ok()["updateEndpoint"].clone();
+        assert_eq!(theirs["userErrors"], json!([]), "{theirs}");
+        assert_eq!(theirs["currentEndpoint"], Value::Null);
+        assert_ne!(theirs["endpoint"]["updatedAt"], read_at, "updatedAt moved");
+
+        let ours = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Ours", "expectedUpdatedAt": read_at } })).await;
+        let ours = ours.assert_ok()["updateEndpoint"].clone();
+        assert_eq!(ours["endpoint"], Value::Null);
+        assert_eq!(ours["userErrors"][0]["code"], "STALE", "{ours}");
+        assert_eq!(ours["userErrors"][0]["field"], json!(["input", "expectedUpdatedAt"]));
+        assert_eq!(ours["currentEndpoint"], theirs["endpoint"], "the version stored now");
+        let stored = app.get_endpoint(&key, &id).await;
+        assert_eq!(stored.assert_ok()["endpoint"]["name"], "Theirs", "nothing written");
+        assert_eq!(stored.assert_ok()["endpoint"]["updatedAt"], theirs["endpoint"]["updatedAt"]);
+
+        // Merged onto the current version, it goes through.
+        let retried = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Ours", "expectedUpdatedAt": theirs["endpoint"]["updatedAt"] } })).await;
+        assert_eq!(retried.assert_ok()["updateEndpoint"]["endpoint"]["name"], "Ours");
+
+        // Without the field an update is unconditional, as before.
+        let plain = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Plain" } })).await;
+        assert_eq!(plain.assert_ok()["updateEndpoint"]["endpoint"]["name"], "Plain");
+
+        // A time that was never a version (a microsecond off) is stale too.
+        let current = plain.assert_ok()["updateEndpoint"]["endpoint"]["updatedAt"].as_str().expect("at").to_owned();
+        let off = chrono::DateTime::parse_from_rfc3339(&current).expect("time") + chrono::Duration::microseconds(1);
+        let res = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Off", "expectedUpdatedAt": off.to_rfc3339() } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "STALE");
+
+        // Another organization's endpoint is not found, whatever the version.
+        let other = app.new_org("Other").await;
+        let res = app.graphql(&other.test_key, UPDATE, json!({ "input": { "id": id, "name": "X", "expectedUpdatedAt": current } })).await;
+        assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+    }
+}
+
+db_test! {
+    async fn a_stale_delete_keeps_the_endpoint_and_its_numbers(app) {
+        let key = app.org.test_key.clone();
+        let e = webhook(&app, "Keep").await;
+        let (id, read_at) = (e["id"].as_str().expect("id").to_owned(), e["updatedAt"].clone());
+        let number = app.add_phone_number(app.org.id, cockpit_gateway::domain::Mode::Test, "+14155550100").await;
+        let attach = "mutation($input: AttachPhoneNumberInput!) { attachPhoneNumber(input: $input) { userErrors { code } } }";
+        let attached = app.graphql(&key, attach, json!({ "input": { "phoneNumberId": number, "endpointId": id } })).await;
+        assert_eq!(attached.assert_ok()["attachPhoneNumber"]["userErrors"], json!([]), "{}", attached.body);
+        let changed = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Changed" } })).await;
+        let changed = changed.assert_ok()["updateEndpoint"]["endpoint"].clone();
+
+        let res = app.graphql(&key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": read_at } })).await;
+        let payload = res.assert_ok()["deleteEndpoint"].clone();
+        assert_eq!(payload["deletedEndpointId"], Value::Null);
+        assert_eq!(payload["userErrors"][0]["code"], "STALE", "{payload}");
+        assert_eq!(payload["currentEndpoint"], changed);
+        let stored = app.get_endpoint(&key, &id).await;
+        let stored = stored.assert_ok()["endpoint"].clone();
+        assert_eq!(stored["name"], "Changed", "still there");
+        assert_eq!(stored["phoneNumbers"].as_array().map(Vec::len), Some(1), "its number still routed: {stored}");
+
+        let res = app.graphql(&key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": changed["updatedAt"] } })).await;
+        let payload = res.assert_ok()["deleteEndpoint"].clone();
+        assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        assert!(payload["deletedEndpointId"].is_string());
+    }
+}
+
+db_test! {
+    async fn of_racing_updates_of_one_version_exactly_one_wins(app) {
+        let e = webhook(&app, "Raced").await;
+        let (id, read_at) = (e["id"].as_str().expect("id").to_owned(), e["updatedAt"].clone());
+        let mut set = JoinSet::new();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+        for n in 0..10 {
+            let (client, address, key, id, read_at) = (app.client.clone(), app.address.clone(), app.org.test_key.clone(), id.clone(), read_at.clone());
+            let barrier = barrier.clone();
+            set.spawn(async move {
+                barrier.wait().await;
+                let res = client.post(format!("{address}/graphql")).bearer_auth(key)
+                    .json(&json!({ "query": UPDATE, "variables": { "input": { "id": id, "name": format!("Writer {n}"), "expectedUpdatedAt": read_at } } }))
+                    .send().await.expect("send");
+                let body: Value = res.json().await.expect("JSON");
+                (n, body["data"]["updateEndpoint"].clone())
+            });
+        }
+        let results = set.join_all().await;
+        let winners: Vec<_> = results.iter().filter(|(_, p)| p["userErrors"] == json!([])).collect();
+        assert_eq!(winners.len(), 1, "{results:#?}");
+        for (_, payload) in &results {
+            if payload["userErrors"] != json!([]) {
+                assert_eq!(payload["userErrors"][0]["code"], "STALE", "{payload}");
+                assert_eq!(payload["currentEndpoint"]["name"], format!("Writer {}", winners[0].0), "the losers see the winner's version");
+            }
+        }
+        let stored = app.get_endpoint(&app.org.test_key, &id).await;
+        assert_eq!(stored.assert_ok()["endpoint"]["name"], format!("Writer {}", winners[0].0));
+
+        // The same through REST's If-Match.
+        let current = rest(&app, Method::GET, &format!("/endpoints/{id}"), &[], None).await;
+        let tag = current.etag.expect("ETag");
+        let mut set = JoinSet::new();
+        for n in 0..10 {
+            let (client, address, key, id, tag) = (app.client.clone(), app.address.clone(), app.org.test_key.clone(), id.clone(), tag.clone());
+            set.spawn(async move {
+                let res = client.patch(format!("{address}/v1/endpoints/{id}")).bearer_auth(key)
+                    .header("if-match", tag).json(&json!({ "name": format!("Rest {n}") })).send().await.expect("send");
+                res.status()
+            });
+        }
+        let statuses = set.join_all().await;
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::PRECONDITION_FAILED), "{statuses:?}");
+    }
+}
+
+db_test! {
+    async fn rest_etags_answer_if_none_match_and_if_match(app) {
+        let e = webhook(&app, "Tagged").await;
+        let id = e["id"].as_str().expect("id").to_owned();
+        let path = format!("/endpoints/{id}");
+        let got = rest(&app, Method::GET, &path, &[], None).await;
+        let tag = got.etag.clone().expect("GET has an ETag");
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "a strong tag: {tag}");
+
+        // If-None-Match: the current tag (as sent, weak, in a list, or *) is 304 without a body.
+        let weak = format!("W/{tag}");
+        let listed = format!("\"other\", {tag}");
+        for value in [tag.as_str(), weak.as_str(), listed.as_str(), "*"] {
+            let res = rest(&app, Method::GET, &path, &[("if-none-match", value)], None).await;
+            assert_eq!(res.status, StatusCode::NOT_MODIFIED, "{value}");
+            assert_eq!(res.body, Value::Null);
+            assert_eq!(res.etag.as_deref(), Some(tag.as_str()));
+        }
+        let res = rest(&app, Method::GET, &path, &[("if-none-match", "\"1\"")], None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.body, got.body);
+
+        // If-Match with an old tag: 412, nothing written.
+        let patched = rest(&app, Method::PATCH, &path, &[("if-match", &tag)], Some(json!({ "name": "First" }))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        let new_tag = patched.etag.clone().expect("PATCH has an ETag");
+        assert_ne!(new_tag, tag, "a change is a new version");
+        let stale = rest(&app, Method::PATCH, &path, &[("if-match", &tag)], Some(json!({ "name": "Second" }))).await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.body);
+        assert_eq!(stale.body["code"], "PRECONDITION_FAILED");
+        assert!(stale.body["error"].as_str().is_some_and(|m| m.contains(&new_tag)), "names the current tag: {}", stale.body);
+        for value in [weak.as_str(), "\"garbage\"", "not a tag"] {
+            let res = rest(&app, Method::PATCH, &path, &[("if-match", value)], Some(json!({ "name": "Never" }))).await;
+            assert_eq!(res.status, StatusCode::PRECONDITION_FAILED, "{value}: {}", res.body);
+        }
+        let stale_delete = rest(&app, Method::DELETE, &path, &[("if-match", &tag)], None).await;
+        assert_eq!(stale_delete.status, StatusCode::PRECONDITION_FAILED);
+        let now = rest(&app, Method::GET, &path, &[], None).await;
+        assert_eq!(now.body["name"], "First", "none of the refused writes landed");
+        assert_eq!(now.etag.as_deref(), Some(new_tag.as_str()));
+
+        // The current tag, a list naming it, or * let the write through.
+        let listed = format!("{tag}, {new_tag}");
+        let res = rest(&app, Method::PATCH, &path, &[("if-match", &listed)], Some(json!({ "name": "Listed" }))).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = rest(&app, Method::PATCH, &path, &[("if-match", "*")], Some(json!({ "name": "Any" }))).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let current = res.etag.expect("ETag");
+
+        // Another organization's endpoint is 404, never 412.
+        let other = app.new_org("Other").await;
+        let res = rest_as(&app, &other.test_key, Method::DELETE, &path, &[("if-match", &current)], None).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        let res = rest_as(&app, &other.test_key, Method::GET, &path, &[("if-none-match", &current)], None).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+        let res = rest(&app, Method::DELETE, &path, &[("if-match", &current)], None).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+    }
+}
