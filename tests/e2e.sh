@@ -68,6 +68,27 @@ echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"
   && GATEWAY_URL="$url/graphql" COCKPIT_API_KEY="$key" npm start --silent)
 passed=$((passed + 1))
 
+echo "--- TypeScript example against a gateway that runs its trusted documents only"
+# The manifest codegen wrote above; the same database, a second gateway in enforce mode.
+trusted_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trusted_url="http://127.0.0.1:$trusted_port"
+"$bin" serve --listen "127.0.0.1:$trusted_port" \
+  --trusted-documents examples/typescript/src/gql/persisted-documents.json \
+  --trusted-documents-mode enforce 2>"$artifacts/trusted-gateway.log" &
+trusted_gateway=$!
+trap 'kill $gateway $trusted_gateway 2>/dev/null; wait $gateway $trusted_gateway 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "$trusted_url/healthz" >/dev/null && break
+  sleep 0.1
+done
+(cd examples/typescript && TRUSTED_DOCUMENTS=1 GATEWAY_URL="$trusted_url/graphql" COCKPIT_API_KEY="$key" npm start --silent)
+refused=$(curl -s -o /dev/null -w '%{http_code}' "$trusted_url/graphql" -H "Authorization: Bearer $key" \
+  -H 'Content-Type: application/json' -d '{"query":"{ endpoints(first: 1) { totalCount } }"}')
+[ "$refused" = 400 ] || { echo "an ad hoc query on the enforcing gateway was answered $refused"; exit 1; }
+echo "ad hoc query refused with $refused (PERSISTED_QUERY_NOT_ALLOWED)"
+kill $trusted_gateway 2>/dev/null; wait $trusted_gateway 2>/dev/null || true
+passed=$((passed + 1))
+
 echo "--- REST contract: schemathesis against /v1/openapi.json"
 venv=target/e2e/venv
 if [ ! -x "$venv/bin/schemathesis" ]; then

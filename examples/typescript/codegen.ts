@@ -1,4 +1,5 @@
-// Types every operation in src/ from the gateway's checked-in schema.
+// Types every operation in src/ from the gateway's checked-in schema, and lists them in a
+// trusted documents manifest.
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const config: CodegenConfig = {
@@ -10,7 +11,14 @@ const config: CodegenConfig = {
   generates: {
     './src/gql/': {
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      presetConfig: {
+        fragmentMasking: false,
+        // Also writes src/gql/persisted-documents.json, the manifest of every operation here
+        // by its SHA-256: a gateway started with `--trusted-documents` that file and
+        // `--trusted-documents-mode enforce` runs these operations and nothing else. Each
+        // document keeps its text and carries its hash (`__meta__.hash`).
+        persistedDocuments: { mode: 'embedHashInDocument', hashAlgorithm: 'sha256' },
+      },
       config: {
         enumsAsTypes: true,
         useTypeImports: true,

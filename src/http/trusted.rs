@@ -93,12 +93,12 @@ impl Manifest {
                 let operations = object
                     .get("operations")
                     .and_then(Value::as_array)
-                    .ok_or_else(|| format!("{shown}: an Apollo manifest lists `operations`"))?;
+                    .ok_or_else(|| format!("the trusted documents manifest {shown}: an Apollo manifest lists `operations`"))?;
                 operations
                     .iter()
                     .map(|op| match (op.get("id").and_then(Value::as_str), op.get("body").and_then(Value::as_str)) {
                         (Some(id), Some(body)) => Ok((id.to_owned(), body.to_owned())),
-                        _ => Err(format!("{shown}: every operation of an Apollo manifest has a string `id` and `body`")),
+                        _ => Err(format!("the trusted documents manifest {shown}: every operation of an Apollo manifest has a string `id` and `body`")),
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -106,12 +106,12 @@ impl Manifest {
                 .into_iter()
                 .map(|(id, document)| match document {
                     Value::String(document) => Ok((id, document)),
-                    _ => Err(format!("{shown}: the document of `{id}` is not a string")),
+                    _ => Err(format!("the trusted documents manifest {shown}: the document of `{id}` is not a string")),
                 })
                 .collect::<Result<_, _>>()?,
             _ => {
                 return Err(format!(
-                    "{shown}: a manifest is a JSON object of document ids to documents"
+                    "the trusted documents manifest {shown}: a manifest is a JSON object of document ids to documents"
                 ));
             }
         };
@@ -119,10 +119,12 @@ impl Manifest {
         let mut ids = HashSet::new();
         for (id, document) in entries {
             if id.is_empty() || !ids.insert(id.clone()) {
-                return Err(format!("{shown}: the id `{id}` is empty or given twice"));
+                return Err(format!(
+                    "the trusted documents manifest {shown}: the id `{id}` is empty or given twice"
+                ));
             }
             async_graphql::parser::parse_query(&document)
-                .map_err(|e| format!("{shown}: the document `{id}` does not parse: {e}"))?;
+                .map_err(|e| format!("the trusted documents manifest {shown}: the document `{id}` does not parse: {e}"))?;
             let document: Arc<str> = Arc::from(document);
             let hash: Hash = Sha256::digest(document.as_bytes()).into();
             manifest.by_hash.insert(hash, document.clone());

@@ -38,4 +38,5 @@ mod sessions;
 mod shapes;
 mod subscriptions;
 mod tenancy;
+mod trusted;
 mod validation;

@@ -1,9 +1,16 @@
 // A tour of the Cockpit gateway from a typed GraphQL client: one endpoint of each type,
-// listed page by page, one updated, one deleted; then a subscription (graphql-ws) sees an
-// endpoint being created.
+// created with an Idempotency-Key (and one retried), listed page by page, one updated against
+// the version read, one deleted; then a subscription (graphql-ws) sees an endpoint being
+// created.
 //   GATEWAY_URL=http://127.0.0.1:8080/graphql COCKPIT_API_KEY=kros_test_… npm start
+// With TRUSTED_DOCUMENTS=1 every operation goes by its id in src/gql/persisted-documents.json
+// (`documentId`, or APQ's hash over WebSocket), for a gateway in trusted-documents `enforce`
+// mode.
+import { randomUUID } from 'node:crypto';
+
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { GraphQLClient } from 'graphql-request';
+import { ClientError, GraphQLClient, type Variables } from 'graphql-request';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -26,6 +33,45 @@ if (!apiKey) {
 }
 const client = new GraphQLClient(url, { headers: { authorization: `Bearer ${apiKey}` } });
 const run = Date.now().toString(36);
+const trusted = process.env.TRUSTED_DOCUMENTS === '1';
+
+/** A generated document: its text, and its id in the trusted documents manifest (`sha256:…`). */
+type Document<R, V> = TypedDocumentNode<R, V> & { __meta__?: { hash?: string } };
+
+function hashOf(document: object): string {
+  const hash = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
+  if (!hash) fail('a document without its hash: run `npm run codegen`');
+  return hash;
+}
+
+/**
+ * Runs one operation. `headers` go with it (an Idempotency-Key, say). With TRUSTED_DOCUMENTS=1
+ * only the document's id is sent, as the GraphQL-over-HTTP persisted documents draft has it.
+ */
+async function request<R, V extends Variables>(
+  document: Document<R, V>,
+  variables: V,
+  headers: Record<string, string> = {},
+): Promise<R> {
+  if (!trusted) {
+    return client.request<R, V>({ document, variables, requestHeaders: headers } as never);
+  }
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json',
+      authorization: `Bearer ${apiKey}`,
+      ...headers,
+    },
+    body: JSON.stringify({ documentId: hashOf(document), variables }),
+  });
+  const body = (await response.json()) as { data?: R; errors?: unknown[] };
+  if (body.errors?.length || body.data === undefined) {
+    fail(`${response.status}: ${JSON.stringify(body.errors)}`);
+  }
+  return body.data;
+}
 
 const endpoints: CreateEndpointInput[] = [
   { name: `Events hook ${run}`, type: 'WEBHOOK', url: 'https://hooks.example.com/calls' },
@@ -67,9 +113,12 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-const created: { id: string; name: string }[] = [];
+const created: { id: string; name: string; updatedAt: string }[] = [];
 for (const input of endpoints) {
-  const { createEndpoint } = await client.request(CreateEndpoint, { input });
+  // One key per endpoint to create, kept for its retries (Stripe's semantics: a retry with the
+  // key gets the first answer and creates nothing).
+  const idempotencyKey = randomUUID();
+  const { createEndpoint } = await request(CreateEndpoint, { input }, { 'Idempotency-Key': idempotencyKey });
   const endpoint = createEndpoint?.endpoint;
   if (!endpoint || createEndpoint.userErrors.length > 0) {
     fail(`create ${input.type}: ${JSON.stringify(createEndpoint?.userErrors)}`);
@@ -79,8 +128,14 @@ for (const input of endpoints) {
   if (createEndpoint.endpointEdge?.node.id !== endpoint.id || !createEndpoint.endpointEdge.cursor) {
     fail(`create ${input.type}: no edge for the new endpoint`);
   }
-  created.push({ id: endpoint.id, name: endpoint.name });
+  created.push({ id: endpoint.id, name: endpoint.name, updatedAt: endpoint.updatedAt });
   console.log(`created ${endpoint.type.padEnd(10)} ${endpoint.name.padEnd(28)} → ${endpoint.url}`);
+  if (created.length === 1) {
+    // A retry, as a client whose connection dropped before the answer would send it.
+    const { createEndpoint: retried } = await request(CreateEndpoint, { input }, { 'Idempotency-Key': idempotencyKey });
+    if (retried?.endpoint?.id !== endpoint.id) fail('the retried create made another endpoint');
+    console.log(`retried the create with its Idempotency-Key: the same endpoint, ${endpoint.id}`);
+  }
 }
 
 // Page through everything, three at a time, with the connection's cursors.
@@ -88,7 +143,7 @@ const seen = new Set<string>();
 let after: string | null = null;
 let page = 0;
 for (;;) {
-  const result: ListEndpointsQuery = await client.request(ListEndpoints, { first: 3, after });
+  const result: ListEndpointsQuery = await request(ListEndpoints, { first: 3, after });
   const connection = result.endpoints;
   page += 1;
   for (const edge of connection.edges) {
@@ -104,8 +159,10 @@ for (const { id, name } of created) {
 
 const [first, second] = created;
 if (!first || !second) fail('nothing was created');
-const { updateEndpoint } = await client.request(UpdateEndpoint, {
-  input: { id: first.id, name: `${first.name} (paused)`, status: 'INACTIVE' },
+// Updated against the version read: had someone changed it since, the update would come back
+// with a STALE user error and the endpoint as it is now.
+const { updateEndpoint } = await request(UpdateEndpoint, {
+  input: { id: first.id, name: `${first.name} (paused)`, status: 'INACTIVE', expectedUpdatedAt: first.updatedAt },
 });
 if (!updateEndpoint?.endpoint || updateEndpoint.userErrors.length > 0) {
   fail(`update: ${JSON.stringify(updateEndpoint?.userErrors)}`);
@@ -113,13 +170,21 @@ if (!updateEndpoint?.endpoint || updateEndpoint.userErrors.length > 0) {
 console.log(`updated ${updateEndpoint.endpoint.name}: ${updateEndpoint.endpoint.status}`);
 
 // The updated endpoint again, by its id alone, as Relay refetches it.
-const { node } = await client.request(RefetchNode, { id: first.id });
+const { updateEndpoint: stale } = await request(UpdateEndpoint, {
+  input: { id: first.id, name: 'Overwritten', expectedUpdatedAt: first.updatedAt },
+});
+if (stale?.userErrors[0]?.code !== 'STALE' || stale.currentEndpoint?.name !== updateEndpoint.endpoint.name) {
+  fail(`a stale update went through: ${JSON.stringify(stale)}`);
+}
+console.log(`a second update of the same version was refused: ${stale.userErrors[0].code}`);
+
+const { node } = await request(RefetchNode, { id: first.id });
 if (node?.__typename !== 'Endpoint' || node.id !== first.id || node.status !== 'INACTIVE') {
   fail(`node: ${JSON.stringify(node)}`);
 }
 console.log(`refetched ${node.name} by its id`);
 
-const { deleteEndpoint } = await client.request(DeleteEndpoint, { id: second.id });
+const { deleteEndpoint } = await request(DeleteEndpoint, { id: second.id }, { 'Idempotency-Key': randomUUID() });
 if (deleteEndpoint?.deletedEndpointId !== second.id) {
   fail(`delete: ${JSON.stringify(deleteEndpoint?.userErrors)}`);
 }
@@ -128,21 +193,30 @@ console.log(`deleted ${second.name}`);
 // Live changes over WebSocket (graphql-transport-ws), authenticated in connection_init. It
 // subscribes after the newest event there is, so the endpoint created next arrives however
 // quickly it commits: a subscription with `after` first sends what it missed.
-const { events } = await client.request(LatestEvent);
+const { events } = await request(LatestEvent, {});
 const since = events.nodes[0]?.id ?? '0';
 const ws = createClient({
   url: url.replace(/^http/, 'ws'),
   webSocketImpl: WebSocket,
   connectionParams: { Authorization: `Bearer ${apiKey}` },
 });
-const subscription = ws.iterate<EndpointEventsSubscription>({
-  query: print(EndpointEvents),
-  variables: { after: since },
-});
+// A trusted client names the subscription by its hash (APQ's extension; graphql-ws sends a
+// `query`, empty here).
+const subscription = ws.iterate<EndpointEventsSubscription>(
+  trusted
+    ? {
+        query: '',
+        variables: { after: since },
+        extensions: { persistedQuery: { version: 1, sha256Hash: hashOf(EndpointEvents).replace(/^sha256:/, '') } },
+      }
+    : { query: print(EndpointEvents), variables: { after: since } },
+);
 const watched = `Watched hook ${run}`;
-const { createEndpoint: made } = await client.request(CreateEndpoint, {
-  input: { name: watched, type: 'WEBHOOK', url: 'https://hooks.example.com/watched' },
-});
+const { createEndpoint: made } = await request(
+  CreateEndpoint,
+  { input: { name: watched, type: 'WEBHOOK', url: 'https://hooks.example.com/watched' } },
+  { 'Idempotency-Key': randomUUID() },
+);
 if (!made?.endpoint) fail(`create: ${JSON.stringify(made?.userErrors)}`);
 const timeout = setTimeout(() => fail('no event within 10 s'), 10_000);
 let received: EndpointEventsSubscription['endpointEvents'] | undefined;
@@ -161,5 +235,17 @@ console.log(
   `event ${received.id}: ${received.type} ${received.endpoint.name} by ${received.event?.actor.kind} ${received.event?.actor.apiKeyPrefix}`,
 );
 console.log(
-  `done: ${created.length + 1} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received`,
+  `done: ${created.length + 1} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received${trusted ? ', every operation by its trusted document id' : ''}`,
 );
+
+// Against a gateway that runs trusted documents only, an operation that isn't one is refused.
+if (trusted) {
+  try {
+    await client.request('{ endpoints(first: 1) { totalCount } }');
+    fail('an ad hoc query ran on a gateway that enforces trusted documents');
+  } catch (error) {
+    const code = (error as ClientError).response?.errors?.[0]?.extensions?.code;
+    if (code !== 'PERSISTED_QUERY_NOT_ALLOWED') throw error;
+    console.log(`an ad hoc query was refused: ${code}`);
+  }
+}

@@ -10,6 +10,7 @@ export const CreateEndpoint = graphql(`
         type
         url
         status
+        updatedAt
         providerConfig {
           __typename
           ... on VogentConfig { sipPasswordSet }
@@ -36,6 +37,7 @@ export const UpdateEndpoint = graphql(`
   mutation UpdateEndpoint($input: UpdateEndpointInput!) {
     updateEndpoint(input: $input) {
       endpoint { id name status url updatedAt }
+      currentEndpoint { id name updatedAt }
       userErrors { field message code }
     }
   }
