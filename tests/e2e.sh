@@ -9,7 +9,16 @@ bin=${COCKPIT_BIN:-target/debug/cockpit-gateway}
 artifacts=${E2E_ARTIFACTS:-target/e2e}
 mkdir -p "$artifacts"
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Waits for a gateway at $1 to answer /healthz; fails when it doesn't within 10 s.
+await_gateway() {
+  for _ in $(seq 1 100); do
+    curl -sf "$1/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  curl -sf "$1/healthz" >/dev/null
+}
+port=$(free_port)
 url="http://127.0.0.1:$port"
 export DATABASE_URL="sqlite://$work/e2e.db?mode=rwc" RUST_LOG=warn
 passed=0
@@ -20,11 +29,7 @@ key=$("$bin" key create --org "$org" --mode test --name e2e 2>/dev/null)
 "$bin" serve --listen "127.0.0.1:$port" 2>"$artifacts/gateway.log" &
 gateway=$!
 trap 'kill $gateway 2>/dev/null; wait $gateway 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "$url/healthz" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "$url/healthz" >/dev/null
+await_gateway "$url"
 
 name="GraphiQL e2e agent"
 curl -sf "$url/graphql" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
@@ -70,17 +75,14 @@ passed=$((passed + 1))
 
 echo "--- TypeScript example against a gateway that runs its trusted documents only"
 # The manifest codegen wrote above; the same database, a second gateway in enforce mode.
-trusted_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trusted_port=$(free_port)
 trusted_url="http://127.0.0.1:$trusted_port"
 "$bin" serve --listen "127.0.0.1:$trusted_port" \
   --trusted-documents examples/typescript/src/gql/persisted-documents.json \
   --trusted-documents-mode enforce 2>"$artifacts/trusted-gateway.log" &
 trusted_gateway=$!
 trap 'kill $gateway $trusted_gateway 2>/dev/null; wait $gateway $trusted_gateway 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "$trusted_url/healthz" >/dev/null && break
-  sleep 0.1
-done
+await_gateway "$trusted_url"
 (cd examples/typescript && TRUSTED_DOCUMENTS=1 GATEWAY_URL="$trusted_url/graphql" COCKPIT_API_KEY="$key" npm start --silent)
 refused=$(curl -s -o /dev/null -w '%{http_code}' "$trusted_url/graphql" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d '{"query":"{ endpoints(first: 1) { totalCount } }"}')

@@ -62,7 +62,7 @@ pub fn invalid(message: impl Into<String>) -> ApiError {
 /// What a request asks for, as a key remembers it: the method, the path and the body, by its
 /// JSON value (`Null` for none), so that the same object sent with other spacing or key order
 /// is the same request.
-pub fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
+fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update([0]);
@@ -81,34 +81,49 @@ pub enum Begun {
     Replay(Response),
 }
 
-/// Claims `key` for the actor's request with `fingerprint`, within the request timeout (a
-/// claim waits for SQLite's write lock like any write).
+/// A request's `Idempotency-Key`, and what it asked for.
+pub struct Keyed {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+impl Keyed {
+    pub fn new(key: String, method: &str, path: &str, body: &serde_json::Value) -> Self {
+        Self {
+            fingerprint: fingerprint(method, path, body),
+            key,
+        }
+    }
+}
+
+/// Claims the key for the actor's request, within the request timeout (a claim waits for
+/// SQLite's write lock like any write).
 pub async fn begin(
     state: &AppState,
     actor: &Actor,
-    key: &str,
-    fingerprint: &str,
-    envelope: Envelope,
-) -> Result<Begun, ApiError> {
-    super::pipeline::within(state, claim(state, actor, key, fingerprint, envelope)).await
-}
-
-async fn claim(
-    state: &AppState,
-    actor: &Actor,
-    key: &str,
-    fingerprint: &str,
+    keyed: &Keyed,
     envelope: Envelope,
 ) -> Result<Begun, ApiError> {
     let scope = Scope::of(actor);
-    match idempotency::claim(&state.db, &scope, key, fingerprint, lease(state)).await? {
+    let claim = idempotency::claim(
+        &state.db,
+        &scope,
+        &keyed.key,
+        &keyed.fingerprint,
+        lease(state),
+    );
+    let claimed = super::pipeline::within(state, async { Ok::<_, ApiError>(claim.await?) }).await?;
+    match claimed {
         Claim::Run(ticket) => {
             // From here until the guard holds it, a claim dropped on the way is given up.
             let claimed = Claimed {
                 ticket: Some(ticket),
                 pool: state.db.clone(),
             };
-            let unit = Unit::begin(&state.pool).await.map_err(DomainError::from)?;
+            let unit = super::pipeline::within(state, async {
+                Ok::<_, ApiError>(Unit::begin(&state.pool).await.map_err(DomainError::from)?)
+            })
+            .await?;
             Ok(Begun::Run(Guard {
                 unit,
                 claimed,

@@ -386,11 +386,16 @@ impl TestApp {
 
     /// Rows in `endpoints`, across every organization and mode.
     pub async fn endpoint_rows(&self) -> i64 {
+        self.rows("endpoints").await
+    }
+
+    /// Rows in `table`, across every organization and mode.
+    pub async fn rows(&self, table: &str) -> i64 {
         let row = self
             .db
             .query_one_raw(sea_orm::Statement::from_string(
                 self.db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM endpoints",
+                format!("SELECT COUNT(*) AS n FROM {table}"),
             ))
             .await
             .expect("count")

@@ -125,16 +125,7 @@ impl TestApp {
     }
 
     async fn idempotency_rows(&self) -> i64 {
-        let row = self
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                self.db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM idempotency_keys",
-            ))
-            .await
-            .expect("count")
-            .expect("a row");
-        row.try_get::<i64>("", "n").expect("n")
+        self.rows("idempotency_keys").await
     }
 }
 

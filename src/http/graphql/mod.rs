@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::apq::{ApqError, Resolved};
 use super::error::{ApiError, Envelope, ErrorCodes};
-use super::idempotency::{self, Begun};
+use super::idempotency::{self, Begun, Keyed};
 use super::media::{Media, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
@@ -164,10 +164,7 @@ pub async fn post(
             )
             .render(Envelope::Graphql(media));
         }
-        let keyed = Keyed {
-            fingerprint: idempotency::fingerprint("POST", "/graphql", &value),
-            key,
-        };
+        let keyed = Keyed::new(key, "POST", "/graphql", &value);
         let params = match Params::from_json(value) {
             Ok(params) => params,
             Err(refusal) => return refusal.render(Envelope::Graphql(media)),
@@ -311,7 +308,7 @@ async fn run_once(
         (Some(actor), OperationType::Mutation) => actor.clone(),
         _ => return respond(execute(state, ready, arrival).await, media),
     };
-    let begun = idempotency::begin(state, &actor, &key.key, &key.fingerprint, envelope).await;
+    let begun = idempotency::begin(state, &actor, &key, envelope).await;
     let guard = match begun {
         Ok(Begun::Run(guard)) => guard,
         answered => {
@@ -337,12 +334,6 @@ async fn run_once(
             respond(outcome, media)
         }
     }
-}
-
-/// A request's `Idempotency-Key`, and what it asked for.
-struct Keyed {
-    key: String,
-    fingerprint: String,
 }
 
 fn respond(outcome: Result<(StatusCode, Answer), ApiError>, media: Media) -> Response {

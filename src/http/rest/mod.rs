@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Envelope};
-use super::idempotency::{self, Begun};
+use super::idempotency::{self, Begun, Keyed};
 use super::pipeline;
 use crate::code::Code;
 use crate::db::Db;
@@ -156,19 +156,13 @@ pub async fn create(
 
 /// A write, and the `Idempotency-Key` it was sent with.
 struct Write {
-    key: Option<String>,
-    method: &'static str,
-    path: String,
-    body: Value,
+    keyed: Option<Keyed>,
 }
 
 impl Write {
     fn new(key: Option<String>, method: &'static str, path: String, body: Value) -> Self {
         Self {
-            key,
-            method,
-            path,
-            body,
+            keyed: key.map(|key| Keyed::new(key, method, &path, &body)),
         }
     }
 
@@ -184,11 +178,10 @@ impl Write {
         F: FnOnce(Db) -> Fut,
         Fut: Future<Output = Result<Response, RestError>>,
     {
-        let Some(key) = self.key else {
+        let Some(keyed) = self.keyed else {
             return work(state.db.clone()).await;
         };
-        let fingerprint = idempotency::fingerprint(self.method, &self.path, &self.body);
-        match idempotency::begin(state, actor, &key, &fingerprint, Envelope::Rest).await? {
+        match idempotency::begin(state, actor, &keyed, Envelope::Rest).await? {
             Begun::Replay(response) => Ok(response),
             Begun::Run(guard) => {
                 let response = work(guard.db())
