@@ -174,6 +174,22 @@ pub enum Db {
     Unit(Arc<Unit>),
 }
 
+impl Db {
+    /// Runs `f` once what has been written through this handle is visible to others: at once
+    /// on the pool (call it after the write's transaction has committed), when the unit of
+    /// work commits otherwise — and never if it rolls back.
+    pub fn after_commit(&self, f: impl FnOnce() + Send + 'static) {
+        match self {
+            Db::Pool(_) => f(),
+            Db::Unit(unit) => unit
+                .after_commit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Box::new(f)),
+        }
+    }
+}
+
 impl From<DatabaseConnection> for Db {
     fn from(pool: DatabaseConnection) -> Self {
         Self::Pool(pool)
@@ -194,6 +210,8 @@ impl std::fmt::Debug for Db {
 pub struct Unit {
     txn: tokio::sync::Mutex<Option<DatabaseTransaction>>,
     backend: DbBackend,
+    /// What is to happen once the unit has committed (`Db::after_commit`).
+    after_commit: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl Unit {
@@ -203,6 +221,7 @@ impl Unit {
         Ok(Arc::new(Self {
             backend: pool.get_database_backend(),
             txn: tokio::sync::Mutex::new(Some(txn)),
+            after_commit: std::sync::Mutex::default(),
         }))
     }
 
@@ -210,10 +229,19 @@ impl Unit {
         DbErr::Custom("the request's unit of work has ended".to_owned())
     }
 
-    /// Commits everything the request wrote; later reads through the unit fail.
+    /// Commits everything the request wrote, then runs what was to follow the commit; later
+    /// reads through the unit fail.
     pub async fn commit(&self) -> Result<(), DbErr> {
         let txn = self.txn.lock().await.take().ok_or_else(Self::ended)?;
-        txn.commit().await
+        txn.commit().await?;
+        let after = std::mem::take(
+            &mut *self
+                .after_commit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        after.into_iter().for_each(|f| f());
+        Ok(())
     }
 
     /// Drops everything the request wrote.

@@ -203,7 +203,8 @@ async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<api_key::Mod
             .await?;
     }
     events::commit(txn, key.organization_id).await?;
-    note_revocation();
+    // Within a unit of work, the revocation is made when the unit commits.
+    db.after_commit(note_revocation);
     api_key::Entity::find_by_id(id)
         .one(db)
         .await?

@@ -83,37 +83,33 @@ impl Manifest {
         let shown = path.display();
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("the trusted documents {shown} can't be read: {e}"))?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("the trusted documents {shown} are not JSON: {e}"))?;
-        let entries: Vec<(String, String)> = match value {
-            Value::Object(object)
-                if object.get("format").and_then(Value::as_str)
-                    == Some("apollo-persisted-query-manifest") =>
-            {
-                let operations = object
-                    .get("operations")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| format!("the trusted documents manifest {shown}: an Apollo manifest lists `operations`"))?;
-                operations
-                    .iter()
-                    .map(|op| match (op.get("id").and_then(Value::as_str), op.get("body").and_then(Value::as_str)) {
-                        (Some(id), Some(body)) => Ok((id.to_owned(), body.to_owned())),
-                        _ => Err(format!("the trusted documents manifest {shown}: every operation of an Apollo manifest has a string `id` and `body`")),
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            Value::Object(object) => object
+        // Read as pairs, so that an id given twice is seen (a map keeps the last).
+        let Pairs(pairs) = serde_json::from_str(&text)
+            .map_err(|e| format!("the trusted documents {shown} are not a JSON object: {e}"))?;
+        let apollo = pairs.iter().any(|(key, value)| {
+            key == "format" && value.as_str() == Some("apollo-persisted-query-manifest")
+        });
+        let entries: Vec<(String, String)> = if apollo {
+            let operations = pairs
+                .iter()
+                .find(|(key, _)| key == "operations")
+                .and_then(|(_, operations)| operations.as_array())
+                .ok_or_else(|| format!("the trusted documents manifest {shown}: an Apollo manifest lists `operations`"))?;
+            operations
+                .iter()
+                .map(|op| match (op.get("id").and_then(Value::as_str), op.get("body").and_then(Value::as_str)) {
+                    (Some(id), Some(body)) => Ok((id.to_owned(), body.to_owned())),
+                    _ => Err(format!("the trusted documents manifest {shown}: every operation of an Apollo manifest has a string `id` and `body`")),
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            pairs
                 .into_iter()
                 .map(|(id, document)| match document {
                     Value::String(document) => Ok((id, document)),
                     _ => Err(format!("the trusted documents manifest {shown}: the document of `{id}` is not a string")),
                 })
-                .collect::<Result<_, _>>()?,
-            _ => {
-                return Err(format!(
-                    "the trusted documents manifest {shown}: a manifest is a JSON object of document ids to documents"
-                ));
-            }
+                .collect::<Result<_, _>>()?
         };
         let mut manifest = Self::default();
         let mut ids = HashSet::new();
@@ -131,6 +127,32 @@ impl Manifest {
             manifest.by_id.insert(id, document);
         }
         Ok(manifest)
+    }
+}
+
+/// A JSON object's members in order, duplicates kept.
+struct Pairs(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Pairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -209,7 +231,9 @@ impl TrustedDocuments {
                     let Some(documents) = documents.upgrade() else {
                         return;
                     };
-                    match documents.reload() {
+                    // Reading and parsing a large manifest is blocking work.
+                    let reloaded = tokio::task::spawn_blocking(move || documents.reload()).await;
+                    match reloaded.unwrap_or_else(|_| Err("the reload failed".to_owned())) {
                         Ok(count) => {
                             tracing::info!(documents = count, "reloaded the trusted documents")
                         }
@@ -260,6 +284,7 @@ mod tests {
             r#"{"a": 1}"#,
             r#"{"a": "query {"}"#,
             r#"{"": "{ viewer { mode } }"}"#,
+            r#"{"a": "{ viewer { mode } }", "a": "mutation { revokeApiKey(input: {id: \"x\"}) { apiKey { id } } }"}"#,
             r#"{"format":"apollo-persisted-query-manifest","operations":[{"id":"a"}]}"#,
         ] {
             assert!(manifest(bad).is_err(), "{bad}");

@@ -443,17 +443,21 @@ db_test! {
         app.rest_once(Method::POST, "/endpoints", Some("fresh"), Some(webhook("Fresh"))).await;
         let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
         app.db
-            .execute_unprepared(&format!("UPDATE idempotency_keys SET expires_at = '{past}' WHERE key LIKE 'old-%'"))
+            .execute_unprepared(&format!("UPDATE idempotency_keys SET expires_at = '{past}' WHERE key = 'old-0'"))
             .await
-            .expect("age the keys");
-        // An expired key is a new key: another request with it runs.
+            .expect("age the key");
+        // An expired key is a new key: another request with it runs (whether or not the
+        // gateway's hourly sweep has deleted it yet).
         let anew = app.rest_once(Method::POST, "/endpoints", Some("old-0"), Some(webhook("New body"))).await;
         assert_eq!(anew.status, StatusCode::CREATED, "{}", anew.text);
         assert_eq!(anew.replayed, None);
-        let deleted = idempotency::purge_expired(&app.db, entity::now(), 2).await.expect("purge");
-        assert_eq!(deleted, 4, "old-1 … old-4, two at a time");
-        assert_eq!(app.idempotency_rows().await, 2, "old-0 (used anew) and fresh remain");
+        // Nothing has expired now; a day from now all six have, and go two at a time. (The
+        // sweep deletes what expired before its own now, so it never races these.)
         assert_eq!(idempotency::purge_expired(&app.db, entity::now(), 2).await.expect("purge"), 0);
+        assert_eq!(app.idempotency_rows().await, 6);
+        let tomorrow = entity::now() + chrono::Duration::hours(25);
+        assert_eq!(idempotency::purge_expired(&app.db, tomorrow, 2).await.expect("purge"), 6);
+        assert_eq!(app.idempotency_rows().await, 0);
     }
 }
 
@@ -560,4 +564,97 @@ async fn two_processes_share_keys(backend: Backend) {
                 || a.code().as_deref() == Some("IDEMPOTENCY_KEY_IN_USE")),
         "{answers:#?}"
     );
+}
+
+db_test! {
+    async fn a_response_with_a_key_shown_once_is_not_kept(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let create = json!({ "query": "mutation { k: createApiKey(input: { name: \"Once\", mode: TEST }) { plaintextKey } }" });
+        let keys = app.rows("api_keys").await;
+        let refused = app.graphql_once(&owner, Some("key-1"), create.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+        assert_eq!(refused.code().as_deref(), Some("IDEMPOTENCY_KEY_INVALID"));
+        // Through a fragment as well.
+        let spread = json!({ "query": "mutation { ...K } fragment K on Mutation { createApiKey(input: { name: \"Once\", mode: TEST }) { plaintextKey } }" });
+        let refused = app.graphql_once(&owner, Some("key-2"), spread).await;
+        assert_eq!(refused.code().as_deref(), Some("IDEMPOTENCY_KEY_INVALID"), "{}", refused.text);
+        assert_eq!(app.rows("api_keys").await, keys, "no key was made");
+        assert_eq!(app.idempotency_rows().await, 0);
+        // Without a key it runs, and nothing of it is kept.
+        let made = app.graphql_once(&owner, None, create).await;
+        assert!(made.json()["data"]["k"]["plaintextKey"].is_string(), "{}", made.text);
+        assert_eq!(app.idempotency_rows().await, 0);
+    }
+}
+
+db_test! {
+    async fn a_key_revoked_under_an_idempotency_key_is_refused_once_the_answer_is_out(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let make = json!({ "query": "mutation { createApiKey(input: { name: \"Doomed\", mode: TEST }) { apiKey { id } plaintextKey } }" });
+        let made = app.graphql_once(&owner, None, make).await.json();
+        let (key_id, doomed) = (made["data"]["createApiKey"]["apiKey"]["id"].clone(), made["data"]["createApiKey"]["plaintextKey"].as_str().expect("key").to_owned());
+        // The key is used without a pause while it is revoked, so that its verification is
+        // cached between the revocation's savepoint and the request's commit.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut users = JoinSet::new();
+        for _ in 0..4 {
+            let (client, address, doomed, stop) = (app.client.clone(), app.address.clone(), doomed.clone(), stop.clone());
+            users.spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let started = std::time::Instant::now();
+                    let res = client.get(format!("{address}/v1/endpoints/{}", uuid::Uuid::now_v7())).bearer_auth(&doomed).send().await.expect("send");
+                    seen.push((started, res.status()));
+                }
+                seen
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let creates: String = (0..10).map(|n| format!(" c{n}: createEndpoint(input: {{ name: \"Slow {n}\", type: WEBHOOK, url: \"https://hooks.example/{n}\" }}) {{ userErrors {{ code }} }}")).collect();
+        let revoke = json!({ "query": format!("mutation($id: UUID!) {{ r: revokeApiKey(input: {{ id: $id }}) {{ apiKey {{ revokedAt }} }}{creates} }}"), "variables": { "id": key_id } });
+        let revoked = app.graphql_once(&owner, Some("revoke-1"), revoke).await;
+        let answered = std::time::Instant::now();
+        assert!(revoked.json()["data"]["r"]["apiKey"]["revokedAt"].is_string(), "{}", revoked.text);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let seen: Vec<_> = users.join_all().await.into_iter().flatten().collect();
+        // Accepted: authenticated, and no such endpoint (refusals are 401, or 429 once failed
+        // authentications have drained the address's bucket).
+        let accepted_after: Vec<_> = seen.iter().filter(|(started, status)| *started > answered && *status == StatusCode::NOT_FOUND).collect();
+        assert!(seen.iter().any(|(_, status)| *status == StatusCode::NOT_FOUND), "the key worked before");
+        assert!(seen.iter().any(|(started, _)| *started > answered), "the key was tried after the answer");
+        assert!(accepted_after.is_empty(), "accepted after its revocation was answered: {} of {}: {}", accepted_after.len(), seen.len(), revoked.text);
+    }
+}
+
+db_test! {
+    async fn a_fault_in_one_field_writes_nothing_of_the_request_and_says_so(app) {
+        app.db.execute_unprepared("DROP TABLE phone_numbers").await.expect("drop table");
+        let rows = app.endpoint_rows().await;
+        let both = json!({ "query": "mutation($n: UUID!) {
+            a: createEndpoint(input: { name: \"A\", type: WEBHOOK, url: \"https://hooks.example/a\" }) { endpoint { id } }
+            b: createEndpoint(input: { name: \"B\", type: WEBHOOK, url: \"https://hooks.example/b\", phoneNumberId: $n }) { endpoint { id } } }",
+            "variables": { "n": uuid::Uuid::now_v7() } });
+        let res = app.graphql_once(&app.org.test_key, Some("fault"), both.clone()).await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.text);
+        assert_eq!(res.code().as_deref(), Some("INTERNAL_SERVER_ERROR"));
+        assert!(res.json().get("data").is_none(), "no field claims a write that was rolled back: {}", res.text);
+        assert_eq!(app.endpoint_rows().await, rows, "`a` went back with `b`");
+        // The unit goes back and the key is given up once the answer has gone.
+        let given_up = async || {
+            for _ in 0..40 {
+                if app.idempotency_rows().await == 0 {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        };
+        assert!(given_up().await, "the key is given up");
+        let again = app.graphql_once(&app.org.test_key, Some("fault"), both).await;
+        assert_eq!(again.replayed, None, "a fault is not replayed");
+        assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE, "{}", again.text);
+        // (and the test's database is dropped only once the rollback is through)
+        assert!(given_up().await);
+    }
 }

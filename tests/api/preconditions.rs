@@ -252,3 +252,35 @@ db_test! {
         assert_eq!(res.status, StatusCode::NO_CONTENT);
     }
 }
+
+db_test! {
+    async fn preconditions_are_part_of_what_an_idempotency_key_stands_for(app) {
+        let e = webhook(&app, "Keyed").await;
+        let path = format!("/endpoints/{}", e["id"].as_str().expect("id"));
+        let tag = rest(&app, Method::GET, &path, &[], None).await.etag.expect("ETag");
+        let stale = rest(&app, Method::PATCH, &path, &[("if-match", "\"1\""), ("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+        let other = rest(&app, Method::PATCH, &path, &[("if-match", &tag), ("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
+        assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "another precondition is another request: {}", other.body);
+        assert_eq!(other.body["code"], "IDEMPOTENCY_KEY_REUSED");
+        let none = rest(&app, Method::PATCH, &path, &[("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
+        assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+db_test! {
+    async fn a_time_finer_than_a_version_is_stale_on_every_database(app) {
+        let e = webhook(&app, "Fine").await;
+        let id = e["id"].as_str().expect("id").to_owned();
+        let at = chrono::DateTime::parse_from_rfc3339(e["updatedAt"].as_str().expect("at")).expect("time");
+        let finer = (at + chrono::Duration::nanoseconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let res = app.graphql(&app.org.test_key, UPDATE, json!({ "input": { "id": id, "name": "Finer", "expectedUpdatedAt": finer } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+        let res = app.graphql(&app.org.test_key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": finer } })).await;
+        assert_eq!(res.assert_ok()["deleteEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+        // The same instant in another offset is the same version.
+        let offset = at.with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset")).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+        let res = app.graphql(&app.org.test_key, UPDATE, json!({ "input": { "id": id, "name": "Offset", "expectedUpdatedAt": offset } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]), "{}", res.body);
+    }
+}

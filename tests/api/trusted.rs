@@ -311,3 +311,32 @@ async fn the_manifest_is_read_again_on_sighup_without_failing_a_request() {
         "a document taken out of the manifest no longer runs"
     );
 }
+
+db_test! {
+    async fn over_websocket_documents_go_by_id_or_hash(app) {
+        use crate::live::{Ws, ENDPOINT_EVENTS};
+        let (_dir, path) = manifest(&[ENDPOINT_EVENTS]);
+        let app = gateway(app.backend, &path, TrustedMode::Enforce, false).await;
+        let address = app.address.clone();
+        let mut by_id = Ws::with_key(&address, &app.org.test_key).await;
+        by_id.send(json!({ "id": "1", "type": "subscribe", "payload": {
+            "documentId": format!("sha256:{}", sha256(ENDPOINT_EVENTS)), "variables": {} } })).await;
+        let mut by_hash = Ws::with_key(&address, &app.org.test_key).await;
+        by_hash.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": "",
+            "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256(ENDPOINT_EVENTS) } } } })).await;
+        let mut adhoc = Ws::with_key(&address, &app.org.test_key).await;
+        adhoc.subscribe("1", "subscription { endpointEvents { id } }", json!({})).await;
+        let refused = adhoc.next_payload().await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_ALLOWED", "{refused}");
+        // Give both subscriptions a moment to start, then make an event.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // REST writes are not GraphQL documents.
+        let e: Value = app.client.post(format!("{}/v1/endpoints", app.address)).bearer_auth(&app.org.test_key)
+            .json(&json!({ "name": "Watched", "type": "webhook", "url": "https://hooks.example/w" }))
+            .send().await.expect("send").json().await.expect("JSON");
+        for ws in [&mut by_id, &mut by_hash] {
+            let event = ws.next_event().await;
+            assert_eq!(event["endpointId"], e["id"], "{event}");
+        }
+    }
+}

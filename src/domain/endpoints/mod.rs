@@ -302,6 +302,9 @@ pub async fn update(
     let txn = crate::db::begin_write(db).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
     let current: Endpoint = stored.clone().try_into()?;
+    if patch.expected_updated_at.is_some_and(|at| !is_version(at)) {
+        return Err(stale(stored)?);
+    }
     let mut errors = Vec::new();
 
     let name = patch.name.as_deref().map(|n| check_name(n, &mut errors));
@@ -363,6 +366,12 @@ pub async fn update(
     updated.try_into()
 }
 
+/// Whether `at` can be a version: versions are kept to the microsecond, and PostgreSQL would
+/// round a finer time to one while SQLite compares it exactly.
+fn is_version(at: DateTime<Utc>) -> bool {
+    at.timestamp_subsec_nanos().is_multiple_of(1000)
+}
+
 /// The refusal of a write that expected another version of `current` (still locked, so it is
 /// the version stored now).
 fn stale(current: endpoint::Model) -> Result<DomainError, DomainError> {
@@ -380,6 +389,9 @@ pub async fn delete(
     actor.ensure_can_write()?;
     let txn = crate::db::begin_write(db).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
+    if expected_updated_at.is_some_and(|at| !is_version(at)) {
+        return Err(stale(stored)?);
+    }
     let routed = phone_number::Entity::find()
         .filter(phone_number::Column::EndpointId.eq(stored.id))
         .lock_exclusive()

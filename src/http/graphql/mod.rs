@@ -308,6 +308,13 @@ async fn run_once(
         (Some(actor), OperationType::Mutation) => actor.clone(),
         _ => return respond(execute(state, ready, arrival).await, media),
     };
+    if shows_a_secret(&ready) {
+        pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
+        return idempotency::invalid(
+            "`createApiKey` shows its key once and only its SHA-256 is stored, so its response can't be kept for a retry; send it without an Idempotency-Key.",
+        )
+        .render(envelope);
+    }
     let begun = idempotency::begin(state, &actor, &key, envelope).await;
     let guard = match begun {
         Ok(Begun::Run(guard)) => guard,
@@ -328,12 +335,40 @@ async fn run_once(
             guard.finish(json_response(status, answer, media)).await
         }
         // A fault of the gateway or the database: nothing of the request is kept, so that a
-        // retry with the key runs it afresh.
-        outcome => {
+        // retry with the key runs it afresh — and the answer says so, rather than show what
+        // its other fields did and was rolled back.
+        Ok(_) => {
             guard.discard();
-            respond(outcome, media)
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::InternalServerError,
+                "The request failed in the gateway or its database and nothing of it was written; retry it with the same Idempotency-Key.",
+            )
+            .render(envelope)
+        }
+        Err(refusal) => {
+            guard.discard();
+            refusal.render(envelope)
         }
     }
+}
+
+/// Whether the operation selects a field whose answer holds a secret shown once.
+fn shows_a_secret(ready: &Ready) -> bool {
+    let document = &ready.parsed.document;
+    let Ok((_, operation)) = analysis::select_operation(document, ready.operation_name.as_deref())
+    else {
+        return false;
+    };
+    let mut names = std::collections::HashSet::new();
+    root_keys(
+        document,
+        &operation.node.selection_set.node,
+        &mut names,
+        0,
+        RootKey::Name,
+    );
+    names.contains("createApiKey")
 }
 
 fn respond(outcome: Result<(StatusCode, Answer), ApiError>, media: Media) -> Response {
@@ -521,7 +556,13 @@ async fn prepare(
             analysis::select_operation(document, params.operation_name.as_deref())
     {
         let mut keys = std::collections::HashSet::new();
-        root_keys(document, &operation.node.selection_set.node, &mut keys, 0);
+        root_keys(
+            document,
+            &operation.node.selection_set.node,
+            &mut keys,
+            0,
+            RootKey::ResponseKey,
+        );
         if keys.len() != 1 || keys.contains("__typename") {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -715,26 +756,49 @@ fn root_keys<'a>(
     set: &'a async_graphql::parser::types::SelectionSet,
     keys: &mut std::collections::HashSet<&'a str>,
     depth: usize,
+    by: RootKey,
 ) {
     use async_graphql::parser::types::Selection;
     for selection in &set.items {
         match &selection.node {
             Selection::Field(field) => {
-                keys.insert(field.node.response_key().node.as_str());
+                keys.insert(match by {
+                    RootKey::ResponseKey => field.node.response_key().node.as_str(),
+                    RootKey::Name => field.node.name.node.as_str(),
+                });
             }
             _ if depth > 32 => {
                 keys.insert("(fragments nested too deep)");
             }
             Selection::InlineFragment(inline) => {
-                root_keys(document, &inline.node.selection_set.node, keys, depth + 1);
+                root_keys(
+                    document,
+                    &inline.node.selection_set.node,
+                    keys,
+                    depth + 1,
+                    by,
+                );
             }
             Selection::FragmentSpread(spread) => {
                 if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    root_keys(document, &fragment.node.selection_set.node, keys, depth + 1);
+                    root_keys(
+                        document,
+                        &fragment.node.selection_set.node,
+                        keys,
+                        depth + 1,
+                        by,
+                    );
                 }
             }
         }
     }
+}
+
+/// What `root_keys` collects of each field: its response key (its alias, if any) or its name.
+#[derive(Debug, Clone, Copy)]
+enum RootKey {
+    ResponseKey,
+    Name,
 }
 
 fn single_operation(document: &ExecutableDocument) -> bool {

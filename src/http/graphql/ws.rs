@@ -124,19 +124,24 @@ impl Executor for Operations {
         let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
         let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
         let request_bytes = request.query.len() + variables.to_string().len();
+        let mut extensions = match extensions {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        let document_id = match extensions.remove(DOCUMENT_ID) {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        };
         let params = Params {
             // graphql-ws sends a hash-only persisted query with an empty `query`.
             query: Some(request.query).filter(|q| !q.is_empty()),
-            document_id: None,
+            document_id,
             operation_name: request.operation_name,
             variables: match variables {
                 Value::Object(map) => map,
                 _ => serde_json::Map::new(),
             },
-            extensions: match extensions {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            },
+            extensions,
         };
         let arrival = Arrival {
             via_get: false,
@@ -229,7 +234,12 @@ async fn serve(
             let _ = closer.try_send(close(4400, &why));
             return Err(axum::Error::new(why));
         }
-        message
+        match message {
+            Ok(Message::Text(text)) if text.as_str().contains("\"documentId\"") => Ok(
+                Message::Text(carry_document_id(text.as_str()).map_or(text, Into::into)),
+            ),
+            other => other,
+        }
     });
     let to_queue = futures_util::sink::unfold(outgoing, |outgoing, message: Message| async move {
         outgoing
@@ -346,4 +356,23 @@ async fn closing(scope: Option<&ConnectionScope>) {
         Some(scope) => scope.closing().await,
         None => std::future::pending().await,
     }
+}
+
+/// Where a subscribe message's `documentId` is carried past async-graphql's parser, which
+/// keeps only the fields it knows.
+const DOCUMENT_ID: &str = "documentId";
+
+/// A subscribe message whose payload names a trusted document (`documentId`, as over HTTP),
+/// with the id moved into the payload's `extensions`; `None` for any other message.
+fn carry_document_id(text: &str) -> Option<String> {
+    let mut message: Value = serde_json::from_str(text).ok()?;
+    let payload = message.get_mut("payload")?.as_object_mut()?;
+    let id = payload.remove(DOCUMENT_ID)?;
+    let extensions = payload
+        .entry("extensions")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    extensions
+        .as_object_mut()?
+        .insert(DOCUMENT_ID.to_owned(), id);
+    Some(message.to_string())
 }

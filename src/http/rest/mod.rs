@@ -138,6 +138,7 @@ pub async fn create(
         "POST",
         "/v1/endpoints".to_owned(),
         Value::Object(object),
+        &headers,
     );
     let (state, actor) = (&state, &actor);
     request
@@ -160,9 +161,22 @@ struct Write {
 }
 
 impl Write {
-    fn new(key: Option<String>, method: &'static str, path: String, body: Value) -> Self {
+    /// The request a key stands for is its method, path, body and `If-Match`.
+    fn new(
+        key: Option<String>,
+        method: &'static str,
+        path: String,
+        body: Value,
+        headers: &HeaderMap,
+    ) -> Self {
+        let if_match: Vec<&str> = headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+            .collect();
+        let asked = json!({ "body": body, "if_match": if_match });
         Self {
-            keyed: key.map(|key| Keyed::new(key, method, &path, &body)),
+            keyed: key.map(|key| Keyed::new(key, method, &path, &asked)),
         }
     }
 
@@ -239,7 +253,7 @@ pub async fn update(
     let path = format!("/v1/endpoints/{id}");
     let id = endpoint_id(&id)?;
     let object = charged_body(&state, &headers, &actor, body).await?;
-    let request = Write::new(key, "PATCH", path, Value::Object(object.clone()));
+    let request = Write::new(key, "PATCH", path, Value::Object(object.clone()), &headers);
     let (state, actor) = (&state, &actor);
     request
         .run(state, actor, |db| async move {
@@ -287,7 +301,7 @@ pub async fn delete(
     charge(&state, &actor, 1).await?;
     let path = format!("/v1/endpoints/{id}");
     let id = endpoint_id(&id)?;
-    let request = Write::new(key, "DELETE", path, Value::Null);
+    let request = Write::new(key, "DELETE", path, Value::Null, &headers);
     let (state, actor) = (&state, &actor);
     request
         .run(state, actor, |db| async move {
