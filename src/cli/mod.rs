@@ -192,6 +192,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::PrintSchema => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),
         Command::Serve => {
+            // Everything the configuration can refuse is refused before the port is taken.
+            let app = crate::build_app(&config, db.clone(), secrets)?;
             let listener =
                 tokio::net::TcpListener::bind(config.listen)
                     .await
@@ -201,7 +203,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     })?;
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
-            let app = crate::build_app(&config, db.clone(), secrets)?;
             crate::serve(listener, app, config.server.clone())
                 .await
                 .map_err(CliError::Serve)?;

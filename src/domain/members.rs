@@ -51,7 +51,7 @@ pub async fn upsert(
 ) -> Result<organization_member::Model, DomainError> {
     validate_user_id(user_id)?;
     super::organizations::get(db, organization_id).await?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = super::events::begin(db, organization_id).await?;
     let existing = organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
         .lock_exclusive()
         .one(&txn)
@@ -260,7 +260,7 @@ pub async fn add_for(
             "{field} is 1 to 255 characters with no white space, control or invisible characters (the user's JWT `sub`)",
         ));
     }
-    let txn = crate::db::begin_write(db).await?;
+    let txn = super::events::begin(db, actor.organization_id).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     check_owner_rule(acting, role == Role::Owner, Field::Role)?;
@@ -315,7 +315,7 @@ pub async fn update_role(
     role: Role,
 ) -> Result<organization_member::Model, DomainError> {
     actor.ensure_can_manage_organization()?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = super::events::begin(db, actor.organization_id).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;
@@ -347,7 +347,7 @@ pub async fn update_role(
 /// their sessions lose the organization from the next request on. The id it had.
 pub async fn remove(db: &Db, actor: &Actor, member_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_manage_organization()?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = super::events::begin(db, actor.organization_id).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;

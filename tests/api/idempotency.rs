@@ -658,3 +658,30 @@ db_test! {
         assert!(given_up().await);
     }
 }
+
+db_test! {
+    async fn keyed_and_plain_writers_of_one_endpoint_never_deadlock(app) {
+        // A keyed request holds what its first write locked until it commits; a plain writer
+        // of a row it writes later must wait for it, not deadlock with it.
+        let y = app.create_ok(&app.org.test_key, json!({ "name": "Y", "type": "WEBHOOK", "url": "https://hooks.example/y" })).await;
+        let y = y["id"].as_str().expect("id").to_owned();
+        let update = "mutation($id: UUID!, $name: String!) { updateEndpoint(input: { id: $id, name: $name }) { endpoint { name } userErrors { code } } }";
+        for trial in 0..3 {
+            let creates: String = (0..20).map(|n| format!(" c{n}: createEndpoint(input: {{ name: \"K{trial}-{n}\", type: WEBHOOK, url: \"https://hooks.example/k\" }}) {{ userErrors {{ code }} }}")).collect();
+            let keyed = json!({ "query": format!("mutation($id: UUID!) {{{creates} last: updateEndpoint(input: {{ id: $id, name: \"by keyed\" }}) {{ userErrors {{ code }} }} }}"), "variables": { "id": y } });
+            let (client, address, token) = (app.client.clone(), app.address.clone(), app.org.test_key.clone());
+            let key = format!("deadlock-{trial}");
+            let first = tokio::spawn(async move {
+                send(&client, &address, Method::POST, "/graphql", &token, Some(&key), Some(keyed)).await
+            });
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let plain = app.graphql(&app.org.test_key, update, json!({ "id": y, "name": "by plain" })).await;
+            let keyed = first.await.expect("keyed");
+            assert_eq!(keyed.status, StatusCode::OK, "trial {trial}: {}", keyed.text);
+            assert!(keyed.json().get("errors").is_none(), "trial {trial}: {}", keyed.text);
+            assert_eq!(plain.status, StatusCode::OK, "trial {trial}: {}", plain.body);
+            assert!(plain.body.get("errors").is_none(), "trial {trial}: the plain writer failed: {}", plain.body);
+            assert_eq!(plain.body["data"]["updateEndpoint"]["userErrors"], json!([]));
+        }
+    }
+}

@@ -217,7 +217,7 @@ pub async fn create(
         }
     };
     // Everything from the phone number's check to the insert is one write transaction.
-    let txn = crate::db::begin_write(db).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let phone = match input.phone_number_id {
         Some(id) => {
             super::phone_numbers::find_attachable(
@@ -299,7 +299,7 @@ pub async fn update(
     actor.ensure_can_write()?;
     // Read, merge and write under one lock, so that a concurrent update can't be lost in
     // between (a password kept from a stale read, say).
-    let txn = crate::db::begin_write(db).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
     let current: Endpoint = stored.clone().try_into()?;
     if patch.expected_updated_at.is_some_and(|at| !is_version(at)) {
@@ -387,7 +387,7 @@ pub async fn delete(
     expected_updated_at: Option<DateTime<Utc>>,
 ) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
     if expected_updated_at.is_some_and(|at| !is_version(at)) {
         return Err(stale(stored)?);

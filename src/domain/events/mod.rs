@@ -82,6 +82,25 @@ impl Change {
     }
 }
 
+/// Begins a write of `organization_id`'s data. On PostgreSQL it first takes the
+/// organization's advisory lock, which `record` needs before it numbers events and which is
+/// held until the transaction ends: every writer takes it before any row lock, so no two
+/// writers ever wait for each other's locks in opposite orders — a unit of work
+/// (`db::Unit`), whose first write takes it for the rest of the request, as much as a single
+/// write.
+pub async fn begin(db: &Db, organization_id: Uuid) -> Result<DatabaseTransaction, DomainError> {
+    let txn = crate::db::begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            [LOCK_CLASS.into(), lock_key(organization_id).into()],
+        ))
+        .await?;
+    }
+    Ok(txn)
+}
+
 /// Records `changes` of `organization_id` in `txn`, numbered after every event of that
 /// organization committed before. Call [`committed`] once `txn` has committed.
 pub async fn record(

@@ -93,7 +93,7 @@ pub async fn attach(
     reassign: bool,
 ) -> Result<phone_number::Model, DomainError> {
     actor.ensure_can_write()?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     let mut find = endpoint::Entity::find()
         .filter(endpoint::Column::Id.eq(endpoint_id))
@@ -145,7 +145,7 @@ pub async fn detach(
     number_id: Uuid,
 ) -> Result<phone_number::Model, DomainError> {
     actor.ensure_can_write()?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     if number.endpoint_id.is_none() {
         return Ok(number);
@@ -165,7 +165,7 @@ pub async fn detach(
 /// Removes the number from the organization; the id it had.
 pub async fn remove(db: &Db, actor: &Actor, number_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     let id = number.id;
     let change = events::phone_number_change(EventType::PhoneNumberDeleted, Some(&number), None);

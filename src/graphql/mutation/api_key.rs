@@ -64,8 +64,9 @@ impl ApiKeyMutation {
         }))
     }
 
-    /// Revokes an API key (owners and admins); it is refused from the next request on, by
-    /// every gateway process sharing the database. Revoking twice keeps the first time.
+    /// Revokes an API key (owners and admins); it is refused from the next request on by this
+    /// gateway process, and by every other process sharing the database as soon as the
+    /// database's notice reaches it (milliseconds). Revoking twice keeps the first time.
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,
