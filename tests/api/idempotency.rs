@@ -489,39 +489,24 @@ async fn two_processes_share_keys(backend: Backend) {
     let rows = app.endpoint_rows().await;
 
     // A retry on the other process gets the first's answer.
-    let one = send(
-        &client,
-        &rest(&first_address),
-        Method::POST,
-        "/endpoints",
-        &token,
-        Some("p"),
-        Some(webhook("Across")),
-    )
-    .await;
+    let create = async |address: &str, name: &str| {
+        send(
+            &client,
+            &rest(address),
+            Method::POST,
+            "/endpoints",
+            &token,
+            Some("p"),
+            Some(webhook(name)),
+        )
+        .await
+    };
+    let one = create(&first_address, "Across").await;
     assert_eq!(one.status, StatusCode::CREATED, "{}", one.text);
-    let two = send(
-        &client,
-        &rest(&second_address),
-        Method::POST,
-        "/endpoints",
-        &token,
-        Some("p"),
-        Some(webhook("Across")),
-    )
-    .await;
+    let two = create(&second_address, "Across").await;
     assert!(two.is_replay(), "{two:?}");
     assert_eq!(two.text, one.text);
-    let reused = send(
-        &client,
-        &rest(&second_address),
-        Method::POST,
-        "/endpoints",
-        &token,
-        Some("p"),
-        Some(webhook("Other")),
-    )
-    .await;
+    let reused = create(&second_address, "Other").await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Ten at once on each process: one write between them.

@@ -308,8 +308,12 @@ async fn run_once(
         (Some(actor), OperationType::Mutation) => actor.clone(),
         _ => return respond(execute(state, ready, arrival).await, media),
     };
-    if shows_a_secret(&ready) {
+    // What was reserved for running it goes back when it doesn't run.
+    let refund_unrun = async |ready: &Ready| {
         pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
+    };
+    if shows_a_secret(&ready) {
+        refund_unrun(&ready).await;
         return idempotency::invalid(
             "`createApiKey` shows its key once and only its SHA-256 is stored, so its response can't be kept for a retry; send it without an Idempotency-Key.",
         )
@@ -319,8 +323,7 @@ async fn run_once(
     let guard = match begun {
         Ok(Begun::Run(guard)) => guard,
         answered => {
-            // Nothing runs: what was reserved for running it goes back.
-            pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
+            refund_unrun(&ready).await;
             return match answered {
                 Ok(Begun::Replay(response)) => response,
                 Err(refusal) => refusal.render(envelope),
