@@ -756,3 +756,38 @@ async fn shutdown_closes_subscriptions_after_in_flight_requests_finish() {
         .expect("wait");
     assert!(exited.success(), "{exited:?}");
 }
+
+db_test! {
+    async fn a_subscribe_with_a_running_id_closes_the_connection_4409(app) {
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        // An operation that completes frees its id.
+        for _ in 0..2 {
+            ws.subscribe("q", "{ viewer { mode } }", json!({})).await;
+            let payload = ws.next_payload().await;
+            assert_eq!(payload["data"]["viewer"]["mode"], "TEST", "{payload}");
+            match ws.frame().await {
+                Frame::Json(message) => assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some("complete"), Some("q")), "{message}"),
+                other => panic!("expected complete, got {other:?}"),
+            }
+        }
+        // So does the client's `complete` of a running one.
+        ws.subscribe("s", ENDPOINT_EVENTS, json!({})).await;
+        ws.assert_silent(Duration::from_millis(200)).await;
+        ws.send(json!({ "id": "s", "type": "complete" })).await;
+        // (async-graphql acknowledges it with a `complete` of its own)
+        if let Some(Frame::Json(message)) = ws.frame_within(Duration::from_millis(300)).await {
+            assert_eq!(message["type"], "complete", "{message}");
+        }
+        ws.subscribe("s", ENDPOINT_EVENTS, json!({})).await;
+        ws.assert_silent(Duration::from_millis(200)).await;
+        // A running one's id is not taken again.
+        ws.subscribe("s", ENDPOINT_EVENTS, json!({})).await;
+        match ws.frame().await {
+            Frame::Close(code, reason) => {
+                assert_eq!(code, 4409, "{reason}");
+                assert_eq!(reason, "Subscriber for s already exists");
+            }
+            other => panic!("expected close 4409, got {other:?}"),
+        }
+    }
+}

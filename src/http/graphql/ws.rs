@@ -81,12 +81,28 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
             return refusal.render(Envelope::Graphql(Media::Json));
         }
     };
+    // The protocol async-graphql picked: the first of the client's that it speaks.
+    let transport_ws = parts
+        .headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| matches!(*p, "graphql-transport-ws" | "graphql-ws"))
+        == Some("graphql-transport-ws");
     let max = state.limits.max_body_bytes;
+    let peer = Peer {
+        client,
+        scope,
+        request_id,
+        transport_ws,
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(state, socket, protocol, client, scope, request_id))
+        .on_upgrade(move |socket| serve(state, socket, protocol, peer))
         .into_response()
 }
 
@@ -206,14 +222,85 @@ fn missing() -> String {
     "Send your credential in the connection_init payload: {\"Authorization\": \"Bearer …\"} or {\"x-api-key\": \"…\"} (optionally with \"x-organization-id\"), flat or under \"headers\".".to_owned()
 }
 
-async fn serve(
-    state: AppState,
-    socket: WebSocket,
-    protocol: GraphQLProtocol,
+/// Who is at the other end of a WebSocket, and in which protocol.
+struct Peer {
     client: Option<IpAddr>,
     scope: Option<ConnectionScope>,
     request_id: Option<HeaderValue>,
-) {
+    /// graphql-transport-ws rather than the legacy protocol.
+    transport_ws: bool,
+}
+
+/// The operation ids of a graphql-transport-ws connection that are running: the protocol
+/// closes a connection that subscribes with one of them again (4409), which async-graphql
+/// would instead take as replacing it.
+#[derive(Default)]
+struct RunningIds(std::sync::Mutex<Ids>);
+
+#[derive(Default)]
+struct Ids {
+    running: std::collections::HashSet<String>,
+    /// Completed by the client: async-graphql answers each with a `complete` of its own.
+    stopping: std::collections::HashSet<String>,
+}
+
+impl RunningIds {
+    fn ids(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes note of a client's message; `Err` with the close to answer a duplicate with.
+    fn heard(&self, text: &str) -> Result<(), Message> {
+        let Ok(message) = serde_json::from_str::<Value>(text) else {
+            return Ok(());
+        };
+        let Some(id) = message["id"].as_str() else {
+            return Ok(());
+        };
+        let mut ids = self.ids();
+        match message["type"].as_str() {
+            Some("subscribe") if !ids.running.insert(id.to_owned()) => Err(close(
+                4409,
+                &format!(
+                    "Subscriber for {} already exists",
+                    id.chars().take(64).collect::<String>()
+                ),
+            )),
+            Some("complete") => {
+                if ids.running.remove(id) {
+                    ids.stopping.insert(id.to_owned());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes note of a `complete` the server sends: the answer to the client's, or the end of
+    /// an operation.
+    fn sent(&self, text: &str) {
+        // async-graphql writes the type first.
+        if text.starts_with("{\"type\":\"complete\"")
+            && let Ok(message) = serde_json::from_str::<Value>(text)
+            && let Some(id) = message["id"].as_str()
+        {
+            let mut ids = self.ids();
+            if !ids.stopping.remove(id) {
+                ids.running.remove(id);
+            }
+        }
+    }
+}
+
+async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, peer: Peer) {
+    let Peer {
+        client,
+        scope,
+        request_id,
+        transport_ws,
+    } = peer;
     let (mut sink, source) = socket.split();
     let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING);
     let connection = Arc::new(Connection::default());
@@ -224,6 +311,8 @@ async fn serve(
     // When the client last sent anything, pongs included.
     let heard = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
     let heard_from = Arc::clone(&heard);
+    let running = Arc::new(RunningIds::default());
+    let running_heard = Arc::clone(&running);
     let incoming = source.map(move |message| {
         *heard_from
             .lock()
@@ -234,6 +323,13 @@ async fn serve(
             let _ = closer.try_send(close(4400, &why));
             return Err(axum::Error::new(why));
         }
+        if transport_ws
+            && let Ok(Message::Text(text)) = &message
+            && let Err(refusal) = running_heard.heard(text.as_str())
+        {
+            let _ = closer.try_send(refusal);
+            return Err(axum::Error::new("a duplicate operation id"));
+        }
         match message {
             Ok(Message::Text(text)) if text.as_str().contains("\"documentId\"") => Ok(
                 Message::Text(carry_document_id(text.as_str()).map_or(text, Into::into)),
@@ -241,12 +337,18 @@ async fn serve(
             other => other,
         }
     });
-    let to_queue = futures_util::sink::unfold(outgoing, |outgoing, message: Message| async move {
-        outgoing
-            .send(message)
-            .await
-            .map_err(|_| axum::Error::new("the connection is closing"))?;
-        Ok::<_, axum::Error>(outgoing)
+    let to_queue = futures_util::sink::unfold(outgoing, move |outgoing, message: Message| {
+        let running = Arc::clone(&running);
+        async move {
+            if let Message::Text(text) = &message {
+                running.sent(text.as_str());
+            }
+            outgoing
+                .send(message)
+                .await
+                .map_err(|_| axum::Error::new("the connection is closing"))?;
+            Ok::<_, axum::Error>(outgoing)
+        }
     });
 
     let executor = Operations {
