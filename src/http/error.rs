@@ -97,6 +97,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, Code::NestingLimitExceeded, message)
     }
 
+    /// 503: the gateway or its database failed, and the request may be retried.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::InternalServerError,
+            message,
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,10 +221,7 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Unauthenticated(m) => Self::unauthenticated(m),
             AuthError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, Code::Forbidden, m),
-            AuthError::Unavailable => Self {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                ..Self::internal()
-            },
+            AuthError::Unavailable => Self::unavailable("Internal server error"),
         }
     }
 }

@@ -105,47 +105,50 @@ pub async fn begin(
     envelope: Envelope,
 ) -> Result<Begun, ApiError> {
     let scope = Scope::of(actor);
-    let claim = idempotency::claim(
-        &state.db,
-        &scope,
-        &keyed.key,
-        &keyed.fingerprint,
-        lease(state),
-    );
-    let claimed = super::pipeline::within(state, async { Ok::<_, ApiError>(claim.await?) }).await?;
-    match claimed {
-        Claim::Run(ticket) => {
-            // From here until the guard holds it, a claim dropped on the way is given up.
-            let claimed = Claimed {
-                ticket: Some(ticket),
-                pool: state.db.clone(),
-            };
-            let unit = super::pipeline::within(state, async {
-                Ok::<_, ApiError>(Unit::begin(&state.pool).await.map_err(DomainError::from)?)
-            })
-            .await?;
-            Ok(Begun::Run(Guard {
-                unit,
-                claimed,
-                envelope,
-            }))
-        }
-        Claim::Replay(stored) => Ok(Begun::Replay(replay(stored))),
-        Claim::Reused => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Code::IdempotencyKeyReused,
-            "This Idempotency-Key was used with a different request (method, path or body) in the last 24 hours; send a new key with a new request.",
-        )),
-        Claim::InUse => {
-            let mut error = ApiError::new(
-                StatusCode::CONFLICT,
-                Code::IdempotencyKeyInUse,
+    super::pipeline::within(state, async {
+        let claim = idempotency::claim(
+            &state.db,
+            &scope,
+            &keyed.key,
+            &keyed.fingerprint,
+            lease(state),
+        );
+        match claim.await? {
+            Claim::Run(ticket) => {
+                // From here until the guard holds it, a claim dropped on the way (by the
+                // timeout, say) is given up.
+                let claimed = Claimed {
+                    ticket: Some(ticket),
+                    pool: state.db.clone(),
+                };
+                let unit = Unit::begin(&state.pool)
+                    .await
+                    .map_err(DomainError::from)?;
+                Ok(Begun::Run(Guard {
+                    unit,
+                    claimed,
+                    envelope,
+                }))
+            }
+            Claim::Replay(stored) => Ok(Begun::Replay(replay(stored))),
+            Claim::Reused => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Code::IdempotencyKeyReused,
+                "This Idempotency-Key was used with a different request (method, path or body) in the last 24 hours; send a new key with a new request.",
+            )),
+            Claim::InUse => Err(in_use(
                 "A request with this Idempotency-Key is still running; retry once it has finished to get its response.",
-            );
-            error.retry_after = Some(1);
-            Err(error)
+            )),
         }
-    }
+    })
+    .await
+}
+
+/// 409 `IDEMPOTENCY_KEY_IN_USE`, to be retried in a second.
+fn in_use(message: &str) -> ApiError {
+    let mut error = ApiError::new(StatusCode::CONFLICT, Code::IdempotencyKeyInUse, message);
+    error.retry_after = Some(1);
+    error
 }
 
 /// A claim not yet settled: dropped as it is, it is given up.
@@ -233,7 +236,10 @@ impl Guard {
             Ok(false) => {
                 // The lease ran out and another request holds the key now: this one's writes go.
                 self.unit.rollback().await.ok();
-                return in_use_after_lease(self.envelope);
+                return in_use(
+                    "This request ran past its claim on the Idempotency-Key and another request with the key took it over; nothing of this one was written.",
+                )
+                .render(self.envelope);
             }
             Err(err) => {
                 self.abandon(ticket);
@@ -280,21 +286,7 @@ async fn release(pool: Db, ticket: Ticket) {
     }
 }
 
-fn in_use_after_lease(envelope: Envelope) -> Response {
-    let mut error = ApiError::new(
-        StatusCode::CONFLICT,
-        Code::IdempotencyKeyInUse,
-        "This request ran past its claim on the Idempotency-Key and another request with the key took it over; nothing of this one was written.",
-    );
-    error.retry_after = Some(1);
-    error.render(envelope)
-}
-
 fn unavailable(err: &DomainError, envelope: Envelope) -> Response {
     tracing::error!(error = %err.log_description(), "could not store an idempotent response");
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        ..ApiError::internal()
-    }
-    .render(envelope)
+    ApiError::unavailable("Internal server error").render(envelope)
 }

@@ -284,3 +284,31 @@ db_test! {
         assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"], json!([]), "{}", res.body);
     }
 }
+
+db_test! {
+    async fn the_other_modes_key_never_learns_a_version(app) {
+        // A test-mode endpoint, and the same organization's live key.
+        let e = webhook(&app, "Test mode").await;
+        let (id, at) = (e["id"].as_str().expect("id").to_owned(), e["updatedAt"].clone());
+        let path = format!("/endpoints/{id}");
+        let tag = rest(&app, Method::GET, &path, &[], None).await.etag.expect("ETag");
+        let live = app.org.live_key.clone();
+        let res = app.graphql(&live, UPDATE, json!({ "input": { "id": id, "name": "X", "expectedUpdatedAt": at } })).await;
+        assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+        let res = app.graphql(&live, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": "2000-01-01T00:00:00Z" } })).await;
+        assert_eq!(res.error_code(), Some("NOT_FOUND"), "not STALE, which would say it exists: {}", res.body);
+        for (method, headers) in [
+            (Method::GET, [("if-none-match", tag.as_str())]),
+            (Method::PATCH, [("if-match", tag.as_str())]),
+            (Method::DELETE, [("if-match", "\"1\"")]),
+        ] {
+            let body = (method == Method::PATCH).then(|| json!({ "name": "X" }));
+            let res = rest_as(&app, &live, method.clone(), &path, &headers, body).await;
+            assert_eq!(res.status, StatusCode::NOT_FOUND, "{method}");
+            assert_eq!(res.etag, None, "{method}");
+        }
+        let stored = rest(&app, Method::GET, &path, &[], None).await;
+        assert_eq!(stored.body["name"], "Test mode");
+        assert_eq!(stored.etag.as_deref(), Some(tag.as_str()));
+    }
+}

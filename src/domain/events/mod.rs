@@ -113,8 +113,9 @@ pub async fn record(
         return Ok(());
     }
     if txn.get_database_backend() == DbBackend::Postgres {
-        // The lock orders this organization's events by commit; the notice is delivered when
-        // (and only if) the transaction commits.
+        // The lock orders this organization's events by commit (a writer that began with
+        // `begin` holds it already; taking it again costs nothing); the notice is delivered
+        // when (and only if) the transaction commits.
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock($1, $2), pg_notify($3, $4)",

@@ -319,16 +319,15 @@ async fn run_once(
         )
         .render(envelope);
     }
-    let begun = idempotency::begin(state, &actor, &key, envelope).await;
-    let guard = match begun {
+    let guard = match idempotency::begin(state, &actor, &key, envelope).await {
         Ok(Begun::Run(guard)) => guard,
-        answered => {
+        Ok(Begun::Replay(response)) => {
             refund_unrun(&ready).await;
-            return match answered {
-                Ok(Begun::Replay(response)) => response,
-                Err(refusal) => refusal.render(envelope),
-                Ok(Begun::Run(_)) => unreachable!("matched above"),
-            };
+            return response;
+        }
+        Err(refusal) => {
+            refund_unrun(&ready).await;
+            return refusal.render(envelope);
         }
     };
     let mut ready = ready;
@@ -342,9 +341,7 @@ async fn run_once(
         // its other fields did and was rolled back.
         Ok(_) => {
             guard.discard();
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Code::InternalServerError,
+            ApiError::unavailable(
                 "The request failed in the gateway or its database and nothing of it was written; retry it with the same Idempotency-Key.",
             )
             .render(envelope)
@@ -464,10 +461,9 @@ async fn prepare(
     state: &AppState,
     headers: &HeaderMap,
     client: Option<IpAddr>,
-    params: Params,
+    mut params: Params,
     arrival: Arrival,
 ) -> Result<Prepared, ApiError> {
-    let mut params = params;
     let trusted = trusted_document(state, &mut params)?;
     let only_introspection = trusted == Trusted::IfIntrospection;
     let resolved = match (trusted, &state.apq) {

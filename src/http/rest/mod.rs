@@ -227,11 +227,10 @@ pub async fn get(
     .await?;
     let tag = etag_of(&endpoint);
     if precondition::none_match(&headers, &tag) {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response
-            .headers_mut()
-            .insert(header::ETAG, header_value(&tag));
-        return Ok(response);
+        return Ok(with_etag(
+            &endpoint,
+            StatusCode::NOT_MODIFIED.into_response(),
+        ));
     }
     Ok(with_etag(
         &endpoint,
