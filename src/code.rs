@@ -47,6 +47,10 @@ pub enum Code {
     IdempotencyKeyInUse,
     /// The gateway runs trusted documents only, and this is not one of them (400).
     PersistedQueryNotAllowed,
+    /// A keyed request's response is larger than a key may keep; nothing was written (422).
+    IdempotentResponseTooLarge,
+    /// The credential has kept as many idempotent responses as it may for now (429).
+    IdempotencyStorageExceeded,
 }
 
 impl Code {
@@ -82,6 +86,8 @@ impl Code {
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             Self::PersistedQueryNotAllowed => "PERSISTED_QUERY_NOT_ALLOWED",
+            Self::IdempotentResponseTooLarge => "IDEMPOTENT_RESPONSE_TOO_LARGE",
+            Self::IdempotencyStorageExceeded => "IDEMPOTENCY_STORAGE_EXCEEDED",
         }
     }
 }

@@ -37,6 +37,11 @@ pub struct Limits {
     pub suggestions: bool,
     /// Query text kept for automatic persisted queries, in bytes; 0 turns them off.
     pub apq_cache_bytes: u64,
+    /// The longest response an `Idempotency-Key` keeps; a longer one is refused unwritten.
+    pub idempotent_response_bytes: usize,
+    /// Bytes of responses one credential's keys may keep per 24 hours (a bucket refilled over
+    /// a key's lifetime, so at most twice this is kept at once).
+    pub idempotent_storage_bytes: u64,
 }
 
 impl Default for Limits {
@@ -57,6 +62,8 @@ impl Default for Limits {
             introspection: true,
             suggestions: true,
             apq_cache_bytes: 8 * 1024 * 1024,
+            idempotent_response_bytes: 64 * 1024,
+            idempotent_storage_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -212,17 +212,30 @@ pub struct Unit {
     backend: DbBackend,
     /// What is to happen once the unit has committed (`Db::after_commit`).
     after_commit: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// The count of changed rows when the unit began (see `wrote`).
+    changes_at_begin: i64,
 }
 
 impl Unit {
     /// A unit of work on `pool`, holding SQLite's write lock from its start (as `begin_write`).
     pub async fn begin(pool: &DatabaseConnection) -> Result<Arc<Self>, DbErr> {
         let txn = begin_pool_write(pool).await?;
+        let backend = pool.get_database_backend();
+        let changes_at_begin = changed_rows(&txn, backend).await?;
         Ok(Arc::new(Self {
-            backend: pool.get_database_backend(),
+            backend,
             txn: tokio::sync::Mutex::new(Some(txn)),
             after_commit: std::sync::Mutex::default(),
+            changes_at_begin,
         }))
+    }
+
+    /// Whether anything has inserted, updated or deleted a row in the unit so far, counting
+    /// its savepoints, those rolled back included (a row locked or read is no change).
+    pub async fn wrote(&self) -> Result<bool, DbErr> {
+        let guard = self.txn.lock().await;
+        let txn = guard.as_ref().ok_or_else(Self::ended)?;
+        Ok(changed_rows(txn, self.backend).await? != self.changes_at_begin)
     }
 
     fn ended() -> DbErr {
@@ -251,6 +264,25 @@ impl Unit {
             None => Ok(()),
         }
     }
+}
+
+/// A count that grows with every row the connection inserts, updates or deletes within a
+/// transaction: SQLite's since the connection opened; PostgreSQL's statistics of the backend's
+/// own tuples not yet reported (which row locks don't touch, and which on PostgreSQL 15 may
+/// hold earlier transactions' too, so only a difference tells).
+async fn changed_rows(txn: &DatabaseTransaction, backend: DbBackend) -> Result<i64, DbErr> {
+    let sql = match backend {
+        DbBackend::Sqlite => "SELECT total_changes() AS n",
+        _ => {
+            "SELECT CAST(COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) AS BIGINT) AS n \
+             FROM pg_stat_xact_user_tables"
+        }
+    };
+    let row = txn
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row from a count of changes".to_owned()))?;
+    row.try_get("", "n")
 }
 
 macro_rules! through {

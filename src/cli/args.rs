@@ -103,6 +103,13 @@ pub struct LimitArgs {
     /// Bytes of query text kept for automatic persisted queries; 0 turns them off.
     #[arg(long, env = "COCKPIT_APQ_CACHE_BYTES", default_value_t = Limits::default().apq_cache_bytes, global = true)]
     pub apq_cache_bytes: u64,
+    /// The longest response an Idempotency-Key keeps (bytes); a keyed request answering more
+    /// is refused and writes nothing.
+    #[arg(long, env = "COCKPIT_IDEMPOTENT_RESPONSE_BYTES", default_value_t = Limits::default().idempotent_response_bytes, global = true)]
+    pub idempotent_response_bytes: usize,
+    /// Bytes of responses one credential's Idempotency-Keys may keep per 24 hours.
+    #[arg(long, env = "COCKPIT_IDEMPOTENT_STORAGE_BYTES", default_value_t = Limits::default().idempotent_storage_bytes, global = true)]
+    pub idempotent_storage_bytes: u64,
 }
 
 impl LimitArgs {
@@ -123,6 +130,8 @@ impl LimitArgs {
             introspection: self.introspection,
             suggestions: self.suggestions,
             apq_cache_bytes: self.apq_cache_bytes,
+            idempotent_response_bytes: self.idempotent_response_bytes.max(1),
+            idempotent_storage_bytes: self.idempotent_storage_bytes.max(1),
         }
     }
 }

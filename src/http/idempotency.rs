@@ -4,6 +4,7 @@
 //! come between the two); a retry gets that response again, marked `Idempotent-Replayed:
 //! true`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,6 +18,8 @@ use crate::code::Code;
 use crate::db::{Db, Unit};
 use crate::domain::idempotency::{self, Claim, Scope, Stored, Ticket};
 use crate::domain::{Actor, DomainError};
+use crate::ratelimit::{Decision, RateLimitSettings, RateLimiter};
+use crate::startup::StartupError;
 
 pub const KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -106,21 +109,8 @@ pub async fn begin(
 ) -> Result<Begun, ApiError> {
     let scope = Scope::of(actor);
     super::pipeline::within(state, async {
-        let claim = idempotency::claim(
-            &state.db,
-            &scope,
-            &keyed.key,
-            &keyed.fingerprint,
-            lease(state),
-        );
-        match claim.await? {
-            Claim::Run(ticket) => {
-                // From here until the guard holds it, a claim dropped on the way (by the
-                // timeout, say) is given up.
-                let claimed = Claimed {
-                    ticket: Some(ticket),
-                    pool: state.db.clone(),
-                };
+        match claim(state, scope.clone(), keyed).await? {
+            Claimed::Run(claimed) => {
                 let unit = Unit::begin(&state.pool)
                     .await
                     .map_err(DomainError::from)?;
@@ -128,20 +118,56 @@ pub async fn begin(
                     unit,
                     claimed,
                     envelope,
+                    storage: Storage::of(state, &scope),
                 }))
             }
-            Claim::Replay(stored) => Ok(Begun::Replay(replay(stored))),
-            Claim::Reused => Err(ApiError::new(
+            Claimed::Replay(stored) => Ok(Begun::Replay(replay(stored))),
+            Claimed::Reused => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Code::IdempotencyKeyReused,
                 "This Idempotency-Key was used with a different request (method, path or body) in the last 24 hours; send a new key with a new request.",
             )),
-            Claim::InUse => Err(in_use(
+            Claimed::InUse => Err(in_use(
                 "A request with this Idempotency-Key is still running; retry once it has finished to get its response.",
             )),
         }
     })
     .await
+}
+
+/// What a claim found, with a key claimed for this request held so that dropping it gives it up.
+enum Claimed {
+    Run(Ticketed),
+    Replay(Stored),
+    Reused,
+    InUse,
+}
+
+/// Claims the key in a task of its own: the request may be dropped at any point (the client
+/// hung up, the timeout fired) while the claim's statements run, and a claim that commits after
+/// its request has gone must still be given up, not left to its lease.
+async fn claim(state: &AppState, scope: Scope, keyed: &Keyed) -> Result<Claimed, DomainError> {
+    let (pool, lease) = (state.db.clone(), lease(state));
+    let (key, fingerprint) = (keyed.key.clone(), keyed.fingerprint.clone());
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let claimed = idempotency::claim(&pool, &scope, &key, &fingerprint, lease)
+            .await
+            .map(|claim| match claim {
+                Claim::Run(ticket) => Claimed::Run(Ticketed {
+                    ticket: Some(ticket),
+                    pool,
+                }),
+                Claim::Replay(stored) => Claimed::Replay(stored),
+                Claim::Reused => Claimed::Reused,
+                Claim::InUse => Claimed::InUse,
+            });
+        // With nobody to take it, the claim is dropped here, which gives it up.
+        let _ = answer.send(claimed);
+    });
+    answered.await.map_err(|_| {
+        DomainError::Corrupt("the idempotency claim's task ended without an answer".to_owned())
+    })?
 }
 
 /// 409 `IDEMPOTENCY_KEY_IN_USE`, to be retried in a second.
@@ -152,12 +178,12 @@ fn in_use(message: &str) -> ApiError {
 }
 
 /// A claim not yet settled: dropped as it is, it is given up.
-struct Claimed {
+struct Ticketed {
     ticket: Option<Ticket>,
     pool: Db,
 }
 
-impl Drop for Claimed {
+impl Drop for Ticketed {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             tokio::spawn(release(self.pool.clone(), ticket));
@@ -191,10 +217,42 @@ fn replay(stored: Stored) -> Response {
 /// A claimed key and the unit of work its request runs in. Dropped without `finish` (the
 /// client went away mid-request), it rolls the unit back and gives the key up.
 pub struct Guard {
-    unit: std::sync::Arc<Unit>,
-    claimed: Claimed,
+    unit: Arc<Unit>,
+    claimed: Ticketed,
     /// How the transport renders its errors.
     envelope: Envelope,
+    storage: Storage,
+}
+
+/// What one credential may keep: a response at most `max_response` bytes long, and responses
+/// drawn from a bucket of bytes that refills over a key's lifetime.
+struct Storage {
+    limiter: Arc<RateLimiter>,
+    bucket: String,
+    max_response: usize,
+}
+
+/// A bucket of bytes per credential, refilled over a key's lifetime, in the rate limiter's
+/// store (Redis when configured, so that processes share it).
+pub fn storage_limiter(config: &crate::config::Config) -> Result<RateLimiter, StartupError> {
+    let bytes = config.limits.idempotent_storage_bytes;
+    RateLimiter::new(&RateLimitSettings {
+        bucket_size: bytes,
+        restore_rate: (bytes / idempotency::LIFETIME.as_secs()).max(1),
+        redis_prefix: format!("{}idempotent-bytes:", config.rate_limit.redis_prefix),
+        ..config.rate_limit.clone()
+    })
+    .map_err(StartupError::Config)
+}
+
+impl Storage {
+    fn of(state: &AppState, scope: &Scope) -> Self {
+        Self {
+            limiter: state.idempotent_storage.clone(),
+            bucket: format!("{}:{}", scope.organization_id, scope.credential),
+            max_response: state.limits.idempotent_response_bytes,
+        }
+    }
 }
 
 impl Guard {
@@ -205,20 +263,42 @@ impl Guard {
 
     /// Stores `response` with the key in the request's unit of work and commits it, writes and
     /// response together; answers `response`. A server fault isn't kept: the unit is rolled
-    /// back, the key given up, and a retry runs afresh.
-    pub async fn finish(mut self, response: Response) -> Response {
+    /// back, the key given up, and a retry runs afresh. Nor is the answer of a request that
+    /// changed nothing (refused for its input, its permissions, a missing object or a stale
+    /// version): running it again is as harmless as replaying it, and its key stays free for
+    /// the corrected request. Runs to its end even if the request is dropped meanwhile, so that
+    /// a commit under way is never left without its key settled.
+    pub async fn finish(self, response: Response) -> Response {
+        let envelope = self.envelope;
+        match tokio::spawn(self.settle(response)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::internal().render(envelope),
+        }
+    }
+
+    async fn settle(mut self, response: Response) -> Response {
+        let envelope = self.envelope;
         if response.status().is_server_error() {
-            // Dropped, the guard rolls back and gives up the key (see `Drop`).
+            // Dropped, the guard rolls back and gives up the key once a statement of the
+            // request still waiting on a lock lets it (see `abandon`).
             return response;
         }
-        let Some(ticket) = self.claimed.ticket.take() else {
-            return response;
-        };
+        match self.unit.wrote().await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.give_up().await;
+                return response;
+            }
+            Err(err) => {
+                self.give_up().await;
+                return unavailable(&DomainError::Database(err), envelope);
+            }
+        }
         let (parts, body) = response.into_parts();
-        // The responses here are made in memory; their size is bounded by the response limits.
-        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-            self.abandon(ticket);
-            return ApiError::internal().render(self.envelope);
+        let max = self.storage.max_response;
+        let Ok(bytes) = axum::body::to_bytes(body, max.saturating_add(1)).await else {
+            self.give_up().await;
+            return too_large(max).render(envelope);
         };
         let stored = Stored {
             status: parts.status.as_u16(),
@@ -231,6 +311,35 @@ impl Guard {
                 .collect(),
             body: String::from_utf8_lossy(&bytes).into_owned(),
         };
+        let size = stored.body.len()
+            + stored
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
+        if size > max {
+            self.give_up().await;
+            return too_large(max).render(envelope);
+        }
+        let storage = &self.storage;
+        if let Decision::Throttled { retry_after, .. } =
+            storage.limiter.take(&storage.bucket, size as u64).await
+        {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::IdempotencyStorageExceeded,
+                format!(
+                    "This credential has kept as many idempotent responses as it may in 24 hours ({} bytes); nothing of this request was written. Retry later, or send it without an Idempotency-Key.",
+                    storage.limiter.bucket_size()
+                ),
+            );
+            error.retry_after = Some(retry_after.as_secs().max(1));
+            self.give_up().await;
+            return error.render(envelope);
+        }
+        let Some(ticket) = self.claimed.ticket.take() else {
+            return ApiError::internal().render(envelope);
+        };
         match idempotency::complete(&self.db(), &ticket, &stored).await {
             Ok(true) => {}
             Ok(false) => {
@@ -239,16 +348,16 @@ impl Guard {
                 return in_use(
                     "This request ran past its claim on the Idempotency-Key and another request with the key took it over; nothing of this one was written.",
                 )
-                .render(self.envelope);
+                .render(envelope);
             }
             Err(err) => {
                 self.abandon(ticket);
-                return unavailable(&err, self.envelope);
+                return unavailable(&err, envelope);
             }
         }
         if let Err(err) = self.unit.commit().await {
             release(self.claimed.pool.clone(), ticket).await;
-            return unavailable(&DomainError::Database(err), self.envelope);
+            return unavailable(&DomainError::Database(err), envelope);
         }
         // What the unit's savepoints committed is visible now.
         crate::domain::events::committed(ticket.organization_id());
@@ -257,6 +366,15 @@ impl Guard {
 
     /// Rolls the unit back and gives the key up, after the response has gone (see `Drop`).
     pub fn discard(self) {}
+
+    /// Rolls the unit back and gives the key up before the response goes, so that a retry
+    /// sent as soon as it arrives finds the key free.
+    async fn give_up(&mut self) {
+        if let Some(ticket) = self.claimed.ticket.take() {
+            self.unit.rollback().await.ok();
+            release(self.claimed.pool.clone(), ticket).await;
+        }
+    }
 
     /// Rolls the unit back and gives the key up, after the response has gone: on PostgreSQL a
     /// timed-out request's statement may still be waiting for a lock, and its rollback waits
@@ -270,6 +388,17 @@ impl Guard {
     }
 }
 
+/// 422: what the request answered is more than a key may keep.
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Code::IdempotentResponseTooLarge,
+        format!(
+            "The response to this request is over the {max} bytes an Idempotency-Key may keep, so nothing of it was written. Select fewer fields or send fewer mutations at once, or send it without an Idempotency-Key."
+        ),
+    )
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         // The unit goes back before the claim does, so that a retry never runs beside it.
@@ -279,10 +408,21 @@ impl Drop for Guard {
     }
 }
 
+/// Gives the key up; a few tries, since a claim left behind holds its key for its lease.
 async fn release(pool: Db, ticket: Ticket) {
-    if let Err(err) = idempotency::release(&pool, &ticket).await {
-        // The claim then runs out with its lease.
-        tracing::warn!(error = %err.log_description(), "could not give up an idempotency key");
+    let mut wait = Duration::from_millis(50);
+    for attempt in 1..=4 {
+        match idempotency::release(&pool, &ticket).await {
+            Ok(()) => return,
+            Err(err) if attempt == 4 => {
+                // The claim then runs out with its lease.
+                tracing::warn!(error = %err.log_description(), "could not give up an idempotency key");
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+        }
     }
 }
 

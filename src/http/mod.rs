@@ -74,6 +74,8 @@ pub struct Shared {
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
     pub limiter: Arc<RateLimiter>,
+    /// The bytes each credential's idempotency keys may keep (`http::idempotency`).
+    pub idempotent_storage: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     /// What endpoint writes need (SIP domains, the secret key), for the REST transport.
     pub endpoint_settings: endpoints::Settings,
@@ -168,6 +170,7 @@ pub fn build_app(
     secrets: SecretBox,
 ) -> Result<Router, StartupError> {
     let limiter = RateLimiter::new(&config.rate_limit).map_err(StartupError::Config)?;
+    let idempotent_storage = idempotency::storage_limiter(config)?;
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
@@ -208,6 +211,7 @@ pub fn build_app(
         )),
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),
+        idempotent_storage: Arc::new(idempotent_storage),
         metrics: Arc::new(Metrics::default()),
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),

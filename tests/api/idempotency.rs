@@ -22,6 +22,7 @@ const CREATE: &str = "mutation($input: CreateEndpointInput!) { createEndpoint(in
 struct Sent {
     status: StatusCode,
     replayed: Option<String>,
+    retry_after: Option<String>,
     etag: Option<String>,
     /// The body's text, exactly.
     text: String,
@@ -71,11 +72,13 @@ async fn send(
             .map(str::to_owned)
     };
     let (replayed, etag) = (header("idempotent-replayed"), header("etag"));
+    let retry_after = header("retry-after");
     let status = res.status();
     let text = res.text().await.expect("body");
     Sent {
         status,
         replayed,
+        retry_after,
         etag,
         text,
     }
@@ -168,13 +171,13 @@ db_test! {
         let unkeyed = app.rest_once(Method::DELETE, &path, None, None).await;
         assert_eq!(unkeyed.status, StatusCode::NOT_FOUND, "without a key a delete runs");
 
-        // A refusal of the domain is an answer too, kept like any other.
+        // A refusal of the domain changed nothing: it isn't kept, and runs again.
         let bad = json!({ "name": "Bad", "type": "webhook", "url": "ftp://x.example" });
         let refused = app.rest_once(Method::POST, "/endpoints", Some("bad-1"), Some(bad.clone())).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
         let refused_again = app.rest_once(Method::POST, "/endpoints", Some("bad-1"), Some(bad)).await;
-        assert!(refused_again.is_replay());
-        assert_eq!(refused_again.text, refused.text);
+        assert_eq!(refused_again.status, StatusCode::BAD_REQUEST, "{}", refused_again.text);
+        assert_eq!(refused_again.replayed, None);
     }
 }
 
@@ -668,5 +671,157 @@ db_test! {
             assert!(plain.body.get("errors").is_none(), "trial {trial}: the plain writer failed: {}", plain.body);
             assert_eq!(plain.body["data"]["updateEndpoint"]["userErrors"], json!([]));
         }
+    }
+}
+
+db_test! {
+    async fn a_refused_request_keeps_nothing_and_its_corrected_retry_runs(app) {
+        let token = app.org.test_key.clone();
+        let rows = app.endpoint_rows().await;
+
+        // REST: the domain refuses the body (400 VALIDATION_FAILED); corrected, it runs.
+        let bad = json!({ "name": "Bad", "type": "webhook", "url": "ftp://x.example" });
+        let refused = app.rest_once(Method::POST, "/endpoints", Some("fix-1"), Some(bad)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+        assert_eq!(refused.code().as_deref(), Some("VALIDATION_FAILED"));
+        assert_eq!(app.idempotency_rows().await, 0, "a refusal keeps nothing");
+        let fixed = app.rest_once(Method::POST, "/endpoints", Some("fix-1"), Some(webhook("Fixed"))).await;
+        assert_eq!(fixed.status, StatusCode::CREATED, "{}", fixed.text);
+        assert_eq!(fixed.replayed, None);
+        let replayed = app.rest_once(Method::POST, "/endpoints", Some("fix-1"), Some(webhook("Fixed"))).await;
+        assert!(replayed.is_replay(), "the request that ran is kept: {replayed:?}");
+        assert_eq!(replayed.text, fixed.text);
+
+        // A PATCH refused inside its unit of work, and one of a missing endpoint.
+        let id = fixed.json()["id"].as_str().expect("id").to_owned();
+        let path = format!("/endpoints/{id}");
+        let bad_patch = app.rest_once(Method::PATCH, &path, Some("fix-2"), Some(json!({ "url": "ftp://x.example" }))).await;
+        assert_eq!(bad_patch.status, StatusCode::BAD_REQUEST, "{}", bad_patch.text);
+        let good_patch = app.rest_once(Method::PATCH, &path, Some("fix-2"), Some(json!({ "name": "Renamed" }))).await;
+        assert_eq!(good_patch.status, StatusCode::OK, "{}", good_patch.text);
+        assert_eq!(good_patch.json()["name"], "Renamed");
+        let missing = format!("/endpoints/{}", uuid::Uuid::new_v4());
+        let not_found = app.rest_once(Method::PATCH, &missing, Some("fix-3"), Some(json!({ "name": "Third" }))).await;
+        assert_eq!(not_found.status, StatusCode::NOT_FOUND, "{}", not_found.text);
+        let found = app.rest_once(Method::PATCH, &path, Some("fix-3"), Some(json!({ "name": "Third" }))).await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+
+        // GraphQL: a document that fails validation, variables that fail coercion, and a
+        // mutation the domain refuses (userErrors) each keep nothing.
+        let invalid = json!({ "query": "mutation { createEndpoint(input: {name: \"X\", type: WEBHOOK, url: \"https://hooks.example/in\"}) { nope } }" });
+        let coercion = json!({ "query": CREATE, "variables": { "input": {
+            "name": "X", "type": "NOT_A_TYPE", "url": "https://hooks.example/in" } } });
+        let user_errors = json!({ "query": CREATE, "variables": { "input": {
+            "name": "X", "type": "WEBHOOK", "url": "ftp://x.example" } } });
+        for (kept_graphql, (key, refused)) in [("g-fix-1", invalid), ("g-fix-2", coercion), ("g-fix-3", user_errors)].into_iter().enumerate() {
+            let answer = app.graphql_once(&token, Some(key), refused).await;
+            let body = answer.json();
+            assert!(
+                body["errors"].is_array()
+                    || !body["data"]["createEndpoint"]["userErrors"].as_array().is_none_or(Vec::is_empty),
+                "{key}: {}", answer.text
+            );
+            assert_eq!(app.idempotency_rows().await, 3 + kept_graphql as i64, "{key}: only the writes' keys are kept");
+            let corrected = app.graphql_once(&token, Some(key), create_mutation(key)).await;
+            assert_eq!(corrected.replayed, None, "{key}");
+            assert_eq!(corrected.json()["data"]["createEndpoint"]["userErrors"], json!([]), "{key}: {}", corrected.text);
+            let again = app.graphql_once(&token, Some(key), create_mutation(key)).await;
+            assert!(again.is_replay(), "{key}");
+        }
+        assert_eq!(app.endpoint_rows().await, rows + 4, "Fixed and the three corrected mutations");
+    }
+}
+
+db_test! {
+    async fn a_client_that_hangs_up_while_its_key_is_claimed_leaves_the_key_free(app) {
+        use tokio::io::AsyncWriteExt;
+        let address = app.address.trim_start_matches("http://").to_owned();
+        let rows = app.endpoint_rows().await;
+        let mut clients = JoinSet::new();
+        for i in 0..24u64 {
+            let (address, token) = (address.clone(), app.org.test_key.clone());
+            clients.spawn(async move {
+                let body = webhook(&format!("Hung up {i}")).to_string();
+                let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+                // Closing then resets the connection rather than ending it.
+                stream.set_zero_linger().expect("SO_LINGER");
+                let request = format!(
+                    "POST /v1/endpoints HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: hangup-{i}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(request.as_bytes()).await.expect("send");
+                tokio::time::sleep(Duration::from_millis(i % 21)).await;
+                drop(stream);
+            });
+        }
+        while clients.join_next().await.is_some() {}
+        // Whatever each request got to, its key is free again at once (well within the lease):
+        // the retry runs, or replays what the first request committed.
+        for i in 0..24u64 {
+            let key = format!("hangup-{i}");
+            let body = webhook(&format!("Hung up {i}"));
+            let mut answer = app.rest_once(Method::POST, "/endpoints", Some(&key), Some(body.clone())).await;
+            for _ in 0..30 {
+                if answer.status != StatusCode::CONFLICT {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                answer = app.rest_once(Method::POST, "/endpoints", Some(&key), Some(body.clone())).await;
+            }
+            assert_eq!(answer.status, StatusCode::CREATED, "{key}: {}", answer.text);
+        }
+        assert_eq!(app.endpoint_rows().await, rows + 24, "each key wrote once");
+    }
+}
+
+db_test! {
+    async fn what_keys_keep_is_bounded_per_response_and_per_credential(app) {
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| {
+                c.limits.idempotent_response_bytes = 1024;
+                c.limits.idempotent_storage_bytes = 3000;
+            })
+            .spawn()
+            .await
+            .expect("app");
+        let token = app.org.test_key.clone();
+        let rows = app.endpoint_rows().await;
+
+        // Six creates in one document answer more than a key may keep: refused, unwritten.
+        let fields = "endpoint { id name type url status mode createdAt updatedAt } userErrors { code }";
+        let aliases: Vec<String> = (0..6)
+            .map(|i| format!("a{i}: createEndpoint(input: {{name: \"Big {i}\", type: WEBHOOK, url: \"https://hooks.example/in\"}}) {{ {fields} }}"))
+            .collect();
+        let big = json!({ "query": format!("mutation {{ {} }}", aliases.join(" ")) });
+        let refused = app.graphql_once(&token, Some("big"), big.clone()).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text);
+        assert_eq!(refused.code().as_deref(), Some("IDEMPOTENT_RESPONSE_TOO_LARGE"));
+        assert_eq!(app.endpoint_rows().await, rows, "nothing of it was written");
+        assert_eq!(app.idempotency_rows().await, 0);
+        // REST's answer is bounded the same way; without a key the document runs.
+        let unkeyed = app.graphql_once(&token, None, big).await;
+        assert_eq!(unkeyed.status, StatusCode::OK, "{}", unkeyed.text);
+        assert_eq!(app.endpoint_rows().await, rows + 6);
+
+        // The credential's responses draw on a budget of bytes; once spent, keyed writes are
+        // refused unwritten, and another credential's keys are not affected.
+        let mut kept = 0;
+        let refusal = loop {
+            assert!(kept < 20, "a budget of 3000 bytes holds fewer than 20 responses");
+            let key = format!("budget-{kept}");
+            let answer = app.rest_once(Method::POST, "/endpoints", Some(&key), Some(webhook(&key))).await;
+            if answer.status != StatusCode::CREATED {
+                break answer;
+            }
+            kept += 1;
+        };
+        assert!(kept >= 3, "{kept} responses kept");
+        assert_eq!(refusal.status, StatusCode::TOO_MANY_REQUESTS, "{}", refusal.text);
+        assert_eq!(refusal.code().as_deref(), Some("IDEMPOTENCY_STORAGE_EXCEEDED"));
+        assert!(refusal.retry_after.is_some(), "says when to retry");
+        assert_eq!(app.endpoint_rows().await, rows + 6 + kept, "the refused write wrote nothing");
+        let live = send(&app.client, &format!("{}/v1", app.address), Method::POST, "/endpoints",
+            &app.org.live_key, Some("budget-live"), Some(webhook("Live"))).await;
+        assert_eq!(live.status, StatusCode::CREATED, "{}", live.text);
     }
 }

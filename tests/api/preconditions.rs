@@ -258,11 +258,17 @@ db_test! {
         let e = webhook(&app, "Keyed").await;
         let path = format!("/endpoints/{}", e["id"].as_str().expect("id"));
         let tag = rest(&app, Method::GET, &path, &[], None).await.etag.expect("ETag");
-        let stale = rest(&app, Method::PATCH, &path, &[("if-match", "\"1\""), ("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
-        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
-        let other = rest(&app, Method::PATCH, &path, &[("if-match", &tag), ("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
+        let done = rest(&app, Method::PATCH, &path, &[("if-match", &tag), ("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        let other = rest(&app, Method::PATCH, &path, &[("if-match", "\"1\""), ("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
         assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "another precondition is another request: {}", other.body);
         assert_eq!(other.body["code"], "IDEMPOTENCY_KEY_REUSED");
+        // A refused precondition changed nothing: its key isn't kept, the next request runs.
+        let stale = rest(&app, Method::PATCH, &path, &[("if-match", "\"1\""), ("idempotency-key", "p2")], Some(json!({ "name": "B" }))).await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+        let current = rest(&app, Method::GET, &path, &[], None).await.etag.expect("ETag");
+        let fresh = rest(&app, Method::PATCH, &path, &[("if-match", &current), ("idempotency-key", "p2")], Some(json!({ "name": "B" }))).await;
+        assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
         let none = rest(&app, Method::PATCH, &path, &[("idempotency-key", "p1")], Some(json!({ "name": "A" }))).await;
         assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
