@@ -212,40 +212,31 @@ impl TrustedDocuments {
         Ok(count)
     }
 
-    /// Reloads on every SIGHUP, for as long as the returned task runs.
-    pub fn reload_on_hangup(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Reloads on every SIGHUP, for as long as the returned task runs; `None` without a
+    /// manifest, which leaves nothing to reload.
+    pub fn reload_on(
+        self: &Arc<Self>,
+        mut hangups: crate::signals::Hangups,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         self.settings.file.as_ref()?;
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut hangups = match signal(SignalKind::hangup()) {
-                Ok(hangups) => hangups,
-                Err(err) => {
-                    tracing::warn!(error = %err, "trusted documents won't reload on SIGHUP");
-                    return None;
-                }
-            };
-            let documents = Arc::downgrade(self);
-            Some(tokio::spawn(async move {
-                while hangups.recv().await.is_some() {
-                    let Some(documents) = documents.upgrade() else {
-                        return;
-                    };
-                    // Reading and parsing a large manifest is blocking work.
-                    let reloaded = tokio::task::spawn_blocking(move || documents.reload()).await;
-                    match reloaded.unwrap_or_else(|_| Err("the reload failed".to_owned())) {
-                        Ok(count) => {
-                            tracing::info!(documents = count, "reloaded the trusted documents")
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, "kept the trusted documents in force: the new manifest doesn't load")
-                        }
+        let documents = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            while hangups.next().await {
+                let Some(documents) = documents.upgrade() else {
+                    return;
+                };
+                // Reading and parsing a large manifest is blocking work.
+                let reloaded = tokio::task::spawn_blocking(move || documents.reload()).await;
+                match reloaded.unwrap_or_else(|_| Err("the reload failed".to_owned())) {
+                    Ok(count) => {
+                        tracing::info!(documents = count, "reloaded the trusted documents")
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "kept the trusted documents in force: the new manifest doesn't load")
                     }
                 }
-            }))
-        }
-        #[cfg(not(unix))]
-        None
+            }
+        }))
     }
 }
 
