@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::apq::Hash;
 
+/// The longest id a manifest may give a document: a client's `documentId` is held to it.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// What the gateway does with trusted documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum TrustedMode {
@@ -114,9 +117,10 @@ impl Manifest {
         let mut manifest = Self::default();
         let mut ids = HashSet::new();
         for (id, document) in entries {
-            if id.is_empty() || !ids.insert(id.clone()) {
+            if id.is_empty() || id.len() > MAX_ID_BYTES || !ids.insert(id.clone()) {
                 return Err(format!(
-                    "the trusted documents manifest {shown}: the id `{id}` is empty or given twice"
+                    "the trusted documents manifest {shown}: the id `{}` is empty, longer than {MAX_ID_BYTES} bytes, or given twice",
+                    id.chars().take(80).collect::<String>()
                 ));
             }
             async_graphql::parser::parse_query(&document)
@@ -275,6 +279,11 @@ mod tests {
             r#"{"a": 1}"#,
             r#"{"a": "query {"}"#,
             r#"{"": "{ viewer { mode } }"}"#,
+            format!(
+                r#"{{"{}": "{{ viewer {{ mode }} }}"}}"#,
+                "a".repeat(MAX_ID_BYTES + 1)
+            )
+            .as_str(),
             r#"{"a": "{ viewer { mode } }", "a": "mutation { revokeApiKey(input: {id: \"x\"}) { apiKey { id } } }"}"#,
             r#"{"format":"apollo-persisted-query-manifest","operations":[{"id":"a"}]}"#,
         ] {
