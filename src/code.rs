@@ -27,6 +27,8 @@ pub enum Code {
     FieldLimitExceeded,
     RateLimited,
     BodyLimitExceeded,
+    /// An operation's name, document id or extensions are past their bounds (400).
+    ParameterLimitExceeded,
     PersistedQueryNotFound,
     PersistedQueryNotSupported,
     /// REST: the body breaks the domain's rules (`details.errors` names each field).
@@ -75,6 +77,7 @@ impl Code {
             Self::FieldLimitExceeded => "FIELD_LIMIT_EXCEEDED",
             Self::RateLimited => "RATE_LIMITED",
             Self::BodyLimitExceeded => "BODY_LIMIT_EXCEEDED",
+            Self::ParameterLimitExceeded => "PARAMETER_LIMIT_EXCEEDED",
             Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
             Self::ValidationFailed => "VALIDATION_FAILED",

@@ -186,14 +186,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         print!("{}", crate::graphql::sdl());
         return Ok(());
     }
+    // Before anything else a serving gateway does: from here no signal has its default action,
+    // so a SIGHUP can't kill it while it migrates or binds.
+    let signals = match command {
+        Command::Serve => Some(crate::signals::Signals::install().map_err(CliError::Serve)?),
+        _ => None,
+    };
     let (db, secrets) = crate::startup::open(&config).await?;
     let store = crate::db::Db::from(db.clone());
     match command {
         Command::PrintSchema => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),
         Command::Serve => {
+            let signals = signals.expect("installed for `serve` above");
             // Everything the configuration can refuse is refused before the port is taken.
-            let app = crate::build_app(&config, db.clone(), secrets)?;
+            let app = crate::build_app(&config, db.clone(), secrets, signals.hangups())?;
             let listener =
                 tokio::net::TcpListener::bind(config.listen)
                     .await
@@ -203,7 +210,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     })?;
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
-            crate::serve(listener, app, config.server.clone())
+            crate::serve(listener, app, config.server.clone(), &signals)
                 .await
                 .map_err(CliError::Serve)?;
             db.close().await.ok();

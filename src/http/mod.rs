@@ -161,13 +161,15 @@ impl Drop for Retention {
     }
 }
 
-/// The whole HTTP application over an already migrated database whose secrets `secrets` seals.
-/// Serve it with connection info (`into_make_service_with_connect_info::<SocketAddr>`) so
-/// that anonymous requests are rate-limited per client address.
+/// The whole HTTP application over an already migrated database whose secrets `secrets` seals;
+/// what is reloadable reloads on `hangups`. Serve it with connection info
+/// (`into_make_service_with_connect_info::<SocketAddr>`) so that anonymous requests are
+/// rate-limited per client address.
 pub fn build_app(
     config: &Config,
     db: DatabaseConnection,
     secrets: SecretBox,
+    hangups: crate::signals::Hangups,
 ) -> Result<Router, StartupError> {
     let limiter = RateLimiter::new(&config.rate_limit).map_err(StartupError::Config)?;
     let idempotent_storage = idempotency::storage_limiter(config)?;
@@ -215,7 +217,7 @@ pub fn build_app(
         metrics: Arc::new(Metrics::default()),
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
-        _trusted_reload: trusted.reload_on_hangup().map(AbortOnDrop),
+        _trusted_reload: trusted.reload_on(hangups).map(AbortOnDrop),
         trusted,
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),

@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::apq::Hash;
 
+/// The longest id a manifest may give a document: a client's `documentId` is held to it.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// What the gateway does with trusted documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum TrustedMode {
@@ -114,9 +117,10 @@ impl Manifest {
         let mut manifest = Self::default();
         let mut ids = HashSet::new();
         for (id, document) in entries {
-            if id.is_empty() || !ids.insert(id.clone()) {
+            if id.is_empty() || id.len() > MAX_ID_BYTES || !ids.insert(id.clone()) {
                 return Err(format!(
-                    "the trusted documents manifest {shown}: the id `{id}` is empty or given twice"
+                    "the trusted documents manifest {shown}: the id `{}` is empty, longer than {MAX_ID_BYTES} bytes, or given twice",
+                    id.chars().take(80).collect::<String>()
                 ));
             }
             async_graphql::parser::parse_query(&document)
@@ -212,40 +216,31 @@ impl TrustedDocuments {
         Ok(count)
     }
 
-    /// Reloads on every SIGHUP, for as long as the returned task runs.
-    pub fn reload_on_hangup(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Reloads on every SIGHUP, for as long as the returned task runs; `None` without a
+    /// manifest, which leaves nothing to reload.
+    pub fn reload_on(
+        self: &Arc<Self>,
+        mut hangups: crate::signals::Hangups,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         self.settings.file.as_ref()?;
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut hangups = match signal(SignalKind::hangup()) {
-                Ok(hangups) => hangups,
-                Err(err) => {
-                    tracing::warn!(error = %err, "trusted documents won't reload on SIGHUP");
-                    return None;
-                }
-            };
-            let documents = Arc::downgrade(self);
-            Some(tokio::spawn(async move {
-                while hangups.recv().await.is_some() {
-                    let Some(documents) = documents.upgrade() else {
-                        return;
-                    };
-                    // Reading and parsing a large manifest is blocking work.
-                    let reloaded = tokio::task::spawn_blocking(move || documents.reload()).await;
-                    match reloaded.unwrap_or_else(|_| Err("the reload failed".to_owned())) {
-                        Ok(count) => {
-                            tracing::info!(documents = count, "reloaded the trusted documents")
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, "kept the trusted documents in force: the new manifest doesn't load")
-                        }
+        let documents = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            while hangups.next().await {
+                let Some(documents) = documents.upgrade() else {
+                    return;
+                };
+                // Reading and parsing a large manifest is blocking work.
+                let reloaded = tokio::task::spawn_blocking(move || documents.reload()).await;
+                match reloaded.unwrap_or_else(|_| Err("the reload failed".to_owned())) {
+                    Ok(count) => {
+                        tracing::info!(documents = count, "reloaded the trusted documents")
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "kept the trusted documents in force: the new manifest doesn't load")
                     }
                 }
-            }))
-        }
-        #[cfg(not(unix))]
-        None
+            }
+        }))
     }
 }
 
@@ -284,6 +279,11 @@ mod tests {
             r#"{"a": 1}"#,
             r#"{"a": "query {"}"#,
             r#"{"": "{ viewer { mode } }"}"#,
+            format!(
+                r#"{{"{}": "{{ viewer {{ mode }} }}"}}"#,
+                "a".repeat(MAX_ID_BYTES + 1)
+            )
+            .as_str(),
             r#"{"a": "{ viewer { mode } }", "a": "mutation { revokeApiKey(input: {id: \"x\"}) { apiKey { id } } }"}"#,
             r#"{"format":"apollo-persisted-query-manifest","operations":[{"id":"a"}]}"#,
         ] {

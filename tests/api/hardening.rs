@@ -999,3 +999,70 @@ async fn fragments_that_expand_exponentially_are_refused_before_they_run() {
         res.cost
     );
 }
+
+db_test! {
+    async fn names_ids_and_extensions_past_their_bounds_are_refused_on_every_http_transport(app) {
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| c.limits.max_batch = Some(2))
+            .spawn()
+            .await
+            .expect("app");
+        let auth = format!("Bearer {}", app.org.key(Mode::Test));
+        let query = "{ viewer { mode } }";
+        let many: serde_json::Map<String, Value> = (0..32).map(|i| (format!("{i:0>128}"), json!(1))).collect();
+        let mut too_many = many.clone();
+        too_many.insert("one more".to_owned(), json!(1));
+        let cases = [
+            (json!({ "query": query, "operationName": "N".repeat(1025) }), "`operationName` is 1025 bytes long; the limit is 1024 bytes."),
+            (json!({ "query": query, "operationName": "N".repeat(100_000) }), "`operationName` is 100000 bytes long"),
+            (json!({ "documentId": "d".repeat(257) }), "`documentId` is 257 bytes long; the limit is 256 bytes."),
+            (json!({ "query": query, "extensions": too_many }), "`extensions` has 33 members; the limit is 32."),
+            (json!({ "query": query, "extensions": { "k".repeat(129): 1 } }), "named with 129 bytes; the limit is 128 bytes."),
+        ];
+        // The GET form of a body: each parameter as it is, `extensions` as JSON.
+        let query_string = |body: &Value| {
+            let pairs: Vec<(String, String)> = body
+                .as_object()
+                .expect("object")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect();
+            serde_urlencoded::to_string(pairs).expect("encode")
+        };
+        let sse = [("authorization", auth.as_str()), ("accept", "text/event-stream")];
+        for (body, words) in &cases {
+            let what = words.split(' ').next().unwrap_or_default();
+            let url = format!("/graphql?{}", query_string(body));
+            let mut answers = vec![
+                raw_post(&app, "/graphql", &[("authorization", &auth)], body.to_string()).await,
+                // Server-sent events: refused before any stream starts.
+                raw_post(&app, "/graphql", &sse, body.to_string()).await,
+            ];
+            // (a URL longer than this is no URL to the client)
+            if url.len() < 60_000 {
+                answers.push(get(&app, &url, &[("authorization", &auth)]).await);
+                answers.push(get(&app, &url, &sse).await);
+            }
+            for res in answers {
+                assert_refused(&res, "PARAMETER_LIMIT_EXCEEDED", words);
+                assert!(!res.body.to_string().contains(&"N".repeat(200)), "{what}: the name is not echoed");
+            }
+            // In a batch, the operation past a bound is refused and the other runs.
+            let batch = json!([{ "query": query }, body]);
+            let res = raw_post(&app, "/graphql", &[("authorization", &auth)], batch.to_string()).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.body[0]["data"]["viewer"]["mode"], "TEST", "{}", res.body);
+            assert_eq!(res.body[1]["errors"][0]["extensions"]["code"], "PARAMETER_LIMIT_EXCEEDED", "{}", res.body);
+            assert!(res.body[1]["errors"][0]["message"].as_str().is_some_and(|m| m.contains(words)), "{}", res.body);
+        }
+        // At the bounds, the operation runs.
+        let name = "N".repeat(1024);
+        let body = json!({ "query": format!("query {name} {query}"), "operationName": name, "extensions": many });
+        let res = raw_post(&app, "/graphql", &[("authorization", &auth)], body.to_string()).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.body["data"]["viewer"]["mode"], "TEST", "{}", res.body);
+        let res = get(&app, &format!("/graphql?{}", query_string(&body)), &[("authorization", &auth)]).await;
+        assert_eq!(res.body["data"]["viewer"]["mode"], "TEST", "{}", res.body);
+        still_serving(&app).await;
+    }
+}

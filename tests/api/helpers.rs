@@ -248,7 +248,13 @@ impl TestApp {
             .await
             .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local addr"));
-        let app = cockpit_gateway::build_app(&config, db.clone(), secrets.clone()).expect("app");
+        let app = cockpit_gateway::build_app(
+            &config,
+            db.clone(),
+            secrets.clone(),
+            cockpit_gateway::signals::Hangups::none(),
+        )
+        .expect("app");
         let server = config.server.clone();
         tokio::spawn(async move {
             cockpit_gateway::server::serve(listener, app, server, std::future::pending())
@@ -436,6 +442,62 @@ pub static GET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// Runs `cockpit-gateway serve` over `db` on a free port, with `env` set; returns the process
 /// and its address once it answers.
 pub async fn serve_process(db: &TestDb, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    spawn_process(db, env, "error", std::process::Stdio::null()).await
+}
+
+/// `serve_process` logging at `info` in JSON lines, which the returned [`Log`] collects.
+pub async fn serve_process_logged(
+    db: &TestDb,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String, Log) {
+    let (mut child, address) = spawn_process(db, env, "info", std::process::Stdio::piped()).await;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let log = Log::default();
+    let lines = log.0.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            lines.lock().expect("log lines").push(line);
+        }
+    });
+    (child, address, log)
+}
+
+/// The log lines of a gateway process, as they come.
+#[derive(Clone, Default)]
+pub struct Log(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Log {
+    /// The first line (a JSON object) whose fields include every one of `fields`, within 5 s.
+    pub async fn wait_for(&self, fields: Value) -> Value {
+        for _ in 0..100 {
+            let found = self.0.lock().expect("log lines").iter().find_map(|line| {
+                let line: Value = serde_json::from_str(line).ok()?;
+                let fields = fields.as_object()?;
+                fields
+                    .iter()
+                    .all(|(key, value)| line.get(key) == Some(value))
+                    .then_some(line)
+            });
+            if let Some(line) = found {
+                return line;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no log line with {fields} in {:#?}",
+            self.0.lock().expect("log lines")
+        );
+    }
+}
+
+async fn spawn_process(
+    db: &TestDb,
+    env: &[(&str, &str)],
+    rust_log: &str,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
         probe.local_addr().expect("addr").port()
@@ -444,10 +506,11 @@ pub async fn serve_process(db: &TestDb, env: &[(&str, &str)]) -> (std::process::
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
         .args(["serve", "--listen", &address, "--database-url", &db.url])
         .env("COCKPIT_SECRET_KEY", &db.secret_key)
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", rust_log)
+        .env("COCKPIT_LOG_FORMAT", "json")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn serve");
     let client = reqwest::Client::new();

@@ -325,3 +325,125 @@ async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_reques
         res.assert_ok();
     }
 }
+
+/// Sends `signal` (a name `kill -s` knows) to `child`.
+fn send_signal(child: &std::process::Child, signal: &str) {
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success(),
+        "kill -s {signal}"
+    );
+}
+
+/// How `child` exited, within 10 s.
+async fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 10 s after a stop signal");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Without `--trusted-documents` a SIGHUP reloads nothing, and neither it nor the signals
+/// that mean nothing to the gateway stop it: each is logged (SIGPIPE is ignored outright), and
+/// requests go on being served; SIGTERM then still drains and exits 0.
+async fn signals_without_meaning_leave_the_gateway_serving(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let (mut child, address, log) = serve_process_logged(&db, &[]).await;
+    let client = reqwest::Client::new();
+    for signal in ["HUP", "USR1", "USR2", "ALRM", "IO", "PIPE", "HUP"] {
+        send_signal(&child, signal);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "SIG{signal} ended the gateway: {:?}",
+            child.try_wait()
+        );
+        if signal != "PIPE" {
+            log.wait_for(json!({ "signal": format!("SIG{signal}") }))
+                .await;
+        }
+        let res = client
+            .post(format!("http://{address}/graphql"))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("served after SIG{signal}: {e}"));
+        assert_eq!(res.status(), StatusCode::OK, "after SIG{signal}");
+    }
+    let hangup = log.wait_for(json!({ "signal": "SIGHUP" })).await;
+    assert_eq!(hangup["level"], "INFO", "{hangup}");
+    assert!(
+        hangup["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing to reload")),
+        "{hangup}"
+    );
+
+    send_signal(&child, "TERM");
+    let status = exit_status(&mut child).await;
+    assert!(status.success(), "{status:?}");
+    log.wait_for(
+        json!({ "signal": "SIGTERM", "message": "shutting down: finishing in-flight requests" }),
+    )
+    .await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn signals_without_meaning_leave_the_gateway_serving_sqlite() {
+    signals_without_meaning_leave_the_gateway_serving(Backend::Sqlite).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn signals_without_meaning_leave_the_gateway_serving_postgres() {
+    signals_without_meaning_leave_the_gateway_serving(Backend::Postgres).await;
+}
+
+/// SIGQUIT (a terminal's Ctrl-\, nginx's graceful stop) drains like SIGTERM: the request in
+/// flight is answered and the process exits 0, where the default would kill it at once.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigquit_is_a_graceful_shutdown() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let (mut child, address, log) = serve_process_logged(&db, &[]).await;
+    let body = json!({ "query": "{ __typename }" }).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .expect("send head");
+    stream.flush().expect("flush");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send_signal(&child, "QUIT");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(tail.as_bytes()).expect("send tail");
+    let mut response = String::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.read_to_string(&mut response).expect("read response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let status = exit_status(&mut child).await;
+    assert!(status.success(), "{status:?}");
+    log.wait_for(
+        json!({ "signal": "SIGQUIT", "message": "shutting down: finishing in-flight requests" }),
+    )
+    .await;
+}

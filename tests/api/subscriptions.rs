@@ -5,8 +5,10 @@
 use std::time::{Duration, Instant};
 
 use cockpit_gateway::domain::{Mode, Role, api_keys};
+use futures_util::SinkExt as _;
 use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::*;
 use crate::jwt::{claims, sign};
@@ -789,5 +791,142 @@ db_test! {
             }
             other => panic!("expected close 4409, got {other:?}"),
         }
+    }
+}
+
+/// The next frames of a refused connection: in the legacy protocol a `connection_error` saying
+/// why, then (both protocols) the close; its code and reason.
+async fn refusal(ws: &mut Ws) -> (u16, String) {
+    if ws.protocol == Protocol::Legacy {
+        match ws.frame().await {
+            Frame::Json(message) => {
+                assert_eq!(message["type"], "connection_error", "{message}");
+                assert!(
+                    message["payload"]["message"]
+                        .as_str()
+                        .is_some_and(|m| !m.is_empty()),
+                    "{message}"
+                );
+            }
+            other => panic!("expected connection_error, got {other:?}"),
+        }
+    }
+    match ws.frame().await {
+        Frame::Close(code, reason) => (code, reason),
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+/// `message` in `protocol`'s words: the legacy protocol starts and stops operations.
+fn spoken(protocol: Protocol, mut message: Value) -> Value {
+    if protocol == Protocol::Legacy {
+        let legacy = match message["type"].as_str() {
+            Some("subscribe") => "start",
+            Some("complete") => "stop",
+            _ => return message,
+        };
+        message["type"] = json!(legacy);
+    }
+    message
+}
+
+db_test! {
+    async fn messages_before_the_ack_and_a_second_init_close_with_the_protocols_codes(app) {
+        let credentials = json!({ "Authorization": format!("Bearer {}", app.org.test_key) });
+        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ viewer { mode } }" } });
+        for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+            // An operation message before the ack is unauthorised (4401), never the server's
+            // fault (1011); a message the protocol doesn't know is invalid (4400).
+            for (message, code) in [
+                (subscribe.clone(), 4401),
+                (json!({ "id": "1", "type": "complete" }), 4401),
+                (json!({ "id": "1", "type": "next", "payload": {} }), 4400),
+                (json!({ "type": "whatever" }), 4400),
+                (json!({ "id": "1" }), 4400),
+                (json!(["connection_init"]), 4400),
+            ] {
+                let message = spoken(protocol, message);
+                let mut ws = Ws::open(&app.address, protocol).await;
+                ws.send(message.clone()).await;
+                let (closed, reason) = refusal(&mut ws).await;
+                assert_eq!(closed, code, "{protocol:?} {message}: {reason}");
+                assert!(!reason.is_empty());
+            }
+            let mut ws = Ws::open(&app.address, protocol).await;
+            ws.socket.send(WsMessage::Text("not json".into())).await.expect("send");
+            assert_eq!(refusal(&mut ws).await.0, 4400, "{protocol:?}");
+
+            // A second connection_init, before or after the ack, is one too many (4429).
+            let mut ws = Ws::connect(&app.address, protocol, credentials.clone()).await;
+            ws.send(json!({ "type": "connection_init", "payload": credentials })).await;
+            assert_eq!(refusal(&mut ws).await, (4429, "Too many initialisation requests".to_owned()), "{protocol:?}");
+            let mut ws = Ws::open(&app.address, protocol).await;
+            for _ in 0..2 {
+                ws.send(json!({ "type": "connection_init", "payload": credentials })).await;
+            }
+            assert_eq!(ws.next_json().await.expect("ack")["type"], "connection_ack");
+            assert_eq!(refusal(&mut ws).await.0, 4429, "{protocol:?}");
+
+            // A refused connection_init is 4403 (in the legacy protocol too, after its
+            // connection_error, rather than a dropped socket).
+            let mut ws = Ws::open(&app.address, protocol).await;
+            ws.send(json!({ "type": "connection_init", "payload": {} })).await;
+            assert_eq!(refusal(&mut ws).await.0, 4403, "{protocol:?}");
+        }
+        // graphql-transport-ws: a ping may come before the ack (answered, nothing closed).
+        let mut ws = Ws::open(&app.address, Protocol::TransportWs).await;
+        ws.send(json!({ "type": "ping" })).await;
+        ws.send(json!({ "type": "connection_init", "payload": credentials })).await;
+        assert_eq!(ws.next_json().await.expect("ack")["type"], "connection_ack");
+        ws.send(subscribe).await;
+        assert_eq!(ws.next_payload().await["data"]["viewer"]["mode"], "TEST");
+    }
+}
+
+db_test! {
+    async fn client_named_strings_past_their_bounds_close_the_websocket_4400(app) {
+        let credentials = json!({ "Authorization": format!("Bearer {}", app.org.test_key) });
+        let query = "{ viewer { mode } }";
+        // At the bounds, an operation runs and its id is echoed whole.
+        let id = "i".repeat(128);
+        let many: serde_json::Map<String, Value> = (0..32).map(|i| (format!("{i:0>128}"), json!(1))).collect();
+        for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+            let mut ws = Ws::connect(&app.address, protocol, credentials.clone()).await;
+            ws.send(spoken(protocol, json!({ "id": id, "type": "subscribe", "payload": {
+                "query": format!("query {} {query}", "N".repeat(1024)), "operationName": "N".repeat(1024), "extensions": many } }))).await;
+            let message = ws.next_json().await.expect("a result");
+            assert_eq!(message["id"], id.as_str(), "{protocol:?}");
+            assert_eq!(message["payload"]["data"]["viewer"]["mode"], "TEST", "{protocol:?}: {message}");
+        }
+        let mut too_many = many.clone();
+        too_many.insert("one more".to_owned(), json!(1));
+        let operation = |id: Value, payload: Value| json!({ "id": id, "type": "subscribe", "payload": payload });
+        let cases = [
+            (operation(json!("i".repeat(129)), json!({ "query": query })), "`id` is 129 bytes long; the limit is 128 bytes"),
+            (operation(json!("i".repeat(100_000)), json!({ "query": query })), "`id` is 100000 bytes long"),
+            (json!({ "id": "c".repeat(129), "type": "complete" }), "`id` is 129 bytes long"),
+            (operation(json!(""), json!({ "query": query })), "an empty `id`"),
+            (operation(json!(7), json!({ "query": query })), "`id` must be a string"),
+            (operation(json!("1"), json!({ "query": query, "operationName": "N".repeat(1025) })), "`operationName` is 1025 bytes long; the limit is 1024 bytes"),
+            (operation(json!("1"), json!({ "documentId": "d".repeat(257) })), "`documentId` is 257 bytes long; the limit is 256 bytes"),
+            (operation(json!("1"), json!({ "query": query, "extensions": too_many })), "`extensions` has 33 members; the limit is 32"),
+            (operation(json!("1"), json!({ "query": query, "extensions": { "k".repeat(129): 1 } })), "named with 129 bytes; the limit is 128 bytes"),
+            (operation(json!("1"), json!("{ viewer { mode } }")), "`payload` must be an object"),
+        ];
+        for (message, words) in cases {
+            for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+                let message = spoken(protocol, message.clone());
+                let mut ws = Ws::connect(&app.address, protocol, credentials.clone()).await;
+                ws.send(message.clone()).await;
+                let (code, reason) = refusal(&mut ws).await;
+                assert_eq!(code, 4400, "{protocol:?} {words}: {reason}");
+                assert!(reason.contains(words), "{protocol:?}: {reason}");
+            }
+        }
+        // A binary message is held to the same rules.
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        let long = operation(json!("i".repeat(10_000)), json!({ "query": query }));
+        ws.socket.send(WsMessage::Binary(long.to_string().into_bytes().into())).await.expect("send");
+        assert_eq!(refusal(&mut ws).await.0, 4400);
     }
 }

@@ -1,9 +1,61 @@
 //! One operation's parameters as a client sends them: a JSON body, or a GET query string
-//! decoded strictly.
+//! decoded strictly; and the bounds on the strings a client names freely, for every transport.
 
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use crate::code::Code;
 use crate::http::error::ApiError;
+
+/// Bounds on what a client names freely, the same over every transport; the document and the
+/// variables are bounded by the body size and nesting limits instead. Each is far past what a
+/// client library sends (a UUID or a counter as an id, a hash as a document id, an identifier
+/// as a name, a few extensions), and small enough that nothing repeats kilobytes of it.
+pub(super) mod bounds {
+    /// A WebSocket operation's `id`, in bytes (echoed in every message of the operation).
+    pub const OPERATION_ID: usize = 128;
+    /// `operationName`, in bytes.
+    pub const OPERATION_NAME: usize = 1024;
+    /// `documentId`, in bytes; a trusted documents manifest with a longer id doesn't load.
+    pub const DOCUMENT_ID: usize = crate::http::trusted::MAX_ID_BYTES;
+    /// Members of `extensions`.
+    pub const EXTENSIONS: usize = 32;
+    /// The name of a member of `extensions`, in bytes.
+    pub const EXTENSION_KEY: usize = 128;
+}
+
+/// Why the freely named parameters of one operation are refused: one past its bound (the
+/// message names it and the bound); `None` when all are within.
+pub(super) fn out_of_bounds(
+    operation_name: Option<&str>,
+    document_id: Option<&str>,
+    extensions: Option<&Map<String, Value>>,
+) -> Option<String> {
+    let too_long = |name: &str, text: Option<&str>, max: usize| {
+        let len = text.map_or(0, str::len);
+        (len > max).then(|| format!("`{name}` is {len} bytes long; the limit is {max} bytes."))
+    };
+    too_long("operationName", operation_name, bounds::OPERATION_NAME)
+        .or_else(|| too_long("documentId", document_id, bounds::DOCUMENT_ID))
+        .or_else(|| {
+            let extensions = extensions?;
+            if extensions.len() > bounds::EXTENSIONS {
+                return Some(format!(
+                    "`extensions` has {} members; the limit is {}.",
+                    extensions.len(),
+                    bounds::EXTENSIONS
+                ));
+            }
+            let key = extensions
+                .keys()
+                .find(|key| key.len() > bounds::EXTENSION_KEY)?;
+            Some(format!(
+                "A member of `extensions` is named with {} bytes; the limit is {} bytes.",
+                key.len(),
+                bounds::EXTENSION_KEY
+            ))
+        })
+}
 
 /// One operation's parameters, as the client sent them.
 #[derive(Debug, Default)]
@@ -38,13 +90,30 @@ impl Params {
             Some(Value::String(n)) => Some(n),
             Some(_) => return Err(ApiError::bad_request("`operationName` must be a string.")),
         };
-        Ok(Self {
+        Self {
             query,
             document_id,
             operation_name,
             variables: object_param(object.remove("variables"), "variables")?,
             extensions: object_param(object.remove("extensions"), "extensions")?,
-        })
+        }
+        .within_bounds()
+    }
+
+    /// These parameters, or 400 `PARAMETER_LIMIT_EXCEEDED` when one is past its bound.
+    fn within_bounds(self) -> Result<Self, ApiError> {
+        match out_of_bounds(
+            self.operation_name.as_deref(),
+            self.document_id.as_deref(),
+            Some(&self.extensions),
+        ) {
+            Some(message) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::ParameterLimitExceeded,
+                message,
+            )),
+            None => Ok(self),
+        }
     }
 
     pub(super) fn from_query_string(raw: &str, nesting_limit: usize) -> Result<Self, ApiError> {
@@ -85,7 +154,7 @@ impl Params {
                 _ => {}
             }
         }
-        Ok(params)
+        params.within_bounds()
     }
 }
 

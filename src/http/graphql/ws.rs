@@ -7,10 +7,11 @@
 //! `headers`, and they are held to the same rules. Each operation then goes through the same
 //! pipeline as over HTTP (`stream::run`). Here the gateway adds what the protocol leaves to
 //! the server: a `connection_init` within the header read timeout (else 4408), a refused one
-//! closed with 4403, messages no larger than the body limit nor nested deeper than the nesting
-//! limit (else 4400), a client that doesn't read its messages cut after the send timeout, one
-//! that answers no ping for a minute closed, and at shutdown — once no HTTP request is in
-//! flight — a close with 1001 (going away).
+//! closed with 4403, each message checked before async-graphql reads it ([`Gate`]: 4400, 4401,
+//! 4409, 4429), a client that doesn't read its messages cut after the send timeout, one that
+//! answers no ping for a minute closed, and at shutdown — once no HTTP request is in flight — a
+//! close with 1001 (going away). The legacy protocol, which has no close codes of its own,
+//! closes with the same ones, after a `connection_error` saying why.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +34,7 @@ use super::super::AppState;
 use super::super::error::{ApiError, Envelope};
 use super::super::media::Media;
 use super::super::ops::REQUEST_ID;
-use super::params::Params;
+use super::params::{Params, bounds, out_of_bounds};
 use super::{Arrival, stream as streaming};
 use crate::code::Code;
 use crate::server::ConnectionScope;
@@ -251,24 +252,18 @@ impl RunningIds {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Takes note of a client's message; `Err` with the close to answer a duplicate with.
-    fn heard(&self, text: &str) -> Result<(), Message> {
-        let Ok(message) = serde_json::from_str::<Value>(text) else {
-            return Ok(());
-        };
-        let Some(id) = message["id"].as_str() else {
-            return Ok(());
-        };
+    /// Takes note of a client's operation message; `Err` with the refusal of a duplicate.
+    fn heard(&self, kind: &str, id: &str) -> Result<(), Refusal> {
         let mut ids = self.ids();
-        match message["type"].as_str() {
-            Some("subscribe") if !ids.running.insert(id.to_owned()) => Err(close(
+        match kind {
+            "subscribe" if !ids.running.insert(id.to_owned()) => Err(Refusal(
                 4409,
-                &format!(
+                format!(
                     "Subscriber for {} already exists",
                     id.chars().take(64).collect::<String>()
                 ),
             )),
-            Some("complete") => {
+            "complete" => {
                 if ids.running.remove(id) {
                     ids.stopping.insert(id.to_owned());
                 }
@@ -294,6 +289,106 @@ impl RunningIds {
     }
 }
 
+/// A client message refused before async-graphql reads it: the close code and its reason.
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal(u16, String);
+
+impl Refusal {
+    fn invalid(reason: impl Into<String>) -> Self {
+        Self(4400, reason.into())
+    }
+}
+
+/// What the gateway checks of each client message before async-graphql reads it, the same in
+/// both protocols: the nesting limit, the protocol's message types and fields, the bounds on
+/// what the client names (4400 past any); an operation message before `connection_ack` (4401)
+/// and a second `connection_init` (4429), as graphql-transport-ws has it; and in that
+/// protocol a running operation's id taken again (4409).
+struct Gate {
+    transport_ws: bool,
+    max_nesting: usize,
+    connection: Arc<Connection>,
+    running: Arc<RunningIds>,
+    init_seen: bool,
+}
+
+impl Gate {
+    /// The message as async-graphql is to read it, or why the connection closes.
+    fn check(&mut self, text: &str) -> Result<Option<String>, Refusal> {
+        super::super::check_json_nesting(text.as_bytes(), self.max_nesting)
+            .map_err(Refusal::invalid)?;
+        let message: Value = serde_json::from_str(text)
+            .map_err(|_| Refusal::invalid("Invalid message received: not JSON."))?;
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Refusal::invalid("Invalid message received: no `type`."))?;
+        let known: &[&str] = if self.transport_ws {
+            &["connection_init", "ping", "pong", "subscribe", "complete"]
+        } else {
+            &["connection_init", "start", "stop", "connection_terminate"]
+        };
+        if !known.contains(&kind) {
+            return Err(Refusal::invalid(format!(
+                "Invalid message received: unknown type `{}`.",
+                kind.chars().take(32).collect::<String>()
+            )));
+        }
+        let operation = matches!(kind, "subscribe" | "complete" | "start" | "stop");
+        let id = match message.get("id") {
+            _ if !operation => None,
+            Some(Value::String(id)) if id.is_empty() => {
+                return Err(Refusal::invalid("Invalid message received: an empty `id`."));
+            }
+            Some(Value::String(id)) if id.len() > bounds::OPERATION_ID => {
+                return Err(Refusal::invalid(format!(
+                    "Invalid message received: `id` is {} bytes long; the limit is {} bytes.",
+                    id.len(),
+                    bounds::OPERATION_ID
+                )));
+            }
+            Some(Value::String(id)) => Some(id.as_str()),
+            _ => {
+                return Err(Refusal::invalid(
+                    "Invalid message received: `id` must be a string.",
+                ));
+            }
+        };
+        if matches!(kind, "subscribe" | "start") {
+            let payload = message
+                .get("payload")
+                .and_then(Value::as_object)
+                .ok_or_else(|| {
+                    Refusal::invalid("Invalid message received: `payload` must be an object.")
+                })?;
+            if let Some(why) = out_of_bounds(
+                payload.get("operationName").and_then(Value::as_str),
+                payload.get(DOCUMENT_ID).and_then(Value::as_str),
+                payload.get("extensions").and_then(Value::as_object),
+            ) {
+                return Err(Refusal::invalid(format!("Invalid message received: {why}")));
+            }
+        }
+        if kind == "connection_init" {
+            if self.init_seen {
+                return Err(Refusal(4429, "Too many initialisation requests".to_owned()));
+            }
+            self.init_seen = true;
+        } else if operation && self.connection.headers.get().is_none() {
+            return Err(Refusal(4401, "Unauthorized".to_owned()));
+        }
+        if self.transport_ws
+            && let Some(id) = id
+        {
+            self.running.heard(kind, id)?;
+        }
+        Ok(match kind {
+            "subscribe" | "start" if text.contains("\"documentId\"") => carry_document_id(message),
+            _ => None,
+        })
+    }
+}
+
 async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, peer: Peer) {
     let Peer {
         client,
@@ -305,48 +400,60 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING);
     let connection = Arc::new(Connection::default());
 
-    // Incoming messages, each measured before async-graphql parses it.
-    let max_nesting = state.limits.max_nesting;
+    // Incoming messages, each checked before async-graphql parses it.
     let closer = outgoing.clone();
     // When the client last sent anything, pongs included.
     let heard = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
     let heard_from = Arc::clone(&heard);
     let running = Arc::new(RunningIds::default());
-    let running_heard = Arc::clone(&running);
+    let mut gate = Gate {
+        transport_ws,
+        max_nesting: state.limits.max_nesting,
+        connection: Arc::clone(&connection),
+        running: Arc::clone(&running),
+        init_seen: false,
+    };
     let incoming = source.map(move |message| {
         *heard_from
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
-        if let Ok(Message::Text(text)) = &message
-            && let Err(why) = super::super::check_json_nesting(text.as_bytes(), max_nesting)
-        {
-            let _ = closer.try_send(close(4400, &why));
-            return Err(axum::Error::new(why));
-        }
-        if transport_ws
-            && let Ok(Message::Text(text)) = &message
-            && let Err(refusal) = running_heard.heard(text.as_str())
-        {
-            let _ = closer.try_send(refusal);
-            return Err(axum::Error::new("a duplicate operation id"));
-        }
-        match message {
-            Ok(Message::Text(text)) if text.as_str().contains("\"documentId\"") => Ok(
-                Message::Text(carry_document_id(text.as_str()).map_or(text, Into::into)),
-            ),
-            other => other,
+        // Binary messages are read as text by async-graphql: held to the same rules.
+        let text = match &message {
+            Ok(Message::Text(text)) => Ok(text.as_str()),
+            Ok(Message::Binary(bytes)) => std::str::from_utf8(bytes)
+                .map_err(|_| Refusal::invalid("Invalid message received: not UTF-8 text.")),
+            _ => return message,
+        };
+        match text.and_then(|text| gate.check(text)) {
+            Ok(Some(rewritten)) => Ok(Message::Text(rewritten.into())),
+            Ok(None) => message,
+            Err(Refusal(code, reason)) => {
+                // The legacy protocol has no close codes of its own: its clients hear of a
+                // refused connection through `connection_error`.
+                if !transport_ws {
+                    let error = serde_json::json!({ "type": "connection_error", "payload": { "message": reason } });
+                    let _ = closer.try_send(Message::Text(error.to_string().into()));
+                }
+                let _ = closer.try_send(close(code, &reason));
+                Err(axum::Error::new(reason))
+            }
         }
     });
+    let answering = Arc::clone(&connection);
     let to_queue = futures_util::sink::unfold(outgoing, move |outgoing, message: Message| {
-        let running = Arc::clone(&running);
+        let (running, connection) = (Arc::clone(&running), Arc::clone(&answering));
         async move {
             if let Message::Text(text) = &message {
                 running.sent(text.as_str());
             }
-            outgoing
-                .send(message)
-                .await
-                .map_err(|_| axum::Error::new("the connection is closing"))?;
+            let refused = connection.refused.load(Ordering::SeqCst);
+            let (message, then) = in_protocol(message, refused, transport_ws);
+            for message in std::iter::once(message).chain(then) {
+                outgoing
+                    .send(message)
+                    .await
+                    .map_err(|_| axum::Error::new("the connection is closing"))?;
+            }
             Ok::<_, axum::Error>(outgoing)
         }
     });
@@ -414,16 +521,6 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                 }
                 () = closing(scope.as_ref()) => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
             };
-            let message = match message {
-                // async-graphql closes a refused graphql-transport-ws init with 1002; the
-                // protocol's code for it is 4403.
-                Message::Close(Some(frame))
-                    if frame.code == 1002 && connection.refused.load(Ordering::SeqCst) =>
-                {
-                    close(4403, frame.reason.as_str())
-                }
-                other => other,
-            };
             let last = matches!(message, Message::Close(_));
             match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
                 Ok(Ok(())) if !last => {}
@@ -438,6 +535,37 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
             let _ = tokio::time::timeout(SEND_TIMEOUT, &mut writer).await;
         }
         () = &mut writer => {}
+    }
+}
+
+/// A message of async-graphql's in the protocol's terms, and the close to follow it with. Its
+/// closes carry the protocol's codes: it closes a refused init and a message it can't read
+/// alike with 1002 (4403 and 4400), an operation before the ack with 1011 (4401). In the legacy
+/// protocol a refused init's `connection_error` is followed by a close (4403) rather than a
+/// dropped socket.
+fn in_protocol(message: Message, refused: bool, transport_ws: bool) -> (Message, Option<Message>) {
+    match message {
+        Message::Close(Some(frame)) if frame.code == 1002 && refused => {
+            (close(4403, frame.reason.as_str()), None)
+        }
+        Message::Close(Some(frame)) if frame.code == 1002 => (
+            close(
+                4400,
+                &format!("Invalid message received: {}", frame.reason.as_str()),
+            ),
+            None,
+        ),
+        Message::Close(Some(frame)) if frame.code == 1011 => (close(4401, "Unauthorized"), None),
+        Message::Text(text)
+            if !transport_ws && refused && text.starts_with("{\"type\":\"connection_error\"") =>
+        {
+            let reason = serde_json::from_str::<Value>(text.as_str())
+                .ok()
+                .and_then(|error| error["payload"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "Forbidden".to_owned());
+            (Message::Text(text), Some(close(4403, &reason)))
+        }
+        other => (other, None),
     }
 }
 
@@ -466,8 +594,7 @@ const DOCUMENT_ID: &str = "documentId";
 
 /// A subscribe message whose payload names a trusted document (`documentId`, as over HTTP),
 /// with the id moved into the payload's `extensions`; `None` for any other message.
-fn carry_document_id(text: &str) -> Option<String> {
-    let mut message: Value = serde_json::from_str(text).ok()?;
+fn carry_document_id(mut message: Value) -> Option<String> {
     let payload = message.get_mut("payload")?.as_object_mut()?;
     let id = payload.remove(DOCUMENT_ID)?;
     let extensions = payload
