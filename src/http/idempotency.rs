@@ -288,5 +288,8 @@ async fn release(pool: Db, ticket: Ticket) {
 
 fn unavailable(err: &DomainError, envelope: Envelope) -> Response {
     tracing::error!(error = %err.log_description(), "could not store an idempotent response");
+    if err.is_unavailable() {
+        return ApiError::service_unavailable().render(envelope);
+    }
     ApiError::unavailable("Internal server error").render(envelope)
 }

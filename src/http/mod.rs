@@ -167,7 +167,9 @@ pub fn build_app(
     db: DatabaseConnection,
     secrets: SecretBox,
 ) -> Result<Router, StartupError> {
-    let limiter = RateLimiter::new(&config.rate_limit).map_err(StartupError::Config)?;
+    let metrics = Metrics::default();
+    let limiter = RateLimiter::new(&config.rate_limit, metrics.rate_limit_fallbacks())
+        .map_err(StartupError::Config)?;
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
@@ -208,7 +210,7 @@ pub fn build_app(
         )),
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(metrics),
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         _trusted_reload: trusted.reload_on_hangup().map(AbortOnDrop),

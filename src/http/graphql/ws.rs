@@ -7,13 +7,14 @@
 //! `headers`, and they are held to the same rules. Each operation then goes through the same
 //! pipeline as over HTTP (`stream::run`). Here the gateway adds what the protocol leaves to
 //! the server: a `connection_init` within the header read timeout (else 4408), a refused one
-//! closed with 4403, messages no larger than the body limit nor nested deeper than the nesting
+//! closed with 4403 (1013, try again later, when the credential couldn't be checked: the
+//! database or the JWKS is unavailable), messages no larger than the body limit nor nested deeper than the nesting
 //! limit (else 4400), a client that doesn't read its messages cut after the send timeout, one
 //! that answers no ping for a minute closed, and at shutdown — once no HTTP request is in
 //! flight — a close with 1001 (going away).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -111,8 +112,9 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
 struct Connection {
     /// Its credentials, as the headers an HTTP request would carry.
     headers: OnceLock<HeaderMap>,
-    /// `connection_init` was refused (its close is 4403, not async-graphql's 1002).
-    refused: AtomicBool,
+    /// The close code of a refused `connection_init` (4403 or 1013, not async-graphql's 1002);
+    /// 0 until one is refused.
+    refused: AtomicU16,
 }
 
 #[derive(Clone)]
@@ -359,10 +361,11 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let init = {
         let (state, connection) = (state.clone(), Arc::clone(&connection));
         move |payload: Value| async move {
-            let refused = |message: String| {
-                connection.refused.store(true, Ordering::SeqCst);
+            let refused_with = |code: u16, message: String| {
+                connection.refused.store(code, Ordering::SeqCst);
                 Err(async_graphql::Error::new(message))
             };
+            let refused = |message: String| refused_with(4403, message);
             let headers = match payload_headers(&payload, request_id.as_ref()) {
                 Ok(headers) => headers,
                 Err(message) => return refused(message),
@@ -379,7 +382,13 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                     {
                         super::super::ops::failed_authentication(&state, ip).await;
                     }
-                    refused(error.message)
+                    // A credential that couldn't be checked is not refused: try again later.
+                    let code = if error.status == StatusCode::SERVICE_UNAVAILABLE {
+                        1013
+                    } else {
+                        4403
+                    };
+                    refused_with(code, error.message)
                 }
             }
         }
@@ -418,9 +427,12 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                 // async-graphql closes a refused graphql-transport-ws init with 1002; the
                 // protocol's code for it is 4403.
                 Message::Close(Some(frame))
-                    if frame.code == 1002 && connection.refused.load(Ordering::SeqCst) =>
+                    if frame.code == 1002 && connection.refused.load(Ordering::SeqCst) != 0 =>
                 {
-                    close(4403, frame.reason.as_str())
+                    close(
+                        connection.refused.load(Ordering::SeqCst),
+                        frame.reason.as_str(),
+                    )
                 }
                 other => other,
             };
