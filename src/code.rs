@@ -12,6 +12,10 @@ pub enum Code {
     BadUserInput,
     BadRequest,
     InternalServerError,
+    /// A dependency the request needs (the database) can't be reached now: retry (503).
+    ServiceUnavailable,
+    /// The keys that verify session tokens (the JWKS) can't be fetched now: retry (503).
+    AuthenticationUnavailable,
     GraphqlParseFailed,
     GraphqlValidationFailed,
     /// The request ran longer than the request timeout (504).
@@ -64,6 +68,8 @@ impl Code {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::BadRequest => "BAD_REQUEST",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::AuthenticationUnavailable => "AUTHENTICATION_UNAVAILABLE",
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::Timeout => "TIMEOUT",
@@ -94,6 +100,12 @@ impl Code {
         }
     }
 }
+
+/// The one answer to "the database is unavailable", on every transport: no cause is named.
+pub const SERVICE_UNAVAILABLE_MESSAGE: &str =
+    "The service is temporarily unavailable; retry the request shortly.";
+/// `Retry-After` of that answer, in seconds.
+pub const SERVICE_UNAVAILABLE_RETRY_AFTER: u64 = 2;
 
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,6 +1,7 @@
 //! cockpit-gateway: a GraphQL gateway over the KrosAI Cockpit endpoints domain.
 
 pub mod auth;
+pub mod breaker;
 pub mod cli;
 pub mod code;
 pub mod config;

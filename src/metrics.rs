@@ -1,5 +1,5 @@
-//! Prometheus metrics: requests, errors by code, latency, database pool use and open
-//! subscriptions.
+//! Prometheus metrics: requests, errors by code, latency, database pool use, open
+//! subscriptions, and whether the dependencies that may fail (Redis, the JWKS host) answer.
 
 use std::time::Duration;
 
@@ -33,6 +33,11 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -42,6 +47,8 @@ pub struct Metrics {
     duration: HistogramFamily,
     pool: Family<PoolLabels, Gauge>,
     subscriptions: Gauge,
+    dependency_up: Family<DependencyLabels, Gauge>,
+    rate_limit_fallbacks: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -57,6 +64,18 @@ impl Default for Metrics {
         let duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let pool = Family::<PoolLabels, Gauge>::default();
         let subscriptions = Gauge::default();
+        let dependency_up = Family::<DependencyLabels, Gauge>::default();
+        let rate_limit_fallbacks = Counter::default();
+        registry.register(
+            "dependency_up",
+            "Whether a configured dependency answered its last call (1) or is failing (0)",
+            dependency_up.clone(),
+        );
+        registry.register(
+            "rate_limit_fallbacks",
+            "Rate-limit decisions made in this process's buckets because Redis was unavailable",
+            rate_limit_fallbacks.clone(),
+        );
         registry.register(
             "subscriptions_open",
             "Subscriptions open in this process (WebSocket and server-sent events)",
@@ -85,6 +104,8 @@ impl Default for Metrics {
             duration,
             pool,
             subscriptions,
+            dependency_up,
+            rate_limit_fallbacks,
         }
     }
 }
@@ -143,11 +164,26 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the pool gauges read now.
-    /// The metrics as text, with the pool's use and `subscriptions` (open now) read first.
-    pub fn render(&self, db: &DatabaseConnection, subscriptions: usize) -> String {
+    /// The counter the rate limiter adds its fallbacks to.
+    pub fn rate_limit_fallbacks(&self) -> Counter {
+        self.rate_limit_fallbacks.clone()
+    }
+
+    /// The metrics as text, with the pool's use, `subscriptions` (open now) and whether each
+    /// configured dependency is up read first.
+    pub fn render(
+        &self,
+        db: &DatabaseConnection,
+        subscriptions: usize,
+        dependencies: &[(&'static str, bool)],
+    ) -> String {
         self.subscriptions
             .set(i64::try_from(subscriptions).unwrap_or(i64::MAX));
+        for &(dependency, up) in dependencies {
+            self.dependency_up
+                .get_or_create(&DependencyLabels { dependency })
+                .set(i64::from(up));
+        }
         let (size, idle) = pool_usage(db);
         self.pool
             .get_or_create(&PoolLabels { state: "idle" })

@@ -1,10 +1,14 @@
 //! Rate limiting by query cost, Shopify-style: each credential has a bucket of cost points
 //! that refills at a steady rate; a query takes its requested cost up front and gets back
 //! what it didn't use. Buckets live in memory, or in Redis so that several gateway processes
-//! enforce one budget.
+//! enforce one budget; while Redis can't be reached, each process limits with its own buckets.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+
+use crate::breaker::Breaker;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitSettings {
@@ -19,6 +23,12 @@ pub struct RateLimitSettings {
     /// Points a refused credential costs the client's address (from the same buckets), so
     /// guessing keys or tokens is throttled like any other work.
     pub failed_auth_cost: u64,
+    /// The longest a request waits for Redis before it is limited in memory instead.
+    pub redis_timeout: Duration,
+    /// After Redis fails, how long this process limits in memory before it asks Redis again;
+    /// doubled after each failed try, up to `redis_backoff_max`.
+    pub redis_backoff_min: Duration,
+    pub redis_backoff_max: Duration,
 }
 
 impl Default for RateLimitSettings {
@@ -29,6 +39,9 @@ impl Default for RateLimitSettings {
             redis_url: None,
             redis_prefix: "cockpit:ratelimit:".to_owned(),
             failed_auth_cost: 20,
+            redis_timeout: Duration::from_millis(250),
+            redis_backoff_min: Duration::from_secs(1),
+            redis_backoff_max: Duration::from_secs(30),
         }
     }
 }
@@ -61,15 +74,37 @@ enum Backend {
     Redis(RedisBuckets),
 }
 
+/// Where the buckets are, as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimiterState {
+    /// In this process (no Redis configured).
+    Memory,
+    /// In Redis, shared with the other processes.
+    Redis,
+    /// Redis is configured but can't be reached: in this process until it answers again.
+    Degraded,
+}
+
+impl LimiterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+            Self::Degraded => "degraded",
+        }
+    }
+}
+
 impl RateLimiter {
-    pub fn new(settings: &RateLimitSettings) -> Result<Self, String> {
+    /// `fallbacks` counts the decisions made in memory because Redis couldn't be reached.
+    pub fn new(settings: &RateLimitSettings, fallbacks: Counter) -> Result<Self, String> {
         let buckets = Buckets {
             size: settings.bucket_size.max(1) as f64,
             rate: settings.restore_rate.max(1) as f64,
         };
         let backend = match &settings.redis_url {
             None => Backend::Memory(MemoryBuckets::new(buckets)),
-            Some(url) => Backend::Redis(RedisBuckets::new(url, &settings.redis_prefix, buckets)?),
+            Some(url) => Backend::Redis(RedisBuckets::new(url, settings, buckets, fallbacks)?),
         };
         Ok(Self {
             backend,
@@ -87,6 +122,14 @@ impl RateLimiter {
 
     pub fn failed_auth_cost(&self) -> u64 {
         self.failed_auth_cost
+    }
+
+    pub fn state(&self) -> LimiterState {
+        match &self.backend {
+            Backend::Memory(_) => LimiterState::Memory,
+            Backend::Redis(r) if r.breaker.is_up() => LimiterState::Redis,
+            Backend::Redis(_) => LimiterState::Degraded,
+        }
     }
 
     /// Takes `cost` points from `key`'s bucket, or says how long to wait for them.
@@ -194,6 +237,11 @@ pub struct RedisBuckets {
     prefix: String,
     connection: redis::aio::ConnectionManager,
     script: redis::Script,
+    timeout: Duration,
+    /// Open while Redis is failing: requests are limited by `memory` without asking it.
+    breaker: Breaker,
+    memory: MemoryBuckets,
+    fallbacks: Counter,
 }
 
 /// Refill, then take (a negative cost refunds), atomically, on Redis's clock so that every
@@ -221,44 +269,71 @@ return {allowed, tostring(available)}
 ";
 
 impl RedisBuckets {
-    fn new(url: &str, prefix: &str, buckets: Buckets) -> Result<Self, String> {
+    fn new(
+        url: &str,
+        settings: &RateLimitSettings,
+        buckets: Buckets,
+        fallbacks: Counter,
+    ) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        // No retries inside the client: the breaker decides when Redis is asked again.
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1);
+            .set_connection_timeout(Some(settings.redis_timeout))
+            .set_response_timeout(Some(settings.redis_timeout))
+            .set_number_of_retries(0);
         let connection = client
             .get_connection_manager_lazy(config)
             .map_err(|e| format!("REDIS_URL: {e}"))?;
         Ok(Self {
             buckets,
-            prefix: prefix.to_owned(),
+            prefix: settings.redis_prefix.clone(),
             connection,
             script: redis::Script::new(BUCKET_SCRIPT),
+            timeout: settings.redis_timeout,
+            breaker: Breaker::new(settings.redis_backoff_min, settings.redis_backoff_max),
+            memory: MemoryBuckets::new(buckets),
+            fallbacks,
         })
     }
 
     async fn apply(&self, key: &str, cost: f64) -> Decision {
+        let Some(permit) = self.breaker.permit() else {
+            return self.fallback(key, cost);
+        };
         let mut connection = self.connection.clone();
-        let result: redis::RedisResult<(i64, String)> = self
-            .script
-            .key(format!("{}{key}", self.prefix))
+        let mut invocation = self.script.key(format!("{}{key}", self.prefix));
+        invocation
             .arg(self.buckets.size)
             .arg(self.buckets.rate)
-            .arg(cost)
-            .invoke_async(&mut connection)
-            .await;
-        match result {
-            Ok((allowed, available)) => {
+            .arg(cost);
+        let call = invocation.invoke_async::<(i64, String)>(&mut connection);
+        let failure = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok((allowed, available))) => {
+                if !self.breaker.is_up() {
+                    tracing::info!("Redis answers again: rate limits are shared again");
+                }
+                permit.succeeded();
                 let available = available.parse().unwrap_or(0.0);
-                self.buckets.decide(available, cost, allowed == 1)
+                return self.buckets.decide(available, cost, allowed == 1);
             }
-            Err(e) => {
-                // Fail open: an outage of the limiter should not take the gateway down.
-                tracing::warn!(kind = ?e.kind(), "rate limiter unavailable; request allowed");
-                Decision::Allowed(self.buckets.status(self.buckets.size))
-            }
-        }
+            Ok(Err(e)) => format!("{:?}", e.kind()),
+            Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
+        };
+        let opened = permit.failed();
+        // Logged when Redis goes away and at each failed probe, not per request.
+        tracing::warn!(
+            error = %failure,
+            retry_in_ms = opened.backoff.as_millis() as u64,
+            "Redis unavailable: rate limits fall back to this process's buckets"
+        );
+        self.fallback(key, cost)
+    }
+
+    /// An outage of the limiter doesn't take the gateway down, nor lift the limits: each
+    /// process limits on its own meanwhile.
+    fn fallback(&self, key: &str, cost: f64) -> Decision {
+        self.fallbacks.inc();
+        self.memory.apply(key, cost)
     }
 }
 
@@ -268,11 +343,14 @@ mod tests {
 
     #[tokio::test]
     async fn memory_buckets_take_refund_and_throttle() {
-        let limiter = RateLimiter::new(&RateLimitSettings {
-            bucket_size: 100,
-            restore_rate: 10,
-            ..RateLimitSettings::default()
-        })
+        let limiter = RateLimiter::new(
+            &RateLimitSettings {
+                bucket_size: 100,
+                restore_rate: 10,
+                ..RateLimitSettings::default()
+            },
+            Counter::default(),
+        )
         .expect("limiter");
         let Decision::Allowed(s) = limiter.take("k", 60).await else {
             panic!("allowed")

@@ -25,6 +25,11 @@ pub struct JwtSettings {
     pub jwks_min_refetch: Duration,
     /// A cached JWKS older than this is refetched, so rotated-out keys stop working.
     pub jwks_max_age: Duration,
+    /// The longest a JWKS fetch may take.
+    pub jwks_timeout: Duration,
+    /// After failed fetches, the JWKS is tried again after `jwks_min_refetch`, doubling up to
+    /// this.
+    pub jwks_backoff_max: Duration,
 }
 
 impl Default for JwtSettings {
@@ -36,6 +41,8 @@ impl Default for JwtSettings {
             issuer: None,
             jwks_min_refetch: Duration::from_secs(5),
             jwks_max_age: Duration::from_secs(600),
+            jwks_timeout: Duration::from_secs(3),
+            jwks_backoff_max: Duration::from_secs(60),
         }
     }
 }
@@ -46,11 +53,12 @@ impl JwtSettings {
     }
 }
 
-/// Why a token was refused: the first for a 401, the second a server fault.
+/// Why a token was refused: the first for a 401; the second when its keys can't be known now,
+/// with how long until the JWKS is tried again.
 #[derive(Debug, PartialEq, Eq)]
 pub enum JwtError {
     Rejected(String),
-    Unavailable(String),
+    Unavailable(Duration),
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,13 +101,23 @@ impl JwtVerifier {
                 .secret
                 .as_ref()
                 .map(|s| DecodingKey::from_secret(s.as_bytes())),
-            jwks: settings
-                .jwks_url
-                .clone()
-                .map(|url| JwksCache::new(url, settings.jwks_min_refetch, settings.jwks_max_age)),
+            jwks: settings.jwks_url.clone().map(|url| {
+                JwksCache::new(
+                    url,
+                    settings.jwks_min_refetch,
+                    settings.jwks_max_age,
+                    settings.jwks_timeout,
+                    settings.jwks_backoff_max,
+                )
+            }),
             audience: settings.audience.clone(),
             issuer: settings.issuer.clone(),
         }
+    }
+
+    /// Whether the JWKS answered its last fetch, when tokens are verified with one.
+    pub fn jwks_up(&self) -> Option<bool> {
+        self.jwks.as_ref().map(JwksCache::is_up)
     }
 
     /// The user id (`sub`) and expiry of a valid token.
@@ -139,7 +157,7 @@ impl JwtVerifier {
                     JwksError::UnknownKid => {
                         reject("The token's signing key (kid) is not in the JWKS.")
                     }
-                    JwksError::Unavailable(detail) => JwtError::Unavailable(detail),
+                    JwksError::Unavailable { retry_after } => JwtError::Unavailable(retry_after),
                 })?;
                 let token_alg = if alg == "RS256" {
                     Algorithm::RS256
@@ -236,6 +254,8 @@ impl std::fmt::Debug for JwtSettings {
             .field("issuer", &self.issuer)
             .field("jwks_min_refetch", &self.jwks_min_refetch)
             .field("jwks_max_age", &self.jwks_max_age)
+            .field("jwks_timeout", &self.jwks_timeout)
+            .field("jwks_backoff_max", &self.jwks_backoff_max)
             .finish()
     }
 }

@@ -19,8 +19,13 @@ pub enum AuthError {
     Unauthenticated(String),
     /// 403: a valid credential that may not act in the requested organization.
     Forbidden(String),
-    /// 503: the credential could not be checked (database or JWKS unavailable).
-    Unavailable,
+    /// 503: the database could not be reached to check the credential.
+    DatabaseUnavailable,
+    /// 503: the JWKS could not be fetched to verify the token; it may be tried again after
+    /// this long.
+    KeysUnavailable(std::time::Duration),
+    /// 500: checking the credential failed in the gateway or its database.
+    Internal,
 }
 
 impl From<DomainError> for AuthError {
@@ -29,8 +34,13 @@ impl From<DomainError> for AuthError {
             DomainError::Unauthenticated(m) => Self::Unauthenticated(m),
             DomainError::Forbidden(m) => Self::Forbidden(m),
             other => {
+                let unavailable = other.is_unavailable();
                 tracing::error!(error = %other.log_description(), "authentication failed");
-                Self::Unavailable
+                if unavailable {
+                    Self::DatabaseUnavailable
+                } else {
+                    Self::Internal
+                }
             }
         }
     }
@@ -55,6 +65,11 @@ impl Authenticator {
             db,
             jwt: jwt.is_enabled().then(|| JwtVerifier::new(jwt)),
         }
+    }
+
+    /// Whether the JWKS answered its last fetch, when session tokens are verified with one.
+    pub fn jwks_up(&self) -> Option<bool> {
+        self.jwt.as_ref().and_then(JwtVerifier::jwks_up)
     }
 
     /// The actor of an API key: remembered, or verified by the database and remembered.
@@ -93,9 +108,11 @@ impl Authenticator {
         };
         let session = jwt.verify(credential).await.map_err(|e| match e {
             JwtError::Rejected(message) => AuthError::Unauthenticated(message),
-            JwtError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "JWT verification unavailable");
-                AuthError::Unavailable
+            JwtError::Unavailable(retry_after) => {
+                tracing::warn!(
+                    "session token not verified: the JWKS could not be fetched and no key fetched before verifies it"
+                );
+                AuthError::KeysUnavailable(retry_after)
             }
         })?;
         self.user_actor(session, organization).await

@@ -32,6 +32,14 @@ impl DomainError {
         Self::Invalid(vec![FieldError::new(field, code, message)])
     }
 
+    /// Whether the database could not be reached or would not serve now (a connection that
+    /// can't be made or was lost, a pool with none free, a server shutting down or starting,
+    /// SQLite's write lock held past the busy timeout): the request may succeed when retried,
+    /// unlike a statement the database refused or data it couldn't decode.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Database(err) if db_unavailable(err))
+    }
+
     /// A description of an internal failure that is safe to log: no SQL text and no bound
     /// values, only what kind of failure it was.
     pub fn log_description(&self) -> String {
@@ -40,6 +48,44 @@ impl DomainError {
             other => other.to_string(),
         }
     }
+}
+
+/// The class of "the database is unavailable" errors, by what SeaORM and sqlx report.
+pub fn db_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
+            // A connection that can't be opened, broke mid-statement, or isn't free in time.
+            Sqlx::Io(_)
+            | Sqlx::Tls(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed => true,
+            Sqlx::Database(db) => database_code_unavailable(db.as_ref()),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// PostgreSQL's connection exceptions (SQLSTATE class 08), too many connections, and a server
+/// shutting down or starting up (57P01–57P03); SQLite's `SQLITE_BUSY` (any extended code), what
+/// a write gets when another connection holds the lock past the busy timeout: the database is
+/// sound, just not free now, so a retry may succeed.
+fn database_code_unavailable(db: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+    let code = db.code();
+    let code = code.as_deref().unwrap_or_default();
+    if db
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        const SQLITE_BUSY: i64 = 5;
+        return code.parse::<i64>().is_ok_and(|c| c & 0xff == SQLITE_BUSY);
+    }
+    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03")
 }
 
 fn describe_db_error(err: &DbErr) -> String {

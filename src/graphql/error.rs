@@ -35,6 +35,13 @@ impl ErrorExtensions for DomainError {
                 ),
                 Code::BadUserInput,
             ),
+            DomainError::Database(_) if self.is_unavailable() => {
+                tracing::error!(error = %self.log_description(), "request failed");
+                coded(
+                    crate::code::SERVICE_UNAVAILABLE_MESSAGE,
+                    Code::ServiceUnavailable,
+                )
+            }
             DomainError::Database(_) | DomainError::Corrupt(_) => {
                 tracing::error!(error = %self.log_description(), "request failed");
                 coded("Internal server error", Code::InternalServerError)

@@ -97,6 +97,30 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, Code::NestingLimitExceeded, message)
     }
 
+    /// 503 `SERVICE_UNAVAILABLE`: the database can't be reached now; the one answer to it on
+    /// every transport.
+    pub fn service_unavailable() -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::ServiceUnavailable,
+            crate::code::SERVICE_UNAVAILABLE_MESSAGE,
+        );
+        error.retry_after = Some(crate::code::SERVICE_UNAVAILABLE_RETRY_AFTER);
+        error
+    }
+
+    /// 503 `AUTHENTICATION_UNAVAILABLE`: a session token can't be verified until the JWKS
+    /// answers, which is tried again after `retry_after`.
+    pub fn authentication_unavailable(retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::AuthenticationUnavailable,
+            "Session tokens can't be verified right now: the keys that sign them could not be fetched. Retry later; API keys are not affected.",
+        );
+        error.retry_after = Some(super::pipeline::retry_after_seconds(retry_after));
+        error
+    }
+
     /// 503: the gateway or its database failed, and the request may be retried.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(
@@ -208,6 +232,10 @@ impl From<DomainError> for ApiError {
                     super::rest::etag_of(&current)
                 ),
             ),
+            DomainError::Database(_) if err.is_unavailable() => {
+                tracing::error!(error = %err.log_description(), "request failed");
+                Self::service_unavailable()
+            }
             DomainError::Database(_) | DomainError::Corrupt(_) => {
                 tracing::error!(error = %err.log_description(), "request failed");
                 Self::internal()
@@ -221,7 +249,11 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Unauthenticated(m) => Self::unauthenticated(m),
             AuthError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, Code::Forbidden, m),
-            AuthError::Unavailable => Self::unavailable("Internal server error"),
+            AuthError::DatabaseUnavailable => Self::service_unavailable(),
+            AuthError::KeysUnavailable(retry_after) => {
+                Self::authentication_unavailable(retry_after)
+            }
+            AuthError::Internal => Self::internal(),
         }
     }
 }

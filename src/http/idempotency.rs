@@ -234,15 +234,18 @@ struct Storage {
 
 /// A bucket of bytes per credential, refilled over a key's lifetime, in the rate limiter's
 /// store (Redis when configured, so that processes share it).
-pub fn storage_limiter(config: &crate::config::Config) -> Result<RateLimiter, StartupError> {
+pub fn storage_limiter(
+    config: &crate::config::Config,
+    metrics: &crate::metrics::Metrics,
+) -> Result<RateLimiter, StartupError> {
     let bytes = config.limits.idempotent_storage_bytes;
-    RateLimiter::new(&RateLimitSettings {
+    let settings = RateLimitSettings {
         bucket_size: bytes,
         restore_rate: (bytes / idempotency::LIFETIME.as_secs()).max(1),
         redis_prefix: format!("{}idempotent-bytes:", config.rate_limit.redis_prefix),
         ..config.rate_limit.clone()
-    })
-    .map_err(StartupError::Config)
+    };
+    RateLimiter::new(&settings, metrics.rate_limit_fallbacks()).map_err(StartupError::Config)
 }
 
 impl Storage {
@@ -428,5 +431,8 @@ async fn release(pool: Db, ticket: Ticket) {
 
 fn unavailable(err: &DomainError, envelope: Envelope) -> Response {
     tracing::error!(error = %err.log_description(), "could not store an idempotent response");
+    if err.is_unavailable() {
+        return ApiError::service_unavailable().render(envelope);
+    }
     ApiError::unavailable("Internal server error").render(envelope)
 }

@@ -171,8 +171,10 @@ pub fn build_app(
     secrets: SecretBox,
     hangups: crate::signals::Hangups,
 ) -> Result<Router, StartupError> {
-    let limiter = RateLimiter::new(&config.rate_limit).map_err(StartupError::Config)?;
-    let idempotent_storage = idempotency::storage_limiter(config)?;
+    let metrics = Metrics::default();
+    let limiter = RateLimiter::new(&config.rate_limit, metrics.rate_limit_fallbacks())
+        .map_err(StartupError::Config)?;
+    let idempotent_storage = idempotency::storage_limiter(config, &metrics)?;
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
@@ -214,7 +216,7 @@ pub fn build_app(
         limits: Arc::new(config.limits.clone()),
         limiter: Arc::new(limiter),
         idempotent_storage: Arc::new(idempotent_storage),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(metrics),
         endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         _trusted_reload: trusted.reload_on(hangups).map(AbortOnDrop),

@@ -18,7 +18,7 @@ use super::error::{ApiError, Envelope, Transport};
 use super::media::Media;
 use crate::code::Code;
 use crate::metrics::route_label;
-use crate::ratelimit::Decision;
+use crate::ratelimit::{Decision, LimiterState};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -34,7 +34,24 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers and its migrations are current.
+/// The dependencies that may fail while the gateway serves, and whether each is up; only
+/// those configured.
+fn dependencies(state: &AppState) -> Vec<(&'static str, bool)> {
+    let mut up = Vec::new();
+    match state.limiter.state() {
+        LimiterState::Memory => {}
+        LimiterState::Redis => up.push(("redis", true)),
+        LimiterState::Degraded => up.push(("redis", false)),
+    }
+    if let Some(jwks) = state.auth.jwks_up() {
+        up.push(("jwks", jwks));
+    }
+    up
+}
+
+/// `GET /readyz`: the database answers and its migrations are current. A failing Redis or
+/// JWKS host doesn't make the gateway unready (it serves without them: rate limits in this
+/// process, sessions with the keys it has), but the body says so.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let limit = Duration::from_secs(2);
     let database = matches!(
@@ -56,11 +73,15 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "database": if database { "up" } else { "down" },
         "migrations": migrations,
+        "rateLimiter": state.limiter.state().as_str(),
     });
+    if let Some(up) = state.auth.jwks_up() {
+        body["jwks"] = json!(if up { "up" } else { "degraded" });
+    }
     (status, Json(body)).into_response()
 }
 
@@ -75,9 +96,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         )
         .render(Envelope::Graphql(Media::Json));
     }
-    let text = state
-        .metrics
-        .render(&state.pool, state.subscriptions.total());
+    let text = state.metrics.render(
+        &state.pool,
+        state.subscriptions.total(),
+        &dependencies(&state),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -196,6 +196,63 @@ impl Response {
     }
 }
 
+/// The one answer to "the database is unavailable": 503, `Retry-After`, and every error
+/// `SERVICE_UNAVAILABLE` with a message that names no cause. `body` is GraphQL's (an object or
+/// a batch's array) or REST's.
+#[track_caller]
+pub fn assert_database_unavailable(
+    what: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &serde_json::Value,
+) {
+    assert_eq!(
+        status,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {body}"
+    );
+    let retry: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: Retry-After in seconds: {headers:?}"));
+    assert!((1..=30).contains(&retry), "{what}: {retry}");
+    let mut errors = Vec::new();
+    let answers = match body {
+        serde_json::Value::Array(answers) => answers.iter().collect(),
+        answer => vec![answer],
+    };
+    for answer in answers {
+        if let Some(code) = answer.get("code") {
+            // REST's `{error, code}`.
+            errors.push((code.clone(), answer["error"].clone()));
+        }
+        for error in answer["errors"].as_array().into_iter().flatten() {
+            errors.push((
+                error["extensions"]["code"].clone(),
+                error["message"].clone(),
+            ));
+        }
+        if let Some(data) = answer.get("data") {
+            assert!(
+                data.is_null()
+                    || data
+                        .as_object()
+                        .is_some_and(|d| d.values().all(|v| v.is_null())),
+                "{what}: no data: {body}"
+            );
+        }
+    }
+    assert!(!errors.is_empty(), "{what}: {body}");
+    for (code, message) in errors {
+        assert_eq!(code, "SERVICE_UNAVAILABLE", "{what}: {body}");
+        assert_eq!(
+            message, "The service is temporarily unavailable; retry the request shortly.",
+            "{what}: {body}"
+        );
+    }
+}
+
 impl TestApp {
     /// A gateway to spawn over a fresh database of `backend` (or one given with `on`), with
     /// the harness's configuration: default limits, and sessions verified with both an HS256

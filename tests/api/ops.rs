@@ -170,7 +170,7 @@ db_test! {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body,
-            json!({ "status": "ready", "database": "up", "migrations": "current" })
+            json!({ "status": "ready", "database": "up", "migrations": "current", "rateLimiter": "memory", "jwks": "up" })
         );
     }
 }
@@ -199,7 +199,7 @@ db_test! {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(
             body,
-            json!({ "status": "unavailable", "database": "up", "migrations": "pending" })
+            json!({ "status": "unavailable", "database": "up", "migrations": "pending", "rateLimiter": "memory", "jwks": "up" })
         );
 
         // Ready again once the migration is applied.
@@ -208,7 +208,7 @@ db_test! {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body,
-            json!({ "status": "ready", "database": "up", "migrations": "current" })
+            json!({ "status": "ready", "database": "up", "migrations": "current", "rateLimiter": "memory", "jwks": "up" })
         );
     }
 }

@@ -1,16 +1,27 @@
-//! A TCP proxy the tests can cut and restore, to take the database away from a gateway
-//! without stopping the shared PostgreSQL.
+//! A TCP proxy the tests can cut, stall and restore, to take a dependency (the database, Redis,
+//! the JWKS host) away from a gateway without stopping the shared one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Open,
+    /// Connections are closed at once.
+    Cut,
+    /// Connections are accepted and held open, and nothing goes through: a dependency that
+    /// hangs.
+    Stall,
+}
 
 pub struct Proxy {
     pub address: std::net::SocketAddr,
-    cut: Arc<AtomicBool>,
+    mode: watch::Sender<Mode>,
+    accepted: Arc<AtomicUsize>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
@@ -20,20 +31,32 @@ impl Proxy {
     pub async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let address = listener.local_addr().expect("proxy address");
-        let cut = Arc::new(AtomicBool::new(false));
+        let (mode, watching) = watch::channel(Mode::Open);
+        let accepted = Arc::new(AtomicUsize::new(0));
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (cut_flag, tasks) = (cut.clone(), connections.clone());
+        let (counted, tasks) = (accepted.clone(), connections.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                if cut_flag.load(Ordering::SeqCst) {
-                    // Refused: the connection closes at once.
-                    drop(client);
-                    continue;
-                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let now = *watching.borrow();
                 let upstream = upstream.clone();
+                let mut stalls = watching.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    match now {
+                        Mode::Cut => {}
+                        Mode::Stall => std::future::pending().await,
+                        Mode::Open => {
+                            let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                // Both ends stay open, and silent, until the task is aborted.
+                                () = stalled(&mut stalls) => {
+                                    std::future::pending::<()>().await;
+                                }
+                            }
+                        }
                     }
                 });
                 tasks.lock().await.push(task);
@@ -41,27 +64,59 @@ impl Proxy {
         });
         Self {
             address,
-            cut,
+            mode,
+            accepted,
             connections,
             accept,
         }
     }
 
-    /// Drops every open connection and refuses new ones, as a network failure would.
-    pub async fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
+    async fn close_all(&self) {
         for task in self.connections.lock().await.drain(..) {
             task.abort();
         }
     }
 
-    pub fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
+    /// Drops every open connection and refuses new ones, as a network failure would.
+    pub async fn cut(&self) {
+        self.mode.send_replace(Mode::Cut);
+        self.close_all().await;
+    }
+
+    /// Holds every connection open and lets nothing through, as a hung host would.
+    pub fn stall(&self) {
+        self.mode.send_replace(Mode::Stall);
+    }
+
+    /// Forwards again; connections held by a stall are closed.
+    pub async fn restore(&self) {
+        self.mode.send_replace(Mode::Open);
+        self.close_all().await;
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Returns once the proxy stalls.
+async fn stalled(mode: &mut watch::Receiver<Mode>) {
+    loop {
+        if *mode.borrow_and_update() == Mode::Stall {
+            return;
+        }
+        if mode.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Ok(mut tasks) = self.connections.try_lock() {
+            tasks.drain(..).for_each(|t| t.abort());
+        }
     }
 }

@@ -315,3 +315,145 @@ async fn forwarding_headers_from_untrusted_peers_are_ignored() {
         .await;
     assert_eq!(forwarded.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// `/readyz`'s body and `/metrics`' text.
+async fn readyz_and_metrics(app: &TestApp) -> (StatusCode, serde_json::Value, String) {
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("readyz");
+    let status = ready.status();
+    let body = ready.json().await.expect("JSON");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    (status, body, metrics)
+}
+
+/// The value of a metric's sample (`name{labels}`), if the text has it.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn without_redis_requests_stay_quick_and_limited_in_process_until_redis_returns() {
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        eprintln!("TEST_REDIS_URL is not set; a Redis outage not tested");
+        return;
+    };
+    let upstream = url::Url::parse(&redis).expect("Redis URL");
+    let proxy = crate::proxy::Proxy::start(format!(
+        "{}:{}",
+        upstream.host_str().expect("host"),
+        upstream.port().unwrap_or(6379)
+    ))
+    .await;
+    let mut through = upstream.clone();
+    through.set_host(Some("127.0.0.1")).expect("host");
+    through.set_port(Some(proxy.address.port())).expect("port");
+    let prefix = format!("cockpit-test:{}:", uuid::Uuid::new_v4());
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.rate_limit = RateLimitSettings {
+                redis_timeout: Duration::from_millis(200),
+                redis_backoff_min: Duration::from_millis(200),
+                redis_backoff_max: Duration::from_millis(400),
+                ..small_buckets(Some(through.to_string()), &prefix)
+            };
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
+    let costly = "{ a: viewer { mode } b: viewer { mode } c: viewer { mode } d: viewer { mode } e: viewer { mode } f: viewer { mode } g: viewer { mode } h: viewer { mode } i: viewer { mode } j: viewer { mode } }";
+    app.graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+        .await
+        .assert_ok();
+    let (status, ready, metrics) = readyz_and_metrics(&app).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["rateLimiter"], "redis", "{ready}");
+    assert_eq!(
+        sample(&metrics, "cockpit_dependency_up{dependency=\"redis\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+
+    for (outage, key) in [
+        ("refused", &app.org.test_key),
+        ("stalled", &app.org.live_key),
+    ] {
+        if outage == "refused" {
+            proxy.cut().await;
+        } else {
+            proxy.stall();
+        }
+        // The bucket of 30 still holds, in this process: three 10-point queries, then 429.
+        let started = std::time::Instant::now();
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            let asked = std::time::Instant::now();
+            let res = app.graphql(key, costly, json!({})).await;
+            statuses.push(res.status.as_u16());
+            assert!(
+                asked.elapsed() < Duration::from_millis(450),
+                "{outage}: a request waits for Redis at most its time-out: {:?}",
+                asked.elapsed()
+            );
+        }
+        assert_eq!(statuses, [200, 200, 200, 429, 429], "{outage}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{outage}: Redis isn't asked by every request: {:?}",
+            started.elapsed()
+        );
+        let (status, ready, metrics) = readyz_and_metrics(&app).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{outage}: the gateway serves: {ready}"
+        );
+        assert_eq!(ready["rateLimiter"], "degraded", "{outage}: {ready}");
+        assert_eq!(
+            sample(&metrics, "cockpit_dependency_up{dependency=\"redis\"}"),
+            Some(0.0),
+            "{outage}: {metrics}"
+        );
+        assert!(
+            sample(&metrics, "cockpit_rate_limit_fallbacks_total").is_some_and(|n| n >= 4.0),
+            "{outage}: {metrics}"
+        );
+
+        // Back, Redis is found again by the next probe, and limits are shared again.
+        proxy.restore().await;
+        let mut back = false;
+        for _ in 0..30 {
+            app.graphql(&app.org.test_key, "{ __typename }", json!({}))
+                .await;
+            let (_, ready, _) = readyz_and_metrics(&app).await;
+            if ready["rateLimiter"] == "redis" {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            back,
+            "{outage}: Redis is used again within 3 s of its return"
+        );
+        let (_, _, metrics) = readyz_and_metrics(&app).await;
+        assert_eq!(
+            sample(&metrics, "cockpit_dependency_up{dependency=\"redis\"}"),
+            Some(1.0),
+            "{outage}: {metrics}"
+        );
+    }
+}

@@ -27,11 +27,15 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
     url.set_port(Some(proxy.address.port())).expect("port");
     let app = TestApp::builder(Backend::Postgres)
         .on(test_db.via(url.to_string()))
+        .with_config(|c| c.limits.max_batch = Some(3))
         .spawn()
         .await
         .expect("gateway");
     let _keep = test_db;
-    let key = app.org.test_key.clone();
+    // The test key is remembered (its requests reach their fields without the database); the
+    // live key has to be checked against the database.
+    let remembered = app.org.test_key.clone();
+    let checked = app.org.live_key.clone();
     let ready = async || {
         app.client
             .get(format!("{}/readyz", app.address))
@@ -40,38 +44,112 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
             .expect("readyz")
             .status()
     };
-    app.graphql(&key, "{ viewer { mode } }", json!({}))
+    app.graphql(&remembered, "{ viewer { mode } }", json!({}))
         .await
         .assert_ok();
     assert_eq!(ready().await, StatusCode::OK);
 
     proxy.cut().await;
     let started = Instant::now();
-    let res = app
-        .graphql(&key, "{ endpoints { totalCount } }", json!({}))
+    let query = "{ endpoints { totalCount } }";
+    let post = async |key: &str| {
+        let res = app.graphql(key, query, json!({})).await;
+        (res.status, res.headers, res.body)
+    };
+    let send = async |request: reqwest::RequestBuilder| {
+        let res = request.send().await.expect("request");
+        let (status, headers) = (res.status(), res.headers().clone());
+        (
+            status,
+            headers,
+            res.json::<serde_json::Value>().await.expect("JSON"),
+        )
+    };
+    let get = async |key: &str| {
+        send(
+            app.client
+                .get(format!("{}/graphql", app.address))
+                .query(&[("query", query)])
+                .bearer_auth(key),
+        )
+        .await
+    };
+    let batch = async |key: &str| {
+        send(app.client.post(format!("{}/graphql", app.address)).bearer_auth(key).json(&json!([{ "query": query }, { "query": "{ viewer { mode } endpoints { totalCount } }" }]))).await
+    };
+    let rest = async |key: &str| {
+        send(
+            app.client
+                .get(format!("{}/v1/endpoints", app.address))
+                .bearer_auth(key),
+        )
+        .await
+    };
+    let sse = async || {
+        let sse = crate::live::Sse::post(
+            &app.address,
+            &[("authorization", &format!("Bearer {checked}"))],
+            crate::live::ENDPOINT_EVENTS,
+            json!({}),
+        )
         .await;
-    let waited = started.elapsed();
-    // 503 when the key is checked against the database; when it is still remembered (for up
-    // to 2 s, while the revocation listener hasn't noticed the outage), the query runs and its
-    // field fails. Either way the answer is quick and says nothing of the cause.
-    assert!(
-        res.status == StatusCode::SERVICE_UNAVAILABLE
-            || (res.status == StatusCode::OK && res.body["data"].is_null()),
-        "{}: {}",
-        res.status,
-        res.body
+        let (status, headers) = (sse.response.status(), sse.response.headers().clone());
+        (
+            status,
+            headers,
+            sse.response
+                .json::<serde_json::Value>()
+                .await
+                .expect("JSON"),
+        )
+    };
+    let ws = async || {
+        let mut ws = crate::live::Ws::open(&app.address, crate::live::Protocol::TransportWs).await;
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {checked}") } })).await;
+        ws.frame().await
+    };
+    // Concurrently: each waits for the pool's acquire time-out.
+    let (a, b, c, d, e, f, g, h, i, j) = tokio::join!(
+        post(&remembered),
+        post(&checked),
+        get(&remembered),
+        get(&checked),
+        batch(&remembered),
+        batch(&checked),
+        rest(&remembered),
+        rest(&checked),
+        sse(),
+        ws(),
     );
-    assert_eq!(res.error_code(), Some("INTERNAL_SERVER_ERROR"));
-    assert_eq!(res.body["errors"][0]["message"], "Internal server error");
+    let waited = started.elapsed();
+    for (what, (status, headers, body)) in [
+        ("POST, remembered key", a),
+        ("POST, checked key", b),
+        ("GET, remembered key", c),
+        ("GET, checked key", d),
+        ("batch, remembered key", e),
+        ("batch, checked key", f),
+        ("REST, remembered key", g),
+        ("REST, checked key", h),
+        ("SSE, checked key", i),
+    ] {
+        assert_database_unavailable(what, status, &headers, &body);
+    }
+    assert_eq!(
+        j,
+        crate::live::Frame::Close(
+            1013,
+            "The service is temporarily unavailable; retry the request shortly.".to_owned()
+        ),
+        "a WebSocket's connection_init is answered: try again later"
+    );
     assert!(waited < Duration::from_secs(8), "failed fast: {waited:?}");
     assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
 
-    proxy.restore();
+    proxy.restore().await;
     let mut recovered = None;
     for _ in 0..40 {
-        let res = app
-            .graphql(&key, "{ endpoints { totalCount } }", json!({}))
-            .await;
+        let res = app.graphql(&remembered, query, json!({})).await;
         if res.status == StatusCode::OK {
             recovered = Some(res);
             break;
@@ -80,6 +158,7 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
     }
     let recovered = recovered.expect("the gateway recovers within 10 s of the database's return");
     assert_eq!(recovered.assert_ok()["endpoints"]["totalCount"], 0);
+    app.graphql(&checked, query, json!({})).await.assert_ok();
     assert_eq!(ready().await, StatusCode::OK);
 }
 
@@ -324,6 +403,165 @@ async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_reques
         );
         res.assert_ok();
     }
+}
+
+/// A gateway verifying session tokens with a JWKS reached through a proxy, with short timings.
+async fn behind_a_jwks_proxy(max_age: Duration) -> (TestApp, crate::jwt::JwksServer, Proxy) {
+    let jwks = crate::jwt::JwksServer::start(&["rsa-1"]).await;
+    let url = url::Url::parse(&jwks.url).expect("JWKS URL");
+    let proxy = Proxy::start(format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().expect("port")
+    ))
+    .await;
+    let through = format!("http://{}{}", proxy.address, url.path());
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| {
+            c.jwt.jwks_url = Some(through);
+            c.jwt.jwks_min_refetch = Duration::from_millis(100);
+            c.jwt.jwks_backoff_max = Duration::from_millis(800);
+            c.jwt.jwks_timeout = Duration::from_millis(300);
+            c.jwt.jwks_max_age = max_age;
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
+    app.add_member(app.org.id, "alice", cockpit_gateway::domain::Role::Owner)
+        .await;
+    (app, jwks, proxy)
+}
+
+async fn readyz(app: &TestApp) -> (StatusCode, serde_json::Value) {
+    let res = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("readyz");
+    (res.status(), res.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_answered_authentication_unavailable_without_asking_it_per_request()
+{
+    let (app, _jwks, proxy) = behind_a_jwks_proxy(Duration::from_secs(600)).await;
+    let token = crate::jwt::sign("rsa-1", Some("rsa-1"), &crate::jwt::claims("alice"));
+    proxy.cut().await;
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    // 12 requests over about 1.8 s: the JWKS is asked after a backoff that doubles, not each time.
+    for _ in 0..12 {
+        answers.push(
+            app.graphql(&token, "{ viewer { userId } }", json!({}))
+                .await,
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(
+        proxy.accepted() <= 6,
+        "the JWKS host was asked {} times for 12 requests",
+        proxy.accepted()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for res in &answers {
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
+        assert_eq!(
+            res.error_code(),
+            Some("AUTHENTICATION_UNAVAILABLE"),
+            "{}",
+            res.body
+        );
+        let message = res.body["errors"][0]["message"].as_str().expect("message");
+        assert!(
+            message.contains("temporarily") || message.contains("right now"),
+            "{message}"
+        );
+        let retry: u64 = res.headers["retry-after"]
+            .to_str()
+            .expect("text")
+            .parse()
+            .expect("seconds");
+        assert!((1..=2).contains(&retry), "{retry}");
+    }
+    // REST answers the same.
+    let rest = app
+        .client
+        .get(format!("{}/v1/endpoints", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("REST");
+    assert_eq!(rest.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(rest.headers().contains_key("retry-after"));
+    let body: serde_json::Value = rest.json().await.expect("JSON");
+    assert_eq!(body["code"], "AUTHENTICATION_UNAVAILABLE", "{body}");
+    // API keys don't need the JWKS, and the gateway still serves.
+    app.graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+        .await
+        .assert_ok();
+    let (status, ready) = readyz(&app).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["jwks"], "degraded", "{ready}");
+
+    proxy.restore().await;
+    let mut back = None;
+    for _ in 0..30 {
+        let res = app
+            .graphql(&token, "{ viewer { userId } }", json!({}))
+            .await;
+        if res.status == StatusCode::OK {
+            back = Some(res);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = back.expect("sessions are verified again within 3 s of the JWKS's return");
+    assert_eq!(back.assert_ok()["viewer"]["userId"], "alice");
+    assert_eq!(readyz(&app).await.1["jwks"], "up");
+}
+
+#[tokio::test]
+async fn keys_already_fetched_keep_verifying_while_the_jwks_host_stalls() {
+    let (app, _jwks, proxy) = behind_a_jwks_proxy(Duration::from_secs(1)).await;
+    let token = crate::jwt::sign("rsa-1", Some("rsa-1"), &crate::jwt::claims("alice"));
+    app.graphql(&token, "{ viewer { userId } }", json!({}))
+        .await
+        .assert_ok();
+    proxy.stall();
+    // Past max_age the keys are refetched; the host hangs; the known key still verifies, and
+    // no request waits longer than a fetch's time-out, nor for each other.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    let ask = || app.graphql(&token, "{ viewer { userId } }", json!({}));
+    let (a, b, c) = tokio::join!(ask(), ask(), ask());
+    for res in [a, b, c] {
+        assert_eq!(res.assert_ok()["viewer"]["userId"], "alice");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    for _ in 0..5 {
+        let asked = Instant::now();
+        app.graphql(&token, "{ viewer { userId } }", json!({}))
+            .await
+            .assert_ok();
+        assert!(
+            asked.elapsed() < Duration::from_millis(450),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    // A key the gateway never fetched can't be known while the host hangs.
+    let unknown = crate::jwt::sign("rsa-2", Some("rsa-2"), &crate::jwt::claims("alice"));
+    let res = app
+        .graphql(&unknown, "{ viewer { userId } }", json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
+    assert_eq!(res.error_code(), Some("AUTHENTICATION_UNAVAILABLE"));
+    proxy.restore().await;
 }
 
 /// Sends `signal` (a name `kill -s` knows) to `child`.

@@ -206,7 +206,8 @@ db_test! {
         app.add_member(app.org.id, "alice", Role::Member).await;
         let res = viewer(&app, &app.session("alice")).await;
         assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
-        assert_eq!(res.error_code(), Some("INTERNAL_SERVER_ERROR"));
+        assert_eq!(res.error_code(), Some("AUTHENTICATION_UNAVAILABLE"), "{}", res.body);
+        assert!(res.headers.contains_key("retry-after"));
         // HS256 sessions don't need the JWKS and keep working.
         viewer(&app, &sign_hs256(HS_SECRET, &claims("alice"))).await.assert_ok();
     }

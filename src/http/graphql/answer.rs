@@ -52,6 +52,10 @@ impl Answer {
                 }
             }
             request_error_status
+        } else if no_data(&response.data) && response.errors.iter().any(is_unavailable) {
+            // Nothing was answered because the database couldn't be reached: the same 503
+            // as when the credential couldn't be checked.
+            StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::OK
         };
@@ -66,8 +70,22 @@ impl Answer {
     /// of the request.
     pub(super) fn server_fault(&self) -> bool {
         self.error_codes().0.iter().any(|code| {
-            code == Code::InternalServerError.as_str() || code == Code::Timeout.as_str()
+            [
+                Code::InternalServerError,
+                Code::Timeout,
+                Code::ServiceUnavailable,
+            ]
+            .iter()
+            .any(|c| code == c.as_str())
         })
+    }
+
+    /// Whether an error in the answer is the database being unavailable.
+    pub(super) fn unavailable(&self) -> bool {
+        self.error_codes()
+            .0
+            .iter()
+            .any(|code| code == Code::ServiceUnavailable.as_str())
     }
 
     /// The `extensions.code` of every error in the answer (of every operation of a batch), for
@@ -125,6 +143,22 @@ impl Serialize for Answer {
             Answer::Batch(answers) => answers.serialize(serializer),
         }
     }
+}
+
+/// No field produced data: `data` is null, or each of its fields is.
+fn no_data(data: &GqlValue) -> bool {
+    match data {
+        GqlValue::Null => true,
+        GqlValue::Object(fields) => fields.values().all(|v| *v == GqlValue::Null),
+        _ => false,
+    }
+}
+
+fn is_unavailable(error: &ServerError) -> bool {
+    error.extensions.as_ref().and_then(|x| x.get("code"))
+        == Some(&GqlValue::String(
+            Code::ServiceUnavailable.as_str().to_owned(),
+        ))
 }
 
 /// async-graphql checks custom scalars (UUID) and variable values only as fields resolve;

@@ -247,6 +247,7 @@ async fn run_batch(
         )));
     }
     let mut results = Vec::with_capacity(items.len());
+    let mut unavailable = true;
     for item in items {
         let result = match Params::from_json(item) {
             Ok(params) => {
@@ -261,15 +262,34 @@ async fn run_batch(
             Err(refusal) => Err(refusal),
         };
         match result {
-            Ok((_, body)) => results.push(body),
-            // Authentication applies to the whole request.
-            Err(r) if matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+            Ok((status, body)) => {
+                unavailable &= status == StatusCode::SERVICE_UNAVAILABLE;
+                results.push(body);
+            }
+            // Authentication applies to the whole request, and so does a credential that
+            // couldn't be checked.
+            Err(r)
+                if matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                    || matches!(
+                        r.code,
+                        Code::ServiceUnavailable | Code::AuthenticationUnavailable
+                    ) =>
+            {
                 return Err(r);
             }
-            Err(r) => results.push(Answer::Made(r.graphql_body())),
+            Err(r) => {
+                unavailable = false;
+                results.push(Answer::Made(r.graphql_body()));
+            }
         }
     }
-    Ok((StatusCode::OK, Answer::Batch(results)))
+    // No operation answered anything because the database couldn't be reached.
+    let status = if unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Answer::Batch(results)))
 }
 
 /// Runs one operation: analysis and limits, authentication, execution.
@@ -339,6 +359,10 @@ async fn run_once(
         // A fault of the gateway or the database: nothing of the request is kept, so that a
         // retry with the key runs it afresh — and the answer says so, rather than show what
         // its other fields did and was rolled back.
+        Ok((_, answer)) if answer.unavailable() => {
+            guard.discard();
+            ApiError::service_unavailable().render(envelope)
+        }
         Ok(_) => {
             guard.discard();
             ApiError::unavailable(
@@ -837,6 +861,12 @@ fn with_database(
 
 fn json_response(status: StatusCode, answer: Answer, media: Media) -> Response {
     let mut response = media.respond(status, &answer);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            crate::code::SERVICE_UNAVAILABLE_RETRY_AFTER.into(),
+        );
+    }
     response.extensions_mut().insert(answer.error_codes());
     response
 }

@@ -7,14 +7,15 @@
 //! `headers`, and they are held to the same rules. Each operation then goes through the same
 //! pipeline as over HTTP (`stream::run`). Here the gateway adds what the protocol leaves to
 //! the server: a `connection_init` within the header read timeout (else 4408), a refused one
-//! closed with 4403, each message checked before async-graphql reads it ([`Gate`]: 4400, 4401,
+//! closed with 4403 (1013, try again later, when the credential couldn't be checked: the
+//! database or the JWKS is unavailable), each message checked before async-graphql reads it ([`Gate`]: 4400, 4401,
 //! 4409, 4429), a client that doesn't read its messages cut after the send timeout, one that
 //! answers no ping for a minute closed, and at shutdown — once no HTTP request is in flight — a
 //! close with 1001 (going away). The legacy protocol, which has no close codes of its own,
 //! closes with the same ones, after a `connection_error` saying why.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -112,8 +113,9 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
 struct Connection {
     /// Its credentials, as the headers an HTTP request would carry.
     headers: OnceLock<HeaderMap>,
-    /// `connection_init` was refused (its close is 4403, not async-graphql's 1002).
-    refused: AtomicBool,
+    /// The close code of a refused `connection_init` (4403 or 1013, not async-graphql's 1002);
+    /// 0 until one is refused.
+    refused: AtomicU16,
 }
 
 #[derive(Clone)]
@@ -466,10 +468,11 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let init = {
         let (state, connection) = (state.clone(), Arc::clone(&connection));
         move |payload: Value| async move {
-            let refused = |message: String| {
-                connection.refused.store(true, Ordering::SeqCst);
+            let refused_with = |code: u16, message: String| {
+                connection.refused.store(code, Ordering::SeqCst);
                 Err(async_graphql::Error::new(message))
             };
+            let refused = |message: String| refused_with(4403, message);
             let headers = match payload_headers(&payload, request_id.as_ref()) {
                 Ok(headers) => headers,
                 Err(message) => return refused(message),
@@ -486,7 +489,13 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                     {
                         super::super::ops::failed_authentication(&state, ip).await;
                     }
-                    refused(error.message)
+                    // A credential that couldn't be checked is not refused: try again later.
+                    let code = if error.status == StatusCode::SERVICE_UNAVAILABLE {
+                        1013
+                    } else {
+                        4403
+                    };
+                    refused_with(code, error.message)
                 }
             }
         }
@@ -543,10 +552,10 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
 /// alike with 1002 (4403 and 4400), an operation before the ack with 1011 (4401). In the legacy
 /// protocol a refused init's `connection_error` is followed by a close (4403) rather than a
 /// dropped socket.
-fn in_protocol(message: Message, refused: bool, transport_ws: bool) -> (Message, Option<Message>) {
+fn in_protocol(message: Message, refused: u16, transport_ws: bool) -> (Message, Option<Message>) {
     match message {
-        Message::Close(Some(frame)) if frame.code == 1002 && refused => {
-            (close(4403, frame.reason.as_str()), None)
+        Message::Close(Some(frame)) if frame.code == 1002 && refused != 0 => {
+            (close(refused, frame.reason.as_str()), None)
         }
         Message::Close(Some(frame)) if frame.code == 1002 => (
             close(
@@ -557,13 +566,13 @@ fn in_protocol(message: Message, refused: bool, transport_ws: bool) -> (Message,
         ),
         Message::Close(Some(frame)) if frame.code == 1011 => (close(4401, "Unauthorized"), None),
         Message::Text(text)
-            if !transport_ws && refused && text.starts_with("{\"type\":\"connection_error\"") =>
+            if !transport_ws && refused != 0 && text.starts_with("{\"type\":\"connection_error\"") =>
         {
             let reason = serde_json::from_str::<Value>(text.as_str())
                 .ok()
                 .and_then(|error| error["payload"]["message"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| "Forbidden".to_owned());
-            (Message::Text(text), Some(close(4403, &reason)))
+            (Message::Text(text), Some(close(refused, &reason)))
         }
         other => (other, None),
     }
