@@ -58,6 +58,28 @@ pub fn kind_of(id: Uuid) -> Option<Kind> {
     Kind::ALL.into_iter().find(|kind| kind.tag() == tag)
 }
 
+/// The kinds an id that carries none may name, in the order they are looked for: every kind
+/// but members (every member has a typed id).
+static UNTYPED: [Kind; 4] = [
+    Kind::Endpoint,
+    Kind::PhoneNumber,
+    Kind::ApiKey,
+    Kind::Organization,
+];
+
+/// The most lookups one id takes: an untyped one is looked for in each table it may be in.
+pub const MOST_CANDIDATES: usize = UNTYPED.len();
+
+/// The kinds an object with id `id` may be, in the order they are looked for: its own, or
+/// every one an untyped id may name. Each is a lookup in its table.
+pub fn candidates(id: Uuid) -> &'static [Kind] {
+    static ALL: [Kind; 5] = Kind::ALL;
+    match kind_of(id).and_then(|kind| ALL.iter().position(|k| *k == kind)) {
+        Some(at) => &ALL[at..=at],
+        None => &UNTYPED,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +103,20 @@ mod tests {
         let mut bytes = *new_id(Kind::Endpoint).as_bytes();
         bytes[6] = 0x8f;
         assert_eq!(kind_of(Uuid::from_bytes(bytes)), None);
+    }
+
+    #[test]
+    fn a_typed_id_is_looked_for_once_and_an_untyped_one_in_every_table_but_members() {
+        for kind in Kind::ALL {
+            assert_eq!(candidates(new_id(kind)), [kind]);
+        }
+        let untyped = candidates(Uuid::now_v7());
+        assert_eq!(untyped.len(), MOST_CANDIDATES);
+        assert!(!untyped.contains(&Kind::OrganizationMember));
+        assert!(
+            Kind::ALL
+                .iter()
+                .all(|k| *k == Kind::OrganizationMember || untyped.contains(k))
+        );
     }
 }

@@ -105,6 +105,19 @@ pub async fn of_user(db: &Db, user_id: &str) -> Result<Vec<Membership>, DomainEr
         .collect())
 }
 
+/// The user's membership of the organization, if they are a member.
+pub async fn find(
+    db: &Db,
+    organization_id: Uuid,
+    user_id: &str,
+) -> Result<Option<organization_member::Model>, DomainError> {
+    Ok(
+        organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
+            .one(db)
+            .await?,
+    )
+}
+
 /// The membership `id` of the organization; any other is "not found".
 pub async fn get(
     db: &Db,

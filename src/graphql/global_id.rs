@@ -11,16 +11,19 @@ use crate::domain::DomainError;
 /// writes; braces, `urn:uuid:` or no hyphens would give one object several ids); anything
 /// else is a `BAD_USER_INPUT` error.
 pub fn parse(id: &ID, argument: &str) -> Result<Uuid, DomainError> {
-    let text = id.as_str();
-    if text.len() == 36
-        && let Ok(uuid) = Uuid::try_parse(text)
-    {
-        return Ok(uuid);
-    }
-    Err(DomainError::BadInput(format!(
-        "`{argument}` is not an id: an id is an object's `id`, a UUID such as \
+    uuid_of(id.as_str()).ok_or_else(|| {
+        DomainError::BadInput(format!(
+            "`{argument}` is not an id: an id is an object's `id`, a UUID such as \
          0193e4c4-7b9a-8d21-9c3e-5f1a2b3c4d5e"
-    )))
+        ))
+    })
+}
+
+/// The UUID an id's text names, as `parse` reads it.
+pub fn uuid_of(text: &str) -> Option<Uuid> {
+    (text.len() == 36)
+        .then(|| Uuid::try_parse(text).ok())
+        .flatten()
 }
 
 /// An object's `id`.

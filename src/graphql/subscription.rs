@@ -111,6 +111,7 @@ fn watch_of(
         types,
         object_ids,
         after,
+        reads_log: ctx.look_ahead().field("event").exists(),
     })
 }
 
@@ -149,6 +150,10 @@ fn ended(ending: Ending) -> async_graphql::Error {
         ),
         Ending::MemberRemoved => coded(
             "You were removed from the organization of this subscription.",
+            Code::Forbidden,
+        ),
+        Ending::Demoted => coded(
+            "Your role changed and no longer lets you read the audit log this subscription selects (`event`); subscribe again without it, or ask an owner or admin.",
             Code::Forbidden,
         ),
     }

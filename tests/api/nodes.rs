@@ -185,3 +185,107 @@ db_test! {
         assert_eq!(res.assert_ok()["deleteEndpoint"]["deletedEndpointId"], id, "{}", res.body);
     }
 }
+
+/// A phone number of the app's test mode whose id carries no type, as rows made before ids
+/// said their type (or by other tools) have.
+async fn untyped_number(app: &TestApp) -> Uuid {
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    let typed = app
+        .add_phone_number(
+            app.org.id,
+            Mode::Test,
+            &format!("+1415{:07}", rand_digits()),
+        )
+        .await;
+    let untyped = Uuid::now_v7();
+    entity::phone_number::Entity::update_many()
+        .col_expr(entity::phone_number::Column::Id, Expr::value(untyped))
+        .filter(entity::phone_number::Column::Id.eq(typed))
+        .exec(&app.db)
+        .await
+        .expect("untype the id");
+    untyped
+}
+
+const NODES: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }";
+
+fn costs(res: &Response) -> (Value, Value) {
+    (
+        res.cost["requestedQueryCost"].clone(),
+        res.cost["actualQueryCost"].clone(),
+    )
+}
+
+db_test! {
+    async fn every_lookup_by_id_is_paid_for_found_or_not(app) {
+        let key = app.org.test_key.clone();
+        let found = app.create_ok(&key, json!({ "name": "Found", "type": "WEBHOOK", "url": "https://example.com/f" })).await;
+        let found = found["id"].as_str().expect("id").to_owned();
+        let typed_miss = || cockpit_gateway::domain::ids::new_id(Kind::Endpoint).to_string();
+
+        // A hundred hits and a hundred misses (the same id again and again, or a new one each
+        // time) are a hundred lookups each.
+        let hits = app.graphql(&key, NODES, json!({ "ids": vec![found.clone(); 100] })).await;
+        assert_eq!(costs(&hits), (json!(100), json!(100)), "{}", hits.cost);
+        let misses: Vec<String> = (0..100).map(|_| typed_miss()).collect();
+        let res = app.graphql(&key, NODES, json!({ "ids": misses })).await;
+        assert_eq!(res.data()["nodes"].as_array().map(Vec::len), Some(100));
+        assert_eq!(costs(&res), (json!(100), json!(100)), "{}", res.cost);
+        let res = app.graphql(&key, NODES, json!({ "ids": vec![typed_miss(); 100] })).await;
+        assert_eq!(costs(&res), (json!(100), json!(100)), "{}", res.cost);
+
+        // An id that doesn't say its type is looked for in four tables: four lookups, found
+        // in none; found in the second, two lookups and the object.
+        let legacy: Vec<String> = (0..25).map(|_| Uuid::now_v7().to_string()).collect();
+        let res = app.graphql(&key, NODES, json!({ "ids": legacy })).await;
+        assert_eq!(costs(&res), (json!(100), json!(100)), "{}", res.cost);
+        let number = untyped_number(&app).await;
+        let res = app.graphql(&key, NODE, json!({ "id": number })).await;
+        assert_eq!(res.assert_ok()["node"]["__typename"], "PhoneNumber", "{}", res.body);
+        assert_eq!(costs(&res), (json!(4), json!(2)), "{}", res.cost);
+        let res = app.graphql(&key, NODE, json!({ "id": Uuid::now_v7() })).await;
+        assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+        assert_eq!(costs(&res), (json!(4), json!(4)), "{}", res.cost);
+
+        // Another organization's object is not found, and was still looked for.
+        let other = app.new_org("Other").await;
+        let theirs = app.create_ok(&other.test_key, json!({ "name": "T", "type": "WEBHOOK", "url": "https://example.com/t" })).await;
+        let res = app.graphql(&key, NODES, json!({ "ids": vec![theirs["id"].clone(); 30] })).await;
+        assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+        assert_eq!(costs(&res), (json!(30), json!(30)), "{}", res.cost);
+
+        // Aliases, a variable's default list, and `endpoint(id:)`, alike.
+        let aliased = "query($ids: [ID!]!) { a: nodes(ids: $ids) { id } b: nodes(ids: $ids) { id } c: node(id: \"00000000-0000-7000-8000-000000000000\") { id } }";
+        let res = app.graphql(&key, aliased, json!({ "ids": vec![typed_miss(); 40] })).await;
+        assert_eq!(costs(&res), (json!(84), json!(84)), "{}", res.cost);
+        let defaulted = format!("query($ids: [ID!]! = {}) {{ nodes(ids: $ids) {{ id }} }}", json!(vec![typed_miss(); 50]));
+        let res = app.graphql(&key, &defaulted, json!({})).await;
+        assert_eq!(costs(&res), (json!(50), json!(50)), "{}", res.cost);
+        let endpoints: String = (0..20).map(|i| format!("e{i}: endpoint(id: \"{}\") {{ id }} ", Uuid::now_v7())).collect();
+        let res = app.graphql(&key, &format!("{{ {endpoints} }}"), json!({})).await;
+        assert_eq!(costs(&res), (json!(20), json!(20)), "{}", res.cost);
+    }
+}
+
+db_test! {
+    async fn lookups_that_find_nothing_drain_the_bucket_as_hits_do(app) {
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| {
+                c.rate_limit.bucket_size = 300;
+                c.rate_limit.restore_rate = 1;
+            })
+            .spawn()
+            .await
+            .expect("app");
+        let misses: Vec<String> = (0..25).map(|_| Uuid::now_v7().to_string()).collect();
+        // 100 points a request: the fourth finds the bucket of 300 too low.
+        for n in 0..3 {
+            let res = app.graphql(&app.org.test_key, NODES, json!({ "ids": misses })).await;
+            assert_eq!(res.status, 200, "request {n}: {}", res.body);
+            assert_eq!(costs(&res), (json!(100), json!(100)), "{}", res.cost);
+        }
+        let res = app.graphql(&app.org.test_key, NODES, json!({ "ids": misses })).await;
+        assert_eq!(res.status, 429, "{}", res.body);
+        assert_eq!(res.error_code(), Some("RATE_LIMITED"), "{}", res.body);
+    }
+}

@@ -425,6 +425,148 @@ db_test! {
     }
 }
 
+/// The membership id of `user` in the app's organization, as `owner` reads it.
+async fn membership_of(app: &TestApp, owner: &str, user: &str) -> Value {
+    let members = app
+        .graphql(
+            owner,
+            "{ members(first: 100) { nodes { uuid userId } } }",
+            json!({}),
+        )
+        .await;
+    members.assert_ok()["members"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|m| m["userId"] == user)
+        .expect("the member")["uuid"]
+        .clone()
+}
+
+async fn remove_member(app: &TestApp, owner: &str, user: &str) {
+    let id = membership_of(app, owner, user).await;
+    let res = app
+        .graphql(
+            owner,
+            "mutation($id: UUID!) { removeMember(input: {memberId: $id}) { userErrors { code } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(res.assert_ok()["removeMember"]["userErrors"], json!([]));
+}
+
+async fn set_role(app: &TestApp, owner: &str, user: &str, role: &str) {
+    let id = membership_of(app, owner, user).await;
+    let res = app
+        .graphql(owner, "mutation($id: UUID!, $role: Role!) { updateMemberRole(input: {memberId: $id, role: $role}) { userErrors { code } } }", json!({ "id": id, "role": role }))
+        .await;
+    assert_eq!(res.assert_ok()["updateMemberRole"]["userErrors"], json!([]));
+}
+
+async fn session_ws(app: &TestApp, token: &str) -> Ws {
+    Ws::connect(
+        &app.address,
+        Protocol::TransportWs,
+        json!({ "Authorization": format!("Bearer {token}") }),
+    )
+    .await
+}
+
+db_test! {
+    async fn a_member_removed_and_added_back_resumes_after_the_last_event_it_saw(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let (user, token) = app.member(app.org.id, Role::Admin).await;
+        let key = app.org.test_key.clone();
+        let mut ws = session_ws(&app, &token).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(&key, webhook("Before")).await;
+        let last_id = ws.next_event().await["id"].as_str().expect("event id").to_owned();
+        drop(ws);
+
+        // Removed, a change while away, added back (with another role), a change since.
+        remove_member(&app, &owner, &user).await;
+        app.create_ok(&key, webhook("While away")).await;
+        app.add_member(app.org.id, &user, Role::Admin).await;
+        app.create_ok(&key, webhook("Back")).await;
+
+        // The removal of the membership it had is history: the one it has now counts. What
+        // committed while it was away comes too, as it would to any admin who asks after
+        // `last_id` (the audit log is the organization's, not the member's).
+        let mut ws = session_ws(&app, &token).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({ "after": last_id })).await;
+        assert_eq!(ws.next_event().await["endpoint"]["name"], "While away");
+        assert_eq!(ws.next_event().await["endpoint"]["name"], "Back");
+        app.create_ok(&key, webhook("Live")).await;
+        assert_eq!(ws.next_event().await["endpoint"]["name"], "Live");
+        ws.assert_silent(Duration::from_millis(300)).await;
+
+        // Over server-sent events, with Last-Event-ID, the same.
+        let auth = format!("Bearer {token}");
+        let mut sse = Sse::post(&app.address, &[("authorization", &auth), ("last-event-id", &last_id)], ENDPOINT_EVENTS, json!({})).await;
+        assert_eq!(sse.response.status(), 200);
+        for name in ["While away", "Back", "Live"] {
+            let (_, result) = sse.next_result().await;
+            assert_eq!(result["data"]["endpointEvents"]["endpoint"]["name"], name, "{result}");
+        }
+
+        // Removed again, for good: the running subscriptions end, and no new one starts.
+        remove_member(&app, &owner, &user).await;
+        let payload = ws.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "FORBIDDEN", "{payload}");
+        let event = sse.next().await;
+        assert!(event.data.contains("FORBIDDEN"), "{event:?}");
+        let refused = Sse::post(&app.address, &[("authorization", &auth), ("last-event-id", &last_id)], ENDPOINT_EVENTS, json!({})).await;
+        assert_eq!(refused.response.status(), 403);
+    }
+}
+
+db_test! {
+    async fn a_role_change_ends_only_a_subscription_that_needs_the_role_it_lost(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let (user, token) = app.member(app.org.id, Role::Admin).await;
+        let key = app.org.test_key.clone();
+        // One subscription reads the audit log's events, one only the endpoints.
+        let mut audit = session_ws(&app, &token).await;
+        audit.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        let plain_query = "subscription($after: ID) { endpointEvents(after: $after) { id endpoint { name } } }";
+        let mut plain = session_ws(&app, &token).await;
+        plain.subscribe("1", plain_query, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(&key, webhook("Admin's")).await;
+        let seen = audit.next_event().await;
+        assert_eq!(seen["event"]["after"]["name"], "Admin's");
+        let last_id = seen["id"].as_str().expect("event id").to_owned();
+        assert_eq!(plain.next_event().await["endpoint"]["name"], "Admin's");
+
+        // A promotion takes nothing away.
+        set_role(&app, &owner, &user, "OWNER").await;
+        app.create_ok(&key, webhook("Owner's")).await;
+        assert_eq!(audit.next_event().await["event"]["after"]["name"], "Owner's");
+        assert_eq!(plain.next_event().await["endpoint"]["name"], "Owner's");
+
+        // Demoted to viewer: the audit log is no longer theirs, endpoints still are.
+        set_role(&app, &owner, &user, "VIEWER").await;
+        let payload = audit.next_payload().await;
+        assert_eq!(payload["errors"][0]["extensions"]["code"], "FORBIDDEN", "{payload}");
+        assert!(payload["errors"][0]["message"].as_str().is_some_and(|m| m.contains("role")), "{payload}");
+        app.create_ok(&key, webhook("Viewer's")).await;
+        assert_eq!(plain.next_event().await["endpoint"]["name"], "Viewer's");
+
+        // Resumed as a viewer: the role changes in between are history; each event comes
+        // without its audit part, as a viewer gets any.
+        let mut again = session_ws(&app, &token).await;
+        again.subscribe("1", ENDPOINT_EVENTS, json!({ "after": last_id })).await;
+        for name in ["Owner's", "Viewer's"] {
+            let payload = again.next_payload().await;
+            assert_eq!(payload["data"]["endpointEvents"]["endpoint"]["name"], name, "{payload}");
+            assert_eq!(payload["data"]["endpointEvents"]["event"], Value::Null, "{payload}");
+            assert_eq!(payload["errors"][0]["path"], json!(["endpointEvents", "event"]), "{payload}");
+        }
+        again.assert_silent(Duration::from_millis(300)).await;
+    }
+}
+
 db_test! {
     async fn a_sessions_subscription_ends_when_its_token_expires(app) {
         let (user, _) = app.member(app.org.id, Role::Member).await;

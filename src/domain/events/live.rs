@@ -15,10 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use entity::enums::EventType;
+use entity::enums::{EventType, Role};
 use entity::event::{self, Column};
 use futures_util::Stream;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveEnum as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
@@ -305,6 +305,9 @@ pub struct Watch {
     pub object_ids: Option<Vec<Uuid>>,
     /// Continue after this event id; `None` starts with what commits from now on.
     pub after: Option<i64>,
+    /// Whether it delivers the audit log's events whole (owners' and admins'), so that losing
+    /// that role ends it.
+    pub reads_log: bool,
 }
 
 /// Why a subscription ended before its client ended it.
@@ -316,6 +319,8 @@ pub enum Ending {
     KeyRevoked,
     /// Its user was removed from the organization.
     MemberRemoved,
+    /// Its user's role no longer lets it read the audit log it delivers.
+    Demoted,
 }
 
 /// Whether `actor` may see `event` (the same rule as the audit log's query).
@@ -327,31 +332,89 @@ pub fn visible(actor: &Actor, event: &event::Model) -> bool {
             .is_none_or(|mode| event.mode == Some(mode))
 }
 
-/// Whether `event` takes away the credential the subscriber acts with.
-fn ends(actor: &Actor, event: &event::Model) -> Option<Ending> {
-    match (&actor.credential, event.r#type) {
+/// The subscriber's access as the database has it once replay's starting point is known:
+/// every access change committed up to `verified` is already in it, so only those after
+/// `verified` (in commit order) can take it away. A user's access is one membership: a
+/// removal or role change of an earlier membership (before they were added back) is history.
+#[derive(Debug, Clone, Copy)]
+struct Access {
+    verified: i64,
+    /// The user's membership now (`None` for an API key).
+    membership: Option<Uuid>,
+}
+
+/// Whether `event`, judged by `access`, takes away what the subscription needs.
+fn ends(watch: &Watch, access: Access, event: &event::Model) -> Option<Ending> {
+    match (&watch.actor.credential, event.r#type) {
+        // A revoked key stays revoked, wherever its revocation is in the history.
         (Credential::ApiKey { key_id, .. }, EventType::ApiKeyRevoked)
             if event.object_id == *key_id =>
         {
             Some(Ending::KeyRevoked)
         }
-        (Credential::User { user_id }, EventType::MemberDeleted)
-            if event.data["before"]["user_id"].as_str() == Some(user_id.as_str()) =>
+        (Credential::User { .. }, EventType::MemberDeleted)
+            if Some(event.object_id) == access.membership =>
         {
             Some(Ending::MemberRemoved)
+        }
+        (Credential::User { .. }, EventType::MemberUpdated)
+            if Some(event.object_id) == access.membership && event.seq > access.verified =>
+        {
+            let role = event.data["after"]["role"]
+                .as_str()
+                .and_then(|r| Role::try_from_value(&r.to_owned()).ok());
+            // A role the event doesn't name (never written so) is judged as the least one.
+            demoted(watch, role.unwrap_or(Role::Viewer)).then_some(Ending::Demoted)
         }
         _ => None,
     }
 }
 
+/// Whether a user acting with `role` lost what `watch` delivers: the audit log's events.
+fn demoted(watch: &Watch, role: Role) -> bool {
+    let now = Actor {
+        role,
+        ..watch.actor.clone()
+    };
+    watch.reads_log
+        && super::ensure_can_read_log(&watch.actor).is_ok()
+        && super::ensure_can_read_log(&now).is_err()
+}
+
+/// The subscriber's access, read after the organization's last event `verified`, or the
+/// ending of a subscriber that lost what it needs since it was authenticated.
+async fn access_now(
+    db: &Db,
+    watch: &Watch,
+    verified: i64,
+) -> Result<Result<Access, Ending>, DomainError> {
+    let membership = match &watch.actor.credential {
+        Credential::ApiKey { .. } => None,
+        Credential::User { user_id } => {
+            match crate::domain::members::find(db, watch.actor.organization_id, user_id).await? {
+                None => return Ok(Err(Ending::MemberRemoved)),
+                Some(member) if demoted(watch, member.role) => return Ok(Err(Ending::Demoted)),
+                Some(member) => Some(member.id),
+            }
+        }
+    };
+    Ok(Ok(Access {
+        verified,
+        membership,
+    }))
+}
+
 struct Reader {
     feeds: Feeds,
     watch: Watch,
+    access: Access,
     receiver: broadcast::Receiver<Arc<Batch>>,
     /// The organization's last event this reader has passed (sent, or not for it).
     position: i64,
     pending: VecDeque<Arc<Delivery>>,
     caught_up: bool,
+    /// Why it ends before it reads anything.
+    ending: Option<Ending>,
     done: bool,
 }
 
@@ -367,7 +430,7 @@ impl Reader {
                 continue;
             }
             self.position = event.seq;
-            if let Some(ending) = ends(&self.watch.actor, event) {
+            if let Some(ending) = ends(&self.watch, self.access, event) {
                 return Err(ending);
             }
             let wanted = visible(&self.watch.actor, event)
@@ -388,6 +451,10 @@ impl Reader {
         loop {
             if self.done {
                 return None;
+            }
+            if let Some(ending) = self.ending.take() {
+                self.done = true;
+                return Some(Err(ending));
             }
             if let Some(event) = self.pending.pop_front() {
                 return Some(Ok(event));
@@ -450,13 +517,27 @@ pub async fn subscribe(
         Some(after) => after,
         None => last,
     };
+    // Read after `last`: a change of access committed since is after `last` too, and is
+    // judged when the reader reaches it.
+    let (access, ending) = match access_now(&hub.feeds.db, &watch, last).await? {
+        Ok(access) => (access, None),
+        Err(ending) => (
+            Access {
+                verified: last,
+                membership: None,
+            },
+            Some(ending),
+        ),
+    };
     let reader = Reader {
         feeds: hub.feeds.clone(),
         watch,
+        access,
         receiver,
         position,
         pending: VecDeque::new(),
         caught_up: false,
+        ending,
         done: false,
     };
     Ok(futures_util::stream::unfold(
@@ -474,7 +555,7 @@ mod tests {
 
     use super::*;
     use crate::domain::Mode;
-    use crate::domain::{api_keys, organizations};
+    use crate::domain::{api_keys, members, organizations};
 
     /// A migrated SQLite database in a folder of its own (kept while the test runs).
     async fn database() -> (Db, tempfile::TempDir) {
@@ -488,7 +569,7 @@ mod tests {
     fn actor(organization_id: Uuid) -> Actor {
         Actor {
             organization_id,
-            role: entity::enums::Role::Owner,
+            role: Role::Owner,
             credential: Credential::User {
                 user_id: "watcher".to_owned(),
             },
@@ -502,11 +583,15 @@ mod tests {
         let (db, _dir) = database().await;
         let hub = Hub::new(db.clone(), 1, || false);
         let org = organizations::create(&db, "Slow").await.expect("org");
+        members::upsert(&db, org.id, "watcher", Role::Owner)
+            .await
+            .expect("member");
         let watch = Watch {
             actor: actor(org.id),
             types: vec![EventType::ApiKeyCreated],
             object_ids: None,
             after: None,
+            reads_log: true,
         };
         let mut stream = Box::pin(subscribe(&hub, watch).await.expect("subscribe"));
         // Caught up (nothing yet), then one live event taken.
@@ -535,6 +620,9 @@ mod tests {
         let (db, _dir) = database().await;
         let hub = Hub::new(db.clone(), 1, || false);
         let org = organizations::create(&db, "Busy").await.expect("org");
+        members::upsert(&db, org.id, "watcher", Role::Owner)
+            .await
+            .expect("member");
         // An event to continue after, then more than a buffer's worth before anyone reads.
         api_keys::create(&db, org.id, Mode::Test, "zero")
             .await
@@ -545,6 +633,7 @@ mod tests {
             types: vec![EventType::ApiKeyCreated],
             object_ids: None,
             after: Some(start),
+            reads_log: true,
         };
         let mut stream = Box::pin(subscribe(&hub, watch).await.expect("subscribe"));
         for name in ["one", "two", "three"] {

@@ -10,6 +10,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Name, Positioned, Value};
 
+use crate::domain::ids;
+
 mod inputs;
 pub use inputs::InputTypes;
 
@@ -30,8 +32,18 @@ struct FieldShape {
     ty: String,
     /// For a connection, the page size when `first` isn't given.
     default_first: Option<u64>,
-    /// Whether it takes `ids` and returns an object for each (`nodes`).
-    by_ids: bool,
+    /// How it finds objects by id, for one that looks ids up (`node`, `nodes`).
+    by_ids: Option<ByIds>,
+}
+
+/// How a field looks objects up by id.
+#[derive(Debug, Clone, Copy)]
+struct ByIds {
+    /// It takes a list, `ids`, and returns an object for each (`nodes`); else one `id`.
+    list: bool,
+    /// It returns any type with an id (the `Node` interface), so an id that doesn't say its
+    /// type is looked for in each table it may be in, each a lookup paid for.
+    any_type: bool,
 }
 
 impl SchemaShape {
@@ -76,8 +88,19 @@ impl SchemaShape {
                             })
                     })
                     .flatten();
-                let by_ids = field.arguments.iter().any(|a| {
-                    a.node.name.node == "ids" && matches!(a.node.ty.node.base, BaseType::List(_))
+                let any_type = returns == "Node";
+                let by_ids = field.arguments.iter().find_map(|a| {
+                    match (a.node.name.node.as_str(), &a.node.ty.node.base) {
+                        ("ids", BaseType::List(_)) => Some(ByIds {
+                            list: true,
+                            any_type,
+                        }),
+                        ("id", BaseType::Named(_)) if any_type => Some(ByIds {
+                            list: false,
+                            any_type,
+                        }),
+                        _ => None,
+                    }
                 });
                 fields.insert(
                     (ty.node.name.node.to_string(), field.name.node.to_string()),
@@ -281,17 +304,21 @@ impl Walker<'_> {
                     &field.selection_set,
                     schema_field.as_ref().map(|f| f.ty.as_str()),
                 );
-                let by_ids = schema_field.as_ref().is_some_and(|f| f.by_ids);
+                let by_ids = schema_field.as_ref().and_then(|f| f.by_ids);
                 let times = schema_field
                     .and_then(|f| f.default_first)
                     .map_or(1, |default| self.page_size(field, default));
                 // A connection costs itself once and its selections a page over; `nodes`
-                // costs an object, with its selections, for each id.
-                let cost = if by_ids {
-                    self.id_count(field)
-                        .saturating_mul(1u64.saturating_add(child.cost))
-                } else {
-                    1u64.saturating_add(times.saturating_mul(child.cost))
+                // costs an object, with its selections, for each id, and each lookup of an id
+                // beyond the one that finds it.
+                let cost = match by_ids {
+                    Some(by_ids) => {
+                        let (ids, lookups) = self.id_lookups(field, by_ids);
+                        lookups
+                            .saturating_sub(ids)
+                            .saturating_add(ids.saturating_mul(1u64.saturating_add(child.cost)))
+                    }
+                    None => 1u64.saturating_add(times.saturating_mul(child.cost)),
                 };
                 Summary {
                     depth: child.depth.saturating_add(1),
@@ -359,23 +386,59 @@ impl Walker<'_> {
         }
     }
 
-    /// How many ids a field's `ids` gives: a list's length (a variable's, or its default's,
-    /// too), at least one.
-    fn id_count(&self, field: &async_graphql::parser::types::Field) -> u64 {
-        let count = match field.get_argument("ids").map(|ids| &ids.node) {
-            Some(async_graphql_value::Value::List(items)) => items.len(),
-            // Given, or left to the variable's default.
-            Some(async_graphql_value::Value::Variable(name)) => match (
+    /// How many ids a field looks up (at least one), and the most lookups they may take: a
+    /// list's length (a variable's, or its default's, too), and for a field returning any
+    /// type, each id's tables (`ids::candidates`) — an id not known before the request runs
+    /// as many as any may take.
+    fn id_lookups(&self, field: &async_graphql::parser::types::Field, by_ids: ByIds) -> (u64, u64) {
+        use async_graphql_value::Value as Parsed;
+        let most = ids::MOST_CANDIDATES as u64;
+        let of_text = |text: &str| -> u64 {
+            // Not an id: refused before any lookup.
+            crate::graphql::global_id::uuid_of(text)
+                .map_or(1, |uuid| ids::candidates(uuid).len() as u64)
+        };
+        let of_json = |value: &serde_json::Value| value.as_str().map_or(most, of_text);
+        let of_const = |value: &Value| match value {
+            Value::String(text) => of_text(text),
+            _ => most,
+        };
+        let of_parsed = |value: &Parsed| match value {
+            Parsed::String(text) => of_text(text),
+            Parsed::Variable(name) => match (
                 self.variables.get(name.as_str()),
                 self.defaults.get(name.as_str()),
             ) {
-                (Some(serde_json::Value::Array(items)), _) => items.len(),
-                (None, Some(Value::List(items))) => items.len(),
-                _ => 1,
+                (Some(given), _) => of_json(given),
+                (None, Some(default)) => of_const(default),
+                (None, None) => most,
             },
-            _ => 1,
+            _ => most,
         };
-        u64::try_from(count).unwrap_or(u64::MAX).max(1)
+        let argument = if by_ids.list { "ids" } else { "id" };
+        let each: Vec<u64> = match field.get_argument(argument).map(|a| &a.node) {
+            Some(Parsed::List(items)) => items.iter().map(of_parsed).collect(),
+            // A list given, or left to the variable's default.
+            Some(Parsed::Variable(name)) => match (
+                self.variables.get(name.as_str()),
+                self.defaults.get(name.as_str()),
+            ) {
+                (Some(serde_json::Value::Array(items)), _) => items.iter().map(of_json).collect(),
+                (Some(given), _) => vec![of_json(given)],
+                (None, Some(Value::List(items))) => items.iter().map(of_const).collect(),
+                (None, Some(default)) => vec![of_const(default)],
+                (None, None) => vec![most],
+            },
+            Some(single) => vec![of_parsed(single)],
+            None => vec![most],
+        };
+        let each = each
+            .into_iter()
+            .map(|n| if by_ids.any_type { n } else { 1 });
+        let (ids, lookups) = each.fold((0u64, 0u64), |(ids, lookups), n| {
+            (ids.saturating_add(1), lookups.saturating_add(n))
+        });
+        (ids.max(1), lookups.max(1))
     }
 
     /// How many times a connection's selections may be returned: its `first`, or the page

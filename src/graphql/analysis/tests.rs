@@ -226,3 +226,54 @@ fn variables_are_surely_valid_only_when_every_value_is_known_good() {
         json!({ "x": 1 })
     ));
 }
+
+#[test]
+fn lookups_by_id_reserve_every_table_an_id_may_be_looked_for_in() {
+    use crate::domain::ids::{Kind, MOST_CANDIDATES, new_id};
+    let most = MOST_CANDIDATES as u64;
+    let typed = new_id(Kind::Endpoint).to_string();
+    let untyped = uuid::Uuid::now_v7().to_string();
+    let cost = |query: &str, vars: serde_json::Value| run(query, None, vars).cost;
+    let nodes = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }";
+    // A typed id is one lookup, the object it finds; an untyped one each table's.
+    assert_eq!(cost(nodes, serde_json::json!({ "ids": [typed] })), 1);
+    assert_eq!(cost(nodes, serde_json::json!({ "ids": [untyped] })), most);
+    // The found object's selections come on top, once.
+    assert_eq!(
+        cost(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Endpoint { phoneNumbers { id } } } }",
+            serde_json::json!({ "ids": [untyped, typed] })
+        ),
+        (most - 1 + 2) + 2
+    );
+    // Duplicates are each looked up; literal lists, items from variables and a variable's
+    // default are read alike; what can't be known before the run is reserved at the most.
+    let mixed = format!("{{ nodes(ids: [\"{typed}\", \"{untyped}\", \"{typed}\"]) {{ id }} }}");
+    assert_eq!(cost(&mixed, serde_json::json!({})), 2 + most);
+    assert_eq!(
+        cost(
+            "query($a: ID!, $b: ID!) { nodes(ids: [$a, $b]) { id } }",
+            serde_json::json!({ "a": typed, "b": untyped })
+        ),
+        1 + most
+    );
+    let defaulted = format!(
+        "query($ids: [ID!]! = [\"{untyped}\", \"{typed}\"]) {{ nodes(ids: $ids) {{ id }} }}"
+    );
+    assert_eq!(cost(&defaulted, serde_json::json!({})), most + 1);
+    assert_eq!(cost(nodes, serde_json::json!({ "ids": [1] })), most);
+    // `node` alike, and aliases each on their own.
+    let node = "query($id: ID!) { a: node(id: $id) { id } b: node(id: $id) { id } }";
+    assert_eq!(cost(node, serde_json::json!({ "id": typed })), 2);
+    assert_eq!(cost(node, serde_json::json!({ "id": untyped })), 2 * most);
+    // A field of one type looks in its own table only.
+    assert_eq!(
+        cost(
+            "query($id: UUID!) { endpoint(id: $id) { id } }",
+            serde_json::json!({ "id": untyped })
+        ),
+        1
+    );
+    // Not an id at all: refused before any lookup, reserved as one.
+    assert_eq!(cost(nodes, serde_json::json!({ "ids": ["nope"] })), 1);
+}

@@ -3,6 +3,7 @@
 use async_graphql::{Context, Object};
 use uuid::Uuid;
 
+use super::Lookups;
 use crate::domain::endpoints::{self, PageRequest};
 use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor, null_on_error};
@@ -23,6 +24,7 @@ impl EndpointQuery {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let found = endpoints::get(&services.db, actor, id).await;
+        Lookups::note(ctx, 1, found.is_ok());
         Ok(null_on_error(ctx, found).map(Endpoint))
     }
 

@@ -8,6 +8,8 @@ mod node;
 mod phone_number;
 mod viewer;
 
+pub use node::Lookups;
+
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     endpoint::EndpointQuery,

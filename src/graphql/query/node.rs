@@ -1,13 +1,17 @@
 //! `node` and `nodes`: any object with an id, by that id alone. An id says its type
 //! (`domain::ids`), so each is one lookup; an id made before ids said their type is looked for
 //! in each type in turn. Tenancy is each type's own reads': another organization's or mode's
-//! object is "not found", exactly as a missing one.
+//! object is "not found", exactly as a missing one. Every lookup is paid for, found or not
+//! (`Lookups`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, PathSegment};
 use uuid::Uuid;
 
 use crate::code::Code;
-use crate::domain::ids::{Kind, kind_of};
+use crate::domain::ids::{self, Kind};
 use crate::domain::{
     Actor, DomainError, api_keys, endpoints, members, organizations, phone_numbers,
 };
@@ -24,6 +28,28 @@ pub const MAX_NODES: usize = 100;
 #[derive(Default)]
 pub struct NodeQuery;
 
+/// A request's lookups by id that returned no object: each is work for the database that the
+/// response doesn't show, so it is paid for as an object returned is (a found object is the
+/// lookup that found it).
+#[derive(Clone, Default)]
+pub struct Lookups(Arc<AtomicU64>);
+
+impl Lookups {
+    /// Lookups that returned no object so far.
+    pub fn unanswered(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Notes `made` lookups for one id, the last of which found its object when `found`.
+    pub(super) fn note(ctx: &Context<'_>, made: u64, found: bool) {
+        if let Some(lookups) = ctx.data_opt::<Lookups>() {
+            lookups
+                .0
+                .fetch_add(made.saturating_sub(u64::from(found)), Ordering::Relaxed);
+        }
+    }
+}
+
 #[Object]
 impl NodeQuery {
     /// The object with this id, if the caller may see it; otherwise null and a NOT_FOUND
@@ -31,7 +57,9 @@ impl NodeQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        Ok(null_on_error(ctx, find(services, actor, &id).await))
+        let (found, made) = find(services, actor, &id).await;
+        Lookups::note(ctx, made, found.is_ok());
+        Ok(null_on_error(ctx, found))
     }
 
     /// Up to 100 objects by id, in the order asked; each one the caller can't see is null,
@@ -54,7 +82,9 @@ impl NodeQuery {
         }
         let mut found = Vec::with_capacity(ids.len());
         for (index, id) in ids.iter().enumerate() {
-            match find(services, actor, id).await {
+            let (found_one, made) = find(services, actor, id).await;
+            Lookups::note(ctx, made, found_one.is_ok());
+            match found_one {
                 Ok(node) => found.push(Some(node)),
                 Err(err) => {
                     let error = err.extend().into_server_error(ctx.item.pos);
@@ -69,23 +99,26 @@ impl NodeQuery {
     }
 }
 
-/// The object `id` names, as the actor's own reads of its type find it.
-async fn find(services: &Services, actor: &Actor, id: &ID) -> Result<Node, DomainError> {
-    let uuid = global_id::parse(id, "id")?;
-    if let Some(kind) = kind_of(uuid) {
-        return find_kind(services, actor, kind, uuid).await;
+/// The object `id` names, as the actor's own reads of its type find it, and how many
+/// lookups finding it took.
+async fn find(services: &Services, actor: &Actor, id: &ID) -> (Result<Node, DomainError>, u64) {
+    let uuid = match global_id::parse(id, "id") {
+        Ok(uuid) => uuid,
+        Err(err) => return (Err(err), 0),
+    };
+    let candidates = ids::candidates(uuid);
+    if let [kind] = candidates {
+        return (find_kind(services, actor, *kind, uuid).await, 1);
     }
-    // Every member has a typed id (migration 8 gave the earlier ones theirs).
-    let untyped = Kind::ALL
-        .into_iter()
-        .filter(|kind| *kind != Kind::OrganizationMember);
-    for kind in untyped {
-        match find_kind(services, actor, kind, uuid).await {
+    let mut made = 0;
+    for kind in candidates {
+        made += 1;
+        match find_kind(services, actor, *kind, uuid).await {
             Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => continue,
-            found => return found,
+            found => return (found, made),
         }
     }
-    Err(DomainError::NotFound("object"))
+    (Err(DomainError::NotFound("object")), made)
 }
 
 async fn find_kind(

@@ -28,6 +28,7 @@ use crate::code::Code;
 use crate::domain::Actor;
 use crate::graphql::analysis;
 use crate::graphql::loaders;
+use crate::graphql::query::Lookups;
 use crate::server::ConnectionScope;
 
 mod answer;
@@ -417,6 +418,7 @@ async fn execute(
         floor,
         requested,
         operation_name,
+        lookups,
         ..
     } = ready;
     let schema = if prevalidated {
@@ -434,9 +436,12 @@ async fn execute(
     {
         parsed.mark_validated();
     }
-    // What the response holds decides the actual cost; the rest of the reservation goes back.
+    // What the response holds, and the lookups by id that returned nothing, decide the actual
+    // cost; the rest of the reservation goes back.
     let actual = match &executed {
-        Ok(response) => returned_objects(&response.data).clamp(floor, requested),
+        Ok(response) => returned_objects(&response.data)
+            .saturating_add(lookups.unanswered())
+            .clamp(floor, requested),
         Err(_) => requested,
     };
     let throttle = pipeline::refund(state, &bucket, requested - actual).await;
@@ -476,6 +481,8 @@ struct Ready {
     operation_type: OperationType,
     /// Who is calling; `None` for an introspection-only operation without a credential.
     actor: Option<Actor>,
+    /// Its lookups by id that returned nothing, which it pays for as objects returned.
+    lookups: Lookups,
 }
 
 /// Every step before an operation runs, for every transport: persisted queries, measurement
@@ -666,8 +673,10 @@ async fn prepare(
             .all(|d| params.variables.contains_key(d.node.name.node.as_str()))
     });
     // Parsed once: async-graphql runs the document already parsed here.
+    let lookups = Lookups::default();
     let mut request = async_graphql::Request::new(query)
-        .variables(Variables::from_json(Value::Object(params.variables)));
+        .variables(Variables::from_json(Value::Object(params.variables)))
+        .data(lookups.clone());
     request.set_parsed_query(document.clone());
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
@@ -688,6 +697,7 @@ async fn prepare(
         operation_name: params.operation_name,
         operation_type,
         actor,
+        lookups,
     })))
 }
 

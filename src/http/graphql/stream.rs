@@ -1,9 +1,10 @@
 //! Operations over the transports that stream results — WebSocket (`ws.rs`) and server-sent
 //! events (`sse.rs`): the same pipeline as plain HTTP up to execution (`prepare`), then each
 //! response as it comes. A subscription holds one of its credential's subscription slots, paid
-//! its cost when it started and pays for each result it delivers, and ends with an error when its credential stops being good: an
-//! API key revoked (checked every second, and at once through the key's revocation event), a
-//! member removed (its event), a session token at its `exp`.
+//! its cost when it started and pays for each result it delivers, and ends with an error when
+//! its credential stops being good: an API key revoked (checked every second, and at once
+//! through the key's revocation event), a member removed or demoted below the role what it
+//! selects needs (their events), a session token at its `exp`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
