@@ -566,7 +566,9 @@ fn in_protocol(message: Message, refused: u16, transport_ws: bool) -> (Message, 
         ),
         Message::Close(Some(frame)) if frame.code == 1011 => (close(4401, "Unauthorized"), None),
         Message::Text(text)
-            if !transport_ws && refused != 0 && text.starts_with("{\"type\":\"connection_error\"") =>
+            if !transport_ws
+                && refused != 0
+                && text.starts_with("{\"type\":\"connection_error\"") =>
         {
             let reason = serde_json::from_str::<Value>(text.as_str())
                 .ok()
