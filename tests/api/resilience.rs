@@ -163,9 +163,25 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
 }
 
 #[tokio::test]
-async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
+async fn sigterm_finishes_the_request_in_flight_and_refuses_new_ones() {
+    a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_finishes_the_request_in_flight_and_refuses_new_ones() {
+    a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("INT").await;
+}
+
+/// SIGQUIT (a terminal's Ctrl-\, nginx's graceful stop) drains like SIGTERM, where its default
+/// would kill the process at once.
+#[tokio::test]
+async fn sigquit_finishes_the_request_in_flight_and_refuses_new_ones() {
+    a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("QUIT").await;
+}
+
+async fn a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones(signal: &str) {
     let _db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
-    let (mut child, address) = serve_process(&_db, &[]).await;
+    let (mut child, address, log) = serve_process_logged(&_db, &[]).await;
     let body = json!({ "query": "{ __typename }" }).to_string();
     let (head, tail) = body.split_at(body.len() / 2);
 
@@ -179,14 +195,7 @@ async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
     .expect("send head");
     stream.flush().expect("flush");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    send_signal(&child, signal);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // New connections are no longer accepted...
@@ -197,7 +206,7 @@ async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
             .send()
             .await
             .is_err(),
-        "a new request after SIGTERM is refused"
+        "a new request after SIG{signal} is refused"
     );
     // ...while the one in flight completes.
     stream.write_all(tail.as_bytes()).expect("send tail");
@@ -211,16 +220,12 @@ async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
         response.contains(r#"{"data":{"__typename":"Query"}"#),
         "{response}"
     );
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "exits after the last request");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status}");
+    let status = exit_status(&mut child).await;
+    assert!(status.success(), "{status:?}");
+    log.wait_for(
+        json!({ "signal": format!("SIG{signal}"), "message": "shutting down: finishing in-flight requests" }),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -649,39 +654,4 @@ async fn signals_without_meaning_leave_the_gateway_serving_sqlite() {
 #[tokio::test]
 async fn signals_without_meaning_leave_the_gateway_serving_postgres() {
     signals_without_meaning_leave_the_gateway_serving(Backend::Postgres).await;
-}
-
-/// SIGQUIT (a terminal's Ctrl-\, nginx's graceful stop) drains like SIGTERM: the request in
-/// flight is answered and the process exits 0, where the default would kill it at once.
-#[cfg(unix)]
-#[tokio::test]
-async fn sigquit_is_a_graceful_shutdown() {
-    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
-    let (mut child, address, log) = serve_process_logged(&db, &[]).await;
-    let body = json!({ "query": "{ __typename }" }).to_string();
-    let (head, tail) = body.split_at(body.len() / 2);
-    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
-    write!(
-        stream,
-        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
-        body.len()
-    )
-    .expect("send head");
-    stream.flush().expect("flush");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    send_signal(&child, "QUIT");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    stream.write_all(tail.as_bytes()).expect("send tail");
-    let mut response = String::new();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream.read_to_string(&mut response).expect("read response");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let status = exit_status(&mut child).await;
-    assert!(status.success(), "{status:?}");
-    log.wait_for(
-        json!({ "signal": "SIGQUIT", "message": "shutting down: finishing in-flight requests" }),
-    )
-    .await;
 }
