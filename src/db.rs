@@ -157,12 +157,22 @@ pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction, DbErr> {
     }
 }
 
+/// Runs to its end in a task of its own: sqlx counts a PostgreSQL transaction only once the
+/// server has answered its `BEGIN`, so a caller that gave up in between (a client hung up, a
+/// timeout fired) would hand the connection back to the pool inside a transaction nobody ends,
+/// and the statements run on it next would commit or roll back with it. Begun whole, a
+/// transaction nobody takes is dropped, which rolls it back.
 async fn begin_pool_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
+    let db = db.clone();
+    tokio::spawn(async move {
+        db.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
     })
     .await
+    .map_err(|_| DbErr::Custom("the task beginning a transaction ended early".to_owned()))?
 }
 
 /// The database as the domain reads and writes it: the pool, or one request's unit of work

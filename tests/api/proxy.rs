@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
@@ -16,6 +17,9 @@ enum Mode {
     /// Connections are accepted and held open, and nothing goes through: a dependency that
     /// hangs.
     Stall,
+    /// Requests go through; what comes back is held until the proxy is open again: a slow
+    /// answer, delivered late.
+    Hold,
 }
 
 pub struct Proxy {
@@ -36,7 +40,7 @@ impl Proxy {
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let (counted, tasks) = (accepted.clone(), connections.clone());
         let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 counted.fetch_add(1, Ordering::SeqCst);
                 let now = *watching.borrow();
                 let upstream = upstream.clone();
@@ -45,12 +49,29 @@ impl Proxy {
                     match now {
                         Mode::Cut => {}
                         Mode::Stall => std::future::pending().await,
-                        Mode::Open => {
-                            let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        Mode::Open | Mode::Hold => {
+                            let Ok(server) = TcpStream::connect(&upstream).await else {
                                 return;
                             };
+                            let (mut client_read, mut client_write) = client.into_split();
+                            let (mut server_read, mut server_write) = server.into_split();
+                            let mut holds = stalls.clone();
+                            let down = async move {
+                                let mut buf = vec![0u8; 16 * 1024];
+                                loop {
+                                    let n = match server_read.read(&mut buf).await {
+                                        Ok(0) | Err(_) => return,
+                                        Ok(n) => n,
+                                    };
+                                    released(&mut holds).await;
+                                    if client_write.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            };
                             tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = tokio::io::copy(&mut client_read, &mut server_write) => {}
+                                () = down => {}
                                 // Both ends stay open, and silent, until the task is aborted.
                                 () = stalled(&mut stalls) => {
                                     std::future::pending::<()>().await;
@@ -94,6 +115,16 @@ impl Proxy {
         self.close_all().await;
     }
 
+    /// Lets requests through and holds their answers back until [`Proxy::release`].
+    pub fn hold(&self) {
+        self.mode.send_replace(Mode::Hold);
+    }
+
+    /// Delivers what was held, and forwards again.
+    pub fn release(&self) {
+        self.mode.send_replace(Mode::Open);
+    }
+
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
@@ -108,6 +139,15 @@ async fn stalled(mode: &mut watch::Receiver<Mode>) {
         }
         if mode.changed().await.is_err() {
             return std::future::pending().await;
+        }
+    }
+}
+
+/// Returns once the proxy doesn't hold answers back.
+async fn released(mode: &mut watch::Receiver<Mode>) {
+    while *mode.borrow_and_update() == Mode::Hold {
+        if mode.changed().await.is_err() {
+            return;
         }
     }
 }

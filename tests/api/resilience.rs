@@ -655,3 +655,67 @@ async fn signals_without_meaning_leave_the_gateway_serving_sqlite() {
 async fn signals_without_meaning_leave_the_gateway_serving_postgres() {
     signals_without_meaning_leave_the_gateway_serving(Backend::Postgres).await;
 }
+
+/// A transaction's `BEGIN` whose caller gives up before the answer comes (the client hung up,
+/// the request timed out) must not leave its pooled connection inside a transaction nobody
+/// owns: the statements run on it next would commit or roll back with it (on PostgreSQL an
+/// idempotency key's claim and release did). The answer is held back by a proxy until the
+/// caller has gone.
+#[tokio::test]
+async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
+    use cockpit_gateway::db::{Db, Unit, begin_write};
+    use sea_orm::ConnectionTrait;
+
+    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let mut url = url::Url::parse(&test_db.url).expect("database URL");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(proxy.address.port())).expect("port");
+    let mut options = cockpit_gateway::db::connect_options(url.as_str());
+    // One connection: every statement below runs on the one the abandoned BEGIN used.
+    // No ping before a connection is handed out: the BEGIN is what waits for the held answer.
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .test_before_acquire(false);
+    let pool = sea_orm::Database::connect(options).await.expect("connect");
+    let db = Db::Pool(pool.clone());
+    // PostgreSQL refuses a savepoint outside a transaction block.
+    let outside_a_transaction = async || pool.execute_unprepared("SAVEPOINT probe").await.is_err();
+    assert!(outside_a_transaction().await);
+
+    for given_up in ["begin_write", "Unit::begin"] {
+        // The pool pings a connection as it comes back: let that answer through first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.hold();
+        let begun = match given_up {
+            "begin_write" => {
+                tokio::time::timeout(Duration::from_millis(300), async {
+                    begin_write(&db).await.map(drop)
+                })
+                .await
+            }
+            _ => {
+                tokio::time::timeout(Duration::from_millis(300), async {
+                    Unit::begin(&pool).await.map(drop)
+                })
+                .await
+            }
+        };
+        assert!(begun.is_err(), "{given_up}: the answer was held back");
+        proxy.release();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            outside_a_transaction().await,
+            "{given_up}: the connection went back to the pool inside the abandoned transaction"
+        );
+    }
+}
