@@ -28,8 +28,8 @@ pub enum Relation {}
 
 #[async_trait::async_trait]
 impl ActiveModelBehavior for ActiveModel {
-    /// Every update moves `updated_at` forward, even when two land within the same microsecond,
-    /// so clients can rely on it changing; `created_at` is never touched here.
+    /// Every update moves `updated_at` forward, even when two land within the same millisecond,
+    /// so that no two versions of an endpoint share one; `created_at` is never touched here.
     async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
     where
         C: ConnectionTrait,
@@ -40,7 +40,7 @@ impl ActiveModelBehavior for ActiveModel {
                 ActiveValue::Unchanged(previous) | ActiveValue::Set(previous)
                     if *previous >= now =>
                 {
-                    *previous + chrono::Duration::microseconds(1)
+                    crate::truncate(*previous) + crate::PRECISION
                 }
                 _ => now,
             };

@@ -11,11 +11,18 @@ pub mod phone_number;
 pub mod prelude;
 pub mod setting;
 
-/// The current time at the precision both databases keep (microseconds), so a value read back
-/// equals the value written and keyset cursors compare exactly.
+/// The precision of every time the gateway writes: a millisecond. Both databases keep it
+/// exactly, and so does a client's native date type (a JavaScript `Date` holds milliseconds),
+/// so a time read back, or sent back as a version, is the time that was written.
+pub const PRECISION: chrono::TimeDelta = chrono::TimeDelta::milliseconds(1);
+
+/// The current time at [`PRECISION`].
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    use chrono::{DurationRound, TimeDelta};
-    let now = chrono::Utc::now();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
+    truncate(chrono::Utc::now())
+}
+
+/// `at` without what is finer than [`PRECISION`].
+pub fn truncate(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(PRECISION).unwrap_or(at)
 }

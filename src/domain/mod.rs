@@ -15,6 +15,7 @@ pub mod provider;
 pub mod secrets;
 pub mod sip_uri;
 pub mod text;
+pub mod time;
 pub mod webhook_host;
 
 pub use access::{Actor, Credential};

@@ -29,9 +29,7 @@ impl ErrorExtensions for DomainError {
             DomainError::Stale(current) => coded(
                 format!(
                     "The endpoint changed since it was read: it was last updated at {}.",
-                    current
-                        .updated_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    crate::domain::time::format(current.updated_at)
                 ),
                 Code::BadUserInput,
             ),

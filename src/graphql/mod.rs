@@ -11,7 +11,7 @@ pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Schema, ValidationMode};
+use async_graphql::{SDLExportOptions, Schema, ValidationMode};
 
 use crate::config::Limits;
 use crate::db::Db;
@@ -50,7 +50,8 @@ pub fn build_schema(services: Services, limits: &Limits, mode: ValidationMode) -
     builder.finish()
 }
 
-/// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it.
+/// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it, with the
+/// specification each custom scalar follows (`@specifiedBy`), which code generators read.
 pub fn sdl() -> String {
     Schema::build(
         query::Query::default(),
@@ -58,5 +59,5 @@ pub fn sdl() -> String {
         subscription::Subscription,
     )
     .finish()
-    .sdl()
+    .sdl_with_options(SDLExportOptions::new().include_specified_by())
 }

@@ -226,9 +226,7 @@ impl From<DomainError> for ApiError {
                 Code::PreconditionFailed,
                 format!(
                     "The endpoint changed since the version If-Match names: it was last updated at {} (ETag {}).",
-                    current
-                        .updated_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    crate::domain::time::format(current.updated_at),
                     super::rest::etag_of(&current)
                 ),
             ),

@@ -38,5 +38,6 @@ mod sessions;
 mod shapes;
 mod subscriptions;
 mod tenancy;
+mod times;
 mod trusted;
 mod validation;

@@ -126,3 +126,86 @@ async fn members_of_before_get_ids_on_sqlite() {
 async fn members_of_before_get_ids_on_postgres() {
     members_of_before_get_ids(Backend::Postgres).await;
 }
+
+/// Endpoint times written at a microsecond round up to the next millisecond: the version
+/// stored then stays apart from every earlier one, and a JavaScript `Date` holds it.
+async fn endpoint_times_round_up_to_a_millisecond(backend: Backend) {
+    use entity::{endpoint, enums, organization};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let db = cockpit_gateway::db::connect(&test_db.url)
+        .await
+        .expect("connect");
+    // Every migration before the one that rounds.
+    Migrator::up(&db, Some(10)).await.expect("up to 10");
+    let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().expect("time");
+    let org = organization::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set("Old".into()),
+        created_at: Set(at("2026-01-02T03:04:05.000001Z")),
+    }
+    .insert(&db)
+    .await
+    .expect("organization");
+    let endpoint = |name: &str, created: &str, updated: &str| endpoint::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(org.id),
+        name: Set(name.into()),
+        r#type: Set(enums::EndpointType::Webhook),
+        url: Set("https://hooks.example.com/in".into()),
+        status: Set(enums::EndpointStatus::Active),
+        provider_config: Set(None),
+        mode: Set(enums::Mode::Test),
+        created_at: Set(at(created)),
+        updated_at: Set(at(updated)),
+    };
+    let fine = endpoint(
+        "Fine",
+        "2026-01-02T03:04:05.678001Z",
+        "2026-01-02T03:04:05.678999Z",
+    )
+    .insert(&db)
+    .await
+    .expect("endpoint");
+    let whole = endpoint("Whole", "2026-01-02T03:04:05.678Z", "2026-01-02T03:04:06Z")
+        .insert(&db)
+        .await
+        .expect("endpoint");
+    Migrator::up(&db, None).await.expect("up");
+    let read = |id| {
+        let db = &db;
+        async move {
+            endpoint::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .expect("read")
+                .expect("the endpoint")
+        }
+    };
+    let fine = read(fine.id).await;
+    assert_eq!(fine.created_at, at("2026-01-02T03:04:05.679Z"));
+    assert_eq!(fine.updated_at, at("2026-01-02T03:04:05.679Z"));
+    let whole = read(whole.id).await;
+    assert_eq!(whole.created_at, at("2026-01-02T03:04:05.678Z"));
+    assert_eq!(whole.updated_at, at("2026-01-02T03:04:06Z"));
+    // Down leaves them as they are, and the code of before reads them.
+    Migrator::down(&db, Some(1)).await.expect("down one");
+    assert_eq!(
+        read(fine.id).await.updated_at,
+        at("2026-01-02T03:04:05.679Z")
+    );
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn endpoint_times_round_up_to_a_millisecond_on_sqlite() {
+    endpoint_times_round_up_to_a_millisecond(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn endpoint_times_round_up_to_a_millisecond_on_postgres() {
+    endpoint_times_round_up_to_a_millisecond(Backend::Postgres).await;
+}

@@ -279,11 +279,13 @@ db_test! {
         let e = webhook(&app, "Fine").await;
         let id = e["id"].as_str().expect("id").to_owned();
         let at = chrono::DateTime::parse_from_rfc3339(e["updatedAt"].as_str().expect("at")).expect("time");
-        let finer = (at + chrono::Duration::nanoseconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let res = app.graphql(&app.org.test_key, UPDATE, json!({ "input": { "id": id, "name": "Finer", "expectedUpdatedAt": finer } })).await;
-        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
-        let res = app.graphql(&app.org.test_key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": finer } })).await;
-        assert_eq!(res.assert_ok()["deleteEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+        for off in [chrono::Duration::nanoseconds(1), chrono::Duration::microseconds(1)] {
+            let finer = (at + off).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            let res = app.graphql(&app.org.test_key, UPDATE, json!({ "input": { "id": id, "name": "Finer", "expectedUpdatedAt": finer } })).await;
+            assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+            let res = app.graphql(&app.org.test_key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": finer } })).await;
+            assert_eq!(res.assert_ok()["deleteEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+        }
         // The same instant in another offset is the same version.
         let offset = at.with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset")).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
         let res = app.graphql(&app.org.test_key, UPDATE, json!({ "input": { "id": id, "name": "Offset", "expectedUpdatedAt": offset } })).await;
@@ -316,5 +318,133 @@ db_test! {
         let stored = rest(&app, Method::GET, &path, &[], None).await;
         assert_eq!(stored.body["name"], "Test mode");
         assert_eq!(stored.etag.as_deref(), Some(tag.as_str()));
+    }
+}
+
+/// A version as a JavaScript `Date` holds it: parsed, then written back with `toISOString()`
+/// (whole milliseconds, `Z`).
+fn as_js_date(at: &Value) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(at.as_str().expect("a time")).expect("RFC 3339");
+    chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
+        .expect("in range")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Puts the stored version of endpoint `id` at `at`, as though it had been written then.
+async fn store_version(app: &TestApp, id: &str, at: chrono::DateTime<chrono::Utc>) {
+    use entity::endpoint::{Column, Entity};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let id = uuid::Uuid::parse_str(id).expect("a UUID");
+    let updated = Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::value(at))
+        .filter(Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .expect("update");
+    assert_eq!(updated.rows_affected, 1);
+}
+
+db_test! {
+    async fn a_version_read_into_a_javascript_date_is_current_until_the_endpoint_changes(app) {
+        let key = app.org.test_key.clone();
+        let e = webhook(&app, "Dated").await;
+        let id = e["id"].as_str().expect("id").to_owned();
+        let read = as_js_date(&e["updatedAt"]);
+        assert_eq!(e["updatedAt"], read.as_str(), "the version is what a Date writes back");
+
+        let res = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Renamed", "expectedUpdatedAt": read } })).await;
+        let updated = res.assert_ok()["updateEndpoint"].clone();
+        assert_eq!(updated["userErrors"], json!([]), "nothing changed since it was read: {}", res.body);
+        assert_eq!(updated["endpoint"]["name"], "Renamed");
+
+        // The same Date after the change is stale, for an update and a delete alike.
+        let res = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Again", "expectedUpdatedAt": read } })).await;
+        assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+        let res = app.graphql(&key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": read } })).await;
+        assert_eq!(res.assert_ok()["deleteEndpoint"]["userErrors"][0]["code"], "STALE", "{}", res.body);
+
+        // The new version, through a Date, deletes it.
+        let current = as_js_date(&updated["endpoint"]["updatedAt"]);
+        let res = app.graphql(&key, DELETE, json!({ "input": { "id": id, "expectedUpdatedAt": current } })).await;
+        let deleted = &res.assert_ok()["deleteEndpoint"];
+        assert_eq!(deleted["userErrors"], json!([]), "{}", res.body);
+        assert_eq!(deleted["deletedEndpointId"], id.as_str());
+    }
+}
+
+db_test! {
+    async fn two_updates_within_one_millisecond_are_two_versions(app) {
+        use chrono::DurationRound as _;
+        let key = app.org.test_key.clone();
+        let e = webhook(&app, "Busy").await;
+        let id = e["id"].as_str().expect("id").to_owned();
+        // A version a minute ahead of the clock, on a whole second: every update below lands
+        // before it, as updates within its millisecond would.
+        let ahead = chrono::Utc::now().duration_trunc(chrono::TimeDelta::seconds(1)).expect("trunc")
+            + chrono::TimeDelta::minutes(1);
+        store_version(&app, &id, ahead).await;
+        let v0 = app.get_endpoint(&key, &id).await.assert_ok()["endpoint"]["updatedAt"].clone();
+
+        let mut versions = vec![as_js_date(&v0)];
+        for name in ["One", "Two"] {
+            let expected = versions.last().expect("a version").clone();
+            let res = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": name, "expectedUpdatedAt": expected } })).await;
+            let payload = &res.assert_ok()["updateEndpoint"];
+            assert_eq!(payload["userErrors"], json!([]), "{}", res.body);
+            versions.push(as_js_date(&payload["endpoint"]["updatedAt"]));
+        }
+        assert!(
+            versions.windows(2).all(|pair| pair[0] < pair[1]),
+            "each update is a later version, even as a Date holds it: {versions:?}"
+        );
+        for old in &versions[..2] {
+            let res = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "Late", "expectedUpdatedAt": old } })).await;
+            assert_eq!(res.assert_ok()["updateEndpoint"]["userErrors"][0]["code"], "STALE", "{old}: {}", res.body);
+        }
+
+        // REST alike: two PATCHes in that millisecond give two entity tags, the first then stale.
+        let path = format!("/endpoints/{id}");
+        let first = rest(&app, Method::GET, &path, &[], None).await.etag.expect("ETag");
+        let patched = rest(&app, Method::PATCH, &path, &[("if-match", &first)], Some(json!({ "name": "Three" }))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        let second = patched.etag.expect("ETag");
+        assert_ne!(first, second);
+        let late = rest(&app, Method::PATCH, &path, &[("if-match", &first)], Some(json!({ "name": "Late" }))).await;
+        assert_eq!(late.status, StatusCode::PRECONDITION_FAILED, "{}", late.body);
+        let patched = rest(&app, Method::PATCH, &path, &[("if-match", &second)], Some(json!({ "name": "Four" }))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    }
+}
+
+db_test! {
+    async fn an_entity_tag_is_the_version_a_client_date_holds(app) {
+        let e = webhook(&app, "Tagged").await;
+        let id = e["id"].as_str().expect("id").to_owned();
+        let path = format!("/endpoints/{id}");
+        let read = rest(&app, Method::GET, &path, &[], None).await;
+        let tag = read.etag.clone().expect("ETag");
+        // The tag is the version's milliseconds since the epoch (a Date's `getTime()`), so a
+        // client holding `updated_at` as a Date can send it back as `If-Match`.
+        let millis = chrono::DateTime::parse_from_rfc3339(read.body["updated_at"].as_str().expect("updated_at"))
+            .expect("RFC 3339")
+            .timestamp_millis();
+        assert_eq!(tag, format!("\"{millis}\""));
+        assert_eq!(read.body["updated_at"], as_js_date(&read.body["updated_at"]).as_str());
+        assert_eq!(read.body["updated_at"], e["updatedAt"], "one version on both transports");
+
+        let unchanged = rest(&app, Method::GET, &path, &[("if-none-match", &tag)], None).await;
+        assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+        let patched = rest(&app, Method::PATCH, &path, &[("if-match", &tag)], Some(json!({ "name": "Tagged again" }))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        let new_tag = patched.etag.clone().expect("ETag");
+        assert_ne!(new_tag, tag);
+        let stale = rest(&app, Method::DELETE, &path, &[("if-match", &tag)], None).await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.body);
+        // The GraphQL version of the same state is the same instant.
+        let g = app.get_endpoint(&app.org.test_key, &id).await;
+        assert_eq!(g.assert_ok()["endpoint"]["updatedAt"], patched.body["updated_at"]);
+        let gone = rest(&app, Method::DELETE, &path, &[("if-match", &new_tag)], None).await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
     }
 }

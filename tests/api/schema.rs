@@ -49,6 +49,8 @@ fn schema_has_the_contract_shapes() {
         "createEndpoint(input: CreateEndpointInput!): CreateEndpointPayload\n",
         "updateEndpoint(input: UpdateEndpointInput!): UpdateEndpointPayload\n",
         "deleteEndpoint(input: DeleteEndpointInput!): DeleteEndpointPayload\n",
+        "scalar DateTime @specifiedBy(url: \"https://scalars.graphql.org/andimarek/date-time\")\n",
+        "scalar UUID @specifiedBy(url: ",
     ] {
         assert!(sdl.contains(needle), "schema lacks `{needle}`");
     }

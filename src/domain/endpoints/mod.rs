@@ -19,6 +19,7 @@ use super::error::{DomainError, Field, FieldError, UserErrorCode};
 use super::events;
 use super::provider::{ProviderConfig, ProviderConfigInput, SipDomains};
 use super::secrets::SecretBox;
+use super::time::is_version;
 use crate::db::Db;
 
 mod list;
@@ -364,12 +365,6 @@ pub async fn update(
     let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
     events::commit_by(txn, actor, vec![change]).await?;
     updated.try_into()
-}
-
-/// Whether `at` can be a version: versions are kept to the microsecond, and PostgreSQL would
-/// round a finer time to one while SQLite compares it exactly.
-fn is_version(at: DateTime<Utc>) -> bool {
-    at.timestamp_subsec_nanos().is_multiple_of(1000)
 }
 
 /// The refusal of a write that expected another version of `current` (still locked, so it is

@@ -71,7 +71,7 @@ pub fn api_key_change(
             "name": m.name,
             "mode": m.mode.to_value(),
             "display_prefix": m.display_prefix,
-            "revoked_at": m.revoked_at,
+            "revoked_at": m.revoked_at.map(crate::domain::time::format),
         })
     };
     change_of(r#type, before, after, |m| (m.id, Some(m.mode)), fields)

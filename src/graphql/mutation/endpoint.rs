@@ -2,7 +2,6 @@
 //! top-level errors.
 
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::payload;
@@ -12,7 +11,7 @@ use crate::graphql::Services;
 use crate::graphql::error::actor;
 use crate::graphql::types::{
     CreateProviderConfigInput, Endpoint, EndpointEdge, EndpointOrder, EndpointStatus, EndpointType,
-    Mode, UpdateProviderConfigInput, UserError,
+    Mode, Timestamp, UpdateProviderConfigInput, UserError,
 };
 
 #[derive(Default)]
@@ -53,7 +52,7 @@ pub struct UpdateEndpointInput {
     /// The `updatedAt` of the version this update is based on: when the endpoint has changed
     /// since, nothing is written and the payload has a `STALE` user error and the
     /// `currentEndpoint` to merge with.
-    pub expected_updated_at: Option<DateTime<Utc>>,
+    pub expected_updated_at: Option<Timestamp>,
 }
 
 #[derive(InputObject)]
@@ -61,7 +60,7 @@ pub struct DeleteEndpointInput {
     pub id: Uuid,
     /// The `updatedAt` of the version to delete: when the endpoint has changed since, it is
     /// kept and the payload has a `STALE` user error and the `currentEndpoint`.
-    pub expected_updated_at: Option<DateTime<Utc>>,
+    pub expected_updated_at: Option<Timestamp>,
 }
 
 #[derive(SimpleObject)]
@@ -116,9 +115,7 @@ fn split_stale<T>(result: Result<T, DomainError>) -> (Result<T, DomainError>, Op
                 UserErrorCode::Stale,
                 format!(
                     "The endpoint changed since the version {{field}} names: it was last updated at {}. Nothing was written; merge with `currentEndpoint` and retry.",
-                    current
-                        .updated_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    crate::domain::time::format(current.updated_at)
                 ),
             );
             (
@@ -172,7 +169,7 @@ impl EndpointMutation {
             url: input.url,
             status: input.status.map(Into::into),
             provider_config: input.provider_config.map(Into::into),
-            expected_updated_at: input.expected_updated_at,
+            expected_updated_at: input.expected_updated_at.map(Into::into),
         };
         let (updated, current_endpoint) = split_stale(
             endpoints::update(&services.db, &services.endpoints, actor, input.id, patch).await,
@@ -195,7 +192,13 @@ impl EndpointMutation {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let (deleted, current_endpoint) = split_stale(
-            endpoints::delete(&services.db, actor, input.id, input.expected_updated_at).await,
+            endpoints::delete(
+                &services.db,
+                actor,
+                input.id,
+                input.expected_updated_at.map(Into::into),
+            )
+            .await,
         );
         Ok(payload(ctx, deleted, |deleted, user_errors| {
             DeleteEndpointPayload {

@@ -88,12 +88,12 @@ impl Endpoint {
     async fn organization_id(&self) -> Uuid {
         self.0.organization_id
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
     /// Moves forward on every update.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        self.0.updated_at.into()
     }
     /// The phone numbers routed to this endpoint.
     async fn phone_numbers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PhoneNumber>> {
@@ -117,7 +117,7 @@ pub struct PhoneNumber {
     pub uuid: Uuid,
     pub e164: String,
     pub mode: Mode,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// The endpoint calls to this number are routed to; null when it routes nowhere. An id
     /// rather than the endpoint, so that numbers and endpoints don't nest into each other.
     pub endpoint_id: Option<Uuid>,
@@ -130,7 +130,7 @@ impl From<entity::phone_number::Model> for PhoneNumber {
             uuid: m.id,
             e164: m.e164,
             mode: m.mode.into(),
-            created_at: m.created_at,
+            created_at: m.created_at.into(),
             endpoint_id: m.endpoint_id,
         }
     }

@@ -1,11 +1,10 @@
 //! Events: every change, as the audit log (`events`) and subscriptions give it.
 
 use async_graphql::{Enum, ID, InputObject, Json, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::event::Model;
 use uuid::Uuid;
 
-use super::{Mode, PageInfo};
+use super::{Mode, PageInfo, Timestamp};
 use crate::domain::events::{self, EventPage};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -90,8 +89,8 @@ impl Event {
     async fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
     }
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> Timestamp {
+        self.0.occurred_at.into()
     }
     /// The object's fields before the change, by their REST names (null for a creation).
     async fn before(&self) -> Option<Json<serde_json::Value>> {
@@ -113,9 +112,9 @@ pub struct EventFilter {
     /// Only changes made by this user id or API key id.
     pub actor: Option<String>,
     /// Only events at or after this time.
-    pub since: Option<DateTime<Utc>>,
+    pub since: Option<Timestamp>,
     /// Only events before this time.
-    pub until: Option<DateTime<Utc>>,
+    pub until: Option<Timestamp>,
     /// Only events of this mode (a session sees both unless it asks; an API key sees its own).
     pub mode: Option<Mode>,
 }
@@ -128,8 +127,8 @@ impl From<EventFilter> for events::EventFilter {
                 .map(|types| types.into_iter().map(Into::into).collect()),
             object_id: f.object_id,
             actor: f.actor,
-            since: f.since,
-            until: f.until,
+            since: f.since.map(Into::into),
+            until: f.until.map(Into::into),
             mode: f.mode.map(Into::into),
         }
     }

@@ -6,7 +6,6 @@ use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject, SimpleObject,
     Union,
 };
-use chrono::{DateTime, Utc};
 use entity::enums::EndpointType as EntityEndpointType;
 use uuid::Uuid;
 
@@ -21,6 +20,7 @@ mod node;
 mod organization;
 mod phone_number;
 mod providers;
+mod scalars;
 mod user_error;
 
 pub use endpoint::*;
@@ -29,6 +29,7 @@ pub use node::*;
 pub use organization::*;
 pub use phone_number::*;
 pub use providers::*;
+pub use scalars::*;
 pub use user_error::*;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

@@ -11,7 +11,7 @@ pub struct Organization {
     /// The same UUID as `id`, typed as the arguments and `x-organization-id` take it.
     pub uuid: Uuid,
     pub name: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 impl From<entity::organization::Model> for Organization {
@@ -20,7 +20,7 @@ impl From<entity::organization::Model> for Organization {
             id: global_id::of(m.id),
             uuid: m.id,
             name: m.name,
-            created_at: m.created_at,
+            created_at: m.created_at.into(),
         }
     }
 }
@@ -36,7 +36,7 @@ pub struct OrganizationMember {
     /// The user's id (the JWT `sub`).
     pub user_id: String,
     pub role: Role,
-    pub joined_at: DateTime<Utc>,
+    pub joined_at: Timestamp,
 }
 
 impl From<entity::organization_member::Model> for OrganizationMember {
@@ -46,7 +46,7 @@ impl From<entity::organization_member::Model> for OrganizationMember {
             uuid: m.id,
             user_id: m.user_id,
             role: m.role.into(),
-            joined_at: m.created_at,
+            joined_at: m.created_at.into(),
         }
     }
 }
@@ -82,10 +82,10 @@ pub struct ApiKey {
     pub mode: Mode,
     /// The key's first characters (`kros_test_AbCd`), to recognise it by.
     pub display_prefix: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
     /// When it was revoked; a revoked key is refused from the next request on.
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl From<entity::api_key::Model> for ApiKey {
@@ -96,9 +96,9 @@ impl From<entity::api_key::Model> for ApiKey {
             name: m.name,
             mode: m.mode.into(),
             display_prefix: m.display_prefix,
-            created_at: m.created_at,
-            last_used_at: m.last_used_at,
-            revoked_at: m.revoked_at,
+            created_at: m.created_at.into(),
+            last_used_at: m.last_used_at.map(Into::into),
+            revoked_at: m.revoked_at.map(Into::into),
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::domain::provider::{
     set_flag,
 };
 use crate::domain::{
-    Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode,
+    Actor, DomainError, EndpointStatus, EndpointType, Field, FieldError, Mode, UserErrorCode, time,
 };
 
 mod body;
@@ -317,10 +317,11 @@ pub async fn delete(
         .await
 }
 
-/// An endpoint version's entity tag: its `updated_at`, which moves forward on every change
-/// of every field the representation shows.
+/// An endpoint version's entity tag: its `updated_at` in milliseconds since the epoch (what a
+/// JavaScript `Date`'s `getTime()` gives), which moves forward on every change of every field
+/// the representation shows.
 pub fn etag_of(endpoint: &Endpoint) -> String {
-    format!("\"{}\"", endpoint.updated_at.timestamp_micros())
+    format!("\"{}\"", endpoint.updated_at.timestamp_millis())
 }
 
 fn header_value(tag: &str) -> header::HeaderValue {

@@ -44,8 +44,8 @@ pub(super) fn endpoint_json(e: &Endpoint) -> Value {
         "status": seed_name(e.status),
         "mode": seed_name(e.mode),
         "organization_id": e.organization_id,
-        "created_at": e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "updated_at": e.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "created_at": time::format(e.created_at),
+        "updated_at": time::format(e.updated_at),
     });
     if let Some(config) = &e.provider_config {
         body["provider_config"] = config_json(config);
