@@ -6,14 +6,14 @@
 //! | SIGTERM, SIGINT | graceful shutdown: stop accepting, let requests finish, exit 0 |
 //! | SIGQUIT | the same (nginx's graceful stop; its default would kill at once and dump core) |
 //! | SIGHUP | reload what is reloadable (the trusted documents, when configured); never exits |
-//! | SIGUSR1, SIGUSR2, SIGALRM, SIGIO | no meaning here: logged and ignored (each kills by default) |
+//! | SIGPWR, SIGXCPU | the same: power is failing, or the soft CPU-time limit is reached |
+//! | SIGUSR1, SIGUSR2, SIGALRM, SIGIO, SIGVTALRM, SIGPROF, SIGXFSZ, SIGSTKFLT, real-time signals | no meaning here: logged and ignored (each kills by default; past the file-size limit a write fails instead) |
 //! | SIGPIPE | ignored by Rust's runtime before `main`: a write to a closed socket is an error |
 //!
 //! Left to their defaults on purpose: faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS,
-//! SIGTRAP), job control (SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT), signals ignored by default
-//! (SIGCHLD, SIGWINCH, SIGURG), the kernel's resource limits and profiling timers (SIGXCPU,
-//! SIGXFSZ, SIGVTALRM, SIGPROF), which only limits or tools the gateway doesn't set send, and
-//! SIGKILL and SIGSTOP, which can't be caught. A second stop signal during the drain is logged;
+//! SIGTRAP), which mean the process can't go on; job control (SIGTSTP, SIGTTIN, SIGTTOU,
+//! SIGCONT); signals ignored by default (SIGCHLD, SIGWINCH, SIGURG); and SIGKILL and SIGSTOP,
+//! which can't be caught. A second stop signal during the drain is logged;
 //! `--shutdown-timeout` bounds the drain.
 
 use std::sync::Arc;
@@ -28,20 +28,37 @@ enum Action {
     Ignore,
 }
 
+/// Every signal handled, by its number, its name and what it makes the gateway do.
 #[cfg(unix)]
-const HANDLED: [(tokio::signal::unix::SignalKind, &str, Action); 8] = {
-    use tokio::signal::unix::SignalKind;
-    [
-        (SignalKind::terminate(), "SIGTERM", Action::Stop),
-        (SignalKind::interrupt(), "SIGINT", Action::Stop),
-        (SignalKind::quit(), "SIGQUIT", Action::Stop),
-        (SignalKind::hangup(), "SIGHUP", Action::Reload),
-        (SignalKind::user_defined1(), "SIGUSR1", Action::Ignore),
-        (SignalKind::user_defined2(), "SIGUSR2", Action::Ignore),
-        (SignalKind::alarm(), "SIGALRM", Action::Ignore),
-        (SignalKind::io(), "SIGIO", Action::Ignore),
+fn handled() -> Vec<(i32, String, Action)> {
+    let mut handled: Vec<(i32, String, Action)> = [
+        (libc::SIGTERM, "SIGTERM", Action::Stop),
+        (libc::SIGINT, "SIGINT", Action::Stop),
+        (libc::SIGQUIT, "SIGQUIT", Action::Stop),
+        (libc::SIGXCPU, "SIGXCPU", Action::Stop),
+        (libc::SIGHUP, "SIGHUP", Action::Reload),
+        (libc::SIGUSR1, "SIGUSR1", Action::Ignore),
+        (libc::SIGUSR2, "SIGUSR2", Action::Ignore),
+        (libc::SIGALRM, "SIGALRM", Action::Ignore),
+        (libc::SIGIO, "SIGIO", Action::Ignore),
+        (libc::SIGVTALRM, "SIGVTALRM", Action::Ignore),
+        (libc::SIGPROF, "SIGPROF", Action::Ignore),
+        (libc::SIGXFSZ, "SIGXFSZ", Action::Ignore),
     ]
-};
+    .into_iter()
+    .map(|(number, name, action)| (number, name.to_owned(), action))
+    .collect();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        handled.push((libc::SIGPWR, "SIGPWR".to_owned(), Action::Stop));
+        handled.push((libc::SIGSTKFLT, "SIGSTKFLT".to_owned(), Action::Ignore));
+        for number in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+            let name = format!("SIGRTMIN+{}", number - libc::SIGRTMIN());
+            handled.push((number, name, Action::Ignore));
+        }
+    }
+    handled
+}
 
 /// The gateway's signal handlers. Once [`Signals::install`] returns, no signal of the table
 /// above has its default action any more, for the rest of the process (tokio never restores
@@ -59,14 +76,15 @@ impl Signals {
         let hangups = Arc::new(watch::Sender::new(0));
         let (heard, received) = mpsc::unbounded_channel();
         #[cfg(unix)]
-        for (kind, name, action) in HANDLED {
+        for (number, name, action) in handled() {
+            let kind = tokio::signal::unix::SignalKind::from_raw(number);
             let mut signal = tokio::signal::unix::signal(kind).map_err(|err| {
                 std::io::Error::new(err.kind(), format!("can't handle {name}: {err}"))
             })?;
             let heard = heard.clone();
             tokio::spawn(async move {
                 while signal.recv().await.is_some() {
-                    if heard.send((name, action)).is_err() {
+                    if heard.send((name.clone(), action)).is_err() {
                         return;
                     }
                 }
@@ -77,7 +95,7 @@ impl Signals {
             let heard = heard.clone();
             tokio::spawn(async move {
                 while tokio::signal::ctrl_c().await.is_ok() {
-                    if heard.send(("Ctrl-C", Action::Stop)).is_err() {
+                    if heard.send(("Ctrl-C".to_owned(), Action::Stop)).is_err() {
                         return;
                     }
                 }
@@ -112,11 +130,12 @@ impl Signals {
 
 /// Acts on each signal heard, for as long as the process serves.
 async fn handle(
-    mut received: mpsc::UnboundedReceiver<(&'static str, Action)>,
+    mut received: mpsc::UnboundedReceiver<(String, Action)>,
     stop: watch::Sender<bool>,
     hangups: Arc<watch::Sender<u64>>,
 ) {
     while let Some((signal, action)) = received.recv().await {
+        let signal = signal.as_str();
         match action {
             Action::Stop if *stop.borrow() => {
                 tracing::info!(

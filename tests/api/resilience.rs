@@ -172,11 +172,18 @@ async fn sigint_finishes_the_request_in_flight_and_refuses_new_ones() {
     a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("INT").await;
 }
 
-/// SIGQUIT (a terminal's Ctrl-\, nginx's graceful stop) drains like SIGTERM, where its default
-/// would kill the process at once.
+/// SIGQUIT (a terminal's Ctrl-\, nginx's graceful stop), SIGPWR (power failing) and SIGXCPU
+/// (the soft CPU-time limit reached) drain like SIGTERM, where their defaults would kill the
+/// process at once.
 #[tokio::test]
 async fn sigquit_finishes_the_request_in_flight_and_refuses_new_ones() {
     a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("QUIT").await;
+}
+
+#[tokio::test]
+async fn sigpwr_and_sigxcpu_finish_the_request_in_flight_and_refuse_new_ones() {
+    a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("PWR").await;
+    a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones("XCPU").await;
 }
 
 async fn a_stop_signal_finishes_the_request_in_flight_and_refuses_new_ones(signal: &str) {
@@ -606,7 +613,10 @@ async fn signals_without_meaning_leave_the_gateway_serving(backend: Backend) {
     };
     let (mut child, address, log) = serve_process_logged(&db, &[]).await;
     let client = reqwest::Client::new();
-    for signal in ["HUP", "USR1", "USR2", "ALRM", "IO", "PIPE", "HUP"] {
+    for signal in [
+        "HUP", "USR1", "USR2", "ALRM", "IO", "VTALRM", "PROF", "XFSZ", "STKFLT", "RTMIN+3", "PIPE",
+        "HUP",
+    ] {
         send_signal(&child, signal);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(
