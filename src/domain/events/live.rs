@@ -48,7 +48,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn new(event: event::Model) -> Arc<Self> {
+    pub fn new(event: event::Model) -> Arc<Self> {
         Arc::new(Self {
             event,
             endpoint: tokio::sync::OnceCell::new(),
