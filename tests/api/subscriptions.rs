@@ -177,14 +177,20 @@ db_test! {
 
         // A cursor of no event of the organization is refused, and so is anything that isn't
         // a cursor (the event numbers clients once saw among them).
-        let beyond = app.cursors().encode(app.org.id, 999_999_999);
-        for (id, after) in [("2", beyond.as_str()), ("3", "-1"), ("4", "1e3"), ("5", "999999999"), ("6", "0"), ("7", "")] {
+        for (id, after) in [("3", "-1"), ("4", "1e3"), ("5", "999999999"), ("6", "0"), ("7", "")] {
             ws.subscribe(id, ENDPOINT_EVENTS, json!({ "after": after })).await;
             let payload = ws.next_payload().await;
             assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{after}: {payload}");
             let complete = ws.next_json().await.expect("complete");
             assert_eq!((complete["type"].as_str(), complete["id"].as_str()), (Some("complete"), Some(id)));
         }
+        // A cursor of this organization past its last event (whose events retention deleted)
+        // goes on from the last there is.
+        let beyond = app.cursors().encode(app.org.id, 999_999_999);
+        ws.subscribe("2", ENDPOINT_EVENTS, json!({ "after": beyond })).await;
+        ws.assert_silent(Duration::from_millis(300)).await;
+        app.create_ok(&key, webhook("Six")).await;
+        assert_eq!(ws.next_event().await["event"]["after"]["name"], "Six");
     }
 }
 

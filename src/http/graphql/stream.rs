@@ -29,7 +29,7 @@ use crate::ratelimit::Decision;
 
 /// How often a subscription made with an API key checks that the key still works.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// The extension a tagged result carries its event's id in (see `start`).
+/// The extension a tagged result carries its event's cursor in (see `start`).
 pub(super) const EVENT_ID: &str = "cockpitEventId";
 /// Results a subscription holds ready for a client that reads slowly.
 const READY: usize = 32;
@@ -284,7 +284,7 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
         }
         state.done = true;
         let ended = coded(
-            "The subscription's client took no result for too long and it was ended; subscribe again with `after` set to the last event id received.",
+            "The subscription's client took no result for too long and it was ended; subscribe again with `after` set to the `cursor` of the last event received.",
             Code::SlowConsumer,
         );
         Some((ended, state))
