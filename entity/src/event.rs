@@ -9,6 +9,9 @@ use crate::enums::{ActorKind, EventType, Mode};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub seq: i64,
+    /// The event's own id (a typed UUID, as every object's), apart from its place in the order.
+    #[sea_orm(unique)]
+    pub id: Uuid,
     pub organization_id: Uuid,
     /// `None` for changes of the whole organization (members, the organization itself).
     pub mode: Option<Mode>,

@@ -13,6 +13,7 @@ mod m20261126_000008_add_organization_member_ids;
 mod m20261202_000009_create_events;
 mod m20261202_000010_create_idempotency_keys;
 mod m20261203_000011_round_endpoint_times_to_milliseconds;
+mod m20261210_000012_add_event_ids;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_create_events::Migration),
             Box::new(m20261202_000010_create_idempotency_keys::Migration),
             Box::new(m20261203_000011_round_endpoint_times_to_milliseconds::Migration),
+            Box::new(m20261210_000012_add_event_ids::Migration),
         ]
     }
 }

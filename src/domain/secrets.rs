@@ -27,6 +27,8 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Keys for other purposes, derived from the deployment key, so that no two uses share one.
+    derive: hkdf::Hkdf<sha2::Sha256>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -39,7 +41,18 @@ impl SecretBox {
     pub fn new(key: &[u8; KEY_LEN]) -> Self {
         Self {
             cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)),
+            derive: hkdf::Hkdf::new(None, key),
         }
+    }
+
+    /// A key for `purpose` (HKDF-SHA256 of the deployment key): the same for the same key and
+    /// purpose, unrelated to the key that seals secrets or to any other purpose's.
+    pub fn derive_key(&self, purpose: &str) -> [u8; KEY_LEN] {
+        let mut key = [0u8; KEY_LEN];
+        self.derive
+            .expand(purpose.as_bytes(), &mut key)
+            .expect("HKDF-SHA256 gives 32 bytes (far below its 8160-byte limit)");
+        key
     }
 
     /// A key as an operator writes it: base64 (standard or URL-safe) or hex of 32 bytes.
@@ -147,6 +160,17 @@ mod tests {
             Err(SecretError::WrongKey)
         );
         assert_eq!(sb.open("plain", "x"), Err(SecretError::Malformed));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_deployment_key() {
+        let key = SecretBox::generate_key();
+        let sb = SecretBox::new(&key);
+        assert_eq!(sb.derive_key("a"), SecretBox::new(&key).derive_key("a"));
+        assert_ne!(sb.derive_key("a"), sb.derive_key("b"));
+        assert_ne!(sb.derive_key("a"), key);
+        let other = SecretBox::new(&SecretBox::generate_key());
+        assert_ne!(sb.derive_key("a"), other.derive_key("a"));
     }
 
     #[test]

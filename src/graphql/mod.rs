@@ -29,6 +29,8 @@ pub struct Services {
     pub max_page_size: u64,
     /// This process's live events, which subscriptions read.
     pub hub: Arc<crate::domain::events::Hub>,
+    /// Makes and reads the cursors of events.
+    pub cursors: crate::domain::events::Cursors,
 }
 
 /// The schema. `ValidationMode::Fast` leaves out the rules a document passes or fails by its

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
 use entity::enums::EventType as Stored;
+use entity::event::Model;
 use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
@@ -13,6 +14,7 @@ use crate::code::Code;
 use crate::domain::DomainError;
 use crate::domain::events;
 use crate::domain::events::live::{self, Delivery, Ending, Watch};
+use crate::domain::ids::{self, Kind};
 use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor, coded};
 use crate::graphql::types::{Endpoint, Event, EventType, PhoneNumber};
@@ -41,22 +43,36 @@ pub struct PhoneNumberEventFilter {
     pub phone_number_ids: Option<Vec<Uuid>>,
 }
 
-/// The id of the last event a subscription delivered, for a transport that names each message
-/// by it (server-sent events' `id:`, which a reconnecting client sends back as `Last-Event-ID`).
+/// The cursor of the event a subscription delivered last and no message has named yet, for a
+/// transport that names each message by it (server-sent events' `id:`, which a reconnecting
+/// client sends back as `Last-Event-ID`): the transport takes it as it makes the message.
 #[derive(Clone, Default)]
-pub struct LastDelivered(pub Arc<std::sync::atomic::AtomicI64>);
+pub struct LastDelivered(pub Arc<std::sync::Mutex<Option<String>>>);
 
-/// Where a reconnecting client left off (server-sent events' `Last-Event-ID`): it takes the
-/// place of the subscription's `after`.
-#[derive(Clone, Copy)]
-pub struct ResumeAfter(pub i64);
+impl LastDelivered {
+    /// The cursor of the event just delivered, if the message being made is of one.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut last| last.take())
+    }
 
-const ENDPOINT_TYPES: [Stored; 3] = [
+    fn put(&self, cursor: String) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(cursor);
+        }
+    }
+}
+
+/// Where a reconnecting client left off (server-sent events' `Last-Event-ID`, a cursor of
+/// well-formed shape): it takes the place of the subscription's `after`.
+#[derive(Clone)]
+pub struct ResumeAfter(pub String);
+
+pub(crate) const ENDPOINT_TYPES: [Stored; 3] = [
     Stored::EndpointCreated,
     Stored::EndpointUpdated,
     Stored::EndpointDeleted,
 ];
-const PHONE_NUMBER_TYPES: [Stored; 4] = [
+pub(crate) const PHONE_NUMBER_TYPES: [Stored; 4] = [
     Stored::PhoneNumberCreated,
     Stored::PhoneNumberAttached,
     Stored::PhoneNumberDetached,
@@ -98,12 +114,14 @@ fn watch_of(
     ctx: &Context<'_>,
     types: Vec<Stored>,
     object_ids: Option<Vec<Uuid>>,
-    after: Option<ID>,
+    after: Option<String>,
 ) -> async_graphql::Result<Watch> {
     let actor = actor(ctx)?.clone();
+    let cursors = &ctx.data::<Services>()?.cursors;
+    let org = actor.organization_id;
     let after = match (ctx.data_opt::<ResumeAfter>(), after) {
-        (Some(resume), _) => Some(resume.0),
-        (None, Some(after)) => Some(events::parse_id(&after).gql()?),
+        (Some(resume), _) => Some(cursors.decode(org, &resume.0, "`Last-Event-ID`").gql()?),
+        (None, Some(after)) => Some(cursors.decode(org, &after, "`after`").gql()?),
         (None, None) => None,
     };
     Ok(Watch {
@@ -122,15 +140,14 @@ async fn run<T: Send + 'static>(
     watch: Watch,
     wrap: fn(Arc<Delivery>) -> T,
 ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<T>> + use<T>> {
-    let hub = &ctx.data::<Services>()?.hub;
+    let services = ctx.data::<Services>()?;
+    let cursors = services.cursors.clone();
     let delivered = ctx.data_opt::<LastDelivered>().cloned();
-    let stream = live::subscribe(hub, watch).await.gql()?;
+    let stream = live::subscribe(&services.hub, watch).await.gql()?;
     Ok(stream.map(move |item| match item {
         Ok(event) => {
             if let Some(delivered) = &delivered {
-                delivered
-                    .0
-                    .store(event.event.seq, std::sync::atomic::Ordering::SeqCst);
+                delivered.put(cursors.encode(event.event.organization_id, event.event.seq));
             }
             Ok(wrap(event))
         }
@@ -141,7 +158,7 @@ async fn run<T: Send + 'static>(
 fn ended(ending: Ending) -> async_graphql::Error {
     match ending {
         Ending::TooSlow => coded(
-            "The subscription fell too far behind its events and was ended; subscribe again with `after` set to the last event id received.",
+            "The subscription fell too far behind its events and was ended; subscribe again with `after` set to the `cursor` of the last event received.",
             Code::SlowConsumer,
         ),
         Ending::KeyRevoked => coded(
@@ -162,13 +179,14 @@ fn ended(ending: Ending) -> async_graphql::Error {
 #[Subscription]
 impl Subscription {
     /// Every change of the caller's endpoints (its organization and the modes it sees), as it
-    /// is committed by any gateway process. With `after` (an event id), first every event
-    /// after it that the subscriber missed, then live ones: none twice, none lost.
+    /// is committed by any gateway process. With `after` (an event's `cursor`), first every
+    /// event after it that the subscriber missed, then live ones: none twice, none lost.
     async fn endpoint_events(
         &self,
         ctx: &Context<'_>,
         filter: Option<EndpointEventFilter>,
-        #[graphql(desc = "The last event id received: continue after it.")] after: Option<ID>,
+        #[graphql(desc = "The `cursor` of the last event received: continue after it.")]
+        after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<EndpointEvent>> + use<>>
     {
         let filter = filter.unwrap_or_default();
@@ -183,7 +201,8 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         filter: Option<PhoneNumberEventFilter>,
-        #[graphql(desc = "The last event id received: continue after it.")] after: Option<ID>,
+        #[graphql(desc = "The `cursor` of the last event received: continue after it.")]
+        after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PhoneNumberEvent>> + use<>>
     {
         let filter = filter.unwrap_or_default();
@@ -204,14 +223,28 @@ fn audited(ctx: &Context<'_>, delivery: &Delivery) -> Option<Event> {
     crate::graphql::error::null_on_error(ctx, allowed).map(|()| Event(delivery.event.clone()))
 }
 
-/// A change of an endpoint.
-pub struct EndpointEvent(Arc<Delivery>);
+/// The `cursor` of the event `event`: its place in its organization's events.
+fn cursor_of(ctx: &Context<'_>, event: &Model) -> async_graphql::Result<String> {
+    Ok(ctx
+        .data::<Services>()?
+        .cursors
+        .encode(event.organization_id, event.seq))
+}
+
+/// A change of an endpoint, as a subscription delivers it: not the event record itself
+/// (`event`), so its `id` is its own.
+pub struct EndpointEvent(pub Arc<Delivery>);
 
 #[Object]
 impl EndpointEvent {
-    /// The event's id: pass it as `after` to continue after it.
-    async fn id(&self) -> ID {
-        ID(events::id_of(self.0.event.seq))
+    /// This delivery's id (the same each time its event is delivered; not the event's `id`).
+    pub async fn id(&self) -> ID {
+        crate::graphql::global_id::of(ids::retag(self.0.event.id, Kind::EndpointEvent))
+    }
+    /// The event's place in its organization's events: pass it as `after` (or, over
+    /// server-sent events, `Last-Event-ID`) to continue after it.
+    async fn cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        cursor_of(ctx, &self.0.event)
     }
     async fn r#type(&self) -> EventType {
         self.0.event.r#type.into()
@@ -231,14 +264,18 @@ impl EndpointEvent {
     }
 }
 
-/// A change of a phone number.
-pub struct PhoneNumberEvent(Arc<Delivery>);
+/// A change of a phone number, as a subscription delivers it.
+pub struct PhoneNumberEvent(pub Arc<Delivery>);
 
 #[Object]
 impl PhoneNumberEvent {
-    /// The event's id: pass it as `after` to continue after it.
-    async fn id(&self) -> ID {
-        ID(events::id_of(self.0.event.seq))
+    /// This delivery's id (the same each time its event is delivered; not the event's `id`).
+    pub async fn id(&self) -> ID {
+        crate::graphql::global_id::of(ids::retag(self.0.event.id, Kind::PhoneNumberEvent))
+    }
+    /// The event's place in its organization's events, as `EndpointEvent.cursor`.
+    async fn cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        cursor_of(ctx, &self.0.event)
     }
     async fn r#type(&self) -> EventType {
         self.0.event.r#type.into()

@@ -175,6 +175,7 @@ pub fn build_app(
     let limiter = RateLimiter::new(&config.rate_limit, metrics.rate_limit_fallbacks())
         .map_err(StartupError::Config)?;
     let idempotent_storage = idempotency::storage_limiter(config, &metrics)?;
+    let cursors = crate::domain::events::Cursors::new(&secrets);
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
@@ -198,6 +199,7 @@ pub fn build_app(
         endpoints: endpoint_settings.clone(),
         max_page_size: config.limits.max_page_size,
         hub: hub.clone(),
+        cursors,
     };
     let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
     let schema_for_validated = build_schema(services.clone(), &config.limits, ValidationMode::Fast);

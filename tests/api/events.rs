@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use cockpit_gateway::domain::{Mode, Role};
+use cockpit_gateway::domain::{Mode, Role, ids};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::live::{ENDPOINT_EVENTS, Ws};
 
-const EVENTS: &str = "query($first: Int, $after: String, $filter: EventFilter) { events(first: $first, after: $after, filter: $filter) { edges { cursor node { id } } nodes { id type objectId mode actor { kind userId apiKeyId apiKeyPrefix } requestId occurredAt before after } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+const EVENTS: &str = "query($first: Int, $after: String, $filter: EventFilter) { events(first: $first, after: $after, filter: $filter) { edges { cursor node { id } } nodes { id cursor type objectId mode actor { kind userId apiKeyId apiKeyPrefix } requestId occurredAt before after } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
 
 async fn events(app: &TestApp, credential: &str, variables: Value) -> Vec<Value> {
     let res = app.graphql(credential, EVENTS, variables).await;
@@ -298,7 +299,8 @@ db_test! {
         assert_eq!(page["pageInfo"]["hasNextPage"], true);
         assert_eq!(page["pageInfo"]["hasPreviousPage"], false);
         assert_eq!(page["edges"][3]["cursor"], page["pageInfo"]["endCursor"]);
-        assert_eq!(page["edges"][0]["cursor"], page["nodes"][0]["id"]);
+        assert_eq!(page["edges"][0]["cursor"], page["nodes"][0]["cursor"]);
+        assert_eq!(page["edges"][0]["node"]["id"], page["nodes"][0]["id"]);
         let next = app.graphql(&owner, EVENTS, json!({ "first": 4, "after": page["pageInfo"]["endCursor"], "filter": only_endpoints })).await;
         let page = next.assert_ok()["events"].clone();
         let names: Vec<&str> = page["nodes"].as_array().expect("nodes").iter().map(|e| e["after"]["name"].as_str().expect("name")).collect();
@@ -346,8 +348,8 @@ async fn events_older_than_the_retention_period_are_deleted() {
         app.db
             .execute_raw(Statement::from_sql_and_values(
                 app.db.get_database_backend(),
-                "INSERT INTO events (organization_id, type, object_id, actor_kind, occurred_at, data) VALUES (?, 'endpoint.created', ?, 'system', ?, '{}')",
-                [app.org.id.into(), uuid::Uuid::new_v4().into(), at.into()],
+                "INSERT INTO events (id, organization_id, type, object_id, actor_kind, occurred_at, data) VALUES (?, ?, 'endpoint.created', ?, 'system', ?, '{}')",
+                [ids::new_id(ids::Kind::Event).into(), app.org.id.into(), uuid::Uuid::new_v4().into(), at.into()],
             ))
             .await
             .expect("an event");
@@ -383,4 +385,126 @@ async fn events_older_than_the_retention_period_are_deleted() {
         oldest > old + chrono::Duration::days(1),
         "the 89-day-old event stays"
     );
+}
+
+const NODE: &str = "query($id: ID!) { node(id: $id) { __typename id \
+    ... on Event { cursor type objectId } \
+    ... on EndpointEvent { cursor type endpointId endpoint { id } } } }";
+
+/// `node(id)` as `credential`: the node, or null and the error's code.
+async fn node(app: &TestApp, credential: &str, id: &Value) -> (Value, Option<String>) {
+    let res = app.graphql(credential, NODE, json!({ "id": id })).await;
+    (
+        res.body["data"]["node"].clone(),
+        res.error_code().map(str::to_owned),
+    )
+}
+
+db_test! {
+    async fn an_event_its_delivery_and_its_endpoint_have_ids_of_their_own_and_node_finds_each_under_its_readers_rules(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let (_, member) = app.member(app.org.id, Role::Member).await;
+        let key = app.org.test_key.clone();
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let endpoint = app.create_ok(&key, json!({ "name": "Watched", "type": "WEBHOOK", "url": "https://hooks.example.com/a" })).await;
+        let delivery = ws.next_event().await;
+        let event = delivery["event"].clone();
+
+        // Three objects of three types, three ids (which a normalising cache keys them by);
+        // the event's place in the order is its cursor, apart from every id.
+        let ids = [&endpoint["id"], &event["id"], &delivery["id"]];
+        assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), 3, "{ids:?}");
+        assert_eq!(ids::kind_of(uuid::Uuid::parse_str(event["id"].as_str().expect("id")).expect("uuid")), Some(ids::Kind::Event));
+        assert_eq!(ids::kind_of(uuid::Uuid::parse_str(delivery["id"].as_str().expect("id")).expect("uuid")), Some(ids::Kind::EndpointEvent));
+        assert_eq!(delivery["cursor"], event["cursor"]);
+        assert!(ids.iter().all(|id| **id != delivery["cursor"]));
+        // The audit log gives the same record: the same id and cursor.
+        let log = app.graphql(&owner, EVENTS, json!({ "first": 1, "filter": { "types": ["ENDPOINT_CREATED"] } })).await;
+        let edge = log.assert_ok()["events"]["edges"][0].clone();
+        assert_eq!((&edge["node"]["id"], &edge["cursor"]), (&event["id"], &event["cursor"]));
+
+        // The record, for the audit log's readers: owners' and admins' sessions and the key of
+        // its mode.
+        for credential in [&owner, &key] {
+            let (found, error) = node(&app, credential, &event["id"]).await;
+            assert_eq!(error, None);
+            assert_eq!(found["__typename"], "Event");
+            assert_eq!((&found["id"], &found["cursor"]), (&event["id"], &event["cursor"]));
+            assert_eq!(found["objectId"], endpoint["id"]);
+        }
+        // The delivery, for anyone who may subscribe to it (members too).
+        for credential in [&owner, &key, &member] {
+            let (found, error) = node(&app, credential, &delivery["id"]).await;
+            assert_eq!(error, None);
+            assert_eq!(found["__typename"], "EndpointEvent");
+            assert_eq!((&found["id"], &found["cursor"]), (&delivery["id"], &delivery["cursor"]));
+            assert_eq!(found["endpoint"]["id"], endpoint["id"]);
+        }
+        // A member's session may not read the audit log.
+        assert_eq!(node(&app, &member, &event["id"]).await, (Value::Null, Some("FORBIDDEN".to_owned())));
+        // The other mode's key and another organization's owner find nothing.
+        let other = app.new_org("Other").await;
+        let (_, other_owner) = app.member(other.id, Role::Owner).await;
+        for credential in [&app.org.live_key, &other.test_key, &other_owner] {
+            for id in [&event["id"], &delivery["id"]] {
+                assert_eq!(node(&app, credential, id).await, (Value::Null, Some("NOT_FOUND".to_owned())), "{id}");
+            }
+        }
+        // The event named as a phone number's delivery is nothing.
+        let as_phone = ids::retag(uuid::Uuid::parse_str(delivery["id"].as_str().expect("id")).expect("uuid"), ids::Kind::PhoneNumberEvent);
+        assert_eq!(node(&app, &owner, &json!(as_phone)).await, (Value::Null, Some("NOT_FOUND".to_owned())));
+        // A membership's event is the owners' and admins': an API key doesn't find it.
+        let members = events(&app, &owner, json!({ "filter": { "types": ["MEMBER_CREATED"] } })).await;
+        let member_event = &members[0]["id"];
+        assert_eq!(node(&app, &owner, member_event).await.0["__typename"], "Event");
+        assert_eq!(node(&app, &key, member_event).await, (Value::Null, Some("NOT_FOUND".to_owned())));
+    }
+}
+
+db_test! {
+    async fn the_audit_logs_cursors_show_nothing_of_other_organizations_writes(app) {
+        let (_, owner) = app.member(app.org.id, Role::Owner).await;
+        let other = app.new_org("Busy").await;
+        let cursor_of_newest = async || {
+            let res = app.graphql(&owner, EVENTS, json!({ "first": 1 })).await;
+            res.assert_ok()["events"]["edges"][0]["cursor"].clone()
+        };
+        app.create_ok(&app.org.test_key, json!({ "name": "A1", "type": "WEBHOOK", "url": "https://hooks.example.com/a" })).await;
+        let first = cursor_of_newest().await;
+        // Another organization writes in between.
+        for n in 0..5 {
+            app.create_ok(&other.test_key, json!({ "name": format!("B{n}"), "type": "WEBHOOK", "url": "https://hooks.example.com/b" })).await;
+        }
+        app.create_ok(&app.org.test_key, json!({ "name": "A2", "type": "WEBHOOK", "url": "https://hooks.example.com/a" })).await;
+        let second = cursor_of_newest().await;
+        let (seq_1, seq_2) = (app.seq_of(&first), app.seq_of(&second));
+        assert!(seq_2 - seq_1 > 5, "the numbering is shared: {seq_1} {seq_2}");
+        // Neither cursor is the number or holds it, nor the gap, in any encoding.
+        for (cursor, seq) in [(&first, seq_1), (&second, seq_2)] {
+            let text = cursor.as_str().expect("cursor");
+            assert_eq!(text.len(), 22, "{text}");
+            assert!(text.parse::<i64>().is_err(), "{text}");
+            let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text).expect("base64url");
+            for n in [seq, seq_1, seq_2, seq_2 - seq_1] {
+                let shown = [n.to_be_bytes().to_vec(), n.to_le_bytes().to_vec(), (n as u32).to_be_bytes().to_vec(), (n as u32).to_le_bytes().to_vec()];
+                assert!(!shown.iter().any(|s| bytes.windows(s.len()).any(|w| w == s.as_slice())), "{text} shows {n}");
+            }
+        }
+        // Page by page, the log still goes on after each cursor: A2, then A1.
+        let after_second = events(&app, &owner, json!({ "first": 1, "after": second, "filter": { "types": ["ENDPOINT_CREATED"] } })).await;
+        assert_eq!(after_second[0]["after"]["name"], "A1");
+
+        // Another organization's cursor isn't this one's, on the audit log.
+        let (_, other_owner) = app.member(other.id, Role::Owner).await;
+        let res = app.graphql(&other_owner, EVENTS, json!({ "after": first })).await;
+        assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{}", res.body);
+        assert!(res.body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("this organization")), "{}", res.body);
+        // A number (what the cursor used to be) is no cursor.
+        for after in [json!(seq_1.to_string()), json!("0"), json!(format!("{}=", first.as_str().expect("cursor")))] {
+            let res = app.graphql(&owner, EVENTS, json!({ "after": after })).await;
+            assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{after}: {}", res.body);
+        }
+    }
 }

@@ -350,6 +350,25 @@ impl TestApp {
         }
     }
 
+    /// The app's event cursors (made with its key), to read where a cursor points.
+    pub fn cursors(&self) -> cockpit_gateway::domain::events::Cursors {
+        cockpit_gateway::domain::events::Cursors::new(&self.secrets)
+    }
+
+    /// The place in the events of the app's organization that `cursor` names.
+    pub fn seq_of(&self, cursor: &Value) -> i64 {
+        let text = cursor.as_str().expect("a cursor is a string");
+        self.cursors()
+            .decode(self.org.id, text, "cursor")
+            .expect("a cursor of the app's organization")
+    }
+
+    /// A cursor before every event of the app's organization (a subscription `after` it
+    /// replays the whole history), which no client is given.
+    pub fn start_cursor(&self) -> String {
+        self.cursors().encode(self.org.id, 0)
+    }
+
     pub async fn new_org(&self, name: &str) -> Org {
         Self::make_org(&self.db, name).await
     }

@@ -16,7 +16,7 @@ pub type Socket =
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// `subscription { endpointEvents(…) { … } }` with the fields the tests read.
-pub const ENDPOINT_EVENTS: &str = "subscription($after: ID, $filter: EndpointEventFilter) { endpointEvents(after: $after, filter: $filter) { id type endpointId endpoint { id name mode } event { id type actor { kind apiKeyId apiKeyPrefix userId } requestId before after } } }";
+pub const ENDPOINT_EVENTS: &str = "subscription($after: String, $filter: EndpointEventFilter) { endpointEvents(after: $after, filter: $filter) { id cursor type endpointId endpoint { id name mode } event { id cursor type actor { kind apiKeyId apiKeyPrefix userId } requestId before after } } }";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {

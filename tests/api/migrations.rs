@@ -191,8 +191,8 @@ async fn endpoint_times_round_up_to_a_millisecond(backend: Backend) {
     let whole = read(whole.id).await;
     assert_eq!(whole.created_at, at("2026-01-02T03:04:05.678Z"));
     assert_eq!(whole.updated_at, at("2026-01-02T03:04:06Z"));
-    // Down leaves them as they are, and the code of before reads them.
-    Migrator::down(&db, Some(1)).await.expect("down one");
+    // Down (to before this migration) leaves them as they are, and the code of before reads them.
+    Migrator::down(&db, Some(2)).await.expect("down two");
     assert_eq!(
         read(fine.id).await.updated_at,
         at("2026-01-02T03:04:05.679Z")
@@ -208,4 +208,80 @@ async fn endpoint_times_round_up_to_a_millisecond_on_sqlite() {
 #[tokio::test]
 async fn endpoint_times_round_up_to_a_millisecond_on_postgres() {
     endpoint_times_round_up_to_a_millisecond(Backend::Postgres).await;
+}
+
+/// Events recorded before events had ids get one each, which says it names an event.
+async fn events_of_before_get_ids(backend: Backend) {
+    let Some(test_db) = TestDb::new(backend).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let db = cockpit_gateway::db::connect(&test_db.url)
+        .await
+        .expect("connect");
+    // Every migration before the one that adds the ids.
+    Migrator::up(&db, Some(11)).await.expect("up to 11");
+    let org = Uuid::now_v7();
+    let backend_kind = db.get_database_backend();
+    let postgres = backend_kind == sea_orm::DbBackend::Postgres;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend_kind,
+        if postgres {
+            "INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Old', now())"
+        } else {
+            "INSERT INTO organizations (id, name, created_at) VALUES (?, 'Old', '2026-01-01T00:00:00Z')"
+        },
+        [org.into()],
+    ))
+    .await
+    .expect("insert organization");
+    for _ in 0..3 {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend_kind,
+            if postgres {
+                "INSERT INTO events (organization_id, type, object_id, actor_kind, occurred_at, data) VALUES ($1, 'endpoint.created', $2, 'system', now(), '{}')"
+            } else {
+                "INSERT INTO events (organization_id, type, object_id, actor_kind, occurred_at, data) VALUES (?, 'endpoint.created', ?, 'system', '2026-01-01T00:00:00Z', '{}')"
+            },
+            [org.into(), Uuid::now_v7().into()],
+        ))
+        .await
+        .expect("insert event");
+    }
+    Migrator::up(&db, None).await.expect("up");
+    let events = entity::event::Entity::find()
+        .all(&db)
+        .await
+        .expect("read events");
+    assert_eq!(events.len(), 3);
+    let ids: std::collections::HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 3, "each its own id");
+    for id in ids {
+        assert_eq!(
+            cockpit_gateway::domain::ids::kind_of(id),
+            Some(cockpit_gateway::domain::ids::Kind::Event),
+            "{id}"
+        );
+    }
+    // Down takes the ids away again and keeps the events.
+    Migrator::down(&db, Some(1)).await.expect("down one");
+    db.execute_unprepared("SELECT seq FROM events")
+        .await
+        .expect("events kept");
+    assert!(
+        db.execute_unprepared("SELECT id FROM events")
+            .await
+            .is_err()
+    );
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn events_of_before_get_ids_on_sqlite() {
+    events_of_before_get_ids(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn events_of_before_get_ids_on_postgres() {
+    events_of_before_get_ids(Backend::Postgres).await;
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cockpit_gateway::domain::{Mode, Role, api_keys};
+use cockpit_gateway::domain::{Mode, Role, api_keys, ids};
 use futures_util::SinkExt as _;
 use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
@@ -153,7 +153,7 @@ db_test! {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let first = app.create_ok(&key, webhook("One")).await;
         let seen = ws.next_event().await;
-        let last_id = seen["id"].as_str().expect("event id").to_owned();
+        let last_id = seen["cursor"].as_str().expect("event cursor").to_owned();
         drop(ws);
 
         // While it is away: three changes.
@@ -167,22 +167,30 @@ db_test! {
         let missed: Vec<Value> = vec![ws.next_event().await, ws.next_event().await, ws.next_event().await];
         let names: Vec<&str> = missed.iter().map(|e| e["event"]["after"]["name"].as_str().unwrap_or_default()).collect();
         assert_eq!(names, ["Two", "Three", "Four"]);
-        let ids: Vec<i64> = missed.iter().map(|e| e["id"].as_str().expect("id").parse().expect("number")).collect();
+        let ids: Vec<i64> = missed.iter().map(|e| app.seq_of(&e["cursor"])).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
-        assert!(ids[0] > last_id.parse::<i64>().expect("number"));
+        assert!(ids[0] > app.seq_of(&json!(last_id)));
         // Then live ones, with nothing repeated at the seam.
         app.create_ok(&key, webhook("Five")).await;
         assert_eq!(ws.next_event().await["event"]["after"]["name"], "Five");
         ws.assert_silent(Duration::from_millis(300)).await;
 
-        // An id of no event of the organization is refused.
-        for (id, after) in [("2", "999999999"), ("3", "-1"), ("4", "1e3")] {
+        // A cursor of no event of the organization is refused, and so is anything that isn't
+        // a cursor (the event numbers clients once saw among them).
+        for (id, after) in [("3", "-1"), ("4", "1e3"), ("5", "999999999"), ("6", "0"), ("7", "")] {
             ws.subscribe(id, ENDPOINT_EVENTS, json!({ "after": after })).await;
             let payload = ws.next_payload().await;
             assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{after}: {payload}");
             let complete = ws.next_json().await.expect("complete");
             assert_eq!((complete["type"].as_str(), complete["id"].as_str()), (Some("complete"), Some(id)));
         }
+        // A cursor of this organization past its last event (whose events retention deleted)
+        // goes on from the last there is.
+        let beyond = app.cursors().encode(app.org.id, 999_999_999);
+        ws.subscribe("2", ENDPOINT_EVENTS, json!({ "after": beyond })).await;
+        ws.assert_silent(Duration::from_millis(300)).await;
+        app.create_ok(&key, webhook("Six")).await;
+        assert_eq!(ws.next_event().await["event"]["after"]["name"], "Six");
     }
 }
 
@@ -214,7 +222,7 @@ db_test! {
         let mut names = std::collections::HashSet::new();
         for _ in 0..20 {
             let event = ws.next_event().await;
-            ids.push(event["id"].as_str().expect("id").parse::<i64>().expect("number"));
+            ids.push(app.seq_of(&event["cursor"]));
             names.insert(event["event"]["after"]["name"].as_str().expect("name").to_owned());
         }
         assert_eq!(names.len(), 20, "each change once");
@@ -236,7 +244,7 @@ db_test! {
         let endpoint = app.create_ok(&key, webhook("Streamed")).await;
         let (id, result) = sse.next_result().await;
         let id = id.expect("a subscription's message has an id");
-        assert_eq!(result["data"]["endpointEvents"]["id"], id.as_str());
+        assert_eq!(result["data"]["endpointEvents"]["cursor"], id.as_str());
         assert_eq!(result["data"]["endpointEvents"]["endpoint"]["name"], "Streamed");
         drop(sse);
 
@@ -254,7 +262,7 @@ db_test! {
         let (second, two) = sse.next_result().await;
         assert_eq!(one["data"]["endpointEvents"]["event"]["after"]["name"], "Missed 1");
         assert_eq!(two["data"]["endpointEvents"]["event"]["after"]["name"], "Missed 2");
-        assert!(first.expect("id").parse::<i64>().expect("n") < second.expect("id").parse::<i64>().expect("n"));
+        assert!(app.seq_of(&json!(first.expect("id"))) < app.seq_of(&json!(second.expect("id"))));
         rename(&app, &key, endpoint_id, "Live").await;
         let (_, live) = sse.next_result().await;
         assert_eq!(live["data"]["endpointEvents"]["event"]["after"]["name"], "Live");
@@ -481,7 +489,7 @@ db_test! {
         ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         app.create_ok(&key, webhook("Before")).await;
-        let last_id = ws.next_event().await["id"].as_str().expect("event id").to_owned();
+        let last_id = ws.next_event().await["cursor"].as_str().expect("event cursor").to_owned();
         drop(ws);
 
         // Removed, a change while away, added back (with another role), a change since.
@@ -529,14 +537,14 @@ db_test! {
         // One subscription reads the audit log's events, one only the endpoints.
         let mut audit = session_ws(&app, &token).await;
         audit.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
-        let plain_query = "subscription($after: ID) { endpointEvents(after: $after) { id endpoint { name } } }";
+        let plain_query = "subscription($after: String) { endpointEvents(after: $after) { id endpoint { name } } }";
         let mut plain = session_ws(&app, &token).await;
         plain.subscribe("1", plain_query, json!({})).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         app.create_ok(&key, webhook("Admin's")).await;
         let seen = audit.next_event().await;
         assert_eq!(seen["event"]["after"]["name"], "Admin's");
-        let last_id = seen["id"].as_str().expect("event id").to_owned();
+        let last_id = seen["cursor"].as_str().expect("event cursor").to_owned();
         assert_eq!(plain.next_event().await["endpoint"]["name"], "Admin's");
 
         // A promotion takes nothing away.
@@ -621,7 +629,7 @@ db_test! {
         expired["exp"] = json!(chrono::Utc::now().timestamp() - 5);
         let token = sign("rsa-1", Some("rsa-1"), &expired);
         let mut ws = Ws::connect(&app.address, Protocol::TransportWs, json!({ "Authorization": format!("Bearer {token}") })).await;
-        ws.subscribe("1", ENDPOINT_EVENTS, json!({ "after": "0" })).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({ "after": app.start_cursor() })).await;
         let payload = ws.next_payload().await;
         assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
         assert!(payload["data"].is_null(), "no history replayed: {payload}");
@@ -644,8 +652,8 @@ async fn a_subscription_pays_for_what_it_delivers() {
     let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
     ws.subscribe(
         "1",
-        "subscription { endpointEvents(after: \"0\") { id endpoint { id name } } }",
-        json!({}),
+        "subscription($after: String) { endpointEvents(after: $after) { id endpoint { id name } } }",
+        json!({ "after": app.start_cursor() }),
     )
     .await;
     let mut delivered = 0;
@@ -670,10 +678,11 @@ async fn insert_events(app: &TestApp, count: usize, data: &str) {
             .execute_raw(sea_orm::Statement::from_sql_and_values(
                 app.db.get_database_backend(),
                 match app.backend {
-                    Backend::Sqlite => "INSERT INTO events (organization_id, mode, type, object_id, actor_kind, occurred_at, data) VALUES (?, 'test', 'endpoint.created', ?, 'system', ?, ?)",
-                    Backend::Postgres => "INSERT INTO events (organization_id, mode, type, object_id, actor_kind, occurred_at, data) VALUES ($1, 'test', 'endpoint.created', $2, 'system', $3, $4)",
+                    Backend::Sqlite => "INSERT INTO events (id, organization_id, mode, type, object_id, actor_kind, occurred_at, data) VALUES (?, ?, 'test', 'endpoint.created', ?, 'system', ?, ?)",
+                    Backend::Postgres => "INSERT INTO events (id, organization_id, mode, type, object_id, actor_kind, occurred_at, data) VALUES ($1, $2, 'test', 'endpoint.created', $3, 'system', $4, $5)",
                 },
                 [
+                    ids::new_id(ids::Kind::Event).into(),
                     app.org.id.into(),
                     uuid::Uuid::new_v4().into(),
                     chrono::Utc::now().into(),
@@ -699,7 +708,7 @@ db_test! {
         hog.send(json!({ "type": "connection_init", "payload": { "x-api-key": key.plaintext } })).await;
         assert_eq!(hog.next_json().await.expect("ack")["type"], "connection_ack");
         for n in 0..25 {
-            hog.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({ "after": "0" })).await;
+            hog.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({ "after": app.start_cursor() })).await;
         }
         hogs.push(hog);
     }
@@ -1070,5 +1079,98 @@ db_test! {
         let long = operation(json!("i".repeat(10_000)), json!({ "query": query }));
         ws.socket.send(WsMessage::Binary(long.to_string().into_bytes().into())).await.expect("send");
         assert_eq!(refusal(&mut ws).await.0, 4400);
+    }
+}
+
+db_test! {
+    async fn a_cursor_of_another_organization_or_no_cursor_at_all_is_refused_on_every_transport(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        // A cursor of another organization, as its subscriber received it.
+        let other = app.new_org("Other").await;
+        let mut theirs = Ws::with_key(&app.address, &other.test_key).await;
+        theirs.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(&other.test_key, webhook("Theirs")).await;
+        let foreign = theirs.next_event().await["cursor"].as_str().expect("cursor").to_owned();
+        drop(theirs);
+        // And one of this organization's, to show a good cursor still works beside them.
+        app.create_ok(&key, webhook("Ours 1")).await;
+        let ours = app.graphql(&key, "{ events(first: 1) { edges { cursor } } }", json!({})).await;
+        let ours = ours.assert_ok()["events"]["edges"][0]["cursor"].as_str().expect("cursor").to_owned();
+        app.create_ok(&key, webhook("Ours 2")).await;
+
+        for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+            let mut ws = Ws::connect(&app.address, protocol, json!({ "Authorization": auth })).await;
+            for (n, (after, says)) in [
+                (foreign.as_str(), "not a cursor of this organization's events"),
+                ("12", "not an event cursor"),
+                ("", "not an event cursor"),
+                ("not a cursor", "not an event cursor"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                ws.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({ "after": after })).await;
+                let payload = ws.next_payload().await;
+                assert_eq!(payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{protocol:?} {after}: {payload}");
+                let message = payload["errors"][0]["message"].as_str().unwrap_or_default();
+                assert!(message.contains("`after`") && message.contains(says), "{protocol:?} {after}: {message}");
+                assert_eq!(ws.next_json().await.expect("complete")["type"], "complete", "{protocol:?}");
+            }
+            ws.subscribe("ok", ENDPOINT_EVENTS, json!({ "after": ours })).await;
+            assert_eq!(ws.next_event().await["event"]["after"]["name"], "Ours 2", "{protocol:?}");
+        }
+
+        // Server-sent events: another organization's Last-Event-ID ends the stream with the
+        // same error; one that is no cursor is refused before it starts.
+        let mut sse = Sse::post(&app.address, &[("authorization", &auth), ("last-event-id", &foreign)], ENDPOINT_EVENTS, json!({})).await;
+        assert_eq!(sse.response.status(), 200);
+        let (id, result) = sse.next_result().await;
+        assert_eq!(id, None);
+        assert_eq!(result["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{result}");
+        assert!(result["errors"][0]["message"].as_str().is_some_and(|m| m.contains("`Last-Event-ID`")), "{result}");
+        assert_eq!(sse.next().await.event, "complete");
+        for bad in ["12", "not a cursor", &format!("{ours}=")] {
+            let refused = Sse::post(&app.address, &[("authorization", &auth), ("last-event-id", bad)], ENDPOINT_EVENTS, json!({})).await;
+            assert_eq!(refused.response.status(), 400, "{bad}");
+            let body: Value = refused.response.json().await.expect("JSON");
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad}: {body}");
+        }
+        let mut sse = Sse::post(&app.address, &[("authorization", &auth), ("last-event-id", &ours)], ENDPOINT_EVENTS, json!({})).await;
+        let (id, result) = sse.next_result().await;
+        assert_eq!(result["data"]["endpointEvents"]["event"]["after"]["name"], "Ours 2");
+        assert_eq!(id.as_deref(), result["data"]["endpointEvents"]["cursor"].as_str());
+    }
+}
+
+db_test! {
+    async fn a_subscribers_cursors_do_not_move_with_another_organizations_writes(app) {
+        let key = app.org.test_key.clone();
+        let other = app.new_org("Busy").await;
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let endpoint = app.create_ok(&key, webhook("Mine")).await;
+        let first = ws.next_event().await;
+        for n in 0..5 {
+            app.create_ok(&other.test_key, webhook(&format!("Theirs {n}"))).await;
+        }
+        rename(&app, &key, endpoint["id"].as_str().expect("id"), "Mine 2").await;
+        let second = ws.next_event().await;
+        let (c1, c2) = (first["cursor"].as_str().expect("cursor"), second["cursor"].as_str().expect("cursor"));
+        assert!(app.seq_of(&second["cursor"]) - app.seq_of(&first["cursor"]) > 5, "shared numbering");
+        // Opaque, of one length, and not a number: nothing to subtract.
+        for cursor in [c1, c2] {
+            assert_eq!(cursor.len(), 22, "{cursor}");
+            assert!(cursor.parse::<i64>().is_err(), "{cursor}");
+        }
+        // Resuming after the first (as WebSocket `after`) misses nothing of this organization
+        // and shows nothing of the other's.
+        let mut again = Ws::with_key(&app.address, &key).await;
+        again.subscribe("1", ENDPOINT_EVENTS, json!({ "after": c1 })).await;
+        let resumed = again.next_event().await;
+        assert_eq!((&resumed["cursor"], &resumed["id"]), (&second["cursor"], &second["id"]));
+        again.assert_silent(Duration::from_millis(300)).await;
     }
 }

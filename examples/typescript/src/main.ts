@@ -191,10 +191,12 @@ if (deleteEndpoint?.deletedEndpointId !== second.id) {
 console.log(`deleted ${second.name}`);
 
 // Live changes over WebSocket (graphql-transport-ws), authenticated in connection_init. It
-// subscribes after the newest event there is, so the endpoint created next arrives however
-// quickly it commits: a subscription with `after` first sends what it missed.
+// subscribes after the newest event there is (its cursor: the changes above made some), so
+// the endpoint created next arrives however quickly it commits: a subscription with `after`
+// first sends what it missed.
 const { events } = await request(LatestEvent, {});
-const since = events.nodes[0]?.id ?? '0';
+const since = events.edges[0]?.cursor;
+if (!since) fail('the audit log shows none of the changes made above');
 const ws = createClient({
   url: url.replace(/^http/, 'ws'),
   webSocketImpl: WebSocket,
@@ -232,7 +234,7 @@ clearTimeout(timeout);
 await ws.dispose();
 if (!received?.endpoint) fail('the subscription ended without the event');
 console.log(
-  `event ${received.id}: ${received.type} ${received.endpoint.name} by ${received.event?.actor.kind} ${received.event?.actor.apiKeyPrefix}`,
+  `event ${received.cursor}: ${received.type} ${received.endpoint.name} by ${received.event?.actor.kind} ${received.event?.actor.apiKeyPrefix}`,
 );
 console.log(
   `done: ${created.length + 1} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received${trusted ? ', every operation by its trusted document id' : ''}`,

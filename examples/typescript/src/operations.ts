@@ -65,14 +65,15 @@ export const RefetchNode = graphql(`
 
 export const LatestEvent = graphql(`
   query LatestEvent {
-    events(first: 1) { nodes { id } }
+    events(first: 1) { edges { cursor } }
   }
 `);
 
 export const EndpointEvents = graphql(`
-  subscription EndpointEvents($after: ID) {
+  subscription EndpointEvents($after: String) {
     endpointEvents(after: $after) {
       id
+      cursor
       type
       endpointId
       endpoint { id name url }

@@ -48,7 +48,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn new(event: event::Model) -> Arc<Self> {
+    pub fn new(event: event::Model) -> Arc<Self> {
         Arc::new(Self {
             event,
             endpoint: tokio::sync::OnceCell::new(),
@@ -303,7 +303,8 @@ pub struct Watch {
     pub types: Vec<EventType>,
     /// Only changes of these objects, when given.
     pub object_ids: Option<Vec<Uuid>>,
-    /// Continue after this event id; `None` starts with what commits from now on.
+    /// Continue after this place (`seq`) in the organization's events; `None` starts with what
+    /// commits from now on.
     pub after: Option<i64>,
     /// Whether it delivers the audit log's events whole (owners' and admins'), so that losing
     /// that role ends it.
@@ -500,7 +501,7 @@ impl Reader {
 
 /// The events `watch` asks for, in order: first those after `watch.after` from the table,
 /// then live ones, each once. Ends with `Err` when the subscriber is too slow or loses its
-/// credential. `watch.after` must be an event of the organization, or 0.
+/// credential. `watch.after` is a place in the organization's events (its cursor says so).
 pub async fn subscribe(
     hub: &Hub,
     watch: Watch,
@@ -508,15 +509,9 @@ pub async fn subscribe(
     let org = watch.actor.organization_id;
     let receiver = hub.join(org).await?;
     let last = super::last_seq(&hub.feeds.db, org).await?;
-    let position = match watch.after {
-        Some(after) if after > last => {
-            return Err(DomainError::BadInput(
-                "`after` is not an event id of this organization".to_owned(),
-            ));
-        }
-        Some(after) => after,
-        None => last,
-    };
+    // A cursor the gateway made for this organization past its last event names events that
+    // are gone (retention deleted every one): nothing is missed after the last there is.
+    let position = watch.after.map_or(last, |after| after.min(last));
     // Read after `last`: a change of access committed since is after `last` too, and is
     // judged when the reader reaches it.
     let (access, ending) = match access_now(&hub.feeds.db, &watch, last).await? {

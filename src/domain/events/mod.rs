@@ -24,9 +24,11 @@ use super::access::ModeScope;
 use super::{Actor, Credential, DomainError, Role};
 use crate::db::Db;
 
+mod cursor;
 pub mod live;
 mod snapshot;
 
+pub use cursor::Cursors;
 pub use live::Hub;
 pub use snapshot::{api_key_change, endpoint_change, member_change, phone_number_change};
 
@@ -151,6 +153,7 @@ pub async fn record(
         }
         event::ActiveModel {
             seq: sea_orm::ActiveValue::NotSet,
+            id: Set(super::ids::new_id(super::ids::Kind::Event)),
             organization_id: Set(organization_id),
             mode: Set(change.mode),
             r#type: Set(change.r#type),
@@ -242,25 +245,12 @@ pub struct EventFilter {
     pub mode: Option<Mode>,
 }
 
-/// A page of the audit log, newest first; each event's cursor is its id.
+/// A page of the audit log, newest first, each event with its cursor.
 #[derive(Debug, Clone)]
 pub struct EventPage {
-    pub items: Vec<event::Model>,
+    pub items: Vec<(String, event::Model)>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
-}
-
-/// An event's id, as clients see it (and give back as `after` or `Last-Event-ID`).
-pub fn id_of(seq: i64) -> String {
-    seq.to_string()
-}
-
-/// The sequence number an event id names.
-pub fn parse_id(raw: &str) -> Result<i64, DomainError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|seq| *seq >= 0 && raw.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| DomainError::BadInput("`after` is not an event id".to_owned()))
 }
 
 /// Who may read the audit log: owners and admins signed in, and API keys (their own mode,
@@ -298,6 +288,7 @@ fn visible_to(actor: &Actor, mode: Option<Mode>) -> Option<Condition> {
 /// One page of the actor's organization's events, newest first.
 pub async fn list(
     db: &Db,
+    cursors: &Cursors,
     actor: &Actor,
     filter: &EventFilter,
     first: Option<i64>,
@@ -306,7 +297,9 @@ pub async fn list(
 ) -> Result<EventPage, DomainError> {
     ensure_can_read_log(actor)?;
     let first = super::page_size(first, max_first)?;
-    let after = after.map(parse_id).transpose()?;
+    let after = after
+        .map(|after| cursors.decode(actor.organization_id, after, "`after`"))
+        .transpose()?;
     if let Some(actor_id) = &filter.actor
         && (actor_id.is_empty() || actor_id.len() > 255 || super::has_control_chars(actor_id))
     {
@@ -349,10 +342,49 @@ pub async fn list(
     let has_next_page = items.len() as u64 > first;
     items.truncate(first as usize);
     Ok(EventPage {
-        items,
+        items: items
+            .into_iter()
+            .map(|event| (cursors.encode(event.organization_id, event.seq), event))
+            .collect(),
         has_next_page,
         has_previous_page: after.is_some(),
     })
+}
+
+/// Which reader an event found by its id is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The audit log's (`Event`): owners' and admins' sessions, API keys.
+    Log,
+    /// A subscription's (`EndpointEvent`, `PhoneNumberEvent`): anyone who may read the objects
+    /// of these types.
+    Subscriber(&'static [EventType]),
+}
+
+/// The event with id `id`, as `reader` may see it: of the actor's organization and a mode and
+/// type it reads; another organization's, mode's or type's is not found, as a missing one.
+pub async fn get(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    reader: Reader,
+) -> Result<event::Model, DomainError> {
+    let types = match reader {
+        Reader::Log => {
+            ensure_can_read_log(actor)?;
+            None
+        }
+        Reader::Subscriber(types) => Some(types),
+    };
+    let found = event::Entity::find()
+        .filter(Column::Id.eq(id))
+        .filter(Column::OrganizationId.eq(actor.organization_id))
+        .one(db)
+        .await?;
+    found
+        .filter(|event| live::visible(actor, event))
+        .filter(|event| types.is_none_or(|types| types.contains(&event.r#type)))
+        .ok_or(DomainError::NotFound("event"))
 }
 
 /// Events of the actor's organization after `after`, oldest first, at most `limit`: what a

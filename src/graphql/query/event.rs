@@ -24,8 +24,9 @@ impl EventQuery {
             default = 50
         )]
         first: Option<i32>,
-        #[graphql(desc = "An event's id (a cursor): continue with the events before it.")]
-        after: Option<String>,
+        #[graphql(desc = "An event's `cursor`: continue with the events before it.")] after: Option<
+            String,
+        >,
         filter: Option<EventFilter>,
     ) -> async_graphql::Result<EventConnection> {
         let actor = actor(ctx)?;
@@ -34,6 +35,7 @@ impl EventQuery {
         let filter = events::EventFilter::from(filter.unwrap_or_default());
         let page = events::list(
             &services.db,
+            &services.cursors,
             actor,
             &filter,
             first,

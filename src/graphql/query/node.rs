@@ -11,6 +11,8 @@ use async_graphql::{Context, ErrorExtensions, ID, Object, PathSegment};
 use uuid::Uuid;
 
 use crate::code::Code;
+use crate::domain::events::live::Delivery;
+use crate::domain::events::{self, Reader};
 use crate::domain::ids::{self, Kind};
 use crate::domain::{
     Actor, DomainError, api_keys, endpoints, members, organizations, phone_numbers,
@@ -18,8 +20,11 @@ use crate::domain::{
 use crate::graphql::Services;
 use crate::graphql::error::{actor, coded, null_on_error};
 use crate::graphql::global_id;
+use crate::graphql::subscription::{
+    ENDPOINT_TYPES, EndpointEvent, PHONE_NUMBER_TYPES, PhoneNumberEvent,
+};
 use crate::graphql::types::{
-    ApiKey, Endpoint, Node, Organization, OrganizationMember, PhoneNumber,
+    ApiKey, Endpoint, Event, Node, Organization, OrganizationMember, PhoneNumber,
 };
 
 /// The most ids `nodes` takes at once.
@@ -143,5 +148,21 @@ async fn find_kind(
         Kind::OrganizationMember => Node::OrganizationMember(OrganizationMember::from(
             members::get(db, actor.organization_id, uuid).await?,
         )),
+        Kind::Event => Node::Event(Event(events::get(db, actor, uuid, Reader::Log).await?)),
+        // A delivery's id is its event's, retagged.
+        Kind::EndpointEvent => {
+            let event = ids::retag(uuid, Kind::Event);
+            let reader = Reader::Subscriber(&ENDPOINT_TYPES);
+            Node::EndpointEvent(EndpointEvent(Delivery::new(
+                events::get(db, actor, event, reader).await?,
+            )))
+        }
+        Kind::PhoneNumberEvent => {
+            let event = ids::retag(uuid, Kind::Event);
+            let reader = Reader::Subscriber(&PHONE_NUMBER_TYPES);
+            Node::PhoneNumberEvent(PhoneNumberEvent(Delivery::new(
+                events::get(db, actor, event, reader).await?,
+            )))
+        }
     })
 }

@@ -1,11 +1,12 @@
 //! Events: every change, as the audit log (`events`) and subscriptions give it.
 
-use async_graphql::{Enum, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use entity::event::Model;
 use uuid::Uuid;
 
 use super::{Mode, PageInfo, Timestamp};
 use crate::domain::events::{self, EventPage};
+use crate::graphql::Services;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "entity::enums::EventType")]
@@ -59,10 +60,17 @@ pub struct Event(pub Model);
 
 #[Object]
 impl Event {
-    /// The event's place in its organization's order of changes: pass it as `after` to
-    /// `events` or to a subscription to continue after it.
-    async fn id(&self) -> ID {
-        ID(events::id_of(self.0.seq))
+    /// The event's id, as every object's: a UUID that says it names an event.
+    pub async fn id(&self) -> ID {
+        crate::graphql::global_id::of(self.0.id)
+    }
+    /// The event's place in its organization's events (an opaque token): pass it as `after`
+    /// to `events` or to a subscription to continue after it.
+    async fn cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(ctx
+            .data::<Services>()?
+            .cursors
+            .encode(self.0.organization_id, self.0.seq))
     }
     async fn r#type(&self) -> EventType {
         self.0.r#type.into()
@@ -134,17 +142,17 @@ impl From<EventFilter> for events::EventFilter {
     }
 }
 
-/// An event in the audit log, with its cursor (its id).
-pub struct EventEdge(Model);
+/// An event in the audit log, with its cursor.
+pub struct EventEdge(String, Model);
 
 #[Object]
 impl EventEdge {
-    /// The event's id; pass it as `after` to continue after it.
-    async fn cursor(&self) -> String {
-        events::id_of(self.0.seq)
+    /// The event's `cursor`: pass it as `after` to continue after it.
+    async fn cursor(&self) -> &str {
+        &self.0
     }
     async fn node(&self) -> Event {
-        Event(self.0.clone())
+        Event(self.1.clone())
     }
 }
 
@@ -154,19 +162,25 @@ pub struct EventConnection(pub EventPage);
 #[Object]
 impl EventConnection {
     async fn edges(&self) -> Vec<EventEdge> {
-        self.0.items.iter().cloned().map(EventEdge).collect()
+        self.0
+            .items
+            .iter()
+            .map(|(cursor, event)| EventEdge(cursor.clone(), event.clone()))
+            .collect()
     }
     /// The events of `edges`, without cursors.
     async fn nodes(&self) -> Vec<Event> {
-        self.0.items.iter().cloned().map(Event).collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        let cursors: Vec<(String, ())> = self
-            .0
+        self.0
             .items
             .iter()
-            .map(|e| (events::id_of(e.seq), ()))
-            .collect();
-        PageInfo::of(&cursors, self.0.has_next_page, self.0.has_previous_page)
+            .map(|(_, event)| Event(event.clone()))
+            .collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo::of(
+            &self.0.items,
+            self.0.has_next_page,
+            self.0.has_previous_page,
+        )
     }
 }

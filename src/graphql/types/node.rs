@@ -16,4 +16,7 @@ pub enum Node {
     ApiKey(ApiKey),
     Organization(Organization),
     OrganizationMember(OrganizationMember),
+    Event(Event),
+    EndpointEvent(crate::graphql::subscription::EndpointEvent),
+    PhoneNumberEvent(crate::graphql::subscription::PhoneNumberEvent),
 }

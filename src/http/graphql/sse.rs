@@ -1,7 +1,7 @@
 //! GraphQL over server-sent events, the graphql-sse protocol's distinct-connections mode: a
 //! `POST /graphql` (or, for `EventSource`, a `GET`) that accepts `text/event-stream` gets
 //! `event: next` messages, one per result, and `event: complete` at the end. A subscription's
-//! messages carry its events' ids (`id:`), so a client that reconnects with `Last-Event-ID`
+//! messages carry its events' cursors (`id:`), so a client that reconnects with `Last-Event-ID`
 //! gets every event after it, then live ones. Keep-alive comments come more often than the
 //! server's idle timeout; at shutdown, once no request is in flight, the stream completes.
 
@@ -48,13 +48,21 @@ pub(super) async fn respond(
     via_get: bool,
     request_bytes: usize,
 ) -> Response {
+    // Its form is checked here; whose cursor it is once the credential says the organization.
     let resume = match headers.get("last-event-id").map(HeaderValue::to_str) {
         None => None,
-        Some(Ok(id)) => match events::parse_id(id.trim()) {
-            Ok(seq) => Some(ResumeAfter(seq)),
-            Err(_) => return refuse("`Last-Event-ID` is not an event id."),
-        },
-        Some(Err(_)) => return refuse("`Last-Event-ID` is not an event id."),
+        Some(Ok(id)) if events::Cursors::well_formed(id.trim()) => {
+            Some(ResumeAfter(id.trim().to_owned()))
+        }
+        // The code a malformed `after` gets over any transport: it is the same cursor.
+        Some(_) => {
+            return ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                crate::code::Code::BadUserInput,
+                "`Last-Event-ID` is not an event cursor: give back the `id:` of the last message received.",
+            )
+            .render(Envelope::Graphql(Media::Json));
+        }
     };
     let arrival = Arrival {
         via_get,
@@ -80,20 +88,18 @@ pub(super) async fn respond(
         Ok(responses) => responses,
         Err(error) => return error.render(Envelope::Graphql(Media::Json)),
     };
-    let mut last = 0;
     let messages = responses.map(move |mut response| {
-        let seq = match response.extensions.remove(streaming::EVENT_ID) {
-            Some(async_graphql::Value::Number(n)) => n.as_i64().unwrap_or(0),
-            _ => 0,
+        let cursor = match response.extensions.remove(streaming::EVENT_ID) {
+            Some(async_graphql::Value::String(cursor)) => Some(cursor),
+            _ => None,
         };
         let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
-        let mut event = Event::default().event("next").data(data);
+        let event = Event::default().event("next").data(data);
         // Each event's result names it; the ending error after the last one doesn't.
-        if seq > last {
-            last = seq;
-            event = event.id(events::id_of(seq));
-        }
-        Ok::<_, Infallible>(event)
+        Ok::<_, Infallible>(match cursor {
+            Some(cursor) => event.id(cursor),
+            None => event,
+        })
     });
     let until_shutdown = messages.take_until(async move {
         match scope {
@@ -113,8 +119,4 @@ pub(super) async fn respond(
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
-}
-
-fn refuse(message: &str) -> Response {
-    ApiError::bad_request(message).render(Envelope::Graphql(Media::Json))
 }

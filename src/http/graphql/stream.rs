@@ -29,7 +29,7 @@ use crate::ratelimit::Decision;
 
 /// How often a subscription made with an API key checks that the key still works.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// The extension a tagged result carries its event's id in (see `start`).
+/// The extension a tagged result carries its event's cursor in (see `start`).
 pub(super) const EVENT_ID: &str = "cockpitEventId";
 /// Results a subscription holds ready for a client that reads slowly.
 const READY: usize = 32;
@@ -147,7 +147,7 @@ pub(super) async fn run(
 
 /// Starts one operation over a streaming transport: its responses, each in selection order,
 /// or why it was refused before it ran. `with` adds what the transport gives the request.
-/// With `tag`, each result of a subscription carries the id of the event it delivers in its
+/// With `tag`, each result of a subscription carries the cursor of the event it delivers in its
 /// extensions (`EVENT_ID`), read as the result is made, for a transport that names messages
 /// by it (and takes it out).
 pub(super) async fn start(
@@ -209,13 +209,10 @@ pub(super) async fn start(
                 operation_name.as_deref(),
             );
             // The event this result was made of: the subscription noted it just before.
-            if let Some(tag) = &tag {
-                let seq = tag.0.load(std::sync::atomic::Ordering::SeqCst);
-                if seq > 0 {
-                    response
-                        .extensions
-                        .insert(EVENT_ID.to_owned(), async_graphql::Value::from(seq));
-                }
+            if let Some(cursor) = tag.as_ref().and_then(LastDelivered::take) {
+                response
+                    .extensions
+                    .insert(EVENT_ID.to_owned(), async_graphql::Value::from(cursor));
             }
             response
         })
@@ -287,7 +284,7 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
         }
         state.done = true;
         let ended = coded(
-            "The subscription's client took no result for too long and it was ended; subscribe again with `after` set to the last event id received.",
+            "The subscription's client took no result for too long and it was ended; subscribe again with `after` set to the `cursor` of the last event received.",
             Code::SlowConsumer,
         );
         Some((ended, state))
