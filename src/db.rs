@@ -14,15 +14,20 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 
+use crate::breaker::{Breaker, Permit};
+
 /// The embedded default: a SQLite file in the working directory, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cockpit.db?mode=rwc";
+
+/// How long a request waits for a connection (and a new connection for the server).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn connect_options(url: &str) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(16)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
         // sqlx pings a connection before handing it out and again when it comes back: two
         // round trips around each request's one. As HikariCP does, a connection used within
@@ -149,7 +154,12 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// it is a savepoint of the unit's transaction.
 pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction, DbErr> {
     match db {
-        Db::Pool(pool) => begin_pool_write(pool).await,
+        Db::Pool(pool) => {
+            let permit = pool.permit()?;
+            let begun = begin_pool_write(&pool.conn).await;
+            pool.settle(permit, &begun);
+            begun
+        }
         Db::Unit(unit) => {
             let guard = unit.txn.lock().await;
             guard.as_ref().ok_or_else(Unit::ended)?.begin().await
@@ -180,8 +190,45 @@ async fn begin_pool_write(db: &DatabaseConnection) -> Result<DatabaseTransaction
 /// and what it answers commit together: see `http::idempotency`).
 #[derive(Clone)]
 pub enum Db {
-    Pool(DatabaseConnection),
+    Pool(Pool),
     Unit(Arc<Unit>),
+}
+
+/// The pool, and whether it can be reached. A database that hangs (a stalled network, a
+/// server that accepts and never answers) would make every request wait the acquire timeout:
+/// once one has, the breaker opens and requests are answered at once as unavailable (503)
+/// while one at a time probes, after a backoff that doubles up to the acquire timeout.
+#[derive(Clone)]
+pub struct Pool {
+    conn: DatabaseConnection,
+    reach: Arc<Breaker>,
+}
+
+impl Pool {
+    fn permit(&self) -> Result<Permit<'_>, DbErr> {
+        self.reach
+            .permit()
+            .ok_or(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+    }
+
+    fn settle<T>(&self, permit: Permit<'_>, result: &Result<T, DbErr>) {
+        match result {
+            Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)) => {
+                let opened = permit.failed();
+                if opened.was_up {
+                    tracing::warn!(
+                        backoff_ms = opened.backoff.as_millis() as u64,
+                        "no database connection within the acquire timeout: requests are answered as unavailable until a probe gets one"
+                    );
+                }
+            }
+            _ if self.reach.is_up() => permit.succeeded(),
+            _ => {
+                permit.succeeded();
+                tracing::info!("the database answers again");
+            }
+        }
+    }
 }
 
 impl Db {
@@ -201,8 +248,11 @@ impl Db {
 }
 
 impl From<DatabaseConnection> for Db {
-    fn from(pool: DatabaseConnection) -> Self {
-        Self::Pool(pool)
+    fn from(conn: DatabaseConnection) -> Self {
+        Self::Pool(Pool {
+            conn,
+            reach: Arc::new(Breaker::new(Duration::from_millis(500), ACQUIRE_TIMEOUT)),
+        })
     }
 }
 
@@ -298,7 +348,13 @@ async fn changed_rows(txn: &DatabaseTransaction, backend: DbBackend) -> Result<i
 macro_rules! through {
     ($db:expr, $conn:ident => $call:expr) => {
         match $db {
-            Db::Pool($conn) => $call,
+            Db::Pool(pool) => {
+                let permit = pool.permit()?;
+                let $conn = &pool.conn;
+                let result = $call;
+                pool.settle(permit, &result);
+                result
+            }
             Db::Unit(unit) => {
                 let guard = unit.txn.lock().await;
                 let $conn = guard.as_ref().ok_or_else(Unit::ended)?;
@@ -312,7 +368,7 @@ macro_rules! through {
 impl ConnectionTrait for Db {
     fn get_database_backend(&self) -> DbBackend {
         match self {
-            Db::Pool(pool) => pool.get_database_backend(),
+            Db::Pool(pool) => pool.conn.get_database_backend(),
             Db::Unit(unit) => unit.backend,
         }
     }
@@ -343,16 +399,26 @@ pub async fn query_one<M: FromQueryResult>(
     db: &Db,
     statement: sea_orm::Statement,
 ) -> Result<Option<M>, DbErr> {
-    let db = match db {
+    let pool = match db {
         Db::Pool(pool) => pool,
         Db::Unit(_) => {
             let row = db.query_one_raw(statement).await?;
             return row.map(|row| M::from_query_result(&row, "")).transpose();
         }
     };
+    let permit = pool.permit()?;
+    let row = fetch_optional(&pool.conn, statement).await;
+    pool.settle(permit, &row);
+    row?.map(|row| M::from_query_result(&row, "")).transpose()
+}
+
+async fn fetch_optional(
+    db: &DatabaseConnection,
+    statement: sea_orm::Statement,
+) -> Result<Option<QueryResult>, DbErr> {
     let values = SqlxValues(statement.values.unwrap_or(sea_orm::Values(Vec::new())));
     let sql = sea_orm::sqlx::AssertSqlSafe(statement.sql.as_str());
-    let row = match db.get_database_backend() {
+    match db.get_database_backend() {
         DbBackend::Postgres => sea_orm::sqlx::query_with(sql, values)
             .fetch_optional(db.get_postgres_connection_pool())
             .await
@@ -370,8 +436,7 @@ pub async fn query_one<M: FromQueryResult>(
             DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
         }
         e => DbErr::Query(RuntimeErr::SqlxError(e.into())),
-    })?;
-    row.map(|row| M::from_query_result(&row, "")).transpose()
+    })
 }
 
 #[cfg(test)]

@@ -697,7 +697,7 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
         .min_connections(1)
         .test_before_acquire(false);
     let pool = sea_orm::Database::connect(options).await.expect("connect");
-    let db = Db::Pool(pool.clone());
+    let db = Db::from(pool.clone());
     // PostgreSQL refuses a savepoint outside a transaction block.
     let outside_a_transaction = async || pool.execute_unprepared("SAVEPOINT probe").await.is_err();
     assert!(outside_a_transaction().await);
@@ -728,4 +728,73 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
             "{given_up}: the connection went back to the pool inside the abandoned transaction"
         );
     }
+}
+
+/// A database that hangs (a proxy that accepts and never answers) costs the first request the
+/// acquire timeout; the next are answered at once, 503 `SERVICE_UNAVAILABLE`, rather than each
+/// waiting as long, and the gateway recovers by itself once the database answers again.
+#[tokio::test]
+async fn a_database_that_hangs_is_answered_unavailable_at_once_and_recovers() {
+    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
+        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+        return;
+    };
+    let mut url = url::Url::parse(&test_db.url).expect("database URL");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(proxy.address.port())).expect("port");
+    let app = TestApp::builder(Backend::Postgres)
+        .on(test_db.via(url.to_string()))
+        .spawn()
+        .await
+        .expect("gateway");
+    let _keep = test_db;
+    let key = app.org.test_key.clone();
+    let count = "{ endpoints { totalCount } }";
+    app.graphql(&key, count, json!({})).await.assert_ok();
+
+    proxy.stall();
+    // Idle connections are tried before they are handed out; the tries hang too.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let first = app.graphql(&key, count, json!({})).await;
+    assert_database_unavailable(
+        "the first request",
+        first.status,
+        &first.headers,
+        &first.body,
+    );
+    for attempt in 0..5 {
+        let started = Instant::now();
+        let res = app.graphql(&key, count, json!({})).await;
+        let waited = started.elapsed();
+        assert_database_unavailable(
+            &format!("request {attempt}"),
+            res.status,
+            &res.headers,
+            &res.body,
+        );
+        assert!(
+            waited < Duration::from_secs(1),
+            "request {attempt} waited {waited:?} for a database known to hang"
+        );
+    }
+
+    proxy.restore().await;
+    let mut recovered = false;
+    for _ in 0..60 {
+        if app.graphql(&key, count, json!({})).await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        recovered,
+        "the gateway recovers within 15 s of the database's return"
+    );
 }
