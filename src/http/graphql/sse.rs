@@ -1,6 +1,6 @@
 //! GraphQL over server-sent events, the graphql-sse protocol's distinct-connections mode: a
-//! `POST /graphql` (or, for `EventSource`, a `GET`) that accepts `text/event-stream` gets
-//! `event: next` messages, one per result, and `event: complete` at the end. A subscription's
+//! `POST /graphql` (or, for `EventSource`, a `GET`) that prefers `text/event-stream` to JSON, or
+//! a subscription that accepts it at all, gets `event: next` messages, one per result, and `event: complete` at the end. A subscription's
 //! messages carry its events' ids (`id:`), so a client that reconnects with `Last-Event-ID`
 //! gets every event after it, then live ones. Keep-alive comments come more often than the
 //! server's idle timeout; at shutdown, once no request is in flight, the stream completes.
@@ -9,34 +9,19 @@ use std::convert::Infallible;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::AppState;
 use super::super::error::{ApiError, Envelope};
 use super::super::media::Media;
 use super::params::Params;
-use super::{Arrival, stream as streaming};
+use super::{Arrival, Ready, stream as streaming};
 use crate::domain::events;
 use crate::graphql::subscription::{LastDelivered, ResumeAfter};
 use crate::server::ConnectionScope;
-
-/// Whether the client asks for an event stream.
-pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|media| {
-            media
-                .split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-        })
-}
 
 /// The event stream of one operation.
 pub(super) async fn respond(
@@ -48,13 +33,8 @@ pub(super) async fn respond(
     via_get: bool,
     request_bytes: usize,
 ) -> Response {
-    let resume = match headers.get("last-event-id").map(HeaderValue::to_str) {
-        None => None,
-        Some(Ok(id)) => match events::parse_id(id.trim()) {
-            Ok(seq) => Some(ResumeAfter(seq)),
-            Err(_) => return refuse("`Last-Event-ID` is not an event id."),
-        },
-        Some(Err(_)) => return refuse("`Last-Event-ID` is not an event id."),
+    let Ok(resume) = resume_after(&headers) else {
+        return refuse("`Last-Event-ID` is not an event id.");
     };
     let arrival = Arrival {
         via_get,
@@ -69,12 +49,60 @@ pub(super) async fn respond(
         params,
         arrival,
         Some(LastDelivered::default()),
-        move |request| match resume {
-            Some(resume) => request.data(resume),
-            None => request,
-        },
+        resuming(resume),
     )
     .await;
+    events(&state, started, scope)
+}
+
+/// The event stream of a subscription made ready on the way to a JSON answer (the client
+/// prefers JSON, and a subscription has no JSON answer).
+pub(super) fn respond_ready(
+    state: &AppState,
+    headers: &HeaderMap,
+    ready: Ready,
+    scope: Option<ConnectionScope>,
+) -> Response {
+    let Ok(resume) = resume_after(headers) else {
+        return refuse("`Last-Event-ID` is not an event id.");
+    };
+    let started = streaming::from_ready(
+        state.clone(),
+        headers.clone(),
+        ready,
+        Some(LastDelivered::default()),
+        resuming(resume),
+    );
+    events(state, started, scope)
+}
+
+/// The event a reconnecting client names in `Last-Event-ID`, to resume after; `Err` when the
+/// header holds no event id.
+fn resume_after(headers: &HeaderMap) -> Result<Option<ResumeAfter>, ()> {
+    match headers.get("last-event-id").map(HeaderValue::to_str) {
+        None => Ok(None),
+        Some(Ok(id)) => events::parse_id(id.trim())
+            .map(|seq| Some(ResumeAfter(seq)))
+            .map_err(|_| ()),
+        Some(Err(_)) => Err(()),
+    }
+}
+
+fn resuming(
+    resume: Option<ResumeAfter>,
+) -> impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static {
+    move |request| match resume {
+        Some(resume) => request.data(resume),
+        None => request,
+    }
+}
+
+/// `started`'s results as `next` messages, then `complete`.
+fn events(
+    state: &AppState,
+    started: Result<BoxStream<'static, async_graphql::Response>, ApiError>,
+    scope: Option<ConnectionScope>,
+) -> Response {
     // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream.
     let responses = match started {
         Ok(responses) => responses,
