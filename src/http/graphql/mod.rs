@@ -175,7 +175,6 @@ pub async fn post(
             )
             .render(Envelope::Graphql(media));
         };
-        let keyed = Keyed::new(key, "POST", "/graphql", &value);
         let params = match Params::from_json(value) {
             Ok(params) => params,
             Err(refusal) => return refusal.render(Envelope::Graphql(media)),
@@ -187,7 +186,7 @@ pub async fn post(
             request_bytes: body.len(),
             streaming,
         };
-        let response = run_once(&state, &headers, client, scope, params, arrival, keyed).await;
+        let response = run_once(&state, &headers, client, scope, params, arrival, key).await;
         return with_outcome(response, operation);
     }
     let params = match value {
@@ -350,7 +349,7 @@ async fn run(
 }
 
 /// Runs one operation sent with an `Idempotency-Key`: a mutation runs once, in the key's unit
-/// of work, which stores its response; a retry gets that response. Any
+/// of work, which stores its response; a retry of the same operation gets that response. Any
 /// other operation only reads, and runs as it would without the key.
 async fn run_once(
     state: &AppState,
@@ -359,7 +358,7 @@ async fn run_once(
     scope: Option<ConnectionScope>,
     params: Params,
     arrival: Arrival,
-    key: Keyed,
+    key: String,
 ) -> Response {
     let media = arrival.media;
     let envelope = Envelope::Graphql(media);
@@ -383,6 +382,7 @@ async fn run_once(
         )
         .render(envelope);
     }
+    let key = Keyed::new(key, "POST", "/graphql", &the_operation(&ready));
     let guard = match idempotency::begin(state, &actor, &key, envelope).await {
         Ok(Begun::Run(guard)) => guard,
         Ok(Begun::Replay(response)) => {
@@ -419,6 +419,21 @@ async fn run_once(
             refusal.render(envelope)
         }
     }
+}
+
+/// The operation a key stands for, however its document was named (its text, APQ's hash, a
+/// trusted document's id): the document's text, the operation it runs, and its variables.
+fn the_operation(ready: &Ready) -> Value {
+    let document = &ready.parsed.document;
+    let name = analysis::select_operation(document, ready.operation_name.as_deref())
+        .ok()
+        .and_then(|(name, _)| name)
+        .or_else(|| ready.operation_name.clone());
+    json!({
+        "query": ready.request.query,
+        "operationName": name,
+        "variables": ready.request.variables,
+    })
 }
 
 /// Whether the operation selects a field whose answer holds a secret shown once.
