@@ -21,8 +21,7 @@ use crate::domain::{Actor, DomainError};
 use crate::ratelimit::{Decision, RateLimitSettings, RateLimiter};
 use crate::startup::StartupError;
 
-pub const KEY: HeaderName = HeaderName::from_static("idempotency-key");
-pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub use super::headers::{IDEMPOTENCY_KEY as KEY, IDEMPOTENT_REPLAYED as REPLAYED};
 
 /// The headers of a response that are part of what it says, stored and replayed with it.
 const KEPT: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];

@@ -79,7 +79,10 @@ pub(super) fn respond_ready(
 /// The event a reconnecting client names in `Last-Event-ID`, to resume after; `Err` when the
 /// header holds no event id.
 fn resume_after(headers: &HeaderMap) -> Result<Option<ResumeAfter>, ()> {
-    match headers.get("last-event-id").map(HeaderValue::to_str) {
+    match headers
+        .get(super::super::headers::LAST_EVENT_ID)
+        .map(HeaderValue::to_str)
+    {
         None => Ok(None),
         Some(Ok(id)) => events::parse_id(id.trim())
             .map(|seq| Some(ResumeAfter(seq)))
