@@ -5,9 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use uuid::Uuid;
 
 use super::error::ApiError;
-
-pub const ORGANIZATION_HEADER: &str = "x-organization-id";
-pub const API_KEY_HEADER: &str = "x-api-key";
+use super::headers::{API_KEY, ORGANIZATION};
 
 /// The one value of a header the request may send once; a repeated header is a 400, since
 /// proxies and servers disagree on which copy counts.
@@ -30,7 +28,7 @@ fn single<'h>(
 /// Both may be sent only when they carry the same credential.
 pub fn credential(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let bearer = single(headers, header::AUTHORIZATION.as_str(), "Authorization")?;
-    let api_key = single(headers, API_KEY_HEADER, API_KEY_HEADER)?;
+    let api_key = single(headers, API_KEY.as_str(), API_KEY.as_str())?;
     match (bearer, api_key) {
         (Some(bearer), Some(api_key)) => match (bearer_token(bearer), api_key_value(api_key)) {
             (Ok(a), Ok(b)) if a == b => Ok(Some(a)),
@@ -74,7 +72,7 @@ fn api_key_value(value: &HeaderValue) -> Result<String, ApiError> {
 
 /// The organization the caller asked to act in, if it said; a malformed header is a 400.
 pub fn requested_organization(headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> {
-    let Some(value) = single(headers, ORGANIZATION_HEADER, ORGANIZATION_HEADER)? else {
+    let Some(value) = single(headers, ORGANIZATION.as_str(), ORGANIZATION.as_str())? else {
         return Ok(None);
     };
     value

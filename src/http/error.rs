@@ -50,9 +50,7 @@ impl Transport {
     /// The envelope an error to this request is rendered in.
     pub fn envelope(self, headers: &axum::http::HeaderMap) -> Envelope {
         match self {
-            Self::Graphql => {
-                Envelope::Graphql(super::media::negotiate(headers).unwrap_or(Media::Json))
-            }
+            Self::Graphql => Envelope::Graphql(super::media::negotiate(headers).error_media()),
             Self::Rest => Envelope::Rest,
         }
     }

@@ -21,8 +21,7 @@ use crate::domain::{Actor, DomainError};
 use crate::ratelimit::{Decision, RateLimitSettings, RateLimiter};
 use crate::startup::StartupError;
 
-pub const KEY: HeaderName = HeaderName::from_static("idempotency-key");
-pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub use super::headers::{IDEMPOTENCY_KEY as KEY, IDEMPOTENT_REPLAYED as REPLAYED};
 
 /// The headers of a response that are part of what it says, stored and replayed with it.
 const KEPT: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
@@ -62,9 +61,9 @@ pub fn invalid(message: impl Into<String>) -> ApiError {
     )
 }
 
-/// What a request asks for, as a key remembers it: the method, the path and the body, by its
-/// JSON value (`Null` for none), so that the same object sent with other spacing or key order
-/// is the same request.
+/// What a request asks for, as a key remembers it: the method, the path and what it sends —
+/// REST's body, GraphQL's operation once its document is resolved — by its JSON value (`Null`
+/// for none), so that the same object sent with other spacing or key order is the same request.
 fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
@@ -125,7 +124,7 @@ pub async fn begin(
             Claimed::Reused => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Code::IdempotencyKeyReused,
-                "This Idempotency-Key was used with a different request (method, path or body) in the last 24 hours; send a new key with a new request.",
+                "This Idempotency-Key was used with a different request (method, path or body; for GraphQL, another document, operation or variables) in the last 24 hours; send a new key with a new request.",
             )),
             Claimed::InUse => Err(in_use(
                 "A request with this Idempotency-Key is still running; retry once it has finished to get its response.",

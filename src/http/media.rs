@@ -1,5 +1,6 @@
 //! The media types of GraphQL responses and how a request's `Accept` picks one (GraphQL over
-//! HTTP): `application/graphql-response+json` when named, else `application/json`.
+//! HTTP): `application/graphql-response+json` when named, else `application/json`, or an
+//! event stream when the client prefers one (or asks for a subscription).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,7 @@ use super::error::{ApiError, Envelope};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
+const EVENT_STREAM: &str = "text/event-stream";
 
 /// The media type of a GraphQL response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,41 +53,300 @@ impl Media {
     }
 }
 
-/// Picks the response's media type from `Accept`: the newer
-/// `application/graphql-response+json` when the client names it and likes it at least as much
-/// as `application/json`; otherwise `application/json` — for no `Accept`, and for wildcards
-/// (`*/*` is what most HTTP clients send, and they read plain JSON). The most specific range
-/// decides a type's quality. `None` when neither is acceptable (406).
-pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Some(Media::Json);
-    };
-    let mut graphql_response = None;
-    let mut json = None;
-    let mut application_any = None;
-    let mut any = None;
-    for range in accept.split(',') {
-        let mut parts = range.split(';').map(str::trim);
-        let media_range = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.strip_prefix("q="))
-            .find_map(|q| q.parse::<f32>().ok())
-            .unwrap_or(1.0);
-        let slot = match media_range.as_str() {
-            GRAPHQL_RESPONSE_JSON => &mut graphql_response,
-            APPLICATION_JSON => &mut json,
-            "application/*" => &mut application_any,
-            "*/*" => &mut any,
-            _ => continue,
-        };
-        *slot = Some(slot.map_or(q, |old: f32| old.max(q)));
+/// What a request's `Accept` lets the gateway answer with (RFC 9110 § 12.5.1): the JSON media
+/// type it prefers, if any, and whether it takes an event stream instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The JSON media type to answer in; `None` when the client accepts neither.
+    pub json: Option<Media>,
+    pub stream: Stream,
+}
+
+/// How a client takes an event stream (`text/event-stream`, graphql-sse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Not at all: no range covers it, or only with `q=0`.
+    Refused,
+    /// Less than JSON: only a subscription, which has no JSON answer, streams.
+    Accepted,
+    /// Over JSON (ranked higher, or equal and listed first), or JSON isn't acceptable: every
+    /// operation streams.
+    Preferred,
+}
+
+impl Negotiated {
+    /// Whether anything the gateway serves is acceptable; otherwise the answer is 406.
+    pub fn acceptable(self) -> bool {
+        self.json.is_some() || self.stream != Stream::Refused
     }
-    let wildcard = application_any.or(any);
-    let json_q = json.or(wildcard).unwrap_or(0.0);
-    match graphql_response {
-        Some(q) if q > 0.0 && q >= json_q => Some(Media::GraphqlResponseJson),
-        _ if json_q > 0.0 => Some(Media::Json),
-        None if wildcard.is_some_and(|q| q > 0.0) => Some(Media::GraphqlResponseJson),
+
+    /// The JSON media type errors are rendered in: the negotiated one, else `application/json`.
+    pub fn error_media(self) -> Media {
+        self.json.unwrap_or(Media::Json)
+    }
+}
+
+/// How much a client wants a media type: the quality of the most specific range that covers
+/// it, and where that range stands in the header (earlier wins a tie).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rank {
+    q: f32,
+    position: usize,
+}
+
+impl Rank {
+    fn acceptable(self) -> bool {
+        self.q > 0.0
+    }
+
+    fn beats(self, other: Self) -> bool {
+        self.q > other.q || (self.q == other.q && self.position < other.position)
+    }
+}
+
+/// One media range of `Accept`, lower-cased (`*` for a wildcard), with its quality.
+struct Range {
+    kind: String,
+    subtype: String,
+    q: f32,
+}
+
+/// The media ranges of every `Accept` header, in order; `None` when there is none (or only
+/// blank ones). A range that doesn't parse, or whose `q` is no qvalue, is skipped. Media type
+/// parameters are not compared: every response is UTF-8 and has no other parameter.
+fn ranges(headers: &HeaderMap) -> Option<Vec<Range>> {
+    let mut present = false;
+    let mut ranges = Vec::new();
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            present = true;
+            continue;
+        };
+        present |= !value.trim().is_empty();
+        ranges.extend(split_unquoted(value, b',').filter_map(range));
+    }
+    present.then_some(ranges)
+}
+
+/// One `type/subtype;param=value` of `Accept` (RFC 9110's grammar, whitespace around `;` and
+/// `=` allowed).
+fn range(text: &str) -> Option<Range> {
+    let mut parts = split_unquoted(text, b';').map(str::trim);
+    let (kind, subtype) = parts.next()?.split_once('/')?;
+    let token = |t: &str| !t.is_empty() && t.bytes().all(is_tchar);
+    // `*/json` names no range.
+    if !token(kind) || !token(subtype) || (kind == "*" && subtype != "*") {
+        return None;
+    }
+    let mut q = 1.0;
+    for param in parts {
+        let (name, value) = param.split_once('=')?;
+        if name.trim().eq_ignore_ascii_case("q") {
+            q = qvalue(value.trim())?;
+            // What follows the weight are accept extensions, not the media type's parameters.
+            break;
+        }
+    }
+    Some(Range {
+        kind: kind.to_ascii_lowercase(),
+        subtype: subtype.to_ascii_lowercase(),
+        q,
+    })
+}
+
+/// RFC 9110's `tchar`: what a token is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `text` split at each `separator` outside a quoted string.
+fn split_unquoted(text: &str, separator: u8) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    text.split(move |c: char| match c {
+        _ if escaped => {
+            escaped = false;
+            false
+        }
+        '\\' if quoted => {
+            escaped = true;
+            false
+        }
+        '"' => {
+            quoted = !quoted;
+            false
+        }
+        c => !quoted && c == char::from(separator),
+    })
+}
+
+/// RFC 9110's `qvalue`: 0 to 1 with at most three decimals.
+fn qvalue(text: &str) -> Option<f32> {
+    let (whole, decimals) = text.split_once('.').unwrap_or((text, ""));
+    let valid = matches!(whole, "0" | "1")
+        && decimals.len() <= 3
+        && decimals.bytes().all(|b| b.is_ascii_digit())
+        && (whole == "0" || decimals.bytes().all(|b| b == b'0'));
+    valid.then(|| text.parse().ok()).flatten()
+}
+
+/// How much the client wants `media` (`type/subtype`): by its most specific covering range
+/// (the type itself, then `type/*`, then `*/*`), the best quality among equally specific ones.
+/// `exact_only` looks at the type itself alone.
+fn rank(ranges: &[Range], media: &str, exact_only: bool) -> Option<Rank> {
+    let (kind, subtype) = media.split_once('/').unwrap_or((media, ""));
+    let specificity = |range: &Range| match (range.kind.as_str(), range.subtype.as_str()) {
+        (k, s) if k == kind && s == subtype => Some(2),
+        (k, "*") if k == kind && !exact_only => Some(1),
+        ("*", "*") if !exact_only => Some(0),
         _ => None,
+    };
+    let most = ranges.iter().filter_map(specificity).max()?;
+    ranges
+        .iter()
+        .enumerate()
+        .filter(|(_, range)| specificity(range) == Some(most))
+        .map(|(position, range)| Rank {
+            q: range.q,
+            position,
+        })
+        .reduce(|best, next| if next.q > best.q { next } else { best })
+}
+
+/// Negotiates the answer from `Accept`. JSON: `application/graphql-response+json` when the
+/// client names it and likes it at least as much as `application/json`; otherwise
+/// `application/json` — for no `Accept` (as GraphQL over HTTP asks), and for wildcards (`*/*`
+/// is what most HTTP clients send, and they read plain JSON). An event stream as `Stream`
+/// says; a request without `Accept` takes none. `multipart/mixed` isn't served, so it is as if
+/// not offered.
+pub fn negotiate(headers: &HeaderMap) -> Negotiated {
+    let Some(ranges) = ranges(headers) else {
+        return Negotiated {
+            json: Some(Media::Json),
+            stream: Stream::Refused,
+        };
+    };
+    let graphql_response = rank(&ranges, GRAPHQL_RESPONSE_JSON, true);
+    let json = rank(&ranges, APPLICATION_JSON, false).filter(|r| r.acceptable());
+    let any_json = rank(&ranges, GRAPHQL_RESPONSE_JSON, false).filter(|r| r.acceptable());
+    let chosen = match graphql_response {
+        Some(r) if r.acceptable() && json.is_none_or(|json| r.q >= json.q) => {
+            Some((Media::GraphqlResponseJson, r))
+        }
+        _ if json.is_some() => json.map(|r| (Media::Json, r)),
+        None => any_json.map(|r| (Media::GraphqlResponseJson, r)),
+        Some(_) => None,
+    };
+    let stream = match rank(&ranges, EVENT_STREAM, false).filter(|r| r.acceptable()) {
+        None => Stream::Refused,
+        Some(stream) if chosen.is_none_or(|(_, json)| stream.beats(json)) => Stream::Preferred,
+        Some(_) => Stream::Accepted,
+    };
+    Negotiated {
+        json: chosen.map(|(media, _)| media),
+        stream,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(accept: &[&str]) -> Negotiated {
+        let mut headers = HeaderMap::new();
+        for value in accept {
+            headers.append(header::ACCEPT, HeaderValue::from_str(value).expect("value"));
+        }
+        negotiate(&headers)
+    }
+
+    fn is(json: Option<Media>, stream: Stream) -> Negotiated {
+        Negotiated { json, stream }
+    }
+
+    const URQL: &str = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
+
+    #[test]
+    fn json_wins_when_preferred_or_equal_and_first() {
+        let gr = Some(Media::GraphqlResponseJson);
+        let json = Some(Media::Json);
+        for (accept, expected) in [
+            (URQL, is(gr, Stream::Accepted)),
+            (
+                "application/json, text/event-stream",
+                is(json, Stream::Accepted),
+            ),
+            (
+                "text/event-stream;q=0.9, application/json",
+                is(json, Stream::Accepted),
+            ),
+            (
+                "text/event-stream, application/json",
+                is(json, Stream::Preferred),
+            ),
+            (
+                "application/json;q=0.5, text/event-stream",
+                is(json, Stream::Preferred),
+            ),
+            ("text/event-stream", is(None, Stream::Preferred)),
+            ("*/*", is(json, Stream::Accepted)),
+            ("text/*, application/json", is(json, Stream::Preferred)),
+            ("application/*, text/*", is(json, Stream::Accepted)),
+            ("text/*;q=0.5, */*", is(json, Stream::Accepted)),
+            ("text/event-stream;q=0, */*", is(json, Stream::Refused)),
+            (
+                "TEXT/Event-Stream ; Q=1 ,  Application/JSON",
+                is(json, Stream::Preferred),
+            ),
+            (
+                "application/json;q=0.5, text/event-stream;q=0.5",
+                is(json, Stream::Accepted),
+            ),
+            (
+                "multipart/mixed, application/json",
+                is(json, Stream::Refused),
+            ),
+            ("multipart/mixed", is(None, Stream::Refused)),
+            ("text/event-stream;q=0", is(None, Stream::Refused)),
+            (
+                "application/json;q=2, text/event-stream",
+                is(None, Stream::Preferred),
+            ),
+            ("application/json;q=abc", is(None, Stream::Refused)),
+            (
+                "application/json;q=0.25, text/event-stream;q=0.3",
+                is(json, Stream::Preferred),
+            ),
+            // Duplicates: the best of equally specific ranges.
+            (
+                "application/json;q=0, application/json, text/event-stream",
+                is(json, Stream::Accepted),
+            ),
+            ("*/json, text/event-stream", is(None, Stream::Preferred)),
+            (
+                "multipart/mixed;boundary=\"a,application/json\", text/event-stream",
+                is(None, Stream::Preferred),
+            ),
+            (
+                "application/json;charset=utf-8;q=0.5;level=1, text/event-stream;q=0.4",
+                is(json, Stream::Accepted),
+            ),
+        ] {
+            assert_eq!(of(&[accept]), expected, "Accept: {accept}");
+        }
+    }
+
+    #[test]
+    fn every_accept_header_counts_and_a_missing_one_is_json() {
+        assert_eq!(
+            of(&["application/json", "text/event-stream"]),
+            is(Some(Media::Json), Stream::Accepted)
+        );
+        assert_eq!(
+            of(&["text/event-stream", "application/json"]).stream,
+            Stream::Preferred
+        );
+        assert_eq!(of(&[]), is(Some(Media::Json), Stream::Refused));
+        assert_eq!(of(&[" "]), is(Some(Media::Json), Stream::Refused));
     }
 }

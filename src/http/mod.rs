@@ -6,6 +6,7 @@ mod body;
 pub mod error;
 mod graphiql;
 mod graphql;
+mod headers;
 mod idempotency;
 mod media;
 mod ops;
@@ -21,13 +22,14 @@ use async_graphql::ValidationMode;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 
 use crate::db::Db;
 use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
@@ -267,12 +269,17 @@ pub fn build_app(
         ))
         .merge(transport(rest_routes, Transport::Rest, &state, config))
         .with_state(state.clone());
+    let cors = cors_layer(&config.cors_origins)?;
     // One layer made of the stack, not a layer each: the router boxes and clones a route's
     // service once per layer it was given, for every request.
     let layers = ServiceBuilder::new()
         // Outermost, so that even answers other layers give (CORS preflights) are observed.
         .layer(middleware::from_fn_with_state(state, ops::observe))
-        .option_layer(cors_layer(&config.cors_origins)?)
+        .option_layer(
+            cors.is_some()
+                .then(|| MapResponseLayer::new(only_for_an_allowed_origin)),
+        )
+        .option_layer(cors)
         // gzip or brotli when the client accepts them, for bodies worth it (GraphiQL's
         // bundles, pages of endpoints); small answers go as they are.
         .layer(
@@ -390,6 +397,24 @@ async fn client_addr(
     next.run(req).await
 }
 
+/// A response to an origin CORS doesn't allow says nothing of what an allowed one may do
+/// (the CORS layer lists methods and headers to any preflight).
+fn only_for_an_allowed_origin<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+        ] {
+            headers.remove(name);
+        }
+    }
+    response
+}
+
 /// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
 fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
     if origins.is_empty() {
@@ -397,16 +422,8 @@ fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
     }
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            HeaderName::from_static("x-api-key"),
-            HeaderName::from_static("x-organization-id"),
-            HeaderName::from_static("last-event-id"),
-            ops::REQUEST_ID,
-        ])
-        .expose_headers([ops::REQUEST_ID, header::RETRY_AFTER])
+        .allow_headers(headers::REQUEST)
+        .expose_headers(headers::RESPONSE)
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return Ok(Some(layer.allow_origin(AllowOrigin::any())));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use migration::{Migrator, MigratorTrait};
@@ -20,7 +20,7 @@ use crate::code::Code;
 use crate::metrics::route_label;
 use crate::ratelimit::{Decision, LimiterState};
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub use super::headers::REQUEST_ID;
 
 /// What the GraphQL handler tells the log line and metrics about the request it answered.
 #[derive(Debug, Clone, Default)]

@@ -105,3 +105,74 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Whether the response is the stored one of an earlier request with its key.
+fn replayed(res: &Response) -> bool {
+    res.headers
+        .get("idempotent-replayed")
+        .and_then(|v| v.to_str().ok())
+        == Some("true")
+}
+
+db_test! {
+    async fn a_keyed_mutation_retried_by_its_hash_replays_its_first_response(app) {
+        // Apollo's PersistedQueryLink with an Idempotency-Key: the hash, the text once it isn't
+        // known, then (a retry) the hash alone again — one operation, one key.
+        let auth = format!("Bearer {}", app.org.test_key);
+        let keyed = |key: &'static str| [("authorization", auth.clone()), ("idempotency-key", key.to_owned())];
+        let send = async |key: &'static str, body: Value| {
+            let headers = keyed(key);
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            app.post(&headers, body).await
+        };
+        let mutation = "mutation Create($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id name } userErrors { code } } }";
+        let hash = sha256(mutation);
+        let input = json!({ "input": { "name": "Persisted", "type": "WEBHOOK", "url": "https://hooks.example/p" } });
+        let rows = app.endpoint_rows().await;
+
+        let unknown = send("apq-1", json!({ "variables": input, "extensions": persisted(&hash) })).await;
+        assert_eq!(unknown.error_code(), Some("PERSISTED_QUERY_NOT_FOUND"), "{}", unknown.body);
+        let first = send("apq-1", json!({ "query": mutation, "variables": input, "extensions": persisted(&hash) })).await;
+        let created = first.assert_ok().clone();
+        assert!(!replayed(&first));
+        assert_eq!(created["createEndpoint"]["userErrors"], json!([]), "{created}");
+
+        // However the same operation is named, the key replays its first response.
+        let swapped = json!({ "input": { "url": "https://hooks.example/p", "type": "WEBHOOK", "name": "Persisted" } });
+        for (how, body) in [
+            ("by hash", json!({ "variables": input, "extensions": persisted(&hash) })),
+            ("by text", json!({ "query": mutation, "variables": input })),
+            ("by hash and text", json!({ "query": mutation, "variables": input, "extensions": persisted(&hash) })),
+            ("with its operationName", json!({ "operationName": "Create", "variables": input, "extensions": persisted(&hash) })),
+            ("with its variables in another order", json!({ "variables": swapped, "extensions": persisted(&hash) })),
+        ] {
+            let retry = send("apq-1", body).await;
+            assert!(replayed(&retry), "{how}: {} {}", retry.status, retry.body);
+            assert_eq!(retry.assert_ok(), &created, "{how}");
+        }
+        assert_eq!(app.endpoint_rows().await, rows + 1, "the mutation ran once");
+
+        // Another operation under the key is refused and writes nothing.
+        let other_vars = json!({ "input": { "name": "Other", "type": "WEBHOOK", "url": "https://hooks.example/p" } });
+        let other_text = "mutation Create($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } userErrors { code } } }";
+        let two = "mutation One($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } } \
+                   mutation Two($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { name } } }";
+        app.post(&[("authorization", auth.as_str())], json!({ "query": other_text, "extensions": persisted(&sha256(other_text)), "variables": other_vars })).await;
+        let rows = app.endpoint_rows().await;
+        for (how, body) in [
+            ("other variables", json!({ "variables": other_vars, "extensions": persisted(&hash) })),
+            ("another document by hash", json!({ "variables": input, "extensions": persisted(&sha256(other_text)) })),
+            ("another document by text", json!({ "query": other_text, "variables": input })),
+            ("another operation of a document", json!({ "query": two, "operationName": "Two", "variables": input })),
+        ] {
+            let refused = send("apq-1", body).await;
+            assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{how}: {}", refused.body);
+            assert_eq!(refused.error_code(), Some("IDEMPOTENCY_KEY_REUSED"), "{how}");
+        }
+        let one = send("apq-2", json!({ "query": two, "operationName": "One", "variables": input })).await;
+        one.assert_ok();
+        let refused = send("apq-2", json!({ "query": two, "operationName": "Two", "variables": input })).await;
+        assert_eq!(refused.error_code(), Some("IDEMPOTENCY_KEY_REUSED"), "{}", refused.body);
+        assert_eq!(app.endpoint_rows().await, rows + 1, "only apq-2's first request wrote");
+    }
+}

@@ -1094,3 +1094,223 @@ async fn graphiql_is_served_to_browsers() {
         "Query"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// JSON or an event stream
+
+/// What urql's fetch exchange sends by default: streams and multipart among the JSON types.
+const URQL_ACCEPT: &str = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
+const EVENT_STREAM: &str = "text/event-stream";
+const SUBSCRIPTION: &str = "subscription { endpointEvents { type endpoint { name } } }";
+
+/// A query's event stream: one `next` message, then `complete`.
+#[track_caller]
+fn assert_streamed(reply: &Reply, context: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{context}: {}", reply.text);
+    assert_eq!(
+        reply.media_type(),
+        EVENT_STREAM,
+        "{context}: {}",
+        reply.text
+    );
+    let next = reply.text.find("event: next");
+    let complete = reply.text.find("event: complete");
+    assert!(
+        next.is_some() && next < complete,
+        "{context}: {}",
+        reply.text
+    );
+}
+
+db_test! {
+    async fn urqls_default_accept_gets_json_for_queries_batches_and_keyed_mutations(app) {
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(2)).spawn().await.expect("app");
+        let auth = bearer(&app);
+        let headers = [("authorization", auth.as_str()), ("accept", URQL_ACCEPT)];
+
+        let reply = post_json(&app, &headers, &json!({ "query": VIEWER })).await;
+        let body = assert_executed(&reply, GRAPHQL_RESPONSE_JSON);
+        assert_eq!(body["data"]["viewer"]["mode"], "TEST");
+        assert!(body["extensions"]["cost"].is_object(), "what a query cost is told: {body}");
+
+        let reply = get(&app, &[("query", VIEWER)], &headers).await;
+        let body = assert_executed(&reply, GRAPHQL_RESPONSE_JSON);
+        assert!(body["extensions"]["cost"].is_object(), "{body}");
+
+        let reply = post_json(&app, &headers, &json!([{ "query": VIEWER }, { "query": TYPENAME }])).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.media_type(), GRAPHQL_RESPONSE_JSON);
+        assert_eq!(datas_of(&reply.json()), [json!({ "viewer": { "mode": "TEST" } }), json!({ "__typename": "Query" })]);
+
+        // A keyed mutation runs once, and its retry is replayed.
+        let key = Uuid::new_v4().to_string();
+        let keyed = [headers[0], headers[1], ("idempotency-key", key.as_str())];
+        let body = json!({ "query": &*CREATE, "variables": { "input": { "name": "By urql", "type": "WEBHOOK", "url": "https://example.com/urql" } } });
+        let first = post_json(&app, &keyed, &body).await;
+        let created = assert_executed(&first, GRAPHQL_RESPONSE_JSON);
+        assert_eq!(created["data"]["createEndpoint"]["userErrors"], json!([]), "{created}");
+        let retry = post_json(&app, &keyed, &body).await;
+        assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+        assert_eq!(retry.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+        assert_eq!(retry.json()["data"], created["data"]);
+        let count = app.graphql(&app.org.test_key, "{ endpoints(first: 5) { totalCount } }", json!({})).await;
+        assert_eq!(count.assert_ok()["endpoints"]["totalCount"], 1);
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_answers_a_query_only_when_the_client_prefers_it() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
+    // Quality first, then the client's order; `multipart/mixed` isn't served.
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&[URQL_ACCEPT], Some(GRAPHQL_RESPONSE_JSON)),
+        (
+            &["application/json, text/event-stream"],
+            Some(APPLICATION_JSON),
+        ),
+        (
+            &["text/event-stream;q=0.9, application/json"],
+            Some(APPLICATION_JSON),
+        ),
+        (&["text/event-stream;q=0.5, application/json;q=0.5"], None),
+        (&["application/json;q=0.5, text/event-stream"], None),
+        (&["text/event-stream, application/json"], None),
+        (&[EVENT_STREAM], None),
+        (&["*/*"], Some(APPLICATION_JSON)),
+        (&["text/*, */*;q=0.5"], None),
+        (&["application/*, text/*"], Some(APPLICATION_JSON)),
+        (&["*/*, text/event-stream"], Some(APPLICATION_JSON)),
+        (&["text/event-stream;q=0, */*"], Some(APPLICATION_JSON)),
+        (
+            &["TEXT/Event-Stream ;Q=0.3 ,  Application/JSON;q=0.2"],
+            None,
+        ),
+        (
+            &["application/json;q=0, application/json, text/event-stream"],
+            Some(APPLICATION_JSON),
+        ),
+        (
+            &["multipart/mixed;boundary=\"-\", application/json;q=0.1"],
+            Some(APPLICATION_JSON),
+        ),
+        (
+            &["application/json", "text/event-stream"],
+            Some(APPLICATION_JSON),
+        ),
+        (&["text/event-stream", "application/json"], None),
+    ];
+    for (accept, expected) in cases {
+        let headers: Vec<(&str, &str)> = accept.iter().map(|a| ("accept", *a)).collect();
+        let context = format!("Accept: {accept:?}");
+        let post = post_json(&app, &headers, &json!({ "query": TYPENAME })).await;
+        let by_get = get(&app, &[("query", TYPENAME)], &headers).await;
+        for reply in [post, by_get] {
+            match expected {
+                Some(media) => {
+                    let body = assert_executed(&reply, media);
+                    assert_eq!(
+                        data_of(&body),
+                        &json!({ "__typename": "Query" }),
+                        "{context}"
+                    );
+                }
+                None => assert_streamed(&reply, &context),
+            }
+        }
+    }
+    for accept in [
+        "multipart/mixed",
+        "text/event-stream;q=0",
+        "multipart/mixed, text/event-stream;q=0",
+    ] {
+        let reply = post_json(&app, &[("accept", accept)], &json!({ "query": TYPENAME })).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept: {accept}: {}",
+            reply.text
+        );
+    }
+}
+
+/// Opens `request` and reads its head and what it sends within a second (an event stream
+/// doesn't end).
+async fn open(request: reqwest::RequestBuilder) -> Reply {
+    let mut res = request.send().await.expect("request");
+    let (status, headers) = (res.status(), res.headers().clone());
+    let mut text = String::new();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, res.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    Reply {
+        status,
+        headers,
+        text,
+    }
+}
+
+db_test! {
+    async fn a_subscription_streams_whenever_its_accept_allows_a_stream(app) {
+        let auth = bearer(&app);
+        let subscribe = |accept: &str, by_get: bool| {
+            let request = if by_get {
+                app.client.get(graphql_url(&app)).query(&[("query", SUBSCRIPTION)])
+            } else {
+                app.client.post(graphql_url(&app)).json(&json!({ "query": SUBSCRIPTION }))
+            };
+            request.header("authorization", &auth).header("accept", accept)
+        };
+        for accept in [
+            URQL_ACCEPT,
+            EVENT_STREAM,
+            "application/json, text/event-stream;q=0.1",
+            "application/graphql-response+json, text/*;q=0.1",
+            "*/*",
+        ] {
+            for by_get in [false, true] {
+                let reply = open(subscribe(accept, by_get)).await;
+                assert_eq!(reply.status, StatusCode::OK, "Accept: {accept}, GET: {by_get}: {}", reply.text);
+                assert_eq!(reply.media_type(), EVENT_STREAM, "Accept: {accept}, GET: {by_get}");
+            }
+        }
+
+        // urql's subscription receives its events.
+        let mut stream = subscribe(URQL_ACCEPT, false).send().await.expect("request");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.create_ok(&app.org.test_key, json!({ "name": "Streamed to urql", "type": "WEBHOOK", "url": "https://example.com/u" })).await;
+        let mut text = String::new();
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !text.contains("Streamed to urql") {
+            match tokio::time::timeout_at(until, stream.chunk()).await {
+                Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                other => panic!("no event within 5 s ({other:?}): {text}"),
+            }
+        }
+        assert!(text.contains("event: next"), "{text}");
+        drop(stream);
+
+        // An Accept that takes no stream keeps the refusal, which says where to subscribe.
+        for accept in [
+            APPLICATION_JSON,
+            GRAPHQL_RESPONSE_JSON,
+            "application/json, text/event-stream;q=0",
+            "application/graphql-response+json, multipart/mixed",
+        ] {
+            for by_get in [false, true] {
+                let reply = open(subscribe(accept, by_get)).await;
+                let media = reply.media_type();
+                let body = assert_refused(&reply, StatusCode::BAD_REQUEST, &media, "BAD_REQUEST");
+                let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+                assert!(message.contains(EVENT_STREAM), "Accept: {accept}: {message}");
+            }
+        }
+        let body = format!(r#"{{"query":"{SUBSCRIPTION}"}}"#);
+        let reply = without_accept(&app, "POST /graphql", Some(&body)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert_eq!(reply.media_type(), APPLICATION_JSON);
+    }
+}

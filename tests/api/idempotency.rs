@@ -209,7 +209,7 @@ db_test! {
         assert_eq!(read_again.replayed, None, "queries are not stored");
         assert_eq!(app.idempotency_rows().await, 1, "only the mutation's key is stored");
 
-        // A batch or an event stream can't be covered by one key.
+        // A batch can't be covered by one key.
         let batch = json!([create_mutation("A"), create_mutation("B")]);
         let refused = app.graphql_once(&token, Some("g-batch"), batch).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);

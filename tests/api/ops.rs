@@ -736,3 +736,170 @@ async fn a_panicking_handler_answers_500_and_leaves_the_bucket_as_charged() {
         .expect("answers");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+/// What a browser's request may carry that the gateway reads (or will: trace context and
+/// client identification).
+const BROWSER_SENDS: [&str; 16] = [
+    "authorization",
+    "content-type",
+    "accept",
+    "x-api-key",
+    "x-organization-id",
+    "x-request-id",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+    "last-event-id",
+    "traceparent",
+    "tracestate",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "graphql-client-name",
+    "graphql-client-version",
+];
+
+/// What a browser's script reads of a response, beyond what CORS always shows.
+const BROWSER_READS: [&str; 7] = [
+    "x-request-id",
+    "idempotent-replayed",
+    "etag",
+    "location",
+    "retry-after",
+    "www-authenticate",
+    "allow",
+];
+
+/// A CORS preflight for `method path` from `origin`, asking to send `headers`.
+async fn preflight_for(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    origin: &str,
+    headers: &str,
+) -> reqwest::Response {
+    app.client
+        .request(Method::OPTIONS, format!("{}{path}", app.address))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header("access-control-request-headers", headers)
+        .send()
+        .await
+        .expect("preflight")
+}
+
+#[tokio::test]
+async fn cors_lets_a_browser_send_and_read_every_header_the_gateway_uses() {
+    let app = spawn_with_cors(&[ORIGIN]).await;
+    let auth = format!("Bearer {}", app.org.test_key);
+    let created = app
+        .client
+        .post(format!("{}/v1/endpoints", app.address))
+        .header("authorization", &auth)
+        .json(&json!({ "name": "Browser", "type": "webhook", "url": "https://hooks.example/b" }))
+        .send()
+        .await
+        .expect("create");
+    let created: Value = created.json().await.expect("JSON");
+    let one = format!("/v1/endpoints/{}", created["id"].as_str().expect("id"));
+    let routes = [
+        ("POST", "/graphql"),
+        ("GET", "/graphql"),
+        ("GET", "/v1/endpoints"),
+        ("POST", "/v1/endpoints"),
+        ("GET", one.as_str()),
+        ("PATCH", one.as_str()),
+        ("DELETE", one.as_str()),
+    ];
+    for (method, path) in routes {
+        for name in BROWSER_SENDS
+            .iter()
+            .copied()
+            .chain([BROWSER_SENDS.join(", ").as_str()])
+        {
+            let res = preflight_for(&app, method, path, ORIGIN, name).await;
+            let context = format!("{method} {path}, {name}");
+            assert!(res.status().is_success(), "{context}: {}", res.status());
+            assert_eq!(
+                res.headers()
+                    .get("access-control-allow-origin")
+                    .and_then(|v| v.to_str().ok()),
+                Some(ORIGIN),
+                "{context}"
+            );
+            let methods = header_items(res.headers(), "access-control-allow-methods");
+            assert!(
+                methods.contains(&method.to_ascii_lowercase()),
+                "{context}: {methods:?}"
+            );
+            let allowed = header_items(res.headers(), "access-control-allow-headers");
+            for asked in name.split(", ") {
+                assert!(
+                    allowed.contains(&asked.to_owned()),
+                    "{context}: {asked} not in {allowed:?}"
+                );
+            }
+        }
+
+        // Another origin learns nothing, before or in an actual request (a GET: the server
+        // runs what it is sent whatever the origin; only the browser holds the answer back).
+        let res = preflight_for(
+            &app,
+            method,
+            path,
+            "https://evil.example",
+            &BROWSER_SENDS.join(", "),
+        )
+        .await;
+        assert_no_cors_headers(res.headers());
+        let res = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("origin", "https://evil.example")
+            .header("authorization", &auth)
+            .send()
+            .await
+            .expect("request");
+        assert_no_cors_headers(res.headers());
+    }
+
+    // Actual responses, GraphQL's and REST's, expose each header a client reads; a keyed
+    // retry's replay shows it is one.
+    let key_body = json!({ "name": "Keyed", "type": "webhook", "url": "https://hooks.example/k" });
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(format!("{}/v1/endpoints", app.address))
+            .header("origin", ORIGIN)
+            .header("authorization", &auth)
+            .header("idempotency-key", "browser-1")
+            .json(&key_body)
+            .send()
+            .await
+            .expect("create");
+        assert!(res.status().is_success(), "{}", res.status());
+        let exposed = header_items(res.headers(), "access-control-expose-headers");
+        for name in BROWSER_READS {
+            assert!(
+                exposed.contains(&name.to_owned()),
+                "{name} not in {exposed:?}"
+            );
+        }
+    }
+    let res = post_from(&app, ORIGIN).await;
+    let exposed = header_items(&res.headers, "access-control-expose-headers");
+    for name in BROWSER_READS {
+        assert!(
+            exposed.contains(&name.to_owned()),
+            "GraphQL: {name} not in {exposed:?}"
+        );
+    }
+    let res = get(&app, &one, &[("origin", ORIGIN), ("authorization", &auth)]).await;
+    assert!(res.headers().contains_key("etag"));
+    let exposed = header_items(res.headers(), "access-control-expose-headers");
+    for name in BROWSER_READS {
+        assert!(
+            exposed.contains(&name.to_owned()),
+            "REST GET: {name} not in {exposed:?}"
+        );
+    }
+}

@@ -300,7 +300,14 @@ db_test! {
 
 db_test! {
     async fn a_subscription_over_plain_http_is_refused_with_where_to_send_it(app) {
-        let res = app.graphql(&app.org.test_key, "subscription { endpointEvents { type } }", json!({})).await;
+        // Over plain HTTP, for a client that takes no event stream.
+        let auth = format!("Bearer {}", app.org.test_key);
+        let res = app
+            .post(
+                &[("authorization", auth.as_str()), ("accept", "application/json")],
+                json!({ "query": "subscription { endpointEvents { type } }" }),
+            )
+            .await;
         assert_eq!(res.status, 400, "{}", res.body);
         let message = res.body["errors"][0]["message"].as_str().expect("message");
         assert!(message.contains("WebSocket") && message.contains("text/event-stream"), "{message}");

@@ -340,3 +340,37 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn an_idempotency_key_stands_for_the_document_however_it_is_named(app) {
+        let (_dir, path) = manifest(&[CREATE]);
+        let app = gateway(app.backend, &path, TrustedMode::Allow, false).await;
+        let auth = format!("Bearer {}", app.org.test_key);
+        let headers = [("authorization", auth.as_str()), ("idempotency-key", "trusted-1")];
+        let rows = app.endpoint_rows().await;
+        let first = app.post(&headers, json!({ "documentId": sha256(CREATE), "variables": create_variables() })).await;
+        let created = first.assert_ok().clone();
+        assert_eq!(created["createEndpoint"]["userErrors"], json!([]), "{created}");
+        let hash = sha256(CREATE);
+        for body in [
+            json!({ "documentId": format!("sha256:{hash}"), "variables": create_variables() }),
+            json!({ "query": CREATE, "variables": create_variables() }),
+            json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } }, "variables": create_variables() }),
+        ] {
+            let retry = app.post(&headers, body.clone()).await;
+            assert_eq!(
+                retry.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+                Some("true"),
+                "{body}: {}",
+                retry.body
+            );
+            assert_eq!(retry.assert_ok(), &created, "{body}");
+        }
+        assert_eq!(app.endpoint_rows().await, rows + 1, "the mutation ran once");
+        let other = json!({ "input": { "name": "Another", "type": "WEBHOOK", "url": "https://hooks.example/in" } });
+        let refused = app.post(&headers, json!({ "documentId": hash, "variables": other })).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert_eq!(refused.error_code(), Some("IDEMPOTENCY_KEY_REUSED"));
+        assert_eq!(app.endpoint_rows().await, rows + 1);
+    }
+}

@@ -20,7 +20,7 @@ use super::AppState;
 use super::apq::{ApqError, Resolved};
 use super::error::{ApiError, Envelope, ErrorCodes};
 use super::idempotency::{self, Begun, Keyed};
-use super::media::{Media, negotiate};
+use super::media::{Media, Stream, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
 use super::trusted::TrustedMode;
@@ -55,8 +55,9 @@ struct Arrival {
     via_get: bool,
     media: Media,
     request_bytes: usize,
-    /// Over a transport that streams results (WebSocket, server-sent events), where
-    /// subscriptions run; plain HTTP refuses them.
+    /// Whether a subscription may run: over a transport that streams results (WebSocket,
+    /// server-sent events), or over plain HTTP for a client that accepts an event stream, which
+    /// the subscription is then answered with. Otherwise subscriptions are refused.
     streaming: bool,
 }
 
@@ -84,16 +85,17 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
         Ok(params) => params,
         Err(refusal) => return refusal.render(Envelope::Graphql(Media::Json)),
     };
-    if sse::wants_event_stream(&headers) {
+    let negotiated = negotiate(&headers);
+    let scope = extensions.get::<ConnectionScope>().cloned();
+    if negotiated.stream == Stream::Preferred {
         let operation = params.operation_name.clone();
-        let scope = extensions.get::<ConnectionScope>().cloned();
         let response = sse::respond(state, headers, client, scope, params, true, raw.len()).await;
         return with_outcome(response, operation);
     }
     if params.query.is_none() && params.extensions.is_empty() && wants_html(&headers) {
         return super::graphiql::page();
     }
-    let Some(media) = negotiate(&headers) else {
+    let Some(media) = negotiated.json else {
         return not_acceptable();
     };
     let operation = params.operation_name.clone();
@@ -101,12 +103,9 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
         via_get: true,
         media,
         request_bytes: raw.len(),
-        streaming: false,
+        streaming: negotiated.stream == Stream::Accepted,
     };
-    let response = match run(&state, &headers, client, params, arrival).await {
-        Ok((status, body)) => json_response(status, body, media),
-        Err(refusal) => refusal.render(Envelope::Graphql(media)),
-    };
+    let response = answer(&state, &headers, client, scope, params, arrival).await;
     with_outcome(response, operation)
 }
 
@@ -117,10 +116,12 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let client = client_ip(&extensions);
-    let event_stream = sse::wants_event_stream(&headers);
-    let Some(media) = negotiate(&headers).or(event_stream.then_some(Media::Json)) else {
+    let scope = extensions.get::<ConnectionScope>().cloned();
+    let negotiated = negotiate(&headers);
+    if !negotiated.acceptable() {
         return not_acceptable();
-    };
+    }
+    let media = negotiated.error_media();
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -158,14 +159,22 @@ pub async fn post(
         Ok(key) => key,
         Err(refusal) => return refusal.render(Envelope::Graphql(media)),
     };
+    // A subscription has no JSON answer: it streams whenever the client takes a stream at all.
+    let streaming = negotiated.stream != Stream::Refused;
     if let Some(key) = key {
-        if value.is_array() || event_stream {
+        if value.is_array() {
             return idempotency::invalid(
-                "An Idempotency-Key covers one operation over plain HTTP; send each mutation of a batch, or of an event stream, as a request of its own.",
+                "An Idempotency-Key covers one operation; send each mutation of a batch as a request of its own.",
             )
             .render(Envelope::Graphql(media));
         }
-        let keyed = Keyed::new(key, "POST", "/graphql", &value);
+        // What a key keeps is a JSON response, so a keyed request is answered in JSON.
+        let Some(media) = negotiated.json else {
+            return idempotency::invalid(
+                "A response kept for an Idempotency-Key is JSON; accept `application/graphql-response+json` or `application/json` to send one.",
+            )
+            .render(Envelope::Graphql(media));
+        };
         let params = match Params::from_json(value) {
             Ok(params) => params,
             Err(refusal) => return refusal.render(Envelope::Graphql(media)),
@@ -175,43 +184,75 @@ pub async fn post(
             via_get: false,
             media,
             request_bytes: body.len(),
-            streaming: false,
+            streaming,
         };
-        let response = run_once(&state, &headers, client, params, arrival, keyed).await;
+        let response = run_once(&state, &headers, client, scope, params, arrival, key).await;
         return with_outcome(response, operation);
     }
-    let mut operation = None;
-    let outcome = match value {
-        Value::Array(_) if event_stream => Err(ApiError::bad_request(
-            "An event stream carries one operation; send a batch as JSON.",
-        )),
+    let params = match value {
+        // A batch is answered in JSON whenever the client takes JSON at all.
         Value::Array(items) => {
-            operation = Some("(batch)".to_owned());
+            let Some(media) = negotiated.json else {
+                return ApiError::bad_request(
+                    "An event stream carries one operation; send a batch as JSON.",
+                )
+                .render(Envelope::Graphql(media));
+            };
             let share = body.len() / items.len().max(1);
-            run_batch(&state, &headers, client, items, media, share).await
+            let outcome = run_batch(&state, &headers, client, items, media, share).await;
+            return with_outcome(respond(outcome, media), Some("(batch)".to_owned()));
         }
         single => match Params::from_json(single) {
-            Ok(params) if event_stream => {
-                let operation = params.operation_name.clone();
-                let scope = extensions.get::<ConnectionScope>().cloned();
-                let response =
-                    sse::respond(state, headers, client, scope, params, false, body.len()).await;
-                return with_outcome(response, operation);
-            }
-            Ok(params) => {
-                operation.clone_from(&params.operation_name);
-                let arrival = Arrival {
-                    via_get: false,
-                    media,
-                    request_bytes: body.len(),
-                    streaming: false,
-                };
-                run(&state, &headers, client, params, arrival).await
-            }
-            Err(refusal) => Err(refusal),
+            Ok(params) => params,
+            Err(refusal) => return refusal.render(Envelope::Graphql(media)),
         },
     };
-    with_outcome(respond(outcome, media), operation)
+    let operation = params.operation_name.clone();
+    let response = match negotiated.json {
+        Some(media) if negotiated.stream != Stream::Preferred => {
+            let arrival = Arrival {
+                via_get: false,
+                media,
+                request_bytes: body.len(),
+                streaming,
+            };
+            answer(&state, &headers, client, scope, params, arrival).await
+        }
+        _ => sse::respond(state, headers, client, scope, params, false, body.len()).await,
+    };
+    with_outcome(response, operation)
+}
+
+/// Answers one operation in JSON; a subscription (let through `prepare` only when the client
+/// takes an event stream) with an event stream.
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    scope: Option<ConnectionScope>,
+    params: Params,
+    arrival: Arrival,
+) -> Response {
+    let media = arrival.media;
+    match prepare(state, headers, client, params, arrival).await {
+        Ok(Prepared::Ready(ready)) => answer_ready(state, headers, scope, *ready, arrival).await,
+        Ok(Prepared::Answered(answer)) => json_response(StatusCode::OK, answer, media),
+        Err(refusal) => refusal.render(Envelope::Graphql(media)),
+    }
+}
+
+/// Runs a prepared operation: a subscription as an event stream, anything else in JSON.
+async fn answer_ready(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Option<ConnectionScope>,
+    ready: Ready,
+    arrival: Arrival,
+) -> Response {
+    if ready.operation_type == OperationType::Subscription {
+        return sse::respond_ready(state, headers, ready, scope);
+    }
+    respond(execute(state, ready, arrival).await, arrival.media)
 }
 
 /// Notes the operation's name and error codes on the response, for its log line and metrics.
@@ -308,15 +349,16 @@ async fn run(
 }
 
 /// Runs one operation sent with an `Idempotency-Key`: a mutation runs once, in the key's unit
-/// of work, which stores its response; a retry gets that response. Any other operation only
-/// reads, and runs as it would without the key.
+/// of work, which stores its response; a retry of the same operation gets that response. Any
+/// other operation only reads, and runs as it would without the key.
 async fn run_once(
     state: &AppState,
     headers: &HeaderMap,
     client: Option<IpAddr>,
+    scope: Option<ConnectionScope>,
     params: Params,
     arrival: Arrival,
-    key: Keyed,
+    key: String,
 ) -> Response {
     let media = arrival.media;
     let envelope = Envelope::Graphql(media);
@@ -327,7 +369,7 @@ async fn run_once(
     };
     let actor = match (&ready.actor, ready.operation_type) {
         (Some(actor), OperationType::Mutation) => actor.clone(),
-        _ => return respond(execute(state, ready, arrival).await, media),
+        _ => return answer_ready(state, headers, scope, ready, arrival).await,
     };
     // What was reserved for running it goes back when it doesn't run.
     let refund_unrun = async |ready: &Ready| {
@@ -340,6 +382,7 @@ async fn run_once(
         )
         .render(envelope);
     }
+    let key = Keyed::new(key, "POST", "/graphql", &the_operation(&ready));
     let guard = match idempotency::begin(state, &actor, &key, envelope).await {
         Ok(Begun::Run(guard)) => guard,
         Ok(Begun::Replay(response)) => {
@@ -376,6 +419,21 @@ async fn run_once(
             refusal.render(envelope)
         }
     }
+}
+
+/// The operation a key stands for, however its document was named (its text, APQ's hash, a
+/// trusted document's id): the document's text, the operation it runs, and its variables.
+fn the_operation(ready: &Ready) -> Value {
+    let document = &ready.parsed.document;
+    let name = analysis::select_operation(document, ready.operation_name.as_deref())
+        .ok()
+        .and_then(|(name, _)| name)
+        .or_else(|| ready.operation_name.clone());
+    json!({
+        "query": ready.request.query,
+        "operationName": name,
+        "variables": ready.request.variables,
+    })
 }
 
 /// Whether the operation selects a field whose answer holds a secret shown once.

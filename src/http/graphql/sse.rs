@@ -1,7 +1,8 @@
 //! GraphQL over server-sent events, the graphql-sse protocol's distinct-connections mode: a
-//! `POST /graphql` (or, for `EventSource`, a `GET`) that accepts `text/event-stream` gets
-//! `event: next` messages, one per result, and `event: complete` at the end. A subscription's
-//! messages carry its events' cursors (`id:`), so a client that reconnects with `Last-Event-ID`
+//! `POST /graphql` (or, for `EventSource`, a `GET`) that prefers `text/event-stream` to JSON, or
+//! a subscription that accepts it at all, gets `event: next` messages, one per result, and
+//! `event: complete` at the end. A subscription's messages carry its events' cursors (`id:`),
+//! so a client that reconnects with `Last-Event-ID`
 //! gets every event after it, then live ones. Keep-alive comments come more often than the
 //! server's idle timeout; at shutdown, once no request is in flight, the stream completes.
 
@@ -9,34 +10,19 @@ use std::convert::Infallible;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::AppState;
 use super::super::error::{ApiError, Envelope};
 use super::super::media::Media;
 use super::params::Params;
-use super::{Arrival, stream as streaming};
+use super::{Arrival, Ready, stream as streaming};
 use crate::domain::events;
 use crate::graphql::subscription::{LastDelivered, ResumeAfter};
 use crate::server::ConnectionScope;
-
-/// Whether the client asks for an event stream.
-pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|media| {
-            media
-                .split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-        })
-}
 
 /// The event stream of one operation.
 pub(super) async fn respond(
@@ -48,21 +34,8 @@ pub(super) async fn respond(
     via_get: bool,
     request_bytes: usize,
 ) -> Response {
-    // Its form is checked here; whose cursor it is once the credential says the organization.
-    let resume = match headers.get("last-event-id").map(HeaderValue::to_str) {
-        None => None,
-        Some(Ok(id)) if events::Cursors::well_formed(id.trim()) => {
-            Some(ResumeAfter(id.trim().to_owned()))
-        }
-        // The code a malformed `after` gets over any transport: it is the same cursor.
-        Some(_) => {
-            return ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                crate::code::Code::BadUserInput,
-                "`Last-Event-ID` is not an event cursor: give back the `id:` of the last message received.",
-            )
-            .render(Envelope::Graphql(Media::Json));
-        }
+    let Ok(resume) = resume_after(&headers) else {
+        return not_a_cursor();
     };
     let arrival = Arrival {
         via_get,
@@ -77,12 +50,74 @@ pub(super) async fn respond(
         params,
         arrival,
         Some(LastDelivered::default()),
-        move |request| match resume {
-            Some(resume) => request.data(resume),
-            None => request,
-        },
+        resuming(resume),
     )
     .await;
+    events(&state, started, scope)
+}
+
+/// The event stream of a subscription made ready on the way to a JSON answer (the client
+/// prefers JSON, and a subscription has no JSON answer).
+pub(super) fn respond_ready(
+    state: &AppState,
+    headers: &HeaderMap,
+    ready: Ready,
+    scope: Option<ConnectionScope>,
+) -> Response {
+    let Ok(resume) = resume_after(headers) else {
+        return not_a_cursor();
+    };
+    let started = streaming::from_ready(
+        state.clone(),
+        headers.clone(),
+        ready,
+        Some(LastDelivered::default()),
+        resuming(resume),
+    );
+    events(state, started, scope)
+}
+
+/// The event a reconnecting client names in `Last-Event-ID`, to resume after; `Err` when the
+/// header holds no cursor. Its form is checked here; whose cursor it is once the credential
+/// says the organization.
+fn resume_after(headers: &HeaderMap) -> Result<Option<ResumeAfter>, ()> {
+    match headers
+        .get(super::super::headers::LAST_EVENT_ID)
+        .map(HeaderValue::to_str)
+    {
+        None => Ok(None),
+        Some(Ok(id)) if events::Cursors::well_formed(id.trim()) => {
+            Ok(Some(ResumeAfter(id.trim().to_owned())))
+        }
+        Some(_) => Err(()),
+    }
+}
+
+/// The code a malformed `after` gets over any transport: it is the same cursor.
+fn not_a_cursor() -> Response {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        crate::code::Code::BadUserInput,
+        "`Last-Event-ID` is not an event cursor: give back the `id:` of the last message received.",
+    )
+    .render(Envelope::Graphql(Media::Json))
+}
+
+fn resuming(
+    resume: Option<ResumeAfter>,
+) -> impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static {
+    move |request| match resume {
+        Some(resume) => request.data(resume),
+        None => request,
+    }
+}
+
+/// `started`'s results as `next` messages, then `complete`.
+fn events(
+    state: &AppState,
+    started: Result<BoxStream<'static, async_graphql::Response>, ApiError>,
+    scope: Option<ConnectionScope>,
+) -> Response {
     // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream.
     let responses = match started {
         Ok(responses) => responses,

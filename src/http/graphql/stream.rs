@@ -159,12 +159,20 @@ pub(super) async fn start(
     tag: Option<LastDelivered>,
     with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
 ) -> Result<BoxStream<'static, Response>, ApiError> {
-    let ready = match prepare(&state, &headers, client, params, arrival).await? {
-        Prepared::Ready(ready) => *ready,
-        Prepared::Answered(answer) => {
-            return Ok(stream::once(async move { made(&answer) }).boxed());
-        }
-    };
+    match prepare(&state, &headers, client, params, arrival).await? {
+        Prepared::Ready(ready) => from_ready(state, headers, *ready, tag, with),
+        Prepared::Answered(answer) => Ok(stream::once(async move { made(&answer) }).boxed()),
+    }
+}
+
+/// Starts an operation `prepare` has made ready, as `start` does.
+pub(super) fn from_ready(
+    state: AppState,
+    headers: HeaderMap,
+    ready: Ready,
+    tag: Option<LastDelivered>,
+    with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
+) -> Result<BoxStream<'static, Response>, ApiError> {
     let Ready {
         request,
         parsed,

@@ -1,0 +1,59 @@
+//! The headers the gateway reads from requests and writes on responses, named once: the code
+//! that reads or writes one uses its constant here, and CORS allows browsers to send exactly
+//! `REQUEST` and to read exactly `RESPONSE`.
+
+use axum::http::{HeaderName, header};
+
+/// An API key, instead of `Authorization: Bearer …`.
+pub const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// The organization a member (or a key of several) acts in.
+pub const ORGANIZATION: HeaderName = HeaderName::from_static("x-organization-id");
+/// The request's id: the client's when it sent a good one, echoed on the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// On a response replayed for an `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// The last event an event stream's client saw, to resume after (graphql-sse).
+pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// W3C Trace Context.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// Client identification, as Apollo's clients and the GraphQL-over-HTTP draft send it.
+pub const APOLLO_CLIENT_NAME: HeaderName = HeaderName::from_static("apollographql-client-name");
+pub const APOLLO_CLIENT_VERSION: HeaderName =
+    HeaderName::from_static("apollographql-client-version");
+pub const GRAPHQL_CLIENT_NAME: HeaderName = HeaderName::from_static("graphql-client-name");
+pub const GRAPHQL_CLIENT_VERSION: HeaderName = HeaderName::from_static("graphql-client-version");
+
+/// What a request may carry that the gateway reads. Trace context and client identification
+/// are allowed ahead of being read, so that a browser's requests carrying them pass today.
+pub const REQUEST: [HeaderName; 16] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    API_KEY,
+    ORGANIZATION,
+    REQUEST_ID,
+    IDEMPOTENCY_KEY,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    LAST_EVENT_ID,
+    TRACEPARENT,
+    TRACESTATE,
+    APOLLO_CLIENT_NAME,
+    APOLLO_CLIENT_VERSION,
+    GRAPHQL_CLIENT_NAME,
+    GRAPHQL_CLIENT_VERSION,
+];
+
+/// What a response may carry that a client reads, beyond what browsers show any script
+/// (`Content-Type`, `Cache-Control`, …).
+pub const RESPONSE: [HeaderName; 7] = [
+    REQUEST_ID,
+    IDEMPOTENT_REPLAYED,
+    header::ETAG,
+    header::LOCATION,
+    header::RETRY_AFTER,
+    header::WWW_AUTHENTICATE,
+    header::ALLOW,
+];
