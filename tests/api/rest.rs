@@ -127,6 +127,13 @@ db_test! {
             assert!(res.body["error"].as_str().is_some_and(|m| m.contains(field)), "{}", res.body);
         }
         assert_eq!(app.endpoint_rows().await, 0);
+        // A key the client named is repeated shortened: the answer stays short.
+        let long = "k".repeat(5000);
+        let res = rest(&app, Method::POST, "/endpoints", Some(&key),
+            Some(json!({ "name": "V", "type": "vapi", "provider_config": { "assistant_id": "a", long.clone(): "1" } }))).await;
+        assert_error(&res, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+        let text = res.body.to_string();
+        assert!(text.len() < 1024 && text.contains(&format!("`{}…`", &long[..64])), "{text}");
 
         let id = rest(&app, Method::POST, "/endpoints", Some(&key), Some(vapi("V"))).await.body["id"].clone();
         let path = format!("/endpoints/{}", id.as_str().expect("id"));

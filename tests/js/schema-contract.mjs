@@ -2,7 +2,7 @@
 //   node schema-contract.mjs live <gateway-url> <schema.graphql>
 // The live schema must equal schema.graphql: every change counts, not only breaking ones.
 // graphql-inspector's CLI can't say so for a live schema: the introspection query it sends
-// doesn't ask for isOneOf, so @oneOf always looks removed. Its core library does the diff
+// asks for neither isOneOf nor specifiedByURL, so @oneOf and @specifiedBy always look removed. Its core library does the diff
 // here, over an introspection that does ask. (tests/e2e.sh uses the CLI for the
 // breaking-change check between two files.)
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ async function liveSchema(url) {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ query: getIntrospectionQuery({ oneOf: true, inputValueDeprecation: true }) }),
+    body: JSON.stringify({ query: getIntrospectionQuery({ oneOf: true, inputValueDeprecation: true, specifiedByUrl: true }) }),
   });
   if (!response.ok) {
     throw new Error(`introspection answered ${response.status}`);

@@ -135,7 +135,8 @@ impl<'a> Reader<'a> {
                 Field::ProviderConfig,
                 UserErrorCode::NotAllowed,
                 format!(
-                    "{{field}} has no field `{key}`: a {} config has {}",
+                    "{{field}} has no field `{}`: a {} config has {}",
+                    shown(key),
                     seed_name(ty),
                     fields.join(", ")
                 ),
@@ -149,6 +150,16 @@ impl<'a> Reader<'a> {
         } else {
             Err(RestError::invalid(self.errors))
         }
+    }
+}
+
+/// A name the client chose, as an error message repeats it: at most 64 characters, so that an
+/// answer is never much longer than what it answers.
+fn shown(name: &str) -> String {
+    const MOST: usize = 64;
+    match name.char_indices().nth(MOST) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
     }
 }
 
