@@ -19,7 +19,7 @@ async function liveSchema(url) {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ query: getIntrospectionQuery({ oneOf: true, inputValueDeprecation: true }) }),
+    body: JSON.stringify({ query: getIntrospectionQuery({ oneOf: true, inputValueDeprecation: true, specifiedByUrl: true }) }),
   });
   if (!response.ok) {
     throw new Error(`introspection answered ${response.status}`);
