@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end checks with real clients against a live gateway: GraphiQL in Debian's Chromium,
 # the schema contract (live introspection, breaking changes since the previous commit) and the
-# typed TypeScript example, and graphql-http's GraphQL-over-HTTP audit. Needs the gateway built (cargo build), node/npm and chromium.
+# typed TypeScript example, graphql-http's GraphQL-over-HTTP audit, and the client matrix (Apollo Client,
+# urql, Relay). Needs the gateway built (cargo build), node/npm and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +66,10 @@ passed=$((passed + 1))
 
 echo "--- GraphQL over HTTP: graphql-http's server audit, every MUST and SHOULD"
 (cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node audit.mjs)
+passed=$((passed + 1))
+
+echo "--- client matrix: Apollo Client, urql with Graphcache, Relay (HTTP, graphql-ws, graphql-sse)"
+(cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node clients.mjs)
 passed=$((passed + 1))
 
 echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"
