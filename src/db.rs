@@ -327,15 +327,20 @@ impl Unit {
 }
 
 /// A count that grows with every row the connection inserts, updates or deletes within a
-/// transaction: SQLite's since the connection opened; PostgreSQL's statistics of the backend's
-/// own tuples not yet reported (which row locks don't touch, and which on PostgreSQL 15 may
-/// hold earlier transactions' too, so only a difference tells).
+/// transaction: SQLite's since the connection opened; on PostgreSQL the backend's statistics
+/// of its own tuples in the tables requests write, not yet reported (which row locks don't
+/// touch, and which on PostgreSQL 15 may hold earlier transactions' too, so only a difference
+/// tells). Named tables, as `pg_stat_xact_user_tables` reads every table of the database.
 async fn changed_rows(txn: &DatabaseTransaction, backend: DbBackend) -> Result<i64, DbErr> {
     let sql = match backend {
         DbBackend::Sqlite => "SELECT total_changes() AS n",
         _ => {
-            "SELECT CAST(COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) AS BIGINT) AS n \
-             FROM pg_stat_xact_user_tables"
+            "SELECT CAST(COALESCE(SUM(pg_stat_get_xact_tuples_inserted(t) \
+             + pg_stat_get_xact_tuples_updated(t) + pg_stat_get_xact_tuples_deleted(t)), 0) \
+             AS BIGINT) AS n FROM unnest(ARRAY[to_regclass('organizations'), \
+             to_regclass('organization_members'), to_regclass('api_keys'), \
+             to_regclass('endpoints'), to_regclass('phone_numbers'), to_regclass('events'), \
+             to_regclass('settings')]) AS t"
         }
     };
     let row = txn
