@@ -10,11 +10,12 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::proxy::Proxy;
 
-#[tokio::test]
-async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
+/// A fresh PostgreSQL database, a proxy in front of it, and the database's URL through the
+/// proxy; `None` (the test is skipped) when `TEST_DATABASE_URL` is not set.
+async fn postgres_behind_a_proxy() -> Option<(TestDb, Proxy, url::Url)> {
     let Some(test_db) = TestDb::new(Backend::Postgres).await else {
         eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
+        return None;
     };
     let mut url = url::Url::parse(&test_db.url).expect("database URL");
     let upstream = format!(
@@ -25,6 +26,14 @@ async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
     let proxy = Proxy::start(upstream).await;
     url.set_host(Some("127.0.0.1")).expect("host");
     url.set_port(Some(proxy.address.port())).expect("port");
+    Some((test_db, proxy, url))
+}
+
+#[tokio::test]
+async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
+    let Some((test_db, proxy, url)) = postgres_behind_a_proxy().await else {
+        return;
+    };
     let app = TestApp::builder(Backend::Postgres)
         .on(test_db.via(url.to_string()))
         .with_config(|c| c.limits.max_batch = Some(3))
@@ -676,19 +685,9 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
     use cockpit_gateway::db::{Db, Unit, begin_write};
     use sea_orm::ConnectionTrait;
 
-    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+    let Some((_test_db, proxy, url)) = postgres_behind_a_proxy().await else {
         return;
     };
-    let mut url = url::Url::parse(&test_db.url).expect("database URL");
-    let upstream = format!(
-        "{}:{}",
-        url.host_str().expect("host"),
-        url.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(upstream).await;
-    url.set_host(Some("127.0.0.1")).expect("host");
-    url.set_port(Some(proxy.address.port())).expect("port");
     let mut options = cockpit_gateway::db::connect_options(url.as_str());
     // One connection: every statement below runs on the one the abandoned BEGIN used.
     // No ping before a connection is handed out: the BEGIN is what waits for the held answer.
@@ -735,19 +734,9 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
 /// waiting as long, and the gateway recovers by itself once the database answers again.
 #[tokio::test]
 async fn a_database_that_hangs_is_answered_unavailable_at_once_and_recovers() {
-    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+    let Some((test_db, proxy, url)) = postgres_behind_a_proxy().await else {
         return;
     };
-    let mut url = url::Url::parse(&test_db.url).expect("database URL");
-    let upstream = format!(
-        "{}:{}",
-        url.host_str().expect("host"),
-        url.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(upstream).await;
-    url.set_host(Some("127.0.0.1")).expect("host");
-    url.set_port(Some(proxy.address.port())).expect("port");
     let app = TestApp::builder(Backend::Postgres)
         .on(test_db.via(url.to_string()))
         .spawn()
