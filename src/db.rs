@@ -222,7 +222,8 @@ impl Pool {
                     );
                 }
             }
-            _ if self.reach.is_up() => permit.succeeded(),
+            // Closed, a call's success changes nothing (one lock the fewer per statement).
+            _ if self.reach.is_up() => drop(permit),
             _ => {
                 permit.succeeded();
                 tracing::info!("the database answers again");
