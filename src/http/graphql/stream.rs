@@ -155,16 +155,19 @@ pub(super) async fn run(
 ) -> BoxStream<'static, Response> {
     match start(state, headers, client, params, arrival, None, with).await {
         Ok(Started::Running(responses)) => responses,
-        Ok(Started::Refused(_, answer)) => stream::once(async move { as_request_error(answer) }).boxed(),
+        Ok(Started::Refused(_, answer)) => {
+            stream::once(async move { as_request_error(answer) }).boxed()
+        }
         Err(error) => stream::once(async move { request_error(refusal(&error)) }).boxed(),
     }
 }
 
 /// A response marked as a request error.
 fn request_error(mut response: Response) -> Response {
-    response
-        .extensions
-        .insert(REQUEST_ERROR.to_owned(), async_graphql::Value::Boolean(true));
+    response.extensions.insert(
+        REQUEST_ERROR.to_owned(),
+        async_graphql::Value::Boolean(true),
+    );
     response
 }
 
@@ -303,21 +306,25 @@ pub(super) async fn from_ready(
 /// first polled, so it is checked here first, executed as a query would be (which refuses a
 /// subscription once it validates). What it reserved goes back down to its floor, as for a
 /// query that returned nothing.
-async fn invalid_subscription(state: &AppState, ready: &Ready, arrival: Arrival) -> Option<Started> {
+async fn invalid_subscription(
+    state: &AppState,
+    ready: &Ready,
+    arrival: Arrival,
+) -> Option<Started> {
     let mut probe = async_graphql::Request::new(ready.request.query.clone())
         .variables(ready.request.variables.clone());
     probe.operation_name = ready.request.operation_name.clone();
     probe.set_parsed_query(ready.parsed.document.clone());
     let checked = state.schema.execute(probe).await;
     // What async-graphql says of a valid subscription run as a query.
-    let refused_as_query = |e: &ServerError| e.message.starts_with("Subscriptions are not supported");
+    let refused_as_query =
+        |e: &ServerError| e.message.starts_with("Subscriptions are not supported");
     if checked.errors.is_empty() || checked.errors.iter().all(refused_as_query) {
         return None;
     }
     let throttle = pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
     let cost = pipeline::cost_report(ready.requested, ready.floor, throttle);
-    let (status, answer) =
-        Answer::executed(checked, arrival.media.request_error_status(), cost);
+    let (status, answer) = Answer::executed(checked, arrival.media.request_error_status(), cost);
     Some(Started::Refused(status, answer))
 }
 

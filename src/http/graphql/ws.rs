@@ -321,7 +321,8 @@ impl RefusedOperations {
     fn rewrite(&self, text: &str, transport_ws: bool) -> Rewritten {
         // async-graphql writes the type first; a result only names the marker in its data
         // when a client's string does, so the marker is looked for where only we put it.
-        let result = text.starts_with("{\"type\":\"next\"") || text.starts_with("{\"type\":\"data\"");
+        let result =
+            text.starts_with("{\"type\":\"next\"") || text.starts_with("{\"type\":\"data\"");
         if result && text.contains(streaming::REQUEST_ERROR) {
             let Ok(message) = serde_json::from_str::<Value>(text) else {
                 return Rewritten::Kept;
@@ -526,17 +527,19 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         let refused_operations = Arc::clone(&refused_operations);
         async move {
             let message = match message {
-                Message::Text(text) => match refused_operations.rewrite(text.as_str(), transport_ws) {
-                    Rewritten::Kept => {
-                        running.sent(text.as_str());
-                        Message::Text(text)
+                Message::Text(text) => {
+                    match refused_operations.rewrite(text.as_str(), transport_ws) {
+                        Rewritten::Kept => {
+                            running.sent(text.as_str());
+                            Message::Text(text)
+                        }
+                        Rewritten::Error { id, message } => {
+                            running.ended(&id);
+                            Message::Text(message.into())
+                        }
+                        Rewritten::Dropped => return Ok(outgoing),
                     }
-                    Rewritten::Error { id, message } => {
-                        running.ended(&id);
-                        Message::Text(message.into())
-                    }
-                    Rewritten::Dropped => return Ok(outgoing),
-                },
+                }
                 other => other,
             };
             let refused = connection.refused.load(Ordering::SeqCst);
