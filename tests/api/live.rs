@@ -172,15 +172,22 @@ impl Ws {
         }
     }
 
-    /// The payload of the next result of any operation (`next` or legacy `data`).
+    /// The payload of the next result of any operation (`next` or legacy `data`); an
+    /// operation refused before it ran (the protocol's `error`) as `{ "errors": [...] }`.
     pub async fn next_payload(&mut self) -> Value {
         let message = self.next_json().await.expect("a message");
         let kind = message["type"].as_str().unwrap_or_default();
-        assert!(
-            matches!(kind, "next" | "data"),
-            "expected a result, got {message}"
-        );
-        message["payload"].clone()
+        match (kind, &message["payload"]) {
+            ("error", Value::Array(errors)) => json!({ "errors": errors }),
+            ("error", error) => json!({ "errors": [error] }),
+            _ => {
+                assert!(
+                    matches!(kind, "next" | "data"),
+                    "expected a result, got {message}"
+                );
+                message["payload"].clone()
+            }
+        }
     }
 
     /// The next result's `endpointEvents` (asserting it has no errors).

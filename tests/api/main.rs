@@ -39,5 +39,6 @@ mod shapes;
 mod subscriptions;
 mod tenancy;
 mod times;
+mod transports;
 mod trusted;
 mod validation;

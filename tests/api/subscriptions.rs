@@ -615,7 +615,8 @@ db_test! {
             ws.subscribe(&n.to_string(), query, json!({})).await;
             let payload = ws.next_payload().await;
             assert_eq!(payload["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{query}: {payload}");
-            assert_eq!(ws.next_json().await.expect("complete")["type"], "complete");
+            // The protocol's `error` ends the operation: no `complete` follows.
+            ws.assert_silent(Duration::from_millis(100)).await;
         }
         // The same field twice under one key is one root field.
         ws.subscribe("ok", "subscription { endpointEvents { id } endpointEvents { type } }", json!({})).await;
@@ -751,10 +752,8 @@ async fn subscriptions_per_credential_are_bounded() {
         payload["errors"][0]["extensions"]["code"], "SUBSCRIPTION_LIMIT_EXCEEDED",
         "{payload}"
     );
-    assert_eq!(
-        other.next_json().await.expect("complete")["type"],
-        "complete"
-    );
+    // The protocol's `error` ends the operation: no `complete` follows.
+    other.assert_silent(Duration::from_millis(200)).await;
     // Another credential is not held to this one's count.
     let mut live = Ws::with_key(&app.address, &app.org.live_key).await;
     live.subscribe("4", ENDPOINT_EVENTS, json!({})).await;
@@ -808,8 +807,9 @@ async fn a_subscription_pays_its_cost_when_it_starts() {
         n < 30,
         "each subscription costs at least one point: refused at {n}"
     );
+    assert_eq!(message["type"], "error", "{message}");
     assert_eq!(
-        message["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        message["payload"][0]["extensions"]["code"], "RATE_LIMITED",
         "{message}"
     );
 }

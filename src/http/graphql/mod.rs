@@ -250,7 +250,7 @@ async fn answer_ready(
     arrival: Arrival,
 ) -> Response {
     if ready.operation_type == OperationType::Subscription {
-        return sse::respond_ready(state, headers, ready, scope);
+        return sse::respond_ready(state, headers, ready, arrival, scope).await;
     }
     respond(execute(state, ready, arrival).await, arrival.media)
 }

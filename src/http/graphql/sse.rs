@@ -13,12 +13,13 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{self, StreamExt};
 
 use super::super::AppState;
 use super::super::error::{ApiError, Envelope};
 use super::super::media::Media;
 use super::params::Params;
+use super::stream::Started;
 use super::{Arrival, Ready, stream as streaming};
 use crate::domain::events;
 use crate::graphql::subscription::{LastDelivered, ResumeAfter};
@@ -53,15 +54,16 @@ pub(super) async fn respond(
         resuming(resume),
     )
     .await;
-    events(&state, started, scope)
+    events(&state, started, Media::Json, scope)
 }
 
 /// The event stream of a subscription made ready on the way to a JSON answer (the client
 /// prefers JSON, and a subscription has no JSON answer).
-pub(super) fn respond_ready(
+pub(super) async fn respond_ready(
     state: &AppState,
     headers: &HeaderMap,
     ready: Ready,
+    arrival: Arrival,
     scope: Option<ConnectionScope>,
 ) -> Response {
     let Ok(resume) = resume_after(headers) else {
@@ -71,10 +73,12 @@ pub(super) fn respond_ready(
         state.clone(),
         headers.clone(),
         ready,
+        arrival,
         Some(LastDelivered::default()),
         resuming(resume),
-    );
-    events(state, started, scope)
+    )
+    .await;
+    events(state, started, arrival.media, scope)
 }
 
 /// The event a reconnecting client names in `Last-Event-ID`, to resume after; `Err` when the
@@ -115,13 +119,18 @@ fn resuming(
 /// `started`'s results as `next` messages, then `complete`.
 fn events(
     state: &AppState,
-    started: Result<BoxStream<'static, async_graphql::Response>, ApiError>,
+    started: Result<Started, ApiError>,
+    media: Media,
     scope: Option<ConnectionScope>,
 ) -> Response {
-    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream.
+    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream; the same
+    // status and body as a POST taking JSON gets.
     let responses = match started {
-        Ok(responses) => responses,
-        Err(error) => return error.render(Envelope::Graphql(Media::Json)),
+        Ok(Started::Running(responses)) => responses,
+        Ok(Started::Refused(status, answer)) => {
+            return super::json_response(status, answer, media);
+        }
+        Err(error) => return error.render(Envelope::Graphql(media)),
     };
     let messages = responses.map(move |mut response| {
         let cursor = match response.extensions.remove(streaming::EVENT_ID) {

@@ -129,8 +129,22 @@ fn made(answer: &Answer) -> Response {
     coded(message, code)
 }
 
+/// The extension that marks a response as a request error (see `Started::Refused`), for the
+/// WebSocket transport to send as the protocol's `error` message; it never reaches a client.
+pub(super) const REQUEST_ERROR: &str = "cockpitRequestError";
+
+/// How an operation over a streaming transport began.
+pub(super) enum Started {
+    /// It runs: its responses, each in selection order.
+    Running(BoxStream<'static, Response>),
+    /// It didn't run, and is answered as plain HTTP answers it (the same status and body):
+    /// a document that fails validation, variables that fail coercion, the APQ protocol's
+    /// answers.
+    Refused(StatusCode, Answer),
+}
+
 /// Runs one operation over a streaming transport: its responses, each in selection order;
-/// a refusal as a single error response.
+/// a refusal as a single error response marked `REQUEST_ERROR`.
 pub(super) async fn run(
     state: AppState,
     headers: HeaderMap,
@@ -140,8 +154,28 @@ pub(super) async fn run(
     with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
 ) -> BoxStream<'static, Response> {
     match start(state, headers, client, params, arrival, None, with).await {
-        Ok(responses) => responses,
-        Err(error) => stream::once(async move { refusal(&error) }).boxed(),
+        Ok(Started::Running(responses)) => responses,
+        Ok(Started::Refused(_, answer)) => {
+            stream::once(async move { as_request_error(answer) }).boxed()
+        }
+        Err(error) => stream::once(async move { request_error(refusal(&error)) }).boxed(),
+    }
+}
+
+/// A response marked as a request error.
+fn request_error(mut response: Response) -> Response {
+    response.extensions.insert(
+        REQUEST_ERROR.to_owned(),
+        async_graphql::Value::Boolean(true),
+    );
+    response
+}
+
+/// A refused operation's answer as a GraphQL response marked as a request error.
+fn as_request_error(answer: Answer) -> Response {
+    match answer {
+        Answer::Executed { response, .. } => request_error(*response),
+        made_here => request_error(made(&made_here)),
     }
 }
 
@@ -158,33 +192,54 @@ pub(super) async fn start(
     arrival: Arrival,
     tag: Option<LastDelivered>,
     with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
-) -> Result<BoxStream<'static, Response>, ApiError> {
+) -> Result<Started, ApiError> {
     match prepare(&state, &headers, client, params, arrival).await? {
-        Prepared::Ready(ready) => from_ready(state, headers, *ready, tag, with),
-        Prepared::Answered(answer) => Ok(stream::once(async move { made(&answer) }).boxed()),
+        Prepared::Ready(ready) => from_ready(state, headers, *ready, arrival, tag, with).await,
+        Prepared::Answered(answer) => Ok(Started::Refused(StatusCode::OK, answer)),
     }
 }
 
-/// Starts an operation `prepare` has made ready, as `start` does.
-pub(super) fn from_ready(
+/// Starts an operation `prepare` has made ready, as `start` does. A query or mutation runs
+/// through HTTP's executor (`execute`), so it is charged, refunded and reported as over HTTP;
+/// a subscription is validated before its stream starts, pays its reservation and then each
+/// result it delivers (see `guarded`).
+pub(super) async fn from_ready(
     state: AppState,
     headers: HeaderMap,
-    ready: Ready,
+    mut ready: Ready,
+    arrival: Arrival,
     tag: Option<LastDelivered>,
     with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
-) -> Result<BoxStream<'static, Response>, ApiError> {
+) -> Result<Started, ApiError> {
+    ready.request = with(ready.request);
+    if ready.operation_type != OperationType::Subscription {
+        let (status, answer) = super::execute(&state, ready, arrival).await?;
+        return Ok(match answer {
+            Answer::Executed {
+                request_error: true,
+                ..
+            } => Started::Refused(status, answer),
+            Answer::Executed { response, .. } => {
+                Started::Running(stream::once(async move { *response }).boxed())
+            }
+            made_here => Started::Refused(status, made_here),
+        });
+    }
+    if let Some(refused) = invalid_subscription(&state, &ready, arrival).await {
+        return Ok(refused);
+    }
     let Ready {
         request,
         parsed,
         prevalidated,
         operation_name,
-        operation_type,
         actor,
         bucket,
+        requested,
         ..
     } = ready;
-    let slot = match (&actor, operation_type) {
-        (Some(_), OperationType::Subscription) => match state.subscriptions.open(&bucket) {
+    let slot = match &actor {
+        Some(_) => match state.subscriptions.open(&bucket) {
             Some(slot) => Some(slot),
             None => {
                 return Err(ApiError::new(
@@ -197,14 +252,14 @@ pub(super) fn from_ready(
                 ));
             }
         },
-        _ => None,
+        None => None,
     };
     let schema = if prevalidated {
         state.schema_for_validated.clone()
     } else {
         state.schema.clone()
     };
-    let mut request = with(request);
+    let mut request = request;
     if let Some(tag) = &tag {
         request = request.data(tag.clone());
     }
@@ -225,7 +280,7 @@ pub(super) fn from_ready(
             response
         })
         .boxed();
-    Ok(match (actor, slot) {
+    Ok(Started::Running(match (actor, slot) {
         (Some(actor), Some(slot)) => {
             if actor.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
                 // The clock leeway that lets a request through lets no subscription start: it
@@ -234,10 +289,43 @@ pub(super) fn from_ready(
                     "The session token has expired; subscribe with a fresh one.",
                 ));
             }
-            detached(guarded(state, headers, actor, slot, bucket, responses))
+            let subscription = Subscription {
+                actor,
+                _slot: slot,
+                bucket,
+                started_at: requested,
+            };
+            detached(guarded(state, headers, subscription, responses))
         }
         _ => responses,
-    })
+    }))
+}
+
+/// A subscription whose document fails validation or whose variables fail coercion, answered
+/// as HTTP answers such a query: async-graphql checks a subscription only once its stream is
+/// first polled, so it is checked here first, executed as a query would be (which refuses a
+/// subscription once it validates). What it reserved goes back down to its floor, as for a
+/// query that returned nothing.
+async fn invalid_subscription(
+    state: &AppState,
+    ready: &Ready,
+    arrival: Arrival,
+) -> Option<Started> {
+    let mut probe = async_graphql::Request::new(ready.request.query.clone())
+        .variables(ready.request.variables.clone());
+    probe.operation_name = ready.request.operation_name.clone();
+    probe.set_parsed_query(ready.parsed.document.clone());
+    let checked = state.schema.execute(probe).await;
+    // What async-graphql says of a valid subscription run as a query.
+    let refused_as_query =
+        |e: &ServerError| e.message.starts_with("Subscriptions are not supported");
+    if checked.errors.is_empty() || checked.errors.iter().all(refused_as_query) {
+        return None;
+    }
+    let throttle = pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
+    let cost = pipeline::cost_report(ready.requested, ready.floor, throttle);
+    let (status, answer) = Answer::executed(checked, arrival.media.request_error_status(), cost);
+    Some(Started::Refused(status, answer))
 }
 
 /// `responses` produced by a task of their own, a few ready ahead of the client: whatever
@@ -300,26 +388,33 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
     .boxed()
 }
 
+/// A running subscription: who holds it, its slot, and what it paid to start.
+struct Subscription {
+    actor: Actor,
+    _slot: Slot,
+    /// The credential's rate-limit bucket, which each delivered result is charged to.
+    bucket: String,
+    /// What it paid when it started, reported with its first result.
+    started_at: u64,
+}
+
 /// What ends a subscription besides its events.
 struct Guard {
     state: AppState,
     headers: HeaderMap,
-    actor: Actor,
-    /// The credential's rate-limit bucket, which each delivered event is charged to.
-    bucket: String,
-    _slot: Slot,
+    subscription: Subscription,
     responses: BoxStream<'static, Response>,
     checks: tokio::time::Interval,
     done: bool,
 }
 
-/// `responses`, ended with an error when the credential stops being good.
+/// `responses`, each with the cost it drew in `extensions.cost` (the first one's includes the
+/// start), ended with an error when the credential stops being good. A result is charged as
+/// it is made, so nothing is left to settle however the stream ends.
 fn guarded(
     state: AppState,
     headers: HeaderMap,
-    actor: Actor,
-    slot: Slot,
-    bucket: String,
+    subscription: Subscription,
     responses: BoxStream<'static, Response>,
 ) -> BoxStream<'static, Response> {
     let mut checks = tokio::time::interval(CHECK_EVERY);
@@ -327,9 +422,7 @@ fn guarded(
     let guard = Guard {
         state,
         headers,
-        actor,
-        bucket,
-        _slot: slot,
+        subscription,
         responses,
         checks,
         done: false,
@@ -338,29 +431,34 @@ fn guarded(
         if guard.done {
             return None;
         }
-        let expires = guard.actor.expires_at;
-        let api_key = matches!(guard.actor.credential, Credential::ApiKey { .. });
+        let expires = guard.subscription.actor.expires_at;
+        let api_key = matches!(guard.subscription.actor.credential, Credential::ApiKey { .. });
         loop {
             tokio::select! {
                 // The events' own ending (too slow, revoked) is their stream's last item.
                 response = guard.responses.next() => {
-                    let response = response?;
+                    let mut response = response?;
                     // Each result costs what a query returning it would: a replay of history
                     // or a busy organization draws on the bucket like reads do.
                     let points = super::cost::returned_objects(&response.data);
-                    if points > 0
-                        && let Decision::Throttled { retry_after, .. } =
-                            guard.state.limiter.take(&guard.bucket, points).await
-                    {
-                        guard.done = true;
-                        let throttled = coded(
-                            &format!(
-                                "Throttled: this subscription's results drew the rate-limit bucket empty; subscribe again with `after` in {} s.",
-                                pipeline::retry_after_seconds(retry_after)
-                            ),
-                            Code::RateLimited,
-                        );
-                        return Some((throttled, guard));
+                    let bucket = &guard.subscription.bucket;
+                    let throttle = match guard.state.limiter.take(bucket, points).await {
+                        Decision::Allowed(status) => status,
+                        Decision::Throttled { retry_after, .. } => {
+                            guard.done = true;
+                            let throttled = coded(
+                                &format!(
+                                    "Throttled: this subscription's results drew the rate-limit bucket empty; subscribe again with `after` in {} s.",
+                                    pipeline::retry_after_seconds(retry_after)
+                                ),
+                                Code::RateLimited,
+                            );
+                            return Some((throttled, guard));
+                        }
+                    };
+                    let paid = points + std::mem::take(&mut guard.subscription.started_at);
+                    if let Ok(cost) = async_graphql::Value::from_json(pipeline::cost_report(paid, paid, throttle)) {
+                        response.extensions.insert("cost".to_owned(), cost);
                     }
                     return Some((response, guard));
                 }

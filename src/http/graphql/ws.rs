@@ -93,7 +93,9 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
         .map(str::trim)
         .find(|p| matches!(*p, "graphql-transport-ws" | "graphql-ws"))
         == Some("graphql-transport-ws");
-    let max = state.limits.max_body_bytes;
+    // Past the gateway's own limit, so that its check (`Gate`, which closes with 4400) sees an
+    // over-limit message rather than tungstenite, which would drop the connection unanswered.
+    let max = state.limits.max_body_bytes.saturating_mul(4);
     let peer = Peer {
         client,
         scope,
@@ -283,11 +285,78 @@ impl RunningIds {
             && let Ok(message) = serde_json::from_str::<Value>(text)
             && let Some(id) = message["id"].as_str()
         {
-            let mut ids = self.ids();
-            if !ids.stopping.remove(id) {
-                ids.running.remove(id);
-            }
+            self.ended(id);
         }
+    }
+
+    /// Takes note of an operation's end (its `complete` or `error`).
+    fn ended(&self, id: &str) {
+        let mut ids = self.ids();
+        if !ids.stopping.remove(id) {
+            ids.running.remove(id);
+        }
+    }
+}
+
+/// The operations refused before they ran (marked by `stream::REQUEST_ERROR`), whose one
+/// response goes out as the protocol's `error` message rather than `next`/`data`, and ends
+/// the operation: the `complete` async-graphql sends after it is dropped.
+#[derive(Default)]
+struct RefusedOperations(std::sync::Mutex<std::collections::HashSet<String>>);
+
+/// What becomes of a message async-graphql sends.
+enum Rewritten {
+    Kept,
+    Error { id: String, message: String },
+    Dropped,
+}
+
+impl RefusedOperations {
+    fn ids(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn rewrite(&self, text: &str, transport_ws: bool) -> Rewritten {
+        // async-graphql writes the type first; a result only names the marker in its data
+        // when a client's string does, so the marker is looked for where only we put it.
+        let result =
+            text.starts_with("{\"type\":\"next\"") || text.starts_with("{\"type\":\"data\"");
+        if result && text.contains(streaming::REQUEST_ERROR) {
+            let Ok(message) = serde_json::from_str::<Value>(text) else {
+                return Rewritten::Kept;
+            };
+            let payload = &message["payload"];
+            if payload["extensions"][streaming::REQUEST_ERROR] != Value::Bool(true) {
+                return Rewritten::Kept;
+            }
+            let Some(id) = message["id"].as_str() else {
+                return Rewritten::Kept;
+            };
+            let errors = payload["errors"].clone();
+            // graphql-transport-ws's payload is the errors; subscriptions-transport-ws's is
+            // one error (its clients read an array too, but its server sends one).
+            let payload = if transport_ws {
+                errors
+            } else {
+                errors[0].clone()
+            };
+            self.ids().insert(id.to_owned());
+            let error = serde_json::json!({ "type": "error", "id": id, "payload": payload });
+            return Rewritten::Error {
+                id: id.to_owned(),
+                message: error.to_string(),
+            };
+        }
+        if text.starts_with("{\"type\":\"complete\"")
+            && let Ok(message) = serde_json::from_str::<Value>(text)
+            && let Some(id) = message["id"].as_str()
+            && self.ids().remove(id)
+        {
+            return Rewritten::Dropped;
+        }
+        Rewritten::Kept
     }
 }
 
@@ -309,6 +378,8 @@ impl Refusal {
 struct Gate {
     transport_ws: bool,
     max_nesting: usize,
+    /// The body limit, which a message is held to as a request body is.
+    max_bytes: usize,
     connection: Arc<Connection>,
     running: Arc<RunningIds>,
     init_seen: bool,
@@ -317,6 +388,13 @@ struct Gate {
 impl Gate {
     /// The message as async-graphql is to read it, or why the connection closes.
     fn check(&mut self, text: &str) -> Result<Option<String>, Refusal> {
+        if text.len() > self.max_bytes {
+            return Err(Refusal::invalid(format!(
+                "Invalid message received: it is {} bytes long; the limit is {} bytes (`--max-body-bytes`).",
+                text.len(),
+                self.max_bytes
+            )));
+        }
         super::super::check_json_nesting(text.as_bytes(), self.max_nesting)
             .map_err(Refusal::invalid)?;
         let message: Value = serde_json::from_str(text)
@@ -411,6 +489,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let mut gate = Gate {
         transport_ws,
         max_nesting: state.limits.max_nesting,
+        max_bytes: state.limits.max_body_bytes,
         connection: Arc::clone(&connection),
         running: Arc::clone(&running),
         init_seen: false,
@@ -442,12 +521,27 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         }
     });
     let answering = Arc::clone(&connection);
+    let refused_operations = Arc::new(RefusedOperations::default());
     let to_queue = futures_util::sink::unfold(outgoing, move |outgoing, message: Message| {
         let (running, connection) = (Arc::clone(&running), Arc::clone(&answering));
+        let refused_operations = Arc::clone(&refused_operations);
         async move {
-            if let Message::Text(text) = &message {
-                running.sent(text.as_str());
-            }
+            let message = match message {
+                Message::Text(text) => {
+                    match refused_operations.rewrite(text.as_str(), transport_ws) {
+                        Rewritten::Kept => {
+                            running.sent(text.as_str());
+                            Message::Text(text)
+                        }
+                        Rewritten::Error { id, message } => {
+                            running.ended(&id);
+                            Message::Text(message.into())
+                        }
+                        Rewritten::Dropped => return Ok(outgoing),
+                    }
+                }
+                other => other,
+            };
             let refused = connection.refused.load(Ordering::SeqCst);
             let (message, then) = in_protocol(message, refused, transport_ws);
             for message in std::iter::once(message).chain(then) {
