@@ -41,7 +41,14 @@ async fn graphiql_and_its_assets_come_from_the_gateway() {
         .split(['"', '\''])
         .filter(|s| s.starts_with("/graphiql/"))
         .collect();
-    assert_eq!(sources.len(), 7, "{sources:?}");
+    assert_eq!(sources.len(), 9, "{sources:?}");
+    // The query builder plugin comes with the page, from this gateway too.
+    for explorer in [
+        "/graphiql/assets/graphiql-plugin-explorer-3.2.6.umd.js",
+        "/graphiql/assets/graphiql-plugin-explorer-3.2.6.css",
+    ] {
+        assert!(sources.contains(&explorer), "{explorer}: {sources:?}");
+    }
     for source in sources {
         let res = app
             .client
