@@ -44,6 +44,11 @@ try {
     failures.push(`the page has no strict CSP: ${csp}`);
   }
   await page.waitForSelector('.graphiql-container', { timeout: 15000 });
+  const unpinned = await page.$$eval('script[src^="/graphiql/assets/"], link[href^="/graphiql/assets/"]',
+    (tags) => tags.filter((tag) => !tag.integrity.startsWith('sha384-')).map((tag) => tag.outerHTML));
+  if (unpinned.length > 0) {
+    failures.push(`bundles without Subresource Integrity: ${unpinned.join(' ')}`);
+  }
 
   // The example operation and the headers placeholder are there from the start.
   const editors = await page.evaluate(() =>
