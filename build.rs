@@ -2,8 +2,8 @@
 //! checked against their published sha512 integrity — so the gateway serves GraphiQL itself:
 //! offline, behind a firewall, under a strict Content-Security-Policy.
 //!
-//! Set `COCKPIT_GRAPHIQL_TARBALLS` to a folder holding the four `.tgz` files to build
-//! without the registry. Without npm or the tarballs the gateway still builds, and its
+//! Set `COCKPIT_GRAPHIQL_TARBALLS` to a folder holding the `.tgz` files `npm pack` makes
+//! (one per package below) to build without the registry. Without npm or the tarballs the gateway still builds, and its
 //! GraphiQL page says why it is missing.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,8 @@ use std::process::Command;
 use base64::Engine as _;
 use sha2::{Digest, Sha512};
 
-/// (package, version, npm's dist.integrity, files taken from the tarball).
+/// (package, version, npm's dist.integrity, files taken from the tarball). Each file lands in
+/// `graphiql/<package slug>/<file name>`, so two packages may ship the same file name.
 const PACKAGES: &[(&str, &str, &str, &[&str])] = &[
     (
         "react",
@@ -39,6 +40,14 @@ const PACKAGES: &[(&str, &str, &str, &[&str])] = &[
         "sha512-wxhPhhOGJo8PbGDkBYVE76sZLDrS+GkyrR4bZECSLVbo0pZZNKs0HtBh2Ip/uaUuiVUxwO9ssI9R92buQfNSqQ==",
         &["umd/graphql-ws.min.js"],
     ),
+    // The query builder, as a GraphiQL plugin; 3.2.6 is the release built against
+    // @graphiql/react 0.29, the one graphiql 3.9.0 bundles.
+    (
+        "@graphiql/plugin-explorer",
+        "3.2.6",
+        "sha512-MXzG/zVNzZfes4Em253bHyAbD/lwwAZkPKvxCAQkjz0i3dtcv4uF3D8iqJ7214iu3SCphbORYZZUC93fik1yew==",
+        &["dist/index.umd.js", "dist/style.css"],
+    ),
 ];
 
 fn main() {
@@ -53,9 +62,11 @@ fn main() {
             println!(
                 "cargo::warning=GraphiQL assets unavailable ({reason}); /graphql will serve a notice instead"
             );
-            for (_, _, _, files) in PACKAGES {
+            for (name, _, _, files) in PACKAGES {
+                let folder = assets.join(slug(name));
+                std::fs::create_dir_all(&folder).expect("create a package's assets folder");
                 for file in *files {
-                    std::fs::write(assets.join(file_name(file)), b"").expect("write placeholder");
+                    std::fs::write(folder.join(file_name(file)), b"").expect("write placeholder");
                 }
             }
             reason
@@ -64,13 +75,18 @@ fn main() {
     std::fs::write(assets.join("status.txt"), status).expect("write status");
 }
 
+/// A package's name as npm spells it in a tarball's name: `@scope/name` becomes `scope-name`.
+fn slug(name: &str) -> String {
+    name.trim_start_matches('@').replace('/', "-")
+}
+
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
 fn fetch_all(out: &Path, assets: &Path) -> Result<(), String> {
     for (name, version, integrity, files) in PACKAGES {
-        let tarball_name = format!("{name}-{version}.tgz");
+        let tarball_name = format!("{}-{version}.tgz", slug(name));
         let tarball = match std::env::var_os("COCKPIT_GRAPHIQL_TARBALLS") {
             Some(dir) => PathBuf::from(dir).join(&tarball_name),
             None => out.join(&tarball_name),
@@ -100,7 +116,7 @@ fn fetch_all(out: &Path, assets: &Path) -> Result<(), String> {
                 "{tarball_name} does not match its pinned integrity"
             ));
         }
-        let unpack = out.join(format!("unpacked-{name}"));
+        let unpack = out.join(format!("unpacked-{}", slug(name)));
         std::fs::create_dir_all(&unpack).map_err(|e| e.to_string())?;
         let members: Vec<String> = files.iter().map(|f| format!("package/{f}")).collect();
         let extracted = Command::new("tar")
@@ -114,10 +130,12 @@ fn fetch_all(out: &Path, assets: &Path) -> Result<(), String> {
         if !extracted.success() {
             return Err(format!("could not unpack {tarball_name}"));
         }
+        let folder = assets.join(slug(name));
+        std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
         for file in *files {
             std::fs::copy(
                 unpack.join("package").join(file),
-                assets.join(file_name(file)),
+                folder.join(file_name(file)),
             )
             .map_err(|e| format!("{file}: {e}"))?;
         }

@@ -1,22 +1,65 @@
 //! GraphiQL, served by the gateway from assets fetched at build time (see build.rs): no
 //! request leaves for a CDN, and the page runs under a strict Content-Security-Policy.
 
+use std::sync::LazyLock;
+
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use sha2::{Digest, Sha384};
 
+/// A file build.rs took from a package: `asset!("package slug", "file name")`.
 macro_rules! asset {
-    ($file:literal) => {
-        include_bytes!(concat!(env!("OUT_DIR"), "/graphiql/", $file))
+    ($package:literal, $file:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/graphiql/", $package, "/", $file))
     };
 }
 
 const STATUS: &str = include_str!(concat!(env!("OUT_DIR"), "/graphiql/status.txt"));
-const REACT: &[u8] = asset!("react.production.min.js");
-const REACT_DOM: &[u8] = asset!("react-dom.production.min.js");
-const GRAPHIQL_JS: &[u8] = asset!("graphiql.min.js");
-const GRAPHIQL_CSS: &[u8] = asset!("graphiql.min.css");
-const GRAPHQL_WS: &[u8] = asset!("graphql-ws.min.js");
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every bundle under `/graphiql/assets/`, by the versioned name the page asks for; the page
+/// loads the stylesheets, then the scripts, in this order.
+const ASSETS: &[(&str, &[u8], &str)] = &[
+    (
+        "react-18.3.1.production.min.js",
+        asset!("react", "react.production.min.js"),
+        JS,
+    ),
+    (
+        "react-dom-18.3.1.production.min.js",
+        asset!("react-dom", "react-dom.production.min.js"),
+        JS,
+    ),
+    (
+        "graphiql-3.9.0.min.js",
+        asset!("graphiql", "graphiql.min.js"),
+        JS,
+    ),
+    (
+        "graphiql-3.9.0.min.css",
+        asset!("graphiql", "graphiql.min.css"),
+        CSS,
+    ),
+    (
+        "graphql-ws-6.4.2.min.js",
+        asset!("graphql-ws", "graphql-ws.min.js"),
+        JS,
+    ),
+    (
+        "graphiql-plugin-explorer-3.2.6.umd.js",
+        asset!("graphiql-plugin-explorer", "index.umd.js"),
+        JS,
+    ),
+    (
+        "graphiql-plugin-explorer-3.2.6.css",
+        asset!("graphiql-plugin-explorer", "style.css"),
+        CSS,
+    ),
+];
+
 const APP_JS: &str = include_str!("graphiql/app.js");
 const APP_CSS: &str = include_str!("graphiql/app.css");
 
@@ -27,25 +70,45 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'";
 
-const PAGE: &str = r#"<!doctype html>
+/// The page names every asset with its Subresource Integrity hash, so the browser runs only
+/// the bytes this build checked against npm's published integrity.
+static PAGE: LazyLock<String> = LazyLock::new(|| {
+    let tags = |kind: &str, tag: fn(&str, &str) -> String| -> String {
+        ASSETS
+            .iter()
+            .filter(|(_, _, content_type)| *content_type == kind)
+            .map(|(name, body, _)| {
+                let hash = base64::engine::general_purpose::STANDARD.encode(Sha384::digest(body));
+                tag(
+                    &format!("/graphiql/assets/{name}"),
+                    &format!("sha384-{hash}"),
+                ) + "\n"
+            })
+            .collect()
+    };
+    let styles = tags(CSS, |href, integrity| {
+        format!(r#"<link rel="stylesheet" href="{href}" integrity="{integrity}">"#)
+    });
+    let scripts = tags(JS, |src, integrity| {
+        format!(r#"<script src="{src}" integrity="{integrity}"></script>"#)
+    });
+    format!(
+        r#"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Cockpit gateway · GraphiQL</title>
-<link rel="stylesheet" href="/graphiql/assets/graphiql-3.9.0.min.css">
-<link rel="stylesheet" href="/graphiql/app.css">
+{styles}<link rel="stylesheet" href="/graphiql/app.css">
 </head>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
-<script src="/graphiql/assets/react-18.3.1.production.min.js"></script>
-<script src="/graphiql/assets/react-dom-18.3.1.production.min.js"></script>
-<script src="/graphiql/assets/graphiql-3.9.0.min.js"></script>
-<script src="/graphiql/assets/graphql-ws-6.4.2.min.js"></script>
-<script src="/graphiql/app.js"></script>
+{scripts}<script src="/graphiql/app.js"></script>
 </body>
 </html>
-"#;
+"#
+    )
+});
 
 fn with_security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
@@ -79,7 +142,7 @@ pub fn page() -> Response {
         );
         return with_security_headers(Html(notice).into_response());
     }
-    with_security_headers(Html(PAGE).into_response())
+    with_security_headers(Html(PAGE.as_str()).into_response())
 }
 
 fn html_escape(text: &str) -> String {
@@ -90,13 +153,8 @@ fn html_escape(text: &str) -> String {
 
 /// `GET /graphiql/assets/{file}`: the versioned bundles, cacheable for a year.
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
-        "react-18.3.1.production.min.js" => (REACT, "text/javascript; charset=utf-8"),
-        "react-dom-18.3.1.production.min.js" => (REACT_DOM, "text/javascript; charset=utf-8"),
-        "graphiql-3.9.0.min.js" => (GRAPHIQL_JS, "text/javascript; charset=utf-8"),
-        "graphiql-3.9.0.min.css" => (GRAPHIQL_CSS, "text/css; charset=utf-8"),
-        "graphql-ws-6.4.2.min.js" => (GRAPHQL_WS, "text/javascript; charset=utf-8"),
-        _ => return StatusCode::NOT_FOUND.into_response(),
+    let Some(&(_, body, content_type)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
     response.headers_mut().insert(

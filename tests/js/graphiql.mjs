@@ -1,5 +1,5 @@
 // Drives the gateway's self-hosted GraphiQL in Debian's Chromium: the schema loads into the
-// docs explorer, a real test key runs the example query, the created endpoint's name shows
+// docs explorer and the query-builder explorer plugin, a real test key runs the example query, the created endpoint's name shows
 // in the result pane, and no request goes to another host or breaks the page's CSP.
 //   GATEWAY_URL=http://127.0.0.1:8080 API_KEY=kros_test_… EXPECT_NAME=… SCREENSHOT=… node graphiql.mjs
 import { chromium } from 'playwright-core';
@@ -44,6 +44,11 @@ try {
     failures.push(`the page has no strict CSP: ${csp}`);
   }
   await page.waitForSelector('.graphiql-container', { timeout: 15000 });
+  const unpinned = await page.$$eval('script[src^="/graphiql/assets/"], link[href^="/graphiql/assets/"]',
+    (tags) => tags.filter((tag) => !tag.integrity.startsWith('sha384-')).map((tag) => tag.outerHTML));
+  if (unpinned.length > 0) {
+    failures.push(`bundles without Subresource Integrity: ${unpinned.join(' ')}`);
+  }
 
   // The example operation and the headers placeholder are there from the start.
   const editors = await page.evaluate(() =>
@@ -69,6 +74,27 @@ try {
     null,
     { timeout: 15000 },
   );
+
+  // The explorer plugin (the query builder) lists the root fields from the same schema, and
+  // the example operation's selection shows as ticked.
+  await page.click('[aria-label="Show GraphiQL Explorer"]');
+  await page.waitForFunction(
+    () => {
+      const text = document.querySelector('.graphiql-explorer-root')?.innerText ?? '';
+      return ['endpoints', 'viewer', 'apiKeys'].every((field) => text.includes(field));
+    },
+    null,
+    { timeout: 15000 },
+  );
+  const operationNames = await page.$$eval('.graphiql-explorer-root input', (inputs) =>
+    inputs.map((input) => input.value),
+  );
+  if (!operationNames.includes('ListEndpoints')) {
+    failures.push(`the explorer does not show the example operation: ${operationNames.join(', ')}`);
+  }
+  const explorerShot = screenshot.replace(/\.png$/, '-explorer.png');
+  await page.screenshot({ path: explorerShot });
+  console.log(`graphiql: explorer screenshot saved to ${explorerShot}`);
 
   // Put the real key in the headers editor and run the example query.
   await page.evaluate((key) => {
@@ -148,4 +174,4 @@ if (failures.length > 0) {
   console.error(`graphiql: FAILED\n${failures.join('\n')}`);
   process.exit(1);
 }
-console.log('graphiql: the page works offline: schema, docs, a real query, a live subscription, no foreign request');
+console.log('graphiql: the page works offline: schema, docs, the explorer, a real query, a live subscription, no foreign request');

@@ -9,7 +9,8 @@
     '#',
     '# 1. In Headers below, replace ' + PLACEHOLDER_KEY + ' with your API key.',
     '# 2. Run the query with the ▶ button or Ctrl-Enter.',
-    '# The Docs button (top left) lists every type and field.',
+    '# The Docs button (top left) lists every type and field; the Explorer button builds a',
+    '# query by ticking fields.',
     '',
     'query ListEndpoints($first: Int = 10) {',
     '  endpoints(first: $first) {',
@@ -92,6 +93,9 @@
     });
   }
 
+  // The explorer's bundle finds React and GraphiQL's own copy of @graphiql/react as globals.
+  var explorer = GraphiQLPluginExplorer.explorerPlugin();
+
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));
   root.render(
     React.createElement(GraphiQL, {
@@ -100,6 +104,7 @@
       defaultHeaders: defaultHeaders,
       defaultEditorToolsVisibility: 'headers',
       shouldPersistHeaders: false,
+      plugins: [explorer],
     })
   );
 })();
