@@ -161,6 +161,8 @@ impl Executor for Operations {
                 _ => serde_json::Map::new(),
             },
             extensions,
+            // A stream ticket is for an EventSource's GET, never a WebSocket.
+            ticket: None,
         };
         let arrival = Arrival {
             via_get: false,
