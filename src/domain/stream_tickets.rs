@@ -128,7 +128,10 @@ pub async fn redeem(db: &Db, ticket: &str, operation: &str) -> Result<Actor, Dom
     if used.rows_affected != 1 {
         return Err(invalid());
     }
-    let found = Entity::find_by_id(hash).one(db).await?.ok_or_else(invalid)?;
+    let found = Entity::find_by_id(hash)
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
     if found.operation_hash != operation {
         return Err(DomainError::Unauthenticated(
             "The stream ticket was minted for another operation: open the `url` `createStreamTicket` returned, with the same query, operationName and variables. The ticket is used up; mint a new one.".to_owned(),

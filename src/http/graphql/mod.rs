@@ -556,7 +556,10 @@ async fn prepare(
     mut params: Params,
     arrival: Arrival,
 ) -> Result<Prepared, ApiError> {
-    let ticket = params.ticket.take().map(|ticket| (ticket, ticketed_operation(&params)));
+    let ticket = params
+        .ticket
+        .take()
+        .map(|ticket| (ticket, ticketed_operation(&params)));
     let trusted = trusted_document(state, &mut params)?;
     let only_introspection = trusted == Trusted::IfIntrospection;
     let resolved = match (trusted, &state.apq) {
@@ -609,7 +612,9 @@ async fn prepare(
     // validates or authenticates has still cost the work of reading it, and that work is
     // charged to the credential, or to the address of an anonymous caller.
     let actor = match ticket {
-        Some((ticket, operation)) => Some(pipeline::redeem(state, headers, &ticket, &operation).await?),
+        Some((ticket, operation)) => {
+            Some(pipeline::redeem(state, headers, &ticket, &operation).await?)
+        }
         None => pipeline::identify(state, headers).await?,
     };
     let bucket = pipeline::bucket(actor.as_ref(), client);
@@ -773,7 +778,11 @@ fn ticketed_operation(params: &Params) -> String {
         (Some(id), _) => Document::Id(id),
         (None, text) => Document::Text(text.as_deref().unwrap_or_default()),
     };
-    operation_hash(document, params.operation_name.as_deref(), &params.variables)
+    operation_hash(
+        document,
+        params.operation_name.as_deref(),
+        &params.variables,
+    )
 }
 
 /// What the trusted documents make of an operation.
