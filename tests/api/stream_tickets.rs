@@ -40,6 +40,10 @@ async fn mint(app: &TestApp, credential: &str, query: &str, variables: Value) ->
 /// The status and `extensions.code` of a refused stream.
 async fn refused(sse: Sse) -> (u16, Value) {
     let status = sse.response.status().as_u16();
+    // An opened stream has no end to read to.
+    if status == 200 {
+        return (status, Value::Null);
+    }
     let body: Value = sse.response.json().await.unwrap_or(Value::Null);
     (status, body["errors"][0]["extensions"]["code"].clone())
 }
