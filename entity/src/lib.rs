@@ -10,6 +10,7 @@ pub mod organization_member;
 pub mod phone_number;
 pub mod prelude;
 pub mod setting;
+pub mod stream_ticket;
 
 /// The precision of every time the gateway writes: a millisecond. Both databases keep it
 /// exactly, and so does a client's native date type (a JavaScript `Date` holds milliseconds),

@@ -7,3 +7,4 @@ pub use crate::organization::Entity as Organization;
 pub use crate::organization_member::Entity as OrganizationMember;
 pub use crate::phone_number::Entity as PhoneNumber;
 pub use crate::setting::Entity as Setting;
+pub use crate::stream_ticket::Entity as StreamTicket;

@@ -211,6 +211,14 @@ async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<api_key::Mod
         .ok_or(DomainError::NotFound("API key"))
 }
 
+/// The key with this id, unless it is revoked.
+pub async fn active(db: &Db, id: Uuid) -> Result<Option<api_key::Model>, DomainError> {
+    Ok(api_key::Entity::find_by_id(id)
+        .filter(Column::RevokedAt.is_null())
+        .one(db)
+        .await?)
+}
+
 /// The actor an API key acts as: its organization, its mode, member rights.
 pub async fn authenticate(db: &Db, key: &str) -> Result<Actor, DomainError> {
     let invalid = || DomainError::Unauthenticated("The API key is not valid.".to_owned());

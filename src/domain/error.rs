@@ -129,6 +129,9 @@ pub enum Field {
     MemberId,
     ProviderConfig,
     ExpectedUpdatedAt,
+    Query,
+    DocumentId,
+    Variables,
     /// A field of the provider config variant of this endpoint type, by its seed (snake_case) name.
     ProviderConfigField(EndpointType, &'static str),
 }

@@ -14,6 +14,7 @@ pub mod phone_numbers;
 pub mod provider;
 pub mod secrets;
 pub mod sip_uri;
+pub mod stream_tickets;
 pub mod text;
 pub mod time;
 pub mod webhook_host;

@@ -116,8 +116,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Deletes events older than the retention period and idempotency keys past their 24 hours,
-/// at start and then every sweep, for as long as the app lives.
+/// Deletes events older than the retention period, idempotency keys past their 24 hours and
+/// stream tickets past their minute, at start and then every sweep, for as long as the app lives.
 struct Retention(tokio::task::JoinHandle<()>);
 
 impl Retention {
@@ -150,6 +150,13 @@ impl Retention {
                     Ok(deleted) => tracing::info!(deleted, "deleted expired idempotency keys"),
                     Err(err) => {
                         tracing::warn!(error = %err.log_description(), "could not delete expired idempotency keys; trying again at the next sweep")
+                    }
+                }
+                match crate::domain::stream_tickets::purge_expired(&db, now, Self::BATCH).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "deleted expired stream tickets"),
+                    Err(err) => {
+                        tracing::warn!(error = %err.log_description(), "could not delete expired stream tickets; trying again at the next sweep")
                     }
                 }
             }

@@ -29,6 +29,37 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Ac
     Ok(Some(actor))
 }
 
+/// The caller a stream ticket stands for, on the GET that opens an event stream (the only
+/// request that takes one). The ticket is the whole credential: sent with another, it is
+/// refused rather than one of them chosen.
+pub async fn redeem(
+    state: &AppState,
+    headers: &HeaderMap,
+    ticket: &str,
+    operation: &str,
+) -> Result<Actor, ApiError> {
+    if auth::credential(headers)?.is_some() || auth::requested_organization(headers)?.is_some() {
+        return Err(ApiError::bad_request(
+            "A stream ticket is the request's whole credential and names its organization; send it without Authorization, x-api-key or x-organization-id.",
+        ));
+    }
+    let mut actor = crate::domain::stream_tickets::redeem(&state.db, ticket, operation)
+        .await
+        .map_err(crate::auth::AuthError::from)?;
+    actor.request_id = headers
+        .get(super::ops::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok(actor)
+}
+
+/// A stream ticket sent where it is no credential.
+pub fn ticket_misused() -> ApiError {
+    ApiError::bad_request(
+        "A stream ticket opens an event stream only: send it with GET and `Accept: text/event-stream`; authenticate other requests with Authorization or x-api-key.",
+    )
+}
+
 /// The caller, where a credential is required.
 pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
     identify(state, headers)

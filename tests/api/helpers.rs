@@ -545,6 +545,11 @@ pub async fn serve_process_logged(
 pub struct Log(Arc<std::sync::Mutex<Vec<String>>>);
 
 impl Log {
+    /// Every line logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("log lines").clone()
+    }
+
     /// The first line (a JSON object) whose fields include every one of `fields`, within 5 s.
     pub async fn wait_for(&self, fields: Value) -> Value {
         for _ in 0..100 {

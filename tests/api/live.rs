@@ -257,6 +257,22 @@ impl Sse {
         }
     }
 
+    /// `GET {address}{url}` with `Accept: text/event-stream` and nothing else, as an
+    /// `EventSource` opens the `url` of a stream ticket.
+    pub async fn open(address: &str, url: &str, headers: &[(&str, &str)]) -> Sse {
+        let mut request = reqwest::Client::new()
+            .get(format!("{address}{url}"))
+            .header("accept", "text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+
     /// The next message (comments skipped); `None` when the stream ended or nothing came in time.
     pub async fn next_within(&mut self, wait: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + wait;

@@ -36,6 +36,7 @@ mod schema;
 mod secrets;
 mod sessions;
 mod shapes;
+mod stream_tickets;
 mod subscriptions;
 mod tenancy;
 mod times;

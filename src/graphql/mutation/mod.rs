@@ -4,6 +4,7 @@ mod api_key;
 mod endpoint;
 mod member;
 mod phone_number;
+mod stream_ticket;
 
 use async_graphql::Context;
 
@@ -17,6 +18,7 @@ pub struct Mutation(
     api_key::ApiKeyMutation,
     phone_number::PhoneNumberMutation,
     member::MemberMutation,
+    stream_ticket::StreamTicketMutation,
 );
 
 /// Builds a payload from a domain result: the value, or the user errors. Any other failure is

@@ -89,6 +89,9 @@ fn field_path(field: Field) -> Vec<String> {
         Field::MemberId => vec!["memberId".into()],
         Field::ProviderConfig => vec!["providerConfig".into()],
         Field::ExpectedUpdatedAt => vec!["expectedUpdatedAt".into()],
+        Field::Query => vec!["query".into()],
+        Field::DocumentId => vec!["documentId".into()],
+        Field::Variables => vec!["variables".into()],
         Field::ProviderConfigField(ty, name) => {
             vec![
                 "providerConfig".into(),

@@ -87,6 +87,9 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
     };
     let negotiated = negotiate(&headers);
     let scope = extensions.get::<ConnectionScope>().cloned();
+    if params.ticket.is_some() && negotiated.stream != Stream::Preferred {
+        return pipeline::ticket_misused().render(Envelope::Graphql(Media::Json));
+    }
     if negotiated.stream == Stream::Preferred {
         let operation = params.operation_name.clone();
         let response = sse::respond(state, headers, client, scope, params, true, raw.len()).await;
@@ -378,7 +381,7 @@ async fn run_once(
     if shows_a_secret(&ready) {
         refund_unrun(&ready).await;
         return idempotency::invalid(
-            "`createApiKey` shows its key once and only its SHA-256 is stored, so its response can't be kept for a retry; send it without an Idempotency-Key.",
+            "`createApiKey` and `createStreamTicket` show their secret once and only its SHA-256 is stored, so their response can't be kept for a retry; send them without an Idempotency-Key.",
         )
         .render(envelope);
     }
@@ -451,7 +454,7 @@ fn shows_a_secret(ready: &Ready) -> bool {
         0,
         RootKey::Name,
     );
-    names.contains("createApiKey")
+    names.contains("createApiKey") || names.contains("createStreamTicket")
 }
 
 fn respond(outcome: Result<(StatusCode, Answer), ApiError>, media: Media) -> Response {
@@ -553,6 +556,10 @@ async fn prepare(
     mut params: Params,
     arrival: Arrival,
 ) -> Result<Prepared, ApiError> {
+    let ticket = params
+        .ticket
+        .take()
+        .map(|ticket| (ticket, ticketed_operation(&params)));
     let trusted = trusted_document(state, &mut params)?;
     let only_introspection = trusted == Trusted::IfIntrospection;
     let resolved = match (trusted, &state.apq) {
@@ -604,7 +611,12 @@ async fn prepare(
     // Who is calling, and the floor paid, before any parsing: a document that never parses,
     // validates or authenticates has still cost the work of reading it, and that work is
     // charged to the credential, or to the address of an anonymous caller.
-    let actor = pipeline::identify(state, headers).await?;
+    let actor = match ticket {
+        Some((ticket, operation)) => {
+            Some(pipeline::redeem(state, headers, &ticket, &operation).await?)
+        }
+        None => pipeline::identify(state, headers).await?,
+    };
     let bucket = pipeline::bucket(actor.as_ref(), client);
     // A hash-only APQ request reads the remembered document, so its size counts too.
     let paid = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
@@ -757,6 +769,20 @@ async fn prepare(
         actor,
         lookups,
     })))
+}
+
+/// The operation a stream ticket must have been minted for, as the request names it.
+fn ticketed_operation(params: &Params) -> String {
+    use crate::domain::stream_tickets::{Document, operation_hash};
+    let document = match (&params.document_id, &params.query) {
+        (Some(id), _) => Document::Id(id),
+        (None, text) => Document::Text(text.as_deref().unwrap_or_default()),
+    };
+    operation_hash(
+        document,
+        params.operation_name.as_deref(),
+        &params.variables,
+    )
 }
 
 /// What the trusted documents make of an operation.

@@ -58,7 +58,7 @@ pub(super) fn out_of_bounds(
 }
 
 /// One operation's parameters, as the client sent them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Params {
     pub(super) query: Option<String>,
     /// A trusted document's id, sent instead of `query`.
@@ -66,6 +66,9 @@ pub(super) struct Params {
     pub(super) operation_name: Option<String>,
     pub(super) variables: Map<String, Value>,
     pub(super) extensions: Map<String, Value>,
+    /// A stream ticket (`createStreamTicket`): read only from a GET query string, and taken
+    /// only for an event stream.
+    pub(super) ticket: Option<String>,
 }
 
 impl Params {
@@ -96,6 +99,7 @@ impl Params {
             operation_name,
             variables: object_param(object.remove("variables"), "variables")?,
             extensions: object_param(object.remove("extensions"), "extensions")?,
+            ticket: None,
         }
         .within_bounds()
     }
@@ -127,7 +131,7 @@ impl Params {
         for (key, value) in pairs {
             let known = matches!(
                 key.as_str(),
-                "query" | "documentId" | "operationName" | "variables" | "extensions"
+                "query" | "documentId" | "operationName" | "variables" | "extensions" | "ticket"
             );
             if known && !seen.insert(key.clone()) {
                 return Err(ApiError::bad_request(format!(
@@ -137,6 +141,7 @@ impl Params {
             match key.as_str() {
                 "query" => params.query = Some(value),
                 "documentId" => params.document_id = Some(value),
+                "ticket" => params.ticket = Some(value),
                 "operationName" if !value.is_empty() => params.operation_name = Some(value),
                 "variables" | "extensions" if !value.is_empty() => {
                     crate::http::check_json_nesting(value.as_bytes(), nesting_limit)

@@ -163,6 +163,8 @@ impl Executor for Operations {
                 _ => serde_json::Map::new(),
             },
             extensions,
+            // A stream ticket is for an EventSource's GET, never a WebSocket.
+            ticket: None,
         };
         let arrival = Arrival {
             via_get: false,

@@ -20,6 +20,9 @@ pub(super) fn field_name(field: Field) -> String {
         Field::MemberId => "member_id".into(),
         Field::ProviderConfig => "provider_config".into(),
         Field::ExpectedUpdatedAt => "If-Match".into(),
+        Field::Query => "query".into(),
+        Field::DocumentId => "document_id".into(),
+        Field::Variables => "variables".into(),
         Field::ProviderConfigField(_, name) => format!("provider_config.{name}"),
     }
 }
