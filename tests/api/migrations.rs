@@ -64,22 +64,32 @@ async fn migrations_run_up_down_up_on_postgres() {
     migrate_up_down_up(Backend::Postgres).await;
 }
 
-/// Members that joined before memberships had ids get one, which says it names a member.
-async fn members_of_before_get_ids(backend: Backend) {
+/// A fresh database of `backend` with its first `applied` migrations; `None` (the test is
+/// skipped) for PostgreSQL when `TEST_DATABASE_URL` is not set. Keep the `TestDb` alive.
+async fn migrated_up_to(
+    backend: Backend,
+    applied: u32,
+) -> Option<(TestDb, sea_orm::DatabaseConnection)> {
     let Some(test_db) = TestDb::new(backend).await else {
         eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
+        return None;
     };
     let db = cockpit_gateway::db::connect(&test_db.url)
         .await
         .expect("connect");
-    // Every migration before the one that adds the ids.
-    Migrator::up(&db, Some(7)).await.expect("up to 7");
+    Migrator::up(&db, Some(applied))
+        .await
+        .unwrap_or_else(|e| panic!("up to {applied}: {e}"));
+    Some((test_db, db))
+}
+
+/// An organization written as the migrations of before would have it.
+async fn old_organization(db: &sea_orm::DatabaseConnection) -> Uuid {
     let org = Uuid::now_v7();
-    let backend_kind = db.get_database_backend();
+    let backend = db.get_database_backend();
     db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend_kind,
-        match backend_kind {
+        backend,
+        match backend {
             sea_orm::DbBackend::Postgres => "INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Old', now())",
             _ => "INSERT INTO organizations (id, name, created_at) VALUES (?, 'Old', '2026-01-01T00:00:00Z')",
         },
@@ -87,6 +97,17 @@ async fn members_of_before_get_ids(backend: Backend) {
     ))
     .await
     .expect("insert organization");
+    org
+}
+
+/// Members that joined before memberships had ids get one, which says it names a member.
+async fn members_of_before_get_ids(backend: Backend) {
+    // Every migration before the one that adds the ids.
+    let Some((_test_db, db)) = migrated_up_to(backend, 7).await else {
+        return;
+    };
+    let org = old_organization(&db).await;
+    let backend_kind = db.get_database_backend();
     for user in ["early-1", "early-2"] {
         db.execute_raw(sea_orm::Statement::from_sql_and_values(
             backend_kind,
@@ -132,15 +153,10 @@ async fn members_of_before_get_ids_on_postgres() {
 async fn endpoint_times_round_up_to_a_millisecond(backend: Backend) {
     use entity::{endpoint, enums, organization};
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+    // Every migration before the one that rounds.
+    let Some((_test_db, db)) = migrated_up_to(backend, 10).await else {
         return;
     };
-    let db = cockpit_gateway::db::connect(&test_db.url)
-        .await
-        .expect("connect");
-    // Every migration before the one that rounds.
-    Migrator::up(&db, Some(10)).await.expect("up to 10");
     let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().expect("time");
     let org = organization::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -215,29 +231,13 @@ async fn endpoint_times_round_up_to_a_millisecond_on_postgres() {
 
 /// Events recorded before events had ids get one each, which says it names an event.
 async fn events_of_before_get_ids(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+    // Every migration before the one that adds the ids.
+    let Some((_test_db, db)) = migrated_up_to(backend, 11).await else {
         return;
     };
-    let db = cockpit_gateway::db::connect(&test_db.url)
-        .await
-        .expect("connect");
-    // Every migration before the one that adds the ids.
-    Migrator::up(&db, Some(11)).await.expect("up to 11");
-    let org = Uuid::now_v7();
+    let org = old_organization(&db).await;
     let backend_kind = db.get_database_backend();
     let postgres = backend_kind == sea_orm::DbBackend::Postgres;
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend_kind,
-        if postgres {
-            "INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Old', now())"
-        } else {
-            "INSERT INTO organizations (id, name, created_at) VALUES (?, 'Old', '2026-01-01T00:00:00Z')"
-        },
-        [org.into()],
-    ))
-    .await
-    .expect("insert organization");
     for _ in 0..3 {
         db.execute_raw(sea_orm::Statement::from_sql_and_values(
             backend_kind,
