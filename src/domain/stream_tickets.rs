@@ -103,6 +103,19 @@ pub async fn mint(db: &Db, actor: &Actor, operation: String) -> Result<Minted, D
 /// is refused), when it was minted for `operation`. A ticket is used up by its first
 /// redemption, whatever comes of it: the same URL, replayed from a log or another tab, opens
 /// nothing.
+/// Whether `ticket` was minted here (used, expired or not): refusing one is no guess at a
+/// credential, so it doesn't count as a failed authentication of its address.
+pub async fn was_minted(db: &Db, ticket: &str) -> bool {
+    let well_formed = URL_SAFE_NO_PAD
+        .decode(ticket)
+        .is_ok_and(|bytes| bytes.len() == TICKET_BYTES);
+    well_formed
+        && Entity::find_by_id(ticket_hash(ticket))
+            .one(db)
+            .await
+            .is_ok_and(|found| found.is_some())
+}
+
 pub async fn redeem(db: &Db, ticket: &str, operation: &str) -> Result<Actor, DomainError> {
     let invalid = || {
         DomainError::Unauthenticated(

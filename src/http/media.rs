@@ -226,16 +226,18 @@ pub fn negotiate(headers: &HeaderMap) -> Negotiated {
             stream: Stream::Refused,
         };
     };
-    let graphql_response = rank(&ranges, GRAPHQL_RESPONSE_JSON, true);
+    let named = rank(&ranges, GRAPHQL_RESPONSE_JSON, true).is_some();
     let json = rank(&ranges, APPLICATION_JSON, false).filter(|r| r.acceptable());
-    let any_json = rank(&ranges, GRAPHQL_RESPONSE_JSON, false).filter(|r| r.acceptable());
-    let chosen = match graphql_response {
-        Some(r) if r.acceptable() && json.is_none_or(|json| r.q >= json.q) => {
+    let response = rank(&ranges, GRAPHQL_RESPONSE_JSON, false).filter(|r| r.acceptable());
+    // The JSON type the client likes best; `application/json` when both come as much (named
+    // `graphql-response+json` wins that tie), so that `*/*` reads plain JSON.
+    let chosen = match (response, json) {
+        (Some(r), Some(j)) if r.q > j.q || (r.q == j.q && named) => {
             Some((Media::GraphqlResponseJson, r))
         }
-        _ if json.is_some() => json.map(|r| (Media::Json, r)),
-        None => any_json.map(|r| (Media::GraphqlResponseJson, r)),
-        Some(_) => None,
+        (_, Some(j)) => Some((Media::Json, j)),
+        (Some(r), None) => Some((Media::GraphqlResponseJson, r)),
+        (None, None) => None,
     };
     let stream = match rank(&ranges, EVENT_STREAM, false).filter(|r| r.acceptable()) {
         None => Stream::Refused,
@@ -290,6 +292,13 @@ mod tests {
             ),
             ("text/event-stream", is(None, Stream::Preferred)),
             ("*/*", is(json, Stream::Accepted)),
+            // JSON by a wildcard, liked more than plain JSON, ties an event stream by the
+            // same wildcard: a tie goes to JSON.
+            ("application/json;q=0.5, */*", is(gr, Stream::Accepted)),
+            (
+                "application/json;q=0.5, */*;q=0.9",
+                is(gr, Stream::Accepted),
+            ),
             ("text/*, application/json", is(json, Stream::Preferred)),
             ("application/*, text/*", is(json, Stream::Accepted)),
             ("text/*;q=0.5, */*", is(json, Stream::Accepted)),

@@ -277,11 +277,27 @@ pub async fn throttle_failed_auth(
         error.retry_after = Some(wait);
         return error.render(Transport::of(req.extensions()).envelope(req.headers()));
     }
+    let ticket = stream_ticket(req.uri().query());
     let response = next.run(req).await;
     if response.status() == StatusCode::UNAUTHORIZED {
-        state.limiter.take(&bucket, cost).await;
+        // An `EventSource` reopens its URL by itself once its stream ends: a used or expired
+        // ticket it sends again was minted for it, and is no guess.
+        let minted = match &ticket {
+            Some(ticket) => crate::domain::stream_tickets::was_minted(&state.db, ticket).await,
+            None => false,
+        };
+        if !minted {
+            state.limiter.take(&bucket, cost).await;
+        }
     }
     response
+}
+
+/// The `ticket` a query string carries, if any.
+fn stream_ticket(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == "ticket")
+        .map(|(_, value)| value.into_owned())
 }
 
 fn failed_auth_bucket(ip: std::net::IpAddr) -> String {

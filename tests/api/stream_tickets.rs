@@ -292,3 +292,58 @@ async fn a_ticket_never_reaches_the_log() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+db_test! {
+    async fn an_event_source_reopening_its_spent_ticket_is_no_failed_authentication(app) {
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| {
+                c.rate_limit.bucket_size = 100;
+                c.rate_limit.restore_rate = 1;
+            })
+            .spawn()
+            .await
+            .expect("app");
+        let key = app.org.test_key.clone();
+        let (_, url) = mint(&app, &key, EVENTS, json!({})).await;
+        drop(Sse::open(&app.address, &url, &[]).await);
+        // An EventSource reopens its URL each time its stream ends: each is a 401, and none
+        // counts against the address (100 points hold five failed authentications).
+        for _ in 0..10 {
+            let (status, code) = refused(Sse::open(&app.address, &url, &[]).await).await;
+            assert_eq!((status, code), (401, json!("UNAUTHENTICATED")));
+        }
+        app.graphql(&key, VIEWER, json!({})).await.assert_ok();
+        // A ticket that was never minted is a guess, throttled like any bad credential.
+        let guess = format!("/graphql?query={}&ticket={}", urlencoding(EVENTS), "A".repeat(43));
+        let mut throttled = false;
+        for _ in 0..10 {
+            let (status, _) = refused(Sse::open(&app.address, &guess, &[]).await).await;
+            throttled |= status == 429;
+        }
+        assert!(throttled, "guessed tickets drain the address's bucket");
+    }
+}
+
+fn urlencoding(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+db_test! {
+    async fn no_ticket_is_minted_for_a_url_too_long_to_open(app) {
+        let key = app.org.test_key.clone();
+        let res = app
+            .graphql(
+                &key,
+                MINT,
+                json!({ "input": { "query": EVENTS, "variables": { "filter": { "types": [] }, "pad": "x".repeat(20_000) } } }),
+            )
+            .await;
+        let payload = &res.assert_ok()["createStreamTicket"];
+        assert_eq!(payload["ticket"], Value::Null, "{payload}");
+        assert_eq!(payload["url"], Value::Null, "{payload}");
+        assert_eq!(payload["userErrors"][0]["code"], "TOO_LONG", "{payload}");
+        assert_eq!(payload["userErrors"][0]["field"], json!(["input", "variables"]), "{payload}");
+        // Within the bound, the same operation gets its ticket.
+        mint(&app, &key, EVENTS, json!({ "pad": "x".repeat(1_000) })).await;
+    }
+}

@@ -55,14 +55,26 @@ impl StreamTicketMutation {
         let services = ctx.data::<Services>()?;
         let minted = match checked(&input) {
             Ok((document, variables)) => {
-                let operation = stream_tickets::operation_hash(
-                    document,
-                    input.operation_name.as_deref(),
-                    &variables,
-                );
-                stream_tickets::mint(&services.db, actor, operation)
-                    .await
-                    .map(|minted| (minted, url(&input, document, &variables)))
+                let url = url(&input, document, &variables);
+                if url.len() > MAX_URL_BYTES {
+                    Err(DomainError::invalid(
+                        Field::Variables,
+                        UserErrorCode::TooLong,
+                        format!(
+                            "The stream's URL would be {} bytes, over the {MAX_URL_BYTES} a browser or proxy reliably takes: send fewer or smaller variables, or a `documentId` instead of the `query`.",
+                            url.len()
+                        ),
+                    ))
+                } else {
+                    let operation = stream_tickets::operation_hash(
+                        document,
+                        input.operation_name.as_deref(),
+                        &variables,
+                    );
+                    stream_tickets::mint(&services.db, actor, operation)
+                        .await
+                        .map(|minted| (minted, url))
+                }
             }
             Err(error) => Err(error),
         };
@@ -82,6 +94,10 @@ impl StreamTicketMutation {
         }))
     }
 }
+
+/// The longest URL a ticket is minted for (its ticket included), what browsers and proxies
+/// reliably take.
+const MAX_URL_BYTES: usize = 8 * 1024 - 64;
 
 /// The operation's document and variables, when they name an operation an event stream runs.
 fn checked(
