@@ -182,10 +182,17 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     response.headers_mut().insert(REQUEST_ID, id.clone());
-    let outcome = response
+    let mut outcome = response
         .extensions_mut()
         .remove::<GraphqlOutcome>()
         .unwrap_or_default();
+    // A request refused before a transport noted its outcome (a layer's 429, a body that
+    // isn't JSON) still names its code.
+    if outcome.error_codes.is_empty()
+        && let Some(codes) = response.extensions().get::<super::error::ErrorCodes>()
+    {
+        outcome.error_codes.clone_from(&codes.0);
+    }
     let status = response.status().as_u16();
     state
         .metrics

@@ -903,3 +903,40 @@ async fn cors_lets_a_browser_send_and_read_every_header_the_gateway_uses() {
         );
     }
 }
+
+/// The log line names the code of every refusal, those made before a transport noted its
+/// outcome included: a body that isn't JSON, a parameter past its bound, a REST refusal.
+#[tokio::test]
+async fn every_refusal_logs_its_code() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let (mut child, address, log) = serve_process_logged(&db, &[]).await;
+    let client = reqwest::Client::new();
+    let post = |body: &'static str| {
+        client
+            .post(format!("http://{address}/graphql"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let refusals = [
+        (post("{not json").await.expect("post"), "BAD_REQUEST"),
+        (
+            post(r#"{"query":"{ __typename }","extensions":{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"j":1,"k":1,"l":1,"m":1,"n":1,"o":1,"p":1,"q":1,"r":1,"s":1,"t":1,"u":1,"v":1,"w":1,"x":1,"y":1,"z":1,"aa":1,"ab":1,"ac":1,"ad":1,"ae":1,"af":1,"ag":1}}"#)
+                .await
+                .expect("post"),
+            "PARAMETER_LIMIT_EXCEEDED",
+        ),
+    ];
+    for (response, code) in refusals {
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("request id")
+            .to_owned();
+        let line = log.wait_for(json!({ "request_id": id })).await;
+        assert_eq!(line["error_codes"], code, "{line}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
