@@ -154,12 +154,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// it is a savepoint of the unit's transaction.
 pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction, DbErr> {
     match db {
-        Db::Pool(pool) => {
-            let permit = pool.permit()?;
-            let begun = begin_pool_write(&pool.conn).await;
-            pool.settle(permit, &begun);
-            begun
-        }
+        Db::Pool(pool) => pool.guarded(begin_pool_write(&pool.conn)).await,
         Db::Unit(unit) => {
             let guard = unit.txn.lock().await;
             guard.as_ref().ok_or_else(Unit::ended)?.begin().await
@@ -205,10 +200,16 @@ pub struct Pool {
 }
 
 impl Pool {
-    fn permit(&self) -> Result<Permit<'_>, DbErr> {
-        self.reach
+    /// Runs `call` (a future not yet polled) if the breaker lets it, and tells the breaker how
+    /// it went; answered as a connection not had in time while the breaker is open.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+        let permit = self
+            .reach
             .permit()
-            .ok_or(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+            .ok_or(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?;
+        let result = call.await;
+        self.settle(permit, &result);
+        result
     }
 
     fn settle<T>(&self, permit: Permit<'_>, result: &Result<T, DbErr>) {
@@ -355,11 +356,8 @@ macro_rules! through {
     ($db:expr, $conn:ident => $call:expr) => {
         match $db {
             Db::Pool(pool) => {
-                let permit = pool.permit()?;
                 let $conn = &pool.conn;
-                let result = $call;
-                pool.settle(permit, &result);
-                result
+                pool.guarded(async { $call }).await
             }
             Db::Unit(unit) => {
                 let guard = unit.txn.lock().await;
@@ -412,10 +410,8 @@ pub async fn query_one<M: FromQueryResult>(
             return row.map(|row| M::from_query_result(&row, "")).transpose();
         }
     };
-    let permit = pool.permit()?;
-    let row = fetch_optional(&pool.conn, statement).await;
-    pool.settle(permit, &row);
-    row?.map(|row| M::from_query_result(&row, "")).transpose()
+    let row = pool.guarded(fetch_optional(&pool.conn, statement)).await?;
+    row.map(|row| M::from_query_result(&row, "")).transpose()
 }
 
 async fn fetch_optional(

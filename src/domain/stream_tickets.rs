@@ -103,13 +103,17 @@ pub async fn mint(db: &Db, actor: &Actor, operation: String) -> Result<Minted, D
 /// is refused), when it was minted for `operation`. A ticket is used up by its first
 /// redemption, whatever comes of it: the same URL, replayed from a log or another tab, opens
 /// nothing.
+/// Whether `ticket` is what `mint` hands out: base64url of `TICKET_BYTES` bytes.
+fn well_formed(ticket: &str) -> bool {
+    URL_SAFE_NO_PAD
+        .decode(ticket)
+        .is_ok_and(|bytes| bytes.len() == TICKET_BYTES)
+}
+
 /// Whether `ticket` was minted here (used, expired or not): refusing one is no guess at a
 /// credential, so it doesn't count as a failed authentication of its address.
 pub async fn was_minted(db: &Db, ticket: &str) -> bool {
-    let well_formed = URL_SAFE_NO_PAD
-        .decode(ticket)
-        .is_ok_and(|bytes| bytes.len() == TICKET_BYTES);
-    well_formed
+    well_formed(ticket)
         && Entity::find_by_id(ticket_hash(ticket))
             .one(db)
             .await
@@ -122,10 +126,7 @@ pub async fn redeem(db: &Db, ticket: &str, operation: &str) -> Result<Actor, Dom
             "The stream ticket is not valid: it is unknown, expired or already used. Mint a new one with `createStreamTicket` for each stream you open.".to_owned(),
         )
     };
-    let well_formed = URL_SAFE_NO_PAD
-        .decode(ticket)
-        .is_ok_and(|bytes| bytes.len() == TICKET_BYTES);
-    if !well_formed {
+    if !well_formed(ticket) {
         return Err(invalid());
     }
     let hash = ticket_hash(ticket);
