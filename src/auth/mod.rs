@@ -79,7 +79,7 @@ impl Authenticator {
             return Ok(actor);
         }
         let count = self.keys.count();
-        let actor = api_keys::authenticate(&self.db, key).await?;
+        let actor = api_keys::authenticate(&self.db, key, &hash).await?;
         self.keys.insert(hash, count, actor.clone());
         Ok(actor)
     }

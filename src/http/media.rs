@@ -80,6 +80,17 @@ impl Negotiated {
         self.json.is_some() || self.stream != Stream::Refused
     }
 
+    /// The JSON media type an operation's answer (and its refusal) is rendered in: the
+    /// negotiated one, `application/json` when the client prefers an event stream (graphql-sse
+    /// answers a refused operation as a POST taking `application/json` is); `None` when
+    /// neither is acceptable.
+    pub fn answer_media(self) -> Option<Media> {
+        match self.stream {
+            Stream::Preferred => Some(Media::Json),
+            _ => self.json,
+        }
+    }
+
     /// The JSON media type errors are rendered in: the negotiated one, else `application/json`.
     pub fn error_media(self) -> Media {
         self.json.unwrap_or(Media::Json)

@@ -131,7 +131,7 @@ fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     use sha2::{Digest, Sha256};
     let Some(given) = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| super::auth::bearer_token(v).ok())
+        .and_then(|v| super::auth::bearer_of(v).ok())
     else {
         return false;
     };

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth;
+use super::auth::Presented;
 use super::error::ApiError;
 use crate::code::Code;
 use crate::domain::{Actor, Credential};
@@ -15,17 +15,16 @@ use crate::ratelimit::{Decision, ThrottleStatus};
 
 /// The caller: the actor its credential stands for, or `None` when it sent none (only
 /// introspection runs then). A credential that doesn't authenticate is refused.
-pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
-    let organization = auth::requested_organization(headers)?;
-    let Some(token) = auth::credential(headers)? else {
+pub async fn identify(state: &AppState, presented: &Presented) -> Result<Option<Actor>, ApiError> {
+    let credentials = presented.credentials()?;
+    let Some(token) = &credentials.token else {
         return Ok(None);
     };
-    let mut actor = state.auth.authenticate(&token, organization).await?;
-    // The id the request-id layer gave the request, recorded with the changes it makes.
-    actor.request_id = headers
-        .get(super::ops::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let mut actor = state
+        .auth
+        .authenticate(token, credentials.organization)
+        .await?;
+    actor.request_id.clone_from(&credentials.request_id);
     Ok(Some(actor))
 }
 
@@ -34,11 +33,12 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Ac
 /// refused rather than one of them chosen.
 pub async fn redeem(
     state: &AppState,
-    headers: &HeaderMap,
+    presented: &Presented,
     ticket: &str,
     operation: &str,
 ) -> Result<Actor, ApiError> {
-    if auth::credential(headers)?.is_some() || auth::requested_organization(headers)?.is_some() {
+    let credentials = presented.credentials()?;
+    if credentials.token.is_some() || credentials.organization.is_some() {
         return Err(ApiError::bad_request(
             "A stream ticket is the request's whole credential and names its organization; send it without Authorization, x-api-key or x-organization-id.",
         ));
@@ -46,10 +46,7 @@ pub async fn redeem(
     let mut actor = crate::domain::stream_tickets::redeem(&state.db, ticket, operation)
         .await
         .map_err(crate::auth::AuthError::from)?;
-    actor.request_id = headers
-        .get(super::ops::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    actor.request_id.clone_from(&credentials.request_id);
     Ok(actor)
 }
 
@@ -62,7 +59,7 @@ pub fn ticket_misused() -> ApiError {
 
 /// The caller, where a credential is required.
 pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
-    identify(state, headers)
+    identify(state, &Presented::from_headers(headers))
         .await?
         .ok_or_else(ApiError::credential_required)
 }

@@ -260,3 +260,71 @@ async fn a_websocket_message_over_the_body_limit_is_closed_with_4400() {
         other => panic!("expected close 4400, got {other:?}"),
     }
 }
+
+/// What a bucket has left, as a cheap query reports it.
+async fn available(app: &TestApp) -> f64 {
+    let res = app
+        .graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+        .await;
+    res.cost["throttleStatus"]["currentlyAvailable"]
+        .as_f64()
+        .expect("a throttle status")
+}
+
+/// A subscription whose reservation is well above its floor: each object it may return costs
+/// a point, and it selects the same object under a dozen names.
+const HOLDING: &str = "subscription { endpointEvents { cursor a: endpoint { id } b: endpoint { id } c: endpoint { id } d: endpoint { id } e: endpoint { id } f: endpoint { id } g: endpoint { id } h: endpoint { id } i: endpoint { id } j: endpoint { id } k: endpoint { id } l: endpoint { id } } }";
+
+/// A subscription holds what it reserved beyond its floor while it runs, and gives it back when
+/// it ends, however it ends: here the client completes it, and then the client hangs up.
+async fn a_subscription_holds_its_reservation_until_it_ends(backend: Backend) {
+    let Some(app) = TestApp::builder(backend)
+        // Slow enough that what comes back is the refund, not the bucket refilling.
+        .with_config(|c| c.rate_limit.restore_rate = 1)
+        .spawn()
+        .await
+    else {
+        return eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+    };
+    for ending in ["complete", "hang up"] {
+        let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+        ws.subscribe("1", HOLDING, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.create_ok(
+            &app.org.test_key,
+            json!({ "name": ending, "type": "WEBHOOK", "url": "https://hooks.example.com/in" }),
+        )
+        .await;
+        let first = ws.next_payload().await;
+        let cost = &first["extensions"]["cost"];
+        let requested = cost["requestedQueryCost"].as_f64().expect("requested");
+        let actual = cost["actualQueryCost"].as_f64().expect("actual");
+        let held = requested - actual;
+        assert!(
+            held >= 10.0,
+            "the first result reports what is held: {cost}"
+        );
+        let open = available(&app).await;
+        match ending {
+            "complete" => ws.send(json!({ "type": "complete", "id": "1" })).await,
+            _ => drop(ws),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ended = available(&app).await;
+        // Given back, less the query that read it (and give or take a point restored).
+        assert!(
+            ended - open >= held - 2.0,
+            "{ending}: {open} while open, {ended} after, {held} held"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_holds_its_reservation_until_it_ends_sqlite() {
+    a_subscription_holds_its_reservation_until_it_ends(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_subscription_holds_its_reservation_until_it_ends_postgres() {
+    a_subscription_holds_its_reservation_until_it_ends(Backend::Postgres).await;
+}

@@ -66,6 +66,17 @@ impl Answer {
         (status, answer)
     }
 
+    /// Whether the operation ran: executed, and no request error.
+    pub(super) fn ran(&self) -> bool {
+        matches!(
+            self,
+            Answer::Executed {
+                request_error: false,
+                ..
+            }
+        )
+    }
+
     /// Whether an error in the answer is a fault of the gateway or its database rather than
     /// of the request.
     pub(super) fn server_fault(&self) -> bool {

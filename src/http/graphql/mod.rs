@@ -14,10 +14,12 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::Response;
+use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::apq::{ApqError, Resolved};
+use super::auth::Presented;
 use super::error::{ApiError, Envelope, ErrorCodes};
 use super::idempotency::{self, Begun, Keyed};
 use super::media::{Media, Stream, negotiate};
@@ -29,6 +31,7 @@ use crate::domain::Actor;
 use crate::graphql::analysis;
 use crate::graphql::loaders;
 use crate::graphql::query::Lookups;
+use crate::graphql::subscription::ResumeAfter;
 use crate::server::ConnectionScope;
 
 mod answer;
@@ -61,6 +64,52 @@ struct Arrival {
     streaming: bool,
 }
 
+/// Who sends an operation: what it presents of who it is (read once, from headers or a
+/// WebSocket's `connection_init`) and its address.
+#[derive(Debug, Clone)]
+pub(super) struct Caller {
+    presented: Presented,
+    client: Option<IpAddr>,
+}
+
+/// One operation as any transport hands it over: what it asks, who asks, how it arrived, and
+/// what a subscription of it is to do.
+struct Operation {
+    params: Params,
+    caller: Caller,
+    arrival: Arrival,
+    streams: Streams,
+}
+
+/// What a transport asks of a subscription beyond the operation itself.
+struct Streams {
+    /// The event to resume after (SSE's `Last-Event-ID`); `Err` when the client named no
+    /// cursor there, which refuses a subscription and nothing else.
+    resume: Result<Option<ResumeAfter>, ApiError>,
+    /// Whether each result names the event it delivers (`stream::EVENT_ID`), for a transport
+    /// that names its messages by it.
+    tagged: bool,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Self {
+            resume: Ok(None),
+            tagged: false,
+        }
+    }
+}
+
+/// What running an operation comes to, for each transport to deliver in its own terms.
+enum Outcome {
+    /// One answer and its HTTP status: an executed query or mutation, a request error (a
+    /// document that failed validation, variables that failed coercion), the APQ protocol's
+    /// answers.
+    Answered(StatusCode, Answer),
+    /// A subscription's results, each paid for as it is delivered (`stream::subscribe`).
+    Streaming(BoxStream<'static, async_graphql::Response>),
+}
+
 fn wants_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -73,13 +122,20 @@ fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
     extensions.get::<super::ClientAddr>().map(|c| c.0)
 }
 
+/// Who sent an HTTP request.
+fn caller(headers: &HeaderMap, extensions: &Extensions) -> Caller {
+    Caller {
+        presented: Presented::from_headers(headers),
+        client: client_ip(extensions),
+    }
+}
+
 pub async fn get(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     if ws::is_upgrade(request.headers()) {
         return ws::upgrade(state, request).await;
     }
     let (parts, _) = request.into_parts();
     let (headers, extensions) = (parts.headers, parts.extensions);
-    let client = client_ip(&extensions);
     let raw = parts.uri.query().unwrap_or_default().to_owned();
     let params = match Params::from_query_string(&raw, state.limits.max_nesting) {
         Ok(params) => params,
@@ -90,26 +146,30 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
     if params.ticket.is_some() && negotiated.stream != Stream::Preferred {
         return pipeline::ticket_misused().render(Envelope::Graphql(Media::Json));
     }
-    if negotiated.stream == Stream::Preferred {
-        let operation = params.operation_name.clone();
-        let response = sse::respond(state, headers, client, scope, params, true, raw.len()).await;
-        return with_outcome(response, operation);
-    }
-    if params.query.is_none() && params.extensions.is_empty() && wants_html(&headers) {
+    if negotiated.stream != Stream::Preferred
+        && params.query.is_none()
+        && params.extensions.is_empty()
+        && wants_html(&headers)
+    {
         return super::graphiql::page();
     }
-    let Some(media) = negotiated.json else {
+    let Some(media) = negotiated.answer_media() else {
         return not_acceptable();
     };
-    let operation = params.operation_name.clone();
-    let arrival = Arrival {
-        via_get: true,
-        media,
-        request_bytes: raw.len(),
-        streaming: negotiated.stream == Stream::Accepted,
+    let operation = Operation {
+        params,
+        caller: caller(&headers, &extensions),
+        arrival: Arrival {
+            via_get: true,
+            media,
+            request_bytes: raw.len(),
+            streaming: negotiated.stream != Stream::Refused,
+        },
+        streams: sse::streams(&headers),
     };
-    let response = answer(&state, &headers, client, scope, params, arrival).await;
-    with_outcome(response, operation)
+    let operation_name = operation.params.operation_name.clone();
+    let response = respond_to(&state, operation, negotiated.stream, scope).await;
+    with_outcome(response, operation_name)
 }
 
 pub async fn post(
@@ -118,7 +178,6 @@ pub async fn post(
     extensions: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let client = client_ip(&extensions);
     let scope = extensions.get::<ConnectionScope>().cloned();
     let negotiated = negotiate(&headers);
     if !negotiated.acceptable() {
@@ -162,6 +221,7 @@ pub async fn post(
         Ok(key) => key,
         Err(refusal) => return refusal.render(Envelope::Graphql(media)),
     };
+    let caller = caller(&headers, &extensions);
     // A subscription has no JSON answer: it streams whenever the client takes a stream at all.
     let streaming = negotiated.stream != Stream::Refused;
     if let Some(key) = key {
@@ -182,15 +242,20 @@ pub async fn post(
             Ok(params) => params,
             Err(refusal) => return refusal.render(Envelope::Graphql(media)),
         };
-        let operation = params.operation_name.clone();
-        let arrival = Arrival {
-            via_get: false,
-            media,
-            request_bytes: body.len(),
-            streaming,
+        let operation = Operation {
+            params,
+            caller,
+            arrival: Arrival {
+                via_get: false,
+                media,
+                request_bytes: body.len(),
+                streaming,
+            },
+            streams: sse::streams(&headers),
         };
-        let response = run_once(&state, &headers, client, scope, params, arrival, key).await;
-        return with_outcome(response, operation);
+        let operation_name = operation.params.operation_name.clone();
+        let response = run_once(&state, operation, scope, key).await;
+        return with_outcome(response, operation_name);
     }
     let params = match value {
         // A batch is answered in JSON whenever the client takes JSON at all.
@@ -202,7 +267,7 @@ pub async fn post(
                 .render(Envelope::Graphql(media));
             };
             let share = body.len() / items.len().max(1);
-            let outcome = run_batch(&state, &headers, client, items, media, share).await;
+            let outcome = run_batch(&state, &caller, items, media, share).await;
             return with_outcome(respond(outcome, media), Some("(batch)".to_owned()));
         }
         single => match Params::from_json(single) {
@@ -210,52 +275,40 @@ pub async fn post(
             Err(refusal) => return refusal.render(Envelope::Graphql(media)),
         },
     };
-    let operation = params.operation_name.clone();
-    let response = match negotiated.json {
-        Some(media) if negotiated.stream != Stream::Preferred => {
-            let arrival = Arrival {
-                via_get: false,
-                media,
-                request_bytes: body.len(),
-                streaming,
-            };
-            answer(&state, &headers, client, scope, params, arrival).await
-        }
-        _ => sse::respond(state, headers, client, scope, params, false, body.len()).await,
+    let operation = Operation {
+        params,
+        caller,
+        arrival: Arrival {
+            via_get: false,
+            media: negotiated.answer_media().unwrap_or(media),
+            request_bytes: body.len(),
+            streaming,
+        },
+        streams: sse::streams(&headers),
     };
-    with_outcome(response, operation)
+    let operation_name = operation.params.operation_name.clone();
+    let response = respond_to(&state, operation, negotiated.stream, scope).await;
+    with_outcome(response, operation_name)
 }
 
-/// Answers one operation in JSON; a subscription (let through `prepare` only when the client
-/// takes an event stream) with an event stream.
-async fn answer(
+/// Runs one operation of a plain HTTP request and answers it: in JSON, or as an event stream
+/// when the client prefers one, or for a subscription (which has no JSON answer). Refused before
+/// it ran, an event stream's answer is the same HTTP error JSON gets (graphql-sse).
+async fn respond_to(
     state: &AppState,
-    headers: &HeaderMap,
-    client: Option<IpAddr>,
+    operation: Operation,
+    stream: Stream,
     scope: Option<ConnectionScope>,
-    params: Params,
-    arrival: Arrival,
 ) -> Response {
-    let media = arrival.media;
-    match prepare(state, headers, client, params, arrival).await {
-        Ok(Prepared::Ready(ready)) => answer_ready(state, headers, scope, *ready, arrival).await,
-        Ok(Prepared::Answered(answer)) => json_response(StatusCode::OK, answer, media),
-        Err(refusal) => refusal.render(Envelope::Graphql(media)),
+    let media = operation.arrival.media;
+    match (run(state, operation).await, stream) {
+        (Ok(Outcome::Streaming(results)), _) => sse::events(state, results, scope),
+        (Ok(Outcome::Answered(_, answer)), Stream::Preferred) if answer.ran() => {
+            sse::events(state, stream::answered(answer), scope)
+        }
+        (Ok(Outcome::Answered(status, answer)), _) => json_response(status, answer, media),
+        (Err(refusal), _) => refusal.render(Envelope::Graphql(media)),
     }
-}
-
-/// Runs a prepared operation: a subscription as an event stream, anything else in JSON.
-async fn answer_ready(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: Option<ConnectionScope>,
-    ready: Ready,
-    arrival: Arrival,
-) -> Response {
-    if ready.operation_type == OperationType::Subscription {
-        return sse::respond_ready(state, headers, ready, arrival, scope).await;
-    }
-    respond(execute(state, ready, arrival).await, arrival.media)
 }
 
 /// Notes the operation's name and error codes on the response, for its log line and metrics.
@@ -274,8 +327,7 @@ fn with_outcome(mut response: Response, operation: Option<String>) -> Response {
 
 async fn run_batch(
     state: &AppState,
-    headers: &HeaderMap,
-    client: Option<IpAddr>,
+    caller: &Caller,
     items: Vec<Value>,
     media: Media,
     request_bytes: usize,
@@ -296,13 +348,24 @@ async fn run_batch(
     for item in items {
         let result = match Params::from_json(item) {
             Ok(params) => {
-                let arrival = Arrival {
-                    via_get: false,
-                    media,
-                    request_bytes,
-                    streaming: false,
+                let operation = Operation {
+                    params,
+                    caller: caller.clone(),
+                    arrival: Arrival {
+                        via_get: false,
+                        media,
+                        request_bytes,
+                        // A batch's answer is one JSON array: none of it streams.
+                        streaming: false,
+                    },
+                    streams: Streams::default(),
                 };
-                run(state, headers, client, params, arrival).await
+                match run(state, operation).await {
+                    Ok(Outcome::Answered(status, answer)) => Ok((status, answer)),
+                    // `prepare` refuses a subscription that can't stream.
+                    Ok(Outcome::Streaming(_)) => Err(ApiError::internal()),
+                    Err(refusal) => Err(refusal),
+                }
             }
             Err(refusal) => Err(refusal),
         };
@@ -337,18 +400,35 @@ async fn run_batch(
     Ok((status, Answer::Batch(results)))
 }
 
-/// Runs one operation: analysis and limits, authentication, execution.
-async fn run(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: Option<IpAddr>,
-    params: Params,
-    arrival: Arrival,
-) -> Result<(StatusCode, Answer), ApiError> {
-    match prepare(state, headers, client, params, arrival).await? {
-        Prepared::Ready(ready) => execute(state, *ready, arrival).await,
-        Prepared::Answered(answer) => Ok((StatusCode::OK, answer)),
+/// Runs one operation, over any transport: every step before it runs (`prepare`), then the one
+/// executor (`run_ready`).
+async fn run(state: &AppState, operation: Operation) -> Result<Outcome, ApiError> {
+    let Operation {
+        params,
+        caller,
+        arrival,
+        streams,
+    } = operation;
+    match prepare(state, &caller, params, arrival).await? {
+        Prepared::Ready(ready) => run_ready(state, *ready, &caller, arrival, streams).await,
+        Prepared::Answered(answer) => Ok(Outcome::Answered(StatusCode::OK, answer)),
     }
+}
+
+/// Runs an operation `prepare` made ready: a query or mutation once, its cost settled as it
+/// ends; a subscription as the stream of its results.
+async fn run_ready(
+    state: &AppState,
+    ready: Ready,
+    caller: &Caller,
+    arrival: Arrival,
+    streams: Streams,
+) -> Result<Outcome, ApiError> {
+    if ready.operation_type == OperationType::Subscription {
+        return stream::subscribe(state, ready, caller, arrival, streams).await;
+    }
+    let (status, answer) = execute(state, ready, arrival).await?;
+    Ok(Outcome::Answered(status, answer))
 }
 
 /// Runs one operation sent with an `Idempotency-Key`: a mutation runs once, in the key's unit
@@ -356,23 +436,32 @@ async fn run(
 /// other operation only reads, and runs as it would without the key.
 async fn run_once(
     state: &AppState,
-    headers: &HeaderMap,
-    client: Option<IpAddr>,
+    operation: Operation,
     scope: Option<ConnectionScope>,
-    params: Params,
-    arrival: Arrival,
     key: String,
 ) -> Response {
+    let Operation {
+        params,
+        caller,
+        arrival,
+        streams,
+    } = operation;
     let media = arrival.media;
     let envelope = Envelope::Graphql(media);
-    let ready = match prepare(state, headers, client, params, arrival).await {
+    let ready = match prepare(state, &caller, params, arrival).await {
         Ok(Prepared::Ready(ready)) => *ready,
         Ok(Prepared::Answered(answer)) => return json_response(StatusCode::OK, answer, media),
         Err(refusal) => return refusal.render(envelope),
     };
     let actor = match (&ready.actor, ready.operation_type) {
         (Some(actor), OperationType::Mutation) => actor.clone(),
-        _ => return answer_ready(state, headers, scope, ready, arrival).await,
+        _ => {
+            return match run_ready(state, ready, &caller, arrival, streams).await {
+                Ok(Outcome::Streaming(results)) => sse::events(state, results, scope),
+                Ok(Outcome::Answered(status, answer)) => json_response(status, answer, media),
+                Err(refusal) => refusal.render(envelope),
+            };
+        }
     };
     // What was reserved for running it goes back when it doesn't run.
     let refund_unrun = async |ready: &Ready| {
@@ -551,8 +640,7 @@ struct Ready {
 /// reservation of its cost, and the request with its actor.
 async fn prepare(
     state: &AppState,
-    headers: &HeaderMap,
-    client: Option<IpAddr>,
+    caller: &Caller,
     mut params: Params,
     arrival: Arrival,
 ) -> Result<Prepared, ApiError> {
@@ -613,11 +701,11 @@ async fn prepare(
     // charged to the credential, or to the address of an anonymous caller.
     let actor = match ticket {
         Some((ticket, operation)) => {
-            Some(pipeline::redeem(state, headers, &ticket, &operation).await?)
+            Some(pipeline::redeem(state, &caller.presented, &ticket, &operation).await?)
         }
-        None => pipeline::identify(state, headers).await?,
+        None => pipeline::identify(state, &caller.presented).await?,
     };
-    let bucket = pipeline::bucket(actor.as_ref(), client);
+    let bucket = pipeline::bucket(actor.as_ref(), caller.client);
     // A hash-only APQ request reads the remembered document, so its size counts too.
     let paid = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
     within_a_bucket(

@@ -7,78 +7,27 @@
 //! server's idle timeout; at shutdown, once no request is in flight, the stream completes.
 
 use std::convert::Infallible;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::AppState;
-use super::super::error::{ApiError, Envelope};
-use super::super::media::Media;
-use super::params::Params;
-use super::stream::Started;
-use super::{Arrival, Ready, stream as streaming};
+use super::super::error::ApiError;
+use super::{Streams, stream as streaming};
 use crate::domain::events;
-use crate::graphql::subscription::{LastDelivered, ResumeAfter};
+use crate::graphql::subscription::ResumeAfter;
 use crate::server::ConnectionScope;
 
-/// The event stream of one operation.
-pub(super) async fn respond(
-    state: AppState,
-    headers: HeaderMap,
-    client: Option<IpAddr>,
-    scope: Option<ConnectionScope>,
-    params: Params,
-    via_get: bool,
-    request_bytes: usize,
-) -> Response {
-    let Ok(resume) = resume_after(&headers) else {
-        return not_a_cursor();
-    };
-    let arrival = Arrival {
-        via_get,
-        media: Media::Json,
-        request_bytes,
-        streaming: true,
-    };
-    let started = streaming::start(
-        state.clone(),
-        headers,
-        client,
-        params,
-        arrival,
-        Some(LastDelivered::default()),
-        resuming(resume),
-    )
-    .await;
-    events(&state, started, Media::Json, scope)
-}
-
-/// The event stream of a subscription made ready on the way to a JSON answer (the client
-/// prefers JSON, and a subscription has no JSON answer).
-pub(super) async fn respond_ready(
-    state: &AppState,
-    headers: &HeaderMap,
-    ready: Ready,
-    arrival: Arrival,
-    scope: Option<ConnectionScope>,
-) -> Response {
-    let Ok(resume) = resume_after(headers) else {
-        return not_a_cursor();
-    };
-    let started = streaming::from_ready(
-        state.clone(),
-        headers.clone(),
-        ready,
-        arrival,
-        Some(LastDelivered::default()),
-        resuming(resume),
-    )
-    .await;
-    events(state, started, arrival.media, scope)
+/// What an event stream asks of a subscription: to resume after the event its
+/// `Last-Event-ID` names, and each message named by its event (`id:`).
+pub(super) fn streams(headers: &HeaderMap) -> Streams {
+    Streams {
+        resume: resume_after(headers).map_err(|()| not_a_cursor()),
+        tagged: true,
+    }
 }
 
 /// The event a reconnecting client names in `Last-Event-ID`, to resume after; `Err` when the
@@ -98,40 +47,20 @@ fn resume_after(headers: &HeaderMap) -> Result<Option<ResumeAfter>, ()> {
 }
 
 /// The code a malformed `after` gets over any transport: it is the same cursor.
-fn not_a_cursor() -> Response {
+fn not_a_cursor() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::BAD_REQUEST,
         crate::code::Code::BadUserInput,
         "`Last-Event-ID` is not an event cursor: give back the `id:` of the last message received.",
     )
-    .render(Envelope::Graphql(Media::Json))
 }
 
-fn resuming(
-    resume: Option<ResumeAfter>,
-) -> impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static {
-    move |request| match resume {
-        Some(resume) => request.data(resume),
-        None => request,
-    }
-}
-
-/// `started`'s results as `next` messages, then `complete`.
-fn events(
+/// `responses` as `next` messages, then `complete`.
+pub(super) fn events(
     state: &AppState,
-    started: Result<Started, ApiError>,
-    media: Media,
+    responses: BoxStream<'static, async_graphql::Response>,
     scope: Option<ConnectionScope>,
 ) -> Response {
-    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream; the same
-    // status and body as a POST taking JSON gets.
-    let responses = match started {
-        Ok(Started::Running(responses)) => responses,
-        Ok(Started::Refused(status, answer)) => {
-            return super::json_response(status, answer, media);
-        }
-        Err(error) => return error.render(Envelope::Graphql(media)),
-    };
     let messages = responses.map(move |mut response| {
         let cursor = match response.extensions.remove(streaming::EVENT_ID) {
             Some(async_graphql::Value::String(cursor)) => Some(cursor),

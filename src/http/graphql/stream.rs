@@ -1,27 +1,25 @@
-//! Operations over the transports that stream results — WebSocket (`ws.rs`) and server-sent
-//! events (`sse.rs`): the same pipeline as plain HTTP up to execution (`prepare`), then each
-//! response as it comes. A subscription holds one of its credential's subscription slots, paid
-//! its cost when it started and pays for each result it delivers, and ends with an error when
-//! its credential stops being good: an API key revoked (checked every second, and at once
+//! Subscriptions, the streaming half of the one executor (`run_ready`), and how an outcome
+//! goes out over a transport that streams every operation (WebSocket). A subscription holds one
+//! of its credential's subscription slots and what it reserved while it runs, pays for each
+//! result as its client is handed it, gives its reservation back down to its floor however it
+//! ends, and ends with an error when its credential stops being good: an API key revoked (checked every second, and at once
 //! through the key's revocation event), a member removed or demoted below the role what it
 //! selects needs (their events), a session token at its `exp`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::parser::types::OperationType;
 use async_graphql::{Response, ServerError};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::AppState;
+use super::super::auth::Presented;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
-use super::params::Params;
-use super::{Arrival, Prepared, Ready, order, prepare};
+use super::{Arrival, Caller, Outcome, Ready, Streams, order};
 use crate::code::Code;
 use crate::domain::{Actor, Credential};
 use crate::graphql::subscription::LastDelivered;
@@ -129,37 +127,31 @@ fn made(answer: &Answer) -> Response {
     coded(message, code)
 }
 
-/// The extension that marks a response as a request error (see `Started::Refused`), for the
+/// The extension that marks a response as a request error (see `responses`), for the
 /// WebSocket transport to send as the protocol's `error` message; it never reaches a client.
 pub(super) const REQUEST_ERROR: &str = "cockpitRequestError";
 
-/// How an operation over a streaming transport began.
-pub(super) enum Started {
-    /// It runs: its responses, each in selection order.
-    Running(BoxStream<'static, Response>),
-    /// It didn't run, and is answered as plain HTTP answers it (the same status and body):
-    /// a document that fails validation, variables that fail coercion, the APQ protocol's
-    /// answers.
-    Refused(StatusCode, Answer),
-}
-
-/// Runs one operation over a streaming transport: its responses, each in selection order;
-/// a refusal as a single error response marked `REQUEST_ERROR`.
-pub(super) async fn run(
-    state: AppState,
-    headers: HeaderMap,
-    client: Option<IpAddr>,
-    params: Params,
-    arrival: Arrival,
-    with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
-) -> BoxStream<'static, Response> {
-    match start(state, headers, client, params, arrival, None, with).await {
-        Ok(Started::Running(responses)) => responses,
-        Ok(Started::Refused(_, answer)) => {
+/// What an operation came to, as the responses of a transport that streams every operation
+/// (WebSocket): a subscription's results, a query's or mutation's one response, or a refusal
+/// before it ran as one error response marked `REQUEST_ERROR`.
+pub(super) fn responses(outcome: Result<Outcome, ApiError>) -> BoxStream<'static, Response> {
+    match outcome {
+        Ok(Outcome::Streaming(results)) => results,
+        Ok(Outcome::Answered(_, answer)) if answer.ran() => answered(answer),
+        Ok(Outcome::Answered(_, answer)) => {
             stream::once(async move { as_request_error(answer) }).boxed()
         }
         Err(error) => stream::once(async move { request_error(refusal(&error)) }).boxed(),
     }
+}
+
+/// The one response of an operation that ran.
+pub(super) fn answered(answer: Answer) -> BoxStream<'static, Response> {
+    let response = match answer {
+        Answer::Executed { response, .. } => *response,
+        made_here => made(&made_here),
+    };
+    stream::once(async move { response }).boxed()
 }
 
 /// A response marked as a request error.
@@ -179,91 +171,77 @@ fn as_request_error(answer: Answer) -> Response {
     }
 }
 
-/// Starts one operation over a streaming transport: its responses, each in selection order,
-/// or why it was refused before it ran. `with` adds what the transport gives the request.
-/// With `tag`, each result of a subscription carries the cursor of the event it delivers in its
-/// extensions (`EVENT_ID`), read as the result is made, for a transport that names messages
-/// by it (and takes it out).
-pub(super) async fn start(
-    state: AppState,
-    headers: HeaderMap,
-    client: Option<IpAddr>,
-    params: Params,
+/// Starts a subscription `prepare` made ready: validated before its stream starts, it holds
+/// one of its credential's subscription slots and what it reserved while it runs, and pays for
+/// each result as the client is handed it (see `guarded`). Refused before it starts, what it
+/// reserved goes back down to its floor, as for a query that returned nothing.
+pub(super) async fn subscribe(
+    state: &AppState,
+    ready: Ready,
+    caller: &Caller,
     arrival: Arrival,
-    tag: Option<LastDelivered>,
-    with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
-) -> Result<Started, ApiError> {
-    match prepare(&state, &headers, client, params, arrival).await? {
-        Prepared::Ready(ready) => from_ready(state, headers, *ready, arrival, tag, with).await,
-        Prepared::Answered(answer) => Ok(Started::Refused(StatusCode::OK, answer)),
+    streams: Streams,
+) -> Result<Outcome, ApiError> {
+    let unrun = ready.requested - ready.floor;
+    let refused = async |error: ApiError| {
+        pipeline::refund(state, &ready.bucket, unrun).await;
+        Err(error)
+    };
+    let resume = match streams.resume {
+        Ok(resume) => resume,
+        Err(error) => return refused(error).await,
+    };
+    if let Some((status, answer)) = invalid(state, &ready, arrival).await {
+        return Ok(Outcome::Answered(status, answer));
     }
-}
-
-/// Starts an operation `prepare` has made ready, as `start` does. A query or mutation runs
-/// through HTTP's executor (`execute`), so it is charged, refunded and reported as over HTTP;
-/// a subscription is validated before its stream starts, pays its reservation and then each
-/// result it delivers (see `guarded`).
-pub(super) async fn from_ready(
-    state: AppState,
-    headers: HeaderMap,
-    mut ready: Ready,
-    arrival: Arrival,
-    tag: Option<LastDelivered>,
-    with: impl FnOnce(async_graphql::Request) -> async_graphql::Request + Send + 'static,
-) -> Result<Started, ApiError> {
-    ready.request = with(ready.request);
-    if ready.operation_type != OperationType::Subscription {
-        let (status, answer) = super::execute(&state, ready, arrival).await?;
-        return Ok(match answer {
-            Answer::Executed {
-                request_error: true,
-                ..
-            } => Started::Refused(status, answer),
-            Answer::Executed { response, .. } => {
-                Started::Running(stream::once(async move { *response }).boxed())
-            }
-            made_here => Started::Refused(status, made_here),
-        });
+    if let Some(actor) = &ready.actor
+        && actor.expires_at.is_some_and(|at| at <= chrono::Utc::now())
+    {
+        // The clock leeway that lets a request through lets no subscription start: it would
+        // end at once.
+        return refused(ApiError::unauthenticated(
+            "The session token has expired; subscribe with a fresh one.",
+        ))
+        .await;
     }
-    if let Some(refused) = invalid_subscription(&state, &ready, arrival).await {
-        return Ok(refused);
-    }
-    let Ready {
-        request,
-        parsed,
-        prevalidated,
-        operation_name,
-        actor,
-        bucket,
-        requested,
-        ..
-    } = ready;
-    let slot = match &actor {
-        Some(_) => match state.subscriptions.open(&bucket) {
+    let slot = match &ready.actor {
+        Some(_) => match state.subscriptions.open(&ready.bucket) {
             Some(slot) => Some(slot),
             None => {
-                return Err(ApiError::new(
+                let limit = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     Code::SubscriptionLimitExceeded,
                     format!(
                         "This credential holds as many open subscriptions as it may ({}); end one first.",
                         state.subscriptions.max
                     ),
-                ));
+                );
+                return refused(limit).await;
             }
         },
         None => None,
     };
-    let schema = if prevalidated {
-        state.schema_for_validated.clone()
-    } else {
-        state.schema.clone()
-    };
-    let mut request = request;
+    let Ready {
+        mut request,
+        parsed,
+        operation_name,
+        actor,
+        bucket,
+        requested,
+        floor,
+        ..
+    } = ready;
+    if let Some(resume) = resume {
+        request = request.data(resume);
+    }
+    let tag = streams.tagged.then(LastDelivered::default);
     if let Some(tag) = &tag {
         request = request.data(tag.clone());
     }
-    let responses = schema
+    // Validated in full above (or before, with variables that surely coerce): only the
+    // execution's own checks run now.
+    let results = state
+        .schema_for_validated
         .execute_stream(request)
         .map(move |mut response| {
             order::in_selection_order(
@@ -280,37 +258,37 @@ pub(super) async fn from_ready(
             response
         })
         .boxed();
-    Ok(Started::Running(match (actor, slot) {
+    Ok(Outcome::Streaming(match (actor, slot) {
         (Some(actor), Some(slot)) => {
-            if actor.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-                // The clock leeway that lets a request through lets no subscription start: it
-                // would end at once.
-                return Err(ApiError::unauthenticated(
-                    "The session token has expired; subscribe with a fresh one.",
-                ));
-            }
             let subscription = Subscription {
+                state: state.clone(),
                 actor,
+                presented: caller.presented.clone(),
                 _slot: slot,
                 bucket,
-                started_at: requested,
+                start: Some((requested, floor)),
+                held: requested - floor,
             };
-            detached(guarded(state, headers, subscription, responses))
+            guarded(subscription, detached(results))
         }
-        _ => responses,
+        _ => results,
     }))
 }
 
-/// A subscription whose document fails validation or whose variables fail coercion, answered
-/// as HTTP answers such a query: async-graphql checks a subscription only once its stream is
-/// first polled, so it is checked here first, executed as a query would be (which refuses a
-/// subscription once it validates). What it reserved goes back down to its floor, as for a
-/// query that returned nothing.
-async fn invalid_subscription(
+/// Why a subscription is refused that fails validation or whose variables fail coercion,
+/// answered as HTTP answers such a query; `None` when it may start. async-graphql checks a
+/// subscription only once its stream is first polled, so it is checked here first, executed
+/// as a query would be (which refuses a subscription once it validates). A document that
+/// passed before, with variables that surely coerce, isn't checked again. What a refused one
+/// reserved goes back down to its floor, as for a query that returned nothing.
+async fn invalid(
     state: &AppState,
     ready: &Ready,
     arrival: Arrival,
-) -> Option<Started> {
+) -> Option<(StatusCode, Answer)> {
+    if ready.prevalidated {
+        return None;
+    }
     let mut probe = async_graphql::Request::new(ready.request.query.clone())
         .variables(ready.request.variables.clone());
     probe.operation_name = ready.request.operation_name.clone();
@@ -320,12 +298,18 @@ async fn invalid_subscription(
     let refused_as_query =
         |e: &ServerError| e.message.starts_with("Subscriptions are not supported");
     if checked.errors.is_empty() || checked.errors.iter().all(refused_as_query) {
+        if ready.vouches {
+            ready.parsed.mark_validated();
+        }
         return None;
     }
     let throttle = pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
     let cost = pipeline::cost_report(ready.requested, ready.floor, throttle);
-    let (status, answer) = Answer::executed(checked, arrival.media.request_error_status(), cost);
-    Some(Started::Refused(status, answer))
+    Some(Answer::executed(
+        checked,
+        arrival.media.request_error_status(),
+        cost,
+    ))
 }
 
 /// `responses` produced by a task of their own, a few ready ahead of the client: whatever
@@ -388,40 +372,58 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
     .boxed()
 }
 
-/// A running subscription: who holds it, its slot, and what it paid to start.
+/// A running subscription: who holds it and with what credential, its slot, and what it holds
+/// of its bucket.
 struct Subscription {
+    state: AppState,
     actor: Actor,
+    /// What its request presented, checked again while it runs.
+    presented: Presented,
     _slot: Slot,
     /// The credential's rate-limit bucket, which each delivered result is charged to.
     bucket: String,
-    /// What it paid when it started, reported with its first result.
-    started_at: u64,
+    /// What starting it reserved and its floor, reported with its first result.
+    start: Option<(u64, u64)>,
+    /// What it reserved beyond its floor: held while it runs, given back when it ends.
+    held: u64,
+}
+
+impl Drop for Subscription {
+    /// Settles what it holds however it ends: the client gone, an error, shutdown.
+    fn drop(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        if held == 0 {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (state, bucket) = (self.state.clone(), std::mem::take(&mut self.bucket));
+            runtime.spawn(async move {
+                pipeline::refund(&state, &bucket, held).await;
+            });
+        }
+    }
 }
 
 /// What ends a subscription besides its events.
 struct Guard {
-    state: AppState,
-    headers: HeaderMap,
     subscription: Subscription,
     responses: BoxStream<'static, Response>,
     checks: tokio::time::Interval,
     done: bool,
 }
 
-/// `responses`, each with the cost it drew in `extensions.cost` (the first one's includes the
-/// start), ended with an error when the credential stops being good. A result is charged as
-/// it is made, so nothing is left to settle however the stream ends.
+/// `responses`, each charged and given its cost in `extensions.cost` as the client is handed
+/// it (the first one's report includes the start), ended with an error when the credential
+/// stops being good. What a result costs is drawn as it is delivered, and what the
+/// subscription holds is given back when it is dropped, so nothing is left unsettled however
+/// the stream ends.
 fn guarded(
-    state: AppState,
-    headers: HeaderMap,
     subscription: Subscription,
     responses: BoxStream<'static, Response>,
 ) -> BoxStream<'static, Response> {
     let mut checks = tokio::time::interval(CHECK_EVERY);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let guard = Guard {
-        state,
-        headers,
         subscription,
         responses,
         checks,
@@ -441,8 +443,8 @@ fn guarded(
                     // Each result costs what a query returning it would: a replay of history
                     // or a busy organization draws on the bucket like reads do.
                     let points = super::cost::returned_objects(&response.data);
-                    let bucket = &guard.subscription.bucket;
-                    let throttle = match guard.state.limiter.take(bucket, points).await {
+                    let subscription = &mut guard.subscription;
+                    let throttle = match subscription.state.limiter.take(&subscription.bucket, points).await {
                         Decision::Allowed(status) => status,
                         Decision::Throttled { retry_after, .. } => {
                             guard.done = true;
@@ -456,8 +458,11 @@ fn guarded(
                             return Some((throttled, guard));
                         }
                     };
-                    let paid = points + std::mem::take(&mut guard.subscription.started_at);
-                    if let Ok(cost) = async_graphql::Value::from_json(pipeline::cost_report(paid, paid, throttle)) {
+                    let (requested, actual) = match subscription.start.take() {
+                        Some((requested, floor)) => (requested + points, floor + points),
+                        None => (points, points),
+                    };
+                    if let Ok(cost) = async_graphql::Value::from_json(pipeline::cost_report(requested, actual, throttle)) {
                         response.extensions.insert("cost".to_owned(), cost);
                     }
                     return Some((response, guard));
@@ -471,7 +476,8 @@ fn guarded(
                     return Some((expired, guard));
                 }
                 _ = guard.checks.tick(), if api_key => {
-                    match pipeline::identify(&guard.state, &guard.headers).await {
+                    let subscription = &guard.subscription;
+                    match pipeline::identify(&subscription.state, &subscription.presented).await {
                         Err(error) if matches!(error.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
                             guard.done = true;
                             return Some((refusal(&error), guard));

@@ -24,7 +24,7 @@ use async_graphql::{Data, Executor, Response};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use futures_util::stream::{BoxStream, StreamExt};
 use futures_util::{SinkExt, stream};
@@ -32,11 +32,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::super::AppState;
+use super::super::auth::{Presented, missing_in_payload};
 use super::super::error::{ApiError, Envelope};
 use super::super::media::Media;
 use super::super::ops::REQUEST_ID;
 use super::params::{Params, bounds, out_of_bounds};
-use super::{Arrival, stream as streaming};
+use super::{Arrival, Caller, Operation, Streams, stream as streaming};
 use crate::code::Code;
 use crate::server::ConnectionScope;
 
@@ -48,9 +49,6 @@ const OUTGOING: usize = 16;
 /// How often the server pings a quiet connection; one that sends nothing back (not even the
 /// pong its WebSocket library answers with) for two of these is taken as gone.
 const PING_EVERY: Duration = Duration::from_secs(30);
-
-/// The headers a `connection_init` payload may carry.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-organization-id"];
 
 /// Whether a request asks to become a WebSocket.
 pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -113,8 +111,8 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
 /// What a connection knows once `connection_init` is accepted.
 #[derive(Default)]
 struct Connection {
-    /// Its credentials, as the headers an HTTP request would carry.
-    headers: OnceLock<HeaderMap>,
+    /// Who it is, as its `connection_init` presented it.
+    caller: OnceLock<Caller>,
     /// The close code of a refused `connection_init` (4403 or 1013, not async-graphql's 1002);
     /// 0 until one is refused.
     refused: AtomicU16,
@@ -124,7 +122,6 @@ struct Connection {
 struct Operations {
     state: AppState,
     connection: Arc<Connection>,
-    client: Option<IpAddr>,
 }
 
 impl Executor for Operations {
@@ -141,7 +138,10 @@ impl Executor for Operations {
         request: async_graphql::Request,
         _session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let headers = self.connection.headers.get().cloned().unwrap_or_default();
+        let Some(caller) = self.connection.caller.get().cloned() else {
+            // `Gate` lets no operation through before `connection_init` is accepted.
+            return stream::empty().boxed();
+        };
         let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
         let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
         let request_bytes = request.query.len() + variables.to_string().len();
@@ -172,61 +172,16 @@ impl Executor for Operations {
             request_bytes,
             streaming: true,
         };
-        let run = streaming::run(
-            self.state.clone(),
-            headers,
-            self.client,
+        let operation = Operation {
             params,
+            caller,
             arrival,
-            |request| request,
-        );
+            streams: Streams::default(),
+        };
+        let state = self.state.clone();
+        let run = async move { streaming::responses(super::run(&state, operation).await) };
         stream::once(run).flatten().boxed()
     }
-}
-
-/// The headers of a `connection_init` payload: the credential headers, flat or under
-/// `headers`, each a string.
-fn payload_headers(payload: &Value, request_id: Option<&HeaderValue>) -> Result<HeaderMap, String> {
-    let fields = match payload {
-        Value::Null => return Err(missing()),
-        Value::Object(map) => match map.get("headers") {
-            Some(Value::Object(headers)) => headers,
-            Some(_) => {
-                return Err(
-                    "`headers` in the connection_init payload must be an object.".to_owned(),
-                );
-            }
-            None => map,
-        },
-        _ => return Err("The connection_init payload must be an object.".to_owned()),
-    };
-    let mut headers = HeaderMap::new();
-    for (name, value) in fields {
-        let lower = name.to_ascii_lowercase();
-        if !CREDENTIAL_HEADERS.contains(&lower.as_str()) {
-            continue;
-        }
-        let Some(text) = value.as_str() else {
-            return Err(format!(
-                "`{name}` in the connection_init payload must be a string."
-            ));
-        };
-        let value = HeaderValue::from_str(text).map_err(|_| {
-            format!("`{name}` in the connection_init payload is not a valid header value.")
-        })?;
-        headers.append(
-            HeaderName::from_bytes(lower.as_bytes()).map_err(|_| missing())?,
-            value,
-        );
-    }
-    if let Some(id) = request_id {
-        headers.insert(REQUEST_ID, id.clone());
-    }
-    Ok(headers)
-}
-
-fn missing() -> String {
-    "Send your credential in the connection_init payload: {\"Authorization\": \"Bearer …\"} or {\"x-api-key\": \"…\"} (optionally with \"x-organization-id\"), flat or under \"headers\".".to_owned()
 }
 
 /// Who is at the other end of a WebSocket, and in which protocol.
@@ -456,7 +411,7 @@ impl Gate {
                 return Err(Refusal(4429, "Too many initialisation requests".to_owned()));
             }
             self.init_seen = true;
-        } else if operation && self.connection.headers.get().is_none() {
+        } else if operation && self.connection.caller.get().is_none() {
             return Err(Refusal(4401, "Unauthorized".to_owned()));
         }
         if self.transport_ws
@@ -559,7 +514,6 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let executor = Operations {
         state: state.clone(),
         connection: Arc::clone(&connection),
-        client,
     };
     let init = {
         let (state, connection) = (state.clone(), Arc::clone(&connection));
@@ -569,16 +523,20 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                 Err(async_graphql::Error::new(message))
             };
             let refused = |message: String| refused_with(4403, message);
-            let headers = match payload_headers(&payload, request_id.as_ref()) {
-                Ok(headers) => headers,
+            let request_id = request_id
+                .as_ref()
+                .and_then(|id| id.to_str().ok())
+                .map(str::to_owned);
+            let presented = match Presented::from_payload(&payload, request_id) {
+                Ok(presented) => presented,
                 Err(message) => return refused(message),
             };
-            match super::super::pipeline::identify(&state, &headers).await {
+            match super::super::pipeline::identify(&state, &presented).await {
                 Ok(Some(_)) => {
-                    let _ = connection.headers.set(headers);
+                    let _ = connection.caller.set(Caller { presented, client });
                     Ok(Data::default())
                 }
-                Ok(None) => refused(missing()),
+                Ok(None) => refused(missing_in_payload()),
                 Err(error) => {
                     if error.status == StatusCode::UNAUTHORIZED
                         && let Some(ip) = client
@@ -621,7 +579,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                     Some(message) => message,
                     None => return,
                 },
-                () = tokio::time::sleep_until(init_deadline), if connection.headers.get().is_none() => {
+                () = tokio::time::sleep_until(init_deadline), if connection.caller.get().is_none() => {
                     close(4408, "Connection initialisation timeout")
                 }
                 () = closing(scope.as_ref()) => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
