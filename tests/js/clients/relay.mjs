@@ -39,8 +39,10 @@ const {
 } = RelayRuntime;
 if (!trustedUrl) throw new Error('set TRUSTED_GATEWAY_URL: a gateway running relay/persisted/__generated__/trusted-documents.json in enforce mode');
 
-// Every HTTP exchange, to check what went over the wire (the idempotent replay, ids alone).
+// Every HTTP exchange, to check what went over the wire (the idempotent replay, ids alone),
+// and the subscriptions each transport carried.
 const exchanges = [];
+const subscriptionsOver = { ws: 0, sse: 0 };
 
 /**
  * Relay's network for a gateway: documents go as text, or by `documentId` when relay-compiler
@@ -66,7 +68,9 @@ function network(gatewayUrl) {
   const subscribeFn = (params, variables, cacheConfig) =>
     Observable.create((sink) => {
       const request = { query: '', ...document(params), operationName: params.name, variables };
-      return cacheConfig?.metadata?.transport === 'sse' ? sse.subscribe(request, sink) : ws.subscribe(request, sink);
+      const transport = cacheConfig?.metadata?.transport === 'sse' ? 'sse' : 'ws';
+      subscriptionsOver[transport] += 1;
+      return (transport === 'sse' ? sse : ws).subscribe(request, sink);
     });
   return { network: Network.create(fetchFn, subscribeFn), close: () => Promise.all([ws.dispose(), sse.dispose()]) };
 }
@@ -125,6 +129,7 @@ function createdEvent(env, subscription, variables, transport, name) {
 
 // Over each transport: an endpoint created outside Relay arrives, and its record enters the store.
 const subscribes = (transport) => async () => {
+  const opened = subscriptionsOver[transport];
   const after = await latestEventCursor();
   const name = `${tag} via ${transport}`;
   const event = createdEvent(environment, EventsSubscription, { after, filter: { types: ['ENDPOINT_CREATED'] } }, transport, name);
@@ -135,6 +140,7 @@ const subscribes = (transport) => async () => {
   assert.ok(delivered.cursor);
   assert.equal(record(environment, endpoint.id).name, name);
   assert.equal(record(environment, delivered.id).__typename, 'EndpointEvent');
+  assert.equal(subscriptionsOver[transport], opened + 1);
 };
 
 await scenarios('Relay', [

@@ -47,6 +47,10 @@ const recordingFetch = async (input, init) => {
 // Subscriptions go over graphql-sse, or over graphql-ws when the operation's context says so.
 const sse = createSseClient({ url, headers: { authorization } });
 const ws = createWsClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization } });
+let wsConnected = false;
+ws.on('connected', () => {
+  wsConnected = true;
+});
 const embedded = () => null;
 const client = new Client({
   url,
@@ -360,6 +364,7 @@ await scenarios('urql', [
         assert.equal(event.endpointId, endpoint.id);
         assert.equal(event.endpoint.id, endpoint.id);
         assert.ok(event.cursor);
+        assert.ok(wsConnected, 'the subscription went over the WebSocket');
       } finally {
         subscription.unsubscribe();
       }
