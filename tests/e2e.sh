@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end checks with real clients against a live gateway: GraphiQL in Debian's Chromium,
-# the schema contract (live introspection, breaking changes since the previous commit) and the
-# typed TypeScript example, graphql-http's GraphQL-over-HTTP audit, and the client matrix (Apollo Client,
-# urql, Relay). Needs the gateway built (cargo build), node/npm and chromium.
+# End-to-end checks with real clients against a live gateway: GraphiQL and an EventSource on a
+# stream ticket in Debian's Chromium, the schema contract (live introspection, breaking changes
+# since the previous commit) and the typed TypeScript example, graphql-http's GraphQL-over-HTTP
+# audit, and the client matrix (Apollo Client, urql, Relay; Relay's persisted documents on a
+# second gateway enforcing them). Needs the gateway built (cargo build), node/npm and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,10 @@ echo "--- GraphiQL in Chromium"
 (cd tests/js && GATEWAY_URL="$url" API_KEY="$key" EXPECT_NAME="$name" \
   SCREENSHOT="$(pwd)/../../$artifacts/graphiql.png" node graphiql.mjs)
 echo "artifact: $artifacts/graphiql.png"
+passed=$((passed + 1))
+
+echo "--- EventSource on a stream ticket in Chromium"
+(cd tests/js && GATEWAY_URL="$url" API_KEY="$key" node eventsource.mjs)
 passed=$((passed + 1))
 
 echo "--- schema contract: live introspection equals schema.graphql"
