@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end checks with real clients against a live gateway: GraphiQL in Debian's Chromium,
-# the schema contract (live introspection, breaking changes since the previous commit) and the
-# typed TypeScript example, graphql-http's GraphQL-over-HTTP audit, and the client matrix (Apollo Client,
-# urql, Relay). Needs the gateway built (cargo build), node/npm and chromium.
+# End-to-end checks with real clients against a live gateway: GraphiQL and an EventSource on a
+# stream ticket in Debian's Chromium, the schema contract (live introspection, breaking changes
+# since the previous commit) and the typed TypeScript example, graphql-http's GraphQL-over-HTTP
+# audit, and the client matrix (Apollo Client, urql, Relay; Relay's persisted documents on a
+# second gateway enforcing them). Needs the gateway built (cargo build), node/npm and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,10 @@ echo "--- GraphiQL in Chromium"
 echo "artifact: $artifacts/graphiql.png"
 passed=$((passed + 1))
 
+echo "--- EventSource on a stream ticket in Chromium"
+(cd tests/js && GATEWAY_URL="$url" API_KEY="$key" node eventsource.mjs)
+passed=$((passed + 1))
+
 echo "--- schema contract: live introspection equals schema.graphql"
 (cd tests/js && node schema-contract.mjs live "$url/graphql" ../../schema.graphql)
 passed=$((passed + 1))
@@ -68,8 +73,19 @@ echo "--- GraphQL over HTTP: graphql-http's server audit, every MUST and SHOULD"
 (cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node audit.mjs)
 passed=$((passed + 1))
 
-echo "--- client matrix: Apollo Client, urql with Graphcache, Relay (HTTP, graphql-ws, graphql-sse)"
-(cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node clients.mjs)
+echo "--- client matrix: Apollo Client, urql with Graphcache, Relay (HTTP, graphql-ws, graphql-sse, persisted documents)"
+# Relay's persisted documents run on a second gateway, over the same database, that runs only
+# the manifest relay-compiler writes.
+(cd tests/js && node clients.mjs --compile-relay >/dev/null)
+relay_port=$(free_port)
+"$bin" serve --listen "127.0.0.1:$relay_port" \
+  --trusted-documents tests/js/relay/persisted/__generated__/trusted-documents.json \
+  --trusted-documents-mode enforce 2>"$artifacts/relay-trusted-gateway.log" &
+relay_gateway=$!
+trap 'kill $gateway $relay_gateway 2>/dev/null; wait $gateway $relay_gateway 2>/dev/null; rm -rf "$work"' EXIT
+await_gateway "http://127.0.0.1:$relay_port"
+(cd tests/js && GATEWAY_URL="$url/graphql" TRUSTED_GATEWAY_URL="http://127.0.0.1:$relay_port/graphql" API_KEY="$key" node clients.mjs)
+kill $relay_gateway 2>/dev/null; wait $relay_gateway 2>/dev/null || true
 passed=$((passed + 1))
 
 echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"

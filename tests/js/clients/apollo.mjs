@@ -1,6 +1,7 @@
 // Apollo Client 4 against a live gateway: relay-style pagination in InMemoryCache, node
 // refetch, create/update/delete with cache updates, the provider-config union, user errors,
-// an Idempotency-Key retry, automatic persisted queries, and a subscription over graphql-ws.
+// an Idempotency-Key retry, automatic persisted queries, and subscriptions over graphql-ws and
+// over graphql-sse (graphql-sse's ApolloLink recipe, chosen by the operation's context).
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 
@@ -8,10 +9,13 @@ import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition, relayStylePagination } from '@apollo/client/utilities';
+import { print } from 'graphql';
+import { createClient as createSseClient } from 'graphql-sse';
 import { createClient } from 'graphql-ws';
+import { Observable } from 'rxjs';
 import WebSocket from 'ws';
 
-import { authorization, latestEventCursor, possibleTypes, scenarios, tagFor, url, within, wsUrl } from './common.mjs';
+import { authorization, createElsewhere, latestEventCursor, possibleTypes, scenarios, tagFor, url, within, wsUrl } from './common.mjs';
 
 const tag = tagFor('apollo');
 
@@ -28,12 +32,25 @@ const http = new PersistedQueryLink({ sha256 }).concat(
   new HttpLink({ uri: url, headers: { authorization }, fetch: recordingFetch }),
 );
 const wsClient = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization } });
+const sseClient = createSseClient({ url, headers: { authorization } });
+// Subscriptions over graphql-ws, or over graphql-sse when the operation's context says 'sse'.
+let sseSubscriptions = 0;
+const sseLink = new ApolloLink(
+  (operation) =>
+    new Observable((sink) => {
+      sseSubscriptions += 1;
+      return sseClient.subscribe(
+        { query: print(operation.query), variables: operation.variables, operationName: operation.operationName },
+        { next: (value) => sink.next(value), error: (error) => sink.error(error), complete: () => sink.complete() },
+      );
+    }),
+);
 const link = ApolloLink.split(
   ({ query }) => {
     const definition = getMainDefinition(query);
     return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
   },
-  new GraphQLWsLink(wsClient),
+  ApolloLink.split((operation) => operation.getContext().transport === 'sse', sseLink, new GraphQLWsLink(wsClient)),
   http,
 );
 const client = new ApolloClient({
@@ -276,6 +293,37 @@ await scenarios('Apollo Client', [
     },
   ],
   [
+    'a subscription over graphql-sse (context transport: sse) receives an endpoint created elsewhere, and the cache holds it',
+    async () => {
+      const after = await latestEventCursor();
+      const name = `${tag} via sse`;
+      let sub;
+      const received = new Promise((resolve, reject) => {
+        sub = client
+          .subscribe({ query: EVENTS, variables: { after, filter: { types: ['ENDPOINT_CREATED'] } }, context: { transport: 'sse' } })
+          .subscribe({
+            next: ({ data, error }) => {
+              if (error) reject(error);
+              else if (data.endpointEvents.endpoint?.name === name) resolve(data.endpointEvents);
+            },
+            error: reject,
+          });
+      });
+      try {
+        const endpoint = await createElsewhere(name);
+        const event = await within(10_000, 'the ENDPOINT_CREATED event over graphql-sse', received);
+        assert.equal(event.type, 'ENDPOINT_CREATED');
+        assert.equal(event.endpointId, endpoint.id);
+        assert.ok(event.cursor);
+        const cached = client.readFragment({ id: `Endpoint:${endpoint.id}`, fragment: gql`fragment ApolloSseEndpoint on Endpoint { id name }` });
+        assert.equal(cached.name, name);
+        assert.equal(sseSubscriptions, 1);
+      } finally {
+        sub.unsubscribe();
+      }
+    },
+  ],
+  [
     'an Idempotency-Key sent in the context headers: the retry returns the same endpoint and creates nothing',
     async () => {
       const context = { headers: { 'Idempotency-Key': randomUUID() } };
@@ -333,3 +381,4 @@ await scenarios('Apollo Client', [
 ]);
 
 await wsClient.dispose();
+sseClient.dispose();

@@ -1,16 +1,20 @@
 // urql 6 with Graphcache against a live gateway: relay pagination, node refetch,
 // create/update/delete with cache updates, the provider-config union, user errors, an
 // Idempotency-Key retry, urql's default Accept (which names event streams and multipart too)
-// answered as JSON, and a subscription over graphql-sse's distinct connections.
+// answered as JSON, persisted queries with persistedExchange (APQ, by GET), and
+// subscriptions over graphql-sse's distinct connections and over graphql-ws.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
 import { Client, fetchExchange, gql, subscriptionExchange } from '@urql/core';
 import { cacheExchange } from '@urql/exchange-graphcache';
 import { relayPagination } from '@urql/exchange-graphcache/extras';
+import { persistedExchange } from '@urql/exchange-persisted';
 import { createClient as createSseClient } from 'graphql-sse';
+import { createClient as createWsClient } from 'graphql-ws';
+import WebSocket from 'ws';
 
-import { authorization, introspection, latestEventCursor, scenarios, tagFor, url, within } from './common.mjs';
+import { authorization, createElsewhere, introspection, latestEventCursor, scenarios, tagFor, url, within, wsUrl } from './common.mjs';
 
 const tag = tagFor('urql');
 
@@ -22,15 +26,31 @@ console.warn = (...args) => {
   warn(...args);
 };
 
-// Every HTTP exchange, to check the request's Accept and the response's Content-Type.
+// Every HTTP exchange, to check the request's Accept, how it named its document (persisted
+// queries go by GET) and the response's Content-Type.
 const exchanges = [];
 const recordingFetch = async (input, init) => {
   const response = await fetch(input, init);
-  exchanges.push({ accept: new Headers(init.headers).get('accept'), contentType: response.headers.get('content-type'), headers: response.headers });
+  const params = init.method === 'GET' ? Object.fromEntries(new URL(input).searchParams) : JSON.parse(init.body);
+  const extensions = typeof params.extensions === 'string' ? JSON.parse(params.extensions) : params.extensions;
+  exchanges.push({
+    method: init.method,
+    query: params.query,
+    hash: extensions?.persistedQuery?.sha256Hash,
+    accept: new Headers(init.headers).get('accept'),
+    contentType: response.headers.get('content-type'),
+    headers: response.headers,
+  });
   return response;
 };
 
+// Subscriptions go over graphql-sse, or over graphql-ws when the operation's context says so.
 const sse = createSseClient({ url, headers: { authorization } });
+const ws = createWsClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization } });
+let wsConnected = false;
+ws.on('connected', () => {
+  wsConnected = true;
+});
 const embedded = () => null;
 const client = new Client({
   url,
@@ -67,10 +87,14 @@ const client = new Client({
         },
       },
     }),
+    persistedExchange(),
     fetchExchange,
     subscriptionExchange({
-      forwardSubscription: (request) => ({
-        subscribe: (sink) => ({ unsubscribe: sse.subscribe({ ...request, query: request.query ?? '' }, sink) }),
+      forwardSubscription: (request, operation) => ({
+        subscribe: (sink) => {
+          const transport = operation.context.transport === 'ws' ? ws : sse;
+          return { unsubscribe: transport.subscribe({ ...request, query: request.query ?? '' }, sink) };
+        },
       }),
     }),
   ],
@@ -320,6 +344,52 @@ await scenarios('urql', [
     },
   ],
   [
+    'a subscription over graphql-ws (context transport: ws) receives an endpoint created elsewhere',
+    async () => {
+      const after = await latestEventCursor();
+      const name = `${tag} via ws`;
+      let subscription;
+      const received = new Promise((resolve, reject) => {
+        subscription = client
+          .subscription(EVENTS, { after, filter: { types: ['ENDPOINT_CREATED'] } }, { transport: 'ws' })
+          .subscribe(({ data, error }) => {
+            if (error) reject(error);
+            else if (data?.endpointEvents.endpoint?.name === name) resolve(data.endpointEvents);
+          });
+      });
+      try {
+        const endpoint = await createElsewhere(name);
+        const event = await within(10_000, 'the ENDPOINT_CREATED event over graphql-ws', received);
+        assert.equal(event.type, 'ENDPOINT_CREATED');
+        assert.equal(event.endpointId, endpoint.id);
+        assert.equal(event.endpoint.id, endpoint.id);
+        assert.ok(event.cursor);
+        assert.ok(wsConnected, 'the subscription went over the WebSocket');
+      } finally {
+        subscription.unsubscribe();
+      }
+    },
+  ],
+  [
+    'persisted queries with persistedExchange: a known document goes by its sha256 alone, by GET',
+    async () => {
+      // A document this run alone sends (its alias), so the gateway can't know its hash yet.
+      const alias = `n${Date.now().toString(36)}`;
+      const APQ = gql(`query UrqlApq($id: ID!) { node(id: $id) { id ... on Endpoint { ${alias}: name } } }`);
+      const before = exchanges.length;
+      const first = await run(client.query(APQ, { id: vapiEndpoint.id }, { requestPolicy: 'network-only' }));
+      const again = await run(client.query(APQ, { id: vapiEndpoint.id }, { requestPolicy: 'network-only' }));
+      assert.equal(first.node[alias], vapiEndpoint.name);
+      assert.equal(again.node[alias], vapiEndpoint.name);
+      const sent = exchanges.slice(before);
+      // Hash alone (PERSISTED_QUERY_NOT_FOUND), hash with the text, then the hash alone is enough.
+      assert.deepEqual(sent.map(({ query }) => typeof query === 'string'), [false, true, false]);
+      assert.equal(sent[2].method, 'GET');
+      assert.match(sent[0].hash, /^[0-9a-f]{64}$/);
+      assert.ok(sent.every(({ hash }) => hash === sent[0].hash));
+    },
+  ],
+  [
     'deleteEndpoint answers deletedEndpointId; invalidated, the cached list drops it and node(id) is NOT_FOUND',
     async () => {
       const victim = created.at(-1);
@@ -338,3 +408,4 @@ await scenarios('urql', [
 ]);
 
 sse.dispose();
+await ws.dispose();

@@ -70,11 +70,44 @@ graphql`
 `;
 
 graphql`
+  mutation RelayMatrixUpdateMutation($input: UpdateEndpointInput!) {
+    updateEndpoint(input: $input) {
+      endpoint {
+        ...RelayMatrix_endpoint @relay(mask: false)
+      }
+      currentEndpoint {
+        id
+        name
+        updatedAt
+      }
+      userErrors {
+        field
+        code
+      }
+    }
+  }
+`;
+
+graphql`
   mutation RelayMatrixDeleteMutation($input: DeleteEndpointInput!) {
     deleteEndpoint(input: $input) {
       deletedEndpointId @deleteRecord
       userErrors {
         code
+      }
+    }
+  }
+`;
+
+graphql`
+  subscription RelayMatrixEventsSubscription($after: String, $filter: EndpointEventFilter) {
+    endpointEvents(after: $after, filter: $filter) {
+      id
+      cursor
+      type
+      endpointId
+      endpoint {
+        ...RelayMatrix_endpoint @relay(mask: false)
       }
     }
   }
