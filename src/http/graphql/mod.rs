@@ -1,14 +1,14 @@
-//! GraphQL over HTTP (graphql.github.io/graphql-over-http): `POST /graphql` with JSON,
-//! `GET /graphql?query=…` for queries, GraphiQL for browsers. Each request is negotiated,
-//! measured, authenticated, charged its floor, parsed, analysed against the limits and only then
-//! executed (`run`, read top to bottom, is the pipeline). Over 400 lines because the pipeline is
-//! kept in one file, in the order it runs.
+//! GraphQL on `/graphql`, one pipeline for every transport. A transport reads its request into
+//! an `Operation` (parameters, the caller's credential parsed once, how it arrived) and hands it
+//! to `run`: `prepare` (its stages in `prepare.rs`), then the one executor, `run_ready` — a
+//! query or mutation through `execute`, a subscription through `stream::subscribe`. The
+//! `Outcome` goes out in the transport's terms: JSON over HTTP (`POST` and `GET`, batches,
+//! keyed requests through the idempotency store), server-sent events (`sse.rs`), WebSocket
+//! (`ws.rs`).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use async_graphql::Variables;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -18,19 +18,16 @@ use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::apq::{ApqError, Resolved};
 use super::auth::Presented;
 use super::error::{ApiError, Envelope, ErrorCodes};
 use super::idempotency::{self, Begun, Keyed};
 use super::media::{Media, Stream, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
-use super::trusted::TrustedMode;
 use crate::code::Code;
 use crate::domain::Actor;
 use crate::graphql::analysis;
 use crate::graphql::loaders;
-use crate::graphql::query::Lookups;
 use crate::graphql::subscription::ResumeAfter;
 use crate::server::ConnectionScope;
 
@@ -39,15 +36,17 @@ mod cost;
 mod documents;
 mod order;
 mod params;
+mod prepare;
 mod sse;
 mod stream;
 mod ws;
 
 use answer::Answer;
 pub use cost::BYTES_PER_COST_POINT;
-use cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, returned_objects, within_a_bucket};
+use cost::returned_objects;
 pub use documents::{ParsedDocument, ParsedDocuments};
 use params::Params;
+use prepare::{Prepared, Ready, RootKey, prepare, root_keys};
 pub use stream::SubscriptionCounts;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
@@ -606,422 +605,6 @@ async fn execute(
         arrival.media.request_error_status(),
         pipeline::cost_report(requested, actual, throttle),
     ))
-}
-
-/// What `prepare` makes of an operation.
-enum Prepared {
-    /// Checked, authenticated and paid for: ready to run.
-    Ready(Box<Ready>),
-    /// Answered without running (the APQ protocol's answers).
-    Answered(Answer),
-}
-
-/// An operation ready to run, and what its run needs to settle its cost.
-struct Ready {
-    request: async_graphql::Request,
-    parsed: Arc<ParsedDocument>,
-    /// Whether the document passed full validation before (see `run`).
-    prevalidated: bool,
-    vouches: bool,
-    bucket: String,
-    floor: u64,
-    /// The cost reserved from the bucket.
-    requested: u64,
-    operation_name: Option<String>,
-    operation_type: OperationType,
-    /// Who is calling; `None` for an introspection-only operation without a credential.
-    actor: Option<Actor>,
-    /// Its lookups by id that returned nothing, which it pays for as objects returned.
-    lookups: Lookups,
-}
-
-/// Every step before an operation runs, for every transport: persisted queries, measurement
-/// before parsing, identity and the floor's charge, parsing, analysis against the limits, the
-/// reservation of its cost, and the request with its actor.
-async fn prepare(
-    state: &AppState,
-    caller: &Caller,
-    mut params: Params,
-    arrival: Arrival,
-) -> Result<Prepared, ApiError> {
-    let ticket = params
-        .ticket
-        .take()
-        .map(|ticket| (ticket, ticketed_operation(&params)));
-    let trusted = trusted_document(state, &mut params)?;
-    let only_introspection = trusted == Trusted::IfIntrospection;
-    let resolved = match (trusted, &state.apq) {
-        (Trusted::Named(text), _) => Ok(Some(Resolved::sent(text.to_string()))),
-        (_, Some(apq)) => apq.resolve(params.query, &params.extensions),
-        (_, None) if params.extensions.contains_key("persistedQuery") => {
-            Err(ApqError::NotSupported)
-        }
-        (_, None) => Ok(params.query.map(Resolved::sent)),
-    };
-    let Resolved { query, register } = match resolved {
-        Ok(Some(resolved)) => resolved,
-        Ok(None) => return Err(ApiError::bad_request("`query` is required.")),
-        // Apollo's protocol answers these with 200, so that clients send the query next.
-        Err(ApqError::NotFound) => {
-            return Ok(Prepared::Answered(Answer::Made(
-                json!({ "errors": [{ "message": "PersistedQueryNotFound",
-                    "extensions": { "code": Code::PersistedQueryNotFound.as_str() } }] }),
-            )));
-        }
-        Err(ApqError::NotSupported) => {
-            return Ok(Prepared::Answered(Answer::Made(
-                json!({ "errors": [{ "message": "PersistedQueryNotSupported",
-                    "extensions": { "code": Code::PersistedQueryNotSupported.as_str() } }] }),
-            )));
-        }
-        Err(ApqError::Invalid(message)) => return Err(ApiError::bad_request(message)),
-    };
-    // Measured before parsing: the parser recurses once per bracket, and its work grows
-    // with the tokens, so both are bounded before it runs.
-    let shape = crate::scan::document_shape(&query);
-    if shape.nesting > state.limits.max_nesting {
-        return Err(ApiError::nesting(super::nesting_message(
-            "The document",
-            shape.nesting,
-            state.limits.max_nesting,
-        )));
-    }
-    if shape.tokens > state.limits.max_tokens {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::TokenLimitExceeded,
-            format!(
-                "The document has {} tokens; the token limit is {} (`--max-tokens`).",
-                shape.tokens, state.limits.max_tokens
-            ),
-        ));
-    }
-    // Who is calling, and the floor paid, before any parsing: a document that never parses,
-    // validates or authenticates has still cost the work of reading it, and that work is
-    // charged to the credential, or to the address of an anonymous caller.
-    let actor = match ticket {
-        Some((ticket, operation)) => {
-            Some(pipeline::redeem(state, &caller.presented, &ticket, &operation).await?)
-        }
-        None => pipeline::identify(state, &caller.presented).await?,
-    };
-    let bucket = pipeline::bucket(actor.as_ref(), caller.client);
-    // A hash-only APQ request reads the remembered document, so its size counts too.
-    let paid = cost_floor(shape.tokens, arrival.request_bytes.max(query.len()));
-    within_a_bucket(
-        state,
-        paid,
-        "The document is so large that reading it costs",
-    )?;
-    pipeline::charge(state, &bucket, paid, paid).await?;
-
-    let cached = state.documents.get(&query);
-    let fresh = cached.is_none();
-    let parsed = match cached {
-        Some(parsed) => parsed,
-        None => Arc::new(ParsedDocument::new(
-            async_graphql::parser::parse_query(&query).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    Code::GraphqlParseFailed,
-                    format!("The query does not parse: {e}"),
-                )
-            })?,
-        )),
-    };
-    let document = &parsed.document;
-    let analysis = analysis::analyse(
-        document,
-        params.operation_name.as_deref(),
-        &params.variables,
-        &state.schema_shape,
-    )
-    .map_err(|analysis::AnalysisError::UnknownOperation(m)| {
-        ApiError::new(StatusCode::BAD_REQUEST, Code::GraphqlValidationFailed, m)
-    })?;
-    if analysis.operation_type == OperationType::Subscription
-        && let Ok((_, operation)) =
-            analysis::select_operation(document, params.operation_name.as_deref())
-    {
-        let mut keys = std::collections::HashSet::new();
-        root_keys(
-            document,
-            &operation.node.selection_set.node,
-            &mut keys,
-            0,
-            RootKey::ResponseKey,
-        );
-        if keys.len() != 1 || keys.contains("__typename") {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::GraphqlValidationFailed,
-                "A subscription selects exactly one root field (not __typename), with its fragments expanded; open one subscription per field.",
-            ));
-        }
-    }
-    if analysis.operation_type == OperationType::Subscription && !arrival.streaming {
-        return Err(ApiError::bad_request(
-            "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL) or server-sent events (`Accept: text/event-stream`).",
-        ));
-    }
-    // A subscription only reads, so an event stream may ask for it by GET (EventSource).
-    let safe = analysis.operation_type == OperationType::Query
-        || (arrival.streaming && analysis.operation_type == OperationType::Subscription);
-    if arrival.via_get && !safe {
-        let mut refusal = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            Code::BadRequest,
-            "Only queries may be sent with GET; send mutations with POST.",
-        );
-        refusal.allow = Some("POST");
-        return Err(refusal);
-    }
-    if only_introspection && !analysis.introspection_only {
-        return Err(not_trusted());
-    }
-    if analysis.introspects && !state.limits.introspection {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::GraphqlValidationFailed,
-            "Introspection is turned off on this gateway; the schema is published as schema.graphql.",
-        ));
-    }
-    check_limits(&analysis, &state.limits)?;
-    if actor.is_none() && !analysis.introspection_only {
-        return Err(ApiError::credential_required());
-    }
-
-    // Only an authenticated caller's query text is remembered, so anonymous traffic can't
-    // fill the cache.
-    if let (Some(apq), Some(hash), Some(_)) = (&state.apq, register, &actor) {
-        apq.remember(hash, &query);
-    }
-    if fresh && actor.is_some() {
-        state.documents.keep(&query, &parsed);
-    }
-    // The floor grows with the fields the operation selects (fragments expanded): validating
-    // and planning them is work whatever the response holds. The rest of what the operation
-    // may cost is reserved now; what its response doesn't use goes back, down to the floor.
-    let floor = paid + analysis.fields / FIELDS_PER_COST_POINT;
-    let requested = analysis.cost.max(floor);
-    within_a_bucket(state, requested, "The query may cost")?;
-    pipeline::charge(state, &bucket, requested - paid, requested).await?;
-
-    // A document that passed every rule before is validated only for what this request
-    // changes, its variables; a document with several operations always in full (the rules
-    // read variables of operations it doesn't run).
-    let operation = single_operation(document)
-        .then(|| analysis::select_operation(document, params.operation_name.as_deref()).ok())
-        .flatten()
-        .map(|(_, operation)| &operation.node);
-    let prevalidated = parsed.validated()
-        && operation.is_some_and(|operation| {
-            state
-                .schema_shape
-                .inputs
-                .variables_surely_valid(operation, &params.variables)
-        });
-    // Full validation vouches for the whole document only when every variable was given: the
-    // arguments rule skips an argument whole (its literal parts too) when a variable in it
-    // is missing.
-    let vouches = operation.is_some_and(|operation| {
-        operation
-            .variable_definitions
-            .iter()
-            .all(|d| params.variables.contains_key(d.node.name.node.as_str()))
-    });
-    // Parsed once: async-graphql runs the document already parsed here.
-    let lookups = Lookups::default();
-    let mut request = async_graphql::Request::new(query)
-        .variables(Variables::from_json(Value::Object(params.variables)))
-        .data(lookups.clone());
-    request.set_parsed_query(document.clone());
-    if let Some(name) = params.operation_name.clone() {
-        request = request.operation_name(name);
-    }
-    if let Some(actor) = &actor {
-        let query = analysis.operation_type == OperationType::Query;
-        request = with_actor(state, request, actor.clone(), query);
-    }
-    let operation_type = analysis.operation_type;
-    Ok(Prepared::Ready(Box::new(Ready {
-        request,
-        parsed,
-        prevalidated,
-        vouches,
-        bucket,
-        floor,
-        requested,
-        operation_name: params.operation_name,
-        operation_type,
-        actor,
-        lookups,
-    })))
-}
-
-/// The operation a stream ticket must have been minted for, as the request names it.
-fn ticketed_operation(params: &Params) -> String {
-    use crate::domain::stream_tickets::{Document, operation_hash};
-    let document = match (&params.document_id, &params.query) {
-        (Some(id), _) => Document::Id(id),
-        (None, text) => Document::Text(text.as_deref().unwrap_or_default()),
-    };
-    operation_hash(
-        document,
-        params.operation_name.as_deref(),
-        &params.variables,
-    )
-}
-
-/// What the trusted documents make of an operation.
-#[derive(Debug, PartialEq, Eq)]
-enum Trusted {
-    /// Named by `documentId` or APQ's hash: this document of the manifest runs.
-    Named(Arc<str>),
-    /// Sent as text, which may run: a document of the manifest, or any text when the mode
-    /// allows it.
-    Text,
-    /// Sent as text that is no trusted document, in `enforce` mode with introspection allowed:
-    /// it runs only if it only introspects.
-    IfIntrospection,
-}
-
-/// Looks the operation up in the trusted documents; in `enforce` mode anything else is refused.
-fn trusted_document(state: &AppState, params: &mut Params) -> Result<Trusted, ApiError> {
-    let documents = &state.trusted;
-    let mode = documents.mode();
-    if let Some(id) = params.document_id.take() {
-        if mode == TrustedMode::Off {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::PersistedQueryNotSupported,
-                "`documentId` names a trusted document, and this gateway keeps none (`--trusted-documents`); send the `query`.",
-            ));
-        }
-        if params.query.is_some() {
-            return Err(ApiError::bad_request(
-                "Send a `documentId` or a `query`, not both.",
-            ));
-        }
-        return match documents.current().by_id(&id) {
-            Some(text) => Ok(Trusted::Named(text)),
-            None => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::PersistedQueryNotFound,
-                format!(
-                    "No trusted document has the id `{}`; the client and the gateway's manifest are of different builds.",
-                    id.chars().take(80).collect::<String>()
-                ),
-            )),
-        };
-    }
-    if mode == TrustedMode::Off {
-        return Ok(Trusted::Text);
-    }
-    let manifest = documents.current();
-    let hash = params
-        .extensions
-        .get("persistedQuery")
-        .and_then(|p| p.get("sha256Hash"))
-        .and_then(Value::as_str)
-        .and_then(super::apq::parse_hash);
-    match (&params.query, hash) {
-        (None, Some(hash)) => {
-            if let Some(text) = manifest.by_hash(&hash) {
-                return Ok(Trusted::Named(text));
-            }
-        }
-        (Some(text), _) if manifest.contains_text(text) => return Ok(Trusted::Text),
-        _ => {}
-    }
-    match mode {
-        TrustedMode::Enforce
-            if documents.settings.allow_introspection && params.query.is_some() =>
-        {
-            Ok(Trusted::IfIntrospection)
-        }
-        TrustedMode::Enforce => Err(not_trusted()),
-        _ => Ok(Trusted::Text),
-    }
-}
-
-fn not_trusted() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        Code::PersistedQueryNotAllowed,
-        "This gateway runs only its trusted documents (`--trusted-documents-mode enforce`); send the `documentId` of one of them.",
-    )
-}
-
-/// The response keys of a selection set's fields, its fragments expanded (the GraphQL spec's
-/// "single root field" rule counts them); fragments nested past the nesting limit's worth
-/// count as one more key each, so a cycle can't loop.
-fn root_keys<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a async_graphql::parser::types::SelectionSet,
-    keys: &mut std::collections::HashSet<&'a str>,
-    depth: usize,
-    by: RootKey,
-) {
-    use async_graphql::parser::types::Selection;
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                keys.insert(match by {
-                    RootKey::ResponseKey => field.node.response_key().node.as_str(),
-                    RootKey::Name => field.node.name.node.as_str(),
-                });
-            }
-            _ if depth > 32 => {
-                keys.insert("(fragments nested too deep)");
-            }
-            Selection::InlineFragment(inline) => {
-                root_keys(
-                    document,
-                    &inline.node.selection_set.node,
-                    keys,
-                    depth + 1,
-                    by,
-                );
-            }
-            Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    root_keys(
-                        document,
-                        &fragment.node.selection_set.node,
-                        keys,
-                        depth + 1,
-                        by,
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// What `root_keys` collects of each field: its response key (its alias, if any) or its name.
-#[derive(Debug, Clone, Copy)]
-enum RootKey {
-    ResponseKey,
-    Name,
-}
-
-fn single_operation(document: &ExecutableDocument) -> bool {
-    match &document.operations {
-        DocumentOperations::Single(_) => true,
-        DocumentOperations::Multiple(operations) => operations.len() == 1,
-    }
-}
-
-/// The request's actor, and its loaders (caching only for a query).
-fn with_actor(
-    state: &AppState,
-    request: async_graphql::Request,
-    actor: Actor,
-    query: bool,
-) -> async_graphql::Request {
-    let loader = loaders::phone_numbers(state.db.clone(), actor.organization_id, query);
-    request.data(actor).data(loader)
 }
 
 /// The request with every read and write of its resolvers and loaders going through `db`
