@@ -4,7 +4,7 @@
 // meanwhile (its data carries the endpoint, `lastEventId` the cursor); the spent ticket's URL
 // opened again fails (an EventSource error, and 401 UNAUTHENTICATED to fetch).
 //   GATEWAY_URL=http://127.0.0.1:8080 API_KEY=kros_test_… node eventsource.mjs
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const gateway = new URL(process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080');
 const apiKey = process.env.API_KEY;
@@ -13,13 +13,7 @@ if (!apiKey) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 let outcome;
 try {
   const page = await browser.newPage();

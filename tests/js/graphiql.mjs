@@ -2,7 +2,7 @@
 // docs explorer and the query-builder explorer plugin, a real test key runs the example query, the created endpoint's name shows
 // in the result pane, and no request goes to another host or breaks the page's CSP.
 //   GATEWAY_URL=http://127.0.0.1:8080 API_KEY=kros_test_… EXPECT_NAME=… SCREENSHOT=… node graphiql.mjs
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const gateway = new URL(process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080');
 const apiKey = process.env.API_KEY;
@@ -13,13 +13,7 @@ if (!apiKey || !expectName) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 const failures = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
