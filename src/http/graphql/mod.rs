@@ -34,10 +34,12 @@ use crate::server::ConnectionScope;
 mod answer;
 mod cost;
 mod documents;
+mod multipart;
 mod order;
 mod params;
 mod sse;
 mod stream;
+mod streamed;
 mod ws;
 
 use answer::Answer;
@@ -90,9 +92,14 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
     if params.ticket.is_some() && negotiated.stream != Stream::Preferred {
         return pipeline::ticket_misused().render(Envelope::Graphql(Media::Json));
     }
-    if negotiated.stream == Stream::Preferred {
+    if negotiated.stream == Stream::Preferred || (negotiated.multipart && negotiated.json.is_none())
+    {
         let operation = params.operation_name.clone();
-        let response = sse::respond(state, headers, client, scope, params, true, raw.len()).await;
+        let response = if negotiated.multipart {
+            multipart::respond(state, headers, client, scope, params, true, raw.len()).await
+        } else {
+            sse::respond(state, headers, client, scope, params, true, raw.len()).await
+        };
         return with_outcome(response, operation);
     }
     if params.query.is_none() && params.extensions.is_empty() && wants_html(&headers) {
@@ -106,7 +113,7 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
         via_get: true,
         media,
         request_bytes: raw.len(),
-        streaming: negotiated.stream == Stream::Accepted,
+        streaming: negotiated.stream == Stream::Accepted || negotiated.multipart,
     };
     let response = answer(&state, &headers, client, scope, params, arrival).await;
     with_outcome(response, operation)
@@ -163,7 +170,7 @@ pub async fn post(
         Err(refusal) => return refusal.render(Envelope::Graphql(media)),
     };
     // A subscription has no JSON answer: it streams whenever the client takes a stream at all.
-    let streaming = negotiated.stream != Stream::Refused;
+    let streaming = negotiated.stream != Stream::Refused || negotiated.multipart;
     if let Some(key) = key {
         if value.is_array() {
             return idempotency::invalid(
@@ -221,6 +228,9 @@ pub async fn post(
             };
             answer(&state, &headers, client, scope, params, arrival).await
         }
+        _ if negotiated.multipart => {
+            multipart::respond(state, headers, client, scope, params, false, body.len()).await
+        }
         _ => sse::respond(state, headers, client, scope, params, false, body.len()).await,
     };
     with_outcome(response, operation)
@@ -244,7 +254,8 @@ async fn answer(
     }
 }
 
-/// Runs a prepared operation: a subscription as an event stream, anything else in JSON.
+/// Runs a prepared operation: a subscription as multipart or an event stream, as `Accept`
+/// prefers, anything else in JSON.
 async fn answer_ready(
     state: &AppState,
     headers: &HeaderMap,
@@ -253,6 +264,9 @@ async fn answer_ready(
     arrival: Arrival,
 ) -> Response {
     if ready.operation_type == OperationType::Subscription {
+        if negotiate(headers).multipart {
+            return multipart::respond_ready(state, headers, ready, arrival, scope).await;
+        }
         return sse::respond_ready(state, headers, ready, arrival, scope).await;
     }
     respond(execute(state, ready, arrival).await, arrival.media)
@@ -673,7 +687,7 @@ async fn prepare(
     }
     if analysis.operation_type == OperationType::Subscription && !arrival.streaming {
         return Err(ApiError::bad_request(
-            "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL) or server-sent events (`Accept: text/event-stream`).",
+            "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL), server-sent events (`Accept: text/event-stream`) or multipart subscriptions (`Accept: multipart/mixed;subscriptionSpec=1.0`).",
         ));
     }
     // A subscription only reads, so an event stream may ask for it by GET (EventSource).

@@ -20,7 +20,7 @@ use super::super::error::{ApiError, Envelope};
 use super::super::media::Media;
 use super::params::Params;
 use super::stream::Started;
-use super::{Arrival, Ready, stream as streaming};
+use super::{Arrival, Ready, stream as streaming, streamed};
 use crate::domain::events;
 use crate::graphql::subscription::{LastDelivered, ResumeAfter};
 use crate::server::ConnectionScope;
@@ -123,20 +123,13 @@ fn events(
     media: Media,
     scope: Option<ConnectionScope>,
 ) -> Response {
-    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream; the same
-    // status and body as a POST taking JSON gets.
-    let responses = match started {
-        Ok(Started::Running(responses)) => responses,
-        Ok(Started::Refused(status, answer)) => {
-            return super::json_response(status, answer, media);
-        }
-        Err(error) => return error.render(Envelope::Graphql(media)),
+    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream.
+    let responses = match streamed::running(started, media) {
+        Ok(responses) => responses,
+        Err(refused) => return refused,
     };
     let messages = responses.map(move |mut response| {
-        let cursor = match response.extensions.remove(streaming::EVENT_ID) {
-            Some(async_graphql::Value::String(cursor)) => Some(cursor),
-            _ => None,
-        };
+        let cursor = streamed::take_cursor(&mut response);
         let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
         let event = Event::default().event("next").data(data);
         // Each event's result names it; the ending error after the last one doesn't.
@@ -145,16 +138,9 @@ fn events(
             None => event,
         })
     });
-    let until_shutdown = messages.take_until(async move {
-        match scope {
-            Some(scope) => scope.closing().await,
-            None => std::future::pending().await,
-        }
-    });
+    let until_shutdown = messages.take_until(streamed::closing(scope));
     let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
-    // Comments more often than the idle timeout, so a quiet subscription isn't cut.
-    let keep_alive = (state.server_limits.idle_timeout / 3)
-        .clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let keep_alive = streamed::keep_alive(state, Duration::from_secs(15));
     let mut response = Sse::new(until_shutdown.chain(complete))
         .keep_alive(KeepAlive::new().interval(keep_alive))
         .into_response();
