@@ -342,3 +342,23 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn a_subscription_by_get_streams_as_multipart_too(app) {
+        let key = app.org.test_key.clone();
+        let response = reqwest::Client::new()
+            .get(format!("{}/graphql", app.address))
+            .query(&[("query", "subscription { endpointEvents { type endpoint { name } } }")])
+            .header("accept", APOLLO_CLIENT)
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .expect("GET");
+        let mut parts = Multipart { response, buffer: String::new(), opened: false };
+        assert_eq!(parts.response.status(), 200);
+        assert!(parts.content_type().starts_with("multipart/mixed"), "{}", parts.content_type());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.create_ok(&key, webhook("By GET")).await;
+        assert_eq!(parts.next_payload().await["data"]["endpointEvents"]["endpoint"]["name"], "By GET");
+    }
+}

@@ -104,19 +104,17 @@ pub(super) async fn respond_ready(
         |request| request,
     )
     .await;
-    let results = match streamed::running(started, arrival.media) {
-        Ok(results) => results,
-        Err(refused) => return refused,
-    };
     let heartbeat = streamed::keep_alive(state, HEARTBEAT_AT_MOST);
-    let body = Body::from_stream(parts(results, heartbeat, scope));
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Proxies (nginx) must pass each part on as it comes.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    streamed::answer(started, arrival.media, |results| {
+        let body = Body::from_stream(parts(results, heartbeat, scope));
+        let mut response = (StatusCode::OK, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // Proxies (nginx) must pass each part on as it comes.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    })
 }
 
 /// What is left to send of a multipart response.

@@ -116,37 +116,35 @@ fn resuming(
     }
 }
 
-/// `started`'s results as `next` messages, then `complete`.
+/// `started`'s results as `next` messages, then `complete`; refused before it ran, an HTTP
+/// error, as graphql-sse has it, not a stream.
 fn events(
     state: &AppState,
     started: Result<Started, ApiError>,
     media: Media,
     scope: Option<ConnectionScope>,
 ) -> Response {
-    // Refused before it ran: an HTTP error, as graphql-sse has it, not a stream.
-    let responses = match streamed::running(started, media) {
-        Ok(responses) => responses,
-        Err(refused) => return refused,
-    };
-    let messages = responses.map(move |mut response| {
-        let cursor = streamed::take_cursor(&mut response);
-        let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
-        let event = Event::default().event("next").data(data);
-        // Each event's result names it; the ending error after the last one doesn't.
-        Ok::<_, Infallible>(match cursor {
-            Some(cursor) => event.id(cursor),
-            None => event,
-        })
-    });
-    let until_shutdown = messages.take_until(streamed::closing(scope));
-    let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
     let keep_alive = streamed::keep_alive(state, Duration::from_secs(15));
-    let mut response = Sse::new(until_shutdown.chain(complete))
-        .keep_alive(KeepAlive::new().interval(keep_alive))
-        .into_response();
-    // Proxies (nginx) must pass each message on as it comes.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    streamed::answer(started, media, |responses| {
+        let messages = responses.map(move |mut response| {
+            let cursor = streamed::take_cursor(&mut response);
+            let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+            let event = Event::default().event("next").data(data);
+            // Each event's result names it; the ending error after the last one doesn't.
+            Ok::<_, Infallible>(match cursor {
+                Some(cursor) => event.id(cursor),
+                None => event,
+            })
+        });
+        let until_shutdown = messages.take_until(streamed::closing(scope));
+        let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
+        let mut response = Sse::new(until_shutdown.chain(complete))
+            .keep_alive(KeepAlive::new().interval(keep_alive))
+            .into_response();
+        // Proxies (nginx) must pass each message on as it comes.
+        response
+            .headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    })
 }

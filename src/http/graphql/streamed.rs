@@ -13,16 +13,17 @@ use super::super::media::Media;
 use super::stream::{EVENT_ID, Started};
 use crate::server::ConnectionScope;
 
-/// The results of an operation that started; one refused before it ran gets, as the HTTP
-/// answer, the same status and body as a POST taking JSON.
-pub(super) fn running(
+/// The answer to an operation over a streaming transport: `stream` makes it of its results once
+/// it started; one refused before it ran gets the same status and body as a POST taking JSON.
+pub(super) fn answer(
     started: Result<Started, ApiError>,
     media: Media,
-) -> Result<BoxStream<'static, Response>, axum::response::Response> {
+    stream: impl FnOnce(BoxStream<'static, Response>) -> axum::response::Response,
+) -> axum::response::Response {
     match started {
-        Ok(Started::Running(responses)) => Ok(responses),
-        Ok(Started::Refused(status, answer)) => Err(super::json_response(status, answer, media)),
-        Err(error) => Err(error.render(Envelope::Graphql(media))),
+        Ok(Started::Running(responses)) => stream(responses),
+        Ok(Started::Refused(status, answer)) => super::json_response(status, answer, media),
+        Err(error) => error.render(Envelope::Graphql(media)),
     }
 }
 
