@@ -1,6 +1,7 @@
 //! The media types of GraphQL responses and how a request's `Accept` picks one (GraphQL over
 //! HTTP): `application/graphql-response+json` when named, else `application/json`, or an
-//! event stream when the client prefers one (or asks for a subscription).
+//! event stream when the client prefers one (or asks for a subscription), or Apollo's multipart
+//! subscriptions for a subscription when the client names them.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +11,7 @@ use super::error::{ApiError, Envelope};
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
+const MULTIPART_MIXED: &str = "multipart/mixed";
 
 /// The media type of a GraphQL response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,9 @@ pub struct Negotiated {
     /// The JSON media type to answer in; `None` when the client accepts neither.
     pub json: Option<Media>,
     pub stream: Stream,
+    /// Whether a subscription is answered as Apollo's multipart subscriptions: the client
+    /// names `multipart/mixed;subscriptionSpec=1.0` and likes it more than an event stream.
+    pub multipart: bool,
 }
 
 /// How a client takes an event stream (`text/event-stream`, graphql-sse).
@@ -77,18 +82,29 @@ pub enum Stream {
 impl Negotiated {
     /// Whether anything the gateway serves is acceptable; otherwise the answer is 406.
     pub fn acceptable(self) -> bool {
-        self.json.is_some() || self.stream != Stream::Refused
+        self.json.is_some() || self.stream != Stream::Refused || self.multipart
     }
 
     /// The JSON media type an operation's answer (and its refusal) is rendered in: the
-    /// negotiated one, `application/json` when the client prefers an event stream (graphql-sse
-    /// answers a refused operation as a POST taking `application/json` is); `None` when
-    /// neither is acceptable.
+    /// negotiated one, `application/json` when the client prefers an event stream or takes
+    /// multipart alone (a refused operation is answered as a POST taking `application/json`
+    /// is); `None` when nothing is acceptable.
     pub fn answer_media(self) -> Option<Media> {
         match self.stream {
             Stream::Preferred => Some(Media::Json),
+            _ if self.json.is_none() && self.multipart => Some(Media::Json),
             _ => self.json,
         }
+    }
+
+    /// Whether a subscription can be answered: the client takes an event stream or multipart.
+    pub fn streams(self) -> bool {
+        self.stream != Stream::Refused || self.multipart
+    }
+
+    /// Whether only a subscription can be answered: the client takes multipart alone.
+    pub fn subscriptions_only(self) -> bool {
+        self.multipart && self.json.is_none() && self.stream == Stream::Refused
     }
 
     /// The JSON media type errors are rendered in: the negotiated one, else `application/json`.
@@ -115,16 +131,19 @@ impl Rank {
     }
 }
 
-/// One media range of `Accept`, lower-cased (`*` for a wildcard), with its quality.
+/// One media range of `Accept`, lower-cased (`*` for a wildcard), with its quality and the
+/// version of Apollo's multipart subscriptions it names (`subscriptionSpec`), if any.
 struct Range {
     kind: String,
     subtype: String,
     q: f32,
+    subscription_spec: Option<String>,
 }
 
 /// The media ranges of every `Accept` header, in order; `None` when there is none (or only
 /// blank ones). A range that doesn't parse, or whose `q` is no qvalue, is skipped. Media type
-/// parameters are not compared: every response is UTF-8 and has no other parameter.
+/// parameters are not compared (every response is UTF-8 and has no other parameter), but for
+/// `subscriptionSpec`: `multipart/mixed` without it asks for incremental delivery (`@defer`).
 fn ranges(headers: &HeaderMap) -> Option<Vec<Range>> {
     let mut present = false;
     let mut ranges = Vec::new();
@@ -150,18 +169,28 @@ fn range(text: &str) -> Option<Range> {
         return None;
     }
     let mut q = 1.0;
+    let mut subscription_spec = None;
     for param in parts {
         let (name, value) = param.split_once('=')?;
-        if name.trim().eq_ignore_ascii_case("q") {
-            q = qvalue(value.trim())?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("q") {
+            q = qvalue(value)?;
             // What follows the weight are accept extensions, not the media type's parameters.
             break;
+        }
+        if name.eq_ignore_ascii_case("subscriptionspec") {
+            let unquoted = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            subscription_spec = Some(unquoted.to_owned());
         }
     }
     Some(Range {
         kind: kind.to_ascii_lowercase(),
         subtype: subtype.to_ascii_lowercase(),
         q,
+        subscription_spec,
     })
 }
 
@@ -205,8 +234,19 @@ fn qvalue(text: &str) -> Option<f32> {
 /// (the type itself, then `type/*`, then `*/*`), the best quality among equally specific ones.
 /// `exact_only` looks at the type itself alone.
 fn rank(ranges: &[Range], media: &str, exact_only: bool) -> Option<Rank> {
+    rank_where(ranges, media, exact_only, |_| true)
+}
+
+/// `rank` among the ranges `counts` keeps (their places in the header unchanged).
+fn rank_where(
+    ranges: &[Range],
+    media: &str,
+    exact_only: bool,
+    counts: impl Fn(&Range) -> bool,
+) -> Option<Rank> {
     let (kind, subtype) = media.split_once('/').unwrap_or((media, ""));
     let specificity = |range: &Range| match (range.kind.as_str(), range.subtype.as_str()) {
+        _ if !counts(range) => None,
         (k, s) if k == kind && s == subtype => Some(2),
         (k, "*") if k == kind && !exact_only => Some(1),
         ("*", "*") if !exact_only => Some(0),
@@ -228,13 +268,15 @@ fn rank(ranges: &[Range], media: &str, exact_only: bool) -> Option<Rank> {
 /// client names it and likes it at least as much as `application/json`; otherwise
 /// `application/json` — for no `Accept` (as GraphQL over HTTP asks), and for wildcards (`*/*`
 /// is what most HTTP clients send, and they read plain JSON). An event stream as `Stream`
-/// says; a request without `Accept` takes none. `multipart/mixed` isn't served, so it is as if
-/// not offered.
+/// says; a request without `Accept` takes none. Multipart subscriptions only when named with
+/// `subscriptionSpec=1.0` (no wildcard covers them: the protocol is the client's to ask for);
+/// other `multipart/mixed` (incremental delivery) isn't served, so it is as if not offered.
 pub fn negotiate(headers: &HeaderMap) -> Negotiated {
     let Some(ranges) = ranges(headers) else {
         return Negotiated {
             json: Some(Media::Json),
             stream: Stream::Refused,
+            multipart: false,
         };
     };
     let named = rank(&ranges, GRAPHQL_RESPONSE_JSON, true).is_some();
@@ -250,14 +292,21 @@ pub fn negotiate(headers: &HeaderMap) -> Negotiated {
         (Some(r), None) => Some((Media::GraphqlResponseJson, r)),
         (None, None) => None,
     };
-    let stream = match rank(&ranges, EVENT_STREAM, false).filter(|r| r.acceptable()) {
+    let event_stream = rank(&ranges, EVENT_STREAM, false).filter(|r| r.acceptable());
+    let stream = match event_stream {
         None => Stream::Refused,
         Some(stream) if chosen.is_none_or(|(_, json)| stream.beats(json)) => Stream::Preferred,
         Some(_) => Stream::Accepted,
     };
+    let multipart = rank_where(&ranges, MULTIPART_MIXED, true, |r| {
+        r.subscription_spec.as_deref() == Some("1.0")
+    })
+    .filter(|r| r.acceptable())
+    .is_some_and(|multipart| event_stream.is_none_or(|stream| multipart.beats(stream)));
     Negotiated {
         json: chosen.map(|(media, _)| media),
         stream,
+        multipart,
     }
 }
 
@@ -274,7 +323,11 @@ mod tests {
     }
 
     fn is(json: Option<Media>, stream: Stream) -> Negotiated {
-        Negotiated { json, stream }
+        Negotiated {
+            json,
+            stream,
+            multipart: false,
+        }
     }
 
     const URQL: &str = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
@@ -354,6 +407,78 @@ mod tests {
         ] {
             assert_eq!(of(&[accept]), expected, "Accept: {accept}");
         }
+    }
+
+    const APOLLO_CLIENT: &str = "multipart/mixed;boundary=graphql;subscriptionSpec=1.0,application/graphql-response+json,application/json;q=0.9";
+
+    #[test]
+    fn multipart_subscriptions_only_when_named_with_their_spec() {
+        let gr = Some(Media::GraphqlResponseJson);
+        let json = Some(Media::Json);
+        let multipart = |json, stream| Negotiated {
+            json,
+            stream,
+            multipart: true,
+        };
+        for (accept, expected) in [
+            (APOLLO_CLIENT, multipart(gr, Stream::Refused)),
+            (
+                "multipart/mixed;boundary=\"graphql\";subscriptionSpec=\"1.0\",application/graphql-response+json,application/json",
+                multipart(gr, Stream::Refused),
+            ),
+            (
+                "multipart/mixed; subscriptionSpec=1.0, application/json",
+                multipart(json, Stream::Refused),
+            ),
+            (
+                "Multipart/Mixed;SubscriptionSpec=1.0",
+                multipart(None, Stream::Refused),
+            ),
+            // Incremental delivery (`@defer`), another version, or none at all: not offered.
+            (
+                "multipart/mixed;deferSpec=20220824, application/json",
+                is(json, Stream::Refused),
+            ),
+            (
+                "multipart/mixed;subscriptionSpec=2.0, application/json",
+                is(json, Stream::Refused),
+            ),
+            ("multipart/*, */*", is(json, Stream::Accepted)),
+            (
+                "multipart/mixed;subscriptionSpec=1.0;q=0, application/json",
+                is(json, Stream::Refused),
+            ),
+            // The spec is a media type parameter; after `q` it is an accept extension.
+            (
+                "multipart/mixed;q=1;subscriptionSpec=1.0, application/json",
+                is(json, Stream::Refused),
+            ),
+            // Beside an event stream, the one ranked higher carries a subscription.
+            (
+                "multipart/mixed;subscriptionSpec=1.0, text/event-stream, application/json",
+                multipart(json, Stream::Preferred),
+            ),
+            (
+                "text/event-stream, multipart/mixed;subscriptionSpec=1.0, application/json",
+                is(json, Stream::Preferred),
+            ),
+            (
+                "text/event-stream;q=0.5, multipart/mixed;subscriptionSpec=1.0;q=0.8, application/json",
+                multipart(json, Stream::Accepted),
+            ),
+            (
+                "multipart/mixed;subscriptionSpec=1.0, */*",
+                multipart(json, Stream::Accepted),
+            ),
+            (
+                "multipart/mixed, multipart/mixed;subscriptionSpec=1.0;q=0.5, text/event-stream;q=0.6",
+                is(None, Stream::Preferred),
+            ),
+        ] {
+            assert_eq!(of(&[accept]), expected, "Accept: {accept}");
+        }
+        assert!(of(&["multipart/mixed;subscriptionSpec=1.0"]).acceptable());
+        assert!(!of(&["multipart/mixed"]).acceptable());
     }
 
     #[test]

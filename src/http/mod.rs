@@ -288,13 +288,15 @@ pub fn build_app(
         )
         .option_layer(cors)
         // gzip or brotli when the client accepts them, for bodies worth it (GraphiQL's
-        // bundles, pages of endpoints); small answers go as they are.
+        // bundles, pages of endpoints); small answers go as they are, and streams (event
+        // streams, multipart subscriptions) as each message comes, which a compressor would hold.
         .layer(
             CompressionLayer::new().gzip(true).br(true).compress_when(
                 SizeAbove::new(1024)
                     .and(NotForContentType::GRPC)
                     .and(NotForContentType::IMAGES)
-                    .and(NotForContentType::SSE),
+                    .and(NotForContentType::SSE)
+                    .and(NotForContentType::const_new("multipart/mixed")),
             ),
         )
         // Answers are for the caller alone and never to be sniffed as another type; static

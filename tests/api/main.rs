@@ -22,6 +22,7 @@ mod limits;
 mod live;
 mod members;
 mod migrations;
+mod multipart;
 mod nodes;
 mod ops;
 mod pagination;

@@ -877,7 +877,8 @@ async fn a_change_through_one_process_reaches_a_subscriber_of_another_within_a_s
 }
 
 /// SIGTERM: an HTTP request in flight finishes, then subscriptions are closed with the
-/// protocol's close code (1001 for a WebSocket; an event stream completes), and the process
+/// protocol's close code (1001 for a WebSocket; an event stream completes; a multipart one ends
+/// with an error and its closing boundary), and the process
 /// exits 0.
 #[tokio::test]
 async fn shutdown_closes_subscriptions_after_in_flight_requests_finish() {
@@ -899,6 +900,13 @@ async fn shutdown_closes_subscriptions_after_in_flight_requests_finish() {
         json!({}),
     )
     .await;
+    let mut parts = crate::multipart::Multipart::post(
+        &address,
+        &[("authorization", &auth)],
+        ENDPOINT_EVENTS,
+        json!({}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -910,6 +918,16 @@ async fn shutdown_closes_subscriptions_after_in_flight_requests_finish() {
         other => panic!("expected 1001, got {other:?}"),
     }
     assert_eq!(sse.next().await.event, "complete");
+    // Multipart subscriptions: an error the client raises, then the closing boundary.
+    let crate::multipart::Part::Json(ending) = parts.next_part().await else {
+        panic!("an error before the close");
+    };
+    assert_eq!(ending["payload"], Value::Null, "{ending}");
+    assert_eq!(
+        ending["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+        "{ending}"
+    );
+    assert_eq!(parts.next_part().await, crate::multipart::Part::Closed);
     let exited = tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("join")

@@ -21,7 +21,7 @@ use super::AppState;
 use super::auth::Presented;
 use super::error::{ApiError, Envelope, ErrorCodes};
 use super::idempotency::{self, Begun, Keyed};
-use super::media::{Media, Stream, negotiate};
+use super::media::{Media, Negotiated, Stream, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
 use crate::code::Code;
@@ -34,11 +34,13 @@ use crate::server::ConnectionScope;
 mod answer;
 mod cost;
 mod documents;
+mod multipart;
 mod order;
 mod params;
 mod prepare;
 mod sse;
 mod stream;
+mod streamed;
 mod ws;
 
 use answer::Answer;
@@ -61,6 +63,28 @@ struct Arrival {
     /// server-sent events), or over plain HTTP for a client that accepts an event stream, which
     /// the subscription is then answered with. Otherwise subscriptions are refused.
     streaming: bool,
+    /// Whether only a subscription can be answered: the client takes multipart alone.
+    subscriptions_only: bool,
+}
+
+impl Arrival {
+    /// How a plain HTTP request arrived, as its `Accept` negotiated.
+    fn over_http(
+        via_get: bool,
+        media: Media,
+        request_bytes: usize,
+        negotiated: Negotiated,
+    ) -> Self {
+        Self {
+            via_get,
+            media,
+            request_bytes,
+            // A subscription has no JSON answer: it streams whenever the client takes a
+            // stream at all.
+            streaming: negotiated.streams(),
+            subscriptions_only: negotiated.subscriptions_only(),
+        }
+    }
 }
 
 /// Who sends an operation: what it presents of who it is (read once, from headers or a
@@ -88,6 +112,9 @@ struct Streams {
     /// Whether each result names the event it delivers (`stream::EVENT_ID`), for a transport
     /// that names its messages by it.
     tagged: bool,
+    /// Whether a subscription over plain HTTP is answered as Apollo's multipart subscriptions
+    /// rather than an event stream.
+    multipart: bool,
 }
 
 impl Default for Streams {
@@ -95,6 +122,7 @@ impl Default for Streams {
         Self {
             resume: Ok(None),
             tagged: false,
+            multipart: false,
         }
     }
 }
@@ -158,13 +186,8 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
     let operation = Operation {
         params,
         caller: caller(&headers, &extensions),
-        arrival: Arrival {
-            via_get: true,
-            media,
-            request_bytes: raw.len(),
-            streaming: negotiated.stream != Stream::Refused,
-        },
-        streams: sse::streams(&headers),
+        arrival: Arrival::over_http(true, media, raw.len(), negotiated),
+        streams: streams(&headers, negotiated),
     };
     let operation_name = operation.params.operation_name.clone();
     let response = respond_to(&state, operation, negotiated.stream, scope).await;
@@ -221,8 +244,6 @@ pub async fn post(
         Err(refusal) => return refusal.render(Envelope::Graphql(media)),
     };
     let caller = caller(&headers, &extensions);
-    // A subscription has no JSON answer: it streams whenever the client takes a stream at all.
-    let streaming = negotiated.stream != Stream::Refused;
     if let Some(key) = key {
         if value.is_array() {
             return idempotency::invalid(
@@ -244,13 +265,8 @@ pub async fn post(
         let operation = Operation {
             params,
             caller,
-            arrival: Arrival {
-                via_get: false,
-                media,
-                request_bytes: body.len(),
-                streaming,
-            },
-            streams: sse::streams(&headers),
+            arrival: Arrival::over_http(false, media, body.len(), negotiated),
+            streams: streams(&headers, negotiated),
         };
         let operation_name = operation.params.operation_name.clone();
         let response = run_once(&state, operation, scope, key).await;
@@ -277,22 +293,46 @@ pub async fn post(
     let operation = Operation {
         params,
         caller,
-        arrival: Arrival {
-            via_get: false,
-            media: negotiated.answer_media().unwrap_or(media),
-            request_bytes: body.len(),
-            streaming,
-        },
-        streams: sse::streams(&headers),
+        arrival: Arrival::over_http(
+            false,
+            negotiated.answer_media().unwrap_or(media),
+            body.len(),
+            negotiated,
+        ),
+        streams: streams(&headers, negotiated),
     };
     let operation_name = operation.params.operation_name.clone();
     let response = respond_to(&state, operation, negotiated.stream, scope).await;
     with_outcome(response, operation_name)
 }
 
+/// What a plain HTTP request asks of a subscription: to resume after its `Last-Event-ID`, each
+/// result named by its event, as multipart when the client likes that best.
+fn streams(headers: &HeaderMap, negotiated: Negotiated) -> Streams {
+    Streams {
+        multipart: negotiated.multipart,
+        ..sse::streams(headers)
+    }
+}
+
+/// A subscription's results over plain HTTP: as multipart or an event stream.
+fn streamed(
+    state: &AppState,
+    multipart: bool,
+    results: BoxStream<'static, async_graphql::Response>,
+    scope: Option<ConnectionScope>,
+) -> Response {
+    if multipart {
+        multipart::respond(state, results, scope)
+    } else {
+        sse::events(state, results, scope)
+    }
+}
+
 /// Runs one operation of a plain HTTP request and answers it: in JSON, or as an event stream
-/// when the client prefers one, or for a subscription (which has no JSON answer). Refused before
-/// it ran, an event stream's answer is the same HTTP error JSON gets (graphql-sse).
+/// when the client prefers one, or for a subscription (which has no JSON answer) as multipart
+/// or an event stream. Refused before it ran, a stream's answer is the same HTTP error JSON
+/// gets (graphql-sse, Apollo's multipart protocol).
 async fn respond_to(
     state: &AppState,
     operation: Operation,
@@ -300,8 +340,9 @@ async fn respond_to(
     scope: Option<ConnectionScope>,
 ) -> Response {
     let media = operation.arrival.media;
+    let multipart = operation.streams.multipart;
     match (run(state, operation).await, stream) {
-        (Ok(Outcome::Streaming(results)), _) => sse::events(state, results, scope),
+        (Ok(Outcome::Streaming(results)), _) => streamed(state, multipart, results, scope),
         (Ok(Outcome::Answered(_, answer)), Stream::Preferred) if answer.ran() => {
             sse::events(state, stream::answered(answer), scope)
         }
@@ -356,6 +397,7 @@ async fn run_batch(
                         request_bytes,
                         // A batch's answer is one JSON array: none of it streams.
                         streaming: false,
+                        subscriptions_only: false,
                     },
                     streams: Streams::default(),
                 };
@@ -455,8 +497,9 @@ async fn run_once(
     let actor = match (&ready.actor, ready.operation_type) {
         (Some(actor), OperationType::Mutation) => actor.clone(),
         _ => {
+            let multipart = streams.multipart;
             return match run_ready(state, ready, &caller, arrival, streams).await {
-                Ok(Outcome::Streaming(results)) => sse::events(state, results, scope),
+                Ok(Outcome::Streaming(results)) => streamed(state, multipart, results, scope),
                 Ok(Outcome::Answered(status, answer)) => json_response(status, answer, media),
                 Err(refusal) => refusal.render(envelope),
             };

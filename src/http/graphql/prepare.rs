@@ -281,7 +281,8 @@ struct Admission {
 }
 
 /// The rules an operation is held to once analysed, none of which needs the database: one root
-/// field per subscription, subscriptions only where they can stream, only queries (and an
+/// field per subscription, subscriptions only where they can stream (and only they where
+/// nothing else can be answered), only queries (and an
 /// event stream's subscriptions) by GET, the trusted documents, introspection, the limits, and
 /// a credential for anything but introspection.
 fn admit(
@@ -313,7 +314,14 @@ fn admit(
     let arrival = admission.arrival;
     if subscription && !arrival.streaming {
         return Err(ApiError::bad_request(
-            "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL) or server-sent events (`Accept: text/event-stream`).",
+            "Subscriptions run over WebSocket (graphql-transport-ws or graphql-ws on this URL), server-sent events (`Accept: text/event-stream`) or multipart subscriptions (`Accept: multipart/mixed;subscriptionSpec=1.0`).",
+        ));
+    }
+    if !subscription && arrival.subscriptions_only {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            Code::BadRequest,
+            "Multipart subscriptions carry subscriptions only; accept application/graphql-response+json or application/json for a query or mutation.",
         ));
     }
     // A subscription only reads, so an event stream may ask for it by GET (EventSource).
@@ -536,6 +544,7 @@ mod tests {
                 media: Media::Json,
                 request_bytes: 40,
                 streaming,
+                subscriptions_only: false,
             },
             only_introspection: false,
             introspection: true,
@@ -582,6 +591,26 @@ mod tests {
                 admitted(two, &subscription, admission(false, true)).expect_err("not one root");
             assert_eq!(refusal.code, Code::GraphqlValidationFailed, "{two}");
         }
+    }
+
+    #[test]
+    fn a_client_that_takes_multipart_alone_can_only_subscribe() {
+        let multipart_only = Admission {
+            arrival: Arrival {
+                subscriptions_only: true,
+                ..admission(false, true).arrival
+            },
+            ..admission(false, true)
+        };
+        let refusal = admitted("{ a }", &analysis(OperationType::Query), multipart_only)
+            .expect_err("a query has no multipart answer");
+        assert_eq!(refusal.status, StatusCode::NOT_ACCEPTABLE);
+        admitted(
+            "subscription { endpointEvents { cursor } }",
+            &analysis(OperationType::Subscription),
+            multipart_only,
+        )
+        .expect("a subscription has");
     }
 
     #[test]

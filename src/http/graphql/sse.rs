@@ -16,7 +16,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::AppState;
 use super::super::error::ApiError;
-use super::{Streams, stream as streaming};
+use super::{Streams, streamed};
 use crate::domain::events;
 use crate::graphql::subscription::ResumeAfter;
 use crate::server::ConnectionScope;
@@ -27,6 +27,7 @@ pub(super) fn streams(headers: &HeaderMap) -> Streams {
     Streams {
         resume: resume_after(headers).map_err(|()| not_a_cursor()),
         tagged: true,
+        multipart: false,
     }
 }
 
@@ -62,10 +63,7 @@ pub(super) fn events(
     scope: Option<ConnectionScope>,
 ) -> Response {
     let messages = responses.map(move |mut response| {
-        let cursor = match response.extensions.remove(streaming::EVENT_ID) {
-            Some(async_graphql::Value::String(cursor)) => Some(cursor),
-            _ => None,
-        };
+        let cursor = streamed::take_cursor(&mut response);
         let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
         let event = Event::default().event("next").data(data);
         // Each event's result names it; the ending error after the last one doesn't.
@@ -74,16 +72,10 @@ pub(super) fn events(
             None => event,
         })
     });
-    let until_shutdown = messages.take_until(async move {
-        match scope {
-            Some(scope) => scope.closing().await,
-            None => std::future::pending().await,
-        }
-    });
+    let until_shutdown = messages.take_until(streamed::closing(scope));
     let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
     // Comments more often than the idle timeout, so a quiet subscription isn't cut.
-    let keep_alive = (state.server_limits.idle_timeout / 3)
-        .clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let keep_alive = streamed::keep_alive(state, Duration::from_secs(15));
     let mut response = Sse::new(until_shutdown.chain(complete))
         .keep_alive(KeepAlive::new().interval(keep_alive))
         .into_response();

@@ -171,6 +171,7 @@ impl Executor for Operations {
             media: Media::Json,
             request_bytes,
             streaming: true,
+            subscriptions_only: false,
         };
         let operation = Operation {
             params,
