@@ -120,8 +120,10 @@ impl RateLimiter {
         buckets.size as u64
     }
 
+    /// What a refused credential costs its address: at most a full bucket, which an address
+    /// must have for its next try (a cost over the bucket would lock every address out).
     pub fn failed_auth_cost(&self) -> u64 {
-        self.failed_auth_cost
+        self.failed_auth_cost.min(self.bucket_size())
     }
 
     pub fn state(&self) -> LimiterState {

@@ -38,11 +38,11 @@ impl Presented {
     }
 
     /// What a WebSocket's `connection_init` payload presents: the credential headers, flat or
-    /// under `headers`, each a string; `Err` with why the payload is refused.
+    /// under `headers` (one set of headers either way: the same header written twice with two
+    /// values is sent twice), each a string; `Err` with why the payload is refused.
     pub fn from_payload(payload: &Value, request_id: Option<String>) -> Result<Self, String> {
-        let fields = payload_fields(payload)?;
         let mut found: Vec<(String, Result<String, ()>)> = Vec::new();
-        for (name, value) in fields {
+        for (name, value) in payload_fields(payload)? {
             let lower = name.to_ascii_lowercase();
             if ![
                 header::AUTHORIZATION.as_str(),
@@ -64,7 +64,11 @@ impl Presented {
                     "`{name}` in the connection_init payload is not a valid header value."
                 ));
             }
-            found.push((lower, Ok(value.to_owned())));
+            let entry = (lower, Ok(value.to_owned()));
+            // Written in both places with the same value, it says one thing.
+            if !found.contains(&entry) {
+                found.push(entry);
+            }
         }
         Ok(Self(read(
             |name| {
@@ -180,19 +184,22 @@ fn organization_id(value: Result<String, ()>) -> Result<Uuid, ApiError> {
 }
 
 /// The fields of a `connection_init` payload that may carry credential headers: the payload's
-/// own, or those under `headers`.
-fn payload_fields(payload: &Value) -> Result<&Map<String, Value>, String> {
-    match payload {
-        Value::Null => Err(missing_in_payload()),
-        Value::Object(map) => match map.get("headers") {
-            Some(Value::Object(headers)) => Ok(headers),
-            Some(_) => {
-                Err("`headers` in the connection_init payload must be an object.".to_owned())
-            }
-            None => Ok(map),
-        },
-        _ => Err("The connection_init payload must be an object.".to_owned()),
-    }
+/// own and those under `headers`.
+fn payload_fields(payload: &Value) -> Result<Vec<(&String, &Value)>, String> {
+    let Value::Object(map) = payload else {
+        return Err(match payload {
+            Value::Null => missing_in_payload(),
+            _ => "The connection_init payload must be an object.".to_owned(),
+        });
+    };
+    let nested = match map.get("headers") {
+        Some(Value::Object(headers)) => Some(headers),
+        Some(_) => {
+            return Err("`headers` in the connection_init payload must be an object.".to_owned());
+        }
+        None => None,
+    };
+    Ok(map.iter().chain(nested.into_iter().flatten()).collect())
 }
 
 /// Why a `connection_init` is refused that presents no credential.
@@ -281,8 +288,29 @@ mod tests {
                 refusal.message
             );
         }
+        // Flat and under `headers` are one set: a second credential is no override.
+        let both = json!({ "x-api-key": "a", "headers": { "x-api-key": "b" } });
+        let refusal = Presented::from_payload(&both, None)
+            .expect("strings")
+            .credentials()
+            .expect_err("two credentials");
+        assert!(
+            refusal.message.contains("more than once"),
+            "{}",
+            refusal.message
+        );
+        let same = json!({ "x-api-key": "a", "headers": { "X-Api-Key": "a" } });
+        let credentials = Presented::from_payload(&same, None).expect("strings");
+        assert_eq!(
+            credentials
+                .credentials()
+                .expect("one credential")
+                .token
+                .as_deref(),
+            Some("a")
+        );
         // A payload repeats a header by spelling its name twice.
-        let twice = json!({ "x-api-key": "a", "X-API-KEY": "a" });
+        let twice = json!({ "x-api-key": "a", "X-API-KEY": "b" });
         let refusal = Presented::from_payload(&twice, None)
             .expect("as written")
             .credentials()

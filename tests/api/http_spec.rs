@@ -1314,3 +1314,48 @@ db_test! {
         assert_eq!(reply.media_type(), APPLICATION_JSON);
     }
 }
+
+db_test! {
+    async fn a_batch_is_refused_whole_for_what_is_the_whole_requests(app) {
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| {
+                c.limits.max_batch = Some(3);
+                c.rate_limit.bucket_size = 25;
+                c.rate_limit.restore_rate = 1;
+            })
+            .spawn()
+            .await
+            .expect("app");
+        let auth = bearer(&app);
+        let batch = json!([{ "query": VIEWER }, { "query": TYPENAME }]);
+        // Credential headers that can't be read refuse the request once, as for one operation.
+        for headers in [
+            vec![("authorization", auth.as_str()), ("x-api-key", app.org.live_key.as_str())],
+            vec![("x-api-key", app.org.test_key.as_str()), ("x-api-key", app.org.test_key.as_str())],
+            vec![("authorization", auth.as_str()), ("x-organization-id", "acme")],
+        ] {
+            let single = post_json(&app, &headers, &json!({ "query": VIEWER })).await;
+            let reply = post_json(&app, &headers, &batch).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{headers:?}: {}", reply.text);
+            assert_eq!(reply.status, single.status, "{headers:?}");
+            assert_eq!(reply.json()["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{}", reply.text);
+        }
+        // A batch none of whose operations could be paid for is a 429 with Retry-After.
+        let headers = [("authorization", auth.as_str())];
+        let mut throttled = None;
+        for _ in 0..40 {
+            let reply = post_json(&app, &headers, &batch).await;
+            if reply.status != StatusCode::OK {
+                throttled = Some(reply);
+                break;
+            }
+            let codes: Vec<_> = reply.json().as_array().expect("an array").iter()
+                .map(|r| r["errors"][0]["extensions"]["code"].clone()).collect();
+            assert!(codes.iter().any(Value::is_null), "a 200 ran something: {}", reply.text);
+        }
+        let reply = throttled.expect("the bucket ran dry");
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.text);
+        assert!(reply.headers.get("retry-after").is_some(), "{:?}", reply.headers);
+        assert_eq!(reply.json()["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    }
+}

@@ -457,3 +457,26 @@ async fn without_redis_requests_stay_quick_and_limited_in_process_until_redis_re
         );
     }
 }
+
+#[tokio::test]
+async fn a_bucket_smaller_than_a_failed_authentications_cost_locks_nobody_out() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.rate_limit.bucket_size = 10)
+        .spawn()
+        .await
+        .expect("SQLite");
+    let res = app
+        .graphql(&app.org.test_key, "{ viewer { mode } }", json!({}))
+        .await;
+    assert_eq!(res.assert_ok()["viewer"]["mode"], "TEST");
+    // A failed authentication costs the whole bucket; the address may try again once it
+    // has refilled, not never.
+    let wrong = app
+        .graphql(
+            "kros_test_wrongwrongwrongwrongwrongwrong12",
+            "{ viewer { mode } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+}

@@ -323,6 +323,11 @@ db_test! {
             json!({ "x-api-key": app.org.test_key, "x-organization-id": uuid::Uuid::new_v4().to_string() }),
             json!({ "Authorization": 42 }),
             json!({ "Authorization": format!("Bearer {}", app.org.test_key), "x-api-key": app.org.live_key }),
+            // Flat and under `headers` are one set of headers: two credentials are two, and a
+            // named organization counts wherever it is written.
+            json!({ "Authorization": format!("Bearer {}", app.org.test_key), "headers": { "x-api-key": app.org.live_key } }),
+            json!({ "Authorization": format!("Bearer {}", app.org.test_key), "headers": { "Authorization": format!("Bearer {}", app.org.live_key) } }),
+            json!({ "x-api-key": app.org.test_key, "headers": { "x-organization-id": uuid::Uuid::new_v4().to_string() } }),
         ] {
             let mut ws = Ws::open(&app.address, Protocol::TransportWs).await;
             ws.send(json!({ "type": "connection_init", "payload": payload })).await;

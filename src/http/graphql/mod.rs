@@ -383,8 +383,13 @@ async fn run_batch(
             items.len()
         )));
     }
+    // The credential headers are the whole request's: malformed, they refuse it once.
+    caller.presented.credentials()?;
     let mut results = Vec::with_capacity(items.len());
     let mut unavailable = true;
+    // The first refusal for an empty bucket, while every operation before was refused so.
+    let mut throttled: Option<ApiError> = None;
+    let mut all_throttled = true;
     for item in items {
         let result = match Params::from_json(item) {
             Ok(params) => {
@@ -413,6 +418,7 @@ async fn run_batch(
         match result {
             Ok((status, body)) => {
                 unavailable &= status == StatusCode::SERVICE_UNAVAILABLE;
+                all_throttled = false;
                 results.push(body);
             }
             // Authentication applies to the whole request, and so does a credential that
@@ -428,9 +434,19 @@ async fn run_batch(
             }
             Err(r) => {
                 unavailable = false;
+                if r.code == Code::RateLimited {
+                    throttled.get_or_insert_with(|| r.clone());
+                } else {
+                    all_throttled = false;
+                }
                 results.push(Answer::Made(r.graphql_body()));
             }
         }
+    }
+    // Nothing ran because the bucket is empty: the 429 (and its `Retry-After`) a single
+    // operation gets, so that the client backs off.
+    if all_throttled && let Some(throttled) = throttled {
+        return Err(throttled);
     }
     // No operation answered anything because the database couldn't be reached.
     let status = if unavailable {

@@ -1,7 +1,8 @@
 // Apollo Client 4 against a live gateway: relay-style pagination in InMemoryCache, node
 // refetch, create/update/delete with cache updates, the provider-config union, user errors,
-// an Idempotency-Key retry, automatic persisted queries, and subscriptions over graphql-ws and
-// over graphql-sse (graphql-sse's ApolloLink recipe, chosen by the operation's context).
+// an Idempotency-Key retry, automatic persisted queries, and subscriptions over graphql-ws, over
+// graphql-sse (graphql-sse's ApolloLink recipe) and over HttpLink's multipart subscriptions,
+// chosen by the operation's context.
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 
@@ -45,12 +46,29 @@ const sseLink = new ApolloLink(
       );
     }),
 );
+// HttpLink subscribes by itself, over Apollo's multipart HTTP protocol; what went over the wire
+// is kept to check it was that protocol.
+const multipartExchanges = [];
+const multipartLink = new HttpLink({
+  uri: url,
+  headers: { authorization },
+  fetch: async (input, init) => {
+    const response = await fetch(input, init);
+    multipartExchanges.push({ accept: new Headers(init.headers).get('accept'), type: response.headers.get('content-type') });
+    return response;
+  },
+});
+const transport = (name) => (operation) => operation.getContext().transport === name;
 const link = ApolloLink.split(
   ({ query }) => {
     const definition = getMainDefinition(query);
     return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
   },
-  ApolloLink.split((operation) => operation.getContext().transport === 'sse', sseLink, new GraphQLWsLink(wsClient)),
+  ApolloLink.split(
+    transport('sse'),
+    sseLink,
+    ApolloLink.split(transport('multipart'), multipartLink, new GraphQLWsLink(wsClient)),
+  ),
   http,
 );
 const client = new ApolloClient({
@@ -318,6 +336,39 @@ await scenarios('Apollo Client', [
         const cached = client.readFragment({ id: `Endpoint:${endpoint.id}`, fragment: gql`fragment ApolloSseEndpoint on Endpoint { id name }` });
         assert.equal(cached.name, name);
         assert.equal(sseSubscriptions, 1);
+      } finally {
+        sub.unsubscribe();
+      }
+    },
+  ],
+  [
+    "a subscription over HttpLink's multipart subscriptions (context transport: multipart) receives an endpoint created elsewhere",
+    async () => {
+      const after = await latestEventCursor();
+      const name = `${tag} via multipart`;
+      let sub;
+      const received = new Promise((resolve, reject) => {
+        sub = client
+          .subscribe({ query: EVENTS, variables: { after, filter: { types: ['ENDPOINT_CREATED'] } }, context: { transport: 'multipart' } })
+          .subscribe({
+            next: ({ data, error }) => {
+              if (error) reject(error);
+              else if (data?.endpointEvents.endpoint?.name === name) resolve(data.endpointEvents);
+            },
+            error: reject,
+          });
+      });
+      try {
+        const endpoint = await createElsewhere(name);
+        const event = await within(10_000, 'the ENDPOINT_CREATED event over multipart', received);
+        assert.equal(event.type, 'ENDPOINT_CREATED');
+        assert.equal(event.endpointId, endpoint.id);
+        assert.ok(event.cursor);
+        const cached = client.readFragment({ id: `Endpoint:${endpoint.id}`, fragment: gql`fragment ApolloMultipartEndpoint on Endpoint { id name }` });
+        assert.equal(cached.name, name);
+        assert.equal(multipartExchanges.length, 1);
+        assert.match(multipartExchanges[0].accept, /multipart\/mixed;.*subscriptionSpec="?1\.0/);
+        assert.match(multipartExchanges[0].type, /^multipart\/mixed;boundary="graphql";subscriptionSpec=1\.0/);
       } finally {
         sub.unsubscribe();
       }
