@@ -3,7 +3,7 @@
 //! each refusal worded once for every transport; `crate::auth` decides who the caller is.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ApiError;
