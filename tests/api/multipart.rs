@@ -364,3 +364,26 @@ db_test! {
         assert_eq!(parts.next_payload().await["data"]["endpointEvents"]["endpoint"]["name"], "By GET");
     }
 }
+
+db_test! {
+    async fn what_belongs_to_other_transports_is_no_part_of_a_multipart_subscription(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        // `Last-Event-ID` is the event stream's (multipart resumes by `after`), and an
+        // Idempotency-Key is a mutation's: a subscription with either runs as without it.
+        for header in [("last-event-id", "not a cursor"), ("idempotency-key", "subscribe-1")] {
+            let mut parts = Multipart::post(&app.address, &[("authorization", &auth), header], ENDPOINT_EVENTS, json!({})).await;
+            assert_eq!(parts.response.status(), 200, "{header:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            app.create_ok(&key, webhook(header.0)).await;
+            let payload = parts.next_payload().await;
+            assert_eq!(payload["data"]["endpointEvents"]["endpoint"]["name"], header.0, "{payload}");
+        }
+        // Over an event stream, a key is as little a subscription's.
+        let mut sse = Sse::post(&app.address, &[("authorization", &auth), ("idempotency-key", "subscribe-2")], ENDPOINT_EVENTS, json!({})).await;
+        assert_eq!(sse.response.status(), 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.create_ok(&key, webhook("Keyed")).await;
+        assert_eq!(sse.next_result().await.1["data"]["endpointEvents"]["endpoint"]["name"], "Keyed");
+    }
+}

@@ -221,6 +221,16 @@ db_test! {
         assert_eq!(res.status(), 400);
         // Not beside another credential.
         let (_, url) = mint(&app, &key, VIEWER, json!({})).await;
+        // Not on a GET answered as multipart, however the event stream ranks beside it.
+        for accept in [
+            "multipart/mixed;subscriptionSpec=1.0, text/event-stream",
+            "multipart/mixed;subscriptionSpec=1.0",
+        ] {
+            let res = app.client.get(format!("{}{url}", app.address))
+                .header("accept", accept)
+                .send().await.expect("request");
+            assert_eq!(res.status(), 400, "{accept}");
+        }
         let (status, _) = refused(Sse::open(&app.address, &url, &[("x-api-key", &key)]).await).await;
         assert_eq!(status, 400);
         // None of these spent it: the stream it was minted for still opens.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Presented;
 use super::error::{ApiError, Envelope, ErrorCodes};
-use super::idempotency::{self, Begun, Keyed};
+use super::idempotency::{self, Begun};
 use super::media::{Media, Negotiated, Stream, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
@@ -127,6 +127,13 @@ impl Default for Streams {
     }
 }
 
+/// A request's `Idempotency-Key`, and the JSON media type a kept response is in (`None` when
+/// the client takes no JSON, and so can't send a keyed mutation).
+struct Keyed {
+    key: String,
+    media: Option<Media>,
+}
+
 /// What running an operation comes to, for each transport to deliver in its own terms.
 enum Outcome {
     /// One answer and its HTTP status: an executed query or mutation, a request error (a
@@ -170,7 +177,8 @@ pub async fn get(State(state): State<AppState>, request: axum::extract::Request)
     };
     let negotiated = negotiate(&headers);
     let scope = extensions.get::<ConnectionScope>().cloned();
-    if params.ticket.is_some() && negotiated.stream != Stream::Preferred {
+    // A ticket opens an event stream (an EventSource's GET) and nothing else.
+    if params.ticket.is_some() && (negotiated.stream != Stream::Preferred || negotiated.multipart) {
         return pipeline::ticket_misused().render(Envelope::Graphql(Media::Json));
     }
     if negotiated.stream != Stream::Preferred
@@ -251,25 +259,23 @@ pub async fn post(
             )
             .render(Envelope::Graphql(media));
         }
-        // What a key keeps is a JSON response, so a keyed request is answered in JSON.
-        let Some(media) = negotiated.json else {
-            return idempotency::invalid(
-                "A response kept for an Idempotency-Key is JSON; accept `application/graphql-response+json` or `application/json` to send one.",
-            )
-            .render(Envelope::Graphql(media));
-        };
         let params = match Params::from_json(value) {
             Ok(params) => params,
             Err(refusal) => return refusal.render(Envelope::Graphql(media)),
         };
+        let answer_media = negotiated.answer_media().unwrap_or(media);
         let operation = Operation {
             params,
             caller,
-            arrival: Arrival::over_http(false, media, body.len(), negotiated),
+            arrival: Arrival::over_http(false, answer_media, body.len(), negotiated),
             streams: streams(&headers, negotiated),
         };
         let operation_name = operation.params.operation_name.clone();
-        let response = run_once(&state, operation, scope, key).await;
+        let keyed = Keyed {
+            key,
+            media: negotiated.json,
+        };
+        let response = run_once(&state, operation, negotiated.stream, scope, keyed).await;
         return with_outcome(response, operation_name);
     }
     let params = match value {
@@ -277,7 +283,7 @@ pub async fn post(
         Value::Array(items) => {
             let Some(media) = negotiated.json else {
                 return ApiError::bad_request(
-                    "An event stream carries one operation; send a batch as JSON.",
+                    "A batch is answered in JSON; accept `application/graphql-response+json` or `application/json` to send one.",
                 )
                 .render(Envelope::Graphql(media));
             };
@@ -306,13 +312,19 @@ pub async fn post(
     with_outcome(response, operation_name)
 }
 
-/// What a plain HTTP request asks of a subscription: to resume after its `Last-Event-ID`, each
-/// result named by its event, as multipart when the client likes that best.
+/// What a plain HTTP request asks of a subscription: as multipart when the client likes that
+/// best, else as an event stream resuming after its `Last-Event-ID`; each result named by its
+/// event.
 fn streams(headers: &HeaderMap, negotiated: Negotiated) -> Streams {
-    Streams {
-        multipart: negotiated.multipart,
-        ..sse::streams(headers)
+    if negotiated.multipart {
+        // Multipart resumes by the subscription's `after`; `Last-Event-ID` is SSE's.
+        return Streams {
+            tagged: true,
+            multipart: true,
+            ..Streams::default()
+        };
     }
+    sse::streams(headers)
 }
 
 /// A subscription's results over plain HTTP: as multipart or an event stream.
@@ -339,9 +351,21 @@ async fn respond_to(
     stream: Stream,
     scope: Option<ConnectionScope>,
 ) -> Response {
-    let media = operation.arrival.media;
-    let multipart = operation.streams.multipart;
-    match (run(state, operation).await, stream) {
+    let (media, multipart) = (operation.arrival.media, operation.streams.multipart);
+    let outcome = run(state, operation).await;
+    deliver(state, outcome, media, stream, multipart, scope)
+}
+
+/// An outcome as plain HTTP answers it: see `respond_to`.
+fn deliver(
+    state: &AppState,
+    outcome: Result<Outcome, ApiError>,
+    media: Media,
+    stream: Stream,
+    multipart: bool,
+    scope: Option<ConnectionScope>,
+) -> Response {
+    match (outcome, stream) {
         (Ok(Outcome::Streaming(results)), _) => streamed(state, multipart, results, scope),
         (Ok(Outcome::Answered(_, answer)), Stream::Preferred) if answer.ran() => {
             sse::events(state, stream::answered(answer), scope)
@@ -494,8 +518,9 @@ async fn run_ready(
 async fn run_once(
     state: &AppState,
     operation: Operation,
+    stream: Stream,
     scope: Option<ConnectionScope>,
-    key: String,
+    keyed: Keyed,
 ) -> Response {
     let Operation {
         params,
@@ -514,17 +539,23 @@ async fn run_once(
         (Some(actor), OperationType::Mutation) => actor.clone(),
         _ => {
             let multipart = streams.multipart;
-            return match run_ready(state, ready, &caller, arrival, streams).await {
-                Ok(Outcome::Streaming(results)) => streamed(state, multipart, results, scope),
-                Ok(Outcome::Answered(status, answer)) => json_response(status, answer, media),
-                Err(refusal) => refusal.render(envelope),
-            };
+            let outcome = run_ready(state, ready, &caller, arrival, streams).await;
+            return deliver(state, outcome, media, stream, multipart, scope);
         }
     };
     // What was reserved for running it goes back when it doesn't run.
     let refund_unrun = async |ready: &Ready| {
         pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
     };
+    // What a key keeps is a JSON response, so a keyed mutation is answered in JSON.
+    let Some(media) = keyed.media else {
+        refund_unrun(&ready).await;
+        return idempotency::invalid(
+            "A response kept for an Idempotency-Key is JSON; accept `application/graphql-response+json` or `application/json` to send one.",
+        )
+        .render(envelope);
+    };
+    let envelope = Envelope::Graphql(media);
     if shows_a_secret(&ready) {
         refund_unrun(&ready).await;
         return idempotency::invalid(
@@ -532,7 +563,7 @@ async fn run_once(
         )
         .render(envelope);
     }
-    let key = Keyed::new(key, "POST", "/graphql", &the_operation(&ready));
+    let key = idempotency::Keyed::new(keyed.key, "POST", "/graphql", &the_operation(&ready));
     let guard = match idempotency::begin(state, &actor, &key, envelope).await {
         Ok(Begun::Run(guard)) => guard,
         Ok(Begun::Replay(response)) => {
@@ -699,7 +730,7 @@ fn not_acceptable() -> Response {
     ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
         Code::BadRequest,
-        "Accept application/graphql-response+json or application/json.",
+        "Accept application/graphql-response+json or application/json (a subscription also streams as text/event-stream or multipart/mixed;subscriptionSpec=1.0).",
     )
     .render(Envelope::Graphql(Media::Json))
 }
