@@ -1,6 +1,7 @@
 //! Runtime configuration, from flags and environment variables (parsed in `cli`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::jwt::JwtSettings;
@@ -115,7 +116,7 @@ pub struct Config {
     pub trusted_proxies: crate::net::TrustedProxies,
     pub events: EventSettings,
     /// Trusted documents (persisted operations): the manifest and its mode.
-    pub trusted_documents: crate::http::trusted::TrustedSettings,
+    pub trusted_documents: TrustedSettings,
     /// Tests only (no flag sets it): mounts `POST /__fault/panic`, which charges the caller's
     /// bucket 10 points and then panics, to show what a panicking handler leaves behind.
     #[doc(hidden)]
@@ -187,4 +188,26 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
     }
+}
+
+/// What the gateway does with trusted documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TrustedMode {
+    /// Documents are sent as text; `documentId` is refused.
+    #[default]
+    Off,
+    /// `documentId` (or APQ's `sha256Hash`) names a document of the manifest; any text runs too.
+    Allow,
+    /// Only the manifest's documents run.
+    Enforce,
+}
+
+/// The settings of trusted documents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedSettings {
+    pub file: Option<PathBuf>,
+    pub mode: TrustedMode,
+    /// In `enforce` mode, still run documents that only introspect (so GraphiQL can be
+    /// pointed at a staging gateway).
+    pub allow_introspection: bool,
 }

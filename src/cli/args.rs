@@ -301,8 +301,8 @@ pub struct TrustedArgs {
     pub trusted_documents: Option<std::path::PathBuf>,
     /// `allow`: clients may send `documentId` instead of the text, and any text runs too;
     /// `enforce`: only the manifest's documents run.
-    #[arg(long, env = "COCKPIT_TRUSTED_DOCUMENTS_MODE", value_enum, default_value_t = crate::http::trusted::TrustedMode::Off, global = true)]
-    pub trusted_documents_mode: crate::http::trusted::TrustedMode,
+    #[arg(long, env = "COCKPIT_TRUSTED_DOCUMENTS_MODE", value_enum, default_value_t = crate::config::TrustedMode::Off, global = true)]
+    pub trusted_documents_mode: crate::config::TrustedMode,
     /// With `enforce`, still run documents that only introspect the schema (GraphiQL).
     #[arg(
         long,
@@ -313,8 +313,8 @@ pub struct TrustedArgs {
 }
 
 impl TrustedArgs {
-    pub fn settings(&self) -> crate::http::trusted::TrustedSettings {
-        crate::http::trusted::TrustedSettings {
+    pub fn settings(&self) -> crate::config::TrustedSettings {
+        crate::config::TrustedSettings {
             file: self
                 .trusted_documents
                 .clone()

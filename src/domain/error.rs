@@ -18,9 +18,9 @@ pub enum DomainError {
     #[error("the input breaks {} rule(s)", .0.len())]
     Invalid(Vec<FieldError>),
     /// A write that expected another version of the endpoint (`expectedUpdatedAt`, REST's
-    /// `If-Match`) than the one stored, which it carries.
+    /// `If-Match`) than the one stored, whose version (`updated_at`) it carries.
     #[error("the endpoint changed since it was read")]
-    Stale(Box<super::endpoints::Endpoint>),
+    Stale(chrono::DateTime<chrono::Utc>),
     #[error("database error")]
     Database(#[from] DbErr),
     #[error("stored data is inconsistent: {0}")]

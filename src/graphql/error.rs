@@ -26,10 +26,10 @@ impl ErrorExtensions for DomainError {
                     .join("; "),
                 Code::BadUserInput,
             ),
-            DomainError::Stale(current) => coded(
+            DomainError::Stale(version) => coded(
                 format!(
                     "The endpoint changed since it was read: it was last updated at {}.",
-                    crate::domain::time::format(current.updated_at)
+                    crate::domain::time::format(*version)
                 ),
                 Code::BadUserInput,
             ),

@@ -219,13 +219,13 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(errors) => {
                 Self::bad_request(format!("the input breaks {} rule(s)", errors.len()))
             }
-            DomainError::Stale(current) => Self::new(
+            DomainError::Stale(version) => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 Code::PreconditionFailed,
                 format!(
                     "The endpoint changed since the version If-Match names: it was last updated at {} (ETag {}).",
-                    crate::domain::time::format(current.updated_at),
-                    super::rest::etag_of(&current)
+                    crate::domain::time::format(version),
+                    super::headers::etag_of(version)
                 ),
             ),
             DomainError::Database(_) if err.is_unavailable() => {

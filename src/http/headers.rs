@@ -57,3 +57,11 @@ pub const RESPONSE: [HeaderName; 7] = [
     header::WWW_AUTHENTICATE,
     header::ALLOW,
 ];
+
+/// An endpoint version's entity tag, for REST's `ETag` and `If-Match` and for the refusal of a
+/// stale write on either transport: its `updated_at` in milliseconds since the epoch (what a
+/// JavaScript `Date`'s `getTime()` gives), which moves forward on every change of every field
+/// the representation shows.
+pub fn etag_of(version: chrono::DateTime<chrono::Utc>) -> String {
+    format!("\"{}\"", version.timestamp_millis())
+}

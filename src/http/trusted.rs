@@ -6,7 +6,7 @@
 //! is read again on SIGHUP; requests under way keep the one they started with.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
@@ -17,27 +17,7 @@ use super::apq::Hash;
 /// The longest id a manifest may give a document: a client's `documentId` is held to it.
 pub const MAX_ID_BYTES: usize = 256;
 
-/// What the gateway does with trusted documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum TrustedMode {
-    /// Documents are sent as text; `documentId` is refused.
-    #[default]
-    Off,
-    /// `documentId` (or APQ's `sha256Hash`) names a document of the manifest; any text runs too.
-    Allow,
-    /// Only the manifest's documents run.
-    Enforce,
-}
-
-/// The settings of trusted documents.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedSettings {
-    pub file: Option<PathBuf>,
-    pub mode: TrustedMode,
-    /// In `enforce` mode, still run documents that only introspect (so GraphiQL can be
-    /// pointed at a staging gateway).
-    pub allow_introspection: bool,
-}
+pub use crate::config::{TrustedMode, TrustedSettings};
 
 /// A manifest, as loaded.
 #[derive(Debug, Default)]

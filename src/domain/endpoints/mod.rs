@@ -304,7 +304,7 @@ pub async fn update(
     let stored = find_model_for_write(&txn, actor, id).await?;
     let current: Endpoint = stored.clone().try_into()?;
     if patch.expected_updated_at.is_some_and(|at| !is_version(at)) {
-        return Err(stale(stored)?);
+        return Err(stale(&stored));
     }
     let mut errors = Vec::new();
 
@@ -359,7 +359,7 @@ pub async fn update(
         .await;
     let updated = match updated {
         Ok(updated) => updated,
-        Err(sea_orm::DbErr::RecordNotUpdated) => return Err(stale(stored)?),
+        Err(sea_orm::DbErr::RecordNotUpdated) => return Err(stale(&stored)),
         Err(other) => return Err(DomainError::Database(other)),
     };
     let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
@@ -369,8 +369,8 @@ pub async fn update(
 
 /// The refusal of a write that expected another version of `current` (still locked, so it is
 /// the version stored now).
-fn stale(current: endpoint::Model) -> Result<DomainError, DomainError> {
-    Ok(DomainError::Stale(Box::new(current.try_into()?)))
+fn stale(current: &endpoint::Model) -> DomainError {
+    DomainError::Stale(current.updated_at)
 }
 
 /// Deletes an endpoint and detaches its phone numbers, in one transaction. With
@@ -385,7 +385,7 @@ pub async fn delete(
     let txn = events::begin(db, actor.organization_id).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
     if expected_updated_at.is_some_and(|at| !is_version(at)) {
-        return Err(stale(stored)?);
+        return Err(stale(&stored));
     }
     let routed = phone_number::Entity::find()
         .filter(phone_number::Column::EndpointId.eq(stored.id))
@@ -412,7 +412,7 @@ pub async fn delete(
     // detached go back with the transaction).
     if deleted.rows_affected != 1 {
         return Err(match expected_updated_at {
-            Some(_) => stale(stored)?,
+            Some(_) => stale(&stored),
             None => DomainError::NotFound("endpoint"),
         });
     }

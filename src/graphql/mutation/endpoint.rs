@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::payload;
 use crate::domain::endpoints::{self, EndpointPatch, NewEndpoint};
-use crate::domain::{DomainError, Field, FieldError, UserErrorCode};
+use crate::domain::{Actor, DomainError, Field, FieldError, UserErrorCode};
 use crate::graphql::Services;
 use crate::graphql::error::actor;
 use crate::graphql::types::{
@@ -106,25 +106,30 @@ pub struct DeleteEndpointPayload {
     pub current_endpoint: Option<Endpoint>,
 }
 
-/// A `STALE` refusal as its user error and the endpoint stored now; any other result as it is.
-fn split_stale<T>(result: Result<T, DomainError>) -> (Result<T, DomainError>, Option<Endpoint>) {
-    match result {
-        Err(DomainError::Stale(current)) => {
-            let error = FieldError::new(
-                Field::ExpectedUpdatedAt,
-                UserErrorCode::Stale,
-                format!(
-                    "The endpoint changed since the version {{field}} names: it was last updated at {}. Nothing was written; merge with `currentEndpoint` and retry.",
-                    crate::domain::time::format(current.updated_at)
-                ),
-            );
-            (
-                Err(DomainError::Invalid(vec![error])),
-                Some(Endpoint(*current)),
-            )
-        }
-        other => (other, None),
-    }
+/// A `STALE` refusal as its user error and the endpoint as stored now (read again: it may have
+/// changed or gone since); any other result as it is.
+async fn split_stale<T>(
+    services: &Services,
+    actor: &Actor,
+    id: Uuid,
+    result: Result<T, DomainError>,
+) -> (Result<T, DomainError>, Option<Endpoint>) {
+    let Err(DomainError::Stale(version)) = result else {
+        return (result, None);
+    };
+    let error = FieldError::new(
+        Field::ExpectedUpdatedAt,
+        UserErrorCode::Stale,
+        format!(
+            "The endpoint changed since the version {{field}} names: it was last updated at {}. Nothing was written; merge with `currentEndpoint` and retry.",
+            crate::domain::time::format(version)
+        ),
+    );
+    let current = endpoints::get(&services.db, actor, id).await.ok();
+    (
+        Err(DomainError::Invalid(vec![error])),
+        current.map(Endpoint),
+    )
 }
 
 #[Object]
@@ -171,9 +176,9 @@ impl EndpointMutation {
             provider_config: input.provider_config.map(Into::into),
             expected_updated_at: input.expected_updated_at.map(Into::into),
         };
-        let (updated, current_endpoint) = split_stale(
-            endpoints::update(&services.db, &services.endpoints, actor, input.id, patch).await,
-        );
+        let updated =
+            endpoints::update(&services.db, &services.endpoints, actor, input.id, patch).await;
+        let (updated, current_endpoint) = split_stale(services, actor, input.id, updated).await;
         Ok(payload(ctx, updated, |endpoint, user_errors| {
             UpdateEndpointPayload {
                 endpoint: endpoint.map(Endpoint),
@@ -191,15 +196,14 @@ impl EndpointMutation {
     ) -> async_graphql::Result<Option<DeleteEndpointPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let (deleted, current_endpoint) = split_stale(
-            endpoints::delete(
-                &services.db,
-                actor,
-                input.id,
-                input.expected_updated_at.map(Into::into),
-            )
-            .await,
-        );
+        let deleted = endpoints::delete(
+            &services.db,
+            actor,
+            input.id,
+            input.expected_updated_at.map(Into::into),
+        )
+        .await;
+        let (deleted, current_endpoint) = split_stale(services, actor, input.id, deleted).await;
         Ok(payload(ctx, deleted, |deleted, user_errors| {
             DeleteEndpointPayload {
                 deleted_endpoint_id: deleted.map(|id| ID(id.to_string())),

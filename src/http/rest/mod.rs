@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Envelope};
+use super::headers::etag_of;
 use super::idempotency::{self, Begun, Keyed};
 use super::pipeline;
 use crate::code::Code;
@@ -225,7 +226,7 @@ pub async fn get(
         Ok(endpoints::get(&state.db, &actor, id).await?)
     })
     .await?;
-    let tag = etag_of(&endpoint);
+    let tag = etag_of(endpoint.updated_at);
     if precondition::none_match(&headers, &tag) {
         return Ok(with_etag(
             &endpoint,
@@ -317,13 +318,6 @@ pub async fn delete(
         .await
 }
 
-/// An endpoint version's entity tag: its `updated_at` in milliseconds since the epoch (what a
-/// JavaScript `Date`'s `getTime()` gives), which moves forward on every change of every field
-/// the representation shows.
-pub fn etag_of(endpoint: &Endpoint) -> String {
-    format!("\"{}\"", endpoint.updated_at.timestamp_millis())
-}
-
 fn header_value(tag: &str) -> header::HeaderValue {
     // Digits in quotes: always a valid header value.
     header::HeaderValue::from_str(tag).unwrap_or(header::HeaderValue::from_static("\"\""))
@@ -332,6 +326,6 @@ fn header_value(tag: &str) -> header::HeaderValue {
 fn with_etag(endpoint: &Endpoint, mut response: Response) -> Response {
     response
         .headers_mut()
-        .insert(header::ETAG, header_value(&etag_of(endpoint)));
+        .insert(header::ETAG, header_value(&etag_of(endpoint.updated_at)));
     response
 }

@@ -53,8 +53,10 @@ impl IfMatch {
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DomainError> {
         match self {
             Self::Absent | Self::Any => Ok(None),
-            Self::Tags(tags) if tags.contains(&etag_of(current)) => Ok(Some(current.updated_at)),
-            Self::Tags(_) => Err(DomainError::Stale(Box::new(current.clone()))),
+            Self::Tags(tags) if tags.contains(&etag_of(current.updated_at)) => {
+                Ok(Some(current.updated_at))
+            }
+            Self::Tags(_) => Err(DomainError::Stale(current.updated_at)),
         }
     }
 }
