@@ -6,7 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// mimalloc: per-thread free lists, where glibc's malloc and free took a fifth of the CPU of a
-/// loaded gateway (profiled with perf; see README, Performance).
+/// loaded gateway (profiled with perf; see docs/performance.md, Profiling).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
