@@ -197,6 +197,49 @@ pub enum Db {
 pub struct Pool {
     conn: DatabaseConnection,
     reach: Arc<Breaker>,
+    signals: Arc<Signals>,
+}
+
+/// What an app's writers tell its own readers as it happens, handed to each part through the
+/// app's `Db`: the organizations that committed events (their live subscribers wake) and the
+/// revocations made or heard of (remembered keys are checked again). Each `Db` made from a
+/// connection has its own, so two apps in one process share none.
+pub struct Signals {
+    commits: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    revocations: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self {
+            commits: tokio::sync::broadcast::channel(1024).0,
+            revocations: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Signals {
+    /// `organization_id` committed events.
+    pub fn committed(&self, organization_id: uuid::Uuid) {
+        // No receiver (no subscription yet) is not an error.
+        let _ = self.commits.send(organization_id);
+    }
+
+    /// The organizations that commit events from now on.
+    pub fn commits(&self) -> tokio::sync::broadcast::Receiver<uuid::Uuid> {
+        self.commits.subscribe()
+    }
+
+    /// A key was revoked, here or (heard of) by another process.
+    pub fn revoked(&self) {
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Revocations made or heard of so far.
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Pool {
@@ -234,6 +277,14 @@ impl Pool {
 }
 
 impl Db {
+    /// The signals of the app this `Db` belongs to.
+    pub fn signals(&self) -> &Arc<Signals> {
+        match self {
+            Db::Pool(pool) => &pool.signals,
+            Db::Unit(unit) => &unit.signals,
+        }
+    }
+
     /// Runs `f` once what has been written through this handle is visible to others: at once
     /// on the pool (call it after the write's transaction has committed), when the unit of
     /// work commits otherwise — and never if it rolls back.
@@ -254,6 +305,7 @@ impl From<DatabaseConnection> for Db {
         Self::Pool(Pool {
             conn,
             reach: Arc::new(Breaker::new(Duration::from_millis(500), ACQUIRE_TIMEOUT)),
+            signals: Arc::default(),
         })
     }
 }
@@ -276,11 +328,19 @@ pub struct Unit {
     after_commit: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// The count of changed rows when the unit began (see `wrote`).
     changes_at_begin: i64,
+    /// The signals of the `Db` it was begun on.
+    signals: Arc<Signals>,
 }
 
 impl Unit {
-    /// A unit of work on `pool`, holding SQLite's write lock from its start (as `begin_write`).
-    pub async fn begin(pool: &DatabaseConnection) -> Result<Arc<Self>, DbErr> {
+    /// A unit of work on `db`'s pool, holding SQLite's write lock from its start (as
+    /// `begin_write`).
+    pub async fn begin(db: &Db) -> Result<Arc<Self>, DbErr> {
+        let Db::Pool(Pool { conn: pool, .. }) = db else {
+            return Err(DbErr::Custom(
+                "a unit of work begins on the pool, not inside another".to_owned(),
+            ));
+        };
         let txn = begin_pool_write(pool).await?;
         let backend = pool.get_database_backend();
         let changes_at_begin = changed_rows(&txn, backend).await?;
@@ -289,6 +349,7 @@ impl Unit {
             txn: tokio::sync::Mutex::new(Some(txn)),
             after_commit: std::sync::Mutex::default(),
             changes_at_begin,
+            signals: Arc::clone(db.signals()),
         }))
     }
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
 use sea_orm::{DatabaseConnection, DbBackend};
 
-use crate::domain::api_keys::{REVOCATION_CHANNEL, note_revocation};
+use crate::db::Signals;
+use crate::domain::api_keys::REVOCATION_CHANNEL;
 use crate::domain::events::{self, Hub};
 
 /// How often this process proves to itself that it hears notices.
@@ -50,13 +51,17 @@ impl Notices {
     }
 
     /// Starts listening on PostgreSQL; event notices wake `hub`.
-    pub fn listen(&mut self, db: &DatabaseConnection, hub: Arc<Hub>) {
+    pub fn listen(&mut self, db: &DatabaseConnection, hub: Arc<Hub>, signals: Arc<Signals>) {
         let Some(hearing) = &self.hearing else {
             return;
         };
         let pool = db.get_postgres_connection_pool().clone();
-        self.tasks
-            .push(tokio::spawn(listen(pool.clone(), hearing.clone(), hub)));
+        self.tasks.push(tokio::spawn(listen(
+            pool.clone(),
+            hearing.clone(),
+            hub,
+            signals,
+        )));
         self.tasks
             .push(tokio::spawn(heartbeat(pool, hearing.channel.clone())));
     }
@@ -110,7 +115,12 @@ impl Hearing {
 
 /// Hears revocations, events (and this process's heartbeat) on a connection of its own, for as
 /// long as the gateway runs, listening again shortly after the connection is lost.
-async fn listen(pool: sea_orm::sqlx::PgPool, hearing: Arc<Hearing>, hub: Arc<Hub>) {
+async fn listen(
+    pool: sea_orm::sqlx::PgPool,
+    hearing: Arc<Hearing>,
+    hub: Arc<Hub>,
+    signals: Arc<Signals>,
+) {
     // A pool of one, for the listener alone, so that reconnecting never queues behind requests.
     let own = own_connection(&pool);
     loop {
@@ -125,12 +135,12 @@ async fn listen(pool: sea_orm::sqlx::PgPool, hearing: Arc<Hearing>, hub: Arc<Hub
             if listener.listen_all(channels).await.is_ok() {
                 // What was remembered while deaf may have been revoked meanwhile, and events
                 // may have been committed unheard.
-                note_revocation();
+                signals.revoked();
                 hub.wake_all();
                 hearing.heard();
                 while let Ok(Some(notice)) = listener.try_recv().await {
                     match notice.channel() {
-                        REVOCATION_CHANNEL => note_revocation(),
+                        REVOCATION_CHANNEL => signals.revoked(),
                         events::CHANNEL => match notice.payload().parse() {
                             Ok(organization) => hub.wake(organization),
                             Err(_) => hub.wake_all(),

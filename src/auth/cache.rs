@@ -1,6 +1,6 @@
 //! Verified API keys, remembered for at most `CREDENTIAL_TTL` so that a request doesn't ask the
 //! database who its key is. Revocation stays immediate: every revocation counts
-//! (`api_keys::revocation_count`), and a key remembered under an older count is not trusted —
+//! (`db::Signals::revocations`), and a key remembered under an older count is not trusted —
 //! a revocation in this process counts at once, one in another process sharing a PostgreSQL
 //! database when its `NOTIFY` arrives.
 //!
@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::db::Signals;
 use crate::domain::Actor;
-use crate::domain::api_keys::revocation_count;
 use crate::notices::Hearing;
 
 /// The longest a verified key is trusted without the database.
@@ -25,22 +25,25 @@ pub(super) struct KeyCache {
     entries: moka::sync::Cache<String, (u64, Actor)>,
     /// `None` on SQLite, where there is nothing to hear.
     hearing: Option<Arc<Hearing>>,
+    /// The app's signals, which count its revocations.
+    signals: Arc<Signals>,
 }
 
 impl KeyCache {
-    pub(super) fn new(hearing: Option<Arc<Hearing>>) -> Self {
+    pub(super) fn new(hearing: Option<Arc<Hearing>>, signals: Arc<Signals>) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_live(CREDENTIAL_TTL)
                 .build(),
             hearing,
+            signals,
         }
     }
 
     /// The revocation count to remember a key under, read before the database is asked.
     pub(super) fn count(&self) -> u64 {
-        revocation_count()
+        self.signals.revocations()
     }
 
     fn trusted(&self) -> bool {

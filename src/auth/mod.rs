@@ -61,7 +61,7 @@ impl Authenticator {
         hearing: Option<std::sync::Arc<crate::notices::Hearing>>,
     ) -> Self {
         Self {
-            keys: cache::KeyCache::new(hearing),
+            keys: cache::KeyCache::new(hearing, std::sync::Arc::clone(db.signals())),
             db,
             jwt: jwt.is_enabled().then(|| JwtVerifier::new(jwt)),
         }

@@ -1,8 +1,6 @@
 //! API keys: `kros_live_…` / `kros_test_…`. Only a key's SHA-256 is stored; the key itself is
 //! shown once, when it is created.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use chrono::Duration;
 use entity::api_key::{self, Column};
 use entity::enums::{Mode, Role};
@@ -145,26 +143,13 @@ async fn create_by(
     let model = model.insert(&txn).await?;
     let change = events::api_key_change(EventType::ApiKeyCreated, None, Some(&model));
     events::record(&txn, author, organization_id, vec![change]).await?;
-    events::commit(txn, organization_id).await?;
+    events::commit(db, txn, organization_id).await?;
     Ok(CreatedKey { model, plaintext })
 }
 
 /// The PostgreSQL channel a revocation is announced on, so that every gateway process forgets
 /// the keys it remembers (`auth::cache`).
 pub const REVOCATION_CHANNEL: &str = "cockpit_api_key_revoked";
-
-/// Revocations this process has made or heard of (`note_revocation`): a key verified under an
-/// older count is not trusted any more (`auth::cache`).
-static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-pub fn revocation_count() -> u64 {
-    REVOCATIONS.load(Ordering::SeqCst)
-}
-
-/// A key was revoked, here or (heard through `REVOCATION_CHANNEL`) by another process.
-pub fn note_revocation() {
-    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
-}
 
 /// Revokes a key; it stops working on the next request, in every process (on PostgreSQL the
 /// revocation is announced on `REVOCATION_CHANNEL`). Revoking twice keeps the first time.
@@ -202,9 +187,10 @@ async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<api_key::Mod
         txn.execute_unprepared(&format!("NOTIFY {REVOCATION_CHANNEL}"))
             .await?;
     }
-    events::commit(txn, key.organization_id).await?;
+    events::commit(db, txn, key.organization_id).await?;
     // Within a unit of work, the revocation is made when the unit commits.
-    db.after_commit(note_revocation);
+    let signals = std::sync::Arc::clone(db.signals());
+    db.after_commit(move || signals.revoked());
     api_key::Entity::find_by_id(id)
         .one(db)
         .await?

@@ -80,7 +80,7 @@ pub async fn upsert(
         }
     };
     events::record(&txn, Author::System, organization_id, vec![change]).await?;
-    events::commit(txn, organization_id).await?;
+    events::commit(db, txn, organization_id).await?;
     Ok(member)
 }
 
@@ -294,7 +294,7 @@ pub async fn add_for(
     .insert(&txn)
     .await?;
     let change = events::member_change(EventType::MemberCreated, None, Some(&member));
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     Ok(member)
 }
 
@@ -352,7 +352,7 @@ pub async fn update_role(
     active.role = Set(role);
     let updated = active.update(&txn).await?;
     let change = events::member_change(EventType::MemberUpdated, Some(member), Some(&updated));
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     Ok(updated)
 }
 
@@ -376,6 +376,6 @@ pub async fn remove(db: &Db, actor: &Actor, member_id: Uuid) -> Result<Uuid, Dom
         .exec(&txn)
         .await?;
     let change = events::member_change(EventType::MemberDeleted, Some(member), None);
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     Ok(member_id)
 }

@@ -27,7 +27,7 @@ pub async fn create(db: &Db, name: &str) -> Result<organization::Model, DomainEr
         Some(serde_json::json!({ "name": created.name })),
     );
     events::record(&txn, events::Author::System, created.id, vec![change]).await?;
-    events::commit(txn, created.id).await?;
+    events::commit(db, txn, created.id).await?;
     Ok(created)
 }
 

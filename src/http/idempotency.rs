@@ -110,7 +110,7 @@ pub async fn begin(
     super::pipeline::within(state, async {
         match claim(state, scope.clone(), keyed).await? {
             Claimed::Run(claimed) => {
-                let unit = Unit::begin(&state.pool)
+                let unit = Unit::begin(&state.db)
                     .await
                     .map_err(DomainError::from)?;
                 Ok(Begun::Run(Guard {
@@ -362,7 +362,7 @@ impl Guard {
             return unavailable(&DomainError::Database(err), envelope);
         }
         // What the unit's savepoints committed is visible now.
-        crate::domain::events::committed(ticket.organization_id());
+        self.db().signals().committed(ticket.organization_id());
         Response::from_parts(parts, Body::from(bytes))
     }
 

@@ -202,7 +202,7 @@ pub fn build_app(
         config.events.subscription_buffer,
         move || Notices::deaf(hearing.as_ref()),
     ));
-    notices.listen(&db, hub.clone());
+    notices.listen(&db, hub.clone(), Arc::clone(store.signals()));
     let services = Services {
         db: store.clone(),
         endpoints: endpoint_settings.clone(),

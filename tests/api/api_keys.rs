@@ -112,3 +112,44 @@ db_test! {
         assert_eq!(check(&app).await, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// Two apps in one process (as here) share no signal: a revocation in one doesn't make the
+/// other check again the keys it remembers.
+#[tokio::test]
+async fn a_revocation_in_one_app_leaves_the_keys_another_remembers_alone() {
+    let a = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
+    let b = TestApp::builder(Backend::Sqlite)
+        .spawn()
+        .await
+        .expect("SQLite");
+    let (_, owner) = a.member(a.org.id, Role::Owner).await;
+    let doomed = create_key(&a, &owner, "doomed", "TEST").await;
+    let viewer = "{ viewer { mode } }";
+    // b verifies its key once, then remembers it (for up to 2 s): what a request asks the
+    // database once the key is remembered.
+    b.graphql(&b.org.test_key, viewer, json!({}))
+        .await
+        .assert_ok();
+    let before = b.query_count();
+    b.graphql(&b.org.test_key, viewer, json!({}))
+        .await
+        .assert_ok();
+    let remembered = b.query_count() - before;
+
+    let revoked = a
+        .graphql(&owner, REVOKE_KEY, json!({ "id": doomed["apiKey"]["id"] }))
+        .await;
+    assert!(revoked.assert_ok()["revokeApiKey"]["apiKey"]["revokedAt"].is_string());
+    let before = b.query_count();
+    b.graphql(&b.org.test_key, viewer, json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(
+        b.query_count() - before,
+        remembered,
+        "b still trusts the key it remembers"
+    );
+}

@@ -714,7 +714,7 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
             }
             _ => {
                 tokio::time::timeout(Duration::from_millis(300), async {
-                    Unit::begin(&pool).await.map(drop)
+                    Unit::begin(&db).await.map(drop)
                 })
                 .await
             }

@@ -285,7 +285,7 @@ pub async fn create(
             Some(&routed),
         ));
     }
-    events::commit_by(txn, actor, changes).await?;
+    events::commit_by(db, txn, actor, changes).await?;
     created.try_into()
 }
 
@@ -363,7 +363,7 @@ pub async fn update(
         Err(other) => return Err(DomainError::Database(other)),
     };
     let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     updated.try_into()
 }
 
@@ -432,7 +432,7 @@ pub async fn delete(
             Some(&detached),
         )
     }));
-    events::commit_by(txn, actor, changes).await?;
+    events::commit_by(db, txn, actor, changes).await?;
     Ok(stored.id)
 }
 

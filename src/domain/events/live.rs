@@ -1,7 +1,7 @@
 //! Live events: one feed per organization that has subscribers in this process, fed from the
 //! events table, and the subscriber streams that read it.
 //!
-//! A pump wakes when an organization commits events — in this process (`events::committed`),
+//! A pump wakes when an organization commits events — in this process (its `db::Signals`),
 //! or in another one (its `NOTIFY`, handed over with [`Hub::wake`]) — and, as a safety net,
 //! every second when notices may have been missed (SQLite, or PostgreSQL while the listener is
 //! deaf). It reads what the organization committed after the last event it read, once for
@@ -204,7 +204,7 @@ async fn pump(
     mut woken: mpsc::UnboundedReceiver<Wake>,
     deaf: Box<dyn Fn() -> bool + Send + Sync>,
 ) {
-    let mut commits = super::COMMITS.subscribe();
+    let mut commits = feeds.db.signals().commits();
     let mut poll = tokio::time::interval(POLL_EVERY);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

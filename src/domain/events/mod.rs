@@ -8,8 +8,6 @@
 //! So a reader that has seen `seq` N of an organization will never see a smaller one commit
 //! later, and "every event after N" misses nothing.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use entity::enums::{ActorKind, EventType, Mode};
 use entity::event::{self, Column};
@@ -104,7 +102,7 @@ pub async fn begin(db: &Db, organization_id: Uuid) -> Result<DatabaseTransaction
 }
 
 /// Records `changes` of `organization_id` in `txn`, numbered after every event of that
-/// organization committed before. Call [`committed`] once `txn` has committed.
+/// organization committed before. Commit `txn` with [`commit`], which tells this app's subscribers.
 pub async fn record(
     txn: &DatabaseTransaction,
     author: Author<'_>,
@@ -185,33 +183,28 @@ fn lock_key(organization_id: Uuid) -> i32 {
     i32::from_le_bytes(key.to_le_bytes())
 }
 
-/// Tells this process's subscribers that `organization_id` committed events (other processes
-/// hear it through [`CHANNEL`]).
-pub fn committed(organization_id: Uuid) {
-    // No receiver (no subscription yet) is not an error.
-    let _ = COMMITS.send(organization_id);
-}
-
-/// Organizations that committed events in this process, for [`live`].
-static COMMITS: LazyLock<tokio::sync::broadcast::Sender<Uuid>> =
-    LazyLock::new(|| tokio::sync::broadcast::channel(1024).0);
-
 /// Commits `txn`, whose changes `record` wrote for `organization_id`, and tells this process's
 /// subscribers.
-pub async fn commit(txn: DatabaseTransaction, organization_id: Uuid) -> Result<(), DomainError> {
+pub async fn commit(
+    db: &Db,
+    txn: DatabaseTransaction,
+    organization_id: Uuid,
+) -> Result<(), DomainError> {
     txn.commit().await?;
-    committed(organization_id);
+    // This process's subscribers; other processes hear it through [`CHANNEL`].
+    db.signals().committed(organization_id);
     Ok(())
 }
 
 /// Records `changes` made by `actor` in its organization, and commits `txn`.
 pub async fn commit_by(
+    db: &Db,
     txn: DatabaseTransaction,
     actor: &Actor,
     changes: Vec<Change>,
 ) -> Result<(), DomainError> {
     record(&txn, Author::Actor(actor), actor.organization_id, changes).await?;
-    commit(txn, actor.organization_id).await
+    commit(db, txn, actor.organization_id).await
 }
 
 /// Which event types a reader may see: API keys see the changes of what they can read

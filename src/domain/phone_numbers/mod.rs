@@ -89,7 +89,7 @@ pub(super) async fn add_by(
         })?;
     let change = events::phone_number_change(EventType::PhoneNumberCreated, None, Some(&added));
     events::record(&txn, author, organization_id, vec![change]).await?;
-    events::commit(txn, organization_id).await?;
+    events::commit(db, txn, organization_id).await?;
     Ok(added)
 }
 

@@ -134,7 +134,7 @@ pub async fn attach(
         Some(&number),
         Some(&attached),
     );
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     Ok(attached)
 }
 
@@ -158,7 +158,7 @@ pub async fn detach(
         Some(&number),
         Some(&detached),
     );
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     Ok(detached)
 }
 
@@ -170,6 +170,6 @@ pub async fn remove(db: &Db, actor: &Actor, number_id: Uuid) -> Result<Uuid, Dom
     let id = number.id;
     let change = events::phone_number_change(EventType::PhoneNumberDeleted, Some(&number), None);
     number.delete(&txn).await?;
-    events::commit_by(txn, actor, vec![change]).await?;
+    events::commit_by(db, txn, actor, vec![change]).await?;
     Ok(id)
 }
