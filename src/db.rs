@@ -277,6 +277,14 @@ impl Pool {
 }
 
 impl Db {
+    /// The pool's connection; `None` for a unit of work.
+    pub fn connection(&self) -> Option<&DatabaseConnection> {
+        match self {
+            Db::Pool(pool) => Some(&pool.conn),
+            Db::Unit(_) => None,
+        }
+    }
+
     /// The signals of the app this `Db` belongs to.
     pub fn signals(&self) -> &Arc<Signals> {
         match self {

@@ -200,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => {
             let signals = signals.expect("installed for `serve` above");
             // Everything the configuration can refuse is refused before the port is taken.
-            let app = crate::build_app(&config, db.clone(), secrets, signals.hangups())?;
+            let app = crate::build_app(&config, store.clone(), secrets, signals.hangups())?;
             let listener =
                 tokio::net::TcpListener::bind(config.listen)
                     .await

@@ -110,7 +110,7 @@ pub async fn begin(
     super::pipeline::within(state, async {
         match claim(state, scope.clone(), keyed).await? {
             Claimed::Run(claimed) => {
-                let unit = Unit::begin(&state.db)
+                let unit = Unit::begin(&state.services.db)
                     .await
                     .map_err(DomainError::from)?;
                 Ok(Begun::Run(Guard {
@@ -146,7 +146,7 @@ enum Claimed {
 /// hung up, the timeout fired) while the claim's statements run, and a claim that commits after
 /// its request has gone must still be given up, not left to its lease.
 async fn claim(state: &AppState, scope: Scope, keyed: &Keyed) -> Result<Claimed, DomainError> {
-    let (pool, lease) = (state.db.clone(), lease(state));
+    let (pool, lease) = (state.services.db.clone(), lease(state));
     let (key, fingerprint) = (keyed.key.clone(), keyed.fingerprint.clone());
     let (answer, answered) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

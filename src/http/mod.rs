@@ -66,11 +66,10 @@ pub struct Shared {
     /// The same schema, validating only what a request can change without changing its
     /// document: for a document that passed full validation before.
     pub schema_for_validated: AppSchema,
-    /// What the schemas' resolvers reach, for a request that runs them on other data (a unit of
-    /// work).
+    /// What the schemas' resolvers reach — the database as requests read and write it, what
+    /// endpoint writes need, this process's live events — for the transports too, and for a
+    /// request that runs the resolvers on other data (a unit of work).
     pub services: Services,
-    /// The database as requests read and write it.
-    pub db: Db,
     /// The pool under it, for health checks and metrics.
     pub pool: DatabaseConnection,
     pub auth: Arc<Authenticator>,
@@ -79,8 +78,6 @@ pub struct Shared {
     /// The bytes each credential's idempotency keys may keep (`http::idempotency`).
     pub idempotent_storage: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
-    /// What endpoint writes need (SIP domains, the secret key), for the REST transport.
-    pub endpoint_settings: endpoints::Settings,
     /// Automatic persisted queries; `None` when turned off.
     pub apq: Option<Arc<apq::PersistedQueries>>,
     /// The trusted documents (persisted operations) and what is done with them.
@@ -93,8 +90,6 @@ pub struct Shared {
     pub schema_shape: Arc<crate::graphql::analysis::SchemaShape>,
     /// Documents already parsed, by their text.
     pub documents: graphql::ParsedDocuments,
-    /// This process's live events.
-    pub hub: Arc<Hub>,
     /// Subscriptions open per credential, and how many each may hold.
     pub subscriptions: graphql::SubscriptionCounts,
     /// The server's connection limits: a stream of server-sent events sends keep-alive
@@ -176,10 +171,16 @@ impl Drop for Retention {
 /// rate-limited per client address.
 pub fn build_app(
     config: &Config,
-    db: DatabaseConnection,
+    store: Db,
     secrets: SecretBox,
     hangups: crate::signals::Hangups,
 ) -> Result<Router, StartupError> {
+    // The pool under the app's `Db`, for health checks, metrics, notices and retention.
+    let Some(db) = store.connection().cloned() else {
+        return Err(StartupError::Config(
+            "the app is built on the database pool, not on a unit of work".to_owned(),
+        ));
+    };
     let metrics = Metrics::default();
     let limiter = RateLimiter::new(&config.rate_limit, metrics.rate_limit_fallbacks())
         .map_err(StartupError::Config)?;
@@ -196,7 +197,6 @@ pub fn build_app(
     );
     let mut notices = Notices::new(&db);
     let hearing = notices.hearing.clone();
-    let store = Db::from(db.clone());
     let hub = Arc::new(Hub::new(
         store.clone(),
         config.events.subscription_buffer,
@@ -205,9 +205,9 @@ pub fn build_app(
     notices.listen(&db, hub.clone(), Arc::clone(store.signals()));
     let services = Services {
         db: store.clone(),
-        endpoints: endpoint_settings.clone(),
+        endpoints: endpoint_settings,
         max_page_size: config.limits.max_page_size,
-        hub: hub.clone(),
+        hub,
         cursors,
     };
     let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
@@ -228,7 +228,6 @@ pub fn build_app(
         limiter: Arc::new(limiter),
         idempotent_storage: Arc::new(idempotent_storage),
         metrics: Arc::new(metrics),
-        endpoint_settings,
         apq: apq::PersistedQueries::new(config.limits.apq_cache_bytes).map(Arc::new),
         _trusted_reload: trusted.reload_on(hangups).map(AbortOnDrop),
         trusted,
@@ -236,14 +235,12 @@ pub fn build_app(
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,
         documents: graphql::ParsedDocuments::default(),
-        hub,
         subscriptions: graphql::SubscriptionCounts::new(
             config.events.max_subscriptions_per_credential,
         ),
         server_limits: config.server.clone(),
         _notices: notices,
         _retention: Retention::start(db.clone(), &config.events),
-        db: store,
         pool: db,
     }));
     let mut graphql_routes = Router::new()

@@ -290,7 +290,9 @@ pub async fn throttle_failed_auth(
         // An `EventSource` reopens its URL by itself once its stream ends: a used or expired
         // ticket it sends again was minted for it, and is no guess.
         let minted = match &ticket {
-            Some(ticket) => crate::domain::stream_tickets::was_minted(&state.db, ticket).await,
+            Some(ticket) => {
+                crate::domain::stream_tickets::was_minted(&state.services.db, ticket).await
+            }
             None => false,
         };
         if !minted {

@@ -43,7 +43,7 @@ pub async fn redeem(
             "A stream ticket is the request's whole credential and names its organization; send it without Authorization, x-api-key or x-organization-id.",
         ));
     }
-    let mut actor = crate::domain::stream_tickets::redeem(&state.db, ticket, operation)
+    let mut actor = crate::domain::stream_tickets::redeem(&state.services.db, ticket, operation)
         .await
         .map_err(crate::auth::AuthError::from)?;
     actor.request_id.clone_from(&credentials.request_id);

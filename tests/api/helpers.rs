@@ -305,9 +305,12 @@ impl TestApp {
             .await
             .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local addr"));
+        // The app and the harness write through one `Db`, so the app hears what the harness
+        // does (a revocation, a commit) as it hears its own.
+        let store = Db::from(db.clone());
         let app = cockpit_gateway::build_app(
             &config,
-            db.clone(),
+            store.clone(),
             secrets.clone(),
             cockpit_gateway::signals::Hangups::none(),
         )
@@ -319,7 +322,7 @@ impl TestApp {
                 .expect("serve");
         });
         let pool = db.clone();
-        let db = Db::from(db);
+        let db = store;
         let org = Self::make_org(&db, "Acme").await;
         Self {
             pool,

@@ -514,7 +514,7 @@ fn with_actor(
     actor: Actor,
     query: bool,
 ) -> async_graphql::Request {
-    let loader = loaders::phone_numbers(state.db.clone(), actor.organization_id, query);
+    let loader = loaders::phone_numbers(state.services.db.clone(), actor.organization_id, query);
     request.data(actor).data(loader)
 }
 

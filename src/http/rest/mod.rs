@@ -55,13 +55,14 @@ pub async fn list(
     let actor = pipeline::require(&state, &headers).await?;
     pipeline::within::<_, RestError>(&state, async {
         // The seed's list has no pages: it costs 1 plus the endpoints it returns.
-        let total = endpoints::count(&state.db, &actor, &EndpointFilter::default()).await?;
+        let total =
+            endpoints::count(&state.services.db, &actor, &EndpointFilter::default()).await?;
         charge(&state, &actor, total.saturating_add(1)).await?;
         let mut all = Vec::new();
         let mut after = None;
         loop {
             let page = endpoints::list(
-                &state.db,
+                &state.services.db,
                 &actor,
                 PageRequest {
                     first: Some(i64::try_from(state.limits.max_page_size).unwrap_or(i64::MAX)),
@@ -145,7 +146,7 @@ pub async fn create(
     request
         .run(state, actor, |db| async move {
             let created = pipeline::within::<_, RestError>(state, async {
-                Ok(endpoints::create(&db, &state.endpoint_settings, actor, new).await?)
+                Ok(endpoints::create(&db, &state.services.endpoints, actor, new).await?)
             })
             .await?;
             Ok(with_etag(
@@ -194,7 +195,7 @@ impl Write {
         Fut: Future<Output = Result<Response, RestError>>,
     {
         let Some(keyed) = self.keyed else {
-            return work(state.db.clone()).await;
+            return work(state.services.db.clone()).await;
         };
         match idempotency::begin(state, actor, &keyed, Envelope::Rest).await? {
             Begun::Replay(response) => Ok(response),
@@ -223,7 +224,7 @@ pub async fn get(
     charge(&state, &actor, 1).await?;
     let id = endpoint_id(&id)?;
     let endpoint = pipeline::within::<_, RestError>(&state, async {
-        Ok(endpoints::get(&state.db, &actor, id).await?)
+        Ok(endpoints::get(&state.services.db, &actor, id).await?)
     })
     .await?;
     let tag = etag_of(endpoint.updated_at);
@@ -277,7 +278,7 @@ pub async fn update(
             };
             let patch = read.finish(patch)?;
             let updated = pipeline::within::<_, RestError>(state, async {
-                Ok(endpoints::update(&db, &state.endpoint_settings, actor, id, patch).await?)
+                Ok(endpoints::update(&db, &state.services.endpoints, actor, id, patch).await?)
             })
             .await?;
             Ok(with_etag(
