@@ -43,10 +43,7 @@ fn stdout_line(out: &Output) -> String {
 }
 
 async fn cli_walkthrough(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let test_db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     assert!(cli(&test_db, &["migrate"]).status.success());
 
     let org = stdout_line(&cli(
@@ -210,6 +207,7 @@ async fn cli_walkthrough_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn cli_walkthrough_on_postgres() {
     cli_walkthrough(Backend::Postgres).await;
 }
@@ -217,10 +215,7 @@ async fn cli_walkthrough_on_postgres() {
 /// Runs `cockpit-gateway serve` as a process on a free port with debug logging, uses it, then
 /// stops it with SIGTERM: a clean exit, and no key, secret or SQL in what it logged.
 async fn serve_and_stop(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let test_db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     let org = stdout_line(&cli(&test_db, &["org", "create", "--name", "Served"]));
     let key = stdout_line(&cli(
         &test_db,
@@ -339,6 +334,7 @@ async fn serve_runs_and_stops_on_sigterm_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn serve_runs_and_stops_on_sigterm_on_postgres() {
     serve_and_stop(Backend::Postgres).await;
 }
@@ -359,10 +355,7 @@ fn cli_with_key(db: &TestDb, key: Option<&str>, args: &[&str]) -> Output {
 }
 
 async fn a_wrong_secret_key_is_a_clear_startup_error(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let test_db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     assert!(cli(&test_db, &["migrate"]).status.success());
     let other = cockpit_gateway::domain::secrets::SecretBox::encode_key(
         &cockpit_gateway::domain::secrets::SecretBox::generate_key(),
@@ -384,16 +377,15 @@ async fn a_wrong_secret_key_is_a_clear_startup_error_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn a_wrong_secret_key_is_a_clear_startup_error_on_postgres() {
     a_wrong_secret_key_is_a_clear_startup_error(Backend::Postgres).await;
 }
 
 #[tokio::test]
-async fn postgres_requires_a_configured_secret_key() {
-    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_configured_secret_key_is_required_on_postgres() {
+    let test_db = TestDb::new(Backend::Postgres).await.expect(POSTGRES_UNSET);
     let out = cli_with_key(&test_db, None, &["migrate"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("COCKPIT_SECRET_KEY is required"));
@@ -522,10 +514,7 @@ async fn serve(test_db: &TestDb) -> Served {
 /// which had just verified (and remembered) it, within 1 s on PostgreSQL — the revocation is
 /// announced — and within the credential bound on SQLite.
 async fn revocation_reaches_another_process(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let test_db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     assert!(cli(&test_db, &["migrate"]).status.success());
     let org = stdout_line(&cli(&test_db, &["org", "create", "--name", "Two"]));
     let key = stdout_line(&cli(
@@ -636,6 +625,7 @@ async fn revocation_reaches_another_process(backend: Backend) {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn revocation_reaches_another_process_on_postgres() {
     revocation_reaches_another_process(Backend::Postgres).await;
 }
@@ -664,11 +654,9 @@ async fn sessions_use_tls(admin: &sea_orm::DatabaseConnection, name: &str) -> Ve
 }
 
 #[tokio::test]
-async fn tls_to_a_loopback_database_only_when_the_url_or_pgsslmode_asks() {
-    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn tls_to_a_loopback_database_only_when_the_url_or_pgsslmode_asks_on_postgres() {
+    let test_db = TestDb::new(Backend::Postgres).await.expect(POSTGRES_UNSET);
     if !test_db.url.contains("127.0.0.1") && !test_db.url.contains("localhost") {
         eprintln!("TEST_DATABASE_URL is not on the loopback interface; skipped");
         return;

@@ -1,9 +1,9 @@
 //! `TestApp`: the real gateway on a random port over a fresh, migrated database, and one helper
-//! per operation. `db_test!` runs a test on SQLite, and on PostgreSQL too when
-//! `TEST_DATABASE_URL` is set. Long: a helper per operation.
+//! per operation. `db_test!` runs a test on SQLite and on PostgreSQL; the PostgreSQL run is
+//! ignored unless `TEST_DATABASE_URL` was set when the tests were built (`cfg(postgres_tests)`,
+//! see build.rs). Long: a helper per operation.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cockpit_gateway::auth::jwt::JwtSettings;
 use cockpit_gateway::config::Config;
@@ -34,7 +34,7 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// `None` for PostgreSQL when `TEST_DATABASE_URL` is not set.
+    /// `None` for PostgreSQL when `TEST_DATABASE_URL` is not set (`POSTGRES_UNSET`).
     pub async fn new(backend: Backend) -> Option<Self> {
         match backend {
             Backend::Sqlite => {
@@ -140,8 +140,8 @@ pub struct TestApp {
     /// The pool under `db`.
     pub pool: DatabaseConnection,
     pub client: reqwest::Client,
-    /// Statements the app's connection has executed so far.
-    pub queries: Arc<AtomicUsize>,
+    /// The SQL of each statement the app's connection has executed so far.
+    pub statements: Arc<Mutex<Vec<String>>>,
     /// A ready organization with a test and a live key.
     pub org: Org,
     /// Seals this app's stored secrets.
@@ -296,10 +296,11 @@ impl TestApp {
         let (mut db, secrets) = cockpit_gateway::startup::open(&config)
             .await
             .expect("open the test database");
-        let queries = Arc::new(AtomicUsize::new(0));
-        let counter = queries.clone();
-        db.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::SeqCst);
+        let statements = Arc::new(Mutex::new(Vec::new()));
+        let record = statements.clone();
+        db.set_metric_callback(move |info| {
+            let sql = info.statement.sql.clone();
+            record.lock().expect("statements").push(sql);
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -331,7 +332,7 @@ impl TestApp {
             jwks,
             db,
             client: reqwest::Client::new(),
-            queries,
+            statements,
             org,
             secrets,
             test_db,
@@ -403,10 +404,11 @@ impl TestApp {
             .id
     }
 
-    /// Statements run through SeaORM's executor so far (its metric callback counts them; a
-    /// read by id, `db::query_one`, goes to sqlx directly and isn't counted).
-    pub fn query_count(&self) -> usize {
-        self.queries.load(Ordering::SeqCst)
+    /// The SQL of the statements run through SeaORM's executor since the first `from` (its
+    /// metric callback records them; a read by id, `db::query_one`, goes to sqlx directly and
+    /// isn't recorded). `statements_since(0).len()` is how many ran so far.
+    pub fn statements_since(&self, from: usize) -> Vec<String> {
+        self.statements.lock().expect("statements")[from..].to_vec()
     }
 
     /// POSTs a GraphQL operation with the given headers.
@@ -659,7 +661,12 @@ impl<'a> TestAppBuilder<'a> {
     }
 }
 
-/// Defines a test that runs once on SQLite and once on PostgreSQL (when configured).
+/// Why a PostgreSQL test that runs (`--ignored`, or built with `TEST_DATABASE_URL` and run
+/// without it) can't.
+pub const POSTGRES_UNSET: &str = "TEST_DATABASE_URL is not set: this test needs PostgreSQL";
+
+/// Defines a test that runs once on SQLite and once on PostgreSQL, the PostgreSQL one ignored
+/// when `TEST_DATABASE_URL` is not set.
 macro_rules! db_test {
     ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
         mod $name {
@@ -679,11 +686,13 @@ macro_rules! db_test {
             }
 
             #[tokio::test]
+            #[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
             async fn postgres() {
-                match crate::helpers::TestApp::builder(crate::helpers::Backend::Postgres).spawn().await {
-                    Some(app) => run(app).await,
-                    None => eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped"),
-                }
+                let app = crate::helpers::TestApp::builder(crate::helpers::Backend::Postgres)
+                    .spawn()
+                    .await
+                    .expect(crate::helpers::POSTGRES_UNSET);
+                run(app).await;
             }
         }
     };

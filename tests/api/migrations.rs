@@ -7,10 +7,7 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 async fn migrate_up_down_up(backend: Backend) {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let test_db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     let db = cockpit_gateway::db::connect(&test_db.url)
         .await
         .expect("connect");
@@ -60,27 +57,21 @@ async fn migrations_run_up_down_up_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn migrations_run_up_down_up_on_postgres() {
     migrate_up_down_up(Backend::Postgres).await;
 }
 
-/// A fresh database of `backend` with its first `applied` migrations; `None` (the test is
-/// skipped) for PostgreSQL when `TEST_DATABASE_URL` is not set. Keep the `TestDb` alive.
-async fn migrated_up_to(
-    backend: Backend,
-    applied: u32,
-) -> Option<(TestDb, sea_orm::DatabaseConnection)> {
-    let Some(test_db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return None;
-    };
+/// A fresh database of `backend` with its first `applied` migrations. Keep the `TestDb` alive.
+async fn migrated_up_to(backend: Backend, applied: u32) -> (TestDb, sea_orm::DatabaseConnection) {
+    let test_db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     let db = cockpit_gateway::db::connect(&test_db.url)
         .await
         .expect("connect");
     Migrator::up(&db, Some(applied))
         .await
         .unwrap_or_else(|e| panic!("up to {applied}: {e}"));
-    Some((test_db, db))
+    (test_db, db)
 }
 
 /// An organization written as the migrations of before would have it.
@@ -103,9 +94,7 @@ async fn old_organization(db: &sea_orm::DatabaseConnection) -> Uuid {
 /// Members that joined before memberships had ids get one, which says it names a member.
 async fn members_of_before_get_ids(backend: Backend) {
     // Every migration before the one that adds the ids.
-    let Some((_test_db, db)) = migrated_up_to(backend, 7).await else {
-        return;
-    };
+    let (_test_db, db) = migrated_up_to(backend, 7).await;
     let org = old_organization(&db).await;
     let backend_kind = db.get_database_backend();
     for user in ["early-1", "early-2"] {
@@ -144,6 +133,7 @@ async fn members_of_before_get_ids_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn members_of_before_get_ids_on_postgres() {
     members_of_before_get_ids(Backend::Postgres).await;
 }
@@ -154,9 +144,7 @@ async fn endpoint_times_round_up_to_a_millisecond(backend: Backend) {
     use entity::{endpoint, enums, organization};
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     // Every migration before the one that rounds.
-    let Some((_test_db, db)) = migrated_up_to(backend, 10).await else {
-        return;
-    };
+    let (_test_db, db) = migrated_up_to(backend, 10).await;
     let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().expect("time");
     let org = organization::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -225,6 +213,7 @@ async fn endpoint_times_round_up_to_a_millisecond_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn endpoint_times_round_up_to_a_millisecond_on_postgres() {
     endpoint_times_round_up_to_a_millisecond(Backend::Postgres).await;
 }
@@ -232,9 +221,7 @@ async fn endpoint_times_round_up_to_a_millisecond_on_postgres() {
 /// Events recorded before events had ids get one each, which says it names an event.
 async fn events_of_before_get_ids(backend: Backend) {
     // Every migration before the one that adds the ids.
-    let Some((_test_db, db)) = migrated_up_to(backend, 11).await else {
-        return;
-    };
+    let (_test_db, db) = migrated_up_to(backend, 11).await;
     let org = old_organization(&db).await;
     let backend_kind = db.get_database_backend();
     let postgres = backend_kind == sea_orm::DbBackend::Postgres;
@@ -289,6 +276,7 @@ async fn events_of_before_get_ids_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn events_of_before_get_ids_on_postgres() {
     events_of_before_get_ids(Backend::Postgres).await;
 }

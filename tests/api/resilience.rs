@@ -11,12 +11,9 @@ use crate::helpers::*;
 use crate::proxy::Proxy;
 
 /// A fresh PostgreSQL database, a proxy in front of it, and the database's URL through the
-/// proxy; `None` (the test is skipped) when `TEST_DATABASE_URL` is not set.
-async fn postgres_behind_a_proxy() -> Option<(TestDb, Proxy, url::Url)> {
-    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return None;
-    };
+/// proxy.
+async fn postgres_behind_a_proxy() -> (TestDb, Proxy, url::Url) {
+    let test_db = TestDb::new(Backend::Postgres).await.expect(POSTGRES_UNSET);
     let mut url = url::Url::parse(&test_db.url).expect("database URL");
     let upstream = format!(
         "{}:{}",
@@ -26,14 +23,13 @@ async fn postgres_behind_a_proxy() -> Option<(TestDb, Proxy, url::Url)> {
     let proxy = Proxy::start(upstream).await;
     url.set_host(Some("127.0.0.1")).expect("host");
     url.set_port(Some(proxy.address.port())).expect("port");
-    Some((test_db, proxy, url))
+    (test_db, proxy, url)
 }
 
 #[tokio::test]
-async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself() {
-    let Some((test_db, proxy, url)) = postgres_behind_a_proxy().await else {
-        return;
-    };
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn database_outage_fails_fast_and_the_gateway_recovers_by_itself_on_postgres() {
+    let (test_db, proxy, url) = postgres_behind_a_proxy().await;
     let app = TestApp::builder(Backend::Postgres)
         .on(test_db.via(url.to_string()))
         .with_config(|c| c.limits.max_batch = Some(3))
@@ -370,12 +366,10 @@ async fn trusted_proxies_are_not_held_to_the_per_address_connection_bound() {
 }
 
 #[tokio::test]
-async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_requests() {
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn pooled_connections_the_server_ended_while_idle_are_not_handed_to_requests_on_postgres() {
     use sea_orm::ConnectionTrait as _;
-    let Some(test_db) = TestDb::new(Backend::Postgres).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let test_db = TestDb::new(Backend::Postgres).await.expect(POSTGRES_UNSET);
     // Named, so that only this gateway's sessions end (other tests share the database).
     let name = format!("cockpit-{}", uuid::Uuid::new_v4().simple());
     let url = format!("{}&application_name={name}", test_db.url);
@@ -616,10 +610,7 @@ async fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatu
 /// that mean nothing to the gateway stop it: each is logged (SIGPIPE is ignored outright), and
 /// requests go on being served; SIGTERM then still drains and exits 0.
 async fn signals_without_meaning_leave_the_gateway_serving(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-        return;
-    };
+    let db = TestDb::new(backend).await.expect(POSTGRES_UNSET);
     let (mut child, address, log) = serve_process_logged(&db, &[]).await;
     let client = reqwest::Client::new();
     for signal in [
@@ -671,6 +662,7 @@ async fn signals_without_meaning_leave_the_gateway_serving_sqlite() {
 
 #[cfg(unix)]
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn signals_without_meaning_leave_the_gateway_serving_postgres() {
     signals_without_meaning_leave_the_gateway_serving(Backend::Postgres).await;
 }
@@ -681,13 +673,12 @@ async fn signals_without_meaning_leave_the_gateway_serving_postgres() {
 /// idempotency key's claim and release did). The answer is held back by a proxy until the
 /// caller has gone.
 #[tokio::test]
-async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind_on_postgres() {
     use cockpit_gateway::db::{Db, Unit, begin_write};
     use sea_orm::ConnectionTrait;
 
-    let Some((_test_db, proxy, url)) = postgres_behind_a_proxy().await else {
-        return;
-    };
+    let (_test_db, proxy, url) = postgres_behind_a_proxy().await;
     let mut options = cockpit_gateway::db::connect_options(url.as_str());
     // One connection: every statement below runs on the one the abandoned BEGIN used.
     // No ping before a connection is handed out: the BEGIN is what waits for the held answer.
@@ -733,10 +724,9 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind() {
 /// acquire timeout; the next are answered at once, 503 `SERVICE_UNAVAILABLE`, rather than each
 /// waiting as long, and the gateway recovers by itself once the database answers again.
 #[tokio::test]
-async fn a_database_that_hangs_is_answered_unavailable_at_once_and_recovers() {
-    let Some((test_db, proxy, url)) = postgres_behind_a_proxy().await else {
-        return;
-    };
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_database_that_hangs_is_answered_unavailable_at_once_and_recovers_on_postgres() {
+    let (test_db, proxy, url) = postgres_behind_a_proxy().await;
     let app = TestApp::builder(Backend::Postgres)
         .on(test_db.via(url.to_string()))
         .spawn()

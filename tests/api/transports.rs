@@ -93,7 +93,7 @@ fn assert_same_cost(costs: &[(&str, Value)]) {
 }
 
 async fn the_same_operation_costs_the_same_over_every_transport(backend: Backend) {
-    let Some(app) = TestApp::builder(backend)
+    let app = TestApp::builder(backend)
         .with_config(|c| {
             c.rate_limit.bucket_size = 100_000;
             c.rate_limit.restore_rate = 1;
@@ -101,9 +101,7 @@ async fn the_same_operation_costs_the_same_over_every_transport(backend: Backend
         })
         .spawn()
         .await
-    else {
-        return eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-    };
+        .expect(POSTGRES_UNSET);
     let key = app.org.test_key.clone();
     for name in ["One", "Two", "Three"] {
         app.create_ok(
@@ -149,6 +147,7 @@ async fn the_same_operation_costs_the_same_over_every_transport_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn the_same_operation_costs_the_same_over_every_transport_postgres() {
     the_same_operation_costs_the_same_over_every_transport(Backend::Postgres).await;
 }
@@ -278,14 +277,12 @@ const HOLDING: &str = "subscription { endpointEvents { cursor a: endpoint { id }
 /// A subscription holds what it reserved beyond its floor while it runs, and gives it back when
 /// it ends, however it ends: here the client completes it, and then the client hangs up.
 async fn a_subscription_holds_its_reservation_until_it_ends(backend: Backend) {
-    let Some(app) = TestApp::builder(backend)
+    let app = TestApp::builder(backend)
         // Slow enough that what comes back is the refund, not the bucket refilling.
         .with_config(|c| c.rate_limit.restore_rate = 1)
         .spawn()
         .await
-    else {
-        return eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
-    };
+        .expect(POSTGRES_UNSET);
     for ending in ["complete", "hang up"] {
         let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
         ws.subscribe("1", HOLDING, json!({})).await;
@@ -325,6 +322,7 @@ async fn a_subscription_holds_its_reservation_until_it_ends_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn a_subscription_holds_its_reservation_until_it_ends_postgres() {
     a_subscription_holds_its_reservation_until_it_ends(Backend::Postgres).await;
 }
