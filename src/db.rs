@@ -45,8 +45,8 @@ pub fn connect_options(url: &str) -> ConnectOptions {
         });
     // `PGSSLMODE` in the environment is a choice as explicit as the URL's.
     if loopback_without_sslmode(url) && std::env::var_os("PGSSLMODE").is_none() {
-        // Bytes to a database on this host never leave it: encrypting them costs a fifth of a
-        // request's CPU and protects nothing. A URL that names `sslmode` still gets its way.
+        // Bytes to a database on this host never leave it: encrypting them costs CPU on every
+        // request and protects nothing. A URL that names `sslmode` still gets its way.
         opts.map_sqlx_postgres_opts(|o| o.ssl_mode(PgSslMode::Disable));
     }
     opts
@@ -464,10 +464,10 @@ impl ConnectionTrait for Db {
 }
 
 /// The first row of a statement built for `db`'s backend (one kept rendered: see
-/// `endpoints::by_id_statement`), read through sqlx directly. SeaORM's executor wraps sqlx's
-/// future in three boxed layers (the backend enum, a tracing span, `async_trait`), and copying
-/// them into the heap was a sixth of the CPU of a read by id; SeaORM still maps the row. Not
-/// for a transaction's reads, and SeaORM's metric callback doesn't see these.
+/// `endpoints::by_id_statement`), read through sqlx directly: SeaORM's executor wraps sqlx's
+/// future in three boxed layers (the backend enum, a tracing span, `async_trait`), costly on
+/// the hottest read; SeaORM still maps the row. Not for a transaction's reads, and SeaORM's
+/// metric callback doesn't see these.
 pub async fn query_one<M: FromQueryResult>(
     db: &Db,
     statement: sea_orm::Statement,

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc: per-thread free lists, where glibc's malloc and free took a fifth of the CPU of a
-/// loaded gateway (profiled with perf; see docs/performance.md, Profiling).
+/// mimalloc: per-thread free lists, cheaper than glibc's malloc and free under load (see
+/// docs/performance.md, Profiling).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
