@@ -28,7 +28,7 @@ impl Presented {
     /// What the headers of an HTTP request present.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let request_id = headers
-            .get(super::ops::REQUEST_ID)
+            .get(super::headers::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Self(read(

@@ -115,7 +115,7 @@ impl ApiError {
             Code::AuthenticationUnavailable,
             "Session tokens can't be verified right now: the keys that sign them could not be fetched. Retry later; API keys are not affected.",
         );
-        error.retry_after = Some(super::pipeline::retry_after_seconds(retry_after));
+        error.retry_after = Some(retry_after_seconds(retry_after));
         error
     }
 
@@ -252,4 +252,9 @@ impl From<AuthError> for ApiError {
             AuthError::Internal => Self::internal(),
         }
     }
+}
+
+/// Whole seconds for `Retry-After`, never 0.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }

@@ -335,7 +335,7 @@ impl Guard {
                     storage.limiter.bucket_size()
                 ),
             );
-            error.retry_after = Some(super::pipeline::retry_after_seconds(retry_after));
+            error.retry_after = Some(super::error::retry_after_seconds(retry_after));
             self.give_up().await;
             return error.render(envelope);
         }

@@ -6,8 +6,6 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, Envelope};
-
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
@@ -42,9 +40,16 @@ impl Media {
     /// `body` as this media type, with `status`.
     pub fn respond(self, status: StatusCode, body: &impl serde::Serialize) -> Response {
         // Nothing here fails to serialize (map keys are strings); were it to, the client gets
-        // the same answer as for any other fault of ours.
-        let Ok(bytes) = serde_json::to_vec(body) else {
-            return ApiError::internal().render(Envelope::Graphql(self));
+        // the body of any other fault of ours (`ApiError::internal`).
+        let (status, bytes) = match serde_json::to_vec(body) {
+            Ok(bytes) => (status, bytes),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({ "errors": [{ "message": "Internal server error",
+                    "extensions": { "code": crate::code::Code::InternalServerError.as_str() } }] })
+                .to_string()
+                .into_bytes(),
+            ),
         };
         let mut response = (status, bytes).into_response();
         response.headers_mut().insert(

@@ -20,7 +20,7 @@ use crate::code::Code;
 use crate::metrics::route_label;
 use crate::ratelimit::{Decision, LimiterState};
 
-pub use super::headers::REQUEST_ID;
+use super::headers::REQUEST_ID;
 
 /// What the GraphQL handler tells the log line and metrics about the request it answered.
 #[derive(Debug, Clone, Default)]
@@ -273,7 +273,7 @@ pub async fn throttle_failed_auth(
     if let Decision::Allowed(status) = state.limiter.take(&bucket, 0).await
         && status.currently_available < cost as f64
     {
-        let wait = super::pipeline::retry_after_seconds(Duration::from_secs_f64(
+        let wait = super::error::retry_after_seconds(Duration::from_secs_f64(
             (cost as f64 - status.currently_available).max(0.0) / status.restore_rate,
         ));
         let mut error = ApiError::new(

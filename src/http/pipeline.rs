@@ -95,7 +95,7 @@ pub async fn charge(
                 Code::RateLimited,
                 throttled_message(requested, &status),
             );
-            error.retry_after = Some(retry_after_seconds(retry_after));
+            error.retry_after = Some(super::error::retry_after_seconds(retry_after));
             error.cost = Some(Box::new(cost_report(requested, 0, status)));
             Err(error)
         }
@@ -144,9 +144,4 @@ fn throttled_message(cost: u64, status: &ThrottleStatus) -> String {
         status.currently_available.floor(),
         status.restore_rate
     )
-}
-
-/// Whole seconds for `Retry-After`, never 0.
-pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
 }

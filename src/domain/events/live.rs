@@ -22,7 +22,7 @@ use sea_orm::{ActiveEnum as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
-use super::readable_by;
+use super::visible;
 use crate::db::Db;
 use crate::domain::endpoints::Endpoint;
 use crate::domain::{Actor, Credential, DomainError};
@@ -322,15 +322,6 @@ pub enum Ending {
     MemberRemoved,
     /// Its user's role no longer lets it read the audit log it delivers.
     Demoted,
-}
-
-/// Whether `actor` may see `event` (the same rule as the audit log's query).
-pub fn visible(actor: &Actor, event: &event::Model) -> bool {
-    event.organization_id == actor.organization_id
-        && readable_by(actor, event.r#type)
-        && actor
-            .fixed_mode()
-            .is_none_or(|mode| event.mode == Some(mode))
 }
 
 /// The subscriber's access as the database has it once replay's starting point is known:

@@ -451,7 +451,7 @@ fn guarded(
                             let throttled = coded(
                                 &format!(
                                     "Throttled: this subscription's results drew the rate-limit bucket empty; subscribe again with `after` in {} s.",
-                                    pipeline::retry_after_seconds(retry_after)
+                                    super::super::error::retry_after_seconds(retry_after)
                                 ),
                                 Code::RateLimited,
                             );
