@@ -8,48 +8,50 @@
 
 use std::net::IpAddr;
 
-use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::stream::BoxStream;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::auth::Presented;
 use super::error::{ApiError, Envelope, ErrorCodes};
-use super::idempotency::{self, Begun};
+use super::idempotency;
 use super::media::{Media, Negotiated, Stream, negotiate};
 use super::ops::GraphqlOutcome;
 use super::pipeline;
 use crate::code::Code;
-use crate::domain::Actor;
-use crate::graphql::analysis;
-use crate::graphql::loaders;
 use crate::graphql::subscription::ResumeAfter;
 use crate::server::ConnectionScope;
 
 mod answer;
+mod batch;
 mod cost;
 mod documents;
+mod keyed;
 mod multipart;
 mod order;
 mod params;
 mod prepare;
+mod run;
+mod slots;
 mod sse;
 mod stream;
 mod streamed;
 mod ws;
 
 use answer::Answer;
+use batch::run_batch;
 pub use cost::BYTES_PER_COST_POINT;
-use cost::returned_objects;
 pub use documents::{ParsedDocument, ParsedDocuments};
+use keyed::{Keyed, run_once};
 use params::Params;
-use prepare::{Prepared, Ready, RootKey, prepare, root_keys};
-pub use stream::SubscriptionCounts;
+use prepare::Ready;
+use run::{execute, run, run_ready};
+pub use slots::SubscriptionCounts;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
 /// bytes of the request are its share (the document, its variables and extensions alike are
@@ -125,13 +127,6 @@ impl Default for Streams {
             multipart: false,
         }
     }
-}
-
-/// A request's `Idempotency-Key`, and the JSON media type a kept response is in (`None` when
-/// the client takes no JSON, and so can't send a keyed mutation).
-struct Keyed {
-    key: String,
-    media: Option<Media>,
 }
 
 /// What running an operation comes to, for each transport to deliver in its own terms.
@@ -389,329 +384,11 @@ fn with_outcome(mut response: Response, operation: Option<String>) -> Response {
     response
 }
 
-async fn run_batch(
-    state: &AppState,
-    caller: &Caller,
-    items: Vec<Value>,
-    media: Media,
-    request_bytes: usize,
-) -> Result<(StatusCode, Answer), ApiError> {
-    let Some(max) = state.limits.max_batch else {
-        return Err(ApiError::bad_request(
-            "Batched requests (a JSON array) are not enabled on this gateway.",
-        ));
-    };
-    if items.is_empty() || items.len() > max {
-        return Err(ApiError::bad_request(format!(
-            "A batch holds 1 to {max} operations (the batch limit); this one holds {}.",
-            items.len()
-        )));
-    }
-    // The credential headers are the whole request's: malformed, they refuse it once.
-    caller.presented.credentials()?;
-    let mut results = Vec::with_capacity(items.len());
-    let mut unavailable = true;
-    // The first refusal for an empty bucket, while every operation before was refused so.
-    let mut throttled: Option<ApiError> = None;
-    let mut all_throttled = true;
-    for item in items {
-        let result = match Params::from_json(item) {
-            Ok(params) => {
-                let operation = Operation {
-                    params,
-                    caller: caller.clone(),
-                    arrival: Arrival {
-                        via_get: false,
-                        media,
-                        request_bytes,
-                        // A batch's answer is one JSON array: none of it streams.
-                        streaming: false,
-                        subscriptions_only: false,
-                    },
-                    streams: Streams::default(),
-                };
-                match run(state, operation).await {
-                    Ok(Outcome::Answered(status, answer)) => Ok((status, answer)),
-                    // `prepare` refuses a subscription that can't stream.
-                    Ok(Outcome::Streaming(_)) => Err(ApiError::internal()),
-                    Err(refusal) => Err(refusal),
-                }
-            }
-            Err(refusal) => Err(refusal),
-        };
-        match result {
-            Ok((status, body)) => {
-                unavailable &= status == StatusCode::SERVICE_UNAVAILABLE;
-                all_throttled = false;
-                results.push(body);
-            }
-            // Authentication applies to the whole request, and so does a credential that
-            // couldn't be checked.
-            Err(r)
-                if matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-                    || matches!(
-                        r.code,
-                        Code::ServiceUnavailable | Code::AuthenticationUnavailable
-                    ) =>
-            {
-                return Err(r);
-            }
-            Err(r) => {
-                unavailable = false;
-                if r.code == Code::RateLimited {
-                    throttled.get_or_insert_with(|| r.clone());
-                } else {
-                    all_throttled = false;
-                }
-                results.push(Answer::Made(r.graphql_body()));
-            }
-        }
-    }
-    // Nothing ran because the bucket is empty: the 429 (and its `Retry-After`) a single
-    // operation gets, so that the client backs off.
-    if all_throttled && let Some(throttled) = throttled {
-        return Err(throttled);
-    }
-    // No operation answered anything because the database couldn't be reached.
-    let status = if unavailable {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Answer::Batch(results)))
-}
-
-/// Runs one operation, over any transport: every step before it runs (`prepare`), then the one
-/// executor (`run_ready`).
-async fn run(state: &AppState, operation: Operation) -> Result<Outcome, ApiError> {
-    let Operation {
-        params,
-        caller,
-        arrival,
-        streams,
-    } = operation;
-    match prepare(state, &caller, params, arrival).await? {
-        Prepared::Ready(ready) => run_ready(state, *ready, &caller, arrival, streams).await,
-        Prepared::Answered(answer) => Ok(Outcome::Answered(StatusCode::OK, answer)),
-    }
-}
-
-/// Runs an operation `prepare` made ready: a query or mutation once, its cost settled as it
-/// ends; a subscription as the stream of its results.
-async fn run_ready(
-    state: &AppState,
-    ready: Ready,
-    caller: &Caller,
-    arrival: Arrival,
-    streams: Streams,
-) -> Result<Outcome, ApiError> {
-    if ready.operation_type == OperationType::Subscription {
-        return stream::subscribe(state, ready, caller, arrival, streams).await;
-    }
-    let (status, answer) = execute(state, ready, arrival).await?;
-    Ok(Outcome::Answered(status, answer))
-}
-
-/// Runs one operation sent with an `Idempotency-Key`: a mutation runs once, in the key's unit
-/// of work, which stores its response; a retry of the same operation gets that response. Any
-/// other operation only reads, and runs as it would without the key.
-async fn run_once(
-    state: &AppState,
-    operation: Operation,
-    stream: Stream,
-    scope: Option<ConnectionScope>,
-    keyed: Keyed,
-) -> Response {
-    let Operation {
-        params,
-        caller,
-        arrival,
-        streams,
-    } = operation;
-    let media = arrival.media;
-    let envelope = Envelope::Graphql(media);
-    let ready = match prepare(state, &caller, params, arrival).await {
-        Ok(Prepared::Ready(ready)) => *ready,
-        Ok(Prepared::Answered(answer)) => return json_response(StatusCode::OK, answer, media),
-        Err(refusal) => return refusal.render(envelope),
-    };
-    let actor = match (&ready.actor, ready.operation_type) {
-        (Some(actor), OperationType::Mutation) => actor.clone(),
-        _ => {
-            let multipart = streams.multipart;
-            let outcome = run_ready(state, ready, &caller, arrival, streams).await;
-            return deliver(state, outcome, media, stream, multipart, scope);
-        }
-    };
-    // What was reserved for running it goes back when it doesn't run.
-    let refund_unrun = async |ready: &Ready| {
-        pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
-    };
-    // What a key keeps is a JSON response, so a keyed mutation is answered in JSON.
-    let Some(media) = keyed.media else {
-        refund_unrun(&ready).await;
-        return idempotency::invalid(
-            "A response kept for an Idempotency-Key is JSON; accept `application/graphql-response+json` or `application/json` to send one.",
-        )
-        .render(envelope);
-    };
-    let envelope = Envelope::Graphql(media);
-    if shows_a_secret(&ready) {
-        refund_unrun(&ready).await;
-        return idempotency::invalid(
-            "`createApiKey` and `createStreamTicket` show their secret once and only its SHA-256 is stored, so their response can't be kept for a retry; send them without an Idempotency-Key.",
-        )
-        .render(envelope);
-    }
-    let key = idempotency::Keyed::new(keyed.key, "POST", "/graphql", &the_operation(&ready));
-    let guard = match idempotency::begin(state, &actor, &key, envelope).await {
-        Ok(Begun::Run(guard)) => guard,
-        Ok(Begun::Replay(response)) => {
-            refund_unrun(&ready).await;
-            return response;
-        }
-        Err(refusal) => {
-            refund_unrun(&ready).await;
-            return refusal.render(envelope);
-        }
-    };
-    let mut ready = ready;
-    ready.request = with_database(state, ready.request, &actor, guard.db(), false);
-    match execute(state, ready, arrival).await {
-        Ok((status, answer)) if !answer.server_fault() => {
-            guard.finish(json_response(status, answer, media)).await
-        }
-        // A fault of the gateway or the database: nothing of the request is kept, so that a
-        // retry with the key runs it afresh — and the answer says so, rather than show what
-        // its other fields did and was rolled back.
-        Ok((_, answer)) if answer.unavailable() => {
-            guard.discard();
-            ApiError::service_unavailable().render(envelope)
-        }
-        Ok(_) => {
-            guard.discard();
-            ApiError::unavailable(
-                "The request failed in the gateway or its database and nothing of it was written; retry it with the same Idempotency-Key.",
-            )
-            .render(envelope)
-        }
-        Err(refusal) => {
-            guard.discard();
-            refusal.render(envelope)
-        }
-    }
-}
-
-/// The operation a key stands for, however its document was named (its text, APQ's hash, a
-/// trusted document's id): the document's text, the operation it runs, and its variables.
-fn the_operation(ready: &Ready) -> Value {
-    let document = &ready.parsed.document;
-    let name = analysis::select_operation(document, ready.operation_name.as_deref())
-        .ok()
-        .and_then(|(name, _)| name)
-        .or_else(|| ready.operation_name.clone());
-    json!({
-        "query": ready.request.query,
-        "operationName": name,
-        "variables": ready.request.variables,
-    })
-}
-
-/// Whether the operation selects a field whose answer holds a secret shown once.
-fn shows_a_secret(ready: &Ready) -> bool {
-    let document = &ready.parsed.document;
-    let Ok((_, operation)) = analysis::select_operation(document, ready.operation_name.as_deref())
-    else {
-        return false;
-    };
-    let mut names = std::collections::HashSet::new();
-    root_keys(
-        document,
-        &operation.node.selection_set.node,
-        &mut names,
-        0,
-        RootKey::Name,
-    );
-    names.contains("createApiKey") || names.contains("createStreamTicket")
-}
-
 fn respond(outcome: Result<(StatusCode, Answer), ApiError>, media: Media) -> Response {
     match outcome {
         Ok((status, answer)) => json_response(status, answer, media),
         Err(refusal) => refusal.render(Envelope::Graphql(media)),
     }
-}
-
-/// Executes a prepared operation and settles its cost.
-async fn execute(
-    state: &AppState,
-    ready: Ready,
-    arrival: Arrival,
-) -> Result<(StatusCode, Answer), ApiError> {
-    let Ready {
-        request,
-        parsed,
-        prevalidated,
-        vouches,
-        bucket,
-        floor,
-        requested,
-        operation_name,
-        lookups,
-        ..
-    } = ready;
-    let schema = if prevalidated {
-        &state.schema_for_validated
-    } else {
-        &state.schema
-    };
-    let executed: Result<_, ApiError> =
-        pipeline::within(state, async { Ok(schema.execute(request).await) }).await;
-    // Validation's errors are the ones tied to no field.
-    if let Ok(response) = &executed
-        && !prevalidated
-        && vouches
-        && response.errors.iter().all(|e| !e.path.is_empty())
-    {
-        parsed.mark_validated();
-    }
-    // What the response holds, and the lookups by id that returned nothing, decide the actual
-    // cost; the rest of the reservation goes back.
-    let actual = match &executed {
-        Ok(response) => returned_objects(&response.data)
-            .saturating_add(lookups.unanswered())
-            .clamp(floor, requested),
-        Err(_) => requested,
-    };
-    let throttle = pipeline::refund(state, &bucket, requested - actual).await;
-    let mut response = executed?;
-    order::in_selection_order(
-        &mut response.data,
-        &parsed.document,
-        operation_name.as_deref(),
-    );
-    Ok(Answer::executed(
-        response,
-        arrival.media.request_error_status(),
-        pipeline::cost_report(requested, actual, throttle),
-    ))
-}
-
-/// The request with every read and write of its resolvers and loaders going through `db`
-/// (a unit of work), in place of the app's pool.
-fn with_database(
-    state: &AppState,
-    request: async_graphql::Request,
-    actor: &Actor,
-    db: crate::db::Db,
-    query: bool,
-) -> async_graphql::Request {
-    let loader = loaders::phone_numbers(db.clone(), actor.organization_id, query);
-    let services = crate::graphql::Services {
-        db,
-        ..state.services.clone()
-    };
-    request.data(services).data(loader)
 }
 
 fn json_response(status: StatusCode, answer: Answer, media: Media) -> Response {

@@ -6,8 +6,7 @@
 //! through the key's revocation event), a member removed or demoted below the role what it
 //! selects needs (their events), a session token at its `exp`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Response, ServerError};
@@ -19,6 +18,7 @@ use super::super::auth::Presented;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
+use super::slots::Slot;
 use super::{Arrival, Caller, Outcome, Ready, Streams, order};
 use crate::code::Code;
 use crate::domain::{Actor, Credential};
@@ -34,66 +34,6 @@ const READY: usize = 32;
 /// How long a subscription waits for its client to take a result when it has `READY` waiting;
 /// then it ends as too slow.
 const SLOW_AFTER: Duration = Duration::from_secs(10);
-
-/// Open subscriptions per credential (its rate-limit bucket), in this process.
-pub struct SubscriptionCounts {
-    open: Arc<Mutex<HashMap<String, usize>>>,
-    max: usize,
-}
-
-/// A subscription's place among its credential's; given back when dropped.
-pub(super) struct Slot {
-    open: Arc<Mutex<HashMap<String, usize>>>,
-    bucket: String,
-}
-
-impl SubscriptionCounts {
-    pub fn new(max: usize) -> Self {
-        Self {
-            open: Arc::default(),
-            max: max.max(1),
-        }
-    }
-
-    fn lock(
-        open: &Mutex<HashMap<String, usize>>,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        // Each change is one insert or remove: a poisoned map is still consistent.
-        open.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A slot for one more subscription of `bucket`, unless it holds all it may.
-    pub(super) fn open(&self, bucket: &str) -> Option<Slot> {
-        let mut open = Self::lock(&self.open);
-        let count = open.entry(bucket.to_owned()).or_insert(0);
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            open: Arc::clone(&self.open),
-            bucket: bucket.to_owned(),
-        })
-    }
-
-    /// Subscriptions open in this process.
-    pub fn total(&self) -> usize {
-        Self::lock(&self.open).values().sum()
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = SubscriptionCounts::lock(&self.open);
-        if let Some(count) = open.get_mut(&self.bucket) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.bucket);
-            }
-        }
-    }
-}
 
 /// A refusal as a GraphQL response: its message and `extensions.code`.
 pub(super) fn refusal(error: &ApiError) -> Response {

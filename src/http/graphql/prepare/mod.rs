@@ -9,13 +9,11 @@ use std::sync::Arc;
 use async_graphql::Variables;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::super::AppState;
-use super::super::apq::{ApqError, Hash, Resolved};
 use super::super::error::ApiError;
 use super::super::pipeline;
-use super::super::trusted::TrustedMode;
 use super::answer::Answer;
 use super::cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, within_a_bucket};
 use super::params::Params;
@@ -27,6 +25,10 @@ use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::loaders;
 use crate::graphql::query::Lookups;
 use crate::scan::DocumentShape;
+
+mod resolve;
+
+use resolve::{not_trusted, resolve, ticketed_operation};
 
 /// What `prepare` makes of an operation.
 pub(super) enum Prepared {
@@ -54,16 +56,6 @@ pub(super) struct Ready {
     pub(super) actor: Option<Actor>,
     /// Its lookups by id that returned nothing, which it pays for as objects returned.
     pub(super) lookups: Lookups,
-}
-
-/// The document an operation runs, once its name (trusted document id, APQ hash) is resolved.
-struct Document {
-    text: String,
-    /// APQ's hash, when the text is to be remembered under it.
-    register: Option<Hash>,
-    /// Sent as text that is no trusted document, in `enforce` mode: it runs only if it only
-    /// introspects.
-    only_introspection: bool,
 }
 
 /// Every step before an operation runs, for every transport, in the order they run.
@@ -192,43 +184,6 @@ pub(super) async fn prepare(
     })))
 }
 
-/// The document the operation names: a trusted document's text, APQ's remembered one, or the
-/// text sent; `Ok(Err(answer))` for the APQ protocol's answers, which clients act on.
-fn resolve(state: &AppState, params: &mut Params) -> Result<Result<Document, Answer>, ApiError> {
-    let trusted = trusted_document(state, params)?;
-    let only_introspection = trusted == Trusted::IfIntrospection;
-    let query = params.query.take();
-    let resolved = match (trusted, &state.apq) {
-        (Trusted::Named(text), _) => Ok(Some(Resolved::sent(text.to_string()))),
-        (_, Some(apq)) => apq.resolve(query, &params.extensions),
-        (_, None) if params.extensions.contains_key("persistedQuery") => {
-            Err(ApqError::NotSupported)
-        }
-        (_, None) => Ok(query.map(Resolved::sent)),
-    };
-    let apq_answer = |message: &str, code: Code| {
-        Ok(Err(Answer::Made(json!({ "errors": [{ "message": message,
-            "extensions": { "code": code.as_str() } }] }))))
-    };
-    match resolved {
-        Ok(Some(Resolved { query, register })) => Ok(Ok(Document {
-            text: query,
-            register,
-            only_introspection,
-        })),
-        Ok(None) => Err(ApiError::bad_request("`query` is required.")),
-        // Apollo's protocol answers these with 200, so that clients send the query next.
-        Err(ApqError::NotFound) => {
-            apq_answer("PersistedQueryNotFound", Code::PersistedQueryNotFound)
-        }
-        Err(ApqError::NotSupported) => apq_answer(
-            "PersistedQueryNotSupported",
-            Code::PersistedQueryNotSupported,
-        ),
-        Err(ApqError::Invalid(message)) => Err(ApiError::bad_request(message)),
-    }
-}
-
 /// The document's shape, measured before parsing: the parser recurses once per bracket, and its
 /// work grows with the tokens, so both are bounded before it runs.
 fn measure(text: &str, limits: &Limits) -> Result<DocumentShape, ApiError> {
@@ -353,100 +308,6 @@ fn admit(
     Ok(())
 }
 
-/// The operation a stream ticket must have been minted for, as the request names it.
-fn ticketed_operation(params: &Params) -> String {
-    use crate::domain::stream_tickets::{Document, operation_hash};
-    let document = match (&params.document_id, &params.query) {
-        (Some(id), _) => Document::Id(id),
-        (None, text) => Document::Text(text.as_deref().unwrap_or_default()),
-    };
-    operation_hash(
-        document,
-        params.operation_name.as_deref(),
-        &params.variables,
-    )
-}
-
-/// What the trusted documents make of an operation.
-#[derive(Debug, PartialEq, Eq)]
-enum Trusted {
-    /// Named by `documentId` or APQ's hash: this document of the manifest runs.
-    Named(Arc<str>),
-    /// Sent as text, which may run: a document of the manifest, or any text when the mode
-    /// allows it.
-    Text,
-    /// Sent as text that is no trusted document, in `enforce` mode with introspection allowed:
-    /// it runs only if it only introspects.
-    IfIntrospection,
-}
-
-/// Looks the operation up in the trusted documents; in `enforce` mode anything else is refused.
-fn trusted_document(state: &AppState, params: &mut Params) -> Result<Trusted, ApiError> {
-    let documents = &state.trusted;
-    let mode = documents.mode();
-    if let Some(id) = params.document_id.take() {
-        if mode == TrustedMode::Off {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::PersistedQueryNotSupported,
-                "`documentId` names a trusted document, and this gateway keeps none (`--trusted-documents`); send the `query`.",
-            ));
-        }
-        if params.query.is_some() {
-            return Err(ApiError::bad_request(
-                "Send a `documentId` or a `query`, not both.",
-            ));
-        }
-        return match documents.current().by_id(&id) {
-            Some(text) => Ok(Trusted::Named(text)),
-            None => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Code::PersistedQueryNotFound,
-                format!(
-                    "No trusted document has the id `{}`; the client and the gateway's manifest are of different builds.",
-                    id.chars().take(80).collect::<String>()
-                ),
-            )),
-        };
-    }
-    if mode == TrustedMode::Off {
-        return Ok(Trusted::Text);
-    }
-    let manifest = documents.current();
-    let hash = params
-        .extensions
-        .get("persistedQuery")
-        .and_then(|p| p.get("sha256Hash"))
-        .and_then(Value::as_str)
-        .and_then(super::super::apq::parse_hash);
-    match (&params.query, hash) {
-        (None, Some(hash)) => {
-            if let Some(text) = manifest.by_hash(&hash) {
-                return Ok(Trusted::Named(text));
-            }
-        }
-        (Some(text), _) if manifest.contains_text(text) => return Ok(Trusted::Text),
-        _ => {}
-    }
-    match mode {
-        TrustedMode::Enforce
-            if documents.settings.allow_introspection && params.query.is_some() =>
-        {
-            Ok(Trusted::IfIntrospection)
-        }
-        TrustedMode::Enforce => Err(not_trusted()),
-        _ => Ok(Trusted::Text),
-    }
-}
-
-fn not_trusted() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        Code::PersistedQueryNotAllowed,
-        "This gateway runs only its trusted documents (`--trusted-documents-mode enforce`); send the `documentId` of one of them.",
-    )
-}
-
 /// The response keys of a selection set's fields, its fragments expanded (the GraphQL spec's
 /// "single root field" rule counts them); fragments nested past the nesting limit's worth
 /// count as one more key each, so a cycle can't loop.
@@ -519,159 +380,4 @@ fn with_actor(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::super::media::Media;
-    use super::*;
-
-    fn analysis(operation_type: OperationType) -> Analysis {
-        Analysis {
-            operation_type,
-            operation_name: None,
-            introspection_only: false,
-            introspects: false,
-            depth: 2,
-            aliases: 0,
-            directives: 0,
-            cost: 2,
-            fields: 2,
-        }
-    }
-
-    fn admission(via_get: bool, streaming: bool) -> Admission {
-        Admission {
-            arrival: Arrival {
-                via_get,
-                media: Media::Json,
-                request_bytes: 40,
-                streaming,
-                subscriptions_only: false,
-            },
-            only_introspection: false,
-            introspection: true,
-            identified: true,
-        }
-    }
-
-    fn admitted(text: &str, analysis: &Analysis, admission: Admission) -> Result<(), ApiError> {
-        let document = async_graphql::parser::parse_query(text).expect("a document");
-        admit(analysis, &document, None, admission, &Limits::default())
-    }
-
-    #[test]
-    fn a_document_past_a_bound_is_refused_before_it_is_parsed() {
-        let limits = Limits {
-            max_nesting: 3,
-            max_tokens: 12,
-            ..Limits::default()
-        };
-        let shape = measure("{ a { b } }", &limits).expect("within the bounds");
-        assert_eq!((shape.tokens, shape.nesting), (6, 2));
-        let deep = measure("{ a { b { c { d } } } }", &limits).expect_err("too deep");
-        assert_eq!(deep.code, Code::NestingLimitExceeded);
-        let long = measure("{ a b c d e f g h i j k l m }", &limits).expect_err("too long");
-        assert_eq!(long.code, Code::TokenLimitExceeded);
-    }
-
-    #[test]
-    fn a_subscription_runs_only_where_it_streams_and_selects_one_root_field() {
-        let subscription = analysis(OperationType::Subscription);
-        let one = "subscription { endpointEvents { cursor } }";
-        admitted(one, &subscription, admission(false, true)).expect("streams");
-        // An EventSource subscribes by GET.
-        admitted(one, &subscription, admission(true, true)).expect("an event stream's GET");
-        let refusal =
-            admitted(one, &subscription, admission(false, false)).expect_err("nowhere to stream");
-        assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
-        for two in [
-            "subscription { a: endpointEvents { cursor } b: endpointEvents { cursor } }",
-            "subscription { ... on Subscription { endpointEvents { cursor } } __typename }",
-            "subscription { __typename }",
-        ] {
-            let refusal =
-                admitted(two, &subscription, admission(false, true)).expect_err("not one root");
-            assert_eq!(refusal.code, Code::GraphqlValidationFailed, "{two}");
-        }
-    }
-
-    #[test]
-    fn a_client_that_takes_multipart_alone_can_only_subscribe() {
-        let multipart_only = Admission {
-            arrival: Arrival {
-                subscriptions_only: true,
-                ..admission(false, true).arrival
-            },
-            ..admission(false, true)
-        };
-        let refusal = admitted("{ a }", &analysis(OperationType::Query), multipart_only)
-            .expect_err("a query has no multipart answer");
-        assert_eq!(refusal.status, StatusCode::NOT_ACCEPTABLE);
-        admitted(
-            "subscription { endpointEvents { cursor } }",
-            &analysis(OperationType::Subscription),
-            multipart_only,
-        )
-        .expect("a subscription has");
-    }
-
-    #[test]
-    fn only_queries_are_sent_with_get() {
-        let mutation = analysis(OperationType::Mutation);
-        let refusal = admitted("mutation { a }", &mutation, admission(true, false))
-            .expect_err("a mutation by GET");
-        assert_eq!(refusal.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(refusal.allow, Some("POST"));
-        admitted("mutation { a }", &mutation, admission(false, false)).expect("by POST");
-        admitted(
-            "{ a }",
-            &analysis(OperationType::Query),
-            admission(true, false),
-        )
-        .expect("a query by GET");
-    }
-
-    #[test]
-    fn introspection_and_credentials_are_ruled_on_by_what_the_operation_selects() {
-        let introspection = Analysis {
-            introspection_only: true,
-            introspects: true,
-            ..analysis(OperationType::Query)
-        };
-        let anonymous = Admission {
-            identified: false,
-            ..admission(false, false)
-        };
-        admitted("{ __schema { types { name } } }", &introspection, anonymous)
-            .expect("introspection needs no credential");
-        let refusal = admitted("{ a }", &analysis(OperationType::Query), anonymous)
-            .expect_err("anything else does");
-        assert_eq!(refusal.status, StatusCode::UNAUTHORIZED);
-        let off = Admission {
-            introspection: false,
-            ..admission(false, false)
-        };
-        let refusal = admitted("{ __schema { types { name } } }", &introspection, off)
-            .expect_err("introspection turned off");
-        assert_eq!(refusal.code, Code::GraphqlValidationFailed);
-        let untrusted = Admission {
-            only_introspection: true,
-            ..admission(false, false)
-        };
-        admitted("{ __schema { types { name } } }", &introspection, untrusted)
-            .expect("an untrusted text may introspect");
-        let refusal = admitted("{ a }", &analysis(OperationType::Query), untrusted)
-            .expect_err("and nothing else");
-        assert_eq!(refusal.code, Code::PersistedQueryNotAllowed);
-    }
-
-    #[test]
-    fn the_limits_are_checked_in_their_order() {
-        let deep = Analysis {
-            depth: 99,
-            aliases: 99,
-            ..analysis(OperationType::Query)
-        };
-        let refusal =
-            admitted("{ a }", &deep, admission(false, false)).expect_err("over two limits");
-        assert_eq!(refusal.code, Code::DepthLimitExceeded);
-    }
-}
+mod tests;

@@ -1,0 +1,100 @@
+//! The one executor every transport's operation ends in: `run` (every step before it runs,
+//! then `run_ready`), a query or mutation through `execute`, which settles its cost, and a
+//! subscription through `stream::subscribe`.
+
+use async_graphql::parser::types::OperationType;
+use axum::http::StatusCode;
+
+use super::super::AppState;
+use super::super::error::ApiError;
+use super::super::pipeline;
+use super::answer::Answer;
+use super::cost::returned_objects;
+use super::prepare::{Prepared, Ready, prepare};
+use super::{Arrival, Caller, Operation, Outcome, Streams, order, stream};
+
+/// Runs one operation, over any transport: every step before it runs (`prepare`), then the one
+/// executor (`run_ready`).
+pub(super) async fn run(state: &AppState, operation: Operation) -> Result<Outcome, ApiError> {
+    let Operation {
+        params,
+        caller,
+        arrival,
+        streams,
+    } = operation;
+    match prepare(state, &caller, params, arrival).await? {
+        Prepared::Ready(ready) => run_ready(state, *ready, &caller, arrival, streams).await,
+        Prepared::Answered(answer) => Ok(Outcome::Answered(StatusCode::OK, answer)),
+    }
+}
+
+/// Runs an operation `prepare` made ready: a query or mutation once, its cost settled as it
+/// ends; a subscription as the stream of its results.
+pub(super) async fn run_ready(
+    state: &AppState,
+    ready: Ready,
+    caller: &Caller,
+    arrival: Arrival,
+    streams: Streams,
+) -> Result<Outcome, ApiError> {
+    if ready.operation_type == OperationType::Subscription {
+        return stream::subscribe(state, ready, caller, arrival, streams).await;
+    }
+    let (status, answer) = execute(state, ready, arrival).await?;
+    Ok(Outcome::Answered(status, answer))
+}
+
+/// Executes a prepared operation and settles its cost.
+pub(super) async fn execute(
+    state: &AppState,
+    ready: Ready,
+    arrival: Arrival,
+) -> Result<(StatusCode, Answer), ApiError> {
+    let Ready {
+        request,
+        parsed,
+        prevalidated,
+        vouches,
+        bucket,
+        floor,
+        requested,
+        operation_name,
+        lookups,
+        ..
+    } = ready;
+    let schema = if prevalidated {
+        &state.schema_for_validated
+    } else {
+        &state.schema
+    };
+    let executed: Result<_, ApiError> =
+        pipeline::within(state, async { Ok(schema.execute(request).await) }).await;
+    // Validation's errors are the ones tied to no field.
+    if let Ok(response) = &executed
+        && !prevalidated
+        && vouches
+        && response.errors.iter().all(|e| !e.path.is_empty())
+    {
+        parsed.mark_validated();
+    }
+    // What the response holds, and the lookups by id that returned nothing, decide the actual
+    // cost; the rest of the reservation goes back.
+    let actual = match &executed {
+        Ok(response) => returned_objects(&response.data)
+            .saturating_add(lookups.unanswered())
+            .clamp(floor, requested),
+        Err(_) => requested,
+    };
+    let throttle = pipeline::refund(state, &bucket, requested - actual).await;
+    let mut response = executed?;
+    order::in_selection_order(
+        &mut response.data,
+        &parsed.document,
+        operation_name.as_deref(),
+    );
+    Ok(Answer::executed(
+        response,
+        arrival.media.request_error_status(),
+        pipeline::cost_report(requested, actual, throttle),
+    ))
+}
