@@ -20,7 +20,7 @@ pub mod time;
 pub mod webhook_host;
 
 pub use access::{Actor, Credential};
-pub use entity::enums::{EndpointStatus, EndpointType, Mode, Role};
+pub use entity::enums::{ActorKind, EndpointStatus, EndpointType, EventType, Mode, Role};
 pub use error::{DomainError, Field, FieldError, UserErrorCode};
 
 pub(crate) use text::has_control_chars;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::domain::EventType as Stored;
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
-use entity::enums::EventType as Stored;
 use entity::event::Model;
 use futures_util::{Stream, StreamExt};
 use uuid::Uuid;

@@ -130,7 +130,7 @@ impl Retention {
                 let Ok(age) = chrono::Duration::from_std(retention) else {
                     return;
                 };
-                let now = entity::now();
+                let now = chrono::Utc::now();
                 match crate::domain::events::purge_older_than(&db, now - age, Self::BATCH).await {
                     Ok(0) => {}
                     Ok(deleted) => {

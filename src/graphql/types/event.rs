@@ -9,7 +9,7 @@ use crate::domain::events::{self, EventPage};
 use crate::graphql::Services;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::enums::EventType")]
+#[graphql(remote = "crate::domain::EventType")]
 /// What a change did (stored and shown in REST as `endpoint.created`, …).
 pub enum EventType {
     EndpointCreated,
@@ -31,7 +31,7 @@ pub enum EventType {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::enums::ActorKind")]
+#[graphql(remote = "crate::domain::ActorKind")]
 /// Who made a change.
 pub enum ActorKind {
     /// A dashboard session (`userId`).

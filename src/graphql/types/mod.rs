@@ -2,11 +2,11 @@
 //! enums shared by every area live here (`EndpointType` with the providers, from the catalog);
 //! each area's types in a file of its own.
 
+use crate::domain::EndpointType as EntityEndpointType;
 use async_graphql::{
     Context, Enum, ErrorExtensions, ID, InputObject, Interface, Object, OneofObject, SimpleObject,
     Union,
 };
-use entity::enums::EndpointType as EntityEndpointType;
 use uuid::Uuid;
 
 use crate::domain::endpoints::{self, Direction, EndpointFilter as DomainFilter, OrderField};
@@ -33,7 +33,7 @@ pub use scalars::*;
 pub use user_error::*;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::enums::EndpointStatus")]
+#[graphql(remote = "crate::domain::EndpointStatus")]
 /// Clients set ACTIVE or INACTIVE; ERROR is set by the system.
 pub enum EndpointStatus {
     Active,
@@ -42,7 +42,7 @@ pub enum EndpointStatus {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::enums::Mode")]
+#[graphql(remote = "crate::domain::Mode")]
 /// Test and live data are kept apart: a test key sees only test data, a live key only live data.
 pub enum Mode {
     Live,

@@ -52,7 +52,7 @@ impl From<entity::organization_member::Model> for OrganizationMember {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "entity::enums::Role")]
+#[graphql(remote = "crate::domain::Role")]
 /// What a member may do: viewers read; members and up change endpoints; owners and admins
 /// also manage API keys and members. API keys act as members.
 pub enum Role {

@@ -163,7 +163,7 @@ macro_rules! graphql_layer {
         }
 
         #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-        #[graphql(remote = "entity::enums::EndpointType")]
+        #[graphql(remote = "crate::domain::EndpointType")]
         /// Where calls go: a webhook, an AI voice-agent provider, or a custom SIP URI.
         pub enum EndpointType {
             Webhook,
