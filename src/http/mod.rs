@@ -12,6 +12,7 @@ mod media;
 mod ops;
 mod pipeline;
 mod rest;
+mod retention;
 pub mod trusted;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ use crate::notices::Notices;
 use crate::ratelimit::RateLimiter;
 use crate::startup::StartupError;
 use error::Transport;
+use retention::Retention;
 
 /// What every handler reads. Extractors clone it once each per request, so it is one shared
 /// allocation: a clone is a reference count, not a copy of the settings.
@@ -106,60 +108,6 @@ pub struct Shared {
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Deletes events older than the retention period, idempotency keys past their 24 hours and
-/// stream tickets past their minute, at start and then every sweep, for as long as the app lives.
-struct Retention(tokio::task::JoinHandle<()>);
-
-impl Retention {
-    /// Rows deleted per statement: short statements, so retention never holds a long lock.
-    const BATCH: u64 = 500;
-
-    fn start(db: DatabaseConnection, settings: &crate::config::EventSettings) -> Self {
-        let (retention, sweep) = (settings.retention, settings.retention_sweep);
-        let db = Db::from(db);
-        Self(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(sweep);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let Ok(age) = chrono::Duration::from_std(retention) else {
-                    return;
-                };
-                let now = chrono::Utc::now();
-                match crate::domain::events::purge_older_than(&db, now - age, Self::BATCH).await {
-                    Ok(0) => {}
-                    Ok(deleted) => {
-                        tracing::info!(deleted, "deleted events older than the retention period")
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err.log_description(), "could not delete old events; trying again at the next sweep")
-                    }
-                }
-                match crate::domain::idempotency::purge_expired(&db, now, Self::BATCH).await {
-                    Ok(0) => {}
-                    Ok(deleted) => tracing::info!(deleted, "deleted expired idempotency keys"),
-                    Err(err) => {
-                        tracing::warn!(error = %err.log_description(), "could not delete expired idempotency keys; trying again at the next sweep")
-                    }
-                }
-                match crate::domain::stream_tickets::purge_expired(&db, now, Self::BATCH).await {
-                    Ok(0) => {}
-                    Ok(deleted) => tracing::info!(deleted, "deleted expired stream tickets"),
-                    Err(err) => {
-                        tracing::warn!(error = %err.log_description(), "could not delete expired stream tickets; trying again at the next sweep")
-                    }
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for Retention {
     fn drop(&mut self) {
         self.0.abort();
     }
