@@ -10,9 +10,8 @@ use super::super::AppState;
 use super::super::error::{ApiError, Envelope};
 use super::super::idempotency::{self, Begun};
 use super::super::media::{Media, Stream};
-use super::super::pipeline;
 use super::prepare::{Prepared, Ready, RootKey, prepare, root_keys};
-use super::{Operation, deliver, execute, json_response, run_ready};
+use super::{Arrival, Operation, deliver, execute, json_response, run_ready};
 use crate::domain::Actor;
 use crate::graphql::analysis;
 use crate::graphql::loaders;
@@ -56,21 +55,19 @@ pub(super) async fn run_once(
             return deliver(state, outcome, media, stream, multipart, scope);
         }
     };
-    // What was reserved for running it goes back when it doesn't run.
-    let refund_unrun = async |ready: &Ready| {
-        pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
-    };
     // What a key keeps is a JSON response, so a keyed mutation is answered in JSON.
     let Some(media) = keyed.media else {
-        refund_unrun(&ready).await;
+        ready.refund_unrun(state).await;
         return idempotency::invalid(
             "A response kept for an Idempotency-Key is JSON; accept `application/graphql-response+json` or `application/json` to send one.",
         )
         .render(envelope);
     };
+    // It runs, and is answered, in that JSON media type.
+    let arrival = Arrival { media, ..arrival };
     let envelope = Envelope::Graphql(media);
     if shows_a_secret(&ready) {
-        refund_unrun(&ready).await;
+        ready.refund_unrun(state).await;
         return idempotency::invalid(
             "`createApiKey` and `createStreamTicket` show their secret once and only its SHA-256 is stored, so their response can't be kept for a retry; send them without an Idempotency-Key.",
         )
@@ -80,11 +77,11 @@ pub(super) async fn run_once(
     let guard = match idempotency::begin(state, &actor, &key, envelope).await {
         Ok(Begun::Run(guard)) => guard,
         Ok(Begun::Replay(response)) => {
-            refund_unrun(&ready).await;
+            ready.refund_unrun(state).await;
             return response;
         }
         Err(refusal) => {
-            refund_unrun(&ready).await;
+            ready.refund_unrun(state).await;
             return refusal.render(envelope);
         }
     };

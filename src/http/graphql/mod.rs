@@ -1,10 +1,11 @@
 //! GraphQL on `/graphql`, one pipeline for every transport. A transport reads its request into
 //! an `Operation` (parameters, the caller's credential parsed once, how it arrived) and hands it
-//! to `run`: `prepare` (its stages in `prepare.rs`), then the one executor, `run_ready` — a
-//! query or mutation through `execute`, a subscription through `stream::subscribe`. The
-//! `Outcome` goes out in the transport's terms: JSON over HTTP (`POST` and `GET`, batches,
-//! keyed requests through the idempotency store), server-sent events (`sse.rs`), WebSocket
-//! (`ws.rs`).
+//! to `run` (`run.rs`): `prepare` (its stages in `prepare/`), then the one executor,
+//! `run_ready` — a query or mutation through `execute`, a subscription through
+//! `stream::subscribe`. The `Outcome` goes out in the transport's terms: JSON over HTTP (`POST`
+//! and `GET`, `batch.rs`, keyed requests through the idempotency store in `keyed.rs`),
+//! server-sent events (`sse.rs`), Apollo's multipart subscriptions (`multipart.rs`),
+//! WebSocket (`ws/`).
 
 use std::net::IpAddr;
 

@@ -122,9 +122,8 @@ pub(super) async fn subscribe(
     arrival: Arrival,
     streams: Streams,
 ) -> Result<Outcome, ApiError> {
-    let unrun = ready.requested - ready.floor;
     let refused = async |error: ApiError| {
-        pipeline::refund(state, &ready.bucket, unrun).await;
+        ready.refund_unrun(state).await;
         Err(error)
     };
     let resume = match streams.resume {
@@ -243,7 +242,7 @@ async fn invalid(
         }
         return None;
     }
-    let throttle = pipeline::refund(state, &ready.bucket, ready.requested - ready.floor).await;
+    let throttle = ready.refund_unrun(state).await;
     let cost = pipeline::cost_report(ready.requested, ready.floor, throttle);
     Some(Answer::executed(
         checked,

@@ -58,6 +58,14 @@ pub(super) struct Ready {
     pub(super) lookups: Lookups,
 }
 
+impl Ready {
+    /// Gives back what the operation reserved beyond its floor, for when it doesn't run (or
+    /// a subscription ends): it is charged as a query that returned nothing.
+    pub(super) async fn refund_unrun(&self, state: &AppState) -> crate::ratelimit::ThrottleStatus {
+        pipeline::refund(state, &self.bucket, self.requested - self.floor).await
+    }
+}
+
 /// Every step before an operation runs, for every transport, in the order they run.
 pub(super) async fn prepare(
     state: &AppState,
