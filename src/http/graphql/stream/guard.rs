@@ -1,0 +1,149 @@
+//! A running subscription: each result charged to its credential's bucket as it is delivered,
+//! what it holds given back however it ends, and an end when its credential stops being good
+//! (an API key revoked, checked every second; a session token at its `exp`).
+
+use std::time::Duration;
+
+use async_graphql::Response;
+use axum::http::StatusCode;
+use futures_util::stream::{self, BoxStream, StreamExt};
+
+use super::super::super::AppState;
+use super::super::super::auth::Presented;
+use super::super::super::pipeline;
+use super::super::slots::Slot;
+use super::responses::{coded, refusal};
+use crate::code::Code;
+use crate::domain::{Actor, Credential};
+use crate::ratelimit::Decision;
+
+/// How often a subscription made with an API key checks that the key still works.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// A running subscription: who holds it and with what credential, its slot, and what it holds
+/// of its bucket.
+pub(super) struct Subscription {
+    pub(super) state: AppState,
+    pub(super) actor: Actor,
+    /// What its request presented, checked again while it runs.
+    pub(super) presented: Presented,
+    pub(super) _slot: Slot,
+    /// The credential's rate-limit bucket, which each delivered result is charged to.
+    pub(super) bucket: String,
+    /// What starting it reserved and its floor, reported with its first result.
+    pub(super) start: Option<(u64, u64)>,
+    /// What it reserved beyond its floor: held while it runs, given back when it ends.
+    pub(super) held: u64,
+}
+
+impl Drop for Subscription {
+    /// Settles what it holds however it ends: the client gone, an error, shutdown.
+    fn drop(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        if held == 0 {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (state, bucket) = (self.state.clone(), std::mem::take(&mut self.bucket));
+            runtime.spawn(async move {
+                pipeline::refund(&state, &bucket, held).await;
+            });
+        }
+    }
+}
+
+/// What ends a subscription besides its events.
+struct Guard {
+    subscription: Subscription,
+    responses: BoxStream<'static, Response>,
+    checks: tokio::time::Interval,
+    done: bool,
+}
+
+/// `responses`, each charged and given its cost in `extensions.cost` as the client is handed
+/// it (the first one's report includes the start), ended with an error when the credential
+/// stops being good. What a result costs is drawn as it is delivered, and what the
+/// subscription holds is given back when it is dropped, so nothing is left unsettled however
+/// the stream ends.
+pub(super) fn guarded(
+    subscription: Subscription,
+    responses: BoxStream<'static, Response>,
+) -> BoxStream<'static, Response> {
+    let mut checks = tokio::time::interval(CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let guard = Guard {
+        subscription,
+        responses,
+        checks,
+        done: false,
+    };
+    stream::unfold(guard, |mut guard| async move {
+        if guard.done {
+            return None;
+        }
+        let expires = guard.subscription.actor.expires_at;
+        let api_key = matches!(guard.subscription.actor.credential, Credential::ApiKey { .. });
+        loop {
+            tokio::select! {
+                // The events' own ending (too slow, revoked) is their stream's last item.
+                response = guard.responses.next() => {
+                    let mut response = response?;
+                    // Each result costs what a query returning it would: a replay of history
+                    // or a busy organization draws on the bucket like reads do.
+                    let points = super::super::cost::returned_objects(&response.data);
+                    let subscription = &mut guard.subscription;
+                    let throttle = match subscription.state.limiter.take(&subscription.bucket, points).await {
+                        Decision::Allowed(status) => status,
+                        Decision::Throttled { retry_after, .. } => {
+                            guard.done = true;
+                            let throttled = coded(
+                                &format!(
+                                    "Throttled: this subscription's results drew the rate-limit bucket empty; subscribe again with `after` in {} s.",
+                                    super::super::super::error::retry_after_seconds(retry_after)
+                                ),
+                                Code::RateLimited,
+                            );
+                            return Some((throttled, guard));
+                        }
+                    };
+                    let (requested, actual) = match subscription.start.take() {
+                        Some((requested, floor)) => (requested + points, floor + points),
+                        None => (points, points),
+                    };
+                    if let Ok(cost) = async_graphql::Value::from_json(pipeline::cost_report(requested, actual, throttle)) {
+                        response.extensions.insert("cost".to_owned(), cost);
+                    }
+                    return Some((response, guard));
+                }
+                () = until(expires) => {
+                    guard.done = true;
+                    let expired = coded(
+                        "The session token of this subscription has expired; subscribe again with a fresh one.",
+                        Code::Unauthenticated,
+                    );
+                    return Some((expired, guard));
+                }
+                _ = guard.checks.tick(), if api_key => {
+                    let subscription = &guard.subscription;
+                    match pipeline::identify(&subscription.state, &subscription.presented).await {
+                        Err(error) if matches!(error.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                            guard.done = true;
+                            return Some((refusal(&error), guard));
+                        }
+                        // Unchecked (the database is down) is not revoked: check again later.
+                        _ => {}
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+async fn until(at: Option<chrono::DateTime<chrono::Utc>>) {
+    let Some(at) = at else {
+        return std::future::pending().await;
+    };
+    let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    tokio::time::sleep(wait).await;
+}
