@@ -1,33 +1,20 @@
-//! GraphQL over WebSocket on `/graphql`: `graphql-transport-ws` (the graphql-ws library's
-//! protocol) and the legacy `graphql-ws` (subscriptions-transport-ws), chosen by
-//! `Sec-WebSocket-Protocol` (async-graphql-axum's `GraphQLProtocol`), driven by async-graphql.
-//!
-//! The client authenticates in `connection_init`: its payload carries the same credentials as
-//! HTTP headers do (`Authorization`, `x-api-key`, `x-organization-id`), flat or under
-//! `headers`, and they are held to the same rules. Each operation then goes through the same
-//! pipeline as over HTTP (`stream::run`). Here the gateway adds what the protocol leaves to
-//! the server: a `connection_init` within the header read timeout (else 4408), a refused one
-//! closed with 4403 (1013, try again later, when the credential couldn't be checked: the
-//! database or the JWKS is unavailable), each message checked before async-graphql reads it ([`Gate`]: 4400, 4401,
-//! 4409, 4429), a client that doesn't read its messages cut after the send timeout, one that
-//! answers no ping for a minute closed, and at shutdown — once no HTTP request is in flight — a
-//! close with 1001 (going away). The legacy protocol, which has no close codes of its own,
-//! closes with the same ones, after a `connection_error` saying why.
+//! GraphQL over WebSocket on `/graphql` (`graphql-transport-ws` and the legacy `graphql-ws`,
+//! driven by async-graphql): the upgrade and the session loop; each operation's run in
+//! `operations.rs`, each message's checks in `gate.rs`, closes in the protocol's terms `frames.rs`.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::{Data, Executor, Response};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::FromRequestParts;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use futures_util::stream::{BoxStream, StreamExt};
-use futures_util::{SinkExt, stream};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -36,14 +23,17 @@ use super::super::auth::{Presented, missing_in_payload};
 use super::super::error::{ApiError, Envelope};
 use super::super::headers::REQUEST_ID;
 use super::super::media::Media;
-use super::params::Params;
-use super::{Arrival, Caller, Operation, Streams, stream as streaming};
+use super::Caller;
 
+mod frames;
 mod gate;
+mod operations;
 
 use crate::code::Code;
 use crate::server::ConnectionScope;
+use frames::{close, in_protocol};
 use gate::{Gate, Refusal, RefusedOperations, Rewritten, RunningIds};
+use operations::Operations;
 
 /// A message the client doesn't take within this is taken as a client gone: the connection
 /// is cut, and its subscriptions end.
@@ -62,7 +52,8 @@ pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// `GET /graphql` with `Upgrade: websocket`.
+/// `GET /graphql` with `Upgrade: websocket`, in the protocol `Sec-WebSocket-Protocol` names:
+/// graphql-transport-ws (the graphql-ws library's) or graphql-ws (subscriptions-transport-ws).
 pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
     let client = super::client_ip(request.extensions());
     let scope = request.extensions().get::<ConnectionScope>().cloned();
@@ -122,73 +113,6 @@ struct Connection {
     refused: AtomicU16,
 }
 
-#[derive(Clone)]
-struct Operations {
-    state: AppState,
-    connection: Arc<Connection>,
-}
-
-impl Executor for Operations {
-    async fn execute(&self, request: async_graphql::Request) -> Response {
-        // async-graphql's WebSocket runs every operation as a stream.
-        self.execute_stream(request, None)
-            .next()
-            .await
-            .unwrap_or_default()
-    }
-
-    fn execute_stream(
-        &self,
-        request: async_graphql::Request,
-        _session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        let Some(caller) = self.connection.caller.get().cloned() else {
-            // `Gate` lets no operation through before `connection_init` is accepted.
-            return stream::empty().boxed();
-        };
-        let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
-        let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
-        let request_bytes = request.query.len() + variables.to_string().len();
-        let mut extensions = match extensions {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        };
-        let document_id = match extensions.remove(DOCUMENT_ID) {
-            Some(Value::String(id)) => Some(id),
-            _ => None,
-        };
-        let params = Params {
-            // graphql-ws sends a hash-only persisted query with an empty `query`.
-            query: Some(request.query).filter(|q| !q.is_empty()),
-            document_id,
-            operation_name: request.operation_name,
-            variables: match variables {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            },
-            extensions,
-            // A stream ticket is for an EventSource's GET, never a WebSocket.
-            ticket: None,
-        };
-        let arrival = Arrival {
-            via_get: false,
-            media: Media::Json,
-            request_bytes,
-            streaming: true,
-            subscriptions_only: false,
-        };
-        let operation = Operation {
-            params,
-            caller,
-            arrival,
-            streams: Streams::default(),
-        };
-        let state = self.state.clone();
-        let run = async move { streaming::responses(super::run(&state, operation).await) };
-        stream::once(run).flatten().boxed()
-    }
-}
-
 /// Who is at the other end of a WebSocket, and in which protocol.
 struct Peer {
     client: Option<IpAddr>,
@@ -198,6 +122,16 @@ struct Peer {
     transport_ws: bool,
 }
 
+/// Serves one connection. The client authenticates in `connection_init`, whose payload carries the
+/// credentials HTTP headers do (`Authorization`, `x-api-key`, `x-organization-id`), flat or under
+/// `headers`, held to the same rules; each operation then runs through the same pipeline as over
+/// HTTP. The gateway adds what the protocol leaves to the server: a `connection_init` within the
+/// header read timeout (else 4408), a refused one closed with 4403 (1013, try again later, when the
+/// credential couldn't be checked: the database or the JWKS unavailable), each message checked
+/// before async-graphql reads it ([`Gate`]: 4400, 4401, 4409, 4429), a client that doesn't read its
+/// messages cut after the send timeout, one that answers no ping for a minute closed, and at
+/// shutdown, once no HTTP request is in flight, a close with 1001. The legacy protocol, which has
+/// no close codes of its own, closes with the same ones after a `connection_error` saying why.
 async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, peer: Peer) {
     let Peer {
         client,
@@ -371,51 +305,6 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         }
         () = &mut writer => {}
     }
-}
-
-/// A message of async-graphql's in the protocol's terms, and the close to follow it with. Its
-/// closes carry the protocol's codes: it closes a refused init and a message it can't read
-/// alike with 1002 (4403 and 4400), an operation before the ack with 1011 (4401). In the legacy
-/// protocol a refused init's `connection_error` is followed by a close (4403) rather than a
-/// dropped socket.
-fn in_protocol(message: Message, refused: u16, transport_ws: bool) -> (Message, Option<Message>) {
-    match message {
-        Message::Close(Some(frame)) if frame.code == 1002 && refused != 0 => {
-            (close(refused, frame.reason.as_str()), None)
-        }
-        Message::Close(Some(frame)) if frame.code == 1002 => (
-            close(
-                4400,
-                &format!("Invalid message received: {}", frame.reason.as_str()),
-            ),
-            None,
-        ),
-        Message::Close(Some(frame)) if frame.code == 1011 => (close(4401, "Unauthorized"), None),
-        Message::Text(text)
-            if !transport_ws
-                && refused != 0
-                && text.starts_with("{\"type\":\"connection_error\"") =>
-        {
-            let reason = serde_json::from_str::<Value>(text.as_str())
-                .ok()
-                .and_then(|error| error["payload"]["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| "Forbidden".to_owned());
-            (Message::Text(text), Some(close(refused, &reason)))
-        }
-        other => (other, None),
-    }
-}
-
-fn close(code: u16, reason: &str) -> Message {
-    // A close frame's reason is at most 123 bytes.
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason[..end].into(),
-    }))
 }
 
 async fn closing(scope: Option<&ConnectionScope>) {

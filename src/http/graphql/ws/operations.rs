@@ -1,0 +1,81 @@
+//! Each operation of a WebSocket read into the transport's one `Operation` and run through the
+//! same pipeline as over HTTP, its outcome streamed back as async-graphql responses.
+
+use std::sync::Arc;
+
+use async_graphql::{Data, Executor, Response};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use serde_json::Value;
+
+use super::super::super::AppState;
+use super::super::super::media::Media;
+use super::super::params::Params;
+use super::super::{Arrival, Operation, Streams, stream as streaming};
+use super::{Connection, DOCUMENT_ID};
+
+#[derive(Clone)]
+pub(super) struct Operations {
+    pub(super) state: AppState,
+    pub(super) connection: Arc<Connection>,
+}
+
+impl Executor for Operations {
+    async fn execute(&self, request: async_graphql::Request) -> Response {
+        // async-graphql's WebSocket runs every operation as a stream.
+        self.execute_stream(request, None)
+            .next()
+            .await
+            .unwrap_or_default()
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        _session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let Some(caller) = self.connection.caller.get().cloned() else {
+            // `Gate` lets no operation through before `connection_init` is accepted.
+            return stream::empty().boxed();
+        };
+        let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
+        let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
+        let request_bytes = request.query.len() + variables.to_string().len();
+        let mut extensions = match extensions {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        let document_id = match extensions.remove(DOCUMENT_ID) {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        };
+        let params = Params {
+            // graphql-ws sends a hash-only persisted query with an empty `query`.
+            query: Some(request.query).filter(|q| !q.is_empty()),
+            document_id,
+            operation_name: request.operation_name,
+            variables: match variables {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+            extensions,
+            // A stream ticket is for an EventSource's GET, never a WebSocket.
+            ticket: None,
+        };
+        let arrival = Arrival {
+            via_get: false,
+            media: Media::Json,
+            request_bytes,
+            streaming: true,
+            subscriptions_only: false,
+        };
+        let operation = Operation {
+            params,
+            caller,
+            arrival,
+            streams: Streams::default(),
+        };
+        let state = self.state.clone();
+        let run = async move { streaming::responses(super::super::run(&state, operation).await) };
+        stream::once(run).flatten().boxed()
+    }
+}
