@@ -1,0 +1,86 @@
+//! Shutdown: in-flight requests finish and idle connections close; at the deadline the rest
+//! are cut.
+
+use super::*;
+
+#[tokio::test]
+async fn graceful_shutdown_lets_in_flight_request_finish() {
+    let mut server = Server::start(ServerLimits {
+        idle_timeout: Duration::from_secs(10),
+        shutdown_timeout: Duration::from_secs(5),
+        ..limits()
+    })
+    .await;
+    let addr = server.addr;
+    let mut idle = server.connect().await;
+    let (status, _, _) = request(&mut idle, "/").await;
+    assert_eq!(status, 200);
+    let mut busy = server.connect().await;
+    write_all(&busy, b"GET /slow/500 HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let since = Instant::now();
+    server.shut_down();
+
+    // An idle keep-alive connection is closed at once.
+    closed(&mut idle, since, SLACK).await;
+
+    let mut refused = false;
+    for _ in 0..50 {
+        match TcpStream::connect(addr).await {
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                refused = true;
+                break;
+            }
+            // Raced the listener's close: it is dropped unanswered.
+            Ok(mut late) => {
+                closed(&mut late, Instant::now(), Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("unexpected connect error {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "new connections still accepted");
+
+    let (status, head, body) = read_response(&mut busy).await;
+    assert_eq!((status, body.as_str()), (200, "done"));
+    assert!(head.contains("connection: close"), "head {head}");
+    closed(&mut busy, Instant::now(), Duration::from_secs(1)).await;
+
+    server.stopped(Duration::from_secs(2)).await;
+    assert!(since.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn shutdown_deadline_cuts_remaining_connections() {
+    let shutdown_timeout = Duration::from_millis(300);
+    let mut server = Server::start(ServerLimits {
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+        max_connections_per_ip: 64,
+        shutdown_timeout,
+        unbounded: Vec::new(),
+    })
+    .await;
+    let mut half = server.connect().await;
+    write_all(&half, b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("send");
+    let mut busy = server.connect().await;
+    write_all(&busy, b"GET /slow/10000 HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let since = Instant::now();
+    server.shut_down();
+    server.stopped(shutdown_timeout + SLACK).await;
+    assert!(since.elapsed() >= shutdown_timeout, "{:?}", since.elapsed());
+
+    // serve returned only after dropping them.
+    let (_, sent) = closed(&mut busy, Instant::now(), SLACK).await;
+    assert!(sent.is_empty(), "sent {sent:?}");
+    closed(&mut half, Instant::now(), SLACK).await;
+}
