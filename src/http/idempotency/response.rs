@@ -89,13 +89,11 @@ impl Guard {
         Db::Unit(self.unit.clone())
     }
 
-    /// Stores `response` with the key in the request's unit of work and commits it, writes and
-    /// response together; answers `response`. A server fault isn't kept: the unit is rolled
-    /// back, the key given up, and a retry runs afresh. Nor is the answer of a request that
-    /// changed nothing (refused for its input, its permissions, a missing object or a stale
-    /// version): running it again is as harmless as replaying it, and its key stays free for
-    /// the corrected request. Runs to its end even if the request is dropped meanwhile, so that
-    /// a commit under way is never left without its key settled.
+    /// Stores `response` with the key in the request's unit of work and commits both; answers
+    /// `response`. Neither a server fault nor the answer of a request that changed nothing
+    /// (refused, or a missing object or stale version) is kept: the unit is rolled back and the
+    /// key given up, for a retry to run afresh. Runs to its end even if the request is dropped,
+    /// so that a commit under way always settles its key.
     pub async fn finish(self, response: Response) -> Response {
         let envelope = self.envelope;
         match tokio::spawn(self.settle(response)).await {

@@ -60,11 +60,9 @@ struct Guard {
     done: bool,
 }
 
-/// `responses`, each charged and given its cost in `extensions.cost` as the client is handed
-/// it (the first one's report includes the start), ended with an error when the credential
-/// stops being good. What a result costs is drawn as it is delivered, and what the
-/// subscription holds is given back when it is dropped, so nothing is left unsettled however
-/// the stream ends.
+/// `responses`, each charged and given its cost in `extensions.cost` as the client is handed it
+/// (the first one's report includes the start), ended with an error when the credential stops
+/// being good; what the subscription holds is given back when it is dropped, however it ends.
 pub(super) fn guarded(
     subscription: Subscription,
     responses: BoxStream<'static, Response>,

@@ -122,16 +122,10 @@ struct Peer {
     transport_ws: bool,
 }
 
-/// Serves one connection. The client authenticates in `connection_init`, whose payload carries the
-/// credentials HTTP headers do (`Authorization`, `x-api-key`, `x-organization-id`), flat or under
-/// `headers`, held to the same rules; each operation then runs through the same pipeline as over
-/// HTTP. The gateway adds what the protocol leaves to the server: a `connection_init` within the
-/// header read timeout (else 4408), a refused one closed with 4403 (1013, try again later, when the
-/// credential couldn't be checked: the database or the JWKS unavailable), each message checked
-/// before async-graphql reads it ([`Gate`]: 4400, 4401, 4409, 4429), a client that doesn't read its
-/// messages cut after the send timeout, one that answers no ping for a minute closed, and at
-/// shutdown, once no HTTP request is in flight, a close with 1001. The legacy protocol, which has
-/// no close codes of its own, closes with the same ones after a `connection_error` saying why.
+/// Serves one connection: `connection_init` authenticates with the credentials HTTP headers
+/// carry, each client message passes [`Gate`], and the writer adds what the protocol leaves to
+/// the server: the init deadline (4408), pings, the send timeout and 1001 at shutdown, once no
+/// HTTP request is in flight. Every close code is listed in docs/events.md.
 async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, peer: Peer) {
     let Peer {
         client,
