@@ -1,13 +1,24 @@
-//! Unit tests of `provider`.
+//! Unit tests of `provider`: the catalog, generated URIs, secrets and storage; parsing a
+//! client's config in `tests/parsing.rs`.
+
+use uuid::Uuid;
 
 use super::*;
+use crate::domain::secrets::SecretBox;
 use crate::domain::{Field, UserErrorCode};
+
+mod parsing;
+
+/// A value its rule accepts.
+fn valid<T: RuleValue>(text: &str) -> T {
+    T::parse(text.to_owned()).expect("a valid value")
+}
 
 #[test]
 fn generated_urls_follow_each_provider_scheme() {
     let d = SipDomains::default();
     let vapi = ProviderConfig::Vapi(VapiConfig {
-        assistant_id: "asst".into(),
+        assistant_id: valid("asst"),
         credential_id: None,
         vapi_phone_number_id: None,
     });
@@ -16,8 +27,8 @@ fn generated_urls_follow_each_provider_scheme() {
         Some("sip:asst@sip.vapi.ai")
     );
     let byo = ProviderConfig::Vapi(VapiConfig {
-        assistant_id: "asst".into(),
-        credential_id: Some("cred-1".into()),
+        assistant_id: valid("asst"),
+        credential_id: Some(valid("cred-1")),
         vapi_phone_number_id: None,
     });
     assert_eq!(
@@ -25,7 +36,7 @@ fn generated_urls_follow_each_provider_scheme() {
         Some("sip:asst@cred-1.sip.vapi.ai")
     );
     let retell = ProviderConfig::Retell(RetellConfig {
-        agent_id: "ag".into(),
+        agent_id: valid("ag"),
         retell_phone_number: None,
     });
     assert_eq!(
@@ -44,18 +55,22 @@ fn secrets_never_show_in_debug_output() {
     );
 }
 
-/// The input a client sends for a provider of type `ty`.
-fn input(ty: EndpointType, values: &[(&'static str, &str)]) -> ProviderConfigInput {
-    let mut input = ProviderConfigInput::new(Provider::of(ty).expect("a provider type"));
-    for (field, value) in values {
-        input.set(field, (*value).to_owned());
-    }
-    input
+/// The whole config a client sends for a provider of type `ty`.
+fn input(ty: EndpointType, values: &[(&str, &str)]) -> ProviderConfigInput {
+    ProviderConfigInput::whole(ty, values).expect("a provider type")
 }
 
+/// `input` parsed with nothing stored: the config, or each error's field and code.
 fn validate(input: ProviderConfigInput) -> Result<ProviderConfig, Vec<(String, UserErrorCode)>> {
+    parse(input, None)
+}
+
+fn parse(
+    input: ProviderConfigInput,
+    stored: Option<&ProviderConfig>,
+) -> Result<ProviderConfig, Vec<(String, UserErrorCode)>> {
     let mut errors = Vec::new();
-    match input.validate(None, &mut errors) {
+    match input.parse(stored, &mut errors) {
         Some(config) if errors.is_empty() => Ok(config),
         _ => Err(errors
             .into_iter()
@@ -247,15 +262,15 @@ fn providers_whose_uri_is_generated_have_a_domain_setting() {
 /// A valid config of `ty` with every required field set to `id1`-like values.
 fn minimal_config(ty: EndpointType) -> Option<ProviderConfig> {
     let provider = Provider::of(ty)?;
-    let mut given = input(ty, &[]);
-    for field in provider.fields {
-        let value = match field.kind {
-            FieldKind::Plain(Rule::SipUri) => "sip:id1@example.com",
-            _ => "id1",
-        };
-        given.set(field.name, value.to_owned());
-    }
-    Some(validate(given).expect("every field given"))
+    let given: Vec<(&str, &str)> = provider
+        .fields
+        .iter()
+        .map(|field| match field.kind {
+            FieldKind::Plain(Rule::SipUri) => (field.name, "sip:id1@example.com"),
+            _ => (field.name, "id1"),
+        })
+        .collect();
+    Some(validate(input(ty, &given)).expect("every field given"))
 }
 
 #[test]
@@ -305,11 +320,10 @@ fn a_secret_left_out_keeps_the_stored_one_and_a_blank_one_is_refused() {
         EndpointType::Vogent,
         &[("vogent_sip_prefix", "p2"), ("vogent_sip_username", "u")],
     );
-    let mut errors = Vec::new();
-    let Some(ProviderConfig::Vogent(updated)) = update.validate(Some(&stored), &mut errors) else {
-        panic!("valid update: {errors:?}");
+    let Ok(ProviderConfig::Vogent(updated)) = parse(update, Some(&stored)) else {
+        panic!("a valid update");
     };
-    assert_eq!(updated.vogent_sip_prefix, "p2");
+    assert_eq!(updated.vogent_sip_prefix.as_str(), "p2");
     assert_eq!(updated.vogent_sip_password, Secret::Plain("first".into()));
 
     let blank = input(
