@@ -50,7 +50,10 @@ macro_rules! domain_layer {
                     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         f.debug_struct(stringify!($config))
                             $(.field(stringify!($field), &self.$field))*
-                            $(.field(stringify!($secret), &self.$secret.as_ref().map(|_| "..")))*
+                            $(.field(
+                                stringify!($secret),
+                                &self.$secret.as_ref().map(|v| v.as_ref().map(|_| "..")),
+                            ))*
                             .finish()
                     }
                 }
