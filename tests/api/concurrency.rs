@@ -538,11 +538,11 @@ fn open(app: &TestApp, id: &str, field: &str, secret: &Secret) -> String {
 async fn stored_credentials(app: &TestApp, id: &str) -> (Option<String>, Option<String>) {
     match stored_config(app, id).await {
         ProviderConfig::Vogent(c) => (
-            Some(c.vogent_sip_username),
+            Some(c.vogent_sip_username.to_string()),
             Some(open(app, id, "vogent_sip_password", &c.vogent_sip_password)),
         ),
         ProviderConfig::CustomSip(c) => (
-            c.username,
+            c.username.map(|u| u.to_string()),
             c.password.map(|p| open(app, id, "password", &p)),
         ),
         other => panic!("not a SIP config with credentials: {other:?}"),

@@ -6,7 +6,9 @@ use sea_orm::ActiveEnum;
 
 use super::{MAX_NAME_LEN, MAX_URL_LEN, Settings};
 use crate::domain::error::{Field, FieldError, UserErrorCode};
-use crate::domain::provider::{ProviderConfig, ProviderConfigInput, WEBHOOK_TAKES_NO_CONFIG};
+use crate::domain::provider::{
+    CustomSipConfig, ProviderConfig, ProviderConfigInput, SipUri, WEBHOOK_TAKES_NO_CONFIG,
+};
 
 pub(super) fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     crate::domain::text::check_name(name, MAX_NAME_LEN)
@@ -110,7 +112,7 @@ pub(super) fn resolve_routing(
         return None;
     }
     let stored_config = stored.and_then(|(_, c)| c);
-    let validated = config.map(|c| c.validate(stored_config, errors));
+    let validated = config.map(|c| c.parse(stored_config, errors));
 
     match ty {
         EndpointType::Webhook => {
@@ -143,7 +145,7 @@ pub(super) fn resolve_routing(
                 .as_ref()
                 .and_then(|c| c.as_ref())
                 .and_then(|c| match c {
-                    ProviderConfig::CustomSip(c) => Some(c.sip_uri.clone()),
+                    ProviderConfig::CustomSip(c) => Some(c.sip_uri.to_string()),
                     _ => None,
                 });
             let url = match (url, &config_uri, stored) {
@@ -182,19 +184,25 @@ pub(super) fn resolve_routing(
                 Some(Some(ProviderConfig::CustomSip(c))) => c,
                 Some(_) => return None,
                 // Without a config sent, the stored credentials stay and follow the new URI.
-                None => match stored_config {
-                    Some(ProviderConfig::CustomSip(c)) => {
-                        crate::domain::provider::CustomSipConfig {
-                            sip_uri: url.clone(),
+                None => {
+                    // Checked above as the URL, which a SIP URI field's rule accepts too.
+                    let sip_uri = SipUri::parse(url.clone())
+                        .map_err(|(code, message)| {
+                            errors.push(FieldError::new(Field::Url, code, message));
+                        })
+                        .ok()?;
+                    match stored_config {
+                        Some(ProviderConfig::CustomSip(c)) => CustomSipConfig {
+                            sip_uri,
                             ..c.clone()
-                        }
+                        },
+                        _ => CustomSipConfig {
+                            sip_uri,
+                            username: None,
+                            password: None,
+                        },
                     }
-                    _ => crate::domain::provider::CustomSipConfig {
-                        sip_uri: url.clone(),
-                        username: None,
-                        password: None,
-                    },
-                },
+                }
             };
             (errors.len() == before).then_some((url, Some(ProviderConfig::CustomSip(config))))
         }

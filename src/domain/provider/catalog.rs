@@ -1,15 +1,17 @@
 //! Every provider, declared once. This file is the only place a provider's fields, their rules,
 //! its SIP domain and its URL are written; `catalog!(layer)` hands the table to a layer's macro,
-//! which writes that layer's code from it: the domain's configs and rules (`provider/mod.rs`)
-//! and the GraphQL types (`graphql/types/providers.rs`). REST and the command line read the
-//! `PROVIDERS` table the domain's expansion builds.
+//! which writes that layer's code from it: the domain's configs and inputs (`provider/configs.rs`),
+//! the GraphQL types (`graphql/types/providers.rs`) and REST's config bodies
+//! (`http/rest/config.rs`). OpenAPI and the command line read the `PROVIDERS` table the
+//! domain's expansion builds.
 //!
 //! An entry:
 //! - `Variant(Config, CreateInput, UpdateInput) for EndpointType` — the names of the config,
 //!   its GraphQL inputs on create and on update, and the endpoint type
 //!   (`entity::enums::EndpointType`) whose endpoints carry it.
-//! - `fields` — each seed field, in the seed's snake_case, with its type (`String` when
-//!   required, `Option<String>` when not) and its rule (`provider::Rule`).
+//! - `fields` — each seed field, in the seed's snake_case, with its type: the type of its rule
+//!   (`SipUser`, `DnsLabel`, `Text`, `SipUri`; `provider::Rule`) when required, an `Option` of
+//!   it when not.
 //! - `secrets` — write-only fields (`Secret`, or `Option<Secret>` when not required), stored
 //!   sealed and shown as whether they are set, under the name after `shown as`.
 //! - `sip_domain` (optional) — the flag, environment variable and default of the domain the
@@ -25,11 +27,11 @@ macro_rules! catalog {
             Vapi(VapiConfig, CreateVapiConfigInput, UpdateVapiConfigInput) for Vapi {
                 fields {
                     /// Vapi Assistant ID.
-                    assistant_id: String = SipUser,
+                    assistant_id: SipUser,
                     /// BYO SIP trunk credential ID; moves the URL to `{credentialId}.sip.vapi.ai`.
-                    credential_id: Option<String> = DnsLabel,
+                    credential_id: Option<DnsLabel>,
                     /// Vapi phone number ID for outbound calls.
-                    vapi_phone_number_id: Option<String> = Text,
+                    vapi_phone_number_id: Option<Text>,
                 }
                 secrets {}
                 sip_domain("vapi-sip-domain", "COCKPIT_VAPI_SIP_DOMAIN", "sip.vapi.ai")
@@ -43,9 +45,9 @@ macro_rules! catalog {
             Retell(RetellConfig, CreateRetellConfigInput, UpdateRetellConfigInput) for Retell {
                 fields {
                     /// Retell Agent ID.
-                    agent_id: String = SipUser,
+                    agent_id: SipUser,
                     /// Retell phone number for outbound calls.
-                    retell_phone_number: Option<String> = Text,
+                    retell_phone_number: Option<Text>,
                 }
                 secrets {}
                 sip_domain("retell-sip-domain", "COCKPIT_RETELL_SIP_DOMAIN", "sip.retellai.com")
@@ -57,7 +59,7 @@ macro_rules! catalog {
             ElevenLabs(ElevenLabsConfig, CreateElevenLabsConfigInput, UpdateElevenLabsConfigInput) for Elevenlabs {
                 fields {
                     /// ElevenLabs Conversational AI Agent ID.
-                    elevenlabs_agent_id: String = SipUser,
+                    elevenlabs_agent_id: SipUser,
                 }
                 secrets {}
                 sip_domain(
@@ -75,25 +77,25 @@ macro_rules! catalog {
             LiveKit(LiveKitConfig, CreateLiveKitConfigInput, UpdateLiveKitConfigInput) for Livekit {
                 fields {
                     /// LiveKit agent ID or name.
-                    livekit_agent_name: Option<String> = Text,
+                    livekit_agent_name: Option<Text>,
                     /// LiveKit SIP Trunk ID.
-                    livekit_sip_trunk_id: String = Text,
+                    livekit_sip_trunk_id: Text,
                     /// Full SIP URI from the LiveKit dashboard, e.g. `sip:xxxx.sip.livekit.cloud`.
-                    livekit_sip_uri: String = SipUri,
+                    livekit_sip_uri: SipUri,
                 }
                 secrets {}
-                url |c, _| Some(c.livekit_sip_uri.clone())
+                url |c, _| Some(c.livekit_sip_uri.to_string())
             }
 
             /// Vogent AI voice agent with SIP authentication. URL: `sip:{vogentSipPrefix}@sip.vogent.ai`.
             Vogent(VogentConfig, CreateVogentConfigInput, UpdateVogentConfigInput) for Vogent {
                 fields {
                     /// Vogent Agent ID, for reference.
-                    vogent_agent_id: Option<String> = Text,
+                    vogent_agent_id: Option<Text>,
                     /// SIP prefix from Vogent Call Settings.
-                    vogent_sip_prefix: String = SipUser,
+                    vogent_sip_prefix: SipUser,
                     /// SIP authentication username.
-                    vogent_sip_username: String = Text,
+                    vogent_sip_username: Text,
                 }
                 secrets {
                     /// SIP authentication password (write-only).
@@ -111,9 +113,9 @@ macro_rules! catalog {
             ) for CustomSip {
                 fields {
                     /// The SIP URI calls go to; the same as the endpoint's `url`.
-                    sip_uri: String = SipUri,
+                    sip_uri: SipUri,
                     /// SIP authentication username.
-                    username: Option<String> = Text,
+                    username: Option<Text>,
                 }
                 secrets {
                     /// SIP authentication password (write-only).

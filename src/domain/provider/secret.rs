@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::rules::{self, Refusal};
 use crate::domain::secrets::{SecretBox, SecretError};
 
 /// A write-only value: stored sealed, never returned, never printed. A value the client just
@@ -17,6 +18,11 @@ pub enum Secret {
 }
 
 impl Secret {
+    /// A value a client sent: any non-empty text within the length limit.
+    pub fn parse(text: String) -> Result<Self, Refusal> {
+        rules::check_secret(text).map(Self::Plain)
+    }
+
     pub(super) fn seal(&self, secrets: &SecretBox, context: &str) -> Self {
         match self {
             Self::Plain(p) => Self::Sealed(secrets.seal(p, context)),

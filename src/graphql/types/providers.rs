@@ -5,7 +5,9 @@
 use super::*;
 use async_graphql::MaybeUndefined;
 
-use crate::domain::provider::{Secret, SecretField, catalog::catalog};
+// The catalog names each field's type by its rule.
+use crate::domain::provider::{Change, PlainField, Secret, SecretField, catalog::catalog};
+use crate::domain::provider::{DnsLabel, SipUri, SipUser, Text};
 
 /// Writes the GraphQL types from the catalog.
 macro_rules! graphql_layer {
@@ -14,7 +16,7 @@ macro_rules! graphql_layer {
         $variant:ident($config:ident, $create:ident, $update:ident) for $ty:ident {
             fields {$(
                 $(#[doc = $field_doc:literal])*
-                $field:ident: $field_ty:ty = $rule:ident,
+                $field:ident: $field_ty:ty,
             )*}
             secrets {$(
                 $(#[doc = $secret_doc:literal])*
@@ -28,7 +30,7 @@ macro_rules! graphql_layer {
             $(#[doc = $doc])*
             #[derive(SimpleObject)]
             pub struct $config {
-                $($(#[doc = $field_doc])* pub $field: $field_ty,)*
+                $($(#[doc = $field_doc])* pub $field: <$field_ty as PlainField>::Text,)*
                 $(
                     /// Whether this secret is stored. The secret itself is write-only.
                     pub $shown: bool,
@@ -38,7 +40,7 @@ macro_rules! graphql_layer {
             impl From<domain_provider::$config> for $config {
                 fn from(c: domain_provider::$config) -> Self {
                     Self {
-                        $($field: c.$field,)*
+                        $($field: c.$field.into_text(),)*
                         $($shown: c.$secret.is_set(),)*
                     }
                 }
@@ -50,7 +52,7 @@ macro_rules! graphql_layer {
             )]
             #[derive(InputObject, Clone)]
             pub struct $create {
-                $($(#[doc = $field_doc])* pub $field: $field_ty,)*
+                $($(#[doc = $field_doc])* pub $field: <$field_ty as PlainField>::Text,)*
                 $(
                     $(#[doc = $secret_doc])*
                     #[graphql(secret)]
@@ -58,18 +60,14 @@ macro_rules! graphql_layer {
                 )*
             }
 
+            /// A whole config: a field left out is not set (and a secret, on create, has none
+            /// stored to keep).
             impl From<$create> for DomainConfigInput {
                 fn from(c: $create) -> Self {
-                    let provider = domain_provider::Provider::of(EntityEndpointType::$ty)
-                        .expect("the catalog declares this provider");
-                    let mut input = Self::new(provider);
-                    $(if let Some(value) = Given::given(c.$field) {
-                        input.set(stringify!($field), value);
-                    })*
-                    $(if let Some(value) = Given::given(c.$secret) {
-                        input.set(stringify!($secret), value);
-                    })*
-                    input
+                    Self::$variant(domain_provider::input::$config {
+                        $($field: Some(Given::given(c.$field)),)*
+                        $($secret: Given::given(c.$secret).map(Some),)*
+                    })
                 }
             }
 
@@ -89,12 +87,10 @@ macro_rules! graphql_layer {
 
             impl From<$update> for DomainConfigInput {
                 fn from(c: $update) -> Self {
-                    let provider = domain_provider::Provider::of(EntityEndpointType::$ty)
-                        .expect("the catalog declares this provider");
-                    let mut input = Self::patch(provider);
-                    $(patch(&mut input, stringify!($field), c.$field);)*
-                    $(patch(&mut input, stringify!($secret), c.$secret);)*
-                    input
+                    Self::$variant(domain_provider::input::$config {
+                        $($field: change(c.$field),)*
+                        $($secret: change(c.$secret),)*
+                    })
                 }
             }
 
@@ -205,12 +201,12 @@ impl CreateSecret for Option<Secret> {
     type Input = Option<String>;
 }
 
-/// One field of an update input, onto the patch.
-fn patch(input: &mut DomainConfigInput, field: &'static str, value: MaybeUndefined<String>) {
+/// One field of an update input: left out keeps, null clears, a value sets.
+fn change(value: MaybeUndefined<String>) -> Change {
     match value {
-        MaybeUndefined::Value(value) => input.set(field, value),
-        MaybeUndefined::Null => input.clear(field),
-        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Value(value) => Some(Some(value)),
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Undefined => None,
     }
 }
 

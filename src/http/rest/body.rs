@@ -108,15 +108,7 @@ impl<'a> Reader<'a> {
             self.unknown_keys(ty, config);
             return None;
         };
-        let mut input = ProviderConfigInput::new(provider);
-        for field in provider.fields {
-            let value = config.get(field.name);
-            let at = Field::ProviderConfigField(provider.ty, field.name);
-            if let Some(value) = self.string_at(value, at) {
-                input.set(field.name, value);
-            }
-        }
-        Some(input)
+        super::config::read(provider, config, &mut self.errors)
     }
 
     /// Reports the keys of `config` that no field of `ty`'s config has.

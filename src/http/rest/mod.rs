@@ -32,6 +32,7 @@ use crate::domain::{
 };
 
 mod body;
+mod config;
 mod error;
 mod openapi;
 mod precondition;

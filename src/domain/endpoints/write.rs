@@ -1,0 +1,301 @@
+//! Endpoint writes: create, update and delete, each one transaction that records its events.
+
+use chrono::{DateTime, Utc};
+use entity::endpoint::{self, Column};
+use entity::enums::{EndpointStatus, EventType, Mode};
+use entity::phone_number;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::routing::{check_name, check_status, resolve_routing, seed_name};
+use super::{Endpoint, EndpointPatch, NewEndpoint, Settings, find_scoped};
+use crate::db::Db;
+use crate::domain::Actor;
+use crate::domain::error::{DomainError, Field, FieldError, UserErrorCode};
+use crate::domain::events;
+use crate::domain::time::is_version;
+
+/// The endpoint, locked until `txn` ends: on PostgreSQL a row lock (`FOR UPDATE`); on SQLite
+/// the write transaction itself holds the database's one write lock.
+async fn find_model_for_write(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<endpoint::Model, DomainError> {
+    find_scoped(actor, id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(DomainError::NotFound("endpoint"))
+}
+
+/// Creates an endpoint, attaching `phone_number_id` in the same transaction. Nothing is
+/// written when any rule is broken.
+pub async fn create(
+    db: &Db,
+    settings: &Settings,
+    actor: &Actor,
+    input: NewEndpoint,
+) -> Result<Endpoint, DomainError> {
+    actor.ensure_can_write()?;
+    let mut errors = Vec::new();
+
+    let mode = match (actor.fixed_mode(), input.mode) {
+        (Some(fixed), Some(asked)) if fixed != asked => {
+            errors.push(FieldError::new(
+                Field::Mode,
+                UserErrorCode::ModeNotAllowed,
+                format!(
+                    "a {} API key can only create {} endpoints",
+                    seed_name(fixed),
+                    seed_name(fixed)
+                ),
+            ));
+            fixed
+        }
+        (Some(fixed), _) => fixed,
+        (None, asked) => asked.unwrap_or(Mode::Live),
+    };
+    let name = check_name(&input.name, &mut errors);
+    let status = input.status.unwrap_or(EndpointStatus::Active);
+    check_status(status, &mut errors);
+    let routing = match input.r#type {
+        Some(ty) => resolve_routing(
+            ty,
+            input.url,
+            input.provider_config,
+            None,
+            settings,
+            &mut errors,
+        ),
+        None => {
+            errors.push(FieldError::new(
+                Field::Type,
+                UserErrorCode::Required,
+                "{field} is required",
+            ));
+            None
+        }
+    };
+    // Everything from the phone number's check to the insert is one write transaction.
+    let txn = events::begin(db, actor.organization_id).await?;
+    let phone = match input.phone_number_id {
+        Some(id) => {
+            crate::domain::phone_numbers::find_attachable(
+                &txn,
+                actor.organization_id,
+                mode,
+                id,
+                actor.fixed_mode().is_none(),
+                &mut errors,
+            )
+            .await?
+        }
+        None => None,
+    };
+    let (Some(name), Some(ty), Some((url, config)), true) =
+        (name, input.r#type, routing, errors.is_empty())
+    else {
+        return Err(DomainError::Invalid(errors));
+    };
+
+    let now = entity::now();
+    let id = crate::domain::ids::new_id(crate::domain::ids::Kind::Endpoint);
+    let model = endpoint::ActiveModel {
+        id: Set(id),
+        organization_id: Set(actor.organization_id),
+        name: Set(name),
+        r#type: Set(ty),
+        url: Set(url),
+        status: Set(status),
+        provider_config: Set(config.map(|c| c.to_stored(&settings.secrets, id))),
+        mode: Set(mode),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let created = model.insert(&txn).await?;
+    let mut changes = vec![events::endpoint_change(
+        EventType::EndpointCreated,
+        None,
+        Some(&created),
+    )];
+    if let Some(phone) = phone {
+        // Conditional on the number still being free, so two racing creates can't both take it.
+        let attached = phone_number::Entity::update_many()
+            .col_expr(phone_number::Column::EndpointId, Expr::value(created.id))
+            .filter(phone_number::Column::Id.eq(phone.id))
+            .filter(phone_number::Column::EndpointId.is_null())
+            .exec(&txn)
+            .await?;
+        if attached.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(DomainError::invalid(
+                Field::PhoneNumberId,
+                UserErrorCode::PhoneNumberTaken,
+                "{field} names a phone number already attached to another endpoint",
+            ));
+        }
+        let routed = phone_number::Model {
+            endpoint_id: Some(created.id),
+            ..phone.clone()
+        };
+        changes.push(events::phone_number_change(
+            EventType::PhoneNumberAttached,
+            Some(&phone),
+            Some(&routed),
+        ));
+    }
+    events::commit_by(db, txn, actor, changes).await?;
+    created.try_into()
+}
+
+/// Applies a patch; `updated_at` moves forward on every update, `created_at` never changes.
+pub async fn update(
+    db: &Db,
+    settings: &Settings,
+    actor: &Actor,
+    id: Uuid,
+    patch: EndpointPatch,
+) -> Result<Endpoint, DomainError> {
+    actor.ensure_can_write()?;
+    // Read, merge and write under one lock, so that a concurrent update can't be lost in
+    // between (a password kept from a stale read, say).
+    let txn = events::begin(db, actor.organization_id).await?;
+    let stored = find_model_for_write(&txn, actor, id).await?;
+    let current: Endpoint = stored.clone().try_into()?;
+    if patch.expected_updated_at.is_some_and(|at| !is_version(at)) {
+        return Err(stale(&stored));
+    }
+    let mut errors = Vec::new();
+
+    let name = patch.name.as_deref().map(|n| check_name(n, &mut errors));
+    if let Some(ty) = patch.r#type
+        && ty != current.r#type
+    {
+        errors.push(FieldError::new(
+            Field::Type,
+            UserErrorCode::Immutable,
+            "{field} can't change after an endpoint is created; create a new endpoint instead",
+        ));
+    }
+    if let Some(status) = patch.status {
+        check_status(status, &mut errors);
+    }
+    let routing = if patch.url.is_some() || patch.provider_config.is_some() {
+        resolve_routing(
+            current.r#type,
+            patch.url,
+            patch.provider_config,
+            Some((&current.url, current.provider_config.as_ref())),
+            settings,
+            &mut errors,
+        )
+    } else {
+        None
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+
+    let mut model = stored.clone().into_active_model();
+    if let Some(Some(name)) = name {
+        model.name = Set(name);
+    }
+    if let Some(status) = patch.status {
+        model.status = Set(status);
+    }
+    if let Some((url, config)) = routing {
+        model.url = Set(url);
+        model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
+    }
+    // The `before_save` hook moves `updated_at` even when no column changed (an `UPDATE` with
+    // a condition of its own doesn't call it). The version the client read is a condition of
+    // the `UPDATE` itself.
+    let model = sea_orm::ActiveModelBehavior::before_save(model, &txn, false).await?;
+    let updated = endpoint::Entity::update(model)
+        .validate()?
+        .filter(Column::UpdatedAt.eq(patch.expected_updated_at.unwrap_or(stored.updated_at)))
+        .exec(&txn)
+        .await;
+    let updated = match updated {
+        Ok(updated) => updated,
+        Err(sea_orm::DbErr::RecordNotUpdated) => return Err(stale(&stored)),
+        Err(other) => return Err(DomainError::Database(other)),
+    };
+    let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
+    events::commit_by(db, txn, actor, vec![change]).await?;
+    updated.try_into()
+}
+
+/// The refusal of a write that expected another version of `current` (still locked, so it is
+/// the version stored now).
+fn stale(current: &endpoint::Model) -> DomainError {
+    DomainError::Stale(current.updated_at)
+}
+
+/// Deletes an endpoint and detaches its phone numbers, in one transaction. With
+/// `expected_updated_at`, only that version of it.
+pub async fn delete(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    expected_updated_at: Option<DateTime<Utc>>,
+) -> Result<Uuid, DomainError> {
+    actor.ensure_can_write()?;
+    let txn = events::begin(db, actor.organization_id).await?;
+    let stored = find_model_for_write(&txn, actor, id).await?;
+    if expected_updated_at.is_some_and(|at| !is_version(at)) {
+        return Err(stale(&stored));
+    }
+    let routed = phone_number::Entity::find()
+        .filter(phone_number::Column::EndpointId.eq(stored.id))
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    phone_number::Entity::update_many()
+        .col_expr(
+            phone_number::Column::EndpointId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(phone_number::Column::EndpointId.eq(stored.id))
+        .exec(&txn)
+        .await?;
+    let mut deleting = endpoint::Entity::delete_many()
+        .filter(Column::Id.eq(stored.id))
+        .filter(Column::OrganizationId.eq(actor.organization_id));
+    if let Some(expected) = expected_updated_at {
+        deleting = deleting.filter(Column::UpdatedAt.eq(expected));
+    }
+    let deleted = deleting.exec(&txn).await?;
+    // Of racing deletes exactly one removes the row; the others find it gone. The row is
+    // locked, so a delete that removes nothing expected another version (the numbers it
+    // detached go back with the transaction).
+    if deleted.rows_affected != 1 {
+        return Err(match expected_updated_at {
+            Some(_) => stale(&stored),
+            None => DomainError::NotFound("endpoint"),
+        });
+    }
+    let mut changes = vec![events::endpoint_change(
+        EventType::EndpointDeleted,
+        Some(&stored),
+        None,
+    )];
+    changes.extend(routed.iter().map(|number| {
+        let detached = phone_number::Model {
+            endpoint_id: None,
+            ..number.clone()
+        };
+        events::phone_number_change(
+            EventType::PhoneNumberDetached,
+            Some(number),
+            Some(&detached),
+        )
+    }));
+    events::commit_by(db, txn, actor, changes).await?;
+    Ok(stored.id)
+}
