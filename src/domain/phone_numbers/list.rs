@@ -12,6 +12,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::PhoneNumber;
 use crate::db::Db;
 use crate::domain::error::DomainError;
 use crate::domain::{Actor, has_control_chars};
@@ -38,7 +39,7 @@ pub struct NumberPageRequest {
 #[derive(Debug, Clone)]
 pub struct NumberPage {
     /// Each number with its cursor.
-    pub items: Vec<(String, phone_number::Model)>,
+    pub items: Vec<(String, PhoneNumber)>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
 }
@@ -51,7 +52,7 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn of(number: &phone_number::Model) -> Self {
+    fn of(number: &PhoneNumber) -> Self {
         Self {
             c: number.created_at,
             id: number.id,
@@ -70,7 +71,7 @@ impl Cursor {
 }
 
 /// The cursor of `number` in the list: what `after` takes to continue after it.
-pub fn cursor_of(number: &phone_number::Model) -> String {
+pub fn cursor_of(number: &PhoneNumber) -> String {
     Cursor::of(number).encode()
 }
 
@@ -138,7 +139,13 @@ pub async fn list(
     let has_next_page = rows.len() as u64 > first;
     rows.truncate(first as usize);
     Ok(NumberPage {
-        items: rows.into_iter().map(|m| (cursor_of(&m), m)).collect(),
+        items: rows
+            .into_iter()
+            .map(|m| {
+                let number = PhoneNumber::from(m);
+                (cursor_of(&number), number)
+            })
+            .collect(),
         has_next_page,
         has_previous_page: after.is_some(),
     })

@@ -123,8 +123,8 @@ pub struct PhoneNumber {
     pub endpoint_id: Option<Uuid>,
 }
 
-impl From<entity::phone_number::Model> for PhoneNumber {
-    fn from(m: entity::phone_number::Model) -> Self {
+impl From<crate::domain::phone_numbers::PhoneNumber> for PhoneNumber {
+    fn from(m: crate::domain::phone_numbers::PhoneNumber) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,

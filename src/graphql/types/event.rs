@@ -1,7 +1,6 @@
 //! Events: every change, as the audit log (`events`) and subscriptions give it.
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use entity::event::Model;
 use uuid::Uuid;
 
 use super::{Mode, PageInfo, Timestamp};
@@ -56,7 +55,7 @@ pub struct EventActor {
 
 /// One change: what it was, to which object, by whom, and the object's fields before and
 /// after it (for an update only those that changed; secrets only as `"[redacted]"`).
-pub struct Event(pub Model);
+pub struct Event(pub events::Event);
 
 #[Object]
 impl Event {
@@ -67,10 +66,7 @@ impl Event {
     /// The event's place in its organization's events (an opaque token): pass it as `after`
     /// to `events` or to a subscription to continue after it.
     async fn cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(ctx
-            .data::<Services>()?
-            .cursors
-            .encode(self.0.organization_id, self.0.seq))
+        Ok(ctx.data::<Services>()?.cursors.of(&self.0))
     }
     async fn r#type(&self) -> EventType {
         self.0.r#type.into()
@@ -102,11 +98,11 @@ impl Event {
     }
     /// The object's fields before the change, by their REST names (null for a creation).
     async fn before(&self) -> Option<Json<serde_json::Value>> {
-        self.0.data.get("before").cloned().map(Json)
+        self.0.before.clone().map(Json)
     }
     /// The object's fields after the change (null for a deletion).
     async fn after(&self) -> Option<Json<serde_json::Value>> {
-        self.0.data.get("after").cloned().map(Json)
+        self.0.after.clone().map(Json)
     }
 }
 
@@ -143,7 +139,7 @@ impl From<EventFilter> for events::EventFilter {
 }
 
 /// An event in the audit log, with its cursor.
-pub struct EventEdge(String, Model);
+pub struct EventEdge(String, events::Event);
 
 #[Object]
 impl EventEdge {

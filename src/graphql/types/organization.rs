@@ -1,6 +1,7 @@
 //! Organizations, memberships, roles and API keys.
 
 use super::*;
+use crate::domain::{api_keys, members, organizations};
 
 /// An organization: the unit of tenancy.
 #[derive(SimpleObject)]
@@ -14,8 +15,8 @@ pub struct Organization {
     pub created_at: Timestamp,
 }
 
-impl From<entity::organization::Model> for Organization {
-    fn from(m: entity::organization::Model) -> Self {
+impl From<organizations::Organization> for Organization {
+    fn from(m: organizations::Organization) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
@@ -39,14 +40,14 @@ pub struct OrganizationMember {
     pub joined_at: Timestamp,
 }
 
-impl From<entity::organization_member::Model> for OrganizationMember {
-    fn from(m: entity::organization_member::Model) -> Self {
+impl From<members::Member> for OrganizationMember {
+    fn from(m: members::Member) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
             user_id: m.user_id,
             role: m.role.into(),
-            joined_at: m.created_at.into(),
+            joined_at: m.joined_at.into(),
         }
     }
 }
@@ -88,8 +89,8 @@ pub struct ApiKey {
     pub revoked_at: Option<Timestamp>,
 }
 
-impl From<entity::api_key::Model> for ApiKey {
-    fn from(m: entity::api_key::Model) -> Self {
+impl From<api_keys::ApiKey> for ApiKey {
+    fn from(m: api_keys::ApiKey) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
