@@ -15,6 +15,7 @@ use super::error::{Field, FieldError, UserErrorCode};
 use super::events::{self, Author};
 use super::ids::{Kind, new_id};
 use super::organizations::Organization;
+use super::page::{self, Direction, Keyset, Page};
 use super::{Actor, Credential, DomainError, has_control_chars};
 use crate::db::Db;
 
@@ -164,34 +165,17 @@ pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> Result<Member, DomainError
 }
 
 /// A page of the organization's members, the one who joined first first.
-#[derive(Debug, Clone)]
-pub struct MemberPage {
-    /// Each member with its cursor.
-    pub items: Vec<(String, Member)>,
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-}
+pub type MemberPage = Page<Member>;
+
+/// Members are listed in the order they joined.
+const ORDER: Keyset = Keyset {
+    key: page::CREATED,
+    direction: Direction::Asc,
+};
 
 /// The cursor after `member` in the list: its join time and id.
 pub fn cursor_of(member: &Member) -> String {
-    use base64::Engine as _;
-    let raw = format!("{}|{}", member.joined_at.to_rfc3339(), member.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), DomainError> {
-    use base64::Engine as _;
-    let bad = || DomainError::BadInput("`after` is not a valid cursor".to_owned());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (at, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
-    Ok((
-        at.with_timezone(&chrono::Utc),
-        id.parse().map_err(|_| bad())?,
-    ))
+    page::encode(ORDER, member.joined_at.to_rfc3339(), member.id)
 }
 
 /// One page of the actor's organization's members (any member, or API key, may read them).
@@ -203,7 +187,9 @@ pub async fn list(
     after: Option<&str>,
 ) -> Result<MemberPage, DomainError> {
     let first = super::page_size(first, max_first)?;
-    let after = after.map(decode_cursor).transpose()?;
+    let after = after
+        .map(|raw| page::decode_created(raw, ORDER))
+        .transpose()?;
     let mut find = organization_member::Entity::find()
         .filter(organization_member::Column::OrganizationId.eq(actor.organization_id));
     if let Some((at, id)) = after {
@@ -217,24 +203,15 @@ pub async fn list(
                 ),
         );
     }
-    let mut rows = find
+    let rows = find
         .order_by_asc(organization_member::Column::CreatedAt)
         .order_by_asc(organization_member::Column::Id)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(MemberPage {
-        items: rows
-            .into_iter()
-            .map(|m| {
-                let m = Member::from(m);
-                (cursor_of(&m), m)
-            })
-            .collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Page::of_rows(rows, first, after.is_some(), |m| {
+        let member = Member::from(m);
+        Ok((cursor_of(&member), member))
     })
 }
 

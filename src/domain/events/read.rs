@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{Cursors, Event, readable_by, visible};
 use crate::db::Db;
 use crate::domain::access::ModeScope;
+use crate::domain::page::Page;
 use crate::domain::{Actor, Credential, DomainError, Role};
 
 /// Which events of the audit log a reader asks for.
@@ -24,13 +25,9 @@ pub struct EventFilter {
     pub mode: Option<Mode>,
 }
 
-/// A page of the audit log, newest first, each event with its cursor.
-#[derive(Debug, Clone)]
-pub struct EventPage {
-    pub items: Vec<(String, Event)>,
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-}
+/// A page of the audit log, newest first, each event with its cursor (a [`Cursors`] token,
+/// not the keyset format of the other lists: it must hide the events' numbering).
+pub type EventPage = Page<Event>;
 
 /// Who may read the audit log: owners and admins signed in, and API keys (their own mode,
 /// endpoint and phone-number events).
@@ -90,11 +87,7 @@ pub async fn list(
         ));
     }
     let Some(mut cond) = visible_to(actor, filter.mode) else {
-        return Ok(EventPage {
-            items: Vec::new(),
-            has_next_page: false,
-            has_previous_page: after.is_some(),
-        });
+        return Ok(EventPage::empty(after.is_some()));
     };
     if let Some(types) = &filter.types {
         cond = cond.add(Column::Type.is_in(types.iter().copied()));
@@ -114,24 +107,15 @@ pub async fn list(
     if let Some(seq) = after {
         cond = cond.add(Column::Seq.lt(seq));
     }
-    let mut items = event::Entity::find()
+    let rows = event::Entity::find()
         .filter(cond)
         .order_by_desc(Column::Seq)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next_page = items.len() as u64 > first;
-    items.truncate(first as usize);
-    Ok(EventPage {
-        items: items
-            .into_iter()
-            .map(|event| {
-                let event = Event::from(event);
-                (cursors.of(&event), event)
-            })
-            .collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Page::of_rows(rows, first, after.is_some(), |event| {
+        let event = Event::from(event);
+        Ok((cursors.of(&event), event))
     })
 }
 

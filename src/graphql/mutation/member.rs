@@ -71,7 +71,7 @@ impl MemberMutation {
             AddMemberPayload {
                 member_edge: member.as_ref().map(|m| OrganizationMemberEdge {
                     cursor: members::cursor_of(m),
-                    node: m.clone().into(),
+                    node: m.clone(),
                 }),
                 member: member.map(Into::into),
                 user_errors,

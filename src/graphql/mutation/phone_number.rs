@@ -93,7 +93,7 @@ impl PhoneNumberMutation {
             AddPhoneNumberPayload {
                 phone_number_edge: number.as_ref().map(|n| PhoneNumberEdge {
                     cursor: phone_numbers::cursor_of(n),
-                    node: n.clone().into(),
+                    node: n.clone(),
                 }),
                 phone_number: number.map(Into::into),
                 user_errors,

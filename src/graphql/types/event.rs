@@ -3,8 +3,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use uuid::Uuid;
 
-use super::{Mode, PageInfo, Timestamp};
-use crate::domain::events::{self, EventPage};
+use super::{Mode, Timestamp, connection};
+use crate::domain::events;
 use crate::graphql::Services;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -138,45 +138,15 @@ impl From<EventFilter> for events::EventFilter {
     }
 }
 
-/// An event in the audit log, with its cursor.
-pub struct EventEdge(String, events::Event);
-
-#[Object]
-impl EventEdge {
-    /// The event's `cursor`: pass it as `after` to continue after it.
-    async fn cursor(&self) -> &str {
-        &self.0
-    }
-    async fn node(&self) -> Event {
-        Event(self.1.clone())
+impl From<events::Event> for Event {
+    fn from(event: events::Event) -> Self {
+        Self(event)
     }
 }
 
-/// A page of the audit log, newest first (Relay connection).
-pub struct EventConnection(pub EventPage);
-
-#[Object]
-impl EventConnection {
-    async fn edges(&self) -> Vec<EventEdge> {
-        self.0
-            .items
-            .iter()
-            .map(|(cursor, event)| EventEdge(cursor.clone(), event.clone()))
-            .collect()
-    }
-    /// The events of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<Event> {
-        self.0
-            .items
-            .iter()
-            .map(|(_, event)| Event(event.clone()))
-            .collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(
-            &self.0.items,
-            self.0.has_next_page,
-            self.0.has_previous_page,
-        )
-    }
-}
+connection!(
+    EventConnection, EventEdge,
+    node: Event from events::Event,
+    cursor: "The event's `cursor`: pass it as `after` to continue after it.",
+    nodes: "The events of `edges`, without cursors.",
+);

@@ -104,52 +104,21 @@ impl From<api_keys::ApiKey> for ApiKey {
     }
 }
 
-/// A member in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct OrganizationMemberEdge {
-    /// Opaque; pass it as `after` to continue after this member.
-    pub cursor: String,
-    pub node: OrganizationMember,
+/// What `totalCount` of `members` counts: the actor's organization's members.
+pub struct MemberCount(pub Actor);
+
+impl TotalCount for MemberCount {
+    async fn total(&self, db: &crate::db::Db) -> Result<u64, crate::domain::DomainError> {
+        members::count(db, &self.0).await
+    }
 }
 
-/// A page of members (Relay connection).
-pub struct OrganizationMemberConnection {
-    pub page: crate::domain::members::MemberPage,
-    pub actor: Actor,
-}
-
-#[Object]
-impl OrganizationMemberConnection {
-    async fn edges(&self) -> Vec<OrganizationMemberEdge> {
-        self.page
-            .items
-            .iter()
-            .map(|(cursor, member)| OrganizationMemberEdge {
-                cursor: cursor.clone(),
-                node: member.clone().into(),
-            })
-            .collect()
-    }
-    /// The members of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<OrganizationMember> {
-        self.page
-            .items
-            .iter()
-            .map(|(_, member)| member.clone().into())
-            .collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(
-            &self.page.items,
-            self.page.has_next_page,
-            self.page.has_previous_page,
-        )
-    }
-    /// How many members the organization has.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let services = ctx.data::<crate::graphql::Services>()?;
-        crate::domain::members::count(&services.db, &self.actor)
-            .await
-            .map_err(|e| e.extend())
-    }
-}
+connection!(
+    OrganizationMemberConnection,
+    #[doc = "A member in a list, with its cursor."]
+    OrganizationMemberEdge,
+    node: OrganizationMember from members::Member,
+    cursor: "Opaque; pass it as `after` to continue after this member.",
+    nodes: "The members of `edges`, without cursors.",
+    total_count: MemberCount => "How many members the organization has.",
+);
