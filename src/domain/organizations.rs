@@ -36,7 +36,8 @@ pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> Result<Organization, Domai
     system::get(db, id).await
 }
 
-/// The command line's paths: no actor, any organization.
+/// Paths without an actor, for any organization: the command line's, and the domain's own
+/// look-ups.
 pub mod system {
     use super::*;
 
