@@ -216,31 +216,31 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             db.close().await.ok();
         }
         Command::Org(OrgCommand::Create { name }) => {
-            let org = organizations::create(&store, &name).await?;
+            let org = organizations::system::create(&store, &name).await?;
             println!("{}", org.id);
         }
         Command::Key(KeyCommand::Create { org, mode, name }) => {
-            let created = api_keys::create(&store, org, mode.into(), &name).await?;
+            let created = api_keys::system::create(&store, org, mode.into(), &name).await?;
             eprintln!(
                 "created API key {} ({}…); store it now, it is not shown again",
-                created.model.id, created.model.display_prefix
+                created.key.id, created.key.display_prefix
             );
             println!("{}", created.plaintext);
         }
         Command::Key(KeyCommand::Revoke { key_id }) => {
-            let key = api_keys::revoke(&store, key_id).await?;
+            let key = api_keys::system::revoke(&store, key_id).await?;
             eprintln!("revoked API key {} ({}…)", key.id, key.display_prefix);
         }
         Command::Member(MemberCommand::Add { org, user, role }) => {
-            let member = members::upsert(&store, org, &user, role.into()).await?;
+            let member = members::system::upsert(&store, org, &user, role.into()).await?;
             eprintln!(
                 "{} is now {:?} of {}",
                 member.user_id, member.role, member.organization_id
             );
         }
         Command::PhoneNumber(PhoneNumberCommand::Add { org, mode, number }) => {
-            organizations::get(&store, org).await?;
-            let phone = phone_numbers::add(&store, org, mode.into(), &number).await?;
+            organizations::system::get(&store, org).await?;
+            let phone = phone_numbers::system::create(&store, org, mode.into(), &number).await?;
             println!("{}", phone.id);
         }
     }

@@ -1,7 +1,7 @@
 //! API keys: `kros_live_…` / `kros_test_…`. Only a key's SHA-256 is stored; the key itself is
 //! shown once, when it is created.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use entity::api_key::{self, Column};
 use entity::enums::{Mode, Role};
 use rand::Rng;
@@ -44,8 +44,37 @@ pub fn hash_key(key: &str) -> String {
     format!("{:x}", Sha256::digest(key.as_bytes()))
 }
 
+/// An API key as the domain hands it out: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub mode: Mode,
+    /// The key's first characters (`kros_test_AbCd`), to recognise it by.
+    pub display_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_key::Model> for ApiKey {
+    fn from(m: api_key::Model) -> Self {
+        Self {
+            id: m.id,
+            organization_id: m.organization_id,
+            name: m.name,
+            mode: m.mode,
+            display_prefix: m.display_prefix,
+            created_at: m.created_at,
+            last_used_at: m.last_used_at,
+            revoked_at: m.revoked_at,
+        }
+    }
+}
+
 pub struct CreatedKey {
-    pub model: api_key::Model,
+    pub key: ApiKey,
     /// The whole key: returned to the creator once and stored nowhere.
     pub plaintext: String,
 }
@@ -56,7 +85,7 @@ fn check_name(name: &str) -> Result<String, DomainError> {
 }
 
 /// Creates a key in the actor's organization: owners and admins only.
-pub async fn create_for(
+pub async fn create(
     db: &Db,
     actor: &Actor,
     mode: Mode,
@@ -67,29 +96,31 @@ pub async fn create_for(
 }
 
 /// The actor's organization's keys, newest first: owners and admins only.
-pub async fn list(db: &Db, actor: &Actor) -> Result<Vec<api_key::Model>, DomainError> {
+pub async fn list(db: &Db, actor: &Actor) -> Result<Vec<ApiKey>, DomainError> {
     actor.ensure_can_manage_organization()?;
-    Ok(api_key::Entity::find()
+    let rows = api_key::Entity::find()
         .filter(Column::OrganizationId.eq(actor.organization_id))
         .order_by_desc(Column::CreatedAt)
         .order_by_desc(Column::Id)
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().map(ApiKey::from).collect())
 }
 
 /// A key of the actor's organization (another's is "not found"): owners and admins only.
-pub async fn get_for(db: &Db, actor: &Actor, id: Uuid) -> Result<api_key::Model, DomainError> {
+pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> Result<ApiKey, DomainError> {
     actor.ensure_can_manage_organization()?;
     api_key::Entity::find()
         .filter(Column::Id.eq(id))
         .filter(Column::OrganizationId.eq(actor.organization_id))
         .one(db)
         .await?
+        .map(ApiKey::from)
         .ok_or(DomainError::NotFound("API key"))
 }
 
 /// Revokes a key of the actor's organization (another's is "not found"): owners and admins.
-pub async fn revoke_for(db: &Db, actor: &Actor, id: Uuid) -> Result<api_key::Model, DomainError> {
+pub async fn revoke(db: &Db, actor: &Actor, id: Uuid) -> Result<ApiKey, DomainError> {
     actor.ensure_can_manage_organization()?;
     let owned = api_key::Entity::find()
         .filter(Column::Id.eq(id))
@@ -102,14 +133,24 @@ pub async fn revoke_for(db: &Db, actor: &Actor, id: Uuid) -> Result<api_key::Mod
     revoke_by(db, Author::Actor(actor), id).await
 }
 
-/// Creates a key in `organization_id` (the CLI's `key create`).
-pub async fn create(
-    db: &Db,
-    organization_id: Uuid,
-    mode: Mode,
-    name: &str,
-) -> Result<CreatedKey, DomainError> {
-    create_by(db, Author::System, organization_id, mode, name).await
+/// The command line's paths: no actor, any organization.
+pub mod system {
+    use super::*;
+
+    /// Creates a key in `organization_id` (the CLI's `key create`).
+    pub async fn create(
+        db: &Db,
+        organization_id: Uuid,
+        mode: Mode,
+        name: &str,
+    ) -> Result<CreatedKey, DomainError> {
+        create_by(db, Author::System, organization_id, mode, name).await
+    }
+
+    /// Revokes a key, as [`super::revoke`] does (the CLI's `key revoke`).
+    pub async fn revoke(db: &Db, id: Uuid) -> Result<ApiKey, DomainError> {
+        revoke_by(db, Author::System, id).await
+    }
 }
 
 async fn create_by(
@@ -120,7 +161,7 @@ async fn create_by(
     name: &str,
 ) -> Result<CreatedKey, DomainError> {
     let name = check_name(name)?;
-    super::organizations::get(db, organization_id).await?;
+    super::organizations::system::get(db, organization_id).await?;
     let secret: String = rand::rng()
         .sample_iter(&Alphanumeric)
         .take(SECRET_LEN)
@@ -144,7 +185,10 @@ async fn create_by(
     let change = events::api_key_change(EventType::ApiKeyCreated, None, Some(&model));
     events::record(&txn, author, organization_id, vec![change]).await?;
     events::commit(db, txn, organization_id).await?;
-    Ok(CreatedKey { model, plaintext })
+    Ok(CreatedKey {
+        key: model.into(),
+        plaintext,
+    })
 }
 
 /// The PostgreSQL channel a revocation is announced on, so that every gateway process forgets
@@ -153,17 +197,13 @@ pub const REVOCATION_CHANNEL: &str = "cockpit_api_key_revoked";
 
 /// Revokes a key; it stops working on the next request, in every process (on PostgreSQL the
 /// revocation is announced on `REVOCATION_CHANNEL`). Revoking twice keeps the first time.
-pub async fn revoke(db: &Db, id: Uuid) -> Result<api_key::Model, DomainError> {
-    revoke_by(db, Author::System, id).await
-}
-
-async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<api_key::Model, DomainError> {
+async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<ApiKey, DomainError> {
     let key = api_key::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("API key"))?;
     if key.revoked_at.is_some() {
-        return Ok(key);
+        return Ok(key.into());
     }
     // Conditional, so that of two revocations racing, the first time is the one kept (and
     // recorded once); the announcement is part of the same transaction, so there is no
@@ -194,15 +234,17 @@ async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<api_key::Mod
     api_key::Entity::find_by_id(id)
         .one(db)
         .await?
+        .map(ApiKey::from)
         .ok_or(DomainError::NotFound("API key"))
 }
 
 /// The key with this id, unless it is revoked.
-pub async fn active(db: &Db, id: Uuid) -> Result<Option<api_key::Model>, DomainError> {
+pub async fn active(db: &Db, id: Uuid) -> Result<Option<ApiKey>, DomainError> {
     Ok(api_key::Entity::find_by_id(id)
         .filter(Column::RevokedAt.is_null())
         .one(db)
-        .await?)
+        .await?
+        .map(ApiKey::from))
 }
 
 /// The actor an API key acts as: its organization, its mode, member rights. `hash` is the

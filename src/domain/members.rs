@@ -1,5 +1,6 @@
 //! Organization memberships: which user (JWT `sub`) acts in which organization, with what role.
 
+use chrono::{DateTime, Utc};
 use entity::enums::{EventType, Role};
 use entity::{organization, organization_member};
 use sea_orm::{
@@ -12,13 +13,39 @@ use sea_orm::DatabaseTransaction;
 
 use super::error::{Field, FieldError, UserErrorCode};
 use super::events::{self, Author};
+use super::ids::{Kind, new_id};
+use super::organizations::Organization;
+use super::page::{self, Direction, Keyset, Page};
 use super::{Actor, Credential, DomainError, has_control_chars};
 use crate::db::Db;
+
+/// A member of an organization, as the domain hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    /// The user's id (the JWT `sub`).
+    pub user_id: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<organization_member::Model> for Member {
+    fn from(m: organization_member::Model) -> Self {
+        Self {
+            id: m.id,
+            organization_id: m.organization_id,
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: m.created_at,
+        }
+    }
+}
 
 /// A user's membership, with its organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
-    pub organization: organization::Model,
+    pub organization: Organization,
     pub role: Role,
     pub joined_at: chrono::DateTime<chrono::Utc>,
 }
@@ -42,46 +69,53 @@ pub fn validate_user_id(user_id: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Adds `user_id` to the organization, or changes their role if they are a member already.
-pub async fn upsert(
-    db: &Db,
-    organization_id: Uuid,
-    user_id: &str,
-    role: Role,
-) -> Result<organization_member::Model, DomainError> {
-    validate_user_id(user_id)?;
-    super::organizations::get(db, organization_id).await?;
-    let txn = super::events::begin(db, organization_id).await?;
-    let existing = organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
-        .lock_exclusive()
-        .one(&txn)
-        .await?;
-    let (member, change) = match existing {
-        Some(member) => {
-            let mut active: organization_member::ActiveModel = member.clone().into();
-            active.role = Set(role);
-            let updated = active.update(&txn).await?;
-            let change =
-                events::member_change(EventType::MemberUpdated, Some(&member), Some(&updated));
-            (updated, change)
-        }
-        None => {
-            let added = organization_member::ActiveModel {
-                organization_id: Set(organization_id),
-                user_id: Set(user_id.to_owned()),
-                id: Set(super::ids::new_id(super::ids::Kind::OrganizationMember)),
-                role: Set(role),
-                created_at: Set(entity::now()),
+/// The command line's paths: no actor, any organization.
+pub mod system {
+    use super::*;
+
+    /// Adds `user_id` to the organization, or changes their role if they are a member already
+    /// (the CLI's `member add`).
+    pub async fn upsert(
+        db: &Db,
+        organization_id: Uuid,
+        user_id: &str,
+        role: Role,
+    ) -> Result<Member, DomainError> {
+        validate_user_id(user_id)?;
+        crate::domain::organizations::system::get(db, organization_id).await?;
+        let txn = events::begin(db, organization_id).await?;
+        let existing =
+            organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
+                .lock_exclusive()
+                .one(&txn)
+                .await?;
+        let (member, change) = match existing {
+            Some(member) => {
+                let mut active: organization_member::ActiveModel = member.clone().into();
+                active.role = Set(role);
+                let updated = active.update(&txn).await?;
+                let change =
+                    events::member_change(EventType::MemberUpdated, Some(&member), Some(&updated));
+                (updated, change)
             }
-            .insert(&txn)
-            .await?;
-            let change = events::member_change(EventType::MemberCreated, None, Some(&added));
-            (added, change)
-        }
-    };
-    events::record(&txn, Author::System, organization_id, vec![change]).await?;
-    events::commit(db, txn, organization_id).await?;
-    Ok(member)
+            None => {
+                let added = organization_member::ActiveModel {
+                    organization_id: Set(organization_id),
+                    user_id: Set(user_id.to_owned()),
+                    id: Set(new_id(Kind::OrganizationMember)),
+                    role: Set(role),
+                    created_at: Set(entity::now()),
+                }
+                .insert(&txn)
+                .await?;
+                let change = events::member_change(EventType::MemberCreated, None, Some(&added));
+                (added, change)
+            }
+        };
+        events::record(&txn, Author::System, organization_id, vec![change]).await?;
+        events::commit(db, txn, organization_id).await?;
+        Ok(member.into())
+    }
 }
 
 /// Every organization the user belongs to, the one they joined first first.
@@ -97,7 +131,7 @@ pub async fn of_user(db: &Db, user_id: &str) -> Result<Vec<Membership>, DomainEr
         .into_iter()
         .filter_map(|(member, org)| {
             org.map(|organization| Membership {
-                organization,
+                organization: organization.into(),
                 role: member.role,
                 joined_at: member.created_at,
             })
@@ -110,57 +144,38 @@ pub async fn find(
     db: &Db,
     organization_id: Uuid,
     user_id: &str,
-) -> Result<Option<organization_member::Model>, DomainError> {
+) -> Result<Option<Member>, DomainError> {
     Ok(
         organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
             .one(db)
-            .await?,
+            .await?
+            .map(Member::from),
     )
 }
 
-/// The membership `id` of the organization; any other is "not found".
-pub async fn get(
-    db: &Db,
-    organization_id: Uuid,
-    id: Uuid,
-) -> Result<organization_member::Model, DomainError> {
+/// The membership `id` of the actor's organization; any other is "not found".
+pub async fn get(db: &Db, actor: &Actor, id: Uuid) -> Result<Member, DomainError> {
     organization_member::Entity::find()
         .filter(organization_member::Column::Id.eq(id))
-        .filter(organization_member::Column::OrganizationId.eq(organization_id))
+        .filter(organization_member::Column::OrganizationId.eq(actor.organization_id))
         .one(db)
         .await?
+        .map(Member::from)
         .ok_or(DomainError::NotFound("member"))
 }
 
 /// A page of the organization's members, the one who joined first first.
-#[derive(Debug, Clone)]
-pub struct MemberPage {
-    /// Each member with its cursor.
-    pub items: Vec<(String, organization_member::Model)>,
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-}
+pub type MemberPage = Page<Member>;
+
+/// Members are listed in the order they joined.
+const ORDER: Keyset = Keyset {
+    key: page::CREATED,
+    direction: Direction::Asc,
+};
 
 /// The cursor after `member` in the list: its join time and id.
-pub fn cursor_of(member: &organization_member::Model) -> String {
-    use base64::Engine as _;
-    let raw = format!("{}|{}", member.created_at.to_rfc3339(), member.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), DomainError> {
-    use base64::Engine as _;
-    let bad = || DomainError::BadInput("`after` is not a valid cursor".to_owned());
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (at, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
-    Ok((
-        at.with_timezone(&chrono::Utc),
-        id.parse().map_err(|_| bad())?,
-    ))
+pub fn cursor_of(member: &Member) -> String {
+    page::encode(ORDER, member.joined_at.to_rfc3339(), member.id)
 }
 
 /// One page of the actor's organization's members (any member, or API key, may read them).
@@ -172,7 +187,9 @@ pub async fn list(
     after: Option<&str>,
 ) -> Result<MemberPage, DomainError> {
     let first = super::page_size(first, max_first)?;
-    let after = after.map(decode_cursor).transpose()?;
+    let after = after
+        .map(|raw| page::decode_created(raw, ORDER))
+        .transpose()?;
     let mut find = organization_member::Entity::find()
         .filter(organization_member::Column::OrganizationId.eq(actor.organization_id));
     if let Some((at, id)) = after {
@@ -186,18 +203,15 @@ pub async fn list(
                 ),
         );
     }
-    let mut rows = find
+    let rows = find
         .order_by_asc(organization_member::Column::CreatedAt)
         .order_by_asc(organization_member::Column::Id)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(MemberPage {
-        items: rows.into_iter().map(|m| (cursor_of(&m), m)).collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Page::of_rows(rows, first, after.is_some(), |m| {
+        let member = Member::from(m);
+        Ok((cursor_of(&member), member))
     })
 }
 
@@ -259,12 +273,12 @@ async fn lock_members(
 }
 
 /// Adds `user_id` with `role` (owners and admins; only owners add owners).
-pub async fn add_for(
+pub async fn create(
     db: &Db,
     actor: &Actor,
     user_id: &str,
     role: Role,
-) -> Result<organization_member::Model, DomainError> {
+) -> Result<Member, DomainError> {
     actor.ensure_can_manage_organization()?;
     if validate_user_id(user_id).is_err() {
         return Err(refused(
@@ -273,7 +287,7 @@ pub async fn add_for(
             "{field} is 1 to 255 characters with no white space, control or invisible characters (the user's JWT `sub`)",
         ));
     }
-    let txn = super::events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     check_owner_rule(acting, role == Role::Owner, Field::Role)?;
@@ -287,7 +301,7 @@ pub async fn add_for(
     let member = organization_member::ActiveModel {
         organization_id: Set(actor.organization_id),
         user_id: Set(user_id.to_owned()),
-        id: Set(super::ids::new_id(super::ids::Kind::OrganizationMember)),
+        id: Set(new_id(Kind::OrganizationMember)),
         role: Set(role),
         created_at: Set(entity::now()),
     }
@@ -295,7 +309,7 @@ pub async fn add_for(
     .await?;
     let change = events::member_change(EventType::MemberCreated, None, Some(&member));
     events::commit_by(db, txn, actor, vec![change]).await?;
-    Ok(member)
+    Ok(member.into())
 }
 
 /// The member `id` among `members`, or the user error for it.
@@ -321,14 +335,14 @@ fn is_last_owner(
 
 /// Changes a member's role (owners and admins; only owners make or unmake owners; nobody
 /// changes their own; the last owner stays one).
-pub async fn update_role(
+pub async fn update(
     db: &Db,
     actor: &Actor,
     member_id: Uuid,
     role: Role,
-) -> Result<organization_member::Model, DomainError> {
+) -> Result<Member, DomainError> {
     actor.ensure_can_manage_organization()?;
-    let txn = super::events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;
@@ -353,14 +367,14 @@ pub async fn update_role(
     let updated = active.update(&txn).await?;
     let change = events::member_change(EventType::MemberUpdated, Some(member), Some(&updated));
     events::commit_by(db, txn, actor, vec![change]).await?;
-    Ok(updated)
+    Ok(updated.into())
 }
 
 /// Removes a member (owners and admins; only owners remove owners; the last owner stays);
 /// their sessions lose the organization from the next request on. The id it had.
 pub async fn remove(db: &Db, actor: &Actor, member_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_manage_organization()?;
-    let txn = super::events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;

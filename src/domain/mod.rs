@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod members;
 pub mod organizations;
+pub mod page;
 pub mod phone_numbers;
 pub mod provider;
 pub mod secrets;

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::phone_number;
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{DomainError, phone_numbers};
+use crate::domain::DomainError;
+use crate::domain::phone_numbers::{self, PhoneNumber};
 
 /// Phone numbers by endpoint id: one query for a whole page of endpoints.
 pub struct PhoneNumbersByEndpoint {
@@ -17,7 +17,7 @@ pub struct PhoneNumbersByEndpoint {
 }
 
 impl Loader<Uuid> for PhoneNumbersByEndpoint {
-    type Value = Vec<phone_number::Model>;
+    type Value = Vec<PhoneNumber>;
     type Error = Arc<DomainError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::domain::EventType as Stored;
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
-use entity::event::Model;
 use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
@@ -147,7 +146,7 @@ async fn run<T: Send + 'static>(
     Ok(stream.map(move |item| match item {
         Ok(event) => {
             if let Some(delivered) = &delivered {
-                delivered.put(cursors.encode(event.event.organization_id, event.event.seq));
+                delivered.put(cursors.of(&event.event));
             }
             Ok(wrap(event))
         }
@@ -224,11 +223,8 @@ fn audited(ctx: &Context<'_>, delivery: &Delivery) -> Option<Event> {
 }
 
 /// The `cursor` of the event `event`: its place in its organization's events.
-fn cursor_of(ctx: &Context<'_>, event: &Model) -> async_graphql::Result<String> {
-    Ok(ctx
-        .data::<Services>()?
-        .cursors
-        .encode(event.organization_id, event.seq))
+fn cursor_of(ctx: &Context<'_>, event: &events::Event) -> async_graphql::Result<String> {
+    Ok(ctx.data::<Services>()?.cursors.of(event))
 }
 
 /// A change of an endpoint, as a subscription delivers it: not the event record itself

@@ -126,7 +126,7 @@ db_test! {
             .parse()
             .expect("a UUID");
 
-        cockpit_gateway::domain::api_keys::revoke(&app.db, key_id).await.expect("revoke");
+        cockpit_gateway::domain::api_keys::system::revoke(&app.db, key_id).await.expect("revoke");
 
         let res = app.graphql(&key, VIEWER, json!({})).await;
         assert_unauthenticated(&res);

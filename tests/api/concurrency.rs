@@ -433,7 +433,7 @@ db_test! {
         let start = Arc::new(Barrier::new(CLIENTS));
         let mut clients = Vec::new();
         for n in 0..CLIENTS {
-            let key = api_keys::create(&app.db, app.org.id, Mode::Test, &format!("client {n}"))
+            let key = api_keys::system::create(&app.db, app.org.id, Mode::Test, &format!("client {n}"))
                 .await
                 .expect("a key per client")
                 .plaintext;

@@ -527,10 +527,11 @@ async fn unknown_and_revoked_keys_get_the_same_answer() {
         .spawn()
         .await
         .expect("sqlite");
-    let created = cockpit_gateway::domain::api_keys::create(&app.db, app.org.id, Mode::Test, "k")
-        .await
-        .expect("key");
-    cockpit_gateway::domain::api_keys::revoke(&app.db, created.model.id)
+    let created =
+        cockpit_gateway::domain::api_keys::system::create(&app.db, app.org.id, Mode::Test, "k")
+            .await
+            .expect("key");
+    cockpit_gateway::domain::api_keys::system::revoke(&app.db, created.key.id)
         .await
         .expect("revoke");
     let unknown = format!("kros_test_{}", "x".repeat(32));

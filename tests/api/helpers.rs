@@ -340,11 +340,13 @@ impl TestApp {
     }
 
     pub async fn make_org(db: &Db, name: &str) -> Org {
-        let org = organizations::create(db, name).await.expect("create org");
-        let test_key = api_keys::create(db, org.id, Mode::Test, "test key")
+        let org = organizations::system::create(db, name)
+            .await
+            .expect("create org");
+        let test_key = api_keys::system::create(db, org.id, Mode::Test, "test key")
             .await
             .expect("key");
-        let live_key = api_keys::create(db, org.id, Mode::Live, "live key")
+        let live_key = api_keys::system::create(db, org.id, Mode::Live, "live key")
             .await
             .expect("key");
         Org {
@@ -379,7 +381,7 @@ impl TestApp {
 
     /// Makes `user` a member of `org` with `role`.
     pub async fn add_member(&self, org: Uuid, user: &str, role: Role) {
-        cockpit_gateway::domain::members::upsert(&self.db, org, user, role)
+        cockpit_gateway::domain::members::system::upsert(&self.db, org, user, role)
             .await
             .expect("add member");
     }
@@ -398,7 +400,7 @@ impl TestApp {
     }
 
     pub async fn add_phone_number(&self, org: Uuid, mode: Mode, number: &str) -> Uuid {
-        phone_numbers::add(&self.db, org, mode, number)
+        phone_numbers::system::create(&self.db, org, mode, number)
             .await
             .expect("add phone number")
             .id

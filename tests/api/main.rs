@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod concurrency;
 mod crud;
+mod cursors;
 mod dataloader;
 mod error_shapes;
 mod events;

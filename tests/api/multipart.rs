@@ -302,7 +302,7 @@ db_test! {
 
 db_test! {
     async fn a_revoked_keys_subscription_ends_with_an_error_beside_a_null_payload(app) {
-        let key = api_keys::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
+        let key = api_keys::system::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
         let auth = format!("Bearer {}", key.plaintext);
         let mut parts = Multipart::post(&app.address, &[("authorization", &auth)], ENDPOINT_EVENTS, json!({})).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -310,7 +310,7 @@ db_test! {
         app.graphql(
             &owner,
             "mutation($id: UUID!) { revokeApiKey(input: {id: $id}) { apiKey { revokedAt } } }",
-            json!({ "id": key.model.id }),
+            json!({ "id": key.key.id }),
         )
         .await
         .assert_ok();

@@ -61,15 +61,16 @@ async fn objects(app: &TestApp, org: &Org, name: &str) -> Vec<(&'static str, Uui
         .await
         .expect("read")
         .expect("member");
-    let key = cockpit_gateway::domain::api_keys::create(&app.db, org.id, Mode::Test, "node key")
-        .await
-        .expect("key");
+    let key =
+        cockpit_gateway::domain::api_keys::system::create(&app.db, org.id, Mode::Test, "node key")
+            .await
+            .expect("key");
     let uuid = |v: &Value| v["id"].as_str().expect("id").parse::<Uuid>().expect("uuid");
     vec![
         ("Endpoint", uuid(&endpoint)),
         ("Endpoint", uuid(&live)),
         ("PhoneNumber", number),
-        ("ApiKey", key.model.id),
+        ("ApiKey", key.key.id),
         ("Organization", org.id),
         ("OrganizationMember", member.id),
     ]

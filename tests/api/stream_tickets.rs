@@ -181,11 +181,11 @@ db_test! {
 
 db_test! {
     async fn a_revoked_keys_ticket_and_a_removed_members_are_refused(app) {
-        let created = api_keys::create(&app.db, app.org.id, cockpit_gateway::domain::Mode::Test, "revoked soon")
+        let created = api_keys::system::create(&app.db, app.org.id, cockpit_gateway::domain::Mode::Test, "revoked soon")
             .await
             .expect("key");
         let (_, url) = mint(&app, &created.plaintext, EVENTS, json!({})).await;
-        api_keys::revoke(&app.db, created.model.id).await.expect("revoke");
+        api_keys::system::revoke(&app.db, created.key.id).await.expect("revoke");
         let (status, code) = refused(Sse::open(&app.address, &url, &[]).await).await;
         assert_eq!((status, code), (401, json!("UNAUTHENTICATED")));
 

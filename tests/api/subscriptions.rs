@@ -375,7 +375,7 @@ async fn a_connection_that_never_initialises_is_closed_with_4408() {
 
 db_test! {
     async fn a_revoked_keys_subscription_ends_with_an_error_within_two_seconds(app) {
-        let key = api_keys::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
+        let key = api_keys::system::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
         let mut ws = Ws::with_key(&app.address, &key.plaintext).await;
         ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -384,7 +384,7 @@ db_test! {
         app.graphql(
             &owner,
             "mutation($id: UUID!) { revokeApiKey(input: {id: $id}) { apiKey { revokedAt } } }",
-            json!({ "id": key.model.id }),
+            json!({ "id": key.key.id }),
         )
         .await
         .assert_ok();
@@ -397,13 +397,13 @@ db_test! {
 
 db_test! {
     async fn a_key_revoked_by_the_cli_ends_its_subscription_within_two_seconds(app) {
-        let key = api_keys::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
+        let key = api_keys::system::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
         let mut ws = Ws::with_key(&app.address, &key.plaintext).await;
         ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let revoked = Instant::now();
         // As `key revoke` does it: the domain's revocation, not through this gateway's HTTP.
-        api_keys::revoke(&app.db, key.model.id).await.expect("revoke");
+        api_keys::system::revoke(&app.db, key.key.id).await.expect("revoke");
         let payload = ws.next_payload().await;
         assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
         assert!(revoked.elapsed() < Duration::from_secs(2), "{:?}", revoked.elapsed());
@@ -716,7 +716,7 @@ db_test! {
     // Three keys, each with as many subscriptions as it may hold.
     let mut hogs = Vec::new();
     for k in 0..3 {
-        let key = api_keys::create(&app.db, app.org.id, Mode::Test, &format!("hog {k}")).await.expect("key");
+        let key = api_keys::system::create(&app.db, app.org.id, Mode::Test, &format!("hog {k}")).await.expect("key");
         let mut hog = Ws::open_small(&app.address, Protocol::TransportWs, 4096).await;
         hog.send(json!({ "type": "connection_init", "payload": { "x-api-key": key.plaintext } })).await;
         assert_eq!(hog.next_json().await.expect("ack")["type"], "connection_ack");

@@ -1,8 +1,5 @@
 //! Listing endpoints: filters, orderings, opaque keyset cursors, pages and counts.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use entity::endpoint::{self, Column};
 use entity::enums::{EndpointStatus, EndpointType, Mode};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
@@ -10,13 +7,13 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use super::{Endpoint, MAX_NAME_LEN, MAX_SEARCH_LEN, scoped};
+use super::{Endpoint, MAX_SEARCH_LEN, scoped};
 use crate::db::Db;
 use crate::domain::access::ModeScope;
 use crate::domain::error::DomainError;
+pub use crate::domain::page::Direction;
+use crate::domain::page::{self, Keyset};
 use crate::domain::{Actor, has_control_chars};
 
 #[derive(Debug, Clone, Default)]
@@ -28,24 +25,12 @@ pub struct EndpointFilter {
     pub mode: Option<Mode>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderField {
     #[default]
-    #[serde(rename = "c")]
     CreatedAt,
-    #[serde(rename = "u")]
     UpdatedAt,
-    #[serde(rename = "n")]
     Name,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Direction {
-    #[serde(rename = "a")]
-    Asc,
-    #[default]
-    #[serde(rename = "d")]
-    Desc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,56 +39,29 @@ pub struct Ordering {
     pub direction: Direction,
 }
 
-/// A position in one ordering: the sort value and id of the last row seen. Opaque to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Cursor {
-    f: OrderField,
-    d: Direction,
-    v: String,
-    id: Uuid,
+impl Ordering {
+    /// The keyset a list in this ordering is in (its cursors name the field as `c`, `u`, `n`).
+    fn keyset(self) -> Keyset {
+        let key = match self.field {
+            OrderField::CreatedAt => page::CREATED,
+            OrderField::UpdatedAt => "u",
+            OrderField::Name => "n",
+        };
+        Keyset {
+            key,
+            direction: self.direction,
+        }
+    }
 }
 
 /// The cursor of `endpoint` in a list in `ordering`: what `after` takes to continue after it.
 pub fn cursor_of(endpoint: &Endpoint, ordering: Ordering) -> String {
-    Cursor::of(ordering, endpoint).encode()
-}
-
-impl Cursor {
-    fn of(ordering: Ordering, e: &Endpoint) -> Self {
-        let v = match ordering.field {
-            OrderField::CreatedAt => e.created_at.to_rfc3339(),
-            OrderField::UpdatedAt => e.updated_at.to_rfc3339(),
-            OrderField::Name => e.name.clone(),
-        };
-        Self {
-            f: ordering.field,
-            d: ordering.direction,
-            v,
-            id: e.id,
-        }
-    }
-
-    fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).expect("a cursor is plain data");
-        URL_SAFE_NO_PAD.encode(json)
-    }
-
-    fn decode(raw: &str, ordering: Ordering) -> Result<Self, DomainError> {
-        let bad = || DomainError::BadInput("`after` is not a valid cursor".to_owned());
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        // Made by this gateway from stored values, which never hold control characters.
-        if has_control_chars(&cursor.v) || cursor.v.len() > 4 * MAX_NAME_LEN {
-            return Err(bad());
-        }
-        if cursor.f != ordering.field || cursor.d != ordering.direction {
-            return Err(DomainError::BadInput(
-                "`after` is a cursor from a different orderBy; use cursors with the ordering that produced them"
-                    .to_owned(),
-            ));
-        }
-        Ok(cursor)
-    }
+    let value = match ordering.field {
+        OrderField::CreatedAt => endpoint.created_at.to_rfc3339(),
+        OrderField::UpdatedAt => endpoint.updated_at.to_rfc3339(),
+        OrderField::Name => endpoint.name.clone(),
+    };
+    page::encode(ordering.keyset(), value, endpoint.id)
 }
 
 #[derive(Debug, Clone)]
@@ -116,12 +74,7 @@ pub struct PageRequest {
     pub order: Ordering,
 }
 
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<(String, Endpoint)>,
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-}
+pub type Page = page::Page<Endpoint>;
 
 /// The rows a list covers: the actor's organization and mode, then the client's filter.
 /// `None` when the filter asks for a mode the credential can't see.
@@ -181,14 +134,10 @@ pub async fn list(db: &Db, actor: &Actor, req: PageRequest) -> Result<Page, Doma
     let after = req
         .after
         .as_deref()
-        .map(|raw| Cursor::decode(raw, req.order))
+        .map(|raw| page::decode(raw, req.order.keyset()))
         .transpose()?;
     let Some(mut cond) = list_condition(actor, &req.filter) else {
-        return Ok(Page {
-            items: Vec::new(),
-            has_next_page: false,
-            has_previous_page: after.is_some(),
-        });
+        return Ok(Page::empty(after.is_some()));
     };
 
     let column = match req.order.field {
@@ -196,26 +145,21 @@ pub async fn list(db: &Db, actor: &Actor, req: PageRequest) -> Result<Page, Doma
         OrderField::UpdatedAt => Column::UpdatedAt,
         OrderField::Name => Column::Name,
     };
-    if let Some(cursor) = &after {
+    if let Some((value, id)) = &after {
         let value: sea_orm::Value = match req.order.field {
-            OrderField::Name => cursor.v.clone().into(),
-            OrderField::CreatedAt | OrderField::UpdatedAt => {
-                DateTime::parse_from_rfc3339(&cursor.v)
-                    .map_err(|_| DomainError::BadInput("`after` is not a valid cursor".to_owned()))?
-                    .with_timezone(&Utc)
-                    .into()
-            }
+            OrderField::Name => value.clone().into(),
+            OrderField::CreatedAt | OrderField::UpdatedAt => page::parse_time(value)?.into(),
         };
         let beyond = match req.order.direction {
             Direction::Asc => Condition::any().add(column.gt(value.clone())).add(
                 Condition::all()
                     .add(column.eq(value))
-                    .add(Column::Id.gt(cursor.id)),
+                    .add(Column::Id.gt(*id)),
             ),
             Direction::Desc => Condition::any().add(column.lt(value.clone())).add(
                 Condition::all()
                     .add(column.eq(value))
-                    .add(Column::Id.lt(cursor.id)),
+                    .add(Column::Id.lt(*id)),
             ),
         };
         cond = cond.add(beyond);
@@ -224,26 +168,16 @@ pub async fn list(db: &Db, actor: &Actor, req: PageRequest) -> Result<Page, Doma
         Direction::Asc => Order::Asc,
         Direction::Desc => Order::Desc,
     };
-    let mut rows = endpoint::Entity::find()
+    let rows = endpoint::Entity::find()
         .filter(cond)
         .order_by(column, order.clone())
         .order_by(Column::Id, order)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    let items = rows
-        .into_iter()
-        .map(|m| {
-            let e = Endpoint::try_from(m)?;
-            Ok((Cursor::of(req.order, &e).encode(), e))
-        })
-        .collect::<Result<_, DomainError>>()?;
-    Ok(Page {
-        items,
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Page::of_rows(rows, first, after.is_some(), |m| {
+        let e = Endpoint::try_from(m)?;
+        Ok((cursor_of(&e, req.order), e))
     })
 }
 

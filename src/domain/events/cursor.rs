@@ -61,6 +61,11 @@ impl Cursors {
         URL_SAFE_NO_PAD.encode(block)
     }
 
+    /// The cursor of `event`.
+    pub fn of(&self, event: &super::Event) -> String {
+        self.encode(event.organization_id, event.seq)
+    }
+
     /// Whether `text` has a cursor's form (which organization's it is takes [`Self::decode`]).
     pub fn well_formed(text: &str) -> bool {
         block_of(text).is_some()

@@ -1,19 +1,16 @@
 //! Listing phone numbers: a filter, opaque keyset cursors (newest first), pages and counts.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use entity::phone_number::{self, Column};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use super::PhoneNumber;
 use crate::db::Db;
 use crate::domain::error::DomainError;
+use crate::domain::page::{self, Direction, Keyset, Page};
 use crate::domain::{Actor, has_control_chars};
 
 /// The longest `filter.search`.
@@ -35,43 +32,17 @@ pub struct NumberPageRequest {
     pub filter: NumberFilter,
 }
 
-#[derive(Debug, Clone)]
-pub struct NumberPage {
-    /// Each number with its cursor.
-    pub items: Vec<(String, phone_number::Model)>,
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-}
+pub type NumberPage = Page<PhoneNumber>;
 
-/// A position in the list: the creation time and id of the last number seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Cursor {
-    c: DateTime<Utc>,
-    id: Uuid,
-}
-
-impl Cursor {
-    fn of(number: &phone_number::Model) -> Self {
-        Self {
-            c: number.created_at,
-            id: number.id,
-        }
-    }
-
-    fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("a cursor is plain data"))
-    }
-
-    fn decode(raw: &str) -> Result<Self, DomainError> {
-        let bad = || DomainError::BadInput("`after` is not a valid cursor".to_owned());
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-        serde_json::from_slice(&bytes).map_err(|_| bad())
-    }
-}
+/// Numbers are listed newest first.
+const ORDER: Keyset = Keyset {
+    key: page::CREATED,
+    direction: Direction::Desc,
+};
 
 /// The cursor of `number` in the list: what `after` takes to continue after it.
-pub fn cursor_of(number: &phone_number::Model) -> String {
-    Cursor::of(number).encode()
+pub fn cursor_of(number: &PhoneNumber) -> String {
+    page::encode(ORDER, number.created_at.to_rfc3339(), number.id)
 }
 
 /// The numbers a list covers: the actor's organization and mode, then the filter.
@@ -117,30 +88,31 @@ pub async fn list(
     req: NumberPageRequest,
 ) -> Result<NumberPage, DomainError> {
     let first = crate::domain::page_size(req.first, req.max_first)?;
-    let after = req.after.as_deref().map(Cursor::decode).transpose()?;
+    let after = req
+        .after
+        .as_deref()
+        .map(|raw| page::decode_created(raw, ORDER))
+        .transpose()?;
     let mut cond = condition(actor, &req.filter)?;
-    if let Some(cursor) = &after {
+    if let Some((at, id)) = after {
         cond = cond.add(
-            Condition::any().add(Column::CreatedAt.lt(cursor.c)).add(
+            Condition::any().add(Column::CreatedAt.lt(at)).add(
                 Condition::all()
-                    .add(Column::CreatedAt.eq(cursor.c))
-                    .add(Column::Id.lt(cursor.id)),
+                    .add(Column::CreatedAt.eq(at))
+                    .add(Column::Id.lt(id)),
             ),
         );
     }
-    let mut rows = phone_number::Entity::find()
+    let rows = phone_number::Entity::find()
         .filter(cond)
         .order_by(Column::CreatedAt, Order::Desc)
         .order_by(Column::Id, Order::Desc)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next_page = rows.len() as u64 > first;
-    rows.truncate(first as usize);
-    Ok(NumberPage {
-        items: rows.into_iter().map(|m| (cursor_of(&m), m)).collect(),
-        has_next_page,
-        has_previous_page: after.is_some(),
+    Page::of_rows(rows, first, after.is_some(), |m| {
+        let number = PhoneNumber::from(m);
+        Ok((cursor_of(&number), number))
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use entity::enums::Mode;
 use entity::phone_number::{self, Column};
 use sea_orm::{
@@ -19,7 +20,33 @@ mod list;
 mod writes;
 
 pub use list::{NumberFilter, NumberPage, NumberPageRequest, count, cursor_of, list};
-pub use writes::{add_for, attach, detach, remove};
+pub use writes::{attach, create, detach, remove};
+
+/// A phone number, as the domain hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub mode: Mode,
+    /// The number in E.164 form (`+14155550123`).
+    pub e164: String,
+    /// The endpoint calls to it are routed to, if any.
+    pub endpoint_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<phone_number::Model> for PhoneNumber {
+    fn from(m: phone_number::Model) -> Self {
+        Self {
+            id: m.id,
+            organization_id: m.organization_id,
+            mode: m.mode,
+            e164: m.e164,
+            endpoint_id: m.endpoint_id,
+            created_at: m.created_at,
+        }
+    }
+}
 
 /// `+`, a country code that does not start with 0, and at most 15 digits in all (ITU-T E.164).
 pub fn validate_e164(number: &str) -> Result<(), String> {
@@ -38,14 +65,19 @@ pub fn validate_e164(number: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Adds `number` to the organization in `mode` (the CLI's `phone-number add`).
-pub async fn add(
-    db: &Db,
-    organization_id: Uuid,
-    mode: Mode,
-    number: &str,
-) -> Result<phone_number::Model, DomainError> {
-    add_by(db, Author::System, organization_id, mode, number).await
+/// The command line's paths: no actor, any organization.
+pub mod system {
+    use super::*;
+
+    /// Adds `number` to the organization in `mode` (the CLI's `phone-number add`).
+    pub async fn create(
+        db: &Db,
+        organization_id: Uuid,
+        mode: Mode,
+        number: &str,
+    ) -> Result<PhoneNumber, DomainError> {
+        add_by(db, Author::System, organization_id, mode, number).await
+    }
 }
 
 pub(super) async fn add_by(
@@ -54,7 +86,7 @@ pub(super) async fn add_by(
     organization_id: Uuid,
     mode: Mode,
     number: &str,
-) -> Result<phone_number::Model, DomainError> {
+) -> Result<PhoneNumber, DomainError> {
     validate_e164(number).map_err(DomainError::BadInput)?;
     let existing = phone_number::Entity::find()
         .filter(Column::OrganizationId.eq(organization_id))
@@ -90,7 +122,7 @@ pub(super) async fn add_by(
     let change = events::phone_number_change(EventType::PhoneNumberCreated, None, Some(&added));
     events::record(&txn, author, organization_id, vec![change]).await?;
     events::commit(db, txn, organization_id).await?;
-    Ok(added)
+    Ok(added.into())
 }
 
 /// The number `id` if it belongs to this organization and mode and routes nowhere yet;
@@ -145,7 +177,7 @@ pub async fn by_endpoints(
     db: &Db,
     organization_id: Uuid,
     endpoint_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<phone_number::Model>>, DomainError> {
+) -> Result<HashMap<Uuid, Vec<PhoneNumber>>, DomainError> {
     let rows = phone_number::Entity::find()
         .filter(Column::OrganizationId.eq(organization_id))
         .filter(Column::EndpointId.is_in(endpoint_ids.iter().copied()))
@@ -153,21 +185,17 @@ pub async fn by_endpoints(
         .order_by_asc(Column::Id)
         .all(db)
         .await?;
-    let mut map: HashMap<Uuid, Vec<phone_number::Model>> = HashMap::new();
+    let mut map: HashMap<Uuid, Vec<PhoneNumber>> = HashMap::new();
     for row in rows {
         if let Some(endpoint_id) = row.endpoint_id {
-            map.entry(endpoint_id).or_default().push(row);
+            map.entry(endpoint_id).or_default().push(row.into());
         }
     }
     Ok(map)
 }
 
 /// A number of the actor's organization, in a mode the actor sees; any other is "not found".
-pub async fn get(
-    db: &Db,
-    actor: &super::Actor,
-    id: Uuid,
-) -> Result<phone_number::Model, DomainError> {
+pub async fn get(db: &Db, actor: &super::Actor, id: Uuid) -> Result<PhoneNumber, DomainError> {
     let mut find = phone_number::Entity::find()
         .filter(Column::Id.eq(id))
         .filter(Column::OrganizationId.eq(actor.organization_id));
@@ -176,6 +204,7 @@ pub async fn get(
     }
     find.one(db)
         .await?
+        .map(PhoneNumber::from)
         .ok_or(DomainError::NotFound("phone number"))
 }
 

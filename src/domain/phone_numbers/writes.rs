@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use entity::enums::EventType;
 
-use super::{add_by, validate_e164};
+use super::{PhoneNumber, add_by, validate_e164};
 use crate::db::Db;
 use crate::domain::Actor;
 use crate::domain::error::{DomainError, Field, FieldError, UserErrorCode};
@@ -23,12 +23,12 @@ fn invalid(field: Field, code: UserErrorCode, message: &str) -> DomainError {
 
 /// Adds `e164` in `mode`: an API key adds in its own mode; a session names the mode (LIVE when
 /// it doesn't).
-pub async fn add_for(
+pub async fn create(
     db: &Db,
     actor: &Actor,
     e164: &str,
     mode: Option<Mode>,
-) -> Result<phone_number::Model, DomainError> {
+) -> Result<PhoneNumber, DomainError> {
     actor.ensure_can_write()?;
     let mode = match (actor.fixed_mode(), mode) {
         (Some(own), Some(asked)) if own != asked => {
@@ -51,7 +51,7 @@ pub async fn add_for(
     add_by(db, Author::Actor(actor), actor.organization_id, mode, e164)
         .await
         .map_err(|err| match err {
-            // `add`'s only refusal once the number is valid: the organization has it already.
+            // `add_by`'s only refusal once the number is valid: the organization has it already.
             DomainError::BadInput(_) => invalid(
                 Field::E164,
                 UserErrorCode::PhoneNumberExists,
@@ -91,7 +91,7 @@ pub async fn attach(
     number_id: Uuid,
     endpoint_id: Uuid,
     reassign: bool,
-) -> Result<phone_number::Model, DomainError> {
+) -> Result<PhoneNumber, DomainError> {
     actor.ensure_can_write()?;
     let txn = events::begin(db, actor.organization_id).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
@@ -116,7 +116,7 @@ pub async fn attach(
         ));
     }
     match number.endpoint_id {
-        Some(current) if current == target.id => return Ok(number),
+        Some(current) if current == target.id => return Ok(number.into()),
         Some(_) if !reassign => {
             return Err(invalid(
                 Field::PhoneNumberId,
@@ -135,20 +135,16 @@ pub async fn attach(
         Some(&attached),
     );
     events::commit_by(db, txn, actor, vec![change]).await?;
-    Ok(attached)
+    Ok(attached.into())
 }
 
 /// Stops routing the number anywhere; a number routed nowhere stays so.
-pub async fn detach(
-    db: &Db,
-    actor: &Actor,
-    number_id: Uuid,
-) -> Result<phone_number::Model, DomainError> {
+pub async fn detach(db: &Db, actor: &Actor, number_id: Uuid) -> Result<PhoneNumber, DomainError> {
     actor.ensure_can_write()?;
     let txn = events::begin(db, actor.organization_id).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     if number.endpoint_id.is_none() {
-        return Ok(number);
+        return Ok(number.into());
     }
     let mut active = number.clone().into_active_model();
     active.endpoint_id = Set(None);
@@ -159,7 +155,7 @@ pub async fn detach(
         Some(&detached),
     );
     events::commit_by(db, txn, actor, vec![change]).await?;
-    Ok(detached)
+    Ok(detached.into())
 }
 
 /// Removes the number from the organization; the id it had.

@@ -49,11 +49,10 @@ impl ApiKeyMutation {
     ) -> async_graphql::Result<Option<CreateApiKeyPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let created =
-            api_keys::create_for(&services.db, actor, input.mode.into(), &input.name).await;
+        let created = api_keys::create(&services.db, actor, input.mode.into(), &input.name).await;
         Ok(payload(ctx, created, |created, user_errors| {
             let (api_key, plaintext_key) = match created {
-                Some(c) => (Some(c.model.into()), Some(c.plaintext)),
+                Some(c) => (Some(c.key.into()), Some(c.plaintext)),
                 None => (None, None),
             };
             CreateApiKeyPayload {
@@ -74,7 +73,7 @@ impl ApiKeyMutation {
     ) -> async_graphql::Result<Option<RevokeApiKeyPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let revoked = api_keys::revoke_for(&services.db, actor, input.id).await;
+        let revoked = api_keys::revoke(&services.db, actor, input.id).await;
         Ok(payload(ctx, revoked, |key, user_errors| {
             RevokeApiKeyPayload {
                 api_key: key.map(Into::into),

@@ -66,12 +66,12 @@ impl MemberMutation {
     ) -> async_graphql::Result<Option<AddMemberPayload>> {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
-        let added = members::add_for(&services.db, actor, &input.user_id, input.role.into()).await;
+        let added = members::create(&services.db, actor, &input.user_id, input.role.into()).await;
         Ok(payload(ctx, added, |member, user_errors| {
             AddMemberPayload {
                 member_edge: member.as_ref().map(|m| OrganizationMemberEdge {
                     cursor: members::cursor_of(m),
-                    node: m.clone().into(),
+                    node: m.clone(),
                 }),
                 member: member.map(Into::into),
                 user_errors,
@@ -89,7 +89,7 @@ impl MemberMutation {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let updated =
-            members::update_role(&services.db, actor, input.member_id, input.role.into()).await;
+            members::update(&services.db, actor, input.member_id, input.role.into()).await;
         Ok(payload(ctx, updated, |member, user_errors| {
             UpdateMemberRolePayload {
                 member: member.map(Into::into),

@@ -66,7 +66,7 @@ pub struct RemovePhoneNumberPayload {
 }
 
 fn number_payload(
-    number: Option<entity::phone_number::Model>,
+    number: Option<crate::domain::phone_numbers::PhoneNumber>,
     user_errors: Vec<UserError>,
 ) -> PhoneNumberPayload {
     PhoneNumberPayload {
@@ -87,13 +87,13 @@ impl PhoneNumberMutation {
         let actor = actor(ctx)?;
         let services = ctx.data::<Services>()?;
         let added =
-            phone_numbers::add_for(&services.db, actor, &input.e164, input.mode.map(Into::into))
+            phone_numbers::create(&services.db, actor, &input.e164, input.mode.map(Into::into))
                 .await;
         Ok(payload(ctx, added, |number, user_errors| {
             AddPhoneNumberPayload {
                 phone_number_edge: number.as_ref().map(|n| PhoneNumberEdge {
                     cursor: phone_numbers::cursor_of(n),
-                    node: n.clone().into(),
+                    node: n.clone(),
                 }),
                 phone_number: number.map(Into::into),
                 user_errors,

@@ -7,7 +7,9 @@ use super::Lookups;
 use crate::domain::endpoints::{self, PageRequest};
 use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor, null_on_error};
-use crate::graphql::types::{Endpoint, EndpointConnection, EndpointFilter, EndpointOrder};
+use crate::graphql::types::{
+    Endpoint, EndpointConnection, EndpointCount, EndpointFilter, EndpointOrder,
+};
 
 #[derive(Default)]
 pub struct EndpointQuery;
@@ -78,8 +80,10 @@ impl EndpointQuery {
         }
         Ok(EndpointConnection {
             page,
-            filter,
-            actor: actor.clone(),
+            count: EndpointCount {
+                actor: actor.clone(),
+                filter,
+            },
         })
     }
 }

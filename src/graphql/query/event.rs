@@ -44,6 +44,6 @@ impl EventQuery {
         )
         .await
         .gql()?;
-        Ok(EventConnection(page))
+        Ok(EventConnection { page })
     }
 }

@@ -5,7 +5,7 @@ use async_graphql::{Context, Object};
 use crate::domain::members;
 use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor};
-use crate::graphql::types::OrganizationMemberConnection;
+use crate::graphql::types::{MemberCount, OrganizationMemberConnection};
 
 #[derive(Default)]
 pub struct MemberQuery;
@@ -37,7 +37,7 @@ impl MemberQuery {
         .gql()?;
         Ok(OrganizationMemberConnection {
             page,
-            actor: actor.clone(),
+            count: MemberCount(actor.clone()),
         })
     }
 }

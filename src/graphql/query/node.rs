@@ -138,15 +138,12 @@ async fn find_kind(
         Kind::PhoneNumber => Node::PhoneNumber(PhoneNumber::from(
             phone_numbers::get(db, actor, uuid).await?,
         )),
-        Kind::ApiKey => Node::ApiKey(ApiKey::from(api_keys::get_for(db, actor, uuid).await?)),
-        Kind::Organization => {
-            if uuid != actor.organization_id {
-                return Err(DomainError::NotFound("organization"));
-            }
-            Node::Organization(Organization::from(organizations::get(db, uuid).await?))
-        }
+        Kind::ApiKey => Node::ApiKey(ApiKey::from(api_keys::get(db, actor, uuid).await?)),
+        Kind::Organization => Node::Organization(Organization::from(
+            organizations::get(db, actor, uuid).await?,
+        )),
         Kind::OrganizationMember => Node::OrganizationMember(OrganizationMember::from(
-            members::get(db, actor.organization_id, uuid).await?,
+            members::get(db, actor, uuid).await?,
         )),
         Kind::Event => Node::Event(Event(events::get(db, actor, uuid, Reader::Log).await?)),
         // A delivery's id is its event's, retagged.

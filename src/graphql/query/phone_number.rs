@@ -5,7 +5,7 @@ use async_graphql::{Context, Object};
 use crate::domain::phone_numbers::{self, NumberPageRequest};
 use crate::graphql::Services;
 use crate::graphql::error::{IntoGql, actor};
-use crate::graphql::types::{PhoneNumberConnection, PhoneNumberFilter};
+use crate::graphql::types::{PhoneNumberConnection, PhoneNumberCount, PhoneNumberFilter};
 
 #[derive(Default)]
 pub struct PhoneNumberQuery;
@@ -43,8 +43,10 @@ impl PhoneNumberQuery {
         .gql()?;
         Ok(PhoneNumberConnection {
             page,
-            filter,
-            actor: actor.clone(),
+            count: PhoneNumberCount {
+                actor: actor.clone(),
+                filter,
+            },
         })
     }
 }

@@ -29,7 +29,7 @@ impl Viewer {
     }
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         let services = ctx.data::<Services>()?;
-        organizations::get(&services.db, self.0.organization_id)
+        organizations::get(&services.db, &self.0, self.0.organization_id)
             .await
             .gql()
             .map(Into::into)
@@ -80,7 +80,7 @@ impl Viewer {
                 })
                 .collect()),
             Credential::ApiKey { .. } => {
-                let org = organizations::get(&services.db, self.0.organization_id)
+                let org = organizations::get(&services.db, &self.0, self.0.organization_id)
                     .await
                     .gql()?;
                 Ok(vec![OrganizationMembership {

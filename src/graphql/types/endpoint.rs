@@ -123,8 +123,8 @@ pub struct PhoneNumber {
     pub endpoint_id: Option<Uuid>,
 }
 
-impl From<entity::phone_number::Model> for PhoneNumber {
-    fn from(m: entity::phone_number::Model) -> Self {
+impl From<crate::domain::phone_numbers::PhoneNumber> for PhoneNumber {
+    fn from(m: crate::domain::phone_numbers::PhoneNumber) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
@@ -136,81 +136,28 @@ impl From<entity::phone_number::Model> for PhoneNumber {
     }
 }
 
-#[derive(SimpleObject, Debug, Clone, Default)]
-pub struct PageInfo {
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
-}
-
-impl PageInfo {
-    /// The page info of a page of `(cursor, item)`s, as every connection gives it.
-    pub fn of<T>(items: &[(String, T)], has_next_page: bool, has_previous_page: bool) -> Self {
-        Self {
-            has_next_page,
-            has_previous_page,
-            start_cursor: items.first().map(|(c, _)| c.clone()),
-            end_cursor: items.last().map(|(c, _)| c.clone()),
-        }
+impl From<DomainEndpoint> for Endpoint {
+    fn from(endpoint: DomainEndpoint) -> Self {
+        Self(endpoint)
     }
 }
 
-pub struct EndpointEdge {
-    pub cursor: String,
-    pub node: DomainEndpoint,
-}
-
-#[Object]
-impl EndpointEdge {
-    /// Opaque; pass it as `after` to continue after this endpoint.
-    async fn cursor(&self) -> &str {
-        &self.cursor
-    }
-    async fn node(&self) -> Endpoint {
-        Endpoint(self.node.clone())
-    }
-}
-
-/// A page of endpoints (Relay connection).
-pub struct EndpointConnection {
-    pub page: endpoints::Page,
-    pub filter: DomainFilter,
+/// What `totalCount` of `endpoints` counts: the endpoints the filter matches for the actor.
+pub struct EndpointCount {
     pub actor: Actor,
+    pub filter: DomainFilter,
 }
 
-#[Object]
-impl EndpointConnection {
-    async fn edges(&self) -> Vec<EndpointEdge> {
-        self.page
-            .items
-            .iter()
-            .map(|(cursor, node)| EndpointEdge {
-                cursor: cursor.clone(),
-                node: node.clone(),
-            })
-            .collect()
-    }
-    /// The endpoints of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<Endpoint> {
-        self.page
-            .items
-            .iter()
-            .map(|(_, e)| Endpoint(e.clone()))
-            .collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(
-            &self.page.items,
-            self.page.has_next_page,
-            self.page.has_previous_page,
-        )
-    }
-    /// How many endpoints match the filter, across all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let services = ctx.data::<crate::graphql::Services>()?;
-        endpoints::count(&services.db, &self.actor, &self.filter)
-            .await
-            .map_err(|e| e.extend())
+impl TotalCount for EndpointCount {
+    async fn total(&self, db: &crate::db::Db) -> Result<u64, crate::domain::DomainError> {
+        endpoints::count(db, &self.actor, &self.filter).await
     }
 }
+
+connection!(
+    EndpointConnection, EndpointEdge,
+    node: Endpoint from DomainEndpoint,
+    cursor: "Opaque; pass it as `after` to continue after this endpoint.",
+    nodes: "The endpoints of `edges`, without cursors.",
+    total_count: EndpointCount => "How many endpoints match the filter, across all pages.",
+);

@@ -1,11 +1,10 @@
 //! Events: every change, as the audit log (`events`) and subscriptions give it.
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use entity::event::Model;
 use uuid::Uuid;
 
-use super::{Mode, PageInfo, Timestamp};
-use crate::domain::events::{self, EventPage};
+use super::{Mode, Timestamp, connection};
+use crate::domain::events;
 use crate::graphql::Services;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -56,7 +55,7 @@ pub struct EventActor {
 
 /// One change: what it was, to which object, by whom, and the object's fields before and
 /// after it (for an update only those that changed; secrets only as `"[redacted]"`).
-pub struct Event(pub Model);
+pub struct Event(pub events::Event);
 
 #[Object]
 impl Event {
@@ -67,10 +66,7 @@ impl Event {
     /// The event's place in its organization's events (an opaque token): pass it as `after`
     /// to `events` or to a subscription to continue after it.
     async fn cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(ctx
-            .data::<Services>()?
-            .cursors
-            .encode(self.0.organization_id, self.0.seq))
+        Ok(ctx.data::<Services>()?.cursors.of(&self.0))
     }
     async fn r#type(&self) -> EventType {
         self.0.r#type.into()
@@ -102,11 +98,11 @@ impl Event {
     }
     /// The object's fields before the change, by their REST names (null for a creation).
     async fn before(&self) -> Option<Json<serde_json::Value>> {
-        self.0.data.get("before").cloned().map(Json)
+        self.0.before.clone().map(Json)
     }
     /// The object's fields after the change (null for a deletion).
     async fn after(&self) -> Option<Json<serde_json::Value>> {
-        self.0.data.get("after").cloned().map(Json)
+        self.0.after.clone().map(Json)
     }
 }
 
@@ -142,45 +138,15 @@ impl From<EventFilter> for events::EventFilter {
     }
 }
 
-/// An event in the audit log, with its cursor.
-pub struct EventEdge(String, Model);
-
-#[Object]
-impl EventEdge {
-    /// The event's `cursor`: pass it as `after` to continue after it.
-    async fn cursor(&self) -> &str {
-        &self.0
-    }
-    async fn node(&self) -> Event {
-        Event(self.1.clone())
+impl From<events::Event> for Event {
+    fn from(event: events::Event) -> Self {
+        Self(event)
     }
 }
 
-/// A page of the audit log, newest first (Relay connection).
-pub struct EventConnection(pub EventPage);
-
-#[Object]
-impl EventConnection {
-    async fn edges(&self) -> Vec<EventEdge> {
-        self.0
-            .items
-            .iter()
-            .map(|(cursor, event)| EventEdge(cursor.clone(), event.clone()))
-            .collect()
-    }
-    /// The events of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<Event> {
-        self.0
-            .items
-            .iter()
-            .map(|(_, event)| Event(event.clone()))
-            .collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(
-            &self.0.items,
-            self.0.has_next_page,
-            self.0.has_previous_page,
-        )
-    }
-}
+connection!(
+    EventConnection, EventEdge,
+    node: Event from events::Event,
+    cursor: "The event's `cursor`: pass it as `after` to continue after it.",
+    nodes: "The events of `edges`, without cursors.",
+);

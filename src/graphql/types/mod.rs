@@ -14,6 +14,7 @@ use crate::domain::provider::{self as domain_provider, ProviderConfigInput as Do
 use crate::domain::{Actor, Field, FieldError, endpoints::Endpoint as DomainEndpoint};
 use crate::graphql::global_id;
 
+mod connection;
 mod endpoint;
 mod event;
 mod node;
@@ -23,6 +24,8 @@ mod providers;
 mod scalars;
 mod user_error;
 
+use connection::connection;
+pub use connection::{PageInfo, TotalCount};
 pub use endpoint::*;
 pub use event::*;
 pub use node::*;

@@ -1,6 +1,7 @@
 //! Organizations, memberships, roles and API keys.
 
 use super::*;
+use crate::domain::{api_keys, members, organizations};
 
 /// An organization: the unit of tenancy.
 #[derive(SimpleObject)]
@@ -14,8 +15,8 @@ pub struct Organization {
     pub created_at: Timestamp,
 }
 
-impl From<entity::organization::Model> for Organization {
-    fn from(m: entity::organization::Model) -> Self {
+impl From<organizations::Organization> for Organization {
+    fn from(m: organizations::Organization) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
@@ -39,14 +40,14 @@ pub struct OrganizationMember {
     pub joined_at: Timestamp,
 }
 
-impl From<entity::organization_member::Model> for OrganizationMember {
-    fn from(m: entity::organization_member::Model) -> Self {
+impl From<members::Member> for OrganizationMember {
+    fn from(m: members::Member) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
             user_id: m.user_id,
             role: m.role.into(),
-            joined_at: m.created_at.into(),
+            joined_at: m.joined_at.into(),
         }
     }
 }
@@ -88,8 +89,8 @@ pub struct ApiKey {
     pub revoked_at: Option<Timestamp>,
 }
 
-impl From<entity::api_key::Model> for ApiKey {
-    fn from(m: entity::api_key::Model) -> Self {
+impl From<api_keys::ApiKey> for ApiKey {
+    fn from(m: api_keys::ApiKey) -> Self {
         Self {
             id: global_id::of(m.id),
             uuid: m.id,
@@ -103,52 +104,21 @@ impl From<entity::api_key::Model> for ApiKey {
     }
 }
 
-/// A member in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct OrganizationMemberEdge {
-    /// Opaque; pass it as `after` to continue after this member.
-    pub cursor: String,
-    pub node: OrganizationMember,
+/// What `totalCount` of `members` counts: the actor's organization's members.
+pub struct MemberCount(pub Actor);
+
+impl TotalCount for MemberCount {
+    async fn total(&self, db: &crate::db::Db) -> Result<u64, crate::domain::DomainError> {
+        members::count(db, &self.0).await
+    }
 }
 
-/// A page of members (Relay connection).
-pub struct OrganizationMemberConnection {
-    pub page: crate::domain::members::MemberPage,
-    pub actor: Actor,
-}
-
-#[Object]
-impl OrganizationMemberConnection {
-    async fn edges(&self) -> Vec<OrganizationMemberEdge> {
-        self.page
-            .items
-            .iter()
-            .map(|(cursor, member)| OrganizationMemberEdge {
-                cursor: cursor.clone(),
-                node: member.clone().into(),
-            })
-            .collect()
-    }
-    /// The members of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<OrganizationMember> {
-        self.page
-            .items
-            .iter()
-            .map(|(_, member)| member.clone().into())
-            .collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(
-            &self.page.items,
-            self.page.has_next_page,
-            self.page.has_previous_page,
-        )
-    }
-    /// How many members the organization has.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let services = ctx.data::<crate::graphql::Services>()?;
-        crate::domain::members::count(&services.db, &self.actor)
-            .await
-            .map_err(|e| e.extend())
-    }
-}
+connection!(
+    OrganizationMemberConnection,
+    #[doc = "A member in a list, with its cursor."]
+    OrganizationMemberEdge,
+    node: OrganizationMember from members::Member,
+    cursor: "Opaque; pass it as `after` to continue after this member.",
+    nodes: "The members of `edges`, without cursors.",
+    total_count: MemberCount => "How many members the organization has.",
+);

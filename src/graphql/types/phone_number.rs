@@ -1,7 +1,7 @@
 //! The phone-number connection and its filter.
 
 use super::*;
-use crate::domain::phone_numbers::{self, NumberFilter, NumberPage};
+use crate::domain::phone_numbers::{self, NumberFilter};
 
 /// Narrows a list of phone numbers; all given conditions must hold.
 #[derive(InputObject, Debug, Default, Clone)]
@@ -21,53 +21,24 @@ impl From<PhoneNumberFilter> for NumberFilter {
     }
 }
 
-/// A phone number in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct PhoneNumberEdge {
-    /// Opaque; pass it as `after` to continue after this number.
-    pub cursor: String,
-    pub node: PhoneNumber,
-}
-
-/// A page of phone numbers (Relay connection).
-pub struct PhoneNumberConnection {
-    pub page: NumberPage,
-    pub filter: NumberFilter,
+/// What `totalCount` of `phoneNumbers` counts: the numbers the filter matches for the actor.
+pub struct PhoneNumberCount {
     pub actor: Actor,
+    pub filter: NumberFilter,
 }
 
-#[Object]
-impl PhoneNumberConnection {
-    async fn edges(&self) -> Vec<PhoneNumberEdge> {
-        self.page
-            .items
-            .iter()
-            .map(|(cursor, number)| PhoneNumberEdge {
-                cursor: cursor.clone(),
-                node: number.clone().into(),
-            })
-            .collect()
-    }
-    /// The numbers of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<PhoneNumber> {
-        self.page
-            .items
-            .iter()
-            .map(|(_, number)| number.clone().into())
-            .collect()
-    }
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(
-            &self.page.items,
-            self.page.has_next_page,
-            self.page.has_previous_page,
-        )
-    }
-    /// How many numbers match the filter, across all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let services = ctx.data::<crate::graphql::Services>()?;
-        phone_numbers::count(&services.db, &self.actor, &self.filter)
-            .await
-            .map_err(|e| e.extend())
+impl TotalCount for PhoneNumberCount {
+    async fn total(&self, db: &crate::db::Db) -> Result<u64, crate::domain::DomainError> {
+        phone_numbers::count(db, &self.actor, &self.filter).await
     }
 }
+
+connection!(
+    PhoneNumberConnection,
+    #[doc = "A phone number in a list, with its cursor."]
+    PhoneNumberEdge,
+    node: PhoneNumber from phone_numbers::PhoneNumber,
+    cursor: "Opaque; pass it as `after` to continue after this number.",
+    nodes: "The numbers of `edges`, without cursors.",
+    total_count: PhoneNumberCount => "How many numbers match the filter, across all pages.",
+);

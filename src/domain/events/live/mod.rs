@@ -22,9 +22,10 @@ use sea_orm::{ActiveEnum as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
-use super::visible;
+use super::{Event, visible};
 use crate::db::Db;
 use crate::domain::endpoints::Endpoint;
+use crate::domain::phone_numbers::PhoneNumber;
 use crate::domain::{Actor, Credential, DomainError};
 use entity::phone_number;
 
@@ -46,13 +47,13 @@ const CONCURRENT_READS: usize = 4;
 /// for all of them.
 #[derive(Debug)]
 pub struct Delivery {
-    pub event: event::Model,
+    pub event: Event,
     endpoint: tokio::sync::OnceCell<Option<Endpoint>>,
-    phone_number: tokio::sync::OnceCell<Option<phone_number::Model>>,
+    phone_number: tokio::sync::OnceCell<Option<PhoneNumber>>,
 }
 
 impl Delivery {
-    pub fn new(event: event::Model) -> Arc<Self> {
+    pub fn new(event: Event) -> Arc<Self> {
         Arc::new(Self {
             event,
             endpoint: tokio::sync::OnceCell::new(),
@@ -143,7 +144,7 @@ impl Hub {
     pub async fn phone_number_now(
         &self,
         delivery: &Delivery,
-    ) -> Result<Option<phone_number::Model>, DomainError> {
+    ) -> Result<Option<PhoneNumber>, DomainError> {
         let found = delivery
             .phone_number
             .get_or_try_init(|| async {
@@ -154,7 +155,8 @@ impl Hub {
                             phone_number::Column::OrganizationId.eq(delivery.event.organization_id),
                         )
                         .one(&self.feeds.db)
-                        .await?,
+                        .await?
+                        .map(PhoneNumber::from),
                 )
             })
             .await?;
@@ -287,16 +289,17 @@ async fn feed(feeds: &Feeds, org: Uuid) -> Result<(), DomainError> {
 }
 
 /// The organization's events after `seq`, oldest first, a batch at most.
-async fn after(feeds: &Feeds, org: Uuid, seq: i64) -> Result<Vec<event::Model>, DomainError> {
+async fn after(feeds: &Feeds, org: Uuid, seq: i64) -> Result<Vec<Event>, DomainError> {
     let _permit = feeds.reads.acquire().await;
     let db = &feeds.db;
-    Ok(event::Entity::find()
+    let rows = event::Entity::find()
         .filter(Column::OrganizationId.eq(org))
         .filter(Column::Seq.gt(seq))
         .order_by_asc(Column::Seq)
         .limit(READ_BATCH)
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().map(Event::from).collect())
 }
 
 #[cfg(test)]

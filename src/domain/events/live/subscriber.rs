@@ -45,7 +45,7 @@ struct Access {
 }
 
 /// Whether `event`, judged by `access`, takes away what the subscription needs.
-fn ends(watch: &Watch, access: Access, event: &event::Model) -> Option<Ending> {
+fn ends(watch: &Watch, access: Access, event: &Event) -> Option<Ending> {
     match (&watch.actor.credential, event.r#type) {
         // A revoked key stays revoked, wherever its revocation is in the history.
         (Credential::ApiKey { key_id, .. }, EventType::ApiKeyRevoked)
@@ -61,8 +61,10 @@ fn ends(watch: &Watch, access: Access, event: &event::Model) -> Option<Ending> {
         (Credential::User { .. }, EventType::MemberUpdated)
             if Some(event.object_id) == access.membership && event.seq > access.verified =>
         {
-            let role = event.data["after"]["role"]
-                .as_str()
+            let role = event
+                .after
+                .as_ref()
+                .and_then(|after| after["role"].as_str())
                 .and_then(|r| Role::try_from_value(&r.to_owned()).ok());
             // A role the event doesn't name (never written so) is judged as the least one.
             demoted(watch, role.unwrap_or(Role::Viewer)).then_some(Ending::Demoted)

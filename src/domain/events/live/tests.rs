@@ -29,8 +29,10 @@ fn actor(organization_id: Uuid) -> Actor {
 async fn a_subscriber_that_falls_behind_its_buffer_is_ended_as_too_slow() {
     let (db, _dir) = database().await;
     let hub = Hub::new(db.clone(), 1, || false);
-    let org = organizations::create(&db, "Slow").await.expect("org");
-    members::upsert(&db, org.id, "watcher", Role::Owner)
+    let org = organizations::system::create(&db, "Slow")
+        .await
+        .expect("org");
+    members::system::upsert(&db, org.id, "watcher", Role::Owner)
         .await
         .expect("member");
     let watch = Watch {
@@ -42,7 +44,7 @@ async fn a_subscriber_that_falls_behind_its_buffer_is_ended_as_too_slow() {
     };
     let mut stream = Box::pin(subscribe(&hub, watch).await.expect("subscribe"));
     // Caught up (nothing yet), then one live event taken.
-    api_keys::create(&db, org.id, Mode::Test, "one")
+    api_keys::system::create(&db, org.id, Mode::Test, "one")
         .await
         .expect("key");
     let first = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
@@ -50,7 +52,7 @@ async fn a_subscriber_that_falls_behind_its_buffer_is_ended_as_too_slow() {
     // Three commits, three batches, while the subscriber reads nothing: more than its
     // buffer of one.
     for name in ["two", "three", "four"] {
-        api_keys::create(&db, org.id, Mode::Test, name)
+        api_keys::system::create(&db, org.id, Mode::Test, name)
             .await
             .expect("key");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -66,12 +68,14 @@ async fn a_subscriber_that_falls_behind_its_buffer_is_ended_as_too_slow() {
 async fn what_committed_while_a_subscriber_caught_up_is_not_taken_for_falling_behind() {
     let (db, _dir) = database().await;
     let hub = Hub::new(db.clone(), 1, || false);
-    let org = organizations::create(&db, "Busy").await.expect("org");
-    members::upsert(&db, org.id, "watcher", Role::Owner)
+    let org = organizations::system::create(&db, "Busy")
+        .await
+        .expect("org");
+    members::system::upsert(&db, org.id, "watcher", Role::Owner)
         .await
         .expect("member");
     // An event to continue after, then more than a buffer's worth before anyone reads.
-    api_keys::create(&db, org.id, Mode::Test, "zero")
+    api_keys::system::create(&db, org.id, Mode::Test, "zero")
         .await
         .expect("key");
     let start = super::super::last_seq(&db, org.id).await.expect("seq");
@@ -84,7 +88,7 @@ async fn what_committed_while_a_subscriber_caught_up_is_not_taken_for_falling_be
     };
     let mut stream = Box::pin(subscribe(&hub, watch).await.expect("subscribe"));
     for name in ["one", "two", "three"] {
-        api_keys::create(&db, org.id, Mode::Test, name)
+        api_keys::system::create(&db, org.id, Mode::Test, name)
             .await
             .expect("key");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -98,14 +102,18 @@ async fn what_committed_while_a_subscriber_caught_up_is_not_taken_for_falling_be
             panic!("expected an event, got {item:?}");
         };
         names.push(
-            event.event.data["after"]["name"]
-                .as_str()
+            event
+                .event
+                .after
+                .as_ref()
+                .map(|after| &after["name"])
+                .and_then(|name| name.as_str())
                 .unwrap_or_default()
                 .to_owned(),
         );
     }
     assert_eq!(names, ["one", "two", "three"]);
-    api_keys::create(&db, org.id, Mode::Test, "live")
+    api_keys::system::create(&db, org.id, Mode::Test, "live")
         .await
         .expect("key");
     let live = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;

@@ -1,0 +1,104 @@
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{CREATED, Direction, Keyset, Page, Refused, decode, encode};
+
+const NEWEST_FIRST: Keyset = Keyset {
+    key: CREATED,
+    direction: Direction::Desc,
+};
+const OLDEST_FIRST: Keyset = Keyset {
+    key: CREATED,
+    direction: Direction::Asc,
+};
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-03-04T05:06:07.123456Z")
+        .expect("a time")
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn a_cursor_gives_back_its_value_and_id() {
+    let id = Uuid::new_v4();
+    let cursor = encode(NEWEST_FIRST, at().to_rfc3339(), id);
+    assert_eq!(decode(&cursor, NEWEST_FIRST), Ok((at().to_rfc3339(), id)));
+}
+
+#[test]
+fn the_format_is_the_endpoint_lists_json() {
+    let id = Uuid::nil();
+    let cursor = encode(
+        Keyset {
+            key: "n",
+            direction: Direction::Asc,
+        },
+        "a".to_owned(),
+        id,
+    );
+    let json = URL_SAFE_NO_PAD.decode(cursor).expect("base64url");
+    assert_eq!(
+        String::from_utf8(json).expect("utf-8"),
+        format!(r#"{{"f":"n","d":"a","v":"a","id":"{id}"}}"#)
+    );
+}
+
+#[test]
+fn a_phone_number_cursor_of_the_earlier_format_still_decodes() {
+    let id = Uuid::new_v4();
+    let earlier = serde_json::json!({ "c": at(), "id": id }).to_string();
+    let cursor = URL_SAFE_NO_PAD.encode(earlier);
+    assert_eq!(decode(&cursor, NEWEST_FIRST), Ok((at().to_rfc3339(), id)));
+}
+
+#[test]
+fn a_member_cursor_of_the_earlier_format_still_decodes() {
+    let id = Uuid::new_v4();
+    let cursor = URL_SAFE_NO_PAD.encode(format!("{}|{id}", at().to_rfc3339()));
+    assert_eq!(decode(&cursor, OLDEST_FIRST), Ok((at().to_rfc3339(), id)));
+}
+
+#[test]
+fn an_earlier_cursor_is_of_the_creation_order_only() {
+    let cursor = URL_SAFE_NO_PAD.encode(format!("{}|{}", at().to_rfc3339(), Uuid::nil()));
+    let by_name = Keyset {
+        key: "n",
+        direction: Direction::Asc,
+    };
+    assert_eq!(decode(&cursor, by_name), Err(Refused::OtherOrder));
+}
+
+#[test]
+fn a_cursor_of_another_order_is_refused_as_such() {
+    let cursor = encode(NEWEST_FIRST, at().to_rfc3339(), Uuid::nil());
+    assert_eq!(decode(&cursor, OLDEST_FIRST), Err(Refused::OtherOrder));
+}
+
+#[test]
+fn anything_else_is_refused() {
+    let control = encode(NEWEST_FIRST, "a\u{7}".to_owned(), Uuid::nil());
+    let long = encode(NEWEST_FIRST, "a".repeat(401), Uuid::nil());
+    for raw in [
+        "",
+        "!!",
+        &URL_SAFE_NO_PAD.encode("no bar"),
+        &URL_SAFE_NO_PAD.encode("2025-01-01|not-a-uuid"),
+        &URL_SAFE_NO_PAD.encode(r#"{"c":"yesterday","id":"00000000-0000-0000-0000-000000000000"}"#),
+        &control,
+        &long,
+    ] {
+        assert_eq!(decode(raw, NEWEST_FIRST), Err(Refused::Invalid), "{raw}");
+    }
+}
+
+#[test]
+fn a_page_reads_one_row_more_to_know_another_follows() {
+    let item = |n: u32| Ok((n.to_string(), n));
+    let page = Page::of_rows(vec![1, 2, 3], 2, false, item).expect("page");
+    assert_eq!(page.items, vec![("1".to_owned(), 1), ("2".to_owned(), 2)]);
+    assert!(page.has_next_page);
+    let last = Page::of_rows(vec![1, 2], 2, true, item).expect("page");
+    assert!(!last.has_next_page && last.has_previous_page);
+}
