@@ -44,8 +44,8 @@ impl Ordering {
     fn keyset(self) -> Keyset {
         let key = match self.field {
             OrderField::CreatedAt => page::CREATED,
-            OrderField::UpdatedAt => "u",
-            OrderField::Name => "n",
+            OrderField::UpdatedAt => page::UPDATED,
+            OrderField::Name => page::NAME,
         };
         Keyset {
             key,

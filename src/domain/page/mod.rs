@@ -65,6 +65,12 @@ pub struct Keyset {
 
 /// The sort key every list has: when the row was created.
 pub const CREATED: &str = "c";
+/// When the row was last changed.
+pub const UPDATED: &str = "u";
+/// The row's name.
+pub const NAME: &str = "n";
+/// Every sort key a cursor may name: any other is no cursor this gateway wrote.
+const KEYS: [&str; 3] = [CREATED, UPDATED, NAME];
 
 /// The longest sort value a cursor holds: an endpoint's name, 100 characters of at most four
 /// bytes, is the longest any list sorts by.
@@ -134,7 +140,10 @@ pub fn decode(raw: &str, keyset: Keyset) -> Result<(String, Uuid), Refused> {
         }
     };
     // Made by this gateway from stored values, which never hold control characters.
-    if has_control_chars(&position.v) || position.v.len() > MAX_VALUE_LEN {
+    if has_control_chars(&position.v)
+        || position.v.len() > MAX_VALUE_LEN
+        || !KEYS.contains(&position.f.as_str())
+    {
         return Err(Refused::Invalid);
     }
     if position.f != keyset.key || position.d != keyset.direction {

@@ -102,3 +102,11 @@ fn a_page_reads_one_row_more_to_know_another_follows() {
     let last = Page::of_rows(vec![1, 2], 2, true, item).expect("page");
     assert!(!last.has_next_page && last.has_previous_page);
 }
+
+#[test]
+fn a_cursor_naming_no_sort_key_is_invalid_not_of_another_order() {
+    let id = Uuid::nil();
+    let forged = format!(r#"{{"f":"x","d":"d","v":"a","id":"{id}"}}"#);
+    let cursor = URL_SAFE_NO_PAD.encode(forged);
+    assert_eq!(decode(&cursor, NEWEST_FIRST), Err(Refused::Invalid));
+}
