@@ -135,8 +135,8 @@ async fn find_model(db: &Db, actor: &Actor, id: Uuid) -> Result<endpoint::Model,
 }
 
 /// `find_scoped`'s statement (first row). Its SQL is the same for every id, so it is rendered
-/// once per backend and mode filter and given each read's values: rendering it through
-/// SeaORM was a seventh of the CPU of a read by id. A test holds the two equal.
+/// once per backend and mode filter and given each read's values, so a read by id doesn't
+/// pay for rendering SQL. A test holds the two equal.
 fn by_id_statement(backend: DbBackend, actor: &Actor, id: Uuid) -> Statement {
     static SQL: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
     let mode = actor.fixed_mode();
