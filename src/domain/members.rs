@@ -169,6 +169,7 @@ pub type MemberPage = Page<Member>;
 
 /// Members are listed in the order they joined.
 const ORDER: Keyset = Keyset {
+    list: page::List::Members,
     key: page::CREATED,
     direction: Direction::Asc,
 };

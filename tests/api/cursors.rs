@@ -91,3 +91,28 @@ db_test! {
         .await;
     }
 }
+
+db_test! {
+    async fn a_cursor_continues_only_the_list_that_gave_it_out(app) {
+        for n in 0..2 {
+            app.add_phone_number(app.org.id, Mode::Test, &format!("+1415555020{n}")).await;
+            app.create_ok(&app.org.test_key, json!({ "name": format!("e{n}"), "type": "WEBHOOK",
+                "url": format!("https://hooks.example/{n}") })).await;
+        }
+        app.member(app.org.id, Role::Admin).await;
+        let first = |query| ids(&app, query, 1, Value::Null);
+        let lists = [
+            ("endpoints", ENDPOINTS, first(ENDPOINTS).await.1),
+            ("phone numbers", PHONE_NUMBERS, first(PHONE_NUMBERS).await.1),
+            ("members", MEMBERS, first(MEMBERS).await.1),
+        ];
+        for (from, _, cursors) in &lists {
+            for (to, query, _) in lists.iter().filter(|(to, ..)| to != from) {
+                let res = app
+                    .graphql(&app.org.test_key, query, json!({ "first": 1, "after": cursors[0] }))
+                    .await;
+                assert_eq!(res.error_code(), Some("BAD_USER_INPUT"), "{from} in {to}: {}", res.body);
+            }
+        }
+    }
+}

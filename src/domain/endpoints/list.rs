@@ -48,6 +48,7 @@ impl Ordering {
             OrderField::Name => page::NAME,
         };
         Keyset {
+            list: page::List::Endpoints,
             key,
             direction: self.direction,
         }

@@ -59,8 +59,29 @@ pub enum Direction {
 /// list names it) and direction; ties are broken by id in the same direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keyset {
+    pub list: List,
     pub key: &'static str,
     pub direction: Direction,
+}
+
+/// The list a cursor was given out by: it continues that list only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Endpoints,
+    PhoneNumbers,
+    Members,
+}
+
+impl List {
+    /// The list's tag in its cursors; endpoints' carry none, as they did before the others
+    /// took this format.
+    fn tag(self) -> Option<&'static str> {
+        match self {
+            Self::Endpoints => None,
+            Self::PhoneNumbers => Some("p"),
+            Self::Members => Some("m"),
+        }
+    }
 }
 
 /// The sort key every list has: when the row was created.
@@ -80,6 +101,8 @@ const MAX_VALUE_LEN: usize = 400;
 /// clients, base64url of its JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Position {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
     f: String,
     d: Direction,
     v: String,
@@ -114,6 +137,7 @@ impl From<Refused> for DomainError {
 /// The cursor after the row with sort value `value` and id `id` in a list in `keyset` order.
 pub fn encode(keyset: Keyset, value: String, id: Uuid) -> String {
     let position = Position {
+        l: keyset.list.tag().map(str::to_owned),
         f: keyset.key.to_owned(),
         d: keyset.direction,
         v: value,
@@ -130,8 +154,9 @@ pub fn decode(raw: &str, keyset: Keyset) -> Result<(String, Uuid), Refused> {
     let position = match serde_json::from_slice::<Position>(&bytes) {
         Ok(position) => position,
         Err(_) => {
-            let (v, id) = earlier(&bytes).ok_or(Refused::Invalid)?;
+            let (v, id) = earlier(&bytes, keyset.list).ok_or(Refused::Invalid)?;
             Position {
+                l: keyset.list.tag().map(str::to_owned),
                 f: CREATED.to_owned(),
                 d: keyset.direction,
                 v,
@@ -143,6 +168,7 @@ pub fn decode(raw: &str, keyset: Keyset) -> Result<(String, Uuid), Refused> {
     if has_control_chars(&position.v)
         || position.v.len() > MAX_VALUE_LEN
         || !KEYS.contains(&position.f.as_str())
+        || position.l.as_deref() != keyset.list.tag()
     {
         return Err(Refused::Invalid);
     }
@@ -152,14 +178,21 @@ pub fn decode(raw: &str, keyset: Keyset) -> Result<(String, Uuid), Refused> {
     Ok((position.v, position.id))
 }
 
-/// The creation time (as `encode` writes it) and id of an earlier cursor's bytes.
-fn earlier(bytes: &[u8]) -> Option<(String, Uuid)> {
-    if let Ok(position) = serde_json::from_slice::<CreatedPosition>(bytes) {
-        return Some((position.c.to_rfc3339(), position.id));
+/// The creation time (as `encode` writes it) and id of a cursor `list` gave out in its
+/// earlier format; `None` for any other list's.
+fn earlier(bytes: &[u8], list: List) -> Option<(String, Uuid)> {
+    match list {
+        List::Endpoints => None,
+        List::PhoneNumbers => {
+            let position = serde_json::from_slice::<CreatedPosition>(bytes).ok()?;
+            Some((position.c.to_rfc3339(), position.id))
+        }
+        List::Members => {
+            let (at, id) = std::str::from_utf8(bytes).ok()?.split_once('|')?;
+            let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+            Some((at.to_rfc3339(), id.parse().ok()?))
+        }
     }
-    let (at, id) = std::str::from_utf8(bytes).ok()?.split_once('|')?;
-    let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
-    Some((at.to_rfc3339(), id.parse().ok()?))
 }
 
 /// The creation time and id `raw` continues after, in a list with that one order (phone

@@ -3,13 +3,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{CREATED, Direction, Keyset, Page, Refused, decode, encode};
+use super::{CREATED, Direction, Keyset, List, Page, Refused, decode, encode};
 
+/// Phone numbers' order.
 const NEWEST_FIRST: Keyset = Keyset {
+    list: List::PhoneNumbers,
     key: CREATED,
     direction: Direction::Desc,
 };
+/// Members' order.
 const OLDEST_FIRST: Keyset = Keyset {
+    list: List::Members,
     key: CREATED,
     direction: Direction::Asc,
 };
@@ -32,6 +36,7 @@ fn the_format_is_the_endpoint_lists_json() {
     let id = Uuid::nil();
     let cursor = encode(
         Keyset {
+            list: List::Endpoints,
             key: "n",
             direction: Direction::Asc,
         },
@@ -61,19 +66,63 @@ fn a_member_cursor_of_the_earlier_format_still_decodes() {
 }
 
 #[test]
-fn an_earlier_cursor_is_of_the_creation_order_only() {
-    let cursor = URL_SAFE_NO_PAD.encode(format!("{}|{}", at().to_rfc3339(), Uuid::nil()));
-    let by_name = Keyset {
-        key: "n",
+fn an_earlier_cursor_continues_only_the_list_that_gave_it_out() {
+    let member = URL_SAFE_NO_PAD.encode(format!("{}|{}", at().to_rfc3339(), Uuid::nil()));
+    let number =
+        URL_SAFE_NO_PAD.encode(serde_json::json!({ "c": at(), "id": Uuid::nil() }).to_string());
+    let endpoints = Keyset {
+        list: List::Endpoints,
+        key: CREATED,
         direction: Direction::Asc,
     };
-    assert_eq!(decode(&cursor, by_name), Err(Refused::OtherOrder));
+    assert_eq!(decode(&member, NEWEST_FIRST), Err(Refused::Invalid));
+    assert_eq!(decode(&member, endpoints), Err(Refused::Invalid));
+    assert_eq!(decode(&number, OLDEST_FIRST), Err(Refused::Invalid));
+    assert_eq!(decode(&number, endpoints), Err(Refused::Invalid));
+}
+
+#[test]
+fn a_cursor_continues_only_the_list_that_gave_it_out() {
+    let endpoints = Keyset {
+        list: List::Endpoints,
+        key: CREATED,
+        direction: Direction::Desc,
+    };
+    let lists = [endpoints, NEWEST_FIRST, OLDEST_FIRST];
+    for from in lists {
+        let cursor = encode(from, at().to_rfc3339(), Uuid::nil());
+        for to in lists.iter().filter(|to| to.list != from.list) {
+            let to = Keyset {
+                direction: from.direction,
+                ..*to
+            };
+            assert_eq!(
+                decode(&cursor, to),
+                Err(Refused::Invalid),
+                "{from:?} in {to:?}"
+            );
+        }
+    }
 }
 
 #[test]
 fn a_cursor_of_another_order_is_refused_as_such() {
-    let cursor = encode(NEWEST_FIRST, at().to_rfc3339(), Uuid::nil());
-    assert_eq!(decode(&cursor, OLDEST_FIRST), Err(Refused::OtherOrder));
+    let newest_first = Keyset {
+        list: List::Endpoints,
+        key: CREATED,
+        direction: Direction::Desc,
+    };
+    let cursor = encode(newest_first, at().to_rfc3339(), Uuid::nil());
+    let oldest_first = Keyset {
+        direction: Direction::Asc,
+        ..newest_first
+    };
+    let by_name = Keyset {
+        key: super::NAME,
+        ..newest_first
+    };
+    assert_eq!(decode(&cursor, oldest_first), Err(Refused::OtherOrder));
+    assert_eq!(decode(&cursor, by_name), Err(Refused::OtherOrder));
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub type NumberPage = Page<PhoneNumber>;
 
 /// Numbers are listed newest first.
 const ORDER: Keyset = Keyset {
+    list: page::List::PhoneNumbers,
     key: page::CREATED,
     direction: Direction::Desc,
 };
