@@ -235,3 +235,94 @@ db_test! {
         assert!(param(res.headers(), "ratelimit", "r") < 1000);
     }
 }
+
+const RATE_LIMIT: &str = "{ rateLimit { limit cost remaining used resetAt } viewer { mode } }";
+
+/// `rateLimit` agrees with `extensions.cost`: the bucket, the requested cost, and what was
+/// left once it was reserved (the refund of what went unused comes after).
+#[track_caller]
+fn assert_rate_limit_matches_cost(data: &Value, cost: &Value) {
+    let rate_limit = &data["rateLimit"];
+    assert_eq!(rate_limit["limit"], 1000, "{rate_limit}");
+    assert_eq!(
+        rate_limit["cost"], cost["requestedQueryCost"],
+        "{rate_limit} {cost}"
+    );
+    let remaining = rate_limit["remaining"].as_i64().expect("remaining");
+    assert_eq!(rate_limit["used"].as_i64(), Some(1000 - remaining));
+    let refunded = cost["requestedQueryCost"].as_i64().expect("requested")
+        - cost["actualQueryCost"].as_i64().expect("actual");
+    let after = cost["throttleStatus"]["currentlyAvailable"]
+        .as_f64()
+        .expect("available") as i64;
+    assert!(
+        (after - refunded - remaining).abs() <= 1,
+        "{rate_limit} {cost}"
+    );
+    let reset_at: chrono::DateTime<chrono::Utc> = rate_limit["resetAt"]
+        .as_str()
+        .expect("resetAt")
+        .parse()
+        .expect("a time");
+    let until = reset_at - chrono::Utc::now();
+    assert!(until <= chrono::Duration::seconds(20), "{reset_at}");
+}
+
+db_test! {
+    async fn rate_limit_tells_the_bucket_as_extensions_cost_does(app) {
+        let key = app.org.test_key.clone();
+        let res = app.graphql(&key, RATE_LIMIT, json!({})).await;
+        assert_rate_limit_matches_cost(res.assert_ok(), &res.cost);
+        // It costs nothing itself, however often it is asked.
+        assert_eq!(res.cost["requestedQueryCost"], 1, "{}", res.cost);
+        assert_eq!(res.cost["actualQueryCost"], 1, "{}", res.cost);
+        let res = app.graphql(&key, "{ a: rateLimit { cost } b: rateLimit { cost } endpoints(first: 5) { edges { node { id } } } }", json!({})).await;
+        res.assert_ok();
+        assert_eq!(res.cost["requestedQueryCost"], 11, "{}", res.cost);
+        assert_eq!(res.cost["actualQueryCost"], 1, "{}", res.cost);
+        assert_eq!(res.data()["a"]["cost"], 11);
+
+        // After some spending, what is left goes down.
+        let page = app.graphql(&key, "{ rateLimit { remaining } endpoints(first: 50) { edges { node { id } } } }", json!({})).await;
+        let remaining = page.assert_ok()["rateLimit"]["remaining"].as_i64().expect("remaining");
+        assert!(remaining < 1000 - 100, "the page's reservation is taken: {remaining}");
+    }
+}
+
+db_test! {
+    async fn rate_limit_answers_the_same_in_a_batch_and_an_event_stream(app) {
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(3)).spawn().await.expect("app");
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&app.org.test_key)
+            .json(&json!([{ "query": RATE_LIMIT }, { "query": RATE_LIMIT }]))
+            .send()
+            .await
+            .expect("batch");
+        let body: Value = res.json().await.expect("JSON");
+        for answer in body.as_array().expect("array") {
+            assert_rate_limit_matches_cost(&answer["data"], &answer["extensions"]["cost"]);
+        }
+        assert!(body[1]["data"]["rateLimit"]["remaining"].as_i64() < body[0]["data"]["rateLimit"]["remaining"].as_i64());
+
+        // A query answered as an event stream.
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&app.org.test_key)
+            .header("accept", "text/event-stream")
+            .json(&json!({ "query": RATE_LIMIT }))
+            .send()
+            .await
+            .expect("stream");
+        assert!(res.headers().contains_key("ratelimit"));
+        let text = res.text().await.expect("events");
+        let data = text
+            .lines()
+            .find_map(|line| line.strip_prefix("data: ").filter(|d| d.starts_with('{')))
+            .expect("a next event");
+        let answer: Value = serde_json::from_str(data).expect("JSON");
+        assert_rate_limit_matches_cost(&answer["data"], &answer["extensions"]["cost"]);
+    }
+}
