@@ -15,6 +15,10 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// The last event an event stream's client saw, to resume after (graphql-sse).
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// The cost bucket's size and refill time, and its state after the request
+/// (draft-ietf-httpapi-ratelimit-headers).
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// W3C Trace Context.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -48,7 +52,7 @@ pub const REQUEST: [HeaderName; 16] = [
 
 /// What a response may carry that a client reads, beyond what browsers show any script
 /// (`Content-Type`, `Cache-Control`, …).
-pub const RESPONSE: [HeaderName; 7] = [
+pub const RESPONSE: [HeaderName; 9] = [
     REQUEST_ID,
     IDEMPOTENT_REPLAYED,
     header::ETAG,
@@ -56,6 +60,8 @@ pub const RESPONSE: [HeaderName; 7] = [
     header::RETRY_AFTER,
     header::WWW_AUTHENTICATE,
     header::ALLOW,
+    RATELIMIT_POLICY,
+    RATELIMIT,
 ];
 
 /// An endpoint version's entity tag, for REST's `ETag` and `If-Match` and for the refusal of a

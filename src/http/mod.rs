@@ -3,6 +3,7 @@
 mod apq;
 mod auth;
 mod body;
+mod budget;
 pub mod error;
 mod graphiql;
 mod graphql;
@@ -269,6 +270,8 @@ fn transport(
     // One layer made of the stack (see `router`), outermost first.
     let layers = ServiceBuilder::new()
         .layer(axum::Extension(transport))
+        // Outside the panic catcher, so that what a panicking request drew is still told.
+        .layer(middleware::from_fn(budget::headers))
         // A panic anywhere behind this answers 500 in the transport's envelope; the request's
         // log line (and the panic's, inside its span) carries its id. What the request had
         // charged stays charged: the bucket is never left half-updated, since a charge is one

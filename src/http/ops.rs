@@ -117,7 +117,9 @@ pub async fn panic_after_charging(State(state): State<AppState>, headers: Header
     let charged = async {
         let actor = super::pipeline::require(&state, &headers).await?;
         let bucket = super::pipeline::bucket(Some(&actor), None);
-        super::pipeline::charge(&state, &bucket, 10, 10).await
+        super::pipeline::charge(&state, &bucket, 10, 10)
+            .await
+            .map(drop)
     };
     if let Err(error) = charged.await {
         return error.render(Envelope::Graphql(Media::Json));

@@ -76,20 +76,25 @@ pub fn bucket(actor: Option<&Actor>, client: Option<IpAddr>) -> String {
     }
 }
 
-/// Takes `points` of an operation costing `requested` in all from `bucket`; an empty bucket
-/// is 429 with `Retry-After` (and the cost report GraphQL answers with).
+/// Takes `points` of an operation costing `requested` in all from `bucket`, and says what is
+/// left; an empty bucket is 429 with `Retry-After` (and the cost report GraphQL answers with).
+/// Either way the response tells the bucket's state (`budget`).
 pub async fn charge(
     state: &AppState,
     bucket: &str,
     points: u64,
     requested: u64,
-) -> Result<(), ApiError> {
+) -> Result<ThrottleStatus, ApiError> {
     match state.limiter.take(bucket, points).await {
-        Decision::Allowed(_) => Ok(()),
+        Decision::Allowed(status) => {
+            super::budget::record(status, None);
+            Ok(status)
+        }
         Decision::Throttled {
             status,
             retry_after,
         } => {
+            super::budget::record(status, Some(retry_after));
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 Code::RateLimited,
@@ -104,7 +109,9 @@ pub async fn charge(
 
 /// Gives back what an operation reserved and didn't use.
 pub async fn refund(state: &AppState, bucket: &str, points: u64) -> ThrottleStatus {
-    state.limiter.refund(bucket, points).await
+    let status = state.limiter.refund(bucket, points).await;
+    super::budget::record(status, None);
+    status
 }
 
 /// Runs a request's work under the request timeout: 504 `TIMEOUT` after it.

@@ -6,6 +6,7 @@ mod jwt;
 mod api_keys;
 mod apq;
 mod auth;
+mod budgets;
 mod cli;
 mod concurrency;
 mod crud;

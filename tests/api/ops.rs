@@ -759,7 +759,7 @@ const BROWSER_SENDS: [&str; 16] = [
 ];
 
 /// What a browser's script reads of a response, beyond what CORS always shows.
-const BROWSER_READS: [&str; 7] = [
+const BROWSER_READS: [&str; 9] = [
     "x-request-id",
     "idempotent-replayed",
     "etag",
@@ -767,6 +767,8 @@ const BROWSER_READS: [&str; 7] = [
     "retry-after",
     "www-authenticate",
     "allow",
+    "ratelimit-policy",
+    "ratelimit",
 ];
 
 /// A CORS preflight for `method path` from `origin`, asking to send `headers`.

@@ -95,6 +95,8 @@ impl Walker<'_> {
                     schema_field.as_ref().map(|f| f.ty.as_str()),
                 );
                 let by_ids = schema_field.as_ref().and_then(|f| f.by_ids);
+                // `rateLimit` tells the caller's budget and takes nothing from it.
+                let free = schema_field.as_ref().is_some_and(|f| f.ty == "RateLimit");
                 let times = schema_field
                     .and_then(|f| f.default_first)
                     .map_or(1, |default| self.page_size(field, default));
@@ -108,6 +110,7 @@ impl Walker<'_> {
                             .saturating_sub(ids)
                             .saturating_add(ids.saturating_mul(1u64.saturating_add(child.cost)))
                     }
+                    None if free => 0,
                     None => 1u64.saturating_add(times.saturating_mul(child.cost)),
                 };
                 Summary {

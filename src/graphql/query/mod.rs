@@ -6,9 +6,11 @@ mod event;
 mod member;
 mod node;
 mod phone_number;
+mod rate_limit;
 mod viewer;
 
 pub use node::Lookups;
+pub use rate_limit::Budget;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
@@ -19,6 +21,7 @@ pub struct Query(
     phone_number::PhoneNumberQuery,
     member::MemberQuery,
     event::EventQuery,
+    rate_limit::RateLimitQuery,
 );
 
 /// A connection's `first`, when the request gave it. Left out, the schema's default of 50 is

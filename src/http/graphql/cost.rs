@@ -1,12 +1,16 @@
 //! What an operation may ask and what it pays: the limits of its analysis, the floor every
 //! operation pays, and what its answer held.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 
 use crate::code::Code;
 use crate::graphql::analysis::Analysis;
+use crate::graphql::query::Budget;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::ratelimit::ThrottleStatus;
 
 /// Tokens of a document per point of its cost floor.
 pub const TOKENS_PER_COST_POINT: usize = 100;
@@ -32,6 +36,19 @@ pub(super) fn within_a_bucket(state: &AppState, cost: u64, what: &str) -> Result
         ));
     }
     Ok(())
+}
+
+/// The bucket as `rateLimit` tells it, once `requested` was reserved from it.
+pub(super) fn budget(requested: u64, reserved: ThrottleStatus) -> Budget {
+    let size = reserved.maximum_available.max(0.0);
+    let available = reserved.currently_available.clamp(0.0, size);
+    let until_full = (size - available) / reserved.restore_rate.max(f64::MIN_POSITIVE);
+    Budget::new(
+        size as u64,
+        requested,
+        available.floor() as u64,
+        Duration::try_from_secs_f64(until_full).unwrap_or(Duration::MAX),
+    )
 }
 
 /// Objects in a response's data, each costing 1 as in the requested cost.

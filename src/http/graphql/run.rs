@@ -60,6 +60,7 @@ pub(super) async fn execute(
         requested,
         operation_name,
         lookups,
+        budget,
         ..
     } = ready;
     let schema = if prevalidated {
@@ -81,6 +82,7 @@ pub(super) async fn execute(
     // cost; the rest of the reservation goes back.
     let actual = match &executed {
         Ok(response) => returned_objects(&response.data)
+            .saturating_sub(budget.served())
             .saturating_add(lookups.unanswered())
             .clamp(floor, requested),
         Err(_) => requested,

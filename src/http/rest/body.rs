@@ -185,7 +185,8 @@ pub(super) fn types() -> &'static str {
 pub(super) async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Result<(), RestError> {
     let cost = cost.clamp(1, state.limiter.bucket_size());
     let bucket = pipeline::bucket(Some(actor), None);
-    Ok(pipeline::charge(state, &bucket, cost, cost).await?)
+    pipeline::charge(state, &bucket, cost, cost).await?;
+    Ok(())
 }
 
 /// A request's JSON object, read after its cost is paid: 1, plus 1 per 2 KiB of body, as a

@@ -15,7 +15,7 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
-use super::cost::{FIELDS_PER_COST_POINT, check_limits, cost_floor, within_a_bucket};
+use super::cost::{FIELDS_PER_COST_POINT, budget, check_limits, cost_floor, within_a_bucket};
 use super::params::Params;
 use super::{Arrival, Caller, ParsedDocument};
 use crate::code::Code;
@@ -23,7 +23,7 @@ use crate::config::Limits;
 use crate::domain::Actor;
 use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::loaders;
-use crate::graphql::query::Lookups;
+use crate::graphql::query::{Budget, Lookups};
 use crate::scan::DocumentShape;
 
 mod resolve;
@@ -56,6 +56,8 @@ pub(super) struct Ready {
     pub(super) actor: Option<Actor>,
     /// Its lookups by id that returned nothing, which it pays for as objects returned.
     pub(super) lookups: Lookups,
+    /// What `rateLimit` tells, and the objects of it served (which cost nothing).
+    pub(super) budget: Budget,
 }
 
 impl Ready {
@@ -138,7 +140,8 @@ pub(super) async fn prepare(
     let floor = paid + analysis.fields / FIELDS_PER_COST_POINT;
     let requested = analysis.cost.max(floor);
     within_a_bucket(state, requested, "The query may cost")?;
-    pipeline::charge(state, &bucket, requested - paid, requested).await?;
+    let reserved = pipeline::charge(state, &bucket, requested - paid, requested).await?;
+    let budget = budget(requested, reserved);
 
     let executable = &parsed.document;
     // A document that passed every rule before is validated only for what this request
@@ -168,7 +171,8 @@ pub(super) async fn prepare(
     let lookups = Lookups::default();
     let mut request = async_graphql::Request::new(document.text)
         .variables(Variables::from_json(Value::Object(params.variables)))
-        .data(lookups.clone());
+        .data(lookups.clone())
+        .data(budget.clone());
     request.set_parsed_query(executable.clone());
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
@@ -189,6 +193,7 @@ pub(super) async fn prepare(
         operation_type: analysis.operation_type,
         actor,
         lookups,
+        budget,
     })))
 }
 
