@@ -17,6 +17,7 @@ pub mod scan;
 pub mod server;
 pub mod signals;
 pub mod startup;
+pub mod telemetry;
 
 pub use http::build_app;
 

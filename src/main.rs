@@ -4,6 +4,9 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 use std::process::ExitCode;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// mimalloc: per-thread free lists, cheaper than glibc's malloc and free under load (see
 /// docs/performance.md, Profiling).
@@ -12,7 +15,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
+    let cli = cockpit_gateway::cli::Cli::parse();
+    let traces = match cockpit_gateway::telemetry::provider(&cli.tracing.settings()) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(traces.as_ref());
     // A panic is logged as one line through the logger, with where it happened but not its
     // message, which may quote a request's data; the request's span adds its id.
     std::panic::set_hook(Box::new(|info| {
@@ -22,8 +33,13 @@ async fn main() -> ExitCode {
             .unwrap_or_default();
         tracing::error!(location, "panic");
     }));
-    let cli = cockpit_gateway::cli::Cli::parse();
-    match cockpit_gateway::cli::run(cli).await {
+    let result = cockpit_gateway::cli::run(cli).await;
+    if let Some(traces) = traces {
+        // What the last requests left is sent before the process ends.
+        let _ =
+            tokio::task::spawn_blocking(move || cockpit_gateway::telemetry::shutdown(traces)).await;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -33,27 +49,33 @@ async fn main() -> ExitCode {
 }
 
 /// JSON lines for machines, or readable lines in a terminal; `COCKPIT_LOG_FORMAT=json|pretty`
-/// overrides. The level follows `RUST_LOG` (default `info`).
-fn init_logging() {
+/// overrides. The level follows `RUST_LOG` (default `info`). With `traces`, spans are also
+/// exported (see `telemetry`); the log never shows those spans.
+fn init_logging(traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into())
+        .add_directive(
+            format!("{}=off", cockpit_gateway::telemetry::TARGET)
+                .parse()
+                .expect("a directive"),
+        );
     let json = match std::env::var("COCKPIT_LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("pretty") => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder
-            .json()
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json()
             .flatten_event(true)
             // The request's span (its id, method and route) on every line logged inside it.
             .with_current_span(true)
             .with_span_list(false)
-            .init();
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.init();
-    }
+        fmt.with_filter(filter).boxed()
+    };
+    let otel = traces.map(cockpit_gateway::telemetry::layer);
+    tracing_subscriber::registry().with(fmt).with(otel).init();
 }

@@ -72,7 +72,7 @@ pub fn document_shape(document: &str) -> DocumentShape {
 
 /// Names and numbers (a number's `.`, `-`, `+` and exponent run into it harmlessly: only
 /// the count matters, and a run counts once).
-fn is_word_byte(b: u8) -> bool {
+pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+')
 }
 
@@ -87,7 +87,7 @@ fn utf8_len(first: u8) -> usize {
 
 /// From just after an opening `"`: past the closing quote, or to the end of the line, where
 /// the grammar ends (and the parser rejects) an unterminated string.
-fn skip_string(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_string(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() {
         match bytes[i] {
             b'"' => return i + 1,
@@ -100,7 +100,7 @@ fn skip_string(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// From just after an opening `"""`: past the closing `"""`.
-fn skip_block_string(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_block_string(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() {
         if bytes[i..].starts_with(b"\\\"\"\"") {
             i += 4;

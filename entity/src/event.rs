@@ -23,6 +23,8 @@ pub struct Model {
     /// The API key's display prefix (`kros_test_ab12`), never the key.
     pub actor_key_prefix: Option<String>,
     pub request_id: Option<String>,
+    /// The W3C `traceparent` of the write that recorded it, when traces are exported.
+    pub trace_parent: Option<String>,
     pub occurred_at: DateTimeUtc,
     /// `{"before": …, "after": …}`: the object's fields (those that changed, for an update),
     /// secrets shown only as whether they are set.

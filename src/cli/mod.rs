@@ -16,9 +16,11 @@ use crate::startup::StartupError;
 
 mod args;
 mod commands;
+mod telemetry;
 
 pub use args::*;
 pub use commands::*;
+pub use telemetry::TracingArgs;
 
 #[derive(Parser)]
 #[command(
@@ -94,6 +96,8 @@ pub struct Cli {
     pub events: EventArgs,
     #[command(flatten)]
     pub trusted: TrustedArgs,
+    #[command(flatten)]
+    pub tracing: TracingArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -12,7 +12,10 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 
+use tracing::Instrument as _;
+
 use crate::breaker::{Breaker, Permit};
+use crate::telemetry::db::statement_span;
 
 /// The embedded default: a SQLite file in the working directory, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cockpit.db?mode=rwc";
@@ -324,19 +327,31 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        through!(self, conn => conn.execute_raw(stmt).await)
+        let span = statement_span(stmt.db_backend, &stmt.sql);
+        async { through!(self, conn => conn.execute_raw(stmt).await) }
+            .instrument(span)
+            .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        through!(self, conn => conn.execute_unprepared(sql).await)
+        let span = statement_span(self.get_database_backend(), sql);
+        async { through!(self, conn => conn.execute_unprepared(sql).await) }
+            .instrument(span)
+            .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        through!(self, conn => conn.query_one_raw(stmt).await)
+        let span = statement_span(stmt.db_backend, &stmt.sql);
+        async { through!(self, conn => conn.query_one_raw(stmt).await) }
+            .instrument(span)
+            .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        through!(self, conn => conn.query_all_raw(stmt).await)
+        let span = statement_span(stmt.db_backend, &stmt.sql);
+        async { through!(self, conn => conn.query_all_raw(stmt).await) }
+            .instrument(span)
+            .await
     }
 }
 
@@ -356,7 +371,11 @@ pub async fn query_one<M: FromQueryResult>(
             return row.map(|row| M::from_query_result(&row, "")).transpose();
         }
     };
-    let row = pool.guarded(fetch_optional(&pool.conn, statement)).await?;
+    let span = statement_span(statement.db_backend, &statement.sql);
+    let row = pool
+        .guarded(fetch_optional(&pool.conn, statement))
+        .instrument(span)
+        .await?;
     row.map(|row| M::from_query_result(&row, "")).transpose()
 }
 

@@ -143,8 +143,11 @@ async fn run<T: Send + 'static>(
     let cursors = services.cursors.clone();
     let delivered = ctx.data_opt::<LastDelivered>().cloned();
     let stream = live::subscribe(&services.hub, watch).await.gql()?;
+    let subscription = tracing::Span::current();
     Ok(stream.map(move |item| match item {
         Ok(event) => {
+            let _delivering =
+                crate::telemetry::events::delivery_span(&subscription, &event.event).entered();
             if let Some(delivered) = &delivered {
                 delivered.put(cursors.of(&event.event));
             }

@@ -173,15 +173,22 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             .get::<axum::extract::MatchedPath>()
             .map(axum::extract::MatchedPath::as_str),
     );
+    let server = crate::telemetry::http::server_span(method, route, req.headers());
     // Everything logged while the request runs carries its id, method and route.
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        method,
-        route
-    );
+    let span = server.in_scope(|| {
+        tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or_default(),
+            method,
+            route
+        )
+    });
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = next
+        .run(req)
+        .instrument(span.clone())
+        .instrument(server.clone())
+        .await;
     let elapsed = started.elapsed();
     response.headers_mut().insert(REQUEST_ID, id.clone());
     let mut outcome = response
@@ -196,6 +203,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         outcome.error_codes.clone_from(&codes.0);
     }
     let status = response.status().as_u16();
+    crate::telemetry::http::answered(&server, status);
     state
         .metrics
         .record(method, route, status, elapsed, &outcome.error_codes);

@@ -43,6 +43,7 @@ mod stream_tickets;
 mod subscriptions;
 mod tenancy;
 mod times;
+mod traces;
 mod transports;
 mod trusted;
 mod validation;

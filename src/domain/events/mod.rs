@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{Actor, Credential, DomainError};
 use crate::db::Db;
+use tracing::Instrument as _;
 
 mod cursor;
 pub mod live;
@@ -54,6 +55,8 @@ pub struct Event {
     pub actor_id: Option<String>,
     pub actor_key_prefix: Option<String>,
     pub request_id: Option<String>,
+    /// The `traceparent` of the write that recorded it (see `telemetry`).
+    pub trace_parent: Option<String>,
     pub occurred_at: DateTime<Utc>,
     /// The object's fields before the change (only those that changed, for an update).
     pub before: Option<Value>,
@@ -76,6 +79,7 @@ impl From<event::Model> for Event {
             actor_id: m.actor_id,
             actor_key_prefix: m.actor_key_prefix,
             request_id: m.request_id,
+            trace_parent: m.trace_parent,
             occurred_at: m.occurred_at,
         }
     }
@@ -187,6 +191,9 @@ pub async fn record(
             (kind, Some(id), prefix, actor.request_id.clone())
         }
     };
+    // The span whose context the events carry to whoever delivers them.
+    let span = tracing::info_span!(target: crate::telemetry::TARGET, "record events");
+    let trace_parent = crate::telemetry::traceparent_of(&span);
     let occurred_at = entity::now();
     let rows = changes.into_iter().map(|change| {
         let mut data = Map::new();
@@ -207,11 +214,15 @@ pub async fn record(
             actor_id: Set(actor_id.clone()),
             actor_key_prefix: Set(actor_key_prefix.clone()),
             request_id: Set(request_id.clone()),
+            trace_parent: Set(trace_parent.clone()),
             occurred_at: Set(occurred_at),
             data: Set(Value::Object(data)),
         }
     });
-    event::Entity::insert_many(rows).exec(txn).await?;
+    event::Entity::insert_many(rows)
+        .exec(txn)
+        .instrument(span)
+        .await?;
     Ok(())
 }
 

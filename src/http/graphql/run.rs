@@ -4,6 +4,7 @@
 
 use async_graphql::parser::types::OperationType;
 use axum::http::StatusCode;
+use tracing::Instrument as _;
 
 use super::super::AppState;
 use super::super::error::ApiError;
@@ -37,10 +38,17 @@ pub(super) async fn run_ready(
     arrival: Arrival,
     streams: Streams,
 ) -> Result<Outcome, ApiError> {
+    let span = crate::telemetry::graphql::operation_span(
+        ready.operation_type,
+        ready.operation_name.as_deref(),
+        &ready.request.query,
+    );
     if ready.operation_type == OperationType::Subscription {
-        return stream::subscribe(state, ready, caller, arrival, streams).await;
+        return stream::subscribe(state, ready, caller, arrival, streams)
+            .instrument(span)
+            .await;
     }
-    let (status, answer) = execute(state, ready, arrival).await?;
+    let (status, answer) = execute(state, ready, arrival).instrument(span).await?;
     Ok(Outcome::Answered(status, answer))
 }
 
