@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::config::{TraceSampler, TracingSettings};
+use crate::telemetry::{TraceSampler, TracingSettings};
 
 /// Traces exported over OTLP (HTTP, protobuf); off unless an endpoint is given.
 #[derive(Debug, Args)]

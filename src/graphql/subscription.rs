@@ -146,8 +146,7 @@ async fn run<T: Send + 'static>(
     let subscription = tracing::Span::current();
     Ok(stream.map(move |item| match item {
         Ok(event) => {
-            let _delivering =
-                crate::telemetry::events::delivery_span(&subscription, &event.event).entered();
+            let _delivering = event.event.delivery_span(&subscription).entered();
             if let Some(delivered) = &delivered {
                 delivered.put(cursors.of(&event.event));
             }

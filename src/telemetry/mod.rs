@@ -8,19 +8,19 @@ use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-pub use crate::config::{TraceSampler, TracingSettings};
-
 pub mod db;
 mod document;
 pub mod events;
 pub mod graphql;
 pub mod http;
 mod propagation;
+mod settings;
 #[cfg(test)]
 mod tests;
 
 pub use document::stripped;
 pub use propagation::{Carrier, continue_from, link_to, traceparent_of};
+pub use settings::{TraceSampler, TracingSettings};
 
 /// The target of the spans exported (HTTP server, GraphQL operation, database, event
 /// delivery): the log lines never show them, and the exporter sees no other span or event.

@@ -85,6 +85,14 @@ impl From<event::Model> for Event {
     }
 }
 
+impl Event {
+    /// The span that delivers this event under `subscription`, linked to its write.
+    pub fn delivery_span(&self, subscription: &tracing::Span) -> tracing::Span {
+        let stored = sea_orm::ActiveEnum::to_value(&self.r#type);
+        crate::telemetry::events::delivery_span(subscription, &stored, self.trace_parent.as_deref())
+    }
+}
+
 /// Who made a change.
 #[derive(Debug, Clone, Copy)]
 pub enum Author<'a> {
