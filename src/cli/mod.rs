@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtSettings;
-use crate::config::{Config, EventSettings, Limits};
+use crate::config::{Config, EventSettings, Limits, UsageSettings};
 use crate::domain::provider::{PROVIDERS, SipDomains};
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::ratelimit::RateLimitSettings;
@@ -94,6 +94,8 @@ pub struct Cli {
     pub events: EventArgs,
     #[command(flatten)]
     pub trusted: TrustedArgs,
+    #[command(flatten)]
+    pub usage: UsageArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -137,6 +139,7 @@ impl Cli {
             },
             events: self.events.settings(),
             trusted_documents: self.trusted.settings(),
+            usage: self.usage.settings(),
             fault_injection: false,
         }
     }

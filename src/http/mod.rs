@@ -3,6 +3,7 @@
 mod apq;
 mod auth;
 mod body;
+pub mod client;
 pub mod error;
 mod graphiql;
 mod graphql;
@@ -129,7 +130,7 @@ pub fn build_app(
             "the app is built on the database pool, not on a unit of work".to_owned(),
         ));
     };
-    let metrics = Metrics::default();
+    let metrics = Metrics::new(config.usage.max_client_names);
     let limiter = RateLimiter::new(&config.rate_limit, metrics.rate_limit_fallbacks())
         .map_err(StartupError::Config)?;
     let idempotent_storage = idempotency::storage_limiter(config, &metrics)?;

@@ -7,6 +7,7 @@ mod api_keys;
 mod apq;
 mod auth;
 mod cli;
+mod clients;
 mod concurrency;
 mod crud;
 mod cursors;
