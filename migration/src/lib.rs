@@ -15,6 +15,7 @@ mod m20261202_000010_create_idempotency_keys;
 mod m20261203_000011_round_endpoint_times_to_milliseconds;
 mod m20261210_000012_add_event_ids;
 mod m20261211_000013_create_stream_tickets;
+mod m20261215_000014_create_field_usage;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_round_endpoint_times_to_milliseconds::Migration),
             Box::new(m20261210_000012_add_event_ids::Migration),
             Box::new(m20261211_000013_create_stream_tickets::Migration),
+            Box::new(m20261215_000014_create_field_usage::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! Clients name themselves (`graphql-client-name`, `apollographql-client-name`, or the same
 //! keys in `connection_init`): the name is in the log line and the metrics, bounded.
 
-use cockpit_gateway::domain::Mode;
+use cockpit_gateway::domain::{Mode, usage};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -107,4 +107,110 @@ async fn the_log_line_names_the_client_and_its_version() {
     assert_eq!(line["client_version"], "1.2.3", "{line}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A gateway writing field usage every 100 ms, over `db` when given.
+async fn writing_often(backend: Backend, db: Option<TestDb>) -> TestApp {
+    let mut builder = TestApp::builder(backend)
+        .with_config(|c| c.usage.flush_interval = std::time::Duration::from_millis(100));
+    if let Some(db) = db {
+        builder = builder.on(db);
+    }
+    builder.spawn().await.expect(POSTGRES_UNSET)
+}
+
+/// Lists endpoints as `app`'s own organization, naming the client `name` when given.
+async fn list_endpoints(app: &TestApp, name: Option<&str>) {
+    let headers: Vec<(&str, &str)> = name
+        .map(|n| ("graphql-client-name", n))
+        .into_iter()
+        .collect();
+    let auth = format!("Bearer {}", app.org.key(Mode::Test));
+    let mut all = vec![("authorization", auth.as_str())];
+    all.extend(headers);
+    app.post(&all, json!({ "query": "{ endpoints { totalCount } }" }))
+        .await
+        .assert_ok();
+}
+
+/// The clients of `Query.endpoints` today, once they are `expected` (within 5 s).
+async fn wait_for_usage(app: &TestApp, expected: &[(&str, i64)]) {
+    let expected: Vec<(String, i64)> = expected
+        .iter()
+        .map(|(name, count)| ((*name).to_owned(), *count))
+        .collect();
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = usage::clients_of(&app.db, "Query.endpoints", 1)
+            .await
+            .expect("read field usage")
+            .into_iter()
+            .map(|u| (u.client_name, u.count))
+            .collect();
+        if found == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("field usage is {found:?}, not {expected:?}");
+}
+
+async fn field_usage_is_written_by_client_and_read_back(backend: Backend) {
+    let app = writing_often(backend, None).await;
+    for _ in 0..3 {
+        list_endpoints(&app, Some("dashboard")).await;
+    }
+    list_endpoints(&app, None).await;
+    wait_for_usage(&app, &[("dashboard", 3), ("unknown", 1)]).await;
+    let totals = usage::clients_of(&app.db, "EndpointConnection.totalCount", 30)
+        .await
+        .expect("read field usage");
+    assert_eq!(totals.iter().map(|u| u.count).sum::<i64>(), 4);
+    // Introspection and `__typename` are no field of the schema's.
+    assert!(
+        usage::clients_of(&app.db, "Query.__typename", 30)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn field_usage_is_written_by_client_and_read_back_on_sqlite() {
+    field_usage_is_written_by_client_and_read_back(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn field_usage_is_written_by_client_and_read_back_on_postgres() {
+    field_usage_is_written_by_client_and_read_back(Backend::Postgres).await;
+}
+
+async fn field_usage_survives_a_restart_and_processes_add_up(backend: Backend) {
+    let first = writing_often(backend, None).await;
+    list_endpoints(&first, Some("ios")).await;
+    list_endpoints(&first, Some("ios")).await;
+    wait_for_usage(&first, &[("ios", 2)]).await;
+    // A gateway started again on the same database (the first one keeps it: its drop would
+    // remove it) starts from nothing in memory, and reads what the first wrote.
+    let again = writing_often(backend, Some(first.test_db.shared())).await;
+    wait_for_usage(&again, &[("ios", 2)]).await;
+    // And two at once add up.
+    let other = writing_often(backend, Some(again.test_db.shared())).await;
+    list_endpoints(&again, Some("ios")).await;
+    list_endpoints(&other, Some("ios")).await;
+    list_endpoints(&other, Some("android")).await;
+    wait_for_usage(&again, &[("ios", 4), ("android", 1)]).await;
+    drop(first);
+}
+
+#[tokio::test]
+async fn field_usage_survives_a_restart_and_processes_add_up_on_sqlite() {
+    field_usage_survives_a_restart_and_processes_add_up(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn field_usage_survives_a_restart_and_processes_add_up_on_postgres() {
+    field_usage_survives_a_restart_and_processes_add_up(Backend::Postgres).await;
 }
