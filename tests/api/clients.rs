@@ -214,3 +214,43 @@ async fn field_usage_survives_a_restart_and_processes_add_up_on_sqlite() {
 async fn field_usage_survives_a_restart_and_processes_add_up_on_postgres() {
     field_usage_survives_a_restart_and_processes_add_up(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn field_usage_is_written_when_the_gateway_stops() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite");
+    let (mut child, address) =
+        serve_process(&db, &[("COCKPIT_FIELD_USAGE_FLUSH_SECONDS", "3600")]).await;
+    let store = cockpit_gateway::db::Db::from(
+        cockpit_gateway::db::connect(&db.url)
+            .await
+            .expect("connect"),
+    );
+    let org = TestApp::make_org(&store, "Stopping").await;
+    let res = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .bearer_auth(org.key(Mode::Test))
+        .header("graphql-client-name", "cli")
+        .json(&json!({ "query": "{ endpoints { totalCount } }" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let exited = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(exited.success(), "{exited}");
+    let usage = usage::clients_of(&store, "Query.endpoints", 1)
+        .await
+        .expect("read field usage");
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!((usage[0].client_name.as_str(), usage[0].count), ("cli", 1));
+}
