@@ -81,7 +81,7 @@ pub async fn clients_of(
             count: count.unwrap_or(0),
         })
         .collect();
-    usage.sort_by(|a, b| b.count.cmp(&a.count));
+    usage.sort_by_key(|u| std::cmp::Reverse(u.count));
     Ok(usage)
 }
 

@@ -24,9 +24,12 @@ const MAX_PAIRS: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct UsageClient(pub Arc<str>);
 
-/// The counts not yet written, by (coordinate, client).
+/// Counts by (coordinate, client).
+type Counts = HashMap<(Arc<str>, Arc<str>), u64>;
+
+/// The counts not yet written.
 #[derive(Default)]
-pub struct Tally(Mutex<HashMap<(Arc<str>, Arc<str>), u64>>);
+pub struct Tally(Mutex<Counts>);
 
 impl Tally {
     /// Adds one operation's counts for `client`.
@@ -43,12 +46,12 @@ impl Tally {
     }
 
     /// Takes every count, leaving none.
-    fn take(&self) -> HashMap<(Arc<str>, Arc<str>), u64> {
+    fn take(&self) -> Counts {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Puts back counts a write failed to store, for the next one.
-    fn restore(&self, counts: HashMap<(Arc<str>, Arc<str>), u64>) {
+    fn restore(&self, counts: Counts) {
         for ((coordinate, client), count) in counts {
             self.add(&client, [(coordinate.to_string(), count)]);
         }
