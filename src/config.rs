@@ -93,6 +93,28 @@ impl Default for EventSettings {
     }
 }
 
+/// Client names and field usage: how many names label the metrics, how often usage counted in
+/// memory is written to the database, and how long it is kept there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSettings {
+    /// Distinct client names kept as labels; later ones are counted as `other`.
+    pub max_client_names: usize,
+    /// How often field usage is written (and once more at shutdown).
+    pub flush_interval: Duration,
+    /// Days of field usage kept; older days are deleted by the retention sweep.
+    pub retention_days: u32,
+}
+
+impl Default for UsageSettings {
+    fn default() -> Self {
+        Self {
+            max_client_names: 50,
+            flush_interval: Duration::from_secs(60),
+            retention_days: 30,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -117,6 +139,7 @@ pub struct Config {
     pub events: EventSettings,
     /// Trusted documents (persisted operations): the manifest and its mode.
     pub trusted_documents: TrustedSettings,
+    pub usage: UsageSettings,
     /// Tests only (no flag sets it): mounts `POST /__fault/panic`, which charges the caller's
     /// bucket 10 points and then panics, to show what a panicking handler leaves behind.
     #[doc(hidden)]
@@ -143,6 +166,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("events", &self.events)
             .field("trusted_documents", &self.trusted_documents)
+            .field("usage", &self.usage)
             .finish()
     }
 }
@@ -175,6 +199,7 @@ mod tests {
             trusted_proxies: Default::default(),
             events: Default::default(),
             trusted_documents: Default::default(),
+            usage: UsageSettings::default(),
             fault_injection: false,
         };
         let shown = format!("{config:?}");

@@ -1,6 +1,9 @@
 //! Prometheus metrics: requests, errors by code, latency, database pool use, open
-//! subscriptions, and whether the dependencies that may fail (Redis, the JWKS host) answer.
+//! subscriptions, requests by client name, and whether the dependencies that may fail (Redis,
+//! the JWKS host) answer.
 
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -34,6 +37,11 @@ struct PoolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    client: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DependencyLabels {
     dependency: &'static str,
 }
@@ -49,6 +57,8 @@ pub struct Metrics {
     subscriptions: Gauge,
     dependency_up: Family<DependencyLabels, Gauge>,
     rate_limit_fallbacks: Counter,
+    client_requests: Family<ClientLabels, Counter>,
+    client_names: ClientNames,
 }
 
 fn latency_histogram() -> Histogram {
@@ -58,6 +68,13 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(crate::config::UsageSettings::default().max_client_names)
+    }
+}
+
+impl Metrics {
+    /// The metrics, labelling requests with the first `max_client_names` client names seen.
+    pub fn new(max_client_names: usize) -> Self {
         let mut registry = Registry::with_prefix("cockpit");
         let requests = Family::<RequestLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
@@ -66,6 +83,12 @@ impl Default for Metrics {
         let subscriptions = Gauge::default();
         let dependency_up = Family::<DependencyLabels, Gauge>::default();
         let rate_limit_fallbacks = Counter::default();
+        let client_requests = Family::<ClientLabels, Counter>::default();
+        registry.register(
+            "client_requests",
+            "HTTP requests and WebSocket operations, by the name the client gives (`other` past --max-client-names names, `unknown` for none)",
+            client_requests.clone(),
+        );
         registry.register(
             "dependency_up",
             "Whether a configured dependency answered its last call (1) or is failing (0)",
@@ -106,7 +129,55 @@ impl Default for Metrics {
             subscriptions,
             dependency_up,
             rate_limit_fallbacks,
+            client_requests,
+            client_names: ClientNames::new(max_client_names),
         }
+    }
+}
+
+/// The names clients give, as labels: the first `max` distinct names are kept, later ones
+/// are `other`, and no name is `unknown`, so clients can't grow the label set without limit.
+pub struct ClientNames {
+    max: usize,
+    seen: RwLock<HashSet<Arc<str>>>,
+    other: Arc<str>,
+    unknown: Arc<str>,
+}
+
+impl ClientNames {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            seen: RwLock::default(),
+            other: Arc::from("other"),
+            unknown: Arc::from("unknown"),
+        }
+    }
+
+    /// The label of a client's name.
+    pub fn label(&self, name: Option<&str>) -> Arc<str> {
+        let Some(name) = name else {
+            return self.unknown.clone();
+        };
+        let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = seen.get(name) {
+            return known.clone();
+        }
+        let full = seen.len() >= self.max;
+        drop(seen);
+        if full {
+            return self.other.clone();
+        }
+        let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = seen.get(name) {
+            return known.clone();
+        }
+        if seen.len() >= self.max {
+            return self.other.clone();
+        }
+        let label: Arc<str> = Arc::from(name);
+        seen.insert(label.clone());
+        label
     }
 }
 
@@ -162,6 +233,18 @@ impl Metrics {
                 .get_or_create(&ErrorLabels { code: code.clone() })
                 .inc();
         }
+    }
+
+    /// The label of a client's name (see [`ClientNames`]).
+    pub fn client_label(&self, name: Option<&str>) -> Arc<str> {
+        self.client_names.label(name)
+    }
+
+    /// Counts a request (or WebSocket operation) of the client labelled `client`.
+    pub fn record_client(&self, client: Arc<str>) {
+        self.client_requests
+            .get_or_create(&ClientLabels { client })
+            .inc();
     }
 
     /// The counter the rate limiter adds its fallbacks to.

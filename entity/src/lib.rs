@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod endpoint;
 pub mod enums;
 pub mod event;
+pub mod field_usage;
 pub mod idempotency_key;
 pub mod organization;
 pub mod organization_member;

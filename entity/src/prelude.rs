@@ -3,6 +3,7 @@
 pub use crate::api_key::Entity as ApiKey;
 pub use crate::endpoint::Entity as Endpoint;
 pub use crate::event::Entity as Event;
+pub use crate::field_usage::Entity as FieldUsage;
 pub use crate::organization::Entity as Organization;
 pub use crate::organization_member::Entity as OrganizationMember;
 pub use crate::phone_number::Entity as PhoneNumber;

@@ -16,6 +16,7 @@ mod m20261203_000011_round_endpoint_times_to_milliseconds;
 mod m20261210_000012_add_event_ids;
 mod m20261211_000013_create_stream_tickets;
 mod m20261220_000014_add_event_trace_parents;
+mod m20261221_000015_create_field_usage;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000012_add_event_ids::Migration),
             Box::new(m20261211_000013_create_stream_tickets::Migration),
             Box::new(m20261220_000014_add_event_trace_parents::Migration),
+            Box::new(m20261221_000015_create_field_usage::Migration),
         ]
     }
 }

@@ -324,3 +324,28 @@ impl TrustedArgs {
         }
     }
 }
+
+/// Client names and field usage.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Distinct client names (`graphql-client-name`, `apollographql-client-name`) the metrics
+    /// and field usage keep; later names are counted as `other`.
+    #[arg(long, env = "COCKPIT_MAX_CLIENT_NAMES", default_value_t = UsageSettings::default().max_client_names, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000), global = true)]
+    pub max_client_names: usize,
+    /// Seconds between writes of the field usage counted in memory (and once at shutdown).
+    #[arg(long, env = "COCKPIT_FIELD_USAGE_FLUSH_SECONDS", default_value_t = UsageSettings::default().flush_interval.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub field_usage_flush_seconds: u64,
+    /// Days of field usage kept; older days are deleted by the retention sweep.
+    #[arg(long, env = "COCKPIT_FIELD_USAGE_RETENTION_DAYS", default_value_t = UsageSettings::default().retention_days, value_parser = clap::value_parser!(u32).range(1..=3_650), global = true)]
+    pub field_usage_retention_days: u32,
+}
+
+impl UsageArgs {
+    pub fn settings(&self) -> UsageSettings {
+        UsageSettings {
+            max_client_names: self.max_client_names,
+            flush_interval: std::time::Duration::from_secs(self.field_usage_flush_seconds),
+            retention_days: self.field_usage_retention_days,
+        }
+    }
+}

@@ -2,12 +2,13 @@
 //! organizations, API keys and phone numbers.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtSettings;
-use crate::config::{Config, EventSettings, Limits};
+use crate::config::{Config, EventSettings, Limits, UsageSettings};
 use crate::domain::provider::{PROVIDERS, SipDomains};
 use crate::domain::{DomainError, Mode, Role, api_keys, members, organizations, phone_numbers};
 use crate::ratelimit::RateLimitSettings;
@@ -98,6 +99,8 @@ pub struct Cli {
     pub trusted: TrustedArgs,
     #[command(flatten)]
     pub tracing: TracingArgs,
+    #[command(flatten)]
+    pub usage: UsageArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -141,6 +144,7 @@ impl Cli {
             },
             events: self.events.settings(),
             trusted_documents: self.trusted.settings(),
+            usage: self.usage.settings(),
             fault_injection: false,
         }
     }
@@ -204,7 +208,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => {
             let signals = signals.expect("installed for `serve` above");
             // Everything the configuration can refuse is refused before the port is taken.
-            let app = crate::build_app(&config, store.clone(), secrets, signals.hangups())?;
+            let app = crate::http::build(&config, store.clone(), secrets, signals.hangups())?;
             let listener =
                 tokio::net::TcpListener::bind(config.listen)
                     .await
@@ -214,9 +218,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     })?;
             let addr = listener.local_addr().map_err(CliError::Serve)?;
             tracing::info!(%addr, "cockpit-gateway listening; GraphQL at http://{addr}/graphql");
-            crate::serve(listener, app, config.server.clone(), &signals)
+            crate::serve(listener, app.router, config.server.clone(), &signals)
                 .await
                 .map_err(CliError::Serve)?;
+            // The app is gone with the server: its field usage is written a last time.
+            app.usage_written.wait(Duration::from_secs(5)).await;
             db.close().await.ok();
         }
         Command::Org(OrgCommand::Create { name }) => {

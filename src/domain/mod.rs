@@ -18,6 +18,7 @@ pub mod sip_uri;
 pub mod stream_tickets;
 pub mod text;
 pub mod time;
+pub mod usage;
 pub mod webhook_host;
 
 pub use access::{Actor, Credential};

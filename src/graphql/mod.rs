@@ -8,6 +8,7 @@ pub mod mutation;
 pub mod query;
 pub mod subscription;
 pub mod types;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -35,13 +36,24 @@ pub struct Services {
 
 /// The schema. `ValidationMode::Fast` leaves out the rules a document passes or fails by its
 /// text alone, for documents that passed them already (see `analysis::InputTypes`).
-pub fn build_schema(services: Services, limits: &Limits, mode: ValidationMode) -> AppSchema {
+/// The schema, counting the fields each operation resolves into `usage`.
+pub fn build_schema(
+    services: Services,
+    limits: &Limits,
+    mode: ValidationMode,
+    usage: &Arc<usage::Tally>,
+) -> AppSchema {
+    let deprecations = Arc::new(std::sync::OnceLock::new());
     let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         subscription::Subscription,
     )
     .data(services)
+    .extension(usage::FieldUsageExtension {
+        tally: usage.clone(),
+        deprecations: deprecations.clone(),
+    })
     .validation_mode(mode);
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -49,7 +61,9 @@ pub fn build_schema(services: Services, limits: &Limits, mode: ValidationMode) -
     if !limits.suggestions {
         builder = builder.disable_suggestions();
     }
-    builder.finish()
+    let schema = builder.finish();
+    let _ = deprecations.set(usage::Deprecations::from_sdl(&schema.sdl()));
+    schema
 }
 
 /// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it, with the

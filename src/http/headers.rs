@@ -2,7 +2,12 @@
 //! that reads or writes one uses its constant here, and CORS allows browsers to send exactly
 //! `REQUEST` and to read exactly `RESPONSE`.
 
-use axum::http::{HeaderName, header};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::startup::StartupError;
 
 /// An API key, instead of `Authorization: Bearer …`.
 pub const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -70,4 +75,48 @@ pub const RESPONSE: [HeaderName; 9] = [
 /// the representation shows.
 pub fn etag_of(version: chrono::DateTime<chrono::Utc>) -> String {
     format!("\"{}\"", version.timestamp_millis())
+}
+
+/// A response to an origin CORS doesn't allow says nothing of what an allowed one may do
+/// (the CORS layer lists methods and headers to any preflight).
+pub(super) fn only_for_an_allowed_origin<B>(
+    mut response: axum::http::Response<B>,
+) -> axum::http::Response<B> {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+        ] {
+            headers.remove(name);
+        }
+    }
+    response
+}
+
+/// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
+pub(super) fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers(REQUEST)
+        .expose_headers(RESPONSE)
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return Ok(Some(layer.allow_origin(AllowOrigin::any())));
+    }
+    let values = origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o).map_err(|_| {
+                StartupError::Config(format!("CORS origin {o:?} is not a valid origin"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
 }

@@ -4,6 +4,7 @@ mod apq;
 mod auth;
 mod body;
 mod budget;
+pub mod client;
 pub mod error;
 mod graphiql;
 mod graphql;
@@ -18,13 +19,11 @@ pub mod trusted;
 
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use async_graphql::ValidationMode;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
@@ -35,7 +34,6 @@ use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::Authenticator;
@@ -43,6 +41,7 @@ use crate::config::{Config, Limits};
 use crate::domain::endpoints;
 use crate::domain::events::Hub;
 use crate::domain::secrets::SecretBox;
+use crate::graphql::usage::{Flusher, Tally, UsageWritten};
 use crate::graphql::{AppSchema, Services, build_schema};
 use crate::metrics::Metrics;
 use crate::notices::Notices;
@@ -102,6 +101,8 @@ pub struct Shared {
     /// What the process hears from the others (kept for as long as the app lives).
     _notices: Notices,
     _retention: Retention,
+    /// Writes field usage; its last write is when the app goes.
+    _usage: Flusher,
     _trusted_reload: Option<AbortOnDrop>,
 }
 
@@ -124,13 +125,29 @@ pub fn build_app(
     secrets: SecretBox,
     hangups: crate::signals::Hangups,
 ) -> Result<Router, StartupError> {
+    build(config, store, secrets, hangups).map(|app| app.router)
+}
+
+/// The application, and what tells when its field usage is last written once it is dropped.
+pub struct App {
+    pub router: Router,
+    pub usage_written: UsageWritten,
+}
+
+/// `build_app`, with the means to wait for its last write of field usage after serving.
+pub fn build(
+    config: &Config,
+    store: Db,
+    secrets: SecretBox,
+    hangups: crate::signals::Hangups,
+) -> Result<App, StartupError> {
     // The pool under the app's `Db`, for health checks, metrics, notices and retention.
     let Some(db) = store.connection().cloned() else {
         return Err(StartupError::Config(
             "the app is built on the database pool, not on a unit of work".to_owned(),
         ));
     };
-    let metrics = Metrics::default();
+    let metrics = Metrics::new(config.usage.max_client_names);
     let limiter = RateLimiter::new(&config.rate_limit, metrics.rate_limit_fallbacks())
         .map_err(StartupError::Config)?;
     let idempotent_storage = idempotency::storage_limiter(config, &metrics)?;
@@ -159,8 +176,20 @@ pub fn build_app(
         hub,
         cursors,
     };
-    let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
-    let schema_for_validated = build_schema(services.clone(), &config.limits, ValidationMode::Fast);
+    let tally = Arc::new(Tally::default());
+    let schema = build_schema(
+        services.clone(),
+        &config.limits,
+        ValidationMode::Strict,
+        &tally,
+    );
+    let schema_for_validated = build_schema(
+        services.clone(),
+        &config.limits,
+        ValidationMode::Fast,
+        &tally,
+    );
+    let (usage, usage_written) = Flusher::start(store.clone(), tally, config.usage.flush_interval);
     let schema_shape = Arc::new(crate::graphql::analysis::SchemaShape::from_sdl(
         &schema.sdl(),
     ));
@@ -189,7 +218,8 @@ pub fn build_app(
         ),
         server_limits: config.server.clone(),
         _notices: notices,
-        _retention: Retention::start(db.clone(), &config.events),
+        _retention: Retention::start(db.clone(), &config.events, config.usage.retention_days),
+        _usage: usage,
         pool: db,
     }));
     let mut graphql_routes = Router::new()
@@ -222,7 +252,7 @@ pub fn build_app(
         ))
         .merge(transport(rest_routes, Transport::Rest, &state, config))
         .with_state(state.clone());
-    let cors = cors_layer(&config.cors_origins)?;
+    let cors = headers::cors_layer(&config.cors_origins)?;
     // One layer made of the stack, not a layer each: the router boxes and clones a route's
     // service once per layer it was given, for every request.
     let layers = ServiceBuilder::new()
@@ -230,7 +260,7 @@ pub fn build_app(
         .layer(middleware::from_fn_with_state(state, ops::observe))
         .option_layer(
             cors.is_some()
-                .then(|| MapResponseLayer::new(only_for_an_allowed_origin)),
+                .then(|| MapResponseLayer::new(headers::only_for_an_allowed_origin)),
         )
         .option_layer(cors)
         // gzip or brotli when the client accepts them, for bodies worth it (GraphiQL's
@@ -255,7 +285,10 @@ pub fn build_app(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
-    Ok(router.layer(layers))
+    Ok(App {
+        router: router.layer(layers),
+        usage_written,
+    })
 }
 
 /// The steps every request of a transport takes before its handler, in the order they run:
@@ -352,46 +385,4 @@ async fn client_addr(
         req.extensions_mut().insert(ClientAddr(client));
     }
     next.run(req).await
-}
-
-/// A response to an origin CORS doesn't allow says nothing of what an allowed one may do
-/// (the CORS layer lists methods and headers to any preflight).
-fn only_for_an_allowed_origin<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
-    let headers = response.headers_mut();
-    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        for name in [
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            header::ACCESS_CONTROL_MAX_AGE,
-        ] {
-            headers.remove(name);
-        }
-    }
-    response
-}
-
-/// Browsers may call from these origins (`*` for any); no CORS headers when there are none.
-fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartupError> {
-    if origins.is_empty() {
-        return Ok(None);
-    }
-    let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers(headers::REQUEST)
-        .expose_headers(headers::RESPONSE)
-        .max_age(Duration::from_secs(600));
-    if origins.iter().any(|o| o == "*") {
-        return Ok(Some(layer.allow_origin(AllowOrigin::any())));
-    }
-    let values = origins
-        .iter()
-        .map(|o| {
-            HeaderValue::from_str(o).map_err(|_| {
-                StartupError::Config(format!("CORS origin {o:?} is not a valid origin"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use tracing::Instrument as _;
 
 use super::AppState;
+use super::client::ClientApp;
 use super::error::{ApiError, Envelope, Transport};
 use super::media::Media;
 use crate::code::Code;
@@ -160,12 +161,15 @@ fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
         })
 }
 
-/// Gives each request an `x-request-id` (echoed in the response), records its metrics and
-/// logs one line: method, route, status, duration, operation — never the query string,
-/// headers, variables or body, which may hold credentials or secrets.
+/// Gives each request an `x-request-id` (echoed in the response), reads the name the client
+/// gives itself (kept on the request for the handlers), records its metrics and logs one line:
+/// method, route, status, duration, operation, client — never the query string, headers,
+/// variables or body, which may hold credentials or secrets.
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = request_id(req.headers().get(&REQUEST_ID));
     req.headers_mut().insert(REQUEST_ID, id.clone());
+    let app = ClientApp::from_headers(req.headers());
+    req.extensions_mut().insert(app.clone());
     // Methods are any token a client likes; the label keeps to the ones this API uses.
     let method = method_label(req.method());
     let route = route_label(
@@ -207,6 +211,9 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     state
         .metrics
         .record(method, route, status, elapsed, &outcome.error_codes);
+    state
+        .metrics
+        .record_client(state.metrics.client_label(app.name.as_deref()));
     let _in_request = span.enter();
     tracing::info!(
         request_id = id.to_str().unwrap_or_default(),
@@ -216,6 +223,8 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         operation = %OperationName(outcome.operation.as_deref()),
         error_codes = %ErrorCodeList(&outcome.error_codes),
+        client_name = app.name.as_deref(),
+        client_version = app.version.as_deref(),
         "request"
     );
     response

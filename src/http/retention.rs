@@ -1,19 +1,25 @@
 //! The app's sweep of what has outlived its keeping: events past the retention period,
-//! idempotency keys past their 24 hours, stream tickets past their minute.
+//! idempotency keys past their 24 hours, stream tickets past their minute, field usage past
+//! its days.
 
 use sea_orm::DatabaseConnection;
 
 use crate::db::Db;
 
-/// Deletes events older than the retention period, idempotency keys past their 24 hours and
-/// stream tickets past their minute, at start and then every sweep, for as long as the app lives.
+/// Deletes events older than the retention period, idempotency keys past their 24 hours,
+/// stream tickets past their minute and field usage older than `usage_days`, at start and then
+/// every sweep, for as long as the app lives.
 pub(super) struct Retention(tokio::task::JoinHandle<()>);
 
 impl Retention {
     /// Rows deleted per statement: short statements, so retention never holds a long lock.
     const BATCH: u64 = 500;
 
-    pub(super) fn start(db: DatabaseConnection, settings: &crate::config::EventSettings) -> Self {
+    pub(super) fn start(
+        db: DatabaseConnection,
+        settings: &crate::config::EventSettings,
+        usage_days: u32,
+    ) -> Self {
         let (retention, sweep) = (settings.retention, settings.retention_sweep);
         let db = Db::from(db);
         Self(tokio::spawn(async move {
@@ -46,6 +52,16 @@ impl Retention {
                     Ok(deleted) => tracing::info!(deleted, "deleted expired stream tickets"),
                     Err(err) => {
                         tracing::warn!(error = %err.log_description(), "could not delete expired stream tickets; trying again at the next sweep")
+                    }
+                }
+                let first_kept = now.date_naive() - chrono::Days::new(u64::from(usage_days));
+                match crate::domain::usage::purge_before(&db, first_kept).await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "deleted field usage older than its days")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err.log_description(), "could not delete old field usage; trying again at the next sweep")
                     }
                 }
             }

@@ -287,6 +287,7 @@ impl TestApp {
             trusted_proxies: Default::default(),
             events: Default::default(),
             trusted_documents: Default::default(),
+            usage: Default::default(),
             fault_injection: false,
         };
         for adjust in adjust {

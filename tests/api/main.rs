@@ -8,6 +8,7 @@ mod apq;
 mod auth;
 mod budgets;
 mod cli;
+mod clients;
 mod concurrency;
 mod crud;
 mod cursors;

@@ -10,6 +10,9 @@ use serde_json::Value;
 use super::super::error::ErrorCodes;
 use crate::code::Code;
 
+/// RFC 9745's header: the response used something deprecated, and since when.
+pub(super) const DEPRECATION: &str = "deprecation";
+
 pub(super) enum Answer {
     /// An executed operation. A request error (a document that failed validation, variables
     /// that failed coercion) is written without `data`.
@@ -75,6 +78,16 @@ impl Answer {
                 ..
             }
         )
+    }
+
+    /// The `Deprecation` header an operation that used a deprecated field set (the first of a
+    /// batch's).
+    pub(super) fn deprecation(&self) -> Option<&axum::http::HeaderValue> {
+        match self {
+            Answer::Executed { response, .. } => response.http_headers.get(DEPRECATION),
+            Answer::Made(_) => None,
+            Answer::Batch(answers) => answers.iter().find_map(Answer::deprecation),
+        }
     }
 
     /// Whether an error in the answer is a fault of the gateway or its database rather than

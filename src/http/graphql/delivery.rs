@@ -84,6 +84,11 @@ pub(super) fn respond(outcome: Result<(StatusCode, Answer), ApiError>, media: Me
 
 pub(super) fn json_response(status: StatusCode, answer: Answer, media: Media) -> Response {
     let mut response = media.respond(status, &answer);
+    if let Some(deprecation) = answer.deprecation() {
+        response
+            .headers_mut()
+            .insert(super::answer::DEPRECATION, deprecation.clone());
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             axum::http::header::RETRY_AFTER,

@@ -18,7 +18,7 @@ use super::batch::run_batch;
 use super::delivery::{respond, respond_to, with_outcome};
 use super::keyed::{Keyed, run_once};
 use super::params::Params;
-use super::{Arrival, Caller, Operation, Streams, client_ip, sse, ws};
+use super::{Arrival, Caller, Operation, Streams, client_app, client_ip, sse, ws};
 use crate::code::Code;
 use crate::server::ConnectionScope;
 
@@ -34,6 +34,7 @@ fn caller(headers: &HeaderMap, extensions: &Extensions) -> Caller {
     Caller {
         presented: Presented::from_headers(headers),
         client: client_ip(extensions),
+        app: client_app(extensions),
     }
 }
 

@@ -11,6 +11,7 @@ use axum::http::{Extensions, StatusCode};
 use futures_util::stream::BoxStream;
 
 use super::auth::Presented;
+use super::client::ClientApp;
 use super::error::ApiError;
 use super::media::{Media, Negotiated};
 use crate::graphql::subscription::ResumeAfter;
@@ -79,11 +80,13 @@ impl Arrival {
 }
 
 /// Who sends an operation: what it presents of who it is (read once, from headers or a
-/// WebSocket's `connection_init`) and its address.
+/// WebSocket's `connection_init`), its address, and the name and version the client gives
+/// itself (a label, never trusted).
 #[derive(Debug, Clone)]
 pub(super) struct Caller {
     presented: Presented,
     client: Option<IpAddr>,
+    pub(super) app: ClientApp,
 }
 
 /// One operation as any transport hands it over: what it asks, who asks, how it arrived, and
@@ -126,6 +129,11 @@ enum Outcome {
     Answered(StatusCode, Answer),
     /// A subscription's results, each paid for as it is delivered (`stream::subscribe`).
     Streaming(BoxStream<'static, async_graphql::Response>),
+}
+
+/// The name the client gives itself, as `ops::observe` read it from the request's headers.
+fn client_app(extensions: &Extensions) -> ClientApp {
+    extensions.get::<ClientApp>().cloned().unwrap_or_default()
 }
 
 /// The client's address, when the server was started with connection info.

@@ -24,6 +24,7 @@ use crate::domain::Actor;
 use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::loaders;
 use crate::graphql::query::{Budget, Lookups};
+use crate::graphql::usage::UsageClient;
 use crate::scan::DocumentShape;
 
 mod resolve;
@@ -172,7 +173,10 @@ pub(super) async fn prepare(
     let mut request = async_graphql::Request::new(document.text)
         .variables(Variables::from_json(Value::Object(params.variables)))
         .data(lookups.clone())
-        .data(budget.clone());
+        .data(budget.clone())
+        .data(UsageClient(
+            state.metrics.client_label(caller.app.name.as_deref()),
+        ));
     request.set_parsed_query(executable.clone());
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);

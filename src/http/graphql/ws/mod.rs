@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::super::AppState;
 use super::super::auth::{Presented, missing_in_payload};
+use super::super::client::ClientApp;
 use super::super::error::{ApiError, Envelope};
 use super::super::headers::REQUEST_ID;
 use super::super::media::Media;
@@ -56,6 +57,7 @@ pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
 /// graphql-transport-ws (the graphql-ws library's) or graphql-ws (subscriptions-transport-ws).
 pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) -> HttpResponse {
     let client = super::client_ip(request.extensions());
+    let app = super::client_app(request.extensions());
     let scope = request.extensions().get::<ConnectionScope>().cloned();
     let request_id = request.headers().get(REQUEST_ID).cloned();
     let (mut parts, _) = request.into_parts();
@@ -91,6 +93,7 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
     let max = state.limits.max_body_bytes.saturating_mul(4);
     let peer = Peer {
         client,
+        app,
         scope,
         request_id,
         transport_ws,
@@ -116,6 +119,8 @@ struct Connection {
 /// Who is at the other end of a WebSocket, and in which protocol.
 struct Peer {
     client: Option<IpAddr>,
+    /// The name the upgrade request gave the client, for when `connection_init` gives none.
+    app: ClientApp,
     scope: Option<ConnectionScope>,
     request_id: Option<HeaderValue>,
     /// graphql-transport-ws rather than the legacy protocol.
@@ -129,6 +134,7 @@ struct Peer {
 async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, peer: Peer) {
     let Peer {
         client,
+        app,
         scope,
         request_id,
         transport_ws,
@@ -233,7 +239,12 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
             };
             match super::super::pipeline::identify(&state, &presented).await {
                 Ok(Some(_)) => {
-                    let _ = connection.caller.set(Caller { presented, client });
+                    let app = ClientApp::from_payload(&payload).or(&app);
+                    let _ = connection.caller.set(Caller {
+                        presented,
+                        client,
+                        app,
+                    });
                     Ok(Data::default())
                 }
                 Ok(None) => refused(missing_in_payload()),

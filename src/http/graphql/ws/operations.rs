@@ -37,6 +37,8 @@ impl Executor for Operations {
             // `Gate` lets no operation through before `connection_init` is accepted.
             return stream::empty().boxed();
         };
+        let metrics = &self.state.metrics;
+        metrics.record_client(metrics.client_label(caller.app.name.as_deref()));
         let variables = serde_json::to_value(&request.variables).unwrap_or(Value::Null);
         let extensions = serde_json::to_value(&request.extensions).unwrap_or(Value::Null);
         let request_bytes = request.query.len() + variables.to_string().len();
