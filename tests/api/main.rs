@@ -35,6 +35,7 @@ mod resilience;
 mod rest;
 mod roles;
 mod schema;
+mod schema_check;
 mod secrets;
 mod sessions;
 mod shapes;
