@@ -29,10 +29,17 @@ pub enum Reach {
     Spread(String, String),
 }
 
+/// What every schema has, printed or not: an SDL that leaves one out still has it.
+const BUILT_IN_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
+const BUILT_IN_DIRECTIVES: [&str; 5] = ["skip", "include", "deprecated", "specifiedBy", "oneOf"];
+
 /// Every breaking change from `old` to `new`, in the order of their coordinates.
 pub fn breaking_changes(old: &Schema, new: &Schema) -> Vec<Change> {
     let mut changes = Vec::new();
     for (name, old_ty) in &old.types {
+        if BUILT_IN_SCALARS.contains(&name.as_str()) && !new.types.contains_key(name) {
+            continue;
+        }
         let Some(new_ty) = new.types.get(name) else {
             changes.push(type_wide(
                 name,
@@ -99,6 +106,9 @@ pub fn breaking_changes(old: &Schema, new: &Schema) -> Vec<Change> {
     }
     for (name, old_args) in &old.directives {
         let Some(new_args) = new.directives.get(name) else {
+            if BUILT_IN_DIRECTIVES.contains(&name.as_str()) {
+                continue;
+            }
             let coordinate = format!("@{name}");
             changes.push(exact(
                 coordinate.clone(),

@@ -77,18 +77,16 @@ impl Report {
         }
         let looked_at = match (self.documents_checked, self.usage_checked) {
             (0, false) => "no trusted documents or usage given".to_owned(),
-            (n, false) => format!("{n} trusted documents checked, usage not checked"),
-            (n, true) => format!("{n} trusted documents and recorded usage checked"),
+            (n, false) => format!("trusted documents checked: {n}; usage not checked"),
+            (n, true) => format!("trusted documents checked: {n}; recorded usage checked"),
         };
-        let _ = match self.findings.len() {
-            0 => writeln!(out, "no breaking changes ({looked_at})"),
-            n => writeln!(
-                out,
-                "{n} breaking changes: {} in use, {} safe to ship ({looked_at})",
-                self.in_use(),
-                n - self.in_use()
-            ),
-        };
+        let in_use = self.in_use();
+        let _ = writeln!(
+            out,
+            "breaking changes: {}, in use: {in_use}, safe to ship: {} ({looked_at})",
+            self.findings.len(),
+            self.findings.len() - in_use
+        );
         out
     }
 }

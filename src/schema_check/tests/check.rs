@@ -111,7 +111,7 @@ fn a_change_nobody_uses_is_listed_as_safe_to_ship() {
     );
     assert!(
         text.ends_with(
-            "3 breaking changes: 2 in use, 1 safe to ship (2 trusted documents and recorded usage checked)\n"
+            "breaking changes: 3, in use: 2, safe to ship: 1 (trusted documents checked: 2; recorded usage checked)\n"
         ),
         "{text}"
     );

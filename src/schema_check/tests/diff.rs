@@ -185,6 +185,12 @@ fn an_interface_an_object_no_longer_implements_is_breaking() {
 }
 
 #[test]
+fn built_ins_an_sdl_leaves_out_are_not_removed() {
+    let old = format!("{BASE}\nscalar String\ndirective @include(if: Boolean!) on FIELD");
+    assert_eq!(breaking_changes(&schema(&old), &schema(BASE)), vec![]);
+}
+
+#[test]
 fn a_removed_directive_is_breaking() {
     assert_eq!(
         changes(&[("directive @beta on FIELD", "")]),
