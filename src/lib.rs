@@ -14,6 +14,7 @@ pub mod net;
 pub mod notices;
 pub mod ratelimit;
 pub mod scan;
+pub mod schema_check;
 pub mod server;
 pub mod signals;
 pub mod startup;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end checks with real clients against a live gateway: GraphiQL and an EventSource on a
 # stream ticket in Debian's Chromium, the schema contract (live introspection, breaking changes
-# since the previous commit) and the typed TypeScript example, graphql-http's GraphQL-over-HTTP
-# audit, and the client matrix (Apollo Client, urql, Relay; Relay's persisted documents on a
-# second gateway enforcing them). Needs the gateway built (cargo build), node/npm and chromium.
+# since the previous commit, and those the TypeScript example's trusted documents use) and the
+# typed TypeScript example, graphql-http's GraphQL-over-HTTP audit, and the client matrix
+# (Apollo Client, urql, Relay; Relay's persisted documents on a second gateway enforcing them).
+# Needs the gateway built (cargo build), node/npm and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,6 +93,24 @@ echo "--- TypeScript example (graphql-request, GraphQL Code Generator)"
 (cd examples/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent codegen \
   && npm run --silent typecheck && npm run --silent build \
   && GATEWAY_URL="$url/graphql" COCKPIT_API_KEY="$key" npm start --silent)
+passed=$((passed + 1))
+
+echo "--- schema contract: breaking changes the TypeScript example's trusted documents use"
+# The manifest codegen wrote above, checked against the previous commit's schema: exit 1 (a
+# breaking change is in use) passes only with "BREAKING:" in the message; 2 (no check) fails.
+if [ -f "$work/previous.graphql" ]; then
+  status=0
+  "$bin" schema check --against "$work/previous.graphql" \
+    --documents examples/typescript/src/gql/persisted-documents.json || status=$?
+  if [ "$status" = 1 ] && git log -1 --format=%B | grep -q 'BREAKING:'; then
+    echo "breaking changes in use, announced with BREAKING: in the commit message"
+  elif [ "$status" != 0 ]; then
+    echo "schema check exited $status: say BREAKING: in the commit message if the changes are meant" >&2
+    exit 1
+  fi
+else
+  echo "no previous schema.graphql to compare with"
+fi
 passed=$((passed + 1))
 
 echo "--- TypeScript example against a gateway that runs its trusted documents only"

@@ -1,4 +1,5 @@
-//! The subcommands: serving, migrating, printing the schema, and the admin commands.
+//! The subcommands: serving, migrating, printing and checking the schema, and the admin
+//! commands.
 
 use super::*;
 
@@ -10,6 +11,9 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     PrintSchema,
+    /// Check the schema against an older one.
+    #[command(subcommand)]
+    Schema(super::SchemaCommand),
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),

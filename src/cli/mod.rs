@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `print-schema`, and admin commands for
-//! organizations, API keys and phone numbers.
+//! The command line: `serve` (default), `migrate`, `print-schema`, `schema check`, and admin
+//! commands for organizations, API keys and phone numbers.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,10 +17,12 @@ use crate::startup::StartupError;
 
 mod args;
 mod commands;
+mod schema;
 mod telemetry;
 
 pub use args::*;
 pub use commands::*;
+pub use schema::{CheckArgs, Format, SchemaCommand};
 pub use telemetry::TracingArgs;
 
 #[derive(Parser)]
@@ -174,6 +176,21 @@ pub enum CliError {
     Serve(std::io::Error),
     #[error(transparent)]
     Startup(#[from] StartupError),
+    /// An input of `schema check` can't be read, so nothing was checked.
+    #[error("{0}")]
+    Unchecked(String),
+    #[error("breaking changes in use: {0}")]
+    BreakingInUse(usize),
+}
+
+impl CliError {
+    /// The process's exit status: 2 when a check couldn't run, 1 for any other failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Unchecked(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl From<DomainError> for CliError {
@@ -190,9 +207,13 @@ impl From<DomainError> for CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let config = cli.config();
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::PrintSchema = command {
-        print!("{}", crate::graphql::sdl());
-        return Ok(());
+    match command {
+        Command::PrintSchema => {
+            print!("{}", crate::graphql::sdl());
+            return Ok(());
+        }
+        Command::Schema(command) => return schema::run(command, &config).await,
+        _ => {}
     }
     // Before anything else a serving gateway does: from here no signal has its default action,
     // so a SIGHUP can't kill it while it migrates or binds.
@@ -203,7 +224,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let (db, secrets) = crate::startup::open(&config).await?;
     let store = crate::db::Db::from(db.clone());
     match command {
-        Command::PrintSchema => unreachable!("handled above"),
+        Command::PrintSchema | Command::Schema(_) => unreachable!("handled above"),
         Command::Migrate => eprintln!("migrations are up to date"),
         Command::Serve => {
             let signals = signals.expect("installed for `serve` above");

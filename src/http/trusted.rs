@@ -51,6 +51,11 @@ impl Manifest {
         self.by_hash.contains_key(&hash)
     }
 
+    /// Every document with its id, as the manifest spells it.
+    pub fn documents(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.by_id.iter().map(|(id, text)| (id.as_str(), &**text))
+    }
+
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }

@@ -37,6 +37,7 @@ mod resilience;
 mod rest;
 mod roles;
 mod schema;
+mod schema_check;
 mod secrets;
 mod sessions;
 mod shapes;

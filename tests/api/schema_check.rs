@@ -1,0 +1,162 @@
+//! `cockpit-gateway schema check` run as a process on temporary files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SCHEMA: &str = include_str!("../../schema.graphql");
+
+/// The checked-in schema as an older one that also had `Viewer.legacyPlan` and `Query.retired`.
+fn older_schema() -> String {
+    SCHEMA
+        .replacen(
+            "type Viewer {\n",
+            "type Viewer {\n\tlegacyPlan: String\n",
+            1,
+        )
+        .replacen("type Query {\n", "type Query {\n\tretired: Int\n", 1)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a temporary file");
+    path
+}
+
+fn check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+        .args(["schema", "check"])
+        .args(args)
+        .output()
+        .expect("run cockpit-gateway schema check")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn schema_check_fails_on_a_breaking_change_a_trusted_document_uses() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.graphql", &older_schema());
+    let manifest = write(
+        dir.path(),
+        "documents.json",
+        r#"{"plan": "query Plan { viewer { legacyPlan mode } }", "mode": "query Mode { viewer { mode } }"}"#,
+    );
+    let out = check(&[
+        "--against",
+        old.to_str().expect("utf-8 path"),
+        "--documents",
+        manifest.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "breaking, in use: Viewer.legacyPlan: field `Viewer.legacyPlan` was removed\n  trusted document plan (Plan)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("breaking, safe to ship: Query.retired: field `Query.retired` was removed\n"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("breaking changes in use: 1"));
+}
+
+#[test]
+fn schema_check_lists_breaking_changes_nobody_uses_and_passes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.graphql", &older_schema());
+    let new = write(dir.path(), "new.graphql", SCHEMA);
+    // An Apollo persisted query manifest, read as `--trusted-documents` reads it.
+    let manifest = write(
+        dir.path(),
+        "apollo.json",
+        r#"{"format":"apollo-persisted-query-manifest","version":1,"operations":[{"id":"m1","name":"Mode","type":"query","body":"query Mode { viewer { mode } }"}]}"#,
+    );
+    let out = check(&[
+        "--against",
+        old.to_str().expect("utf-8 path"),
+        "--schema",
+        new.to_str().expect("utf-8 path"),
+        "--documents",
+        manifest.to_str().expect("utf-8 path"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let coordinates: Vec<(&str, bool)> = report["breakingChanges"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| {
+            (
+                c["coordinate"].as_str().unwrap_or_default(),
+                c["inUse"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        coordinates,
+        [("Query.retired", false), ("Viewer.legacyPlan", false)]
+    );
+    assert_eq!(report["documentsChecked"], 1);
+}
+
+#[test]
+fn schema_check_of_the_gateways_own_schema_against_itself_passes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.graphql", SCHEMA);
+    let out = check(&["--against", old.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "breaking changes: 0, in use: 0, safe to ship: 0 (no trusted documents or usage given)\n"
+    );
+}
+
+#[test]
+fn schema_check_exits_2_on_input_it_cant_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let invalid = write(dir.path(), "invalid.graphql", "type {");
+    let old = write(dir.path(), "old.graphql", SCHEMA);
+    let not_a_manifest = write(dir.path(), "documents.json", "[]");
+    let missing = dir.path().join("missing.graphql");
+    for (args, says) in [
+        (
+            vec!["--against", missing.to_str().expect("utf-8")],
+            "can't be read",
+        ),
+        (
+            vec!["--against", invalid.to_str().expect("utf-8")],
+            "is not valid SDL",
+        ),
+        (
+            vec![
+                "--against",
+                old.to_str().expect("utf-8"),
+                "--documents",
+                not_a_manifest.to_str().expect("utf-8"),
+            ],
+            "not a JSON object",
+        ),
+        (
+            vec![
+                "--against",
+                old.to_str().expect("utf-8"),
+                "--usage-days",
+                "7",
+            ],
+            "usage data is not recorded by this build",
+        ),
+    ] {
+        let out = check(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
