@@ -34,6 +34,7 @@ fn caller(headers: &HeaderMap, extensions: &Extensions) -> Caller {
     Caller {
         presented: Presented::from_headers(headers),
         client: client_ip(extensions),
+        cost_debug: super::cost::debug_in_headers(headers),
     }
 }
 

@@ -79,11 +79,13 @@ impl Arrival {
 }
 
 /// Who sends an operation: what it presents of who it is (read once, from headers or a
-/// WebSocket's `connection_init`) and its address.
+/// WebSocket's `connection_init`), its address, and whether it asked the same way for each
+/// field's cost (`Cockpit-GraphQL-Cost-Debug`).
 #[derive(Debug, Clone)]
 pub(super) struct Caller {
     presented: Presented,
     client: Option<IpAddr>,
+    cost_debug: bool,
 }
 
 /// One operation as any transport hands it over: what it asks, who asks, how it arrived, and

@@ -233,7 +233,15 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
             };
             match super::super::pipeline::identify(&state, &presented).await {
                 Ok(Some(_)) => {
-                    let _ = connection.caller.set(Caller { presented, client });
+                    let cost_debug = payload
+                        .as_object()
+                        .is_some_and(super::cost::debug_in_payload);
+                    let caller = Caller {
+                        presented,
+                        client,
+                        cost_debug,
+                    };
+                    let _ = connection.caller.set(caller);
                     Ok(Data::default())
                 }
                 Ok(None) => refused(missing_in_payload()),
