@@ -24,6 +24,8 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// (draft-ietf-httpapi-ratelimit-headers).
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// Asks for each field's cost in `extensions.cost.fields` (Shopify's cost debug).
+pub const COST_DEBUG: HeaderName = HeaderName::from_static("cockpit-graphql-cost-debug");
 /// W3C Trace Context.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -36,7 +38,7 @@ pub const GRAPHQL_CLIENT_VERSION: HeaderName = HeaderName::from_static("graphql-
 
 /// What a request may carry that the gateway reads. Trace context and client identification
 /// are allowed ahead of being read, so that a browser's requests carrying them pass today.
-pub const REQUEST: [HeaderName; 16] = [
+pub const REQUEST: [HeaderName; 17] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
     header::ACCEPT,
@@ -47,6 +49,7 @@ pub const REQUEST: [HeaderName; 16] = [
     header::IF_MATCH,
     header::IF_NONE_MATCH,
     LAST_EVENT_ID,
+    COST_DEBUG,
     TRACEPARENT,
     TRACESTATE,
     APOLLO_CLIENT_NAME,

@@ -7,6 +7,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::live::{Protocol, Ws};
 
 const VIEWER: &str = "{ viewer { mode } }";
 
@@ -324,5 +325,208 @@ db_test! {
             .expect("a next event");
         let answer: Value = serde_json::from_str(data).expect("JSON");
         assert_rate_limit_matches_cost(&answer["data"], &answer["extensions"]["cost"]);
+    }
+}
+
+const DEBUG: &str = "cockpit-graphql-cost-debug";
+/// endpoints 1 + 10 × (edges 1 + node 1), viewer 1: 22, well over its floor.
+const PRICED: &str = "{ list: endpoints(first: 10) { edges { node { id } } } v: viewer { mode } }";
+
+/// `extensions.cost.fields` in Shopify's shape: response-key paths, leaves with no children's
+/// cost, each total its own cost and its children's, and the roots adding up to the requested
+/// cost.
+#[track_caller]
+fn assert_fields_add_up(cost: &Value) {
+    let fields = cost["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields in {cost}"));
+    let at = |path: Value| {
+        fields
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {cost}"))
+    };
+    let list = at(json!(["list"]));
+    assert_eq!(
+        (
+            &list["definedCost"],
+            &list["requestedChildrenCost"],
+            &list["requestedTotalCost"]
+        ),
+        (&json!(1), &json!(20), &json!(21)),
+        "{cost}"
+    );
+    let id = at(json!(["list", "edges", "node", "id"]));
+    assert_eq!(id["requestedTotalCost"], 0, "{cost}");
+    assert!(id["requestedChildrenCost"].is_null(), "{cost}");
+    assert_eq!(at(json!(["v"]))["requestedTotalCost"], 1, "{cost}");
+    for field in fields {
+        let children = field["requestedChildrenCost"].as_u64().unwrap_or(0);
+        assert_eq!(
+            field["requestedTotalCost"].as_u64(),
+            field["definedCost"].as_u64().map(|d| d + children),
+            "{field}"
+        );
+    }
+    let roots: u64 = fields
+        .iter()
+        .filter(|f| f["path"].as_array().map(Vec::len) == Some(1))
+        .filter_map(|f| f["requestedTotalCost"].as_u64())
+        .sum();
+    assert_eq!(Some(roots), cost["requestedQueryCost"].as_u64(), "{cost}");
+}
+
+db_test! {
+    async fn cost_debug_tells_each_field_and_its_roots_add_up_to_the_requested_cost(app) {
+        let auth = format!("Bearer {}", app.org.test_key);
+        let body = json!({ "query": PRICED });
+        for asked in ["1", "true", "TRUE"] {
+            let res = app.post(&[("authorization", &auth), (DEBUG, asked)], body.clone()).await;
+            res.assert_ok();
+            assert_fields_add_up(&res.cost);
+        }
+        // Without the header, or with another value, the report is as it always was.
+        for headers in [vec![("authorization", auth.as_str())], vec![("authorization", &auth), (DEBUG, "yes")], vec![("authorization", &auth), (DEBUG, "0")]] {
+            let res = app.post(&headers, body.clone()).await;
+            res.assert_ok();
+            assert!(res.cost.get("fields").is_none(), "{headers:?}: {}", res.cost);
+            assert_eq!(res.cost["requestedQueryCost"], 22, "{}", res.cost);
+        }
+        // An operation's `extensions` may ask too.
+        let res = app.post(&[("authorization", &auth)], json!({ "query": PRICED, "extensions": { "Cockpit-GraphQL-Cost-Debug": true } })).await;
+        assert_fields_add_up(&res.cost);
+
+        // By GET.
+        let res = app
+            .client
+            .get(format!("{}/graphql", app.address))
+            .query(&[("query", PRICED)])
+            .header("authorization", &auth)
+            .header(DEBUG, "1")
+            .send()
+            .await
+            .expect("get");
+        let body: Value = res.json().await.expect("JSON");
+        assert_fields_add_up(&body["extensions"]["cost"]);
+
+        // A keyed mutation: the one field it selects.
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("authorization", &auth)
+            .header("idempotency-key", "debug-1")
+            .header(DEBUG, "1")
+            .json(&json!({
+                "query": "mutation { gone: deleteEndpoint(input: { id: \"00000000-0000-0000-0000-000000000000\" }) { deletedEndpointId } }",
+            }))
+            .send()
+            .await
+            .expect("keyed");
+        let body: Value = res.json().await.expect("JSON");
+        let fields = &body["extensions"]["cost"]["fields"];
+        assert_eq!(fields[1]["path"], json!(["gone"]), "{body}");
+        assert_eq!(fields[0]["path"], json!(["gone", "deletedEndpointId"]), "{body}");
+
+        // REST has no per-field cost: the header changes nothing, the RateLimit headers tell
+        // the bucket.
+        let res = app
+            .client
+            .get(format!("{}/v1/endpoints", app.address))
+            .header("authorization", &auth)
+            .header(DEBUG, "1")
+            .send()
+            .await
+            .expect("rest");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_default_policy(res.headers());
+        let body: Value = res.json().await.expect("JSON");
+        assert!(!body.to_string().contains("requestedTotalCost"), "{body}");
+    }
+}
+
+db_test! {
+    async fn cost_debug_tells_each_operation_of_a_batch_and_an_event_stream(app) {
+        let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(3)).spawn().await.expect("app");
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&app.org.test_key)
+            .header(DEBUG, "1")
+            .json(&json!([{ "query": PRICED }, { "query": VIEWER }]))
+            .send()
+            .await
+            .expect("batch");
+        let body: Value = res.json().await.expect("JSON");
+        assert_fields_add_up(&body[0]["extensions"]["cost"]);
+        let second = &body[1]["extensions"]["cost"];
+        assert_eq!(second["fields"].as_array().map(Vec::len), Some(2), "{second}");
+        assert_eq!(second["fields"][1]["path"], json!(["viewer"]), "{second}");
+
+        // A query answered as an event stream.
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&app.org.test_key)
+            .header("accept", "text/event-stream")
+            .header(DEBUG, "1")
+            .json(&json!({ "query": PRICED }))
+            .send()
+            .await
+            .expect("stream");
+        let text = res.text().await.expect("events");
+        let data = text
+            .lines()
+            .find_map(|line| line.strip_prefix("data: ").filter(|d| d.starts_with('{')))
+            .expect("a next event");
+        let answer: Value = serde_json::from_str(data).expect("JSON");
+        assert_fields_add_up(&answer["extensions"]["cost"]);
+    }
+}
+
+db_test! {
+    async fn cost_debug_over_graphql_transport_ws_is_asked_in_connection_init(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        for payload in [
+            json!({ "Authorization": auth, "Cockpit-GraphQL-Cost-Debug": "1" }),
+            json!({ "headers": { "Authorization": auth, "cockpit-graphql-cost-debug": "true" } }),
+        ] {
+            let mut ws = Ws::connect(&app.address, Protocol::TransportWs, payload.clone()).await;
+            ws.subscribe("1", PRICED, json!({})).await;
+            let result = ws.next_payload().await;
+            assert!(result.get("errors").is_none(), "{payload}: {result}");
+            assert_fields_add_up(&result["extensions"]["cost"]);
+        }
+        // Not asked: no fields; one operation may ask in its `extensions`.
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", PRICED, json!({})).await;
+        let result = ws.next_payload().await;
+        assert!(result["extensions"]["cost"].get("fields").is_none(), "{result}");
+        assert_eq!(result["extensions"]["cost"]["requestedQueryCost"], 22, "{result}");
+        ws.send(json!({ "id": "2", "type": "subscribe", "payload": { "query": PRICED, "extensions": { "Cockpit-GraphQL-Cost-Debug": "1" } } })).await;
+        // The first operation's `complete` comes first.
+        let result = loop {
+            let message = ws.next_json().await.expect("a message");
+            if message["id"] == "2" {
+                break message;
+            }
+        };
+        assert_eq!(result["type"], "next", "{result}");
+        assert_fields_add_up(&result["payload"]["extensions"]["cost"]);
+
+        // A subscription tells its fields with its first result (whose report adds that
+        // result's objects to what starting it reserved), and only then.
+        let mut ws = Ws::connect(&app.address, Protocol::TransportWs, json!({ "x-api-key": key, "Cockpit-GraphQL-Cost-Debug": "1" })).await;
+        ws.subscribe("3", "subscription { endpointEvents { type } }", json!({})).await;
+        ws.assert_silent(std::time::Duration::from_millis(200)).await;
+        for name in ["Priced", "Repriced"] {
+            app.create_ok(&key, json!({ "name": name, "type": "WEBHOOK", "url": "https://hooks.example.com/in" })).await;
+        }
+        let first = ws.next_payload().await;
+        let fields = &first["extensions"]["cost"]["fields"];
+        assert_eq!(fields[1]["path"], json!(["endpointEvents"]), "{first}");
+        assert_eq!(fields[0]["path"], json!(["endpointEvents", "type"]), "{first}");
+        let second = ws.next_payload().await;
+        assert!(second["extensions"]["cost"].get("fields").is_none(), "{second}");
     }
 }

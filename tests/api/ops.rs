@@ -739,7 +739,7 @@ async fn a_panicking_handler_answers_500_and_leaves_the_bucket_as_charged() {
 
 /// What a browser's request may carry that the gateway reads (or will: trace context and
 /// client identification).
-const BROWSER_SENDS: [&str; 16] = [
+const BROWSER_SENDS: [&str; 17] = [
     "authorization",
     "content-type",
     "accept",
@@ -750,6 +750,7 @@ const BROWSER_SENDS: [&str; 16] = [
     "if-match",
     "if-none-match",
     "last-event-id",
+    "cockpit-graphql-cost-debug",
     "traceparent",
     "tracestate",
     "apollographql-client-name",

@@ -15,7 +15,7 @@ mod walk;
 
 pub use inputs::InputTypes;
 pub use shape::SchemaShape;
-use walk::Walker;
+use walk::{Record, Summary, Walker};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
@@ -36,6 +36,17 @@ pub struct Analysis {
     pub fields: u64,
 }
 
+/// One field's share of an operation's cost, as Shopify's cost debug tells it: its own cost,
+/// and its selections' (a page over, for a connection); `None` for a leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldCost {
+    /// Response keys (aliases where given) from the root down to the field.
+    pub path: Vec<String>,
+    pub defined_cost: u64,
+    pub requested_total_cost: u64,
+    pub requested_children_cost: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnalysisError {
     /// No operation by that name, or several operations and no name.
@@ -52,6 +63,42 @@ pub fn analyse(
     shape: &SchemaShape,
 ) -> Result<Analysis, AnalysisError> {
     let (name, op) = select_operation(doc, operation_name)?;
+    let (summary, _) = walk(op, doc, variables, shape, None);
+    Ok(Analysis {
+        operation_type: op.node.ty,
+        operation_name: name,
+        introspection_only: summary.meta_only,
+        introspects: summary.introspects,
+        depth: summary.depth,
+        aliases: summary.aliases,
+        directives: summary.directives.saturating_add(op.node.directives.len()),
+        cost: summary.cost,
+        fields: summary.fields,
+    })
+}
+
+/// Each field of the operation `operation_name` selects with its cost, children before their
+/// parent; the root fields' totals add up to `Analysis::cost`. Fragments are walked at every
+/// spread, so this runs only for an operation within the field limit.
+pub fn cost_fields(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &serde_json::Map<String, serde_json::Value>,
+    shape: &SchemaShape,
+) -> Result<Vec<FieldCost>, AnalysisError> {
+    let (_, op) = select_operation(doc, operation_name)?;
+    let (_, record) = walk(op, doc, variables, shape, Some(Record::default()));
+    Ok(record.map(|r| r.fields).unwrap_or_default())
+}
+
+/// The walk over `op`'s selections, recording each field's cost when given a `record`.
+fn walk(
+    op: &Positioned<OperationDefinition>,
+    doc: &ExecutableDocument,
+    variables: &serde_json::Map<String, serde_json::Value>,
+    shape: &SchemaShape,
+    record: Option<Record>,
+) -> (Summary, Option<Record>) {
     let defaults = op
         .node
         .variable_definitions
@@ -67,6 +114,7 @@ pub fn analyse(
         defaults,
         summaries: HashMap::new(),
         shape,
+        record,
     };
     let root = match op.node.ty {
         OperationType::Query => "Query",
@@ -74,17 +122,7 @@ pub fn analyse(
         OperationType::Subscription => "Subscription",
     };
     let summary = walker.selection_set(&op.node.selection_set, Some(root));
-    Ok(Analysis {
-        operation_type: op.node.ty,
-        operation_name: name,
-        introspection_only: summary.meta_only,
-        introspects: summary.introspects,
-        depth: summary.depth,
-        aliases: summary.aliases,
-        directives: summary.directives.saturating_add(op.node.directives.len()),
-        cost: summary.cost,
-        fields: summary.fields,
-    })
+    (summary, walker.record)
 }
 
 /// The operation `operation_name` picks from `doc` (or its only one), with its name.

@@ -277,3 +277,72 @@ fn lookups_by_id_reserve_every_table_an_id_may_be_looked_for_in() {
     // Not an id at all: refused before any lookup, reserved as one.
     assert_eq!(cost(nodes, serde_json::json!({ "ids": ["nope"] })), 1);
 }
+
+fn fields_of(query: &str, vars: serde_json::Value) -> Vec<FieldCost> {
+    let doc = parse_query(query).expect("parses");
+    let vars: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(vars).expect("variables");
+    cost_fields(&doc, None, &vars, &shape()).expect("analyses")
+}
+
+#[test]
+fn each_field_tells_its_cost_at_its_response_path_and_the_roots_add_up() {
+    let query = "query($n: Int) { list: endpoints(first: $n) { edges { node { ...E } } } v: viewer { mode } } fragment E on Endpoint { id phoneNumbers { e164 } }";
+    let vars = serde_json::json!({ "n": 10 });
+    let fields = fields_of(query, vars.clone());
+    let at = |path: &[&str]| {
+        fields
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no {path:?} in {fields:?}"))
+    };
+    let list = at(&["list"]);
+    assert_eq!(
+        (
+            list.defined_cost,
+            list.requested_children_cost,
+            list.requested_total_cost
+        ),
+        (1, Some(30), 31)
+    );
+    let id = at(&["list", "edges", "node", "id"]);
+    assert_eq!(
+        (
+            id.defined_cost,
+            id.requested_total_cost,
+            id.requested_children_cost
+        ),
+        (0, 0, None)
+    );
+    let numbers = at(&["list", "edges", "node", "phoneNumbers"]);
+    assert_eq!(numbers.requested_total_cost, 1);
+    // Children come before their parent.
+    let position = |path: &[&str]| fields.iter().position(|f| f.path == path);
+    assert!(position(&["list", "edges"]) < position(&["list"]));
+    let roots: u64 = fields
+        .iter()
+        .filter(|f| f.path.len() == 1)
+        .map(|f| f.requested_total_cost)
+        .sum();
+    assert_eq!(roots, run(query, None, vars).cost);
+}
+
+#[test]
+fn a_fragment_spread_twice_is_told_at_both_paths() {
+    let query = "{ a: viewer { ...V } b: viewer { ...V } } fragment V on Viewer { mode }";
+    let fields = fields_of(query, serde_json::json!({}));
+    let paths: Vec<Vec<&str>> = fields
+        .iter()
+        .map(|f| f.path.iter().map(String::as_str).collect())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![vec!["a", "mode"], vec!["a"], vec!["b", "mode"], vec!["b"]]
+    );
+    let total: u64 = fields
+        .iter()
+        .filter(|f| f.path.len() == 1)
+        .map(|f| f.requested_total_cost)
+        .sum();
+    assert_eq!(total, run(query, None, serde_json::json!({})).cost);
+}

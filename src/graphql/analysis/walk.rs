@@ -1,11 +1,13 @@
 //! The walk over an operation's selections, each fragment summarised once, adding up depth,
-//! aliases, directives, fields and cost; a connection's page and the ids a lookup takes.
+//! aliases, directives, fields and cost; a connection's page and the ids a lookup takes; and,
+//! when asked, each field's share of the cost at its path.
 
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{FragmentDefinition, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, Value};
 
+use super::FieldCost;
 use super::shape::{ByIds, SchemaShape};
 use crate::domain::ids;
 
@@ -58,6 +60,16 @@ pub(super) struct Walker<'a> {
     pub(super) defaults: HashMap<String, Value>,
     pub(super) summaries: HashMap<Name, FragmentState>,
     pub(super) shape: &'a SchemaShape,
+    /// Each field's cost at its path, kept only when asked; fragments are then walked at each
+    /// spread, since a path runs through the spread.
+    pub(super) record: Option<Record>,
+}
+
+/// The response keys down to the field being walked, and the fields walked so far.
+#[derive(Default)]
+pub(super) struct Record {
+    path: Vec<String>,
+    pub(super) fields: Vec<FieldCost>,
 }
 
 impl Walker<'_> {
@@ -76,52 +88,23 @@ impl Walker<'_> {
         match selection {
             Selection::Field(field) => {
                 let field = &field.node;
-                let name = field.name.node.as_str();
-                let own = Summary {
-                    depth: 1,
-                    cost: 0,
-                    fields: 1,
-                    aliases: usize::from(field.alias.is_some()),
-                    directives: field.directives.len(),
-                    introspects: matches!(name, "__schema" | "__type"),
-                    meta_only: matches!(name, "__schema" | "__type" | "__typename"),
-                };
-                if field.selection_set.node.items.is_empty() {
-                    return own;
+                if let Some(record) = &mut self.record {
+                    record.path.push(field.response_key().node.to_string());
                 }
-                let schema_field = self.shape.field(parent, name).cloned();
-                let child = self.selection_set(
-                    &field.selection_set,
-                    schema_field.as_ref().map(|f| f.ty.as_str()),
-                );
-                let by_ids = schema_field.as_ref().and_then(|f| f.by_ids);
-                // `rateLimit` tells the caller's budget and takes nothing from it.
-                let free = schema_field.as_ref().is_some_and(|f| f.ty == "RateLimit");
-                let times = schema_field
-                    .and_then(|f| f.default_first)
-                    .map_or(1, |default| self.page_size(field, default));
-                // A connection costs itself once and its selections a page over; `nodes`
-                // costs an object, with its selections, for each id, and each lookup of an id
-                // beyond the one that finds it.
-                let cost = match by_ids {
-                    Some(by_ids) => {
-                        let (ids, lookups) = self.id_lookups(field, by_ids);
-                        lookups
-                            .saturating_sub(ids)
-                            .saturating_add(ids.saturating_mul(1u64.saturating_add(child.cost)))
-                    }
-                    None if free => 0,
-                    None => 1u64.saturating_add(times.saturating_mul(child.cost)),
-                };
-                Summary {
-                    depth: child.depth.saturating_add(1),
-                    cost,
-                    fields: child.fields.saturating_add(1),
-                    aliases: own.aliases.saturating_add(child.aliases),
-                    directives: own.directives.saturating_add(child.directives),
-                    introspects: own.introspects || child.introspects,
-                    meta_only: own.meta_only,
+                let (summary, defined) = self.field(field, parent);
+                if let Some(record) = &mut self.record {
+                    // A leaf has no selections to cost.
+                    let leaf = field.selection_set.node.items.is_empty();
+                    record.fields.push(FieldCost {
+                        path: record.path.clone(),
+                        defined_cost: defined,
+                        requested_total_cost: summary.cost,
+                        requested_children_cost: (!leaf)
+                            .then(|| summary.cost.saturating_sub(defined)),
+                    });
+                    record.path.pop();
                 }
+                summary
             }
             Selection::InlineFragment(inline) => {
                 let on = inline
@@ -158,8 +141,14 @@ impl Walker<'_> {
                                     .saturating_add(definition.node.directives.len()),
                                 ..child
                             };
-                            self.summaries
-                                .insert(name.clone(), FragmentState::Done(summary));
+                            // Recording, the fragment is walked again at its next spread
+                            // for the paths through it; only a cycle is remembered.
+                            if self.record.is_some() {
+                                self.summaries.remove(name);
+                            } else {
+                                self.summaries
+                                    .insert(name.clone(), FragmentState::Done(summary));
+                            }
                             summary
                         }
                         // An unknown fragment fails validation.
@@ -177,6 +166,63 @@ impl Walker<'_> {
                 }
             }
         }
+    }
+
+    /// A field, and what it costs of itself, its selections aside.
+    fn field(
+        &mut self,
+        field: &async_graphql::parser::types::Field,
+        parent: Option<&str>,
+    ) -> (Summary, u64) {
+        let name = field.name.node.as_str();
+        let own = Summary {
+            depth: 1,
+            cost: 0,
+            fields: 1,
+            aliases: usize::from(field.alias.is_some()),
+            directives: field.directives.len(),
+            introspects: matches!(name, "__schema" | "__type"),
+            meta_only: matches!(name, "__schema" | "__type" | "__typename"),
+        };
+        if field.selection_set.node.items.is_empty() {
+            return (own, 0);
+        }
+        let schema_field = self.shape.field(parent, name).cloned();
+        let child = self.selection_set(
+            &field.selection_set,
+            schema_field.as_ref().map(|f| f.ty.as_str()),
+        );
+        let by_ids = schema_field.as_ref().and_then(|f| f.by_ids);
+        // `rateLimit` tells the caller's budget and takes nothing from it.
+        let free = schema_field.as_ref().is_some_and(|f| f.ty == "RateLimit");
+        let times = schema_field
+            .and_then(|f| f.default_first)
+            .map_or(1, |default| self.page_size(field, default));
+        // A connection costs itself once and its selections a page over; `nodes`
+        // costs an object, with its selections, for each id, and each lookup of an id
+        // beyond the one that finds it.
+        let (cost, defined) = match by_ids {
+            Some(by_ids) => {
+                let (ids, lookups) = self.id_lookups(field, by_ids);
+                let beyond = lookups.saturating_sub(ids);
+                (
+                    beyond.saturating_add(ids.saturating_mul(1u64.saturating_add(child.cost))),
+                    beyond.saturating_add(ids),
+                )
+            }
+            None if free => (0, 0),
+            None => (1u64.saturating_add(times.saturating_mul(child.cost)), 1),
+        };
+        let summary = Summary {
+            depth: child.depth.saturating_add(1),
+            cost,
+            fields: child.fields.saturating_add(1),
+            aliases: own.aliases.saturating_add(child.aliases),
+            directives: own.directives.saturating_add(child.directives),
+            introspects: own.introspects || child.introspects,
+            meta_only: own.meta_only,
+        };
+        (summary, defined)
     }
 
     /// How many ids a field looks up (at least one), and the most lookups they may take: a

@@ -1,15 +1,19 @@
 //! What an operation may ask and what it pays: the limits of its analysis, the floor every
-//! operation pays, and what its answer held.
+//! operation pays, what its answer held, and each field's share when the client asks.
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use async_graphql::parser::types::ExecutableDocument;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
 
+use super::params::Params;
 use crate::code::Code;
-use crate::graphql::analysis::Analysis;
+use crate::graphql::analysis::{self, Analysis, FieldCost};
 use crate::graphql::query::Budget;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::headers::COST_DEBUG;
 use crate::ratelimit::ThrottleStatus;
 
 /// Tokens of a document per point of its cost floor.
@@ -120,4 +124,92 @@ pub(super) fn check_limits(
         )),
         None => Ok(()),
     }
+}
+
+/// Whether a value of `Cockpit-GraphQL-Cost-Debug` asks for each field's cost: `1` or `true`
+/// (any case); any other value is ignored, as a header the gateway doesn't know would be.
+fn asks_debug(value: &str) -> bool {
+    let value = value.trim();
+    value == "1" || value.eq_ignore_ascii_case("true")
+}
+
+/// Whether an HTTP request's headers ask for each field's cost (SSE and multipart included).
+pub(super) fn debug_in_headers(headers: &HeaderMap) -> bool {
+    headers
+        .get(COST_DEBUG)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(asks_debug)
+}
+
+/// Whether a WebSocket's `connection_init` payload, or an operation's `extensions`, asks for
+/// each field's cost: the header's name, flat or under `headers`, as a string the header
+/// could carry, or JSON `true` or `1`.
+pub(super) fn debug_in_payload(payload: &Map<String, Value>) -> bool {
+    let nested = match payload.get("headers") {
+        Some(Value::Object(headers)) => Some(headers),
+        _ => None,
+    };
+    payload
+        .iter()
+        .chain(nested.into_iter().flatten())
+        .filter(|(name, _)| name.eq_ignore_ascii_case(COST_DEBUG.as_str()))
+        .any(|(_, value)| match value {
+            Value::String(text) => asks_debug(text),
+            Value::Bool(asked) => *asked,
+            Value::Number(n) => n.as_u64() == Some(1),
+            _ => false,
+        })
+}
+
+/// Each field's cost for `extensions.cost.fields`, when the caller (`asked`) or the
+/// operation's `extensions` ask for it. Only for an admitted operation: the field limit bounds
+/// this walk, which expands every fragment spread.
+pub(super) fn debug_fields(
+    state: &AppState,
+    asked: bool,
+    document: &ExecutableDocument,
+    params: &Params,
+) -> Option<Value> {
+    if !asked && !debug_in_payload(&params.extensions) {
+        return None;
+    }
+    let fields = analysis::cost_fields(
+        document,
+        params.operation_name.as_deref(),
+        &params.variables,
+        &state.schema_shape,
+    )
+    .ok()?;
+    Some(fields_report(fields))
+}
+
+/// Each field's cost as `extensions.cost.fields` tells it (Shopify's shape).
+fn fields_report(fields: Vec<FieldCost>) -> Value {
+    fields
+        .into_iter()
+        .map(|field| {
+            json!({
+                "path": field.path,
+                "definedCost": field.defined_cost,
+                "requestedTotalCost": field.requested_total_cost,
+                "requestedChildrenCost": field.requested_children_cost,
+            })
+        })
+        .collect()
+}
+
+/// A cost report with each field's cost, when the client asked for it.
+pub(super) fn with_fields(mut report: Value, fields: Option<&Value>) -> Value {
+    if let (Value::Object(report), Some(fields)) = (&mut report, fields) {
+        report.insert("fields".to_owned(), fields.clone());
+    }
+    report
+}
+
+/// A refusal with a cost report (an empty bucket), with each field's cost when asked.
+pub(super) fn refused_with_fields(mut refusal: ApiError, fields: Option<&Value>) -> ApiError {
+    if let Some(report) = refusal.cost.take() {
+        refusal.cost = Some(Box::new(with_fields(*report, fields)));
+    }
+    refusal
 }

@@ -35,6 +35,7 @@ fn caller(headers: &HeaderMap, extensions: &Extensions) -> Caller {
         presented: Presented::from_headers(headers),
         client: client_ip(extensions),
         app: client_app(extensions),
+        cost_debug: super::cost::debug_in_headers(headers),
     }
 }
 

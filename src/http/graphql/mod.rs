@@ -80,13 +80,15 @@ impl Arrival {
 }
 
 /// Who sends an operation: what it presents of who it is (read once, from headers or a
-/// WebSocket's `connection_init`), its address, and the name and version the client gives
-/// itself (a label, never trusted).
+/// WebSocket's `connection_init`), its address, the name and version the client gives itself
+/// (a label, never trusted), and whether it asked the same way for each field's cost
+/// (`Cockpit-GraphQL-Cost-Debug`).
 #[derive(Debug, Clone)]
 pub(super) struct Caller {
     presented: Presented,
     client: Option<IpAddr>,
     pub(super) app: ClientApp,
+    cost_debug: bool,
 }
 
 /// One operation as any transport hands it over: what it asks, who asks, how it arrived, and

@@ -10,7 +10,7 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
-use super::cost::returned_objects;
+use super::cost::{returned_objects, with_fields};
 use super::prepare::{Prepared, Ready, prepare};
 use super::{Arrival, Caller, Operation, Outcome, Streams, order, stream};
 
@@ -69,6 +69,7 @@ pub(super) async fn execute(
         operation_name,
         lookups,
         budget,
+        cost_fields,
         ..
     } = ready;
     let schema = if prevalidated {
@@ -105,6 +106,9 @@ pub(super) async fn execute(
     Ok(Answer::executed(
         response,
         arrival.media.request_error_status(),
-        pipeline::cost_report(requested, actual, throttle),
+        with_fields(
+            pipeline::cost_report(requested, actual, throttle),
+            cost_fields.as_ref(),
+        ),
     ))
 }

@@ -15,7 +15,10 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
-use super::cost::{FIELDS_PER_COST_POINT, budget, check_limits, cost_floor, within_a_bucket};
+use super::cost::{
+    FIELDS_PER_COST_POINT, budget, check_limits, cost_floor, debug_fields, refused_with_fields,
+    within_a_bucket,
+};
 use super::params::Params;
 use super::{Arrival, Caller, ParsedDocument};
 use crate::code::Code;
@@ -59,6 +62,8 @@ pub(super) struct Ready {
     pub(super) lookups: Lookups,
     /// What `rateLimit` tells, and the objects of it served (which cost nothing).
     pub(super) budget: Budget,
+    /// Each field's cost, for `extensions.cost.fields`, when the client asked for it.
+    pub(super) cost_fields: Option<Value>,
 }
 
 impl Ready {
@@ -141,7 +146,10 @@ pub(super) async fn prepare(
     let floor = paid + analysis.fields / FIELDS_PER_COST_POINT;
     let requested = analysis.cost.max(floor);
     within_a_bucket(state, requested, "The query may cost")?;
-    let reserved = pipeline::charge(state, &bucket, requested - paid, requested).await?;
+    let cost_fields = debug_fields(state, caller.cost_debug, &parsed.document, &params);
+    let reserved = pipeline::charge(state, &bucket, requested - paid, requested)
+        .await
+        .map_err(|refusal| refused_with_fields(refusal, cost_fields.as_ref()))?;
     let budget = budget(requested, reserved);
 
     let executable = &parsed.document;
@@ -198,6 +206,7 @@ pub(super) async fn prepare(
         actor,
         lookups,
         budget,
+        cost_fields,
     })))
 }
 

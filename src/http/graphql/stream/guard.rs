@@ -11,6 +11,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use super::super::super::AppState;
 use super::super::super::auth::Presented;
 use super::super::super::pipeline;
+use super::super::cost::with_fields;
 use super::super::slots::Slot;
 use super::responses::{coded, refusal};
 use crate::code::Code;
@@ -30,8 +31,9 @@ pub(super) struct Subscription {
     pub(super) _slot: Slot,
     /// The credential's rate-limit bucket, which each delivered result is charged to.
     pub(super) bucket: String,
-    /// What starting it reserved and its floor, reported with its first result.
-    pub(super) start: Option<(u64, u64)>,
+    /// What starting it reserved, its floor and each field's cost when asked, reported with
+    /// its first result.
+    pub(super) start: Option<(u64, u64, Option<serde_json::Value>)>,
     /// What it reserved beyond its floor: held while it runs, given back when it ends.
     pub(super) held: u64,
 }
@@ -104,11 +106,12 @@ pub(super) fn guarded(
                             return Some((throttled, guard));
                         }
                     };
-                    let (requested, actual) = match subscription.start.take() {
-                        Some((requested, floor)) => (requested + points, floor + points),
-                        None => (points, points),
+                    let (requested, actual, fields) = match subscription.start.take() {
+                        Some((requested, floor, fields)) => (requested + points, floor + points, fields),
+                        None => (points, points, None),
                     };
-                    if let Ok(cost) = async_graphql::Value::from_json(pipeline::cost_report(requested, actual, throttle)) {
+                    let report = with_fields(pipeline::cost_report(requested, actual, throttle), fields.as_ref());
+                    if let Ok(cost) = async_graphql::Value::from_json(report) {
                         response.extensions.insert("cost".to_owned(), cost);
                     }
                     return Some((response, guard));

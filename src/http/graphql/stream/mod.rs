@@ -89,6 +89,7 @@ pub(super) async fn subscribe(
         bucket,
         requested,
         floor,
+        cost_fields,
         ..
     } = ready;
     if let Some(resume) = resume {
@@ -126,7 +127,7 @@ pub(super) async fn subscribe(
                 presented: caller.presented.clone(),
                 _slot: slot,
                 bucket,
-                start: Some((requested, floor)),
+                start: Some((requested, floor, cost_fields)),
                 held: requested - floor,
             };
             guarded(subscription, detached(results))
@@ -164,7 +165,10 @@ async fn invalid(
         return None;
     }
     let throttle = ready.refund_unrun(state).await;
-    let cost = pipeline::cost_report(ready.requested, ready.floor, throttle);
+    let cost = super::cost::with_fields(
+        pipeline::cost_report(ready.requested, ready.floor, throttle),
+        ready.cost_fields.as_ref(),
+    );
     Some(Answer::executed(
         checked,
         arrival.media.request_error_status(),

@@ -240,10 +240,14 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
             match super::super::pipeline::identify(&state, &presented).await {
                 Ok(Some(_)) => {
                     let app = ClientApp::from_payload(&payload).or(&app);
+                    let cost_debug = payload
+                        .as_object()
+                        .is_some_and(super::cost::debug_in_payload);
                     let _ = connection.caller.set(Caller {
                         presented,
                         client,
                         app,
+                        cost_debug,
                     });
                     Ok(Data::default())
                 }
