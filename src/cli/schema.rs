@@ -1,5 +1,6 @@
 //! `schema check`: the breaking changes from an older schema, and whether anyone uses them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -85,10 +86,25 @@ fn read_schema(path: &Path) -> Result<Schema, CliError> {
         .map_err(|e| CliError::Unchecked(format!("the schema {shown} is not valid SDL: {e}")))
 }
 
-/// The clients that used each schema coordinate in the last `days` days.
-// wired to the field_usage table at merge
-async fn recorded_usage(_config: &Config, _days: u64) -> Result<Box<dyn Usage>, CliError> {
-    Err(CliError::Unchecked(
-        "usage data is not recorded by this build".to_owned(),
-    ))
+/// The clients that used each schema coordinate in the last `days` days, as every gateway on
+/// the configured database recorded them.
+async fn recorded_usage(config: &Config, days: u64) -> Result<Box<dyn Usage>, CliError> {
+    let (db, _) = crate::startup::open(config).await?;
+    let days = u32::try_from(days).unwrap_or(u32::MAX);
+    let recorded = crate::domain::usage::recorded(&crate::db::Db::from(db), days)
+        .await
+        .map_err(|_| {
+            CliError::Unchecked("field usage can't be read from the database".to_owned())
+        })?;
+    let usage: BTreeMap<String, Vec<(String, u64)>> = recorded
+        .into_iter()
+        .map(|(coordinate, clients)| {
+            let clients = clients
+                .into_iter()
+                .map(|c| (c.client_name, c.count.unsigned_abs()))
+                .collect();
+            (coordinate, clients)
+        })
+        .collect();
+    Ok(Box::new(usage))
 }

@@ -85,6 +85,51 @@ pub async fn clients_of(
     Ok(usage)
 }
 
+/// Every field's clients on the last `since_days` days (today included), by coordinate, each
+/// with how often it used the field, most first.
+pub async fn recorded(
+    db: &Db,
+    since_days: u32,
+) -> Result<std::collections::BTreeMap<String, Vec<ClientUsage>>, DomainError> {
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Days::new(u64::from(since_days.saturating_sub(1)));
+    let rows: Vec<(String, String, Option<i64>)> = Entity::find()
+        .select_only()
+        .column(Column::Coordinate)
+        .column(Column::ClientName)
+        .column_as(
+            Expr::expr(Func::cast_as(
+                Func::sum(Expr::col(Column::Count)),
+                Alias::new("bigint"),
+            )),
+            "count",
+        )
+        .filter(Column::Day.gte(from))
+        .group_by(Column::Coordinate)
+        .group_by(Column::ClientName)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_coordinate = std::collections::BTreeMap::<String, Vec<ClientUsage>>::new();
+    for (coordinate, client_name, count) in rows {
+        by_coordinate
+            .entry(coordinate)
+            .or_default()
+            .push(ClientUsage {
+                client_name,
+                count: count.unwrap_or(0),
+            });
+    }
+    for clients in by_coordinate.values_mut() {
+        clients.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.client_name.cmp(&b.client_name))
+        });
+    }
+    Ok(by_coordinate)
+}
+
 /// Deletes the days before `first_kept`; how many rows it deleted.
 pub async fn purge_before(db: &Db, first_kept: NaiveDate) -> Result<u64, DomainError> {
     let done = Entity::delete_many()

@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use cockpit_gateway::domain::usage;
+
+use crate::helpers::*;
+
 const SCHEMA: &str = include_str!("../../schema.graphql");
 
 /// The checked-in schema as an older one that also had `Viewer.legacyPlan` and `Query.retired`.
@@ -143,20 +147,40 @@ fn schema_check_exits_2_on_input_it_cant_read() {
             ],
             "not a JSON object",
         ),
-        (
-            vec![
-                "--against",
-                old.to_str().expect("utf-8"),
-                "--usage-days",
-                "7",
-            ],
-            "usage data is not recorded by this build",
-        ),
     ] {
         let out = check(&args);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+db_test! {
+    async fn schema_check_names_the_clients_that_used_a_removed_field_recently(app) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = write(dir.path(), "old.graphql", &older_schema());
+        let today = chrono::Utc::now().date_naive();
+        usage::add(&app.db, today, &[("Viewer.legacyPlan", "billing-dashboard", 3)])
+            .await
+            .expect("usage recorded");
+        // Used only 40 days ago: outside a 7-day window.
+        let long_ago = today - chrono::Days::new(40);
+        usage::add(&app.db, long_ago, &[("Query.retired", "old-script", 9)])
+            .await
+            .expect("usage recorded");
+        let out = Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+            .args(["schema", "check", "--against", old.to_str().expect("utf-8"), "--usage-days", "7"])
+            .env("DATABASE_URL", &app.test_db.url)
+            .env("COCKPIT_SECRET_KEY", &app.test_db.secret_key)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run cockpit-gateway schema check");
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains("breaking, in use: Viewer.legacyPlan"), "{stdout}");
+        assert!(stdout.contains("billing-dashboard"), "{stdout}");
+        assert!(stdout.contains("breaking, safe to ship: Query.retired"), "{stdout}");
+        assert!(!stdout.contains("old-script"), "{stdout}");
     }
 }
