@@ -3,10 +3,16 @@
 
 use async_graphql::parser::types::OperationType;
 
-use super::TARGET;
+use super::{Carrier, TARGET, continue_from};
 
-/// A span for one operation of `document`.
-pub fn operation_span(kind: OperationType, name: Option<&str>, document: &str) -> tracing::Span {
+/// A span for one operation of `document`, sent by the client that names itself `client`
+/// (name and version).
+pub fn operation_span(
+    kind: OperationType,
+    name: Option<&str>,
+    document: &str,
+    client: (Option<&str>, Option<&str>),
+) -> tracing::Span {
     let kind = match kind {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
@@ -19,6 +25,8 @@ pub fn operation_span(kind: OperationType, name: Option<&str>, document: &str) -
         graphql.operation.type = kind,
         graphql.operation.name = tracing::field::Empty,
         graphql.document = tracing::field::Empty,
+        cockpit.client.name = client.0,
+        cockpit.client.version = client.1,
     );
     if span.is_disabled() {
         return span;
@@ -36,5 +44,21 @@ pub fn operation_span(kind: OperationType, name: Option<&str>, document: &str) -
         }
     }
     span.record("graphql.document", document.as_str());
+    span
+}
+
+/// The server span of one operation a WebSocket carries, continuing the trace `context` (a
+/// `traceparent` and `tracestate`) names.
+pub fn websocket_span(
+    context: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: TARGET,
+        "graphql websocket operation",
+        otel.kind = "server",
+    );
+    if let Some(context) = context {
+        continue_from(&span, &Carrier::Json(context));
+    }
     span
 }

@@ -19,7 +19,7 @@ mod settings;
 mod tests;
 
 pub use document::stripped;
-pub use propagation::{Carrier, continue_from, link_to, traceparent_of};
+pub use propagation::{Carrier, continue_from, link_to, trace_context_in, traceparent_of};
 pub use settings::{TraceSampler, TracingSettings};
 
 /// The target of the spans exported (HTTP server, GraphQL operation, database, event

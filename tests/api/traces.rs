@@ -13,7 +13,7 @@ use prost::Message as _;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::live::{ENDPOINT_EVENTS, Sse};
+use crate::live::{ENDPOINT_EVENTS, Protocol, Sse, Ws};
 
 /// What the receiver got: every request's bytes, and the spans decoded from them.
 #[derive(Clone, Default)]
@@ -245,4 +245,80 @@ async fn a_traced_write_and_its_delivery_are_exported_on_sqlite() {
 #[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn a_traced_write_is_linked_from_its_delivery_in_another_process_postgres() {
     a_traced_write_reaches_the_receiver(Backend::Postgres, true).await;
+}
+
+/// Operations over a WebSocket continue the trace their `connection_init` names (here under
+/// `headers`), or the one their own `extensions` name; the client's name is on the span.
+async fn websocket_operations_continue_their_clients_trace(backend: Backend) {
+    let Some(app) = TestApp::builder(backend).spawn().await else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let (otlp, received) = receiver().await;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+        ("OTEL_SERVICE_NAME", "websocket"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let (mut gateway, address) = serve_process(&app.test_db, &env).await;
+    let connection_trace = "0af7651916cd43dd8448eb211c80319c";
+    let operation_trace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let mut ws = Ws::connect(
+        &format!("http://{address}"),
+        Protocol::TransportWs,
+        json!({
+            "Authorization": format!("Bearer {}", app.org.test_key),
+            "headers": {
+                "traceparent": format!("00-{connection_trace}-b7ad6b7169203331-01"),
+                "graphql-client-name": "ws-dashboard",
+            },
+        }),
+    )
+    .await;
+    ws.subscribe(
+        "1",
+        "query First { endpoints(first: 1) { totalCount } }",
+        json!({}),
+    )
+    .await;
+    let first_result = ws.next_payload().await;
+    assert!(first_result.get("errors").is_none(), "{first_result}");
+    let completed = ws
+        .next_json()
+        .await
+        .expect("the first operation's complete");
+    assert_eq!(completed["type"], "complete", "{completed}");
+    ws.send(json!({ "id": "2", "type": "subscribe", "payload": {
+        "query": "query Second { __typename }",
+        "extensions": { "traceparent": format!("00-{operation_trace}-00f067aa0ba902b7-01") },
+    } }))
+    .await;
+    let second_result = ws.next_payload().await;
+    assert!(second_result.get("errors").is_none(), "{second_result}");
+
+    let named = |name: &'static str| {
+        move |s: &Span| attribute(s, "graphql.operation.name").as_deref() == Some(name)
+    };
+    let first = received.wait_for("First", named("First")).await;
+    assert_eq!(hex::encode(&first.trace_id), connection_trace);
+    assert_eq!(
+        attribute(&first, "cockpit.client.name").as_deref(),
+        Some("ws-dashboard")
+    );
+    let second = received.wait_for("Second", named("Second")).await;
+    assert_eq!(hex::encode(&second.trace_id), operation_trace);
+
+    drop(ws);
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+}
+
+#[tokio::test]
+async fn websocket_operations_continue_their_clients_trace_on_sqlite() {
+    websocket_operations_continue_their_clients_trace(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn websocket_operations_continue_their_clients_trace_postgres() {
+    websocket_operations_continue_their_clients_trace(Backend::Postgres).await;
 }

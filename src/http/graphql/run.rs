@@ -42,6 +42,7 @@ pub(super) async fn run_ready(
         ready.operation_type,
         ready.operation_name.as_deref(),
         &ready.request.query,
+        (caller.app.name.as_deref(), caller.app.version.as_deref()),
     );
     if ready.operation_type == OperationType::Subscription {
         return stream::subscribe(state, ready, caller, arrival, streams)

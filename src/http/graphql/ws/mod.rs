@@ -114,6 +114,9 @@ struct Connection {
     /// The close code of a refused `connection_init` (4403 or 1013, not async-graphql's 1002);
     /// 0 until one is refused.
     refused: AtomicU16,
+    /// The W3C trace context its `connection_init` carried, which its operations continue
+    /// unless their own `extensions` carry one.
+    trace: OnceLock<serde_json::Map<String, Value>>,
 }
 
 /// Who is at the other end of a WebSocket, and in which protocol.
@@ -243,6 +246,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                     let cost_debug = payload
                         .as_object()
                         .is_some_and(super::cost::debug_in_payload);
+                    if let Some(trace) = crate::telemetry::trace_context_in(&payload) {
+                        let _ = connection.trace.set(trace);
+                    }
                     let _ = connection.caller.set(Caller {
                         presented,
                         client,

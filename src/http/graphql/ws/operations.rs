@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Data, Executor, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use super::super::super::AppState;
 use super::super::super::media::Media;
@@ -76,8 +77,15 @@ impl Executor for Operations {
             arrival,
             streams: Streams::default(),
         };
+        // The connection's HTTP span ended with the upgrade: each operation is a server span
+        // of its own, continuing the trace its `extensions` name, else its `connection_init`'s.
+        let span = crate::telemetry::graphql::websocket_span(
+            crate::telemetry::trace_context_in(&Value::Object(operation.params.extensions.clone()))
+                .as_ref()
+                .or(self.connection.trace.get()),
+        );
         let state = self.state.clone();
         let run = async move { streaming::responses(super::super::run(&state, operation).await) };
-        stream::once(run).flatten().boxed()
+        stream::once(run.instrument(span)).flatten().boxed()
     }
 }
