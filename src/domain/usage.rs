@@ -2,10 +2,12 @@
 //! client, per UTC day, added to by every gateway process. Deployment-wide operating data, not
 //! an organization's: nothing here is reachable through the API.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use entity::field_usage::{self, Column, Entity};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::DomainError;
 use crate::db::Db;
@@ -55,34 +57,8 @@ pub async fn clients_of(
     coordinate: &str,
     since_days: u32,
 ) -> Result<Vec<ClientUsage>, DomainError> {
-    let today = chrono::Utc::now().date_naive();
-    let from = today - chrono::Days::new(u64::from(since_days.saturating_sub(1)));
-    let rows: Vec<(String, Option<i64>)> = Entity::find()
-        .select_only()
-        .column(Column::ClientName)
-        .column_as(
-            Expr::expr(Func::cast_as(
-                Func::sum(Expr::col(Column::Count)),
-                Alias::new("bigint"),
-            )),
-            "count",
-        )
-        .filter(Column::Coordinate.eq(coordinate))
-        .filter(Column::Day.gte(from))
-        .group_by(Column::ClientName)
-        .order_by_asc(Column::ClientName)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut usage: Vec<ClientUsage> = rows
-        .into_iter()
-        .map(|(client_name, count)| ClientUsage {
-            client_name,
-            count: count.unwrap_or(0),
-        })
-        .collect();
-    usage.sort_by_key(|u| std::cmp::Reverse(u.count));
-    Ok(usage)
+    let mut found = totals(db, since_days, Some(coordinate)).await?;
+    Ok(found.remove(coordinate).unwrap_or_default())
 }
 
 /// Every field's clients on the last `since_days` days (today included), by coordinate, each
@@ -90,10 +66,20 @@ pub async fn clients_of(
 pub async fn recorded(
     db: &Db,
     since_days: u32,
-) -> Result<std::collections::BTreeMap<String, Vec<ClientUsage>>, DomainError> {
+) -> Result<BTreeMap<String, Vec<ClientUsage>>, DomainError> {
+    totals(db, since_days, None).await
+}
+
+/// The counts of the last `since_days` days summed by coordinate (only `coordinate`'s, when
+/// given) and client, each coordinate's clients most first.
+async fn totals(
+    db: &Db,
+    since_days: u32,
+    coordinate: Option<&str>,
+) -> Result<BTreeMap<String, Vec<ClientUsage>>, DomainError> {
     let today = chrono::Utc::now().date_naive();
     let from = today - chrono::Days::new(u64::from(since_days.saturating_sub(1)));
-    let rows: Vec<(String, String, Option<i64>)> = Entity::find()
+    let mut query = Entity::find()
         .select_only()
         .column(Column::Coordinate)
         .column(Column::ClientName)
@@ -104,13 +90,17 @@ pub async fn recorded(
             )),
             "count",
         )
-        .filter(Column::Day.gte(from))
+        .filter(Column::Day.gte(from));
+    if let Some(coordinate) = coordinate {
+        query = query.filter(Column::Coordinate.eq(coordinate));
+    }
+    let rows: Vec<(String, String, Option<i64>)> = query
         .group_by(Column::Coordinate)
         .group_by(Column::ClientName)
         .into_tuple()
         .all(db)
         .await?;
-    let mut by_coordinate = std::collections::BTreeMap::<String, Vec<ClientUsage>>::new();
+    let mut by_coordinate = BTreeMap::<String, Vec<ClientUsage>>::new();
     for (coordinate, client_name, count) in rows {
         by_coordinate
             .entry(coordinate)
@@ -124,7 +114,7 @@ pub async fn recorded(
         clients.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
-                .then(a.client_name.cmp(&b.client_name))
+                .then_with(|| a.client_name.cmp(&b.client_name))
         });
     }
     Ok(by_coordinate)
