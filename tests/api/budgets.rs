@@ -291,6 +291,27 @@ db_test! {
 }
 
 db_test! {
+    async fn rate_limit_tells_each_credential_its_own_bucket_never_another_organizations_or_modes(app) {
+        // Refilled slowly enough that what one key spends still shows when the others ask.
+        let app = TestApp::builder(app.backend).with_config(|c| c.rate_limit.restore_rate = 1).spawn().await.expect("app");
+        let other = app.new_org("other").await;
+        for _ in 0..10 {
+            app.graphql(&app.org.test_key, "{ viewer { mode } }", json!({})).await.assert_ok();
+        }
+        let spent = app.graphql(&app.org.test_key, RATE_LIMIT, json!({})).await;
+        let spent = spent.assert_ok()["rateLimit"]["remaining"].as_i64().expect("remaining");
+        assert!(spent <= 1000 - 8, "{spent}");
+        // The same organization's live key and another organization's key each see a bucket
+        // nothing was taken from but their own one-point query.
+        for key in [&app.org.live_key, &other.test_key, &other.live_key] {
+            let res = app.graphql(key, RATE_LIMIT, json!({})).await;
+            let remaining = res.assert_ok()["rateLimit"]["remaining"].as_i64().expect("remaining");
+            assert_eq!(remaining, 1000 - 1, "another bucket's spending shows");
+        }
+    }
+}
+
+db_test! {
     async fn rate_limit_answers_the_same_in_a_batch_and_an_event_stream(app) {
         let app = TestApp::builder(app.backend).with_config(|c| c.limits.max_batch = Some(3)).spawn().await.expect("app");
         let res = app
