@@ -192,14 +192,22 @@ fn payload_fields(payload: &Value) -> Result<Vec<(&String, &Value)>, String> {
             _ => "The connection_init payload must be an object.".to_owned(),
         });
     };
-    let nested = match map.get("headers") {
-        Some(Value::Object(headers)) => Some(headers),
-        Some(_) => {
-            return Err("`headers` in the connection_init payload must be an object.".to_owned());
-        }
-        None => None,
-    };
-    Ok(map.iter().chain(nested.into_iter().flatten()).collect())
+    if map
+        .get("headers")
+        .is_some_and(|headers| !headers.is_object())
+    {
+        return Err("`headers` in the connection_init payload must be an object.".to_owned());
+    }
+    Ok(payload_entries(map).collect())
+}
+
+/// A `connection_init` payload's members as the header set they stand for: the flat ones,
+/// then those under `headers` (when it is an object).
+pub(super) fn payload_entries(
+    map: &serde_json::Map<String, Value>,
+) -> impl Iterator<Item = (&String, &Value)> {
+    let nested = map.get("headers").and_then(Value::as_object);
+    map.iter().chain(nested.into_iter().flatten())
 }
 
 /// Why a `connection_init` is refused that presents no credential.

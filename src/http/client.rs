@@ -37,17 +37,14 @@ impl ClientApp {
     /// What a `connection_init` payload says: the same keys as the headers, any case, flat or
     /// under `headers` (flat first); members that aren't strings are ignored.
     pub fn from_payload(payload: &Value) -> Self {
-        let flat = payload.as_object();
-        let nested = flat
-            .and_then(|map| map.get("headers"))
-            .and_then(Value::as_object);
+        let Some(map) = payload.as_object() else {
+            return Self::default();
+        };
         let first = |names: [&HeaderName; 2]| {
             names.into_iter().find_map(|name| {
-                [flat, nested].into_iter().flatten().find_map(|map| {
-                    map.iter()
-                        .filter(|(key, _)| key.eq_ignore_ascii_case(name.as_str()))
-                        .find_map(|(_, value)| value.as_str().and_then(|v| sanitised(v.as_bytes())))
-                })
+                super::auth::payload_entries(map)
+                    .filter(|(key, _)| key.eq_ignore_ascii_case(name.as_str()))
+                    .find_map(|(_, value)| value.as_str().and_then(|v| sanitised(v.as_bytes())))
             })
         };
         Self {

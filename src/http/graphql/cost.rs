@@ -145,13 +145,7 @@ pub(super) fn debug_in_headers(headers: &HeaderMap) -> bool {
 /// each field's cost: the header's name, flat or under `headers`, as a string the header
 /// could carry, or JSON `true` or `1`.
 pub(super) fn debug_in_payload(payload: &Map<String, Value>) -> bool {
-    let nested = match payload.get("headers") {
-        Some(Value::Object(headers)) => Some(headers),
-        _ => None,
-    };
-    payload
-        .iter()
-        .chain(nested.into_iter().flatten())
+    crate::http::auth::payload_entries(payload)
         .filter(|(name, _)| name.eq_ignore_ascii_case(COST_DEBUG.as_str()))
         .any(|(_, value)| match value {
             Value::String(text) => asks_debug(text),
