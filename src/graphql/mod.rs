@@ -43,17 +43,13 @@ pub fn build_schema(
     mode: ValidationMode,
     usage: &Arc<usage::Tally>,
 ) -> AppSchema {
-    let deprecations = Arc::new(std::sync::OnceLock::new());
     let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         subscription::Subscription,
     )
     .data(services)
-    .extension(usage::FieldUsageExtension {
-        tally: usage.clone(),
-        deprecations: deprecations.clone(),
-    })
+    .extension(usage::FieldUsageExtension::new(usage.clone()))
     .validation_mode(mode);
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -61,9 +57,7 @@ pub fn build_schema(
     if !limits.suggestions {
         builder = builder.disable_suggestions();
     }
-    let schema = builder.finish();
-    let _ = deprecations.set(usage::Deprecations::from_sdl(&schema.sdl()));
-    schema
+    builder.finish()
 }
 
 /// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it, with the

@@ -205,7 +205,7 @@ fn payload_fields(payload: &Value) -> Result<Vec<(&String, &Value)>, String> {
 /// then those under `headers` (when it is an object).
 pub(super) fn payload_entries(
     map: &serde_json::Map<String, Value>,
-) -> impl Iterator<Item = (&String, &Value)> {
+) -> impl Iterator<Item = (&String, &Value)> + Clone {
     let nested = map.get("headers").and_then(Value::as_object);
     map.iter().chain(nested.into_iter().flatten())
 }

@@ -24,6 +24,9 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// (draft-ietf-httpapi-ratelimit-headers).
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// RFC 9745's header: the response used something deprecated, and since when (set by the
+/// schema's usage extension).
+pub use crate::graphql::usage::DEPRECATION;
 /// Asks for each field's cost in `extensions.cost.fields` (Shopify's cost debug).
 pub const COST_DEBUG: HeaderName = HeaderName::from_static("cockpit-graphql-cost-debug");
 /// W3C Trace Context.
@@ -60,7 +63,7 @@ pub const REQUEST: [HeaderName; 17] = [
 
 /// What a response may carry that a client reads, beyond what browsers show any script
 /// (`Content-Type`, `Cache-Control`, …).
-pub const RESPONSE: [HeaderName; 9] = [
+pub const RESPONSE: [HeaderName; 10] = [
     REQUEST_ID,
     IDEMPOTENT_REPLAYED,
     header::ETAG,
@@ -70,6 +73,7 @@ pub const RESPONSE: [HeaderName; 9] = [
     header::ALLOW,
     RATELIMIT_POLICY,
     RATELIMIT,
+    DEPRECATION,
 ];
 
 /// An endpoint version's entity tag, for REST's `ETag` and `If-Match` and for the refusal of a

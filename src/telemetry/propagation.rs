@@ -31,22 +31,17 @@ impl Extractor for Carrier<'_> {
     }
 }
 
-/// The W3C trace context a JSON payload carries (a WebSocket's `connection_init`, an
-/// operation's `extensions`): its `traceparent` and `tracestate` strings, flat or under
-/// `headers` (flat first), any case; `None` without a `traceparent`.
-pub fn trace_context_in(
-    payload: &serde_json::Value,
+/// The W3C trace context among a JSON payload's `entries` (a WebSocket's `connection_init`
+/// read as a header set, an operation's `extensions`): its `traceparent` and `tracestate`
+/// strings, the first of each in any case; `None` without a `traceparent`.
+pub fn trace_context_in<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a serde_json::Value)> + Clone,
 ) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let flat = payload.as_object();
-    let nested = flat
-        .and_then(|map| map.get("headers"))
-        .and_then(serde_json::Value::as_object);
     let find = |name: &str| {
-        [flat, nested].into_iter().flatten().find_map(|map| {
-            map.iter()
-                .find(|(key, value)| key.eq_ignore_ascii_case(name) && value.is_string())
-                .map(|(_, value)| value.clone())
-        })
+        entries
+            .clone()
+            .find(|(key, value)| key.eq_ignore_ascii_case(name) && value.is_string())
+            .map(|(_, value)| value.clone())
     };
     let mut context = serde_json::Map::new();
     context.insert("traceparent".to_owned(), find("traceparent")?);

@@ -760,7 +760,7 @@ const BROWSER_SENDS: [&str; 17] = [
 ];
 
 /// What a browser's script reads of a response, beyond what CORS always shows.
-const BROWSER_READS: [&str; 9] = [
+const BROWSER_READS: [&str; 10] = [
     "x-request-id",
     "idempotent-replayed",
     "etag",
@@ -770,6 +770,7 @@ const BROWSER_READS: [&str; 9] = [
     "allow",
     "ratelimit-policy",
     "ratelimit",
+    "deprecation",
 ];
 
 /// A CORS preflight for `method path` from `origin`, asking to send `headers`.

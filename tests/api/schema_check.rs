@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cockpit_gateway::domain::usage;
+use cockpit_gateway::domain::{Mode, usage};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -183,4 +184,103 @@ db_test! {
         assert!(stdout.contains("breaking, safe to ship: Query.retired"), "{stdout}");
         assert!(!stdout.contains("old-script"), "{stdout}");
     }
+}
+
+/// The clients a removed argument or enum value breaks are found in the usage the gateway
+/// itself recorded: arguments, input fields and enum values are counted as fields are.
+async fn schema_check_finds_clients_of_removed_arguments_and_enum_values(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_config(|c| c.usage.flush_interval = std::time::Duration::from_millis(100))
+        .spawn()
+        .await
+        .expect(POSTGRES_UNSET);
+    let auth = format!("Bearer {}", app.org.key(Mode::Test));
+    app.post(
+        &[("authorization", &auth), ("graphql-client-name", "ops-console")],
+        json!({
+            "query": "query($t: [EndpointType!]) { endpoints(filter: { types: $t }) { totalCount } }",
+            "variables": { "t": ["VAPI"] },
+        }),
+    )
+    .await
+    .assert_ok();
+    for _ in 0..100 {
+        let used = usage::clients_of(&app.db, "EndpointType.VAPI", 1)
+            .await
+            .expect("read usage");
+        if !used.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.graphql", SCHEMA);
+    let run = |new: String| {
+        let new = write(dir.path(), "new.graphql", &new);
+        let out = Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+            .args(["schema", "check", "--against", old.to_str().expect("utf-8")])
+            .args([
+                "--schema",
+                new.to_str().expect("utf-8"),
+                "--usage-days",
+                "7",
+            ])
+            .env("DATABASE_URL", &app.test_db.url)
+            .env("COCKPIT_SECRET_KEY", &app.test_db.secret_key)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run cockpit-gateway schema check");
+        (
+            out.status.code(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    };
+    let without_value = SCHEMA.replacen("\tVAPI\n", "", 1);
+    assert_ne!(without_value, SCHEMA);
+    let (code, stdout) = run(without_value);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("breaking, in use: EndpointType.VAPI"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ops-console"), "{stdout}");
+    // An enum value nobody passed is safe to remove, as far as usage tells.
+    let (code, stdout) = run(SCHEMA.replacen("\tRETELL\n", "", 1));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("breaking, safe to ship: EndpointType.RETELL"),
+        "{stdout}"
+    );
+    // The argument itself, and the input field it set.
+    let without_filter = SCHEMA.replacen("filter: EndpointFilter,", "", 1);
+    assert_ne!(without_filter, SCHEMA);
+    let (code, stdout) = run(without_filter);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("breaking, in use: Query.endpoints(filter:)"),
+        "{stdout}"
+    );
+    let without_types = SCHEMA.replacen(
+        "\t\"\"\"\n\tOnly endpoints of these types.\n\t\"\"\"\n\ttypes: [EndpointType!]\n",
+        "",
+        1,
+    );
+    assert_ne!(without_types, SCHEMA);
+    let (code, stdout) = run(without_types);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("breaking, in use: EndpointFilter.types"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn schema_check_finds_clients_of_removed_arguments_and_enum_values_on_sqlite() {
+    schema_check_finds_clients_of_removed_arguments_and_enum_values(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn schema_check_finds_clients_of_removed_arguments_and_enum_values_on_postgres() {
+    schema_check_finds_clients_of_removed_arguments_and_enum_values(Backend::Postgres).await;
 }

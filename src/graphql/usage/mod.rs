@@ -1,7 +1,7 @@
-//! Field usage: how often each schema field is resolved for each client, counted by an
-//! extension of the schema (`extension.rs`), added up in memory and written to the database
-//! at most once a flush interval (and once more when the app goes), so every process's counts
-//! add up and survive restarts.
+//! Field usage: how often each schema field is resolved (and each argument, input field and
+//! enum value given) for each client, counted by an extension of the schema (`extension.rs`),
+//! added up in memory and written to the database at most once a flush interval (and once
+//! more when the app goes), so every process's counts add up and survive restarts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,9 +11,12 @@ use tokio::sync::oneshot;
 
 use crate::db::Db;
 
+mod deprecations;
 mod extension;
+mod inputs;
 
-pub use extension::{Deprecations, FieldUsageExtension};
+pub use deprecations::DEPRECATION;
+pub use extension::FieldUsageExtension;
 
 /// Distinct (field, client) pairs held between writes; pairs beyond it wait for the next
 /// write. Fields are the schema's and clients are bounded by `--max-client-names`, so this is

@@ -1,10 +1,24 @@
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+use async_graphql::{EmptyMutation, EmptySubscription, Enum, InputObject, Object, Schema};
 
 use super::*;
 
 struct Query;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+enum Colour {
+    Red,
+    #[graphql(deprecation = "Use RED.")]
+    Crimson,
+}
+
+#[derive(InputObject)]
+struct Paint {
+    colour: Option<Colour>,
+    #[graphql(deprecation = "Use `colour`; deprecated since 2025-03-01.")]
+    hex: Option<String>,
+}
 
 #[Object]
 impl Query {
@@ -21,6 +35,16 @@ impl Query {
     async fn older(&self) -> i32 {
         2
     }
+
+    async fn paint(
+        &self,
+        with: Option<Paint>,
+        colours: Option<Vec<Colour>>,
+        #[graphql(deprecation = "Paint is always opaque.")] opacity: Option<f64>,
+    ) -> i32 {
+        let _ = (with, colours, opacity);
+        3
+    }
 }
 
 struct Item;
@@ -33,15 +57,9 @@ impl Item {
 }
 
 fn schema(tally: &Arc<Tally>) -> Schema<Query, EmptyMutation, EmptySubscription> {
-    let deprecations = Arc::new(OnceLock::new());
-    let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-        .extension(FieldUsageExtension {
-            tally: tally.clone(),
-            deprecations: deprecations.clone(),
-        })
-        .finish();
-    let _ = deprecations.set(Deprecations::from_sdl(&schema.sdl()));
-    schema
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .extension(FieldUsageExtension::new(tally.clone()))
+        .finish()
 }
 
 fn counts(tally: &Tally) -> Vec<(String, String, u64)> {
@@ -83,15 +101,8 @@ async fn a_deprecated_field_is_warned_about_counted_and_dated() {
     let tally = Arc::new(Tally::default());
     let schema = schema(&tally);
     let response = schema.execute("{ legacy current { name } }").await;
-    let warnings = response
-        .extensions
-        .get("warnings")
-        .cloned()
-        .expect("warnings")
-        .into_json()
-        .expect("JSON");
     assert_eq!(
-        warnings,
+        warnings(&response),
         serde_json::json!([{
             "message": "`Query.legacy` is deprecated: Use `current`; deprecated since 2026-01-15.",
             "code": "DEPRECATED_FIELD",
@@ -120,6 +131,94 @@ async fn a_deprecated_field_is_warned_about_counted_and_dated() {
             .map(|v| v.as_bytes()),
         Some(&b"@0"[..])
     );
+}
+
+/// The warnings of `response`, as JSON.
+fn warnings(response: &async_graphql::Response) -> serde_json::Value {
+    response
+        .extensions
+        .get("warnings")
+        .cloned()
+        .expect("warnings")
+        .into_json()
+        .expect("JSON")
+}
+
+#[tokio::test]
+async fn arguments_input_fields_and_enum_values_are_counted_from_literals_and_variables() {
+    let tally = Arc::new(Tally::default());
+    let schema = schema(&tally);
+    let response = schema
+        .execute("{ paint(with: { colour: RED }, colours: [RED, RED]) }")
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert!(!response.extensions.contains_key("warnings"));
+    let request = async_graphql::Request::new(
+        "query($p: Paint, $c: [Colour!]) { paint(with: $p, colours: $c) }",
+    )
+    .variables(async_graphql::Variables::from_json(serde_json::json!({
+        "p": { "colour": "RED" },
+        "c": "RED",
+    })));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let unknown = |c: &str, n| (c.to_owned(), "unknown".to_owned(), n);
+    assert_eq!(
+        counts(&tally),
+        [
+            unknown("Colour.RED", 5),
+            unknown("Paint.colour", 2),
+            unknown("Query.paint", 2),
+            unknown("Query.paint(colours:)", 2),
+            unknown("Query.paint(with:)", 2),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn deprecated_arguments_input_fields_and_enum_values_are_warned_about() {
+    let tally = Arc::new(Tally::default());
+    let schema = schema(&tally);
+    let request = async_graphql::Request::new(
+        "query($p: Paint) { paint(with: $p, colours: [CRIMSON], opacity: 0.5) }",
+    )
+    .variables(async_graphql::Variables::from_json(serde_json::json!({
+        "p": { "hex": "#ff0000", "colour": "CRIMSON" },
+    })));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert_eq!(
+        warnings(&response),
+        serde_json::json!([
+            {
+                "message": "`Colour.CRIMSON` is deprecated: Use RED.",
+                "code": "DEPRECATED_ENUM_VALUE",
+                "coordinate": "Colour.CRIMSON",
+            },
+            {
+                "message": "`Paint.hex` is deprecated: Use `colour`; deprecated since 2025-03-01.",
+                "code": "DEPRECATED_INPUT_FIELD",
+                "coordinate": "Paint.hex",
+            },
+            {
+                "message": "`Query.paint(opacity:)` is deprecated: Paint is always opaque.",
+                "code": "DEPRECATED_ARGUMENT",
+                "coordinate": "Query.paint(opacity:)",
+            },
+        ])
+    );
+    // The earliest date any of them names: 2025-03-01T00:00:00Z.
+    assert_eq!(
+        response
+            .http_headers
+            .get("deprecation")
+            .map(|v| v.as_bytes()),
+        Some(&b"@1740787200"[..])
+    );
+    // Only what an operation gives is warned about: nothing deprecated given, no warning.
+    let response = schema.execute("{ paint(colours: [RED]) }").await;
+    assert!(response.http_headers.get("deprecation").is_none());
+    assert!(!response.extensions.contains_key("warnings"));
 }
 
 #[test]

@@ -10,9 +10,6 @@ use serde_json::Value;
 use super::super::error::ErrorCodes;
 use crate::code::Code;
 
-/// RFC 9745's header: the response used something deprecated, and since when.
-pub(super) const DEPRECATION: &str = "deprecation";
-
 pub(super) enum Answer {
     /// An executed operation. A request error (a document that failed validation, variables
     /// that failed coercion) is written without `data`.
@@ -84,7 +81,9 @@ impl Answer {
     /// batch's).
     pub(super) fn deprecation(&self) -> Option<&axum::http::HeaderValue> {
         match self {
-            Answer::Executed { response, .. } => response.http_headers.get(DEPRECATION),
+            Answer::Executed { response, .. } => {
+                response.http_headers.get(crate::http::headers::DEPRECATION)
+            }
             Answer::Made(_) => None,
             Answer::Batch(answers) => answers.iter().find_map(Answer::deprecation),
         }

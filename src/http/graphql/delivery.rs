@@ -87,7 +87,7 @@ pub(super) fn json_response(status: StatusCode, answer: Answer, media: Media) ->
     if let Some(deprecation) = answer.deprecation() {
         response
             .headers_mut()
-            .insert(super::answer::DEPRECATION, deprecation.clone());
+            .insert(crate::http::headers::DEPRECATION, deprecation.clone());
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(

@@ -246,7 +246,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                     let cost_debug = payload
                         .as_object()
                         .is_some_and(super::cost::debug_in_payload);
-                    if let Some(trace) = crate::telemetry::trace_context_in(&payload) {
+                    if let Some(trace) = payload.as_object().and_then(|map| {
+                        crate::telemetry::trace_context_in(crate::http::auth::payload_entries(map))
+                    }) {
                         let _ = connection.trace.set(trace);
                     }
                     let _ = connection.caller.set(Caller {

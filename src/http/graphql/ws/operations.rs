@@ -80,7 +80,7 @@ impl Executor for Operations {
         // The connection's HTTP span ended with the upgrade: each operation is a server span
         // of its own, continuing the trace its `extensions` name, else its `connection_init`'s.
         let span = crate::telemetry::graphql::websocket_span(
-            crate::telemetry::trace_context_in(&Value::Object(operation.params.extensions.clone()))
+            crate::telemetry::trace_context_in(operation.params.extensions.iter())
                 .as_ref()
                 .or(self.connection.trace.get()),
         );
