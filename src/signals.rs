@@ -78,9 +78,21 @@ impl Signals {
         #[cfg(unix)]
         for (number, name, action) in handled() {
             let kind = tokio::signal::unix::SignalKind::from_raw(number);
-            let mut signal = tokio::signal::unix::signal(kind).map_err(|err| {
-                std::io::Error::new(err.kind(), format!("can't handle {name}: {err}"))
-            })?;
+            let mut signal = match tokio::signal::unix::signal(kind) {
+                Ok(signal) => signal,
+                // A signal only ignored that the host keeps for itself (valgrind holds one of
+                // the real-time signals) is left to it; one that stops or reloads is required.
+                Err(err) if action == Action::Ignore => {
+                    tracing::debug!(signal = %name, error = %err, "signal left to the host");
+                    continue;
+                }
+                Err(err) => {
+                    return Err(std::io::Error::new(
+                        err.kind(),
+                        format!("can't handle {name}: {err}"),
+                    ));
+                }
+            };
             let heard = heard.clone();
             tokio::spawn(async move {
                 while signal.recv().await.is_some() {
