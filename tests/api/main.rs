@@ -48,4 +48,5 @@ mod times;
 mod traces;
 mod transports;
 mod trusted;
+mod unchanged;
 mod validation;
