@@ -15,6 +15,7 @@ mod cursors;
 mod dataloader;
 mod error_shapes;
 mod events;
+mod expiry;
 mod failures;
 mod fuzz;
 mod graphiql;
