@@ -42,6 +42,7 @@ mod schema_check;
 mod secrets;
 mod sessions;
 mod shapes;
+mod slots;
 mod stream_tickets;
 mod subscriptions;
 mod tenancy;
