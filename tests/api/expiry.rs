@@ -75,9 +75,9 @@ db_test! {
         let key = app.org.test_key.clone();
         let auth = format!("Bearer {key}");
         let endpoint = app.create_ok(&key, webhook("One")).await;
-        let id = endpoint["id"].as_str().expect("id");
-        rename(&app, &key, id, "Two").await;
-        rename(&app, &key, id, "Three").await;
+        let endpoint_id = endpoint["id"].as_str().expect("id");
+        rename(&app, &key, endpoint_id, "Two").await;
+        rename(&app, &key, endpoint_id, "Three").await;
         let newest = latest(&app, &key, 3).await;
         let [(kept, kept_at), (boundary, _), (before, _)] = &newest[..] else { panic!("{newest:?}") };
         // Everything up to "Two" goes: "One" and all before it.
@@ -125,7 +125,7 @@ db_test! {
         let mut ws = Ws::with_key(&app.address, &key).await;
         ws.subscribe("new", ENDPOINT_EVENTS, json!({})).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        rename(&app, &key, id, "Four").await;
+        rename(&app, &key, endpoint_id, "Four").await;
         assert_eq!(ws.next_event().await["endpoint"]["name"], "Four");
     }
 }

@@ -61,6 +61,7 @@ async fn two_gateways_share_one_limit(backend: Backend, redis: Option<(String, S
 
     // Stopping one on the first frees a slot on the second.
     a.send(json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(a.next_json().await.expect("complete")["type"], "complete");
     tokio::time::sleep(Duration::from_millis(300)).await;
     b.subscribe("5", ENDPOINT_EVENTS, json!({})).await;
     b.assert_silent(Duration::from_millis(300)).await;

@@ -134,10 +134,9 @@ impl RedisSlots {
             return;
         };
         let mut connection = self.connection.clone();
-        let call = redis::cmd("ZREM")
-            .arg(self.key(bucket))
-            .arg(id.to_string())
-            .query_async::<i64>(&mut connection);
+        let mut command = redis::cmd("ZREM");
+        command.arg(self.key(bucket)).arg(id.to_string());
+        let call = command.query_async::<i64>(&mut connection);
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(_)) => permit.succeeded(),
             _ => {
