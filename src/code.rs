@@ -43,6 +43,9 @@ pub enum Code {
     SlowConsumer,
     /// A credential holds as many open subscriptions as it may.
     SubscriptionLimitExceeded,
+    /// A subscription resumes from a cursor before events retention deleted: refetch, then
+    /// subscribe without `after`.
+    EventsExpired,
     /// REST: `If-Match` names another version than the one stored (412).
     PreconditionFailed,
     /// The `Idempotency-Key` header is malformed, or sent where it can't apply (400).
@@ -90,6 +93,7 @@ impl Code {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::SlowConsumer => "SLOW_CONSUMER",
             Self::SubscriptionLimitExceeded => "SUBSCRIPTION_LIMIT_EXCEEDED",
+            Self::EventsExpired => "EVENTS_EXPIRED",
             Self::PreconditionFailed => "PRECONDITION_FAILED",
             Self::IdempotencyKeyInvalid => "IDEMPOTENCY_KEY_INVALID",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",

@@ -76,8 +76,12 @@ pub struct EventSettings {
     pub retention: Duration,
     /// How often retention runs (first at start).
     pub retention_sweep: Duration,
-    /// Open subscriptions one API key or user may hold at once, across its connections.
+    /// Open subscriptions one API key or user may hold at once, across its connections and
+    /// every gateway process.
     pub max_subscriptions_per_credential: usize,
+    /// How long a subscription's slot is held without its process renewing it (renewed every
+    /// third of it): how long a dead process's slots still count.
+    pub subscription_lease: Duration,
     /// Events a subscriber may fall behind by before it is disconnected as too slow.
     pub subscription_buffer: usize,
 }
@@ -88,6 +92,7 @@ impl Default for EventSettings {
             retention: Duration::from_secs(90 * 24 * 60 * 60),
             retention_sweep: Duration::from_secs(60 * 60),
             max_subscriptions_per_credential: 25,
+            subscription_lease: Duration::from_secs(30),
             subscription_buffer: 256,
         }
     }

@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod endpoint;
 pub mod enums;
 pub mod event;
+pub mod event_watermark;
 pub mod field_usage;
 pub mod idempotency_key;
 pub mod organization;
@@ -12,6 +13,7 @@ pub mod phone_number;
 pub mod prelude;
 pub mod setting;
 pub mod stream_ticket;
+pub mod subscription_slot;
 
 /// The precision of every time the gateway writes: a millisecond. Both databases keep it
 /// exactly, and so does a client's native date type (a JavaScript `Date` holds milliseconds),

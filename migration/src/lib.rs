@@ -17,6 +17,8 @@ mod m20261210_000012_add_event_ids;
 mod m20261211_000013_create_stream_tickets;
 mod m20261220_000014_add_event_trace_parents;
 mod m20261221_000015_create_field_usage;
+mod m20261222_000016_create_event_watermarks;
+mod m20261222_000017_create_subscription_slots;
 
 pub struct Migrator;
 
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000013_create_stream_tickets::Migration),
             Box::new(m20261220_000014_add_event_trace_parents::Migration),
             Box::new(m20261221_000015_create_field_usage::Migration),
+            Box::new(m20261222_000016_create_event_watermarks::Migration),
+            Box::new(m20261222_000017_create_subscription_slots::Migration),
         ]
     }
 }

@@ -275,6 +275,10 @@ pub struct EventArgs {
     /// Subscriptions one API key or user may hold open at once.
     #[arg(long, env = "COCKPIT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL", default_value_t = EventSettings::default().max_subscriptions_per_credential, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000), global = true)]
     pub max_subscriptions_per_credential: usize,
+    /// Seconds a subscription's slot stays counted when its process stops renewing it (a
+    /// process that died); renewed every third of it.
+    #[arg(long, env = "COCKPIT_SUBSCRIPTION_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600), global = true)]
+    pub subscription_lease_secs: u64,
     /// Events a subscriber may fall behind by before it is disconnected as too slow.
     #[arg(long, env = "COCKPIT_SUBSCRIPTION_BUFFER", default_value_t = EventSettings::default().subscription_buffer, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536), global = true)]
     pub subscription_buffer: usize,
@@ -286,6 +290,7 @@ impl EventArgs {
             retention: std::time::Duration::from_secs(self.event_retention_days * 24 * 60 * 60),
             max_subscriptions_per_credential: self.max_subscriptions_per_credential,
             subscription_buffer: self.subscription_buffer,
+            subscription_lease: std::time::Duration::from_secs(self.subscription_lease_secs),
             ..EventSettings::default()
         }
     }

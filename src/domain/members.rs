@@ -90,6 +90,8 @@ pub mod system {
                 .one(&txn)
                 .await?;
         let (member, change) = match existing {
+            // The role it has already: nothing to write, no event.
+            Some(member) if member.role == role => return Ok(member.into()),
             Some(member) => {
                 let mut active: organization_member::ActiveModel = member.clone().into();
                 active.role = Set(role);
@@ -335,7 +337,8 @@ fn is_last_owner(
 }
 
 /// Changes a member's role (owners and admins; only owners make or unmake owners; nobody
-/// changes their own; the last owner stays one).
+/// changes their own; the last owner stays one). The role it has already changes nothing and
+/// records no event.
 pub async fn update(
     db: &Db,
     actor: &Actor,
@@ -362,6 +365,10 @@ pub async fn update(
             UserErrorCode::LastOwner,
             "{field} is the organization's last owner: make another member an owner first",
         ));
+    }
+    if member.role == role {
+        // Nothing changes: nothing is written and no event recorded.
+        return Ok(member.clone().into());
     }
     let mut active: organization_member::ActiveModel = member.clone().into();
     active.role = Set(role);

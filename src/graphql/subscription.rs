@@ -170,6 +170,10 @@ fn ended(ending: Ending) -> async_graphql::Error {
             "You were removed from the organization of this subscription.",
             Code::Forbidden,
         ),
+        Ending::Expired => coded(
+            "The events after this cursor are older than the retention period and were deleted: resuming from it would miss them. Read the current state again (a query), then subscribe again without `after` (or `Last-Event-ID`).",
+            Code::EventsExpired,
+        ),
         Ending::Demoted => coded(
             "Your role changed and no longer lets you read the audit log this subscription selects (`event`); subscribe again without it, or ask an owner or admin.",
             Code::Forbidden,

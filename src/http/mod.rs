@@ -93,7 +93,7 @@ pub struct Shared {
     /// Documents already parsed, by their text.
     pub documents: graphql::ParsedDocuments,
     /// Subscriptions open per credential, and how many each may hold.
-    pub subscriptions: graphql::SubscriptionCounts,
+    pub subscriptions: graphql::SubscriptionSlots,
     /// The server's connection limits: a stream of server-sent events sends keep-alive
     /// comments more often than its idle timeout, a WebSocket must be initialised within its
     /// header read timeout.
@@ -152,6 +152,13 @@ pub fn build(
         .map_err(StartupError::Config)?;
     let idempotent_storage = idempotency::storage_limiter(config, &metrics)?;
     let cursors = crate::domain::events::Cursors::new(&secrets);
+    // Subscription slots are counted where the rate limits are shared, else in the database.
+    let slot_store = match &config.rate_limit.redis_url {
+        Some(_) => graphql::SlotStore::Redis(
+            graphql::RedisSlots::new(&config.rate_limit).map_err(StartupError::Config)?,
+        ),
+        None => graphql::SlotStore::Database(store.clone()),
+    };
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
@@ -213,8 +220,10 @@ pub fn build(
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,
         documents: graphql::ParsedDocuments::default(),
-        subscriptions: graphql::SubscriptionCounts::new(
+        subscriptions: graphql::SubscriptionSlots::new(
             config.events.max_subscriptions_per_credential,
+            slot_store,
+            config.events.subscription_lease,
         ),
         server_limits: config.server.clone(),
         _notices: notices,

@@ -153,7 +153,9 @@ pub async fn create(
     created.try_into()
 }
 
-/// Applies a patch; `updated_at` moves forward on every update, `created_at` never changes.
+/// Applies a patch; `updated_at` moves forward on every update that changes something,
+/// `created_at` never changes. A patch that leaves the endpoint as it is writes nothing (no
+/// event, the same `updated_at`) and answers the endpoint as stored.
 pub async fn update(
     db: &Db,
     settings: &Settings,
@@ -201,17 +203,34 @@ pub async fn update(
         return Err(DomainError::Invalid(errors));
     }
 
-    let mut model = stored.clone().into_active_model();
+    let mut patched = stored.clone();
     if let Some(Some(name)) = name {
-        model.name = Set(name);
+        patched.name = name;
     }
     if let Some(status) = patch.status {
-        model.status = Set(status);
+        patched.status = status;
     }
     if let Some((url, config)) = routing {
-        model.url = Set(url);
-        model.provider_config = Set(config.map(|c| c.to_stored(&settings.secrets, id)));
+        patched.url = url;
+        patched.provider_config = config
+            .map(|c| c.to_stored_over(current.provider_config.as_ref(), &settings.secrets, id));
     }
+    if patched == stored {
+        // Nothing changes: nothing is written, no event, the version stays. A version the
+        // client expected is still checked, as the `UPDATE` below would.
+        if patch
+            .expected_updated_at
+            .is_some_and(|at| at != stored.updated_at)
+        {
+            return Err(stale(&stored));
+        }
+        return Ok(current);
+    }
+    let mut model = stored.clone().into_active_model();
+    model.name = Set(patched.name);
+    model.status = Set(patched.status);
+    model.url = Set(patched.url);
+    model.provider_config = Set(patched.provider_config);
     // The `before_save` hook moves `updated_at` even when no column changed (an `UPDATE` with
     // a condition of its own doesn't call it). The version the client read is a condition of
     // the `UPDATE` itself.

@@ -24,14 +24,13 @@ use tracing::Instrument as _;
 mod cursor;
 pub mod live;
 mod read;
+mod retention;
 mod snapshot;
 
 pub use cursor::Cursors;
 pub use live::Hub;
-pub use read::{
-    EventFilter, EventPage, Reader, ensure_can_read_log, get, last_seq, list, purge_older_than,
-    since,
-};
+pub use read::{EventFilter, EventPage, Reader, ensure_can_read_log, get, last_seq, list, since};
+pub use retention::{Expiry, purge_older_than};
 pub use snapshot::{api_key_change, endpoint_change, member_change, phone_number_change};
 
 /// The PostgreSQL channel an organization's commits are announced on (the payload is the

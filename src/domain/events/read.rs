@@ -1,5 +1,4 @@
-//! Reading events back: the audit log's pages, one event by id, what a subscriber missed,
-//! and retention's purge.
+//! Reading events back: the audit log's pages, one event by id, what a subscriber missed.
 
 use chrono::{DateTime, Utc};
 use entity::enums::{EventType, Mode};
@@ -186,36 +185,4 @@ pub async fn last_seq(db: &Db, organization_id: Uuid) -> Result<i64, DomainError
         .one(db)
         .await?;
     Ok(last.flatten().unwrap_or(0))
-}
-
-/// Deletes events older than `cutoff`, `batch` at a time (each batch its own short statement,
-/// so retention never holds a long lock); how many it deleted.
-pub async fn purge_older_than(
-    db: &Db,
-    cutoff: DateTime<Utc>,
-    batch: u64,
-) -> Result<u64, DomainError> {
-    let mut deleted = 0;
-    loop {
-        let seqs: Vec<i64> = event::Entity::find()
-            .select_only()
-            .column(Column::Seq)
-            .filter(Column::OccurredAt.lt(cutoff))
-            .order_by_asc(Column::Seq)
-            .limit(batch)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if seqs.is_empty() {
-            return Ok(deleted);
-        }
-        let done = event::Entity::delete_many()
-            .filter(Column::Seq.is_in(seqs.iter().copied()))
-            .exec(db)
-            .await?;
-        deleted += done.rows_affected;
-        if (seqs.len() as u64) < batch {
-            return Ok(deleted);
-        }
-    }
 }

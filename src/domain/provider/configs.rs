@@ -94,11 +94,13 @@ macro_rules! domain_layer {
                     })
                 }
 
-                /// The config with every secret sealed, bound to endpoint `id`.
-                fn sealed(&self, _secrets: &SecretBox, _id: Uuid) -> Self {
+                /// The config with every secret sealed, bound to endpoint `id` (one sent again
+                /// unchanged keeps its `_stored` sealing).
+                fn sealed(&self, _stored: Option<&Self>, _secrets: &SecretBox, _id: Uuid) -> Self {
                     Self {
                         $($field: self.$field.clone(),)*
                         $($secret: self.$secret.sealed(
+                            _stored.map(|c| &c.$secret),
                             _secrets,
                             &secret_context(_id, stringify!($secret)),
                         ),)*
@@ -229,8 +231,26 @@ macro_rules! domain_layer {
 
             /// The JSON stored for endpoint `id`, with every secret sealed.
             pub fn to_stored(&self, secrets: &SecretBox, id: Uuid) -> serde_json::Value {
+                self.to_stored_over(None, secrets, id)
+            }
+
+            /// The JSON stored for endpoint `id` in place of its `stored` config: every secret
+            /// sealed, and one sent again unchanged sealed as it was, so that a patch that
+            /// changes nothing stores the same JSON.
+            pub fn to_stored_over(
+                &self,
+                stored: Option<&Self>,
+                secrets: &SecretBox,
+                id: Uuid,
+            ) -> serde_json::Value {
                 match self {
-                    $(Self::$variant(c) => serde_json::to_value(c.sealed(secrets, id)),)*
+                    $(Self::$variant(c) => {
+                        let stored = match stored {
+                            Some(Self::$variant(s)) => Some(s),
+                            _ => None,
+                        };
+                        serde_json::to_value(c.sealed(stored, secrets, id))
+                    })*
                 }
                 .expect("config structs hold strings and sealed secrets, which always serialize")
             }

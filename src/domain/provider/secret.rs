@@ -30,6 +30,15 @@ impl Secret {
         }
     }
 
+    /// Whether this holds the same plaintext as `stored` (a value sent again unchanged); a
+    /// sealed value that can't be opened is never the same.
+    pub(super) fn same_as(&self, stored: &Self, secrets: &SecretBox, context: &str) -> bool {
+        match (self.open(secrets, context), stored.open(secrets, context)) {
+            (Ok(mine), Ok(theirs)) => mine == theirs,
+            _ => false,
+        }
+    }
+
     /// The plaintext, for a caller that must hand it on (e.g. to a SIP trunk).
     pub fn open(&self, secrets: &SecretBox, context: &str) -> Result<String, SecretError> {
         match self {

@@ -221,8 +221,9 @@ pub trait SecretField: Sized {
         stored: Option<&Self>,
     ) -> Result<Self, Reported>;
 
-    /// The field with its secret sealed under `context`.
-    fn sealed(&self, secrets: &SecretBox, context: &str) -> Self;
+    /// The field with its secret sealed under `context`; a secret the client sent again
+    /// unchanged keeps the `stored` sealing, so that resending it changes nothing.
+    fn sealed(&self, stored: Option<&Self>, secrets: &SecretBox, context: &str) -> Self;
 
     /// Whether a secret is set: all a transport ever shows of it.
     fn is_set(&self) -> bool;
@@ -247,8 +248,14 @@ impl SecretField for Secret {
         }
     }
 
-    fn sealed(&self, secrets: &SecretBox, context: &str) -> Self {
-        self.seal(secrets, context)
+    fn sealed(&self, stored: Option<&Self>, secrets: &SecretBox, context: &str) -> Self {
+        match stored {
+            // A stored plaintext (a row from before encryption) is sealed now.
+            Some(stored) if !stored.is_plain() && self.same_as(stored, secrets, context) => {
+                stored.clone()
+            }
+            _ => self.seal(secrets, context),
+        }
     }
 
     fn is_set(&self) -> bool {
@@ -278,8 +285,9 @@ impl SecretField for Option<Secret> {
         }
     }
 
-    fn sealed(&self, secrets: &SecretBox, context: &str) -> Self {
-        self.as_ref().map(|s| s.seal(secrets, context))
+    fn sealed(&self, stored: Option<&Self>, secrets: &SecretBox, context: &str) -> Self {
+        self.as_ref()
+            .map(|s| s.sealed(stored.and_then(Option::as_ref), secrets, context))
     }
 
     fn is_set(&self) -> bool {

@@ -41,7 +41,7 @@ pub use handlers::{get, post};
 use params::Params;
 use prepare::Ready;
 use run::{execute, run, run_ready};
-pub use slots::SubscriptionCounts;
+pub use slots::{RedisSlots, SlotStore, SubscriptionSlots};
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
 /// bytes of the request are its share (the document, its variables and extensions alike are

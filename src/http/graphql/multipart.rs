@@ -30,12 +30,13 @@ const CLOSE: &[u8] = b"--\r\n";
 const HEARTBEAT_AT_MOST: Duration = Duration::from_secs(5);
 /// What ends a subscription from outside its operation, the protocol's transport-level errors:
 /// its credential stopped being good, it drew its rate-limit bucket empty, its client read too
-/// slowly.
-const ENDINGS: [Code; 4] = [
+/// slowly, or it resumed from before what retention kept.
+const ENDINGS: [Code; 5] = [
     Code::Unauthenticated,
     Code::Forbidden,
     Code::RateLimited,
     Code::SlowConsumer,
+    Code::EventsExpired,
 ];
 
 /// A subscription's results as one multipart response.

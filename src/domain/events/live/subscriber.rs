@@ -31,6 +31,9 @@ pub enum Ending {
     MemberRemoved,
     /// Its user's role no longer lets it read the audit log it delivers.
     Demoted,
+    /// Retention deleted events after the place it resumes from, of a mode it reads: it can't
+    /// go on without missing them.
+    Expired,
 }
 
 /// The subscriber's access as the database has it once replay's starting point is known:
@@ -115,6 +118,11 @@ struct Reader {
     /// The organization's last event this reader has passed (sent, or not for it).
     position: i64,
     pending: VecDeque<Arc<Delivery>>,
+    /// The watermarks of the events it reads, and the place it resumed from (its cursor,
+    /// before any clamping to the last event there is): a catch-up read is only good when
+    /// retention deleted nothing it would read after where it is.
+    expiry: super::super::Expiry,
+    resumed: i64,
     caught_up: bool,
     /// Why it ends before it reads anything.
     ending: Option<Ending>,
@@ -150,6 +158,21 @@ impl Reader {
         Ok(())
     }
 
+    /// The events after `position` from the table, a batch at most; `None` when retention
+    /// deleted some it would read. The watermarks are read after the events: one raised since
+    /// by a sweep that deleted none of these yet only ends a subscription whose place is
+    /// already past retention; one raised before is never missed.
+    async fn read_missed(&self) -> Result<Option<Vec<Event>>, DomainError> {
+        let org = self.watch.actor.organization_id;
+        let events = after(&self.feeds, org, self.position).await?;
+        let place = self.position.max(self.resumed);
+        let expired = {
+            let _permit = self.feeds.reads.acquire().await;
+            self.expiry.expired(&self.feeds.db, place).await?
+        };
+        Ok((!expired).then_some(events))
+    }
+
     async fn next(&mut self) -> Option<Result<Arc<Delivery>, Ending>> {
         loop {
             if self.done {
@@ -178,8 +201,9 @@ impl Reader {
                 // starts anew, so that only falling behind live events counts as too slow.
                 // Whatever commits after the read starts is broadcast after this.
                 self.receiver = self.receiver.resubscribe();
-                match after(&self.feeds, self.watch.actor.organization_id, self.position).await {
-                    Ok(events) => {
+                match self.read_missed().await {
+                    Ok(None) => Err(Ending::Expired),
+                    Ok(Some(events)) => {
                         self.caught_up = (events.len() as u64) < READ_BATCH;
                         let events: Vec<Arc<Delivery>> =
                             events.into_iter().map(Delivery::new).collect();
@@ -226,7 +250,11 @@ pub async fn subscribe(
             Some(ending),
         ),
     };
+    let expiry = super::super::Expiry::of(&watch.actor, &watch.types);
+    let resumed = watch.after.unwrap_or(last);
     let reader = Reader {
+        expiry,
+        resumed,
         feeds: hub.feeds.clone(),
         watch,
         access,

@@ -65,9 +65,10 @@ pub(super) async fn subscribe(
         .await;
     }
     let slot = match &ready.actor {
-        Some(_) => match state.subscriptions.open(&ready.bucket) {
-            Some(slot) => Some(slot),
-            None => {
+        Some(_) => match state.subscriptions.open(&ready.bucket).await {
+            Ok(Some(slot)) => Some(slot),
+            Err(err) => return refused(ApiError::from(err)).await,
+            Ok(None) => {
                 let limit = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     Code::SubscriptionLimitExceeded,

@@ -1,0 +1,192 @@
+//! Subscription slots: how many subscriptions each credential holds open across every gateway
+//! process — in Redis when one is configured, else in the database — and the slot each one
+//! holds, given back when it ends however it ends (its `Slot` dropped).
+//!
+//! A slot is a lease: its process renews its slots every third of `lease`, so a process that
+//! dies without giving its slots back leaves them counted for at most `lease` (30 s by
+//! default). A process that stops serving gives back all it holds.
+
+mod database;
+mod redis;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::db::Db;
+
+pub use self::redis::RedisSlots;
+
+/// Where the slots of every process are counted.
+pub enum SlotStore {
+    /// The `subscription_slots` table.
+    Database(Db),
+    /// Redis sorted sets, one per credential (when Redis is down, each process counts its own).
+    Redis(RedisSlots),
+}
+
+/// Open subscriptions per credential (its rate-limit bucket), across processes.
+pub struct SubscriptionSlots {
+    shared: Arc<Shared>,
+    pub(super) max: usize,
+    /// Dropped with the app: the renewer gives back this process's slots and stops.
+    _stop: oneshot::Sender<()>,
+}
+
+struct Shared {
+    /// This process, as its leases name it.
+    process: Uuid,
+    store: SlotStore,
+    lease: Duration,
+    /// The slots this process holds: id → bucket.
+    held: Mutex<HashMap<Uuid, String>>,
+}
+
+/// A subscription's place among its credential's; given back when dropped.
+pub(super) struct Slot {
+    shared: Arc<Shared>,
+    id: Uuid,
+    bucket: String,
+}
+
+impl SubscriptionSlots {
+    /// At most `max` (at least 1) per credential, counted in `store`, each a lease of `lease`
+    /// renewed while its subscription runs. Call within the runtime.
+    pub fn new(max: usize, store: SlotStore, lease: Duration) -> Self {
+        let lease = lease.max(Duration::from_secs(1));
+        let shared = Arc::new(Shared {
+            process: Uuid::now_v7(),
+            store,
+            lease,
+            held: Mutex::default(),
+        });
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(renew(Arc::clone(&shared), stopped));
+        Self {
+            shared,
+            max: max.max(1),
+            _stop: stop,
+        }
+    }
+
+    /// A slot for one more subscription of `bucket`, unless it holds all it may in every
+    /// process together; `Err` when the database can't say.
+    pub(super) async fn open(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<Slot>, crate::domain::DomainError> {
+        let id = Uuid::now_v7();
+        let shared = &self.shared;
+        let taken = match &shared.store {
+            SlotStore::Database(db) => {
+                database::open(db, shared.process, id, bucket, self.max, shared.lease).await?
+            }
+            SlotStore::Redis(redis) => match redis.open(id, bucket, self.max, shared.lease).await {
+                Some(taken) => taken,
+                // Redis can't say: this process counts its own meanwhile.
+                None => shared.held_by(bucket) < self.max,
+            },
+        };
+        if !taken {
+            return Ok(None);
+        }
+        shared.held().insert(id, bucket.to_owned());
+        Ok(Some(Slot {
+            shared: Arc::clone(shared),
+            id,
+            bucket: bucket.to_owned(),
+        }))
+    }
+
+    /// Subscriptions open in this process.
+    pub fn total(&self) -> usize {
+        self.shared.held().len()
+    }
+}
+
+impl Shared {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, String>> {
+        // Each change is one insert or remove: a poisoned map is still consistent.
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn held_by(&self, bucket: &str) -> usize {
+        self.held().values().filter(|b| *b == bucket).count()
+    }
+
+    /// Gives back the slot `id` of `bucket` in the store.
+    async fn release(&self, id: Uuid, bucket: &str) {
+        let released = match &self.store {
+            SlotStore::Database(db) => database::release(db, id).await,
+            SlotStore::Redis(redis) => {
+                redis.release(id, bucket).await;
+                Ok(())
+            }
+        };
+        if let Err(err) = released {
+            tracing::warn!(error = %err.log_description(), "could not give back a subscription slot; its lease ends it");
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.held().remove(&self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (shared, id, bucket) = (
+                Arc::clone(&self.shared),
+                self.id,
+                std::mem::take(&mut self.bucket),
+            );
+            runtime.spawn(async move { shared.release(id, &bucket).await });
+        }
+    }
+}
+
+/// Renews this process's leases every third of a lease until the app goes, then gives back
+/// every slot it still holds.
+async fn renew(shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    let every = shared.lease / 3;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            // Sent never: the sender dropped is the signal.
+            _ = &mut stopped => break,
+        }
+        let held: Vec<(Uuid, String)> = shared
+            .held()
+            .iter()
+            .map(|(id, bucket)| (*id, bucket.clone()))
+            .collect();
+        let renewed = match &shared.store {
+            SlotStore::Database(db) => database::renew(db, shared.process, shared.lease).await,
+            SlotStore::Redis(redis) => {
+                redis.renew(&held, shared.lease).await;
+                Ok(())
+            }
+        };
+        if let Err(err) = renewed {
+            tracing::warn!(error = %err.log_description(), "could not renew subscription slots; trying again shortly");
+        }
+    }
+    let held: Vec<(Uuid, String)> = shared.held().drain().collect();
+    match &shared.store {
+        SlotStore::Database(db) => {
+            if let Err(err) = database::release_process(db, shared.process).await {
+                tracing::warn!(error = %err.log_description(), "could not give back this process's subscription slots; their leases end them");
+            }
+        }
+        SlotStore::Redis(redis) => {
+            for (id, bucket) in held {
+                redis.release(id, &bucket).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Subscription slots in Redis, shared by every process that uses it: one sorted set per
+//! credential, each member a slot scored by when its lease ends (on Redis's clock, so every
+//! process agrees on time). While Redis can't be reached, each process counts its own.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::breaker::Breaker;
+use crate::ratelimit::RateLimitSettings;
+
+/// Forget ended leases, then take a slot unless `max` are held. Returns 1 when taken.
+const OPEN: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], lease)
+return 1
+";
+
+/// Renews the leases of the slots named in ARGV[2..] (putting back one that ended meanwhile:
+/// its subscription still runs).
+const RENEW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], lease)
+return 1
+";
+
+pub struct RedisSlots {
+    prefix: String,
+    connection: redis::aio::ConnectionManager,
+    open: redis::Script,
+    renew: redis::Script,
+    timeout: Duration,
+    breaker: Breaker,
+}
+
+impl RedisSlots {
+    /// Slots in the Redis the rate limits use (`settings.redis_url`, which must be set), under
+    /// its key prefix.
+    pub fn new(settings: &RateLimitSettings) -> Result<Self, String> {
+        let url = settings.redis_url.as_deref().unwrap_or_default();
+        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.redis_timeout))
+            .set_response_timeout(Some(settings.redis_timeout))
+            .set_number_of_retries(0);
+        let connection = client
+            .get_connection_manager_lazy(config)
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        Ok(Self {
+            prefix: format!("{}subscriptions:", settings.redis_prefix),
+            connection,
+            open: redis::Script::new(OPEN),
+            renew: redis::Script::new(RENEW),
+            timeout: settings.redis_timeout,
+            breaker: Breaker::new(settings.redis_backoff_min, settings.redis_backoff_max),
+        })
+    }
+
+    fn key(&self, bucket: &str) -> String {
+        format!("{}{bucket}", self.prefix)
+    }
+
+    /// Runs `invocation`; `None` when Redis can't answer now (logged once per outage).
+    async fn call(&self, invocation: &redis::ScriptInvocation<'_>) -> Option<i64> {
+        let permit = self.breaker.permit()?;
+        let mut connection = self.connection.clone();
+        let call = invocation.invoke_async::<i64>(&mut connection);
+        let failure = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(answer)) => {
+                permit.succeeded();
+                return Some(answer);
+            }
+            Ok(Err(e)) => format!("{:?}", e.kind()),
+            Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
+        };
+        let opened = permit.failed();
+        tracing::warn!(
+            error = %failure,
+            retry_in_ms = opened.backoff.as_millis() as u64,
+            "Redis unavailable: subscription slots are counted in this process meanwhile"
+        );
+        None
+    }
+
+    /// Takes slot `id` of `bucket` unless `max` are held; `None` when Redis can't say.
+    pub(super) async fn open(
+        &self,
+        id: Uuid,
+        bucket: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Option<bool> {
+        let mut invocation = self.open.key(self.key(bucket));
+        invocation
+            .arg(max)
+            .arg(lease.as_millis() as u64)
+            .arg(id.to_string());
+        self.call(&invocation).await.map(|taken| taken == 1)
+    }
+
+    /// Renews the leases of `held` (slot, bucket).
+    pub(super) async fn renew(&self, held: &[(Uuid, String)], lease: Duration) {
+        let mut by_bucket: std::collections::HashMap<&str, Vec<String>> = Default::default();
+        for (id, bucket) in held {
+            by_bucket
+                .entry(bucket.as_str())
+                .or_default()
+                .push(id.to_string());
+        }
+        for (bucket, ids) in by_bucket {
+            let mut invocation = self.renew.key(self.key(bucket));
+            invocation.arg(lease.as_millis() as u64).arg(ids);
+            if self.call(&invocation).await.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Gives back slot `id` of `bucket` (an outage leaves it to its lease).
+    pub(super) async fn release(&self, id: Uuid, bucket: &str) {
+        let Some(permit) = self.breaker.permit() else {
+            return;
+        };
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("ZREM");
+        command.arg(self.key(bucket)).arg(id.to_string());
+        let call = command.query_async::<i64>(&mut connection);
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(_)) => permit.succeeded(),
+            _ => {
+                permit.failed();
+            }
+        }
+    }
+}

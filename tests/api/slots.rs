@@ -1,0 +1,172 @@
+//! The per-credential subscription limit holds across gateway processes: counted in the
+//! database, or in Redis when one is configured; a slot is given back when its subscription
+//! ends, and a dead process's slots stop counting when their lease ends.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::live::*;
+
+fn webhook(name: &str) -> serde_json::Value {
+    json!({ "name": name, "type": "WEBHOOK", "url": "https://hooks.example.com/in" })
+}
+
+/// The next result of `ws` is the limit's refusal.
+async fn assert_refused(ws: &mut Ws, what: &str) {
+    let payload = ws.next_payload().await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "SUBSCRIPTION_LIMIT_EXCEEDED",
+        "{what}: {payload}"
+    );
+}
+
+/// Two gateways on one database (and `redis`, when given), each allowing 2 subscriptions per
+/// credential: together they allow 2.
+async fn two_gateways_share_one_limit(backend: Backend, redis: Option<(String, String)>) {
+    let configure = |c: &mut cockpit_gateway::config::Config| {
+        c.events.max_subscriptions_per_credential = 2;
+        if let Some((url, prefix)) = &redis {
+            c.rate_limit.redis_url = Some(url.clone());
+            c.rate_limit.redis_prefix = prefix.clone();
+        }
+    };
+    let Some(first) = TestApp::builder(backend)
+        .with_config(configure)
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let second = TestApp::builder(backend)
+        .on(first.test_db.shared())
+        .with_config(configure)
+        .spawn()
+        .await
+        .expect("a second gateway");
+    let key = first.org.test_key.clone();
+    let mut a = Ws::with_key(&first.address, &key).await;
+    a.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+    a.subscribe("2", ENDPOINT_EVENTS, json!({})).await;
+    a.assert_silent(Duration::from_millis(300)).await;
+    // At its limit on the first gateway: refused on the second.
+    let mut b = Ws::with_key(&second.address, &key).await;
+    b.subscribe("3", ENDPOINT_EVENTS, json!({})).await;
+    assert_refused(&mut b, "at the limit on the other gateway").await;
+    // Another credential is not held to it.
+    let mut live = Ws::with_key(&second.address, &first.org.live_key).await;
+    live.subscribe("4", ENDPOINT_EVENTS, json!({})).await;
+    live.assert_silent(Duration::from_millis(300)).await;
+
+    // Stopping one on the first frees a slot on the second.
+    a.send(json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(a.next_json().await.expect("complete")["type"], "complete");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.subscribe("5", ENDPOINT_EVENTS, json!({})).await;
+    b.assert_silent(Duration::from_millis(300)).await;
+    first.create_ok(&key, webhook("Counted")).await;
+    assert_eq!(b.next_event().await["endpoint"]["name"], "Counted");
+    assert_eq!(a.next_event().await["endpoint"]["name"], "Counted");
+    b.subscribe("6", ENDPOINT_EVENTS, json!({})).await;
+    assert_refused(&mut b, "full again").await;
+    // A client that goes away gives back its slots too.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.subscribe("7", ENDPOINT_EVENTS, json!({})).await;
+    b.assert_silent(Duration::from_millis(300)).await;
+    let mut c = Ws::with_key(&first.address, &key).await;
+    c.subscribe("8", ENDPOINT_EVENTS, json!({})).await;
+    assert_refused(&mut c, "both held on the second gateway").await;
+}
+
+#[tokio::test]
+async fn the_subscription_limit_holds_across_gateways_on_one_database_on_sqlite() {
+    two_gateways_share_one_limit(Backend::Sqlite, None).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn the_subscription_limit_holds_across_gateways_on_one_database_on_postgres() {
+    two_gateways_share_one_limit(Backend::Postgres, None).await;
+}
+
+/// Why a Redis test that runs can't.
+const REDIS_UNSET: &str = "TEST_REDIS_URL is not set: this test needs Redis";
+
+fn redis() -> (String, String) {
+    let url = std::env::var("TEST_REDIS_URL").expect(REDIS_UNSET);
+    (url, format!("cockpit-test:{}:", uuid::Uuid::new_v4()))
+}
+
+#[tokio::test]
+#[cfg_attr(not(redis_tests), ignore = "TEST_REDIS_URL is not set")]
+async fn the_subscription_limit_holds_across_gateways_sharing_redis_on_sqlite() {
+    two_gateways_share_one_limit(Backend::Sqlite, Some(redis())).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(postgres_tests, redis_tests)),
+    ignore = "TEST_DATABASE_URL or TEST_REDIS_URL is not set"
+)]
+async fn the_subscription_limit_holds_across_gateways_sharing_redis_on_postgres() {
+    two_gateways_share_one_limit(Backend::Postgres, Some(redis())).await;
+}
+
+/// A gateway process killed while it holds a credential's only slot: another gateway refuses
+/// that credential until the dead one's lease ends (3 s here), then lets it subscribe.
+/// With Redis, both use the default key prefix (the process can't be given another); the
+/// credential's key is new, so no other test shares its slots.
+async fn a_dead_process_slots_end_with_their_lease(backend: Backend, redis: Option<String>) {
+    let redis_for_app = redis.clone();
+    let Some(app) = TestApp::builder(backend)
+        .with_config(|c| {
+            c.events.max_subscriptions_per_credential = 1;
+            c.rate_limit.redis_url = redis_for_app;
+        })
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let mut env = vec![
+        ("COCKPIT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL", "1".to_owned()),
+        ("COCKPIT_SUBSCRIPTION_LEASE_SECS", "3".to_owned()),
+    ];
+    if let Some(url) = &redis {
+        env.push(("REDIS_URL", url.clone()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut child, address) = serve_process(&app.test_db, &env).await;
+    let key = app.org.test_key.clone();
+    let mut doomed = Ws::with_key(&format!("http://{address}"), &key).await;
+    doomed.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+    doomed.assert_silent(Duration::from_millis(300)).await;
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let killed = Instant::now();
+    let mut ws = Ws::with_key(&app.address, &key).await;
+    ws.subscribe("2", ENDPOINT_EVENTS, json!({})).await;
+    assert_refused(&mut ws, "the dead process's lease still runs").await;
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(killed.elapsed())).await;
+    ws.subscribe("3", ENDPOINT_EVENTS, json!({})).await;
+    ws.assert_silent(Duration::from_millis(300)).await;
+    app.create_ok(&key, webhook("After the lease")).await;
+    assert_eq!(ws.next_event().await["endpoint"]["name"], "After the lease");
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_dead_process_slots_end_with_their_lease_on_postgres() {
+    a_dead_process_slots_end_with_their_lease(Backend::Postgres, None).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(postgres_tests, redis_tests)),
+    ignore = "TEST_DATABASE_URL or TEST_REDIS_URL is not set"
+)]
+async fn a_dead_process_slots_end_with_their_lease_in_redis_on_postgres() {
+    a_dead_process_slots_end_with_their_lease(Backend::Postgres, Some(redis().0)).await;
+}
