@@ -162,9 +162,9 @@ db_test! {
             .await;
         let mut last = e["updatedAt"].as_str().expect("updatedAt").to_owned();
         for i in 0..5 {
-            // The same name each time: an update that changes nothing still counts as one.
+            // A new name each time (an update that changes nothing moves nothing: unchanged.rs).
             let res = app
-                .update_endpoint(&key, json!({ "id": e["id"], "name": "A" }))
+                .update_endpoint(&key, json!({ "id": e["id"], "name": format!("A{i}") }))
                 .await;
             let updated = &res.assert_ok()["updateEndpoint"]["endpoint"];
             let now = updated["updatedAt"].as_str().expect("updatedAt").to_owned();
