@@ -7,6 +7,7 @@ pub mod code;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod files;
 pub mod graphql;
 pub mod http;
 pub mod metrics;

@@ -80,21 +80,30 @@ pub(super) async fn run(command: SchemaCommand, config: &Config) -> Result<(), C
 
 fn read_schema(path: &Path) -> Result<Schema, CliError> {
     let shown = path.display();
-    let sdl = std::fs::read_to_string(path)
+    let sdl = crate::files::read_text(path)
         .map_err(|e| CliError::Unchecked(format!("the schema {shown} can't be read: {e}")))?;
-    Schema::parse(&sdl)
-        .map_err(|e| CliError::Unchecked(format!("the schema {shown} is not valid SDL: {e}")))
+    Schema::parse(&sdl).map_err(|e| {
+        // The parser quotes the line it stopped at, which may be the whole file.
+        let e: String = e.chars().take(300).collect();
+        CliError::Unchecked(format!("the schema {shown} is not valid SDL: {e}"))
+    })
 }
 
 /// The clients that used each schema coordinate in the last `days` days, as every gateway on
 /// the configured database recorded them.
 async fn recorded_usage(config: &Config, days: u64) -> Result<Box<dyn Usage>, CliError> {
-    let (db, _) = crate::startup::open(config).await?;
+    // Read only: a check creates, migrates or keys no database, so a mistyped URL fails here
+    // instead of passing on an empty one.
+    let db = crate::db::connect_existing(&config.database_url)
+        .await
+        .map_err(|e| CliError::Unchecked(format!("field usage can't be read: {e}")))?;
     let days = u32::try_from(days).unwrap_or(u32::MAX);
     let recorded = crate::domain::usage::recorded(&crate::db::Db::from(db), days)
         .await
         .map_err(|_| {
-            CliError::Unchecked("field usage can't be read from the database".to_owned())
+            CliError::Unchecked(
+                "field usage can't be read: the database has no field usage table (is DATABASE_URL a gateway's database, migrated by this version?)".to_owned(),
+            )
         })?;
     let usage: BTreeMap<String, Vec<(String, u64)>> = recorded
         .into_iter()

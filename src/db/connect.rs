@@ -78,6 +78,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(connect_options(url)).await
 }
 
+/// Opens a database that already exists, to read it: nothing is created (a SQLite file that
+/// isn't there is an error), nothing is migrated. The error says why in one line, without
+/// the driver's details.
+pub async fn connect_existing(url: &str) -> Result<DatabaseConnection, String> {
+    match sqlite_location(url) {
+        Some(SqliteLocation::File(path)) if !path.is_file() => {
+            return Err(format!("there is no database file at {}", path.display()));
+        }
+        Some(SqliteLocation::Memory) => {
+            return Err("an in-memory database holds nothing to read".to_owned());
+        }
+        _ => {}
+    }
+    let mut opts = connect_options(url);
+    opts.map_sqlx_sqlite_opts(|o| o.create_if_missing(false));
+    Database::connect(opts)
+        .await
+        .map_err(|_| "the database can't be reached".to_owned())
+}
+
 /// Where a SQLite URL keeps its data; `None` for other databases.
 pub enum SqliteLocation {
     File(PathBuf),

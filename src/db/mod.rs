@@ -25,7 +25,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 mod connect;
 
-pub use connect::{SqliteLocation, connect, connect_options, migrate, sqlite_location};
+pub use connect::{
+    SqliteLocation, connect, connect_existing, connect_options, migrate, sqlite_location,
+};
 pub use unit::Unit;
 
 mod unit;

@@ -41,3 +41,16 @@ pub fn page_size(first: Option<i64>, max_first: u64) -> Result<u64, DomainError>
         ))),
     }
 }
+
+/// The distinct values of a list of enum values, in first-seen order: what a filter's `IN`
+/// binds. A list may repeat a value any number of times; the statement binds each once, so no
+/// list a request can send outgrows the database's limit on bound parameters.
+pub(crate) fn distinct<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
+    let mut seen = Vec::new();
+    for value in values {
+        if !seen.contains(value) {
+            seen.push(*value);
+        }
+    }
+    seen
+}

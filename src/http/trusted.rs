@@ -69,7 +69,7 @@ impl Manifest {
     /// Every document must parse; ids are unique.
     pub fn load(path: &Path) -> Result<Self, String> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text(path)
             .map_err(|e| format!("the trusted documents {shown} can't be read: {e}"))?;
         // Read as pairs, so that an id given twice is seen (a map keeps the last).
         let Pairs(pairs) = serde_json::from_str(&text)

@@ -1067,3 +1067,58 @@ db_test! {
         still_serving(&app).await;
     }
 }
+
+/// A filter repeating each enum value more times than either database binds parameters
+/// (SQLite 32,766, PostgreSQL 65,535) is answered: each distinct value is bound once.
+async fn a_filter_repeating_an_enum_value_any_number_of_times_is_answered(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_config(|c| {
+            c.limits.max_body_bytes = 4 * 1024 * 1024;
+            c.rate_limit.bucket_size = 100_000;
+        })
+        .spawn()
+        .await
+        .expect(crate::helpers::POSTGRES_UNSET);
+    let key = app.org.test_key.clone();
+    app.create_ok(
+        &key,
+        json!({ "name": "A", "type": "WEBHOOK", "url": "https://a.example" }),
+    )
+    .await;
+    let auth = format!("Bearer {key}");
+    let many = |value: &str| Value::Array(vec![json!(value); 70_000]);
+    let res = app
+        .post(
+            &[("authorization", &auth)],
+            json!({
+                "query": "query($t: [EndpointType!], $s: [EndpointStatus!]) { endpoints(filter: { types: $t, statuses: $s }) { totalCount } }",
+                "variables": { "t": many("WEBHOOK"), "s": many("ACTIVE") },
+            }),
+        )
+        .await;
+    assert_eq!(res.assert_ok()["endpoints"]["totalCount"], 1);
+    let res = app
+        .post(
+            &[("authorization", &auth)],
+            json!({
+                "query": "query($t: [EventType!]) { events(filter: { types: $t }) { nodes { type } } }",
+                "variables": { "t": many("ENDPOINT_CREATED") },
+            }),
+        )
+        .await;
+    assert_eq!(
+        res.assert_ok()["events"]["nodes"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn a_filter_repeating_an_enum_value_any_number_of_times_is_answered_on_sqlite() {
+    a_filter_repeating_an_enum_value_any_number_of_times_is_answered(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_filter_repeating_an_enum_value_any_number_of_times_is_answered_on_postgres() {
+    a_filter_repeating_an_enum_value_any_number_of_times_is_answered(Backend::Postgres).await;
+}

@@ -130,6 +130,10 @@ fn schema_check_exits_2_on_input_it_cant_read() {
     let old = write(dir.path(), "old.graphql", SCHEMA);
     let not_a_manifest = write(dir.path(), "documents.json", "[]");
     let missing = dir.path().join("missing.graphql");
+    let fifo = dir.path().join("fifo.graphql");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let long_line = write(dir.path(), "long.graphql", &"[".repeat(200_000));
     for (args, says) in [
         (
             vec!["--against", missing.to_str().expect("utf-8")],
@@ -148,13 +152,89 @@ fn schema_check_exits_2_on_input_it_cant_read() {
             ],
             "not a JSON object",
         ),
+        // A device or a pipe is refused at once, not read forever or waited on.
+        (vec!["--against", "/dev/zero"], "not a regular file"),
+        (
+            vec![
+                "--against",
+                old.to_str().expect("utf-8"),
+                "--schema",
+                fifo.to_str().expect("utf-8"),
+            ],
+            "not a regular file",
+        ),
+        (
+            vec![
+                "--against",
+                old.to_str().expect("utf-8"),
+                "--documents",
+                "/dev/zero",
+            ],
+            "not a regular file",
+        ),
+        // The parser's quote of a 200 KB line is cut.
+        (
+            vec!["--against", long_line.to_str().expect("utf-8")],
+            "is not valid SDL",
+        ),
     ] {
         let out = check(&args);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.len() < 1000, "{args:?}: {} bytes", stderr.len());
     }
+}
+
+/// Usage is read from a database that exists, and only read: a URL naming none, or one
+/// without the usage table (not migrated, not a gateway's), is an input that can't be read
+/// (exit 2), and no database or key file is made.
+#[test]
+fn schema_check_reads_usage_only_from_a_database_that_exists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.graphql", SCHEMA);
+    let absent = dir.path().join("absent.db");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").expect("an empty file");
+    for (url, says) in [
+        (
+            format!("sqlite://{}", absent.display()),
+            "there is no database file",
+        ),
+        (
+            format!("sqlite://{}", empty.display()),
+            "no field usage table",
+        ),
+        (
+            "postgres://postgres@127.0.0.1:1/none".to_owned(),
+            "can't be reached",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cockpit-gateway"))
+            .args([
+                "schema",
+                "check",
+                "--against",
+                old.to_str().expect("utf-8"),
+                "--usage-days",
+                "7",
+            ])
+            .env("DATABASE_URL", &url)
+            .env_remove("COCKPIT_SECRET_KEY")
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run cockpit-gateway schema check");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert!(!absent.exists(), "the check made a database");
+    assert!(
+        !dir.path().join("absent.db.secret-key").exists(),
+        "the check made a key file"
+    );
 }
 
 db_test! {

@@ -87,10 +87,10 @@ fn list_condition(actor: &Actor, filter: &EndpointFilter) -> Option<Condition> {
     };
     let mut cond = scoped(actor, mode);
     if let Some(types) = &filter.types {
-        cond = cond.add(Column::Type.is_in(types.iter().copied()));
+        cond = cond.add(Column::Type.is_in(crate::domain::distinct(types)));
     }
     if let Some(statuses) = &filter.statuses {
-        cond = cond.add(Column::Status.is_in(statuses.iter().copied()));
+        cond = cond.add(Column::Status.is_in(crate::domain::distinct(statuses)));
     }
     if let Some(search) = filter
         .search

@@ -89,7 +89,7 @@ pub async fn list(
         return Ok(EventPage::empty(after.is_some()));
     };
     if let Some(types) = &filter.types {
-        cond = cond.add(Column::Type.is_in(types.iter().copied()));
+        cond = cond.add(Column::Type.is_in(crate::domain::distinct(types)));
     }
     if let Some(object_id) = filter.object_id {
         cond = cond.add(Column::ObjectId.eq(object_id));
@@ -165,7 +165,7 @@ pub async fn since(
     };
     let rows = event::Entity::find()
         .filter(cond)
-        .filter(Column::Type.is_in(types.iter().copied()))
+        .filter(Column::Type.is_in(crate::domain::distinct(types)))
         .filter(Column::Seq.gt(after))
         .order_by_asc(Column::Seq)
         .limit(limit)
