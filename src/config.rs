@@ -80,6 +80,9 @@ pub struct EventSettings {
     pub max_subscriptions_per_credential: usize,
     /// Events a subscriber may fall behind by before it is disconnected as too slow.
     pub subscription_buffer: usize,
+    /// The least time between two results of a live query (`@live`): the changes within it
+    /// are answered by one run.
+    pub live_query_interval: Duration,
 }
 
 impl Default for EventSettings {
@@ -89,6 +92,7 @@ impl Default for EventSettings {
             retention_sweep: Duration::from_secs(60 * 60),
             max_subscriptions_per_credential: 25,
             subscription_buffer: 256,
+            live_query_interval: Duration::from_millis(250),
         }
     }
 }
