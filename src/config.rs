@@ -84,6 +84,9 @@ pub struct EventSettings {
     pub subscription_lease: Duration,
     /// Events a subscriber may fall behind by before it is disconnected as too slow.
     pub subscription_buffer: usize,
+    /// The least time between two results of a live query (`@live`): the changes within it
+    /// are answered by one run.
+    pub live_query_interval: Duration,
 }
 
 impl Default for EventSettings {
@@ -94,6 +97,7 @@ impl Default for EventSettings {
             max_subscriptions_per_credential: 25,
             subscription_lease: Duration::from_secs(30),
             subscription_buffer: 256,
+            live_query_interval: Duration::from_millis(250),
         }
     }
 }

@@ -282,6 +282,10 @@ pub struct EventArgs {
     /// Events a subscriber may fall behind by before it is disconnected as too slow.
     #[arg(long, env = "COCKPIT_SUBSCRIPTION_BUFFER", default_value_t = EventSettings::default().subscription_buffer, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536), global = true)]
     pub subscription_buffer: usize,
+    /// The least time, in milliseconds, between two results of a live query (`@live`); the
+    /// changes within it are answered by one run.
+    #[arg(long, env = "COCKPIT_LIVE_QUERY_INTERVAL_MS", default_value_t = EventSettings::default().live_query_interval.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..=3_600_000), global = true)]
+    pub live_query_interval_ms: u64,
 }
 
 impl EventArgs {
@@ -291,6 +295,7 @@ impl EventArgs {
             max_subscriptions_per_credential: self.max_subscriptions_per_credential,
             subscription_buffer: self.subscription_buffer,
             subscription_lease: std::time::Duration::from_secs(self.subscription_lease_secs),
+            live_query_interval: std::time::Duration::from_millis(self.live_query_interval_ms),
             ..EventSettings::default()
         }
     }

@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod error;
 pub mod global_id;
+pub mod live;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -48,6 +49,7 @@ pub fn build_schema(
         mutation::Mutation::default(),
         subscription::Subscription,
     )
+    .directive(live::LiveDirective)
     .data(services)
     .extension(usage::FieldUsageExtension::new(usage.clone()))
     .validation_mode(mode);
@@ -68,6 +70,7 @@ pub fn sdl() -> String {
         mutation::Mutation::default(),
         subscription::Subscription,
     )
+    .directive(live::LiveDirective)
     .finish()
     .sdl_with_options(SDLExportOptions::new().include_specified_by())
 }

@@ -94,6 +94,8 @@ pub struct Shared {
     pub documents: graphql::ParsedDocuments,
     /// Subscriptions open per credential, and how many each may hold.
     pub subscriptions: graphql::SubscriptionSlots,
+    /// The least time between two results of a live query.
+    pub live_query_interval: std::time::Duration,
     /// The server's connection limits: a stream of server-sent events sends keep-alive
     /// comments more often than its idle timeout, a WebSocket must be initialised within its
     /// header read timeout.
@@ -225,6 +227,7 @@ pub fn build(
             slot_store,
             config.events.subscription_lease,
         ),
+        live_query_interval: config.events.live_query_interval,
         server_limits: config.server.clone(),
         _notices: notices,
         _retention: Retention::start(db.clone(), &config.events, config.usage.retention_days),

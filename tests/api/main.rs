@@ -24,6 +24,7 @@ mod http_spec;
 mod idempotency;
 mod limits;
 mod live;
+mod live_queries;
 mod members;
 mod migrations;
 mod multipart;

@@ -1,6 +1,7 @@
 // Drives the gateway's self-hosted GraphiQL in Debian's Chromium: the schema loads into the
 // docs explorer and the query-builder explorer plugin, a real test key runs the example query, the created endpoint's name shows
-// in the result pane, and no request goes to another host or breaks the page's CSP.
+// in the result pane, a subscription and a live query (`@live`) stream over its WebSocket,
+// and no request goes to another host or breaks the page's CSP.
 //   GATEWAY_URL=http://127.0.0.1:8080 API_KEY=kros_test_… EXPECT_NAME=… SCREENSHOT=… node graphiql.mjs
 import { launch } from './browser.mjs';
 
@@ -153,6 +154,38 @@ try {
   await page.screenshot({ path: shot });
   console.log(`graphiql: subscription screenshot saved to ${shot}`);
 
+  // A live query streams over the same WebSocket: its list is sent again with the endpoint
+  // a change through HTTP adds.
+  await page.evaluate(() => {
+    const editor = document.querySelector('.graphiql-query-editor .CodeMirror');
+    editor.CodeMirror.setValue('query LiveList @live {\n  endpoints(first: 100) {\n    nodes { name }\n  }\n}\n');
+  });
+  await page.waitForTimeout(1000);
+  await page.click('.graphiql-execute-button');
+  await page.waitForTimeout(1000);
+  const listedName = `${expectName} (live query)`;
+  const listed = await fetch(new URL('/graphql', gateway), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({
+      query: 'mutation($input: CreateEndpointInput!) { createEndpoint(input: $input) { userErrors { code } } }',
+      variables: { input: { name: listedName, type: 'WEBHOOK', url: 'https://hooks.example.com/live' } },
+    }),
+  });
+  if (!listed.ok) {
+    failures.push(`creating an endpoint failed: ${listed.status}`);
+  }
+  const relisted = await page
+    .waitForFunction(
+      (name) => document.querySelector('.graphiql-response')?.innerText.includes(name),
+      listedName,
+      { timeout: 5000 },
+    )
+    .then(() => true, () => false);
+  if (!relisted) {
+    failures.push('the live query was not sent again after a change made through HTTP');
+  }
+
   if (foreign.length > 0) {
     failures.push(`requests left for other hosts: ${foreign.join(', ')}`);
   }
@@ -168,4 +201,4 @@ if (failures.length > 0) {
   console.error(`graphiql: FAILED\n${failures.join('\n')}`);
   process.exit(1);
 }
-console.log('graphiql: the page works offline: schema, docs, the explorer, a real query, a live subscription, no foreign request');
+console.log('graphiql: the page works offline: schema, docs, the explorer, a real query, a live subscription, a live query, no foreign request');

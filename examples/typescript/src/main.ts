@@ -1,7 +1,7 @@
 // A tour of the Cockpit gateway from a typed GraphQL client: one endpoint of each type,
 // created with an Idempotency-Key (and one retried), listed page by page, one updated against
 // the version read, one deleted; then a subscription (graphql-ws) sees an endpoint being
-// created.
+// created, and a live query (`@live`) keeps the list of endpoints up to date.
 //   GATEWAY_URL=http://127.0.0.1:8080/graphql COCKPIT_API_KEY=kros_test_… npm start
 // With TRUSTED_DOCUMENTS=1 every operation goes by its id in src/gql/persisted-documents.json
 // (`documentId`, or APQ's hash over WebSocket), for a gateway in trusted-documents `enforce`
@@ -14,13 +14,19 @@ import { ClientError, GraphQLClient, type Variables } from 'graphql-request';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
-import type { CreateEndpointInput, EndpointEventsSubscription, ListEndpointsQuery } from './gql/graphql.js';
+import type {
+  CreateEndpointInput,
+  EndpointEventsSubscription,
+  ListEndpointsQuery,
+  LiveEndpointsQuery,
+} from './gql/graphql.js';
 import {
   CreateEndpoint,
   DeleteEndpoint,
   EndpointEvents,
   LatestEvent,
   ListEndpoints,
+  LiveEndpoints,
   RefetchNode,
   UpdateEndpoint,
 } from './operations.js';
@@ -231,13 +237,49 @@ for await (const result of subscription) {
   }
 }
 clearTimeout(timeout);
-await ws.dispose();
 if (!received?.endpoint) fail('the subscription ended without the event');
 console.log(
   `event ${received.cursor}: ${received.type} ${received.endpoint.name} by ${received.event?.actor.kind} ${received.event?.actor.apiKeyPrefix}`,
 );
+
+// A live list of endpoints: the first result is the list as it is, and each change of an
+// endpoint sends the whole list again (`extensions.revision` counts the results).
+const liveList = ws.iterate<LiveEndpointsQuery>(
+  trusted
+    ? {
+        query: '',
+        variables: {},
+        extensions: { persistedQuery: { version: 1, sha256Hash: hashOf(LiveEndpoints).replace(/^sha256:/, '') } },
+      }
+    : { query: print(LiveEndpoints), variables: {} },
+);
+const listed = `Listed hook ${run}`;
+const listTimeout = setTimeout(() => fail('the live list did not show the new endpoint within 10 s'), 10_000);
+let revisions = 0;
+let shown: LiveEndpointsQuery['endpoints'] | undefined;
+for await (const result of liveList) {
+  if (result.errors) fail(`live query: ${JSON.stringify(result.errors)}`);
+  revisions += 1;
+  const list = result.data?.endpoints;
+  if (revisions === 1) {
+    console.log(`live list: ${list?.totalCount} endpoints; adding one`);
+    const { createEndpoint: added } = await request(
+      CreateEndpoint,
+      { input: { name: listed, type: 'WEBHOOK', url: 'https://hooks.example.com/listed' } },
+      { 'Idempotency-Key': randomUUID() },
+    );
+    if (!added?.endpoint) fail(`create: ${JSON.stringify(added?.userErrors)}`);
+  } else if (list?.nodes.some((node) => node.name === listed)) {
+    shown = list;
+    break;
+  }
+}
+clearTimeout(listTimeout);
+await ws.dispose();
+if (!shown) fail('the live query ended without the new endpoint');
+console.log(`live list, result ${revisions}: ${shown.totalCount} endpoints, ${listed} among them`);
 console.log(
-  `done: ${created.length + 1} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received${trusted ? ', every operation by its trusted document id' : ''}`,
+  `done: ${created.length + 2} created, ${seen.size} listed over ${page} pages, 1 updated, 1 deleted, 1 event received, a live list kept${trusted ? ', every operation by its trusted document id' : ''}`,
 );
 
 // Against a gateway that runs trusted documents only, an operation that isn't one is refused.

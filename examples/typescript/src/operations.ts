@@ -81,3 +81,14 @@ export const EndpointEvents = graphql(`
     }
   }
 `);
+
+// A live query: over WebSocket the list is sent again whenever an endpoint of this
+// organization and mode changes (at most once per the gateway's interval).
+export const LiveEndpoints = graphql(`
+  query LiveEndpoints @live {
+    endpoints(first: 100) {
+      totalCount
+      nodes { id name }
+    }
+  }
+`);

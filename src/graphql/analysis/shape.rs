@@ -113,4 +113,11 @@ impl SchemaShape {
     pub(super) fn field(&self, parent: Option<&str>, name: &str) -> Option<&FieldShape> {
         self.fields.get(&(parent?.to_owned(), name.to_owned()))
     }
+
+    /// The named type `parent.name` returns (lists and non-null stripped), if the schema has
+    /// that field.
+    pub fn field_type(&self, parent: &str, name: &str) -> Option<&str> {
+        self.field(Some(parent), name)
+            .map(|field| field.ty.as_str())
+    }
 }

@@ -45,6 +45,15 @@ impl Budget {
     pub fn served(&self) -> u64 {
         self.0.served.load(Ordering::Relaxed)
     }
+
+    /// The same bucket for another run of the operation (a live query's), none served yet.
+    pub fn again(&self) -> Self {
+        let r = &self.0;
+        Self(Arc::new(Reserved {
+            served: AtomicU64::new(0),
+            ..**r
+        }))
+    }
 }
 
 #[derive(Default)]

@@ -44,8 +44,9 @@
     return headers;
   }
 
-  // Subscriptions go over a WebSocket to this same URL (graphql-transport-ws), with the
-  // headers editor's credentials in connection_init; a new client when they change.
+  // Subscriptions and live queries (`query Name @live { … }`) go over a WebSocket to this
+  // same URL (graphql-transport-ws), with the headers editor's credentials in
+  // connection_init; a new client when they change.
   var socket = null;
   function subscriptionClient(headers) {
     var params = {};
@@ -65,17 +66,23 @@
     return socket.client;
   }
 
-  function isSubscription(params) {
+  // Whether the operation to run is a subscription, or a query marked `@live` (between its
+  // name and its selections), each of which streams its results.
+  function streams(params) {
     var query = params && params.query ? params.query.replace(/#[^\n]*/g, '') : '';
     var name = params && params.operationName;
-    var pattern = name
+    var subscription = name
       ? new RegExp('\\bsubscription\\s+' + name + '\\b')
       : /^\s*subscription\b/;
-    return pattern.test(name ? query : query.trim());
+    var live = name
+      ? new RegExp('\\bquery\\s+' + name + '\\b[^{]*@live\\b')
+      : /^\s*query\b[^{]*@live\b/;
+    var text = name ? query : query.trim();
+    return subscription.test(text) || live.test(text);
   }
 
   function fetcher(params, options) {
-    if (isSubscription(params)) {
+    if (streams(params)) {
       var given = (options && options.headers) || {};
       return subscriptionClient(given).iterate({
         query: params.query,

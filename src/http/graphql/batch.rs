@@ -51,6 +51,7 @@ pub(super) async fn run_batch(
                         // A batch's answer is one JSON array: none of it streams.
                         streaming: false,
                         subscriptions_only: false,
+                        live: false,
                     },
                     streams: Streams::default(),
                 };

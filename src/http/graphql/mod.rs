@@ -57,6 +57,9 @@ struct Arrival {
     streaming: bool,
     /// Whether only a subscription can be answered: the client takes multipart alone.
     subscriptions_only: bool,
+    /// Whether a live query (`@live`) streams its results: over WebSocket, or over plain HTTP
+    /// for a client that prefers an event stream to JSON. Otherwise it is answered once.
+    live: bool,
 }
 
 impl Arrival {
@@ -75,6 +78,7 @@ impl Arrival {
             // stream at all.
             streaming: negotiated.streams(),
             subscriptions_only: negotiated.subscriptions_only(),
+            live: negotiated.stream == super::media::Stream::Preferred,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The one executor every transport's operation ends in: `run` (every step before it runs,
 //! then `run_ready`), a query or mutation through `execute`, which settles its cost, and a
-//! subscription through `stream::subscribe`.
+//! subscription through `stream::subscribe`, a live query (`@live`) through `stream::live`.
 
 use async_graphql::parser::types::OperationType;
 use axum::http::StatusCode;
@@ -46,6 +46,16 @@ pub(super) async fn run_ready(
     );
     if ready.operation_type == OperationType::Subscription {
         return stream::subscribe(state, ready, caller, arrival, streams)
+            .instrument(span)
+            .await;
+    }
+    // A live query streams over WebSocket and to a client that prefers an event stream;
+    // elsewhere it is answered once.
+    if ready.operation_type == OperationType::Query
+        && arrival.live
+        && let Some(live) = stream::live_query(&ready)
+    {
+        return stream::live(state, ready, caller, arrival, live)
             .instrument(span)
             .await;
     }

@@ -2,7 +2,8 @@
 // create/update/delete with cache updates, the provider-config union, user errors, an
 // Idempotency-Key retry, urql's default Accept (which names event streams and multipart too)
 // answered as JSON, persisted queries with persistedExchange (APQ, by GET), and
-// subscriptions over graphql-sse's distinct connections and over graphql-ws.
+// subscriptions over graphql-sse's distinct connections and over graphql-ws, and a live query
+// (`@live`) over graphql-ws.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
@@ -52,6 +53,11 @@ ws.on('connected', () => {
   wsConnected = true;
 });
 const embedded = () => null;
+// Whether a document's operation is marked `@live`.
+const isLive = (document) =>
+  document.definitions.some(
+    (definition) => definition.kind === 'OperationDefinition' && definition.directives?.some((d) => d.name.value === 'live'),
+  );
 const client = new Client({
   url,
   fetch: recordingFetch,
@@ -86,6 +92,14 @@ const client = new Client({
           },
         },
       },
+    }),
+    // Live queries (`query … @live`) stream over graphql-ws, as subscriptions do; every other
+    // query goes on to the exchanges below.
+    subscriptionExchange({
+      isSubscriptionOperation: (operation) => operation.kind === 'query' && isLive(operation.query),
+      forwardSubscription: (request) => ({
+        subscribe: (sink) => ({ unsubscribe: ws.subscribe({ ...request, query: request.query ?? '' }, sink) }),
+      }),
     }),
     persistedExchange(),
     fetchExchange,
@@ -365,6 +379,45 @@ await scenarios('urql', [
         assert.equal(event.endpoint.id, endpoint.id);
         assert.ok(event.cursor);
         assert.ok(wsConnected, 'the subscription went over the WebSocket');
+      } finally {
+        subscription.unsubscribe();
+      }
+    },
+  ],
+  [
+    'a live query (@live) over graphql-ws is sent again with an endpoint created elsewhere',
+    async () => {
+      const LIVE = gql`
+        query UrqlLive($filter: EndpointFilter) @live {
+          endpoints(first: 100, filter: $filter) {
+            totalCount
+            nodes { id name }
+          }
+        }
+      `;
+      const name = `${tag} live`;
+      let subscription;
+      const results = [];
+      const listed = new Promise((resolve, reject) => {
+        subscription = client
+          .query(LIVE, { filter: { search: name } }, { requestPolicy: 'network-only' })
+          .subscribe(({ data, error }) => {
+            if (error) reject(error);
+            else if (data) {
+              results.push(data);
+              if (data.endpoints.nodes.some((node) => node.name === name)) resolve(data);
+            }
+          });
+      });
+      try {
+        await within(10_000, 'the live query\'s first result', (async () => {
+          while (results.length === 0) await new Promise((r) => setTimeout(r, 50));
+        })());
+        assert.equal(results[0].endpoints.totalCount, 0);
+        const endpoint = await createElsewhere(name);
+        const data = await within(10_000, 'the live query sent again', listed);
+        assert.equal(data.endpoints.totalCount, 1);
+        assert.equal(data.endpoints.nodes[0].id, endpoint.id);
       } finally {
         subscription.unsubscribe();
       }

@@ -30,9 +30,11 @@ use crate::graphql::query::{Budget, Lookups};
 use crate::graphql::usage::UsageClient;
 use crate::scan::DocumentShape;
 
+mod again;
 mod resolve;
 mod roots;
 
+pub(super) use again::{Again, Rerun};
 use resolve::{not_trusted, resolve, ticketed_operation};
 pub(super) use roots::{RootKey, root_keys};
 

@@ -23,6 +23,7 @@ fn admission(via_get: bool, streaming: bool) -> Admission {
             request_bytes: 40,
             streaming,
             subscriptions_only: false,
+            live: false,
         },
         only_introspection: false,
         introspection: true,

@@ -21,6 +21,10 @@ use crate::ratelimit::Decision;
 /// How often a subscription made with an API key checks that the key still works.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// The extension a result carries what it costs in, when that isn't the objects it holds (a
+/// live query's run, charged as a run of the query is); it never reaches a client.
+pub(super) const CHARGE: &str = "cockpitCharge";
+
 /// A running subscription: who holds it and with what credential, its slot, and what it holds
 /// of its bucket.
 pub(super) struct Subscription {
@@ -90,7 +94,10 @@ pub(super) fn guarded(
                     let mut response = response?;
                     // Each result costs what a query returning it would: a replay of history
                     // or a busy organization draws on the bucket like reads do.
-                    let points = super::super::cost::returned_objects(&response.data);
+                    let points = match response.extensions.remove(CHARGE) {
+                        Some(async_graphql::Value::Number(points)) => points.as_u64().unwrap_or(0),
+                        _ => super::super::cost::returned_objects(&response.data),
+                    };
                     let subscription = &mut guard.subscription;
                     let throttle = match subscription.state.limiter.take(&subscription.bucket, points).await {
                         Decision::Allowed(status) => status,

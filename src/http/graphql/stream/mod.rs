@@ -1,8 +1,10 @@
 //! Subscriptions, the streaming half of the one executor (`run_ready`): started here, holding a
 //! subscription slot and what they reserved; each result charged and the credential rechecked
-//! in `guard.rs`; an outcome as a streaming transport's responses in `responses.rs`.
+//! in `guard.rs`; live queries (`@live`) in `live.rs`; an outcome as a streaming transport's
+//! responses in `responses.rs`.
 
 mod guard;
+mod live;
 mod responses;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use super::{Arrival, Caller, Outcome, Ready, Streams, order};
 use crate::code::Code;
 use crate::graphql::subscription::LastDelivered;
 
+pub(super) use self::live::{live, live_query};
 pub(super) use self::responses::{REQUEST_ERROR, answered, responses};
 
 /// The extension a tagged result carries its event's cursor in (see `subscribe`).
@@ -73,7 +76,7 @@ pub(super) async fn subscribe(
                     StatusCode::TOO_MANY_REQUESTS,
                     Code::SubscriptionLimitExceeded,
                     format!(
-                        "This credential holds as many open subscriptions as it may ({}); end one first.",
+                        "This credential holds as many open subscriptions and live queries as it may ({}); end one first.",
                         state.subscriptions.max
                     ),
                 );

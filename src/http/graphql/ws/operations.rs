@@ -70,6 +70,7 @@ impl Executor for Operations {
             request_bytes,
             streaming: true,
             subscriptions_only: false,
+            live: true,
         };
         let operation = Operation {
             params,
