@@ -49,7 +49,12 @@ pub async fn headers(request: Request, next: Next) -> Response {
             (response, DRAWN.with(Cell::get))
         })
         .await;
-    if let Some(drawn) = drawn {
+    if let Some(mut drawn) = drawn {
+        // A batch answered 200 whose last operation was refused is no refusal: `t` tells when
+        // the bucket is full, as on any other answer.
+        if response.status() != axum::http::StatusCode::TOO_MANY_REQUESTS {
+            drawn.retry_after = None;
+        }
         write(response.headers_mut(), &drawn);
     }
     response

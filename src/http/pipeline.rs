@@ -94,6 +94,14 @@ pub async fn charge(
             status,
             retry_after,
         } => {
+            // A retry pays the whole operation again, what was taken before these `points`
+            // (its floor) included: the wait is until the bucket holds all of it.
+            let missing = (requested as f64 - status.currently_available).max(0.0);
+            let whole = std::time::Duration::try_from_secs_f64(
+                missing / status.restore_rate.max(f64::MIN_POSITIVE),
+            )
+            .unwrap_or(std::time::Duration::MAX);
+            let retry_after = retry_after.max(whole);
             super::budget::record(status, Some(retry_after));
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -101,7 +109,9 @@ pub async fn charge(
                 throttled_message(requested, &status),
             );
             error.retry_after = Some(super::error::retry_after_seconds(retry_after));
-            error.cost = Some(Box::new(cost_report(requested, 0, status)));
+            // What was taken before this refusal (the floor) is spent.
+            let spent = requested.saturating_sub(points);
+            error.cost = Some(Box::new(cost_report(requested, spent, status)));
             Err(error)
         }
     }

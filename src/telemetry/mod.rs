@@ -105,7 +105,8 @@ where
 /// export thread).
 pub fn shutdown(provider: SdkTracerProvider) {
     if let Err(e) = provider.shutdown() {
-        eprintln!("traces: the exporter did not shut down cleanly: {e}");
+        // Through the log, so a JSON log stays JSON lines to its end.
+        tracing::warn!(error = %e, "traces: the exporter did not shut down cleanly");
     }
 }
 

@@ -143,6 +143,36 @@ db_test! {
 }
 
 db_test! {
+    async fn a_batch_answered_200_tells_when_the_bucket_is_full_though_its_last_operation_was_refused(app) {
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| {
+                c.limits.max_batch = Some(5);
+                c.rate_limit.bucket_size = 30;
+                c.rate_limit.restore_rate = 2;
+            })
+            .spawn()
+            .await
+            .expect("app");
+        let costly = json!({ "query": "{ a: viewer { mode } b: viewer { mode } c: viewer { mode } d: viewer { mode } e: viewer { mode } f: viewer { mode } g: viewer { mode } h: viewer { mode } i: viewer { mode } j: viewer { mode } }" });
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&app.org.test_key)
+            .json(&json!([costly, costly, costly, costly]))
+            .send()
+            .await
+            .expect("batch");
+        assert_eq!(res.status(), StatusCode::OK);
+        let headers = res.headers().clone();
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(body[3]["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{body}");
+        // Not a refusal of the response: `t` is when the bucket is full, not a retry's wait.
+        let left = param(&headers, "ratelimit", "r");
+        assert_eq!(param(&headers, "ratelimit", "t"), (30 - left).div_ceil(2), "{headers:?}");
+    }
+}
+
+db_test! {
     async fn a_throttled_request_tells_the_bucket_and_resets_at_retry_after(app) {
         let app = TestApp::builder(app.backend)
             .with_config(|c| {

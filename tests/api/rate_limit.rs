@@ -86,6 +86,33 @@ db_test! {
     }
 }
 
+db_test! {
+    async fn waiting_retry_after_is_enough_for_the_whole_operation(app) {
+        // A bucket of 20 restoring 2 a second, and an operation costing 13 that spends it all.
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| {
+                c.rate_limit = RateLimitSettings { bucket_size: 20, ..small_buckets(None, "") };
+            })
+            .spawn()
+            .await
+            .expect("app");
+        let key = app.org.test_key.clone();
+        let aliases: String = (0..13).map(|i| format!(" v{i}: viewer {{ mode }}")).collect();
+        let costly = format!("{{{aliases} }}");
+        let first = app.graphql(&key, &costly, json!({})).await;
+        first.assert_ok();
+        assert_eq!(first.cost["actualQueryCost"], 13);
+        // 7 left: the floor (1) is taken, the other 12 are refused. A retry pays the floor
+        // again, so the wait is until all 13 are there, not the 12 refused.
+        let throttled = app.graphql(&key, &costly, json!({})).await;
+        assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.cost["actualQueryCost"], 1, "the floor was spent: {}", throttled.cost);
+        let retry_after: u64 = throttled.headers["retry-after"].to_str().expect("text").parse().expect("seconds");
+        tokio::time::sleep(Duration::from_secs(retry_after)).await;
+        app.graphql(&key, &costly, json!({})).await.assert_ok();
+    }
+}
+
 /// Why a Redis test that runs (`--ignored`, or built with `TEST_REDIS_URL` and run without it)
 /// can't.
 const REDIS_UNSET: &str = "TEST_REDIS_URL is not set: this test needs Redis";
