@@ -161,8 +161,13 @@ try {
     editor.CodeMirror.setValue('query LiveList @live {\n  endpoints(first: 100) {\n    nodes { name }\n  }\n}\n');
   });
   await page.waitForTimeout(1000);
+  // The subscription still runs: the button stops it first, then runs the live query.
   await page.click('.graphiql-execute-button');
-  await page.waitForTimeout(1000);
+  await page.waitForTimeout(500);
+  await page.click('.graphiql-execute-button');
+  await page
+    .waitForFunction(() => document.querySelector('.graphiql-response')?.innerText.includes('"nodes"'), null, { timeout: 5000 })
+    .catch(() => failures.push('the live query gave no first result'));
   const listedName = `${expectName} (live query)`;
   const listed = await fetch(new URL('/graphql', gateway), {
     method: 'POST',
@@ -185,6 +190,9 @@ try {
   if (!relisted) {
     failures.push('the live query was not sent again after a change made through HTTP');
   }
+  const liveShot = screenshot.replace(/\.png$/, '-live.png');
+  await page.screenshot({ path: liveShot });
+  console.log(`graphiql: live query screenshot saved to ${liveShot}`);
 
   if (foreign.length > 0) {
     failures.push(`requests left for other hosts: ${foreign.join(', ')}`);
