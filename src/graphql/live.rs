@@ -40,12 +40,14 @@ impl CustomDirectiveFactory for LiveDirective {
     }
 
     fn register(&self, registry: &mut Registry) {
-        let argument = |name: &str, ty: &str, default: Option<&str>, description: &str| {
+        // The arguments are described in the directive's description: the printed schema
+        // leaves directive arguments' own descriptions out, and it must equal introspection.
+        let argument = |name: &str, ty: &str, default: Option<&str>| {
             (
                 name.to_owned(),
                 MetaInputValue {
                     name: name.to_owned(),
-                    description: Some(description.to_owned()),
+                    description: None,
                     ty: ty.to_owned(),
                     deprecation: Deprecation::NoDeprecated,
                     default_value: default.map(str::to_owned),
@@ -60,17 +62,12 @@ impl CustomDirectiveFactory for LiveDirective {
         registry.add_directive(MetaDirective {
             name: NAME.to_owned(),
             description: Some(
-                "A live query: over WebSocket or server-sent events its result is sent again whenever a change touches what it read (at most once per the gateway's live-query interval); over plain HTTP it is answered once.".to_owned(),
+                "A live query: over WebSocket or server-sent events its result is sent again whenever a change touches what it read (at most once per the gateway's live-query interval); over plain HTTP it is answered once. `if: false` makes it an ordinary query; `throttle` asks for at least that many milliseconds between two results (never less than the gateway's interval).".to_owned(),
             ),
             locations: vec![async_graphql::registry::__DirectiveLocation::QUERY],
             args: [
-                argument("if", "Boolean", Some("true"), "Whether the query is live."),
-                argument(
-                    "throttle",
-                    "Int",
-                    None,
-                    "The least time between two results, in milliseconds (never less than the gateway's interval).",
-                ),
+                argument("if", "Boolean", Some("true")),
+                argument("throttle", "Int", None),
             ]
             .into_iter()
             .collect(),
