@@ -270,6 +270,22 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(size / rate * 1000) + 1000)
 return {allowed, tostring(available)}
 ";
 
+/// A lazy connection to the Redis at `url`, each command bounded by `settings.redis_timeout`
+/// and never retried inside the client: a breaker decides when Redis is asked again.
+pub(crate) fn redis_connection(
+    url: &str,
+    settings: &RateLimitSettings,
+) -> Result<redis::aio::ConnectionManager, String> {
+    let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.redis_timeout))
+        .set_response_timeout(Some(settings.redis_timeout))
+        .set_number_of_retries(0);
+    client
+        .get_connection_manager_lazy(config)
+        .map_err(|e| format!("REDIS_URL: {e}"))
+}
+
 impl RedisBuckets {
     fn new(
         url: &str,
@@ -277,15 +293,7 @@ impl RedisBuckets {
         buckets: Buckets,
         fallbacks: Counter,
     ) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-        // No retries inside the client: the breaker decides when Redis is asked again.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.redis_timeout))
-            .set_response_timeout(Some(settings.redis_timeout))
-            .set_number_of_retries(0);
-        let connection = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        let connection = redis_connection(url, settings)?;
         Ok(Self {
             buckets,
             prefix: settings.redis_prefix.clone(),

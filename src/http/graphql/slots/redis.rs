@@ -50,14 +50,7 @@ impl RedisSlots {
     /// its key prefix.
     pub fn new(settings: &RateLimitSettings) -> Result<Self, String> {
         let url = settings.redis_url.as_deref().unwrap_or_default();
-        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.redis_timeout))
-            .set_response_timeout(Some(settings.redis_timeout))
-            .set_number_of_retries(0);
-        let connection = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        let connection = crate::ratelimit::redis_connection(url, settings)?;
         Ok(Self {
             prefix: format!("{}subscriptions:", settings.redis_prefix),
             connection,
