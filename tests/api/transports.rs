@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -257,6 +258,40 @@ async fn a_websocket_message_over_the_body_limit_is_closed_with_4400() {
     match ws.frame().await {
         Frame::Close(code, reason) => assert_eq!(code, 4400, "{reason}"),
         other => panic!("expected close 4400, got {other:?}"),
+    }
+}
+
+/// The socket reads a few KiB at a time, so a message many times that within the body limit is
+/// read whole and run; one past what the socket takes at all (four times the body limit) ends
+/// the connection unrun, as before its read buffer was made small.
+#[tokio::test]
+async fn websocket_messages_past_the_read_buffer_are_read_whole_within_the_limit() {
+    let limit = 256 * 1024;
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_config(|c| c.limits.max_body_bytes = limit)
+        .spawn()
+        .await
+        .expect("SQLite");
+    let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+    let padding = " ".repeat(limit - 1024);
+    ws.subscribe("1", &format!("{{ viewer {{ mode }} }}{padding}"), json!({}))
+        .await;
+    let payload = ws.next_payload().await;
+    assert_eq!(payload["data"]["viewer"]["mode"], "TEST", "{payload}");
+
+    let mut ws = Ws::with_key(&app.address, &app.org.test_key).await;
+    let padding = " ".repeat(4 * limit + 1);
+    let message = json!({ "id": "1", "type": "subscribe", "payload": { "query": format!("{{ viewer {{ mode }} }}{padding}") } });
+    // The server may hang up before the whole message is written.
+    let _ = ws
+        .socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            message.to_string().into(),
+        ))
+        .await;
+    match ws.frame().await {
+        Frame::Json(message) => panic!("a message past the socket's limit was run: {message}"),
+        Frame::Close(..) | Frame::Gone => {}
     }
 }
 

@@ -186,7 +186,9 @@ async fn invalid(
 /// `SLOW_AFTER` while `READY` results wait is ended with `SLOW_CONSUMER`.
 fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, Response> {
     struct Detached {
-        ready: tokio::sync::mpsc::Receiver<Response>,
+        // Boxed: a channel allocates its first 32 slots at once, and a `Response` is some
+        // 200 bytes, so 6 KiB for every subscription, however idle, against 256 bytes.
+        ready: tokio::sync::mpsc::Receiver<Box<Response>>,
         slow: Arc<std::sync::atomic::AtomicBool>,
         producer: tokio::task::JoinHandle<()>,
         done: bool,
@@ -201,7 +203,7 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
     let too_slow = Arc::clone(&slow);
     let producer = tokio::spawn(async move {
         while let Some(response) = responses.next().await {
-            match tokio::time::timeout(SLOW_AFTER, sender.send(response)).await {
+            match tokio::time::timeout(SLOW_AFTER, sender.send(Box::new(response))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
@@ -224,7 +226,7 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
         if !state.slow.load(std::sync::atomic::Ordering::SeqCst)
             && let Some(response) = state.ready.recv().await
         {
-            return Some((response, state));
+            return Some((*response, state));
         }
         // The producer is done: the results ran out, or the client was too slow for them.
         if !state.slow.load(std::sync::atomic::Ordering::SeqCst) {

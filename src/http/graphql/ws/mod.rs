@@ -41,6 +41,11 @@ use operations::Operations;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages queued for the socket at once.
 const OUTGOING: usize = 16;
+/// What tungstenite reads from the socket at once, into a buffer it allocates (and fills) at
+/// this size for every connection: its default, 128 KiB, was most of an idle subscription's
+/// memory. Client messages are small; a larger one grows the buffer to its length (up to the
+/// message limit set at the upgrade), read a few KiB a call.
+const READ_BUFFER: usize = 4 * 1024;
 /// How often the server pings a quiet connection; one that sends nothing back (not even the
 /// pong its WebSocket library answers with) for two of these is taken as gone.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -100,6 +105,7 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| serve(state, socket, protocol, peer))

@@ -87,6 +87,10 @@ impl Executor for Operations {
         );
         let state = self.state.clone();
         let run = async move { streaming::responses(super::super::run(&state, operation).await) };
-        stream::once(run.instrument(span)).flatten().boxed()
+        // Boxed on its own, so that the pipeline's future (several KiB) is let go of once it
+        // has made the stream, rather than kept inline for as long as a subscription runs.
+        stream::once(Box::pin(run.instrument(span)))
+            .flatten()
+            .boxed()
     }
 }
