@@ -129,10 +129,21 @@ impl Schema {
                         TypeKind::Enum(_) => Kind::Enum,
                         TypeKind::InputObject(_) => Kind::InputObject,
                     };
-                    // An extension adds to the type it extends.
+                    // An extension adds to the type it extends; a second definition is an error.
+                    let type_name = def.name.node.to_string();
+                    if let Some(defined) = schema.types.get(&type_name) {
+                        if !def.extend {
+                            return Err(format!("type `{type_name}` is defined twice"));
+                        }
+                        if defined.kind != kind {
+                            return Err(format!(
+                                "type `{type_name}` is extended as another kind of type"
+                            ));
+                        }
+                    }
                     let ty = schema
                         .types
-                        .entry(def.name.node.to_string())
+                        .entry(type_name)
                         .or_insert_with(|| TypeDef::new(kind));
                     match def.kind {
                         TypeKind::Scalar => {}
@@ -155,6 +166,7 @@ impl Schema {
                 }
             }
         }
+        let explicit = roots.is_some();
         let (query, mutation, subscription) = roots.unwrap_or_else(|| {
             let named = |n: &str| schema.types.contains_key(n).then(|| n.to_owned());
             (
@@ -163,6 +175,11 @@ impl Schema {
                 named("Subscription"),
             )
         });
+        for root in [&query, &mutation, &subscription].into_iter().flatten() {
+            if explicit && !schema.types.contains_key(root) {
+                return Err(format!("the schema's root type `{root}` is not defined"));
+            }
+        }
         schema.query = query.unwrap_or_else(|| "Query".to_owned());
         schema.mutation = mutation;
         schema.subscription = subscription;

@@ -237,3 +237,28 @@ fn changes_reach_the_uses_they_break() {
         vec![Reach::Type("DateTime".to_owned())]
     );
 }
+
+#[test]
+fn sdl_that_defines_a_type_twice_or_names_a_missing_root_is_refused() {
+    for (sdl, says) in [
+        (
+            "type Query { a: Int }\ntype Query { b: Int }",
+            "defined twice",
+        ),
+        (
+            "type Query { a: Int }\nextend input Query { b: Int }",
+            "another kind",
+        ),
+        (
+            "schema { query: Nope }\ntype Query { a: Int }",
+            "`Nope` is not defined",
+        ),
+    ] {
+        let refused = Schema::parse(sdl).expect_err(sdl);
+        assert!(refused.contains(says), "{sdl}: {refused}");
+    }
+    // An extension adds to its type.
+    let extended =
+        Schema::parse("type Query { a: Int }\nextend type Query { b: Int }").expect("an extension");
+    assert!(extended.field("Query", "b").is_some());
+}
