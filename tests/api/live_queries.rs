@@ -152,6 +152,21 @@ db_test! {
 }
 
 db_test! {
+    async fn a_live_query_reading_nothing_that_changes_is_answered_once_and_holds_no_slot(app) {
+        for query in [
+            "query @live { rateLimit { remaining } }",
+            "query @live { __typename }",
+            "query @live { __schema { queryType { name } } }",
+        ] {
+            let mut ws = live_ws(&app, &app.org.test_key, query, json!({})).await;
+            let first = ws.next_payload().await;
+            assert!(first.get("errors").is_none(), "{query}: {first}");
+            assert_eq!(ws.next_json().await.expect("complete")["type"], "complete", "{query}");
+        }
+    }
+}
+
+db_test! {
     async fn over_plain_http_a_live_query_is_answered_once(app) {
         app.create_ok(&app.org.test_key, webhook("Once")).await;
         // reqwest's `Accept: */*`, and urql's default, which takes an event stream but prefers

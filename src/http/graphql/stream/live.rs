@@ -48,8 +48,22 @@ pub(in crate::http::graphql) async fn live(
     arrival: Arrival,
     live: Live,
 ) -> Result<Outcome, ApiError> {
-    let Some(actor) = ready.actor.clone() else {
-        // Introspection alone, without a credential: nothing it reads ever changes.
+    let read = analysis::select_operation(&ready.parsed.document, ready.operation_name.as_deref())
+        .map(|(_, operation)| {
+            reads(
+                &ready.parsed.document,
+                &operation.node,
+                &state.schema_shape,
+                &ready.request.variables,
+            )
+        })
+        .unwrap_or(Reads {
+            types: Vec::new(),
+            endpoint_ids: None,
+        });
+    let Some(actor) = ready.actor.clone().filter(|_| !read.types.is_empty()) else {
+        // Nothing it reads ever changes (introspection, `__typename`, `rateLimit` alone; a
+        // caller without a credential reads nothing else): answered once, holding no slot.
         let (status, answer) = execute(state, ready, arrival).await?;
         return Ok(Outcome::Answered(status, answer));
     };
@@ -77,19 +91,6 @@ pub(in crate::http::graphql) async fn live(
             ));
         }
     };
-    let read = analysis::select_operation(&ready.parsed.document, ready.operation_name.as_deref())
-        .map(|(_, operation)| {
-            reads(
-                &ready.parsed.document,
-                &operation.node,
-                &state.schema_shape,
-                &ready.request.variables,
-            )
-        })
-        .unwrap_or(Reads {
-            types: Vec::new(),
-            endpoint_ids: None,
-        });
     let watch = Watch {
         actor: actor.clone(),
         types: read.types.clone(),
