@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::params::Params;
 use crate::code::Code;
 use crate::graphql::analysis::{self, Analysis, FieldCost};
-use crate::graphql::query::Budget;
+use crate::graphql::query::{Budget, Lookups};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::headers::COST_DEBUG;
@@ -66,6 +66,22 @@ pub(super) fn returned_objects(data: &async_graphql::Value) -> u64 {
     }
     // The root object is not counted, as the requested cost doesn't count it.
     count(data).saturating_sub(1)
+}
+
+/// What a run of an operation costs: the objects its response holds (less the `rateLimit`
+/// objects, which cost nothing) and its lookups by id that found nothing, within what it paid
+/// at least and reserved at most.
+pub(super) fn actual_cost(
+    response: &async_graphql::Response,
+    budget: &Budget,
+    lookups: &Lookups,
+    floor: u64,
+    requested: u64,
+) -> u64 {
+    returned_objects(&response.data)
+        .saturating_sub(budget.served())
+        .saturating_add(lookups.unanswered())
+        .clamp(floor, requested)
 }
 
 /// A limit's check: what was measured, the limit, its code, and how the refusal reads.

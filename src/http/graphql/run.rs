@@ -10,7 +10,7 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
-use super::cost::{returned_objects, with_fields};
+use super::cost::{actual_cost, with_fields};
 use super::prepare::{Prepared, Ready, prepare};
 use super::{Arrival, Caller, Operation, Outcome, Streams, order, stream};
 
@@ -53,7 +53,7 @@ pub(super) async fn run_ready(
     // elsewhere it is answered once.
     if ready.operation_type == OperationType::Query
         && arrival.live
-        && let Some(live) = stream::live_query(&ready)
+        && let Some(live) = stream::live_query(state, &ready)
     {
         return stream::live(state, ready, caller, arrival, live)
             .instrument(span)
@@ -101,10 +101,7 @@ pub(super) async fn execute(
     // What the response holds, and the lookups by id that returned nothing, decide the actual
     // cost; the rest of the reservation goes back.
     let actual = match &executed {
-        Ok(response) => returned_objects(&response.data)
-            .saturating_sub(budget.served())
-            .saturating_add(lookups.unanswered())
-            .clamp(floor, requested),
+        Ok(response) => actual_cost(response, &budget, &lookups, floor, requested),
         Err(_) => requested,
     };
     let throttle = pipeline::refund(state, &bucket, requested - actual).await;
