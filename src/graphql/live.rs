@@ -100,16 +100,8 @@ pub fn live_of(operation: &OperationDefinition, variables: &Variables) -> Option
         .iter()
         .find(|d| d.node.name.node.as_str() == NAME)?;
     let argument = |name: &str| {
-        let value = directive.node.get_argument(name)?.node.clone();
-        value
-            .into_const_with(|variable| {
-                variables
-                    .get(&variable)
-                    .cloned()
-                    .or_else(|| default_of(operation, &variable))
-                    .ok_or(())
-            })
-            .ok()
+        let value = &directive.node.get_argument(name)?.node;
+        constant(value, operation, variables)
     };
     if matches!(argument("if"), Some(Value::Boolean(false))) {
         return None;
@@ -119,6 +111,25 @@ pub fn live_of(operation: &OperationDefinition, variables: &Variables) -> Option
         _ => None,
     };
     Some(Live { throttle })
+}
+
+/// `value` with its variables replaced by the request's values or the operation's defaults;
+/// `None` when one has neither.
+fn constant(
+    value: &async_graphql_value::Value,
+    operation: &OperationDefinition,
+    variables: &Variables,
+) -> Option<Value> {
+    value
+        .clone()
+        .into_const_with(|variable| {
+            variables
+                .get(&variable)
+                .cloned()
+                .or_else(|| default_of(operation, &variable))
+                .ok_or(())
+        })
+        .ok()
 }
 
 /// The default value the operation declares for `variable`.
@@ -237,17 +248,7 @@ fn id_argument(
     operation: &OperationDefinition,
     variables: &Variables,
 ) -> Option<Uuid> {
-    let value = field.get_argument("id")?.node.clone();
-    let value = value
-        .into_const_with(|variable| {
-            variables
-                .get(&variable)
-                .cloned()
-                .or_else(|| default_of(operation, &variable))
-                .ok_or(())
-        })
-        .ok()?;
-    match value {
+    match constant(&field.get_argument("id")?.node, operation, variables)? {
         Value::String(id) => Uuid::parse_str(&id).ok(),
         _ => None,
     }

@@ -15,12 +15,12 @@ use super::super::super::AppState;
 use super::super::super::error::ApiError;
 use super::super::super::pipeline;
 use super::super::answer::Answer;
-use super::super::cost::returned_objects;
+use super::super::cost::actual_cost;
 use super::super::prepare::{Again, Rerun};
 use super::super::{Arrival, Caller, Outcome, Ready, execute, order};
-use super::detached;
 use super::guard::{CHARGE, Subscription, guarded};
 use super::responses::{coded, refusal};
+use super::{detached, take_slot};
 use crate::code::Code;
 use crate::domain::DomainError;
 use crate::domain::events::live::{self as feed, Delivery, Ending, Watch};
@@ -30,11 +30,24 @@ use crate::graphql::live::{Live, Reads, live_of, reads};
 /// The extension each result of a live query carries its number in, from 1.
 const REVISION: &str = "revision";
 
-/// The operation's `@live`, when it is a query that carries one (whose `if` holds).
-pub(in crate::http::graphql) fn live_query(ready: &Ready) -> Option<Live> {
+/// A query marked `@live` (whose `if` holds), and what it reads.
+pub(in crate::http::graphql) struct LiveQuery {
+    live: Live,
+    read: Reads,
+}
+
+/// The operation's `@live` and what it reads, when it is a query that carries one.
+pub(in crate::http::graphql) fn live_query(state: &AppState, ready: &Ready) -> Option<LiveQuery> {
     let (_, operation) =
         analysis::select_operation(&ready.parsed.document, ready.operation_name.as_deref()).ok()?;
-    live_of(&operation.node, &ready.request.variables)
+    let live = live_of(&operation.node, &ready.request.variables)?;
+    let read = reads(
+        &ready.parsed.document,
+        &operation.node,
+        &state.schema_shape,
+        &ready.request.variables,
+    );
+    Some(LiveQuery { live, read })
 }
 
 /// Runs a live query `prepare` made ready: its first result is the query's run, charged and
@@ -46,21 +59,8 @@ pub(in crate::http::graphql) async fn live(
     ready: Ready,
     caller: &Caller,
     arrival: Arrival,
-    live: Live,
+    LiveQuery { live, read }: LiveQuery,
 ) -> Result<Outcome, ApiError> {
-    let read = analysis::select_operation(&ready.parsed.document, ready.operation_name.as_deref())
-        .map(|(_, operation)| {
-            reads(
-                &ready.parsed.document,
-                &operation.node,
-                &state.schema_shape,
-                &ready.request.variables,
-            )
-        })
-        .unwrap_or(Reads {
-            types: Vec::new(),
-            endpoint_ids: None,
-        });
     let Some(actor) = ready.actor.clone().filter(|_| !read.types.is_empty()) else {
         // Nothing it reads ever changes (introspection, `__typename`, `rateLimit` alone; a
         // caller without a credential reads nothing else): answered once, holding no slot.
@@ -73,22 +73,11 @@ pub(in crate::http::graphql) async fn live(
             "The session token has expired; send the live query with a fresh one.",
         ));
     }
-    let slot = match state.subscriptions.open(&ready.bucket).await {
-        Ok(Some(slot)) => slot,
-        Err(err) => {
+    let slot = match take_slot(state, &ready.bucket).await {
+        Ok(slot) => slot,
+        Err(refusal) => {
             ready.refund_unrun(state).await;
-            return Err(ApiError::from(err));
-        }
-        Ok(None) => {
-            ready.refund_unrun(state).await;
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                Code::SubscriptionLimitExceeded,
-                format!(
-                    "This credential holds as many open subscriptions and live queries as it may ({}); end one first.",
-                    state.subscriptions.max
-                ),
-            ));
+            return Err(refusal);
         }
     };
     let watch = Watch {
@@ -247,10 +236,7 @@ async fn run(state: &AppState, again: &Again) -> Response {
         Ok(response) => response,
         Err(error) => return refusal(&error),
     };
-    let actual = returned_objects(&response.data)
-        .saturating_sub(budget.served())
-        .saturating_add(lookups.unanswered())
-        .clamp(again.floor, again.requested);
+    let actual = actual_cost(&response, &budget, &lookups, again.floor, again.requested);
     order::in_selection_order(
         &mut response.data,
         &again.parsed.document,

@@ -20,6 +20,7 @@ use super::super::AppState;
 use super::super::error::ApiError;
 use super::super::pipeline;
 use super::answer::Answer;
+use super::slots::Slot;
 use super::{Arrival, Caller, Outcome, Ready, Streams, order};
 use crate::code::Code;
 use crate::graphql::subscription::LastDelivered;
@@ -68,20 +69,9 @@ pub(super) async fn subscribe(
         .await;
     }
     let slot = match &ready.actor {
-        Some(_) => match state.subscriptions.open(&ready.bucket).await {
-            Ok(Some(slot)) => Some(slot),
-            Err(err) => return refused(ApiError::from(err)).await,
-            Ok(None) => {
-                let limit = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Code::SubscriptionLimitExceeded,
-                    format!(
-                        "This credential holds as many open subscriptions and live queries as it may ({}); end one first.",
-                        state.subscriptions.max
-                    ),
-                );
-                return refused(limit).await;
-            }
+        Some(_) => match take_slot(state, &ready.bucket).await {
+            Ok(slot) => Some(slot),
+            Err(refusal) => return refused(refusal).await,
         },
         None => None,
     };
@@ -138,6 +128,23 @@ pub(super) async fn subscribe(
         }
         _ => results,
     }))
+}
+
+/// One of the credential's subscription slots (a subscription's or a live query's), or why
+/// there is none: the credential holds as many as it may, or they can't be counted.
+async fn take_slot(state: &AppState, bucket: &str) -> Result<Slot, ApiError> {
+    match state.subscriptions.open(bucket).await {
+        Ok(Some(slot)) => Ok(slot),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Code::SubscriptionLimitExceeded,
+            format!(
+                "This credential holds as many open subscriptions and live queries as it may ({}); end one first.",
+                state.subscriptions.max
+            ),
+        )),
+        Err(err) => Err(ApiError::from(err)),
+    }
 }
 
 /// Why a subscription is refused that fails validation or whose variables fail coercion,
