@@ -286,6 +286,34 @@ pub(crate) fn redis_connection(
         .map_err(|e| format!("REDIS_URL: {e}"))
 }
 
+/// Runs a Redis command under `breaker` and within `timeout`: its answer, or `None` when the
+/// breaker holds Redis off or the command fails — which opens the breaker and logs the outage
+/// with what the process does `meanwhile` (once when Redis goes away and at each failed probe,
+/// not per request).
+pub(crate) async fn ask_redis<T>(
+    breaker: &Breaker,
+    timeout: Duration,
+    command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    meanwhile: &str,
+) -> Option<T> {
+    let permit = breaker.permit()?;
+    let failure = match tokio::time::timeout(timeout, command).await {
+        Ok(Ok(answer)) => {
+            permit.succeeded();
+            return Some(answer);
+        }
+        Ok(Err(e)) => format!("{:?}", e.kind()),
+        Err(_) => format!("no answer within {} ms", timeout.as_millis()),
+    };
+    let opened = permit.failed();
+    tracing::warn!(
+        error = %failure,
+        retry_in_ms = opened.backoff.as_millis() as u64,
+        "Redis unavailable: {meanwhile}"
+    );
+    None
+}
+
 impl RedisBuckets {
     fn new(
         url: &str,
@@ -307,36 +335,28 @@ impl RedisBuckets {
     }
 
     async fn apply(&self, key: &str, cost: f64) -> Decision {
-        let Some(permit) = self.breaker.permit() else {
-            return self.fallback(key, cost);
-        };
         let mut connection = self.connection.clone();
         let mut invocation = self.script.key(format!("{}{key}", self.prefix));
         invocation
             .arg(self.buckets.size)
             .arg(self.buckets.rate)
             .arg(cost);
-        let call = invocation.invoke_async::<(i64, String)>(&mut connection);
-        let failure = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok((allowed, available))) => {
-                if !self.breaker.is_up() {
-                    tracing::info!("Redis answers again: rate limits are shared again");
-                }
-                permit.succeeded();
-                let available = available.parse().unwrap_or(0.0);
-                return self.buckets.decide(available, cost, allowed == 1);
-            }
-            Ok(Err(e)) => format!("{:?}", e.kind()),
-            Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
+        let was_down = !self.breaker.is_up();
+        let answer = ask_redis(
+            &self.breaker,
+            self.timeout,
+            invocation.invoke_async::<(i64, String)>(&mut connection),
+            "rate limits fall back to this process's buckets",
+        )
+        .await;
+        let Some((allowed, available)) = answer else {
+            return self.fallback(key, cost);
         };
-        let opened = permit.failed();
-        // Logged when Redis goes away and at each failed probe, not per request.
-        tracing::warn!(
-            error = %failure,
-            retry_in_ms = opened.backoff.as_millis() as u64,
-            "Redis unavailable: rate limits fall back to this process's buckets"
-        );
-        self.fallback(key, cost)
+        if was_down {
+            tracing::info!("Redis answers again: rate limits are shared again");
+        }
+        let available = available.parse().unwrap_or(0.0);
+        self.buckets.decide(available, cost, allowed == 1)
     }
 
     /// An outage of the limiter doesn't take the gateway down, nor lift the limits: each

@@ -7,7 +7,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::breaker::Breaker;
-use crate::ratelimit::RateLimitSettings;
+use crate::ratelimit::{RateLimitSettings, ask_redis};
 
 /// Forget ended leases, then take a slot unless `max` are held. Returns 1 when taken.
 const OPEN: &str = r"
@@ -67,24 +67,14 @@ impl RedisSlots {
 
     /// Runs `invocation`; `None` when Redis can't answer now (logged once per outage).
     async fn call(&self, invocation: &redis::ScriptInvocation<'_>) -> Option<i64> {
-        let permit = self.breaker.permit()?;
         let mut connection = self.connection.clone();
-        let call = invocation.invoke_async::<i64>(&mut connection);
-        let failure = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(answer)) => {
-                permit.succeeded();
-                return Some(answer);
-            }
-            Ok(Err(e)) => format!("{:?}", e.kind()),
-            Err(_) => format!("no answer within {} ms", self.timeout.as_millis()),
-        };
-        let opened = permit.failed();
-        tracing::warn!(
-            error = %failure,
-            retry_in_ms = opened.backoff.as_millis() as u64,
-            "Redis unavailable: subscription slots are counted in this process meanwhile"
-        );
-        None
+        ask_redis(
+            &self.breaker,
+            self.timeout,
+            invocation.invoke_async::<i64>(&mut connection),
+            "subscription slots are counted in this process meanwhile",
+        )
+        .await
     }
 
     /// Takes slot `id` of `bucket` unless `max` are held; `None` when Redis can't say.
@@ -123,18 +113,15 @@ impl RedisSlots {
 
     /// Gives back slot `id` of `bucket` (an outage leaves it to its lease).
     pub(super) async fn release(&self, id: Uuid, bucket: &str) {
-        let Some(permit) = self.breaker.permit() else {
-            return;
-        };
         let mut connection = self.connection.clone();
         let mut command = redis::cmd("ZREM");
         command.arg(self.key(bucket)).arg(id.to_string());
-        let call = command.query_async::<i64>(&mut connection);
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(_)) => permit.succeeded(),
-            _ => {
-                permit.failed();
-            }
-        }
+        ask_redis(
+            &self.breaker,
+            self.timeout,
+            command.query_async::<i64>(&mut connection),
+            "subscription slots are counted in this process meanwhile",
+        )
+        .await;
     }
 }
