@@ -45,11 +45,11 @@ struct Shared {
     held: Mutex<HashMap<Uuid, String>>,
 }
 
-/// A subscription's place among its credential's; given back when dropped.
+/// A subscription's place among its credential's (its bucket is in `held`); given back when
+/// dropped.
 pub(super) struct Slot {
     shared: Arc<Shared>,
     id: Uuid,
-    bucket: String,
 }
 
 impl SubscriptionSlots {
@@ -97,7 +97,6 @@ impl SubscriptionSlots {
         Ok(Some(Slot {
             shared: Arc::clone(shared),
             id,
-            bucket: bucket.to_owned(),
         }))
     }
 
@@ -136,13 +135,11 @@ impl Shared {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.shared.held().remove(&self.id);
+        let Some(bucket) = self.shared.held().remove(&self.id) else {
+            return;
+        };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (shared, id, bucket) = (
-                Arc::clone(&self.shared),
-                self.id,
-                std::mem::take(&mut self.bucket),
-            );
+            let (shared, id) = (Arc::clone(&self.shared), self.id);
             runtime.spawn(async move { shared.release(id, &bucket).await });
         }
     }
@@ -160,14 +157,14 @@ async fn renew(shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
             // Sent never: the sender dropped is the signal.
             _ = &mut stopped => break,
         }
-        let held: Vec<(Uuid, String)> = shared
-            .held()
-            .iter()
-            .map(|(id, bucket)| (*id, bucket.clone()))
-            .collect();
         let renewed = match &shared.store {
             SlotStore::Database(db) => database::renew(db, shared.process, shared.lease).await,
             SlotStore::Redis(redis) => {
+                let held: Vec<(Uuid, String)> = shared
+                    .held()
+                    .iter()
+                    .map(|(id, bucket)| (*id, bucket.clone()))
+                    .collect();
                 redis.renew(&held, shared.lease).await;
                 Ok(())
             }
