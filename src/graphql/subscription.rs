@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::domain::EventType as Stored;
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use uuid::Uuid;
 
 use crate::code::Code;
@@ -132,28 +133,72 @@ fn watch_of(
     })
 }
 
+/// What a subscriber's stream of events is: each delivery, or the ending that is its last.
+pub type Deliveries = BoxStream<'static, Result<Arc<Delivery>, Ending>>;
+
+/// Where a subscription hands its events over instead of yielding them for async-graphql to
+/// resolve for it alone: the transport then renders each event once for every subscriber
+/// whose result would be the same (`http::graphql::stream::shared`). Taken by the first
+/// subscription field that starts; the span is the subscription's.
+#[derive(Clone, Default)]
+pub struct Handoff(Arc<std::sync::Mutex<Option<(Deliveries, tracing::Span)>>>);
+
+impl Handoff {
+    /// The events handed over, once the subscription started and its arguments were good.
+    pub fn take(&self) -> Option<(Deliveries, tracing::Span)> {
+        self.0.lock().ok().and_then(|mut handed| handed.take())
+    }
+
+    fn put(&self, deliveries: Deliveries) {
+        if let Ok(mut handed) = self.0.lock() {
+            *handed = Some((deliveries, tracing::Span::current()));
+        }
+    }
+}
+
+/// One event (or ending) to resolve the subscription's selection for, instead of subscribing:
+/// a render shared by the subscribers whose result it is.
+#[derive(Clone)]
+pub struct Render(pub Result<Arc<Delivery>, Ending>);
+
+/// The one item a render resolves, given as `wrap` makes it.
+fn rendered<T: Send + 'static>(
+    render: &Render,
+    wrap: fn(Arc<Delivery>) -> T,
+) -> BoxStream<'static, async_graphql::Result<T>> {
+    let item = render.0.clone().map(wrap).map_err(ended);
+    futures_util::stream::once(async move { item }).boxed()
+}
+
 /// The events `watch` asks for, each given as `wrap` makes it; the error that ends the
-/// subscription as its last item.
+/// subscription as its last item. With a [`Handoff`] in the request, they are handed over and
+/// the stream async-graphql resolves is empty.
 async fn run<T: Send + 'static>(
     ctx: &Context<'_>,
     watch: Watch,
     wrap: fn(Arc<Delivery>) -> T,
-) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<T>> + use<T>> {
+) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<T>>> {
     let services = ctx.data::<Services>()?;
     let cursors = services.cursors.clone();
     let delivered = ctx.data_opt::<LastDelivered>().cloned();
     let stream = live::subscribe(&services.hub, watch).await.gql()?;
+    if let Some(handoff) = ctx.data_opt::<Handoff>() {
+        handoff.put(stream.boxed());
+        return Ok(futures_util::stream::empty().boxed());
+    }
     let subscription = tracing::Span::current();
-    Ok(stream.map(move |item| match item {
-        Ok(event) => {
-            let _delivering = event.event.delivery_span(&subscription).entered();
-            if let Some(delivered) = &delivered {
-                delivered.put(cursors.of(&event.event));
+    Ok(stream
+        .map(move |item| match item {
+            Ok(event) => {
+                let _delivering = event.event.delivery_span(&subscription).entered();
+                if let Some(delivered) = &delivered {
+                    delivered.put(cursors.of(&event.event));
+                }
+                Ok(wrap(event))
             }
-            Ok(wrap(event))
-        }
-        Err(ending) => Err(ended(ending)),
-    }))
+            Err(ending) => Err(ended(ending)),
+        })
+        .boxed())
 }
 
 fn ended(ending: Ending) -> async_graphql::Error {
@@ -192,8 +237,10 @@ impl Subscription {
         filter: Option<EndpointEventFilter>,
         #[graphql(desc = "The `cursor` of the last event received: continue after it.")]
         after: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<EndpointEvent>> + use<>>
-    {
+    ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<EndpointEvent>>> {
+        if let Some(render) = ctx.data_opt::<Render>() {
+            return Ok(rendered(render, EndpointEvent));
+        }
         let filter = filter.unwrap_or_default();
         let types = types_of(filter.types, &ENDPOINT_TYPES, "endpoint")?;
         let ids = ids_of(filter.endpoint_ids, "endpointIds")?;
@@ -208,8 +255,10 @@ impl Subscription {
         filter: Option<PhoneNumberEventFilter>,
         #[graphql(desc = "The `cursor` of the last event received: continue after it.")]
         after: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PhoneNumberEvent>> + use<>>
-    {
+    ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<PhoneNumberEvent>>> {
+        if let Some(render) = ctx.data_opt::<Render>() {
+            return Ok(rendered(render, PhoneNumberEvent));
+        }
         let filter = filter.unwrap_or_default();
         let types = types_of(filter.types, &PHONE_NUMBER_TYPES, "phone number")?;
         let ids = ids_of(filter.phone_number_ids, "phoneNumberIds")?;

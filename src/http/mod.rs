@@ -94,6 +94,8 @@ pub struct Shared {
     pub documents: graphql::ParsedDocuments,
     /// Subscriptions open per credential, and how many each may hold.
     pub subscriptions: graphql::SubscriptionSlots,
+    /// What subscribers alike share: one render of each event for all of them.
+    pub shapes: graphql::Shapes,
     /// The least time between two results of a live query.
     pub live_query_interval: std::time::Duration,
     /// The server's connection limits: a stream of server-sent events sends keep-alive
@@ -227,6 +229,7 @@ pub fn build(
             slot_store,
             config.events.subscription_lease,
         ),
+        shapes: graphql::Shapes::default(),
         live_query_interval: config.events.live_query_interval,
         server_limits: config.server.clone(),
         _notices: notices,

@@ -6,6 +6,7 @@
 mod guard;
 mod live;
 mod responses;
+mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +24,11 @@ use super::answer::Answer;
 use super::slots::Slot;
 use super::{Arrival, Caller, Outcome, Ready, Streams, order};
 use crate::code::Code;
-use crate::graphql::subscription::LastDelivered;
+use crate::graphql::subscription::{Handoff, LastDelivered};
 
 pub(super) use self::live::{live, live_query};
 pub(super) use self::responses::{REQUEST_ERROR, answered, responses};
+pub use self::shared::Shapes;
 
 /// The extension a tagged result carries its event's cursor in (see `subscribe`).
 pub(super) const EVENT_ID: &str = "cockpitEventId";
@@ -75,6 +77,10 @@ pub(super) async fn subscribe(
         },
         None => None,
     };
+    let shape = ready.actor.as_ref().map(|actor| {
+        let client = state.metrics.client_label(caller.app.name.as_deref());
+        state.shapes.of(&ready, actor, client)
+    });
     let Ready {
         mut request,
         parsed,
@@ -93,26 +99,38 @@ pub(super) async fn subscribe(
     if let Some(tag) = &tag {
         request = request.data(tag.clone());
     }
+    let handoff = Handoff::default();
+    request = request.data(handoff.clone());
     // Validated in full above (or before, with variables that surely coerce): only the
     // execution's own checks run now.
-    let results = state
-        .schema_for_validated
-        .execute_stream(request)
-        .map(move |mut response| {
-            order::in_selection_order(
-                &mut response.data,
-                &parsed.document,
-                operation_name.as_deref(),
-            );
-            // The event this result was made of: the subscription noted it just before.
-            if let Some(cursor) = tag.as_ref().and_then(LastDelivered::take) {
+    let mut started = state.schema_for_validated.execute_stream(request);
+    // The subscription starts: it hands its events over (and its stream ends), or it refuses
+    // its arguments (its first result) and ends.
+    let first = started.next().await;
+    let results = match (handoff.take(), shape) {
+        (Some((deliveries, span)), Some(shape)) => {
+            // async-graphql's stream and what it keeps go: the shape renders each event.
+            drop(started);
+            shared::results(state.clone(), shape, deliveries, span, tag.is_some())
+        }
+        _ => stream::iter(first)
+            .chain(started)
+            .map(move |mut response| {
+                order::in_selection_order(
+                    &mut response.data,
+                    &parsed.document,
+                    operation_name.as_deref(),
+                );
+                // The event this result was made of: the subscription noted it just before.
+                if let Some(cursor) = tag.as_ref().and_then(LastDelivered::take) {
+                    response
+                        .extensions
+                        .insert(EVENT_ID.to_owned(), async_graphql::Value::from(cursor));
+                }
                 response
-                    .extensions
-                    .insert(EVENT_ID.to_owned(), async_graphql::Value::from(cursor));
-            }
-            response
-        })
-        .boxed();
+            })
+            .boxed(),
+    };
     Ok(Outcome::Streaming(match (actor, slot) {
         (Some(actor), Some(slot)) => {
             let subscription = Subscription {

@@ -313,8 +313,18 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                 }
                 () = closing(scope.as_ref()) => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
             };
-            let last = matches!(message, Message::Close(_));
-            match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+            // What else is queued goes out with it, in one write: under load a subscriber's
+            // events leave together rather than a system call each.
+            let mut last = matches!(message, Message::Close(_));
+            let sent = tokio::time::timeout(SEND_TIMEOUT, async {
+                sink.feed(message).await?;
+                while !last && let Ok(more) = queued.try_recv() {
+                    last = matches!(more, Message::Close(_));
+                    sink.feed(more).await?;
+                }
+                sink.flush().await
+            });
+            match sent.await {
                 Ok(Ok(())) if !last => {}
                 _ => return,
             }
