@@ -57,6 +57,10 @@ pub struct Metrics {
     subscriptions: Gauge,
     dependency_up: Family<DependencyLabels, Gauge>,
     rate_limit_fallbacks: Counter,
+    /// Events resolved for subscribers alike, once for all of them (`subscription_renders`),
+    /// and the results delivered to each (`subscription_deliveries`).
+    pub subscription_renders: Counter,
+    pub subscription_deliveries: Counter,
     client_requests: Family<ClientLabels, Counter>,
     client_names: ClientNames,
 }
@@ -83,6 +87,8 @@ impl Metrics {
         let subscriptions = Gauge::default();
         let dependency_up = Family::<DependencyLabels, Gauge>::default();
         let rate_limit_fallbacks = Counter::default();
+        let subscription_renders = Counter::default();
+        let subscription_deliveries = Counter::default();
         let client_requests = Family::<ClientLabels, Counter>::default();
         registry.register(
             "client_requests",
@@ -103,6 +109,16 @@ impl Metrics {
             "subscriptions_open",
             "Subscriptions open in this process (WebSocket and server-sent events)",
             subscriptions.clone(),
+        );
+        registry.register(
+            "subscription_renders",
+            "Events resolved for a subscription's selection: once per event for every subscriber whose result is the same",
+            subscription_renders.clone(),
+        );
+        registry.register(
+            "subscription_deliveries",
+            "Events delivered to subscribers, each subscriber's counted",
+            subscription_deliveries.clone(),
         );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
@@ -129,6 +145,8 @@ impl Metrics {
             subscriptions,
             dependency_up,
             rate_limit_fallbacks,
+            subscription_renders,
+            subscription_deliveries,
             client_requests,
             client_names: ClientNames::new(max_client_names),
         }

@@ -99,7 +99,7 @@ impl Database {
     }
 }
 
-/// A running gateway process, killed when dropped (before its clients let go of their
+/// A running gateway process, stopped when dropped (before its clients let go of their
 /// sockets, so the waiting closed sockets are the gateway's, not the client's ports).
 pub struct Gateway {
     child: Child,
@@ -108,7 +108,19 @@ pub struct Gateway {
 }
 
 impl Drop for Gateway {
+    /// Stops it as an operator would (SIGTERM), so that it gives back the subscription slots it
+    /// holds and the next run's gateway finds its credential's slots free; killed when it
+    /// takes longer than half a minute.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..300 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -242,8 +242,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             crate::serve(listener, app.router, config.server.clone(), &signals)
                 .await
                 .map_err(CliError::Serve)?;
-            // The app is gone with the server: its field usage is written a last time.
-            app.usage_written.wait(Duration::from_secs(5)).await;
+            // The app is gone with the server: its field usage is written a last time, and
+            // its subscription slots are given back, before the database's connections close.
+            let (usage_written, slots_released) = (app.usage_written, app.slots_released);
+            tokio::join!(
+                usage_written.wait(Duration::from_secs(5)),
+                slots_released.wait(Duration::from_secs(5)),
+            );
             db.close().await.ok();
         }
         Command::Org(OrgCommand::Create { name }) => {

@@ -136,6 +136,8 @@ pub fn build_app(
 pub struct App {
     pub router: Router,
     pub usage_written: UsageWritten,
+    /// Resolves once the app's subscription slots are given back, after it is dropped.
+    pub slots_released: graphql::SlotsReleased,
 }
 
 /// `build_app`, with the means to wait for its last write of field usage after serving.
@@ -163,6 +165,11 @@ pub fn build(
         ),
         None => graphql::SlotStore::Database(store.clone()),
     };
+    let (subscriptions, slots_released) = graphql::SubscriptionSlots::new(
+        config.events.max_subscriptions_per_credential,
+        slot_store,
+        config.events.subscription_lease,
+    );
     let endpoint_settings = endpoints::Settings {
         sip_domains: config.sip_domains.clone(),
         secrets,
@@ -224,11 +231,7 @@ pub fn build(
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         schema_shape,
         documents: graphql::ParsedDocuments::default(),
-        subscriptions: graphql::SubscriptionSlots::new(
-            config.events.max_subscriptions_per_credential,
-            slot_store,
-            config.events.subscription_lease,
-        ),
+        subscriptions,
         shapes: graphql::Shapes::default(),
         live_query_interval: config.events.live_query_interval,
         server_limits: config.server.clone(),
@@ -303,6 +306,7 @@ pub fn build(
     Ok(App {
         router: router.layer(layers),
         usage_written,
+        slots_released,
     })
 }
 

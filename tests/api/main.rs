@@ -43,6 +43,7 @@ mod schema_check;
 mod secrets;
 mod sessions;
 mod shapes;
+mod shared_renders;
 mod slots;
 mod stream_tickets;
 mod subscriptions;

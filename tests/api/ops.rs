@@ -33,7 +33,7 @@ async fn get_json(app: &TestApp, path: &str) -> (StatusCode, HeaderMap, Value) {
 }
 
 /// One scrape of `/metrics`, which must succeed.
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let res = get(app, "/metrics", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.text().await.expect("metrics text")
@@ -41,7 +41,7 @@ async fn scrape(app: &TestApp) -> String {
 
 /// The value of the sample whose name and labels are exactly `series` (labels in rendered
 /// order); `None` when the scrape has no such line.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         let value = line.strip_prefix(series)?.strip_prefix(' ')?;
         Some(

@@ -170,3 +170,110 @@ async fn a_dead_process_slots_end_with_their_lease_on_postgres() {
 async fn a_dead_process_slots_end_with_their_lease_in_redis_on_postgres() {
     a_dead_process_slots_end_with_their_lease(Backend::Postgres, Some(redis().0)).await;
 }
+
+/// A gateway process stopped as an operator stops it (SIGTERM) gives back every slot it holds
+/// before it exits — many at once, before its database connections close — so the credential
+/// may subscribe again at once, long before the leases would have ended.
+async fn a_stopped_process_gives_back_its_slots(backend: Backend, redis: Option<String>) {
+    const HELD: usize = 60;
+    let redis_for_app = redis.clone();
+    let Some(app) = TestApp::builder(backend)
+        .with_config(|c| {
+            c.events.max_subscriptions_per_credential = HELD;
+            c.rate_limit.redis_url = redis_for_app;
+        })
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let held = HELD.to_string();
+    let mut env = vec![
+        ("COCKPIT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL", held.clone()),
+        ("COCKPIT_SUBSCRIPTION_LEASE_SECS", "600".to_owned()),
+    ];
+    if let Some(url) = &redis {
+        env.push(("REDIS_URL", url.clone()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut child, address) = serve_process(&app.test_db, &env).await;
+    // A new organization's key: no other test holds its slots.
+    let key = app.new_org("Stopping").await.test_key;
+    let mut sockets = Vec::new();
+    for socket in 0..3 {
+        let mut ws = Ws::with_key(&format!("http://{address}"), &key).await;
+        for n in 0..HELD / 3 {
+            ws.subscribe(&format!("{socket}-{n}"), ENDPOINT_EVENTS, json!({}))
+                .await;
+        }
+        sockets.push(ws);
+    }
+    // Every slot is taken (the process counts them open): one more is refused.
+    await_open(&format!("http://{address}"), HELD).await;
+    let mut ws = Ws::with_key(&app.address, &key).await;
+    ws.subscribe("over", ENDPOINT_EVENTS, json!({})).await;
+    assert_refused(&mut ws, "the process holds every slot").await;
+
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(stopped.success());
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success(),
+        "a stopped gateway exits cleanly: {status:?}"
+    );
+    // At once, not after ten minutes: every slot is free again.
+    for n in 0..HELD {
+        ws.subscribe(&format!("again-{n}"), ENDPOINT_EVENTS, json!({}))
+            .await;
+    }
+    await_open(&app.address, HELD).await;
+    ws.assert_silent(Duration::from_millis(300)).await;
+    app.create_ok(&key, webhook("After the stop")).await;
+    for _ in 0..HELD {
+        assert_eq!(ws.next_event().await["endpoint"]["name"], "After the stop");
+    }
+    drop(sockets);
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_stopped_process_gives_back_its_slots_on_postgres() {
+    a_stopped_process_gives_back_its_slots(Backend::Postgres, None).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(postgres_tests, redis_tests)),
+    ignore = "TEST_DATABASE_URL or TEST_REDIS_URL is not set"
+)]
+async fn a_stopped_process_gives_back_its_slots_in_redis_on_postgres() {
+    a_stopped_process_gives_back_its_slots(Backend::Postgres, Some(redis().0)).await;
+}
+
+/// Waits (5 s at most) until the gateway at `address` counts `n` subscriptions open.
+async fn await_open(address: &str, n: usize) {
+    let metrics = format!("{address}/metrics");
+    let want = format!("cockpit_subscriptions_open {n}");
+    let mut open = String::new();
+    for _ in 0..100 {
+        let text = reqwest::get(&metrics)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        open = text
+            .lines()
+            .find(|l| l.starts_with("cockpit_subscriptions_open "))
+            .unwrap_or_default()
+            .to_owned();
+        if open == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, want);
+}

@@ -41,7 +41,7 @@ pub use handlers::{get, post};
 use params::Params;
 use prepare::Ready;
 use run::{execute, run, run_ready};
-pub use slots::{RedisSlots, SlotStore, SubscriptionSlots};
+pub use slots::{RedisSlots, SlotStore, SlotsReleased, SubscriptionSlots};
 pub use stream::Shapes;
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many

@@ -88,9 +88,14 @@ pub(super) async fn renew(db: &Db, process: Uuid, lease: Duration) -> Result<(),
     Ok(())
 }
 
-/// Gives back slot `id`.
-pub(super) async fn release(db: &Db, id: Uuid) -> Result<(), DomainError> {
-    Entity::delete_by_id(id).exec(db).await?;
+/// Gives back the slots `ids`, a few hundred a statement.
+pub(super) async fn release(db: &Db, ids: &[Uuid]) -> Result<(), DomainError> {
+    for ids in ids.chunks(500) {
+        Entity::delete_many()
+            .filter(Column::Id.is_in(ids.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 //!
 //! A slot is a lease: its process renews its slots every third of `lease`, so a process that
 //! dies without giving its slots back leaves them counted for at most `lease` (30 s by
-//! default). A process that stops serving gives back all it holds.
+//! default). A process that stops serving gives back all it holds, before its database
+//! connections close ([`SlotsReleased`]). Slots ended together (a burst of disconnects, a
+//! shutdown) are given back together, a statement for many.
 
 mod database;
 mod redis;
@@ -43,6 +45,14 @@ struct Shared {
     lease: Duration,
     /// The slots this process holds: id → bucket.
     held: Mutex<HashMap<Uuid, String>>,
+    /// Slots ended and not yet given back in the store, which the renewer gives back.
+    ended: Mutex<Vec<(Uuid, String)>>,
+    ending: tokio::sync::Notify,
+    /// Taken around each of this process's writes to the slots table, one at a time: a burst
+    /// of subscriptions waits here, holding no pooled connection, rather than in the
+    /// database's write lock holding every one (SQLite lets one writer in at a time; the
+    /// others would hold connections the rest of the gateway needs while they wait).
+    writes: tokio::sync::Mutex<()>,
 }
 
 /// A subscription's place among its credential's (its bucket is in `held`); given back when
@@ -55,21 +65,32 @@ pub(super) struct Slot {
 impl SubscriptionSlots {
     /// At most `max` (at least 1) per credential, counted in `store`, each a lease of `lease`
     /// renewed while its subscription runs. Call within the runtime.
-    pub fn new(max: usize, store: SlotStore, lease: Duration) -> Self {
+    pub fn new(max: usize, store: SlotStore, lease: Duration) -> (Self, SlotsReleased) {
         let lease = lease.max(Duration::from_secs(1));
         let shared = Arc::new(Shared {
             process: Uuid::now_v7(),
             store,
             lease,
             held: Mutex::default(),
+            ended: Mutex::default(),
+            ending: tokio::sync::Notify::new(),
+            writes: tokio::sync::Mutex::new(()),
         });
+        let shared_for_renewer = Arc::clone(&shared);
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(renew(Arc::clone(&shared), stopped));
-        Self {
-            shared,
-            max: max.max(1),
-            _stop: stop,
-        }
+        let (done, released) = oneshot::channel();
+        tokio::spawn(async move {
+            renew(shared_for_renewer, stopped).await;
+            let _ = done.send(());
+        });
+        (
+            Self {
+                shared,
+                max: max.max(1),
+                _stop: stop,
+            },
+            SlotsReleased(released),
+        )
     }
 
     /// A slot for one more subscription of `bucket`, unless it holds all it may in every
@@ -82,6 +103,7 @@ impl SubscriptionSlots {
         let shared = &self.shared;
         let taken = match &shared.store {
             SlotStore::Database(db) => {
+                let _one_at_a_time = shared.writes.lock().await;
                 database::open(db, shared.process, id, bucket, self.max, shared.lease).await?
             }
             SlotStore::Redis(redis) => match redis.open(id, bucket, self.max, shared.lease).await {
@@ -118,29 +140,59 @@ impl Shared {
         self.held().values().filter(|b| *b == bucket).count()
     }
 
-    /// Gives back the slot `id` of `bucket` in the store.
-    async fn release(&self, id: Uuid, bucket: &str) {
+    /// Gives back in the store the slots ended since the last call.
+    async fn release_ended(&self) {
+        let ended = std::mem::take(
+            &mut *self
+                .ended
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if ended.is_empty() {
+            return;
+        }
         let released = match &self.store {
-            SlotStore::Database(db) => database::release(db, id).await,
+            SlotStore::Database(db) => {
+                let ids: Vec<Uuid> = ended.iter().map(|(id, _)| *id).collect();
+                let _one_at_a_time = self.writes.lock().await;
+                database::release(db, &ids).await
+            }
             SlotStore::Redis(redis) => {
-                redis.release(id, bucket).await;
+                redis.release(&ended).await;
                 Ok(())
             }
         };
         if let Err(err) = released {
-            tracing::warn!(error = %err.log_description(), "could not give back a subscription slot; its lease ends it");
+            tracing::warn!(error = %err.log_description(), count = ended.len(), "could not give back subscription slots; their leases end them");
         }
     }
 }
 
 impl Drop for Slot {
+    /// Counted free in this process at once; given back in the store by the renewer.
     fn drop(&mut self) {
         let Some(bucket) = self.shared.held().remove(&self.id) else {
             return;
         };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (shared, id) = (Arc::clone(&self.shared), self.id);
-            runtime.spawn(async move { shared.release(id, &bucket).await });
+        self.shared
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((self.id, bucket));
+        self.shared.ending.notify_one();
+    }
+}
+
+/// Resolves once a stopped app's slots are given back (or can't be).
+pub struct SlotsReleased(oneshot::Receiver<()>);
+
+impl SlotsReleased {
+    /// Waits for it, at most `limit`.
+    pub async fn wait(self, limit: Duration) {
+        if tokio::time::timeout(limit, self.0).await.is_err() {
+            tracing::warn!(
+                "subscription slots were not given back before the shutdown's end; their leases end them"
+            );
         }
     }
 }
@@ -154,11 +206,18 @@ async fn renew(shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
+            () = shared.ending.notified() => {
+                shared.release_ended().await;
+                continue;
+            }
             // Sent never: the sender dropped is the signal.
             _ = &mut stopped => break,
         }
         let renewed = match &shared.store {
-            SlotStore::Database(db) => database::renew(db, shared.process, shared.lease).await,
+            SlotStore::Database(db) => {
+                let _one_at_a_time = shared.writes.lock().await;
+                database::renew(db, shared.process, shared.lease).await
+            }
             SlotStore::Redis(redis) => {
                 let held: Vec<(Uuid, String)> = shared
                     .held()
@@ -176,14 +235,14 @@ async fn renew(shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
     let held: Vec<(Uuid, String)> = shared.held().drain().collect();
     match &shared.store {
         SlotStore::Database(db) => {
+            let _one_at_a_time = shared.writes.lock().await;
             if let Err(err) = database::release_process(db, shared.process).await {
                 tracing::warn!(error = %err.log_description(), "could not give back this process's subscription slots; their leases end them");
             }
         }
         SlotStore::Redis(redis) => {
-            for (id, bucket) in held {
-                redis.release(id, &bucket).await;
-            }
+            shared.release_ended().await;
+            redis.release(&held).await;
         }
     }
 }

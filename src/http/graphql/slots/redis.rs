@@ -111,17 +111,30 @@ impl RedisSlots {
         }
     }
 
-    /// Gives back slot `id` of `bucket` (an outage leaves it to its lease).
-    pub(super) async fn release(&self, id: Uuid, bucket: &str) {
-        let mut connection = self.connection.clone();
-        let mut command = redis::cmd("ZREM");
-        command.arg(self.key(bucket)).arg(id.to_string());
-        ask_redis(
-            &self.breaker,
-            self.timeout,
-            command.query_async::<i64>(&mut connection),
-            "subscription slots are counted in this process meanwhile",
-        )
-        .await;
+    /// Gives back the slots `released` (slot, bucket), one call a bucket (an outage leaves
+    /// them to their leases).
+    pub(super) async fn release(&self, released: &[(Uuid, String)]) {
+        let mut by_bucket: std::collections::HashMap<&str, Vec<String>> = Default::default();
+        for (id, bucket) in released {
+            by_bucket
+                .entry(bucket.as_str())
+                .or_default()
+                .push(id.to_string());
+        }
+        for (bucket, ids) in by_bucket {
+            let mut connection = self.connection.clone();
+            let mut command = redis::cmd("ZREM");
+            command.arg(self.key(bucket)).arg(ids);
+            let removed = ask_redis(
+                &self.breaker,
+                self.timeout,
+                command.query_async::<i64>(&mut connection),
+                "subscription slots are counted in this process meanwhile",
+            )
+            .await;
+            if removed.is_none() {
+                return;
+            }
+        }
     }
 }

@@ -126,6 +126,7 @@ impl Shape {
         };
         let rendered = cell
             .get_or_init(|| async {
+                state.metrics.subscription_renders.inc();
                 let response = self.run(state, Ok(Arc::clone(delivery))).await;
                 let points = super::super::cost::returned_objects(&response.data);
                 Rendered { response, points }
@@ -188,6 +189,7 @@ pub(super) fn results(
                     delivery.event.delivery_span(&subscription)
                 };
                 let mut response = shape.render(&state, &delivery).instrument(span).await;
+                state.metrics.subscription_deliveries.inc();
                 if tagged {
                     let cursor = state.services.cursors.of(&delivery.event);
                     response
