@@ -95,14 +95,7 @@ impl RedisSlots {
 
     /// Renews the leases of `held` (slot, bucket).
     pub(super) async fn renew(&self, held: &[(Uuid, String)], lease: Duration) {
-        let mut by_bucket: std::collections::HashMap<&str, Vec<String>> = Default::default();
-        for (id, bucket) in held {
-            by_bucket
-                .entry(bucket.as_str())
-                .or_default()
-                .push(id.to_string());
-        }
-        for (bucket, ids) in by_bucket {
+        for (bucket, ids) in by_bucket(held) {
             let mut invocation = self.renew.key(self.key(bucket));
             invocation.arg(lease.as_millis() as u64).arg(ids);
             if self.call(&invocation).await.is_none() {
@@ -114,14 +107,7 @@ impl RedisSlots {
     /// Gives back the slots `released` (slot, bucket), one call a bucket (an outage leaves
     /// them to their leases).
     pub(super) async fn release(&self, released: &[(Uuid, String)]) {
-        let mut by_bucket: std::collections::HashMap<&str, Vec<String>> = Default::default();
-        for (id, bucket) in released {
-            by_bucket
-                .entry(bucket.as_str())
-                .or_default()
-                .push(id.to_string());
-        }
-        for (bucket, ids) in by_bucket {
+        for (bucket, ids) in by_bucket(released) {
             let mut connection = self.connection.clone();
             let mut command = redis::cmd("ZREM");
             command.arg(self.key(bucket)).arg(ids);
@@ -137,4 +123,16 @@ impl RedisSlots {
             }
         }
     }
+}
+
+/// The slots `slots` (slot, bucket) by bucket, as the ids a call names.
+fn by_bucket(slots: &[(Uuid, String)]) -> std::collections::HashMap<&str, Vec<String>> {
+    let mut by_bucket: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    for (id, bucket) in slots {
+        by_bucket
+            .entry(bucket.as_str())
+            .or_default()
+            .push(id.to_string());
+    }
+    by_bucket
 }
