@@ -30,6 +30,8 @@ pub struct Multipart {
     pub response: reqwest::Response,
     buffer: String,
     opened: bool,
+    /// The last part's JSON as it came (a `Value` doesn't keep the order of its keys).
+    pub last_raw: String,
 }
 
 impl Multipart {
@@ -51,6 +53,7 @@ impl Multipart {
             response: request.send().await.expect("request"),
             buffer: String::new(),
             opened: false,
+            last_raw: String::new(),
         }
     }
 
@@ -85,6 +88,7 @@ impl Multipart {
                     .and_then(|p| p.split_once("\r\n\r\n"))
                     .unwrap_or_else(|| panic!("a part with headers: {part:?}"));
                 assert_eq!(head, "Content-Type: application/json; charset=utf-8");
+                self.last_raw = body.to_owned();
                 return Some(Part::Json(serde_json::from_str(body).expect("JSON part")));
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
@@ -356,7 +360,7 @@ db_test! {
             .send()
             .await
             .expect("GET");
-        let mut parts = Multipart { response, buffer: String::new(), opened: false };
+        let mut parts = Multipart { response, buffer: String::new(), opened: false, last_raw: String::new() };
         assert_eq!(parts.response.status(), 200);
         assert!(parts.content_type().starts_with("multipart/mixed"), "{}", parts.content_type());
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -385,5 +389,23 @@ db_test! {
         tokio::time::sleep(Duration::from_millis(300)).await;
         app.create_ok(&key, webhook("Keyed")).await;
         assert_eq!(sse.next_result().await.1["data"]["endpointEvents"]["endpoint"]["name"], "Keyed");
+    }
+}
+
+db_test! {
+    async fn a_multipart_result_keeps_the_order_of_its_selection(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        let query = "subscription { endpointEvents { type cursor endpoint { name id } endpointId } }";
+        let mut parts = Multipart::post(&app.address, &[("authorization", &auth)], query, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.create_ok(&key, webhook("Ordered")).await;
+        let payload = parts.next_payload().await;
+        assert_eq!(payload["data"]["endpointEvents"]["endpoint"]["name"], "Ordered", "{payload}");
+        // As the selection names them (and as every other transport sends them), not sorted.
+        let raw = &parts.last_raw;
+        let at = |key: &str| raw.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} in {raw}"));
+        assert!(at("type") < at("cursor") && at("cursor") < at("endpoint") && at("endpoint") < at("endpointId"), "{raw}");
+        assert!(at("name") < at("id"), "{raw}");
     }
 }

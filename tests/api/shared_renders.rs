@@ -148,3 +148,34 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn a_subscriber_catching_up_gets_objects_as_they_are_now_not_a_live_render(app) {
+        let key = app.org.test_key.clone();
+        let auth = format!("Bearer {key}");
+        let query = "subscription($after: String) { endpointEvents(after: $after) { type cursor endpoint { name } } }";
+        let mut live = Sse::post(&app.address, &[("authorization", auth.as_str())], query, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let created = app.create_ok(&key, webhook("Original")).await;
+        let id = created["id"].as_str().expect("id").to_owned();
+        let first = live.next_result().await.1;
+        assert_eq!(first["data"]["endpointEvents"]["endpoint"]["name"], "Original", "{first}");
+        let after_first = first["data"]["endpointEvents"]["cursor"].as_str().expect("cursor").to_owned();
+        app.update_endpoint(&key, json!({ "id": id, "name": "Changed" })).await.assert_ok();
+        assert_eq!(live.next_result().await.1["data"]["endpointEvents"]["endpoint"]["name"], "Changed");
+        app.delete_endpoint(&key, &id).await.assert_ok();
+        assert_eq!(live.next_result().await.1["data"]["endpointEvents"]["endpoint"], Value::Null);
+
+        // The same document (and variables), resuming after the first event while the live
+        // subscriber still holds the shape: each event's endpoint as it is now (deleted), as
+        // any replay reads it, not the render made when the event was live.
+        let headers = [("authorization", auth.as_str()), ("last-event-id", after_first.as_str())];
+        let mut late = Sse::post(&app.address, &headers, query, json!({})).await;
+        for kind in ["ENDPOINT_UPDATED", "ENDPOINT_DELETED"] {
+            let payload = late.next_result().await.1;
+            assert_eq!(payload["data"]["endpointEvents"]["type"], kind, "{payload}");
+            assert_eq!(payload["data"]["endpointEvents"]["endpoint"], Value::Null, "{payload}");
+        }
+        drop(live);
+    }
+}

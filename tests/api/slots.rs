@@ -277,3 +277,53 @@ async fn await_open(address: &str, n: usize) {
     }
     assert_eq!(open, want);
 }
+
+/// Subscriptions given up while they start (the client gone right after `subscribe`, at every
+/// moment of the start) leave no slot taken: with 5 allowed, 5 start afterwards.
+async fn a_subscription_given_up_while_it_starts_leaves_no_slot_taken(backend: Backend) {
+    const ALLOWED: usize = 5;
+    let Some(app) = TestApp::builder(backend)
+        .with_config(|c| c.events.max_subscriptions_per_credential = ALLOWED)
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let key = app.org.test_key.clone();
+    let mut given_up = tokio::task::JoinSet::new();
+    for n in 0..400u64 {
+        let (address, key) = (app.address.clone(), key.clone());
+        given_up.spawn(async move {
+            let mut ws = Ws::with_key(&address, &key).await;
+            ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+            // From at once to 10 ms in, across the start.
+            tokio::time::sleep(Duration::from_micros(n % 40 * 250)).await;
+            drop(ws);
+        });
+        if given_up.len() >= 8 {
+            given_up.join_next().await;
+        }
+    }
+    while given_up.join_next().await.is_some() {}
+    await_open(&app.address, 0).await;
+    // What the ended ones held is given back within a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ws = Ws::with_key(&app.address, &key).await;
+    for n in 0..ALLOWED {
+        ws.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({}))
+            .await;
+    }
+    await_open(&app.address, ALLOWED).await;
+    ws.assert_silent(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_subscription_given_up_while_it_starts_leaves_no_slot_taken_on_sqlite() {
+    a_subscription_given_up_while_it_starts_leaves_no_slot_taken(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_subscription_given_up_while_it_starts_leaves_no_slot_taken_on_postgres() {
+    a_subscription_given_up_while_it_starts_leaves_no_slot_taken(Backend::Postgres).await;
+}

@@ -83,12 +83,12 @@ fn parts(
             biased;
             () = &mut open.closing => {
                 // Said as an error, so that the client subscribes again (elsewhere).
-                let mut bytes = part_bytes(&shutting_down()).to_vec();
+                let mut bytes = part_bytes(&shutting_down().to_string()).to_vec();
                 bytes.extend_from_slice(CLOSE);
                 return Some((Bytes::from(bytes), None));
             }
             result = open.results.next() => result.map(payload),
-            () = tokio::time::sleep(open.heartbeat) => Some(json!({})),
+            () = tokio::time::sleep(open.heartbeat) => Some("{}".to_owned()),
         };
         Some(match part {
             Some(part) => (part_bytes(&part), Some(open)),
@@ -98,11 +98,10 @@ fn parts(
     first.chain(rest).map(Ok)
 }
 
-/// One part and the delimiter after it.
-fn part_bytes(part: &Value) -> Bytes {
+/// One part (its JSON) and the delimiter after it.
+fn part_bytes(part: &str) -> Bytes {
     let mut bytes = PART_HEADERS.to_vec();
-    // A `Value` always serializes.
-    bytes.extend_from_slice(&serde_json::to_vec(part).unwrap_or_else(|_| b"{}".to_vec()));
+    bytes.extend_from_slice(part.as_bytes());
     bytes.extend_from_slice(DELIMITER);
     Bytes::from(bytes)
 }
@@ -110,7 +109,7 @@ fn part_bytes(part: &Value) -> Bytes {
 /// A result as the protocol wraps it: in `payload`, GraphQL errors and all (an argument of no
 /// use ends a subscription that way too); an error that ends it from outside (`ENDINGS`), which
 /// delivers no event, beside a null payload, which Apollo Client raises as a protocol error.
-fn payload(mut response: async_graphql::Response) -> Value {
+fn payload(mut response: async_graphql::Response) -> String {
     let event = streamed::take_cursor(&mut response).is_some();
     let ending = |error: &async_graphql::ServerError| {
         let code = error.extensions.as_ref().and_then(|e| e.get("code"));
@@ -123,9 +122,12 @@ fn payload(mut response: async_graphql::Response) -> Value {
         && !response.errors.is_empty()
         && response.errors.iter().all(ending)
     {
-        return json!({ "payload": null, "errors": response.errors });
+        return json!({ "payload": null, "errors": response.errors }).to_string();
     }
-    json!({ "payload": response })
+    // Written as it is: made a `serde_json::Value`, its data would lose its selection order
+    // (a `serde_json::Map` sorts its keys).
+    let response = serde_json::to_string(&response).unwrap_or_else(|_| "null".to_owned());
+    format!("{{\"payload\":{response}}}")
 }
 
 /// The error a subscription ends with when the gateway shuts down.

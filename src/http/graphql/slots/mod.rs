@@ -94,22 +94,44 @@ impl SubscriptionSlots {
     }
 
     /// A slot for one more subscription of `bucket`, unless it holds all it may in every
-    /// process together; `Err` when the database can't say.
+    /// process together; `Err` when the database can't say. Taken in a task of its own: a
+    /// caller that gives up halfway (its client gone, its subscription stopped) leaves no
+    /// slot taken in the store and unknown to the process, which would be renewed for as long
+    /// as the process lives; one taken for nobody is given back at once.
     pub(super) async fn open(
         &self,
         bucket: &str,
     ) -> Result<Option<Slot>, crate::domain::DomainError> {
+        let (shared, bucket, max) = (Arc::clone(&self.shared), bucket.to_owned(), self.max);
+        tokio::spawn(async move { Shared::open(&shared, &bucket, max).await })
+            .await
+            .map_err(|_| {
+                crate::domain::DomainError::Corrupt("taking a subscription slot failed".to_owned())
+            })?
+    }
+
+    /// Subscriptions open in this process.
+    pub fn total(&self) -> usize {
+        self.shared.held().len()
+    }
+}
+
+impl Shared {
+    async fn open(
+        shared: &Arc<Self>,
+        bucket: &str,
+        max: usize,
+    ) -> Result<Option<Slot>, crate::domain::DomainError> {
         let id = Uuid::now_v7();
-        let shared = &self.shared;
         let taken = match &shared.store {
             SlotStore::Database(db) => {
                 let _one_at_a_time = shared.writes.lock().await;
-                database::open(db, shared.process, id, bucket, self.max, shared.lease).await?
+                database::open(db, shared.process, id, bucket, max, shared.lease).await?
             }
-            SlotStore::Redis(redis) => match redis.open(id, bucket, self.max, shared.lease).await {
+            SlotStore::Redis(redis) => match redis.open(id, bucket, max, shared.lease).await {
                 Some(taken) => taken,
                 // Redis can't say: this process counts its own meanwhile.
-                None => shared.held_by(bucket) < self.max,
+                None => shared.held_by(bucket) < max,
             },
         };
         if !taken {
@@ -122,13 +144,6 @@ impl SubscriptionSlots {
         }))
     }
 
-    /// Subscriptions open in this process.
-    pub fn total(&self) -> usize {
-        self.shared.held().len()
-    }
-}
-
-impl Shared {
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, String>> {
         // Each change is one insert or remove: a poisoned map is still consistent.
         self.held

@@ -85,9 +85,15 @@ impl Shapes {
 /// What subscribers alike share: how to run their operation again, and its recent renders.
 pub(super) struct Shape {
     again: Again,
-    /// By the event's place in its organization's events.
-    renders: Mutex<VecDeque<(i64, Arc<tokio::sync::OnceCell<Rendered>>)>>,
+    /// By the delivery rendered: a live event is one delivery for all its subscribers, while
+    /// a subscriber catching up reads its own, rendered afresh (its objects as they are now,
+    /// not as they were when the event was live). Kept here, a delivery's address names no
+    /// other.
+    renders: Mutex<VecDeque<(Arc<Delivery>, RenderOnce)>>,
 }
+
+/// A delivery's render, made by the first subscriber to reach it.
+type RenderOnce = Arc<tokio::sync::OnceCell<Rendered>>;
 
 /// An event's result, as every subscriber of a shape gets it, and what it costs each.
 struct Rendered {
@@ -109,17 +115,20 @@ impl Rendered {
 impl Shape {
     /// The result of `delivery` for this shape, rendered once.
     async fn render(&self, state: &AppState, delivery: &Arc<Delivery>) -> Response {
-        let seq = delivery.event.seq;
         let cell = {
             let mut renders = lock(&self.renders);
-            match renders.iter().rev().find(|(at, _)| *at == seq) {
+            match renders
+                .iter()
+                .rev()
+                .find(|(rendered, _)| Arc::ptr_eq(rendered, delivery))
+            {
                 Some((_, cell)) => Arc::clone(cell),
                 None => {
                     let cell = Arc::default();
                     if renders.len() == KEEP {
                         renders.pop_front();
                     }
-                    renders.push_back((seq, Arc::clone(&cell)));
+                    renders.push_back((Arc::clone(delivery), Arc::clone(&cell)));
                     cell
                 }
             }
