@@ -10,6 +10,7 @@ pub mod domain;
 pub mod files;
 pub mod graphql;
 pub mod http;
+pub mod locks;
 pub mod metrics;
 pub mod net;
 pub mod notices;

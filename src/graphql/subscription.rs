@@ -43,25 +43,6 @@ pub struct PhoneNumberEventFilter {
     pub phone_number_ids: Option<Vec<Uuid>>,
 }
 
-/// The cursor of the event a subscription delivered last and no message has named yet, for a
-/// transport that names each message by it (server-sent events' `id:`, which a reconnecting
-/// client sends back as `Last-Event-ID`): the transport takes it as it makes the message.
-#[derive(Clone, Default)]
-pub struct LastDelivered(pub Arc<std::sync::Mutex<Option<String>>>);
-
-impl LastDelivered {
-    /// The cursor of the event just delivered, if the message being made is of one.
-    pub fn take(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|mut last| last.take())
-    }
-
-    fn put(&self, cursor: String) {
-        if let Ok(mut last) = self.0.lock() {
-            *last = Some(cursor);
-        }
-    }
-}
-
 /// Where a reconnecting client left off (server-sent events' `Last-Event-ID`, a cursor of
 /// well-formed shape): it takes the place of the subscription's `after`.
 #[derive(Clone)]
@@ -170,35 +151,23 @@ fn rendered<T: Send + 'static>(
     futures_util::stream::once(async move { item }).boxed()
 }
 
-/// The events `watch` asks for, each given as `wrap` makes it; the error that ends the
-/// subscription as its last item. With a [`Handoff`] in the request, they are handed over and
-/// the stream async-graphql resolves is empty.
+/// Starts the events `watch` asks for and hands them over to the transport's [`Handoff`],
+/// which renders each (see `Render`); the stream async-graphql resolves is empty. Every
+/// transport's request carries a handoff.
 async fn run<T: Send + 'static>(
     ctx: &Context<'_>,
     watch: Watch,
-    wrap: fn(Arc<Delivery>) -> T,
 ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<T>>> {
+    let Some(handoff) = ctx.data_opt::<Handoff>() else {
+        return Err(coded(
+            "A subscription runs through the gateway's streaming transports.",
+            Code::InternalServerError,
+        ));
+    };
     let services = ctx.data::<Services>()?;
-    let cursors = services.cursors.clone();
-    let delivered = ctx.data_opt::<LastDelivered>().cloned();
     let stream = live::subscribe(&services.hub, watch).await.gql()?;
-    if let Some(handoff) = ctx.data_opt::<Handoff>() {
-        handoff.put(stream.boxed());
-        return Ok(futures_util::stream::empty().boxed());
-    }
-    let subscription = tracing::Span::current();
-    Ok(stream
-        .map(move |item| match item {
-            Ok(event) => {
-                let _delivering = event.event.delivery_span(&subscription).entered();
-                if let Some(delivered) = &delivered {
-                    delivered.put(cursors.of(&event.event));
-                }
-                Ok(wrap(event))
-            }
-            Err(ending) => Err(ended(ending)),
-        })
-        .boxed())
+    handoff.put(stream.boxed());
+    Ok(futures_util::stream::empty().boxed())
 }
 
 fn ended(ending: Ending) -> async_graphql::Error {
@@ -245,7 +214,7 @@ impl Subscription {
         let types = types_of(filter.types, &ENDPOINT_TYPES, "endpoint")?;
         let ids = ids_of(filter.endpoint_ids, "endpointIds")?;
         let watch = watch_of(ctx, types, ids, after)?;
-        run(ctx, watch, EndpointEvent).await
+        run(ctx, watch).await
     }
 
     /// Every change of the caller's phone numbers, as `endpointEvents` gives endpoints'.
@@ -263,7 +232,7 @@ impl Subscription {
         let types = types_of(filter.types, &PHONE_NUMBER_TYPES, "phone number")?;
         let ids = ids_of(filter.phone_number_ids, "phoneNumberIds")?;
         let watch = watch_of(ctx, types, ids, after)?;
-        run(ctx, watch, PhoneNumberEvent).await
+        run(ctx, watch).await
     }
 }
 

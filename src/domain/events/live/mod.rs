@@ -27,6 +27,7 @@ use crate::db::Db;
 use crate::domain::endpoints::Endpoint;
 use crate::domain::phone_numbers::PhoneNumber;
 use crate::domain::{Actor, Credential, DomainError};
+use crate::locks::lock;
 use entity::phone_number;
 
 mod subscriber;
@@ -195,14 +196,6 @@ impl Drop for Hub {
     fn drop(&mut self) {
         self.pump.abort();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while the map was held leaves it consistent (each change is one insert or
-    // remove), so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn pump(

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::locks::lock;
 
 pub use self::redis::RedisSlots;
 
@@ -145,10 +146,7 @@ impl Shared {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, String>> {
-        // Each change is one insert or remove: a poisoned map is still consistent.
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.held)
     }
 
     fn held_by(&self, bucket: &str) -> usize {
@@ -157,12 +155,7 @@ impl Shared {
 
     /// Gives back in the store the slots ended since the last call.
     async fn release_ended(&self) {
-        let ended = std::mem::take(
-            &mut *self
-                .ended
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let ended = std::mem::take(&mut *lock(&self.ended));
         if ended.is_empty() {
             return;
         }
@@ -189,11 +182,7 @@ impl Drop for Slot {
         let Some(bucket) = self.shared.held().remove(&self.id) else {
             return;
         };
-        self.shared
-            .ended
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((self.id, bucket));
+        lock(&self.shared.ended).push((self.id, bucket));
         self.shared.ending.notify_one();
     }
 }

@@ -24,7 +24,7 @@ use super::answer::Answer;
 use super::slots::Slot;
 use super::{Arrival, Caller, Outcome, Ready, Streams, order};
 use crate::code::Code;
-use crate::graphql::subscription::{Handoff, LastDelivered};
+use crate::graphql::subscription::Handoff;
 
 pub(super) use self::live::{live, live_query};
 pub(super) use self::responses::{REQUEST_ERROR, answered, responses};
@@ -95,10 +95,6 @@ pub(super) async fn subscribe(
     if let Some(resume) = resume {
         request = request.data(resume);
     }
-    let tag = streams.tagged.then(LastDelivered::default);
-    if let Some(tag) = &tag {
-        request = request.data(tag.clone());
-    }
     let handoff = Handoff::default();
     request = request.data(handoff.clone());
     // Validated in full above (or before, with variables that surely coerce): only the
@@ -111,8 +107,9 @@ pub(super) async fn subscribe(
         (Some((deliveries, span)), Some(shape)) => {
             // async-graphql's stream and what it keeps go: the shape renders each event.
             drop(started);
-            shared::results(state.clone(), shape, deliveries, span, tag.is_some())
+            shared::results(state.clone(), shape, deliveries, span, streams.tagged)
         }
+        // Refused before it handed anything over: its error, as any result is ordered.
         _ => stream::iter(first)
             .chain(started)
             .map(move |mut response| {
@@ -121,12 +118,6 @@ pub(super) async fn subscribe(
                     &parsed.document,
                     operation_name.as_deref(),
                 );
-                // The event this result was made of: the subscription noted it just before.
-                if let Some(cursor) = tag.as_ref().and_then(LastDelivered::take) {
-                    response
-                        .extensions
-                        .insert(EVENT_ID.to_owned(), async_graphql::Value::from(cursor));
-                }
                 response
             })
             .boxed(),

@@ -21,6 +21,7 @@ use super::{EVENT_ID, guard::CHARGE};
 use crate::domain::Actor;
 use crate::domain::events::live::Delivery;
 use crate::graphql::subscription::{Deliveries, Render};
+use crate::locks::lock;
 
 /// Renders a shape keeps, newest last: enough for its subscribers to be a little apart in
 /// their events; one further behind renders its event again.
@@ -209,11 +210,4 @@ pub(super) fn results(
             }
         })
         .boxed()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Each change under these locks is one insert or remove: a poisoned one is still whole.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
