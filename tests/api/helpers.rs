@@ -102,15 +102,41 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             rt.block_on(async {
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .await;
+                // One connection, so the `SET` below holds for the `DROP`s after it.
+                let mut options = sea_orm::ConnectOptions::new(admin_url);
+                options.max_connections(1).sqlx_logging(false);
+                if let Ok(admin) = Database::connect(options).await {
+                    drop_schema(&admin, &schema).await;
                     admin.close().await.ok();
                 }
             });
         })
         .join();
+    }
+}
+
+/// Drops `schema`. The test's gateway runs on the test's runtime, which this drop blocks: a
+/// transaction it had open when the test ended (a slot being taken, say) would hold its locks,
+/// and the `DROP` wait for them, for ever. So the wait is bounded, and whoever holds a lock in
+/// the schema then is disconnected before the next try.
+async fn drop_schema(admin: &DatabaseConnection, schema: &str) {
+    let _ = admin.execute_unprepared("SET lock_timeout = '2s'").await;
+    for _ in 0..5 {
+        if admin
+            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let _ = admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                 JOIN pg_class c ON c.oid = l.relation \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = '{schema}' AND l.pid <> pg_backend_pid()"
+            ))
+            .await;
     }
 }
 
