@@ -119,6 +119,7 @@ fn payload(mut response: async_graphql::Response) -> String {
     };
     if !event
         && response.data == async_graphql::Value::Null
+        && !response.extensions.contains_key(super::stream::RENDERED)
         && !response.errors.is_empty()
         && response.errors.iter().all(ending)
     {
@@ -126,8 +127,7 @@ fn payload(mut response: async_graphql::Response) -> String {
     }
     // Written as it is: made a `serde_json::Value`, its data would lose its selection order
     // (a `serde_json::Map` sorts its keys).
-    let response = serde_json::to_string(&response).unwrap_or_else(|_| "null".to_owned());
-    format!("{{\"payload\":{response}}}")
+    format!("{{\"payload\":{}}}", super::stream::payload_json(response))
 }
 
 /// The error a subscription ends with when the gateway shuts down.

@@ -64,7 +64,7 @@ pub(super) fn events(
 ) -> Response {
     let messages = responses.map(move |mut response| {
         let cursor = streamed::take_cursor(&mut response);
-        let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+        let data = super::stream::payload_json(response);
         let event = Event::default().event("next").data(data);
         // Each event's result names it; the ending error after the last one doesn't.
         Ok::<_, Infallible>(match cursor {

@@ -117,8 +117,15 @@ pub(super) fn guarded(
                         Some((requested, floor, fields)) => (requested + points, floor + points, fields),
                         None => (points, points, None),
                     };
-                    let report = with_fields(pipeline::cost_report(requested, actual, throttle), fields.as_ref());
-                    if let Ok(cost) = async_graphql::Value::from_json(report) {
+                    let cost = match fields {
+                        None => Some(cost_value(requested, actual, &throttle)),
+                        Some(fields) => async_graphql::Value::from_json(with_fields(
+                            pipeline::cost_report(requested, actual, throttle),
+                            Some(&fields),
+                        ))
+                        .ok(),
+                    };
+                    if let Some(cost) = cost {
                         response.extensions.insert("cost".to_owned(), cost);
                     }
                     return Some((response, guard));
@@ -148,10 +155,54 @@ pub(super) fn guarded(
     .boxed()
 }
 
+/// `pipeline::cost_report` made a GraphQL value directly, as each result of a subscription
+/// reports it (rather than through JSON, a deserialization a result), its keys in the order
+/// the JSON one has.
+fn cost_value(
+    requested: u64,
+    actual: u64,
+    status: &crate::ratelimit::ThrottleStatus,
+) -> async_graphql::Value {
+    async_graphql::value!({
+        "actualQueryCost": actual,
+        "requestedQueryCost": requested,
+        "throttleStatus": {
+            "currentlyAvailable": status.currently_available.floor(),
+            "maximumAvailable": status.maximum_available,
+            "restoreRate": status.restore_rate,
+        },
+    })
+}
+
 async fn until(at: Option<chrono::DateTime<chrono::Utc>>) {
     let Some(at) = at else {
         return std::future::pending().await;
     };
     let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
     tokio::time::sleep(wait).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_results_cost_is_the_report_every_other_answer_gives() {
+        let status = crate::ratelimit::ThrottleStatus {
+            maximum_available: 1000.0,
+            currently_available: 957.6,
+            restore_rate: 50.0,
+        };
+        let json = pipeline::cost_report(12, 3, status);
+        let made = cost_value(12, 3, &status);
+        assert_eq!(
+            made,
+            async_graphql::Value::from_json(json.clone()).expect("value")
+        );
+        // Written the same, byte for byte.
+        assert_eq!(
+            serde_json::to_string(&made).expect("json"),
+            json.to_string()
+        );
+    }
 }

@@ -27,7 +27,7 @@ use crate::code::Code;
 use crate::graphql::subscription::Handoff;
 
 pub(super) use self::live::{live, live_query};
-pub(super) use self::responses::{REQUEST_ERROR, answered, responses};
+pub(super) use self::responses::{RENDERED, REQUEST_ERROR, answered, payload_json, responses};
 pub use self::shared::Shapes;
 
 /// The extension a tagged result carries its event's cursor in (see `subscribe`).

@@ -86,3 +86,88 @@ fn as_request_error(answer: Answer) -> Response {
         made_here => request_error(made(&made_here)),
     }
 }
+
+/// The extension a shared render's result carries its `data` in, as JSON text written once
+/// for all the subscribers it goes to (a `Value::Binary`; its `data` is null); `payload_json`
+/// writes it in place. It never reaches a client.
+pub(in crate::http::graphql) const RENDERED: &str = "cockpitRendered";
+
+/// A result as the JSON text async-graphql makes of it (`data`, then `extensions` and
+/// `errors` when there are any), a shared render's data (`RENDERED`) written as it is.
+pub(in crate::http::graphql) fn payload_json(mut response: Response) -> String {
+    let data = match response.extensions.remove(RENDERED) {
+        Some(async_graphql::Value::Binary(json)) => String::from_utf8(json.to_vec()).ok(),
+        _ => None,
+    };
+    let Some(data) = data else {
+        return serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+    };
+    let mut json = String::with_capacity(data.len() + 256);
+    json.push_str("{\"data\":");
+    json.push_str(&data);
+    for (name, written) in [
+        (
+            "extensions",
+            (!response.extensions.is_empty()).then(|| serde_json::to_string(&response.extensions)),
+        ),
+        (
+            "errors",
+            (!response.errors.is_empty()).then(|| serde_json::to_string(&response.errors)),
+        ),
+    ] {
+        if let Some(Ok(written)) = written {
+            json.push_str(",\"");
+            json.push_str(name);
+            json.push_str("\":");
+            json.push_str(&written);
+        }
+    }
+    json.push('}');
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A response with data, an extension and an error, as a shared render's copy of it.
+    fn rendered(response: &Response) -> Response {
+        let json = serde_json::to_vec(&response.data).expect("json");
+        let mut copy = Response::new(async_graphql::Value::Null);
+        copy.errors.clone_from(&response.errors);
+        copy.extensions.clone_from(&response.extensions);
+        copy.extensions.insert(
+            RENDERED.to_owned(),
+            async_graphql::Value::Binary(json.into()),
+        );
+        copy
+    }
+
+    #[test]
+    fn a_shared_renders_result_is_written_as_async_graphql_writes_it() {
+        let data = async_graphql::value!({ "b": { "z": 1, "a": [true, null, "x\"y"] }, "a": 2.5 });
+        let mut whole = Response::new(data.clone());
+        assert_eq!(
+            payload_json(rendered(&whole)),
+            serde_json::to_string(&whole).expect("json")
+        );
+        whole.extensions.insert(
+            "cost".to_owned(),
+            async_graphql::value!({ "actualQueryCost": 1 }),
+        );
+        whole.errors.push(ServerError::new("field failed", None));
+        assert_eq!(
+            payload_json(rendered(&whole)),
+            serde_json::to_string(&whole).expect("json")
+        );
+        // Anything else is async-graphql's own writing.
+        let plain = Response::new(data);
+        assert_eq!(
+            payload_json(plain),
+            serde_json::to_string(&Response::new(
+                async_graphql::value!({ "b": { "z": 1, "a": [true, null, "x\"y"] }, "a": 2.5 })
+            ))
+            .expect("json")
+        );
+    }
+}

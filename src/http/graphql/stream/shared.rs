@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::super::super::AppState;
 use super::super::order;
 use super::super::prepare::{Again, Ready};
-use super::{EVENT_ID, guard::CHARGE};
+use super::{EVENT_ID, RENDERED, guard::CHARGE};
 use crate::domain::Actor;
 use crate::domain::events::live::Delivery;
 use crate::graphql::subscription::{Deliveries, Render};
@@ -98,17 +98,35 @@ type RenderOnce = Arc<tokio::sync::OnceCell<Rendered>>;
 
 /// An event's result, as every subscriber of a shape gets it, and what it costs each.
 struct Rendered {
+    /// The result, its `data` taken out into `data`.
     response: Response,
+    /// Its `data` as JSON text (a `Value::Binary`), written once for every subscriber.
+    data: async_graphql::Value,
     points: u64,
 }
 
 impl Rendered {
-    /// A subscriber's copy (`Response` has no `Clone`): all a streaming transport sends.
+    fn new(mut response: Response) -> Self {
+        let points = super::super::cost::returned_objects(&response.data);
+        let data = std::mem::take(&mut response.data);
+        let json = serde_json::to_vec(&data).unwrap_or_else(|_| b"null".to_vec());
+        Self {
+            response,
+            data: async_graphql::Value::Binary(json.into()),
+            points,
+        }
+    }
+
+    /// A subscriber's copy (`Response` has no `Clone`): all a streaming transport sends, its
+    /// data the one JSON text (`RENDERED`) rather than a copy of the tree each.
     fn copy(&self) -> Response {
         let mut response =
-            Response::new(self.response.data.clone()).cache_control(self.response.cache_control);
+            Response::new(async_graphql::Value::Null).cache_control(self.response.cache_control);
         response.errors.clone_from(&self.response.errors);
         response.extensions.clone_from(&self.response.extensions);
+        response
+            .extensions
+            .insert(RENDERED.to_owned(), self.data.clone());
         response
     }
 }
@@ -137,9 +155,7 @@ impl Shape {
         let rendered = cell
             .get_or_init(|| async {
                 state.metrics.subscription_renders.inc();
-                let response = self.run(state, Ok(Arc::clone(delivery))).await;
-                let points = super::super::cost::returned_objects(&response.data);
-                Rendered { response, points }
+                Rendered::new(self.run(state, Ok(Arc::clone(delivery))).await)
             })
             .await;
         let mut response = rendered.copy();

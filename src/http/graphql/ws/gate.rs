@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::super::params::{bounds, out_of_bounds};
 use super::super::stream as streaming;
-use super::{Connection, DOCUMENT_ID};
+use super::{Connection, DOCUMENT_ID, OPERATION_ID};
 
 /// The operation ids of a graphql-transport-ws connection that are running: the protocol
 /// closes a connection that subscribes with one of them again (4409), which async-graphql
@@ -238,22 +238,26 @@ impl Gate {
             self.running.heard(kind, id)?;
         }
         Ok(match kind {
-            "subscribe" | "start" if text.contains("\"documentId\"") => carry_document_id(message),
+            "subscribe" | "start" => carried(message),
             _ => None,
         })
     }
 }
 
-/// A subscribe message whose payload names a trusted document (`documentId`, as over HTTP),
-/// with the id moved into the payload's `extensions`; `None` for any other message.
-fn carry_document_id(mut message: Value) -> Option<String> {
+/// A subscribe message with what async-graphql's parser would drop carried in its payload's
+/// `extensions`: the trusted document it names (`documentId`, as over HTTP), and its `id`
+/// (`OPERATION_ID`, which its results are sent under without async-graphql).
+fn carried(mut message: Value) -> Option<String> {
+    let id = message.get("id")?.clone();
     let payload = message.get_mut("payload")?.as_object_mut()?;
-    let id = payload.remove(DOCUMENT_ID)?;
+    let document_id = payload.remove(DOCUMENT_ID);
     let extensions = payload
         .entry("extensions")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    extensions
-        .as_object_mut()?
-        .insert(DOCUMENT_ID.to_owned(), id);
+        .or_insert_with(|| Value::Object(serde_json::Map::new()))
+        .as_object_mut()?;
+    if let Some(document_id) = document_id {
+        extensions.insert(DOCUMENT_ID.to_owned(), document_id);
+    }
+    extensions.insert(OPERATION_ID.to_owned(), id);
     Some(message.to_string())
 }

@@ -194,6 +194,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     });
     let answering = Arc::clone(&connection);
     let refused_operations = Arc::new(RefusedOperations::default());
+    let direct = outgoing.clone();
     let to_queue = futures_util::sink::unfold(outgoing, move |outgoing, message: Message| {
         let (running, connection) = (Arc::clone(&running), Arc::clone(&answering));
         let refused_operations = Arc::clone(&refused_operations);
@@ -229,6 +230,8 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let executor = Operations {
         state: state.clone(),
         connection: Arc::clone(&connection),
+        outgoing: direct,
+        transport_ws,
     };
     let init = {
         let (state, connection) = (state.clone(), Arc::clone(&connection));
@@ -350,3 +353,6 @@ async fn closing(scope: Option<&ConnectionScope>) {
 /// Where a subscribe message's `documentId` is carried past async-graphql's parser, which
 /// keeps only the fields it knows.
 const DOCUMENT_ID: &str = "documentId";
+/// Where a subscribe message's `id` is carried past async-graphql, for results sent without it
+/// (`Operations`); a client's own value is overwritten.
+const OPERATION_ID: &str = "cockpitOperationId";

@@ -4,20 +4,26 @@
 use std::sync::Arc;
 
 use async_graphql::{Data, Executor, Response};
+use axum::extract::ws::Message;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use super::super::super::AppState;
 use super::super::super::media::Media;
 use super::super::params::Params;
 use super::super::{Arrival, Operation, Streams, stream as streaming};
-use super::{Connection, DOCUMENT_ID};
+use super::{Connection, DOCUMENT_ID, OPERATION_ID};
 
 #[derive(Clone)]
 pub(super) struct Operations {
     pub(super) state: AppState,
     pub(super) connection: Arc<Connection>,
+    /// The connection's queue to its socket, which a shared render's results go to directly.
+    pub(super) outgoing: mpsc::Sender<Message>,
+    /// graphql-transport-ws rather than the legacy protocol.
+    pub(super) transport_ws: bool,
 }
 
 impl Executor for Operations {
@@ -46,6 +52,10 @@ impl Executor for Operations {
         let mut extensions = match extensions {
             Value::Object(map) => map,
             _ => serde_json::Map::new(),
+        };
+        let operation_id = match extensions.remove(OPERATION_ID) {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
         };
         let document_id = match extensions.remove(DOCUMENT_ID) {
             Some(Value::String(id)) => Some(id),
@@ -89,8 +99,48 @@ impl Executor for Operations {
         let run = async move { streaming::responses(super::super::run(&state, operation).await) };
         // Boxed on its own, so that the pipeline's future (several KiB) is let go of once it
         // has made the stream, rather than kept inline for as long as a subscription runs.
-        stream::once(Box::pin(run.instrument(span)))
-            .flatten()
-            .boxed()
+        let responses = stream::once(Box::pin(run.instrument(span))).flatten();
+        match operation_id {
+            Some(id) => sent_directly(responses, id, self.outgoing.clone(), self.transport_ws),
+            None => responses.boxed(),
+        }
     }
+}
+
+/// `responses`, a shared render's results (`RENDERED`) written straight to the connection's
+/// queue as the protocol's `next` (legacy: `data`) message under `id`, its data as it was
+/// serialized once for every subscriber; async-graphql, which would copy and serialize each,
+/// is handed the rest. Each is queued before the next is asked for, so the order holds, and
+/// async-graphql's `complete` follows the last.
+fn sent_directly(
+    responses: impl futures_util::Stream<Item = Response> + Send + 'static,
+    id: String,
+    outgoing: mpsc::Sender<Message>,
+    transport_ws: bool,
+) -> BoxStream<'static, Response> {
+    let kind = if transport_ws { "next" } else { "data" };
+    let head = format!(
+        "{{\"type\":\"{kind}\",\"id\":{},\"payload\":",
+        serde_json::to_string(&id).unwrap_or_else(|_| "\"\"".to_owned())
+    );
+    let responses = Box::pin(responses);
+    stream::unfold(
+        (responses, head, outgoing),
+        |(mut responses, head, outgoing)| async move {
+            loop {
+                let response = responses.next().await?;
+                if !response.extensions.contains_key(streaming::RENDERED) {
+                    return Some((response, (responses, head, outgoing)));
+                }
+                let payload = streaming::payload_json(response);
+                let mut message = String::with_capacity(head.len() + payload.len() + 1);
+                message.push_str(&head);
+                message.push_str(&payload);
+                message.push('}');
+                // The connection is closing: what is left goes nowhere.
+                outgoing.send(Message::Text(message.into())).await.ok()?;
+            }
+        },
+    )
+    .boxed()
 }
