@@ -27,7 +27,9 @@ use crate::code::Code;
 use crate::graphql::subscription::Handoff;
 
 pub(super) use self::live::{live, live_query};
-pub(super) use self::responses::{RENDERED, REQUEST_ERROR, answered, payload_json, responses};
+pub(super) use self::responses::{
+    RENDERED, REQUEST_ERROR, answered, payload_json, responses, write_payload,
+};
 pub use self::shared::Shapes;
 
 /// The extension a tagged result carries its event's cursor in (see `subscribe`).
@@ -219,7 +221,13 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
     let too_slow = Arc::clone(&slow);
     let producer = tokio::spawn(async move {
         while let Some(response) = responses.next().await {
-            match tokio::time::timeout(SLOW_AFTER, sender.send(Box::new(response))).await {
+            // The clock is read, and a timer set, only when the client is behind.
+            let response = match sender.try_send(Box::new(response)) {
+                Ok(()) => continue,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(response)) => response,
+            };
+            match tokio::time::timeout(SLOW_AFTER, sender.send(response)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {

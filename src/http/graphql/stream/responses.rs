@@ -94,17 +94,28 @@ pub(in crate::http::graphql) const RENDERED: &str = "cockpitRendered";
 
 /// A result as the JSON text async-graphql makes of it (`data`, then `extensions` and
 /// `errors` when there are any), a shared render's data (`RENDERED`) written as it is.
-pub(in crate::http::graphql) fn payload_json(mut response: Response) -> String {
-    let data = match response.extensions.remove(RENDERED) {
-        Some(async_graphql::Value::Binary(json)) => String::from_utf8(json.to_vec()).ok(),
+pub(in crate::http::graphql) fn payload_json(response: Response) -> String {
+    let mut json = String::new();
+    write_payload(&mut json, response);
+    json
+}
+
+/// `payload_json`, written at the end of `json`.
+pub(in crate::http::graphql) fn write_payload(json: &mut String, mut response: Response) {
+    let rendered = match response.extensions.remove(RENDERED) {
+        Some(async_graphql::Value::Binary(data)) => Some(data),
         _ => None,
     };
-    let Some(data) = data else {
-        return serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+    let Some(data) = rendered
+        .as_deref()
+        .and_then(|data| std::str::from_utf8(data).ok())
+    else {
+        json.push_str(&serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned()));
+        return;
     };
-    let mut json = String::with_capacity(data.len() + 256);
+    json.reserve(data.len() + 256);
     json.push_str("{\"data\":");
-    json.push_str(&data);
+    json.push_str(data);
     for (name, written) in [
         (
             "extensions",
@@ -123,7 +134,6 @@ pub(in crate::http::graphql) fn payload_json(mut response: Response) -> String {
         }
     }
     json.push('}');
-    json
 }
 
 #[cfg(test)]

@@ -132,10 +132,9 @@ fn sent_directly(
                 if !response.extensions.contains_key(streaming::RENDERED) {
                     return Some((response, (responses, head, outgoing)));
                 }
-                let payload = streaming::payload_json(response);
-                let mut message = String::with_capacity(head.len() + payload.len() + 1);
+                let mut message = String::with_capacity(head.len() + 512);
                 message.push_str(&head);
-                message.push_str(&payload);
+                streaming::write_payload(&mut message, response);
                 message.push('}');
                 // The connection is closing: what is left goes nowhere.
                 outgoing.send(Message::Text(message.into())).await.ok()?;
