@@ -280,3 +280,59 @@ async fn events_of_before_get_ids_on_sqlite() {
 async fn events_of_before_get_ids_on_postgres() {
     events_of_before_get_ids(Backend::Postgres).await;
 }
+
+/// The harness drops a test's schema even when a transaction in it was left open — as the
+/// test's gateway leaves one (a slot being taken) when the test ends: the gateway runs on the
+/// test's runtime, which the drop blocks, so that transaction would never end by itself, and
+/// the drop used to wait for its locks for ever (a hung test binary).
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_test_schema_is_dropped_though_a_transaction_in_it_is_left_open_on_postgres() {
+    use sea_orm::TransactionTrait;
+    let test_db = TestDb::new(Backend::Postgres).await.expect(POSTGRES_UNSET);
+    let db = sea_orm::Database::connect(&test_db.url)
+        .await
+        .expect("connect");
+    db.execute_unprepared("CREATE TABLE held (id int)")
+        .await
+        .expect("a table");
+    let schema = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT current_schema() AS name",
+        ))
+        .await
+        .expect("query")
+        .expect("a row")
+        .try_get::<String>("", "name")
+        .expect("the schema");
+    let open = db.begin().await.expect("begin");
+    open.execute_unprepared("INSERT INTO held VALUES (1)")
+        .await
+        .expect("a row lock held");
+    // Dropped on a thread of its own, so that a drop that waits for ever fails the test.
+    let (done, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(test_db);
+        let _ = done.send(());
+    });
+    dropped
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the schema dropped within a minute, the transaction still open");
+    let admin =
+        sea_orm::Database::connect(std::env::var("TEST_DATABASE_URL").expect(POSTGRES_UNSET))
+            .await
+            .expect("connect");
+    let left = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM pg_namespace WHERE nspname = '{schema}'"),
+        ))
+        .await
+        .expect("query")
+        .expect("a row")
+        .try_get::<i64>("", "n")
+        .expect("a count");
+    assert_eq!(left, 0, "schema {schema} is still there");
+    drop(open);
+}
