@@ -179,3 +179,46 @@ db_test! {
         drop(live);
     }
 }
+
+db_test! {
+    /// However a subscribe message spells its extensions (none, `null`, `{}`, a client's own
+    /// `cockpitOperationId`), each subscription gets the shared render's result, whole, under
+    /// its own id, on either protocol.
+    async fn a_shared_render_reaches_every_subscriber_whole_however_it_subscribed(app) {
+        let key = app.org.test_key.clone();
+        let spellings = [
+            None,
+            Some(Value::Null),
+            Some(json!({})),
+            Some(json!({ "cockpitOperationId": "someone else" })),
+        ];
+        let mut sockets = Vec::new();
+        for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+            let mut ws = Ws::connect(&app.address, protocol, json!({ "x-api-key": key })).await;
+            let kind = if protocol == Protocol::TransportWs { "subscribe" } else { "start" };
+            for (n, extensions) in spellings.iter().enumerate() {
+                let mut payload = json!({ "query": ENDPOINT_EVENTS });
+                if let Some(extensions) = extensions {
+                    payload["extensions"] = extensions.clone();
+                }
+                ws.send(json!({ "id": format!("op \"{n}\""), "type": kind, "payload": payload })).await;
+            }
+            sockets.push(ws);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let created = app.create_ok(&app.org.test_key, webhook("Spelled")).await;
+        for ws in &mut sockets {
+            let mut ids = Vec::new();
+            for _ in 0..spellings.len() {
+                let message = ws.next_json().await.expect("a result");
+                let payload = &message["payload"];
+                assert_eq!(payload["data"]["endpointEvents"]["endpoint"]["id"], created["id"], "{message}");
+                let extensions = payload["extensions"].as_object().expect("extensions");
+                assert_eq!(extensions.keys().collect::<Vec<_>>(), ["cost"], "{message}");
+                ids.push(message["id"].as_str().expect("an id").to_owned());
+            }
+            ids.sort();
+            assert_eq!(ids, (0..spellings.len()).map(|n| format!("op \"{n}\"")).collect::<Vec<_>>());
+        }
+    }
+}

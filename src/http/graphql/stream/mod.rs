@@ -28,7 +28,7 @@ use crate::graphql::subscription::Handoff;
 
 pub(super) use self::live::{live, live_query};
 pub(super) use self::responses::{
-    RENDERED, REQUEST_ERROR, answered, payload_json, responses, write_payload,
+    RENDERED, REQUEST_ERROR, answered, payload_json, responses, unrendered, write_payload,
 };
 pub use self::shared::Shapes;
 

@@ -100,6 +100,15 @@ pub(in crate::http::graphql) fn payload_json(response: Response) -> String {
     json
 }
 
+/// A result as async-graphql writes it itself: a shared render's data (`RENDERED`) back in
+/// its `data`.
+pub(in crate::http::graphql) fn unrendered(mut response: Response) -> Response {
+    if let Some(async_graphql::Value::Binary(json)) = response.extensions.remove(RENDERED) {
+        response.data = serde_json::from_slice(&json).unwrap_or_default();
+    }
+    response
+}
+
 /// `payload_json`, written at the end of `json`.
 pub(in crate::http::graphql) fn write_payload(json: &mut String, mut response: Response) {
     let rendered = match response.extensions.remove(RENDERED) {
@@ -168,6 +177,11 @@ mod tests {
         whole.errors.push(ServerError::new("field failed", None));
         assert_eq!(
             payload_json(rendered(&whole)),
+            serde_json::to_string(&whole).expect("json")
+        );
+        // Handed back to async-graphql, it is the result it would have written.
+        assert_eq!(
+            serde_json::to_string(&unrendered(rendered(&whole))).expect("json"),
             serde_json::to_string(&whole).expect("json")
         );
         // Anything else is async-graphql's own writing.

@@ -253,8 +253,12 @@ fn carried(mut message: Value) -> Option<String> {
     let document_id = payload.remove(DOCUMENT_ID);
     let extensions = payload
         .entry("extensions")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()))
-        .as_object_mut()?;
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    // `null` is as good as none: async-graphql reads it so.
+    if extensions.is_null() {
+        *extensions = Value::Object(serde_json::Map::new());
+    }
+    let extensions = extensions.as_object_mut()?;
     if let Some(document_id) = document_id {
         extensions.insert(DOCUMENT_ID.to_owned(), document_id);
     }

@@ -102,7 +102,8 @@ impl Executor for Operations {
         let responses = stream::once(Box::pin(run.instrument(span))).flatten();
         match operation_id {
             Some(id) => sent_directly(responses, id, self.outgoing.clone(), self.transport_ws),
-            None => responses.boxed(),
+            // Not carried (the gate carries every subscribe's): async-graphql writes them all.
+            None => responses.map(streaming::unrendered).boxed(),
         }
     }
 }
