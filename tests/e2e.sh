@@ -2,7 +2,8 @@
 # End-to-end checks with real clients against a live gateway: GraphiQL and an EventSource on a
 # stream ticket in Debian's Chromium, the schema contract (live introspection, breaking changes
 # since the previous commit, and those the TypeScript example's trusted documents use) and the
-# typed TypeScript example, graphql-http's GraphQL-over-HTTP audit, and the client matrix
+# typed TypeScript example, graphql-http's GraphQL-over-HTTP audit, the WebSocket closes a real
+# client (ws) sees, and the client matrix
 # (Apollo Client, urql, Relay; Relay's persisted documents on a second gateway enforcing them).
 # Needs the gateway built (cargo build), node/npm and chromium.
 set -euo pipefail
@@ -72,6 +73,10 @@ passed=$((passed + 1))
 
 echo "--- GraphQL over HTTP: graphql-http's server audit, every MUST and SHOULD"
 (cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node audit.mjs)
+passed=$((passed + 1))
+
+echo "--- WebSocket closes as a real client (ws) sees them"
+(cd tests/js && GATEWAY_URL="$url/graphql" API_KEY="$key" node closes.mjs)
 passed=$((passed + 1))
 
 echo "--- client matrix: Apollo Client, urql with Graphcache, Relay (HTTP, graphql-ws, graphql-sse, persisted documents)"

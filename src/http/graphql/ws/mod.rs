@@ -46,6 +46,8 @@ const OUTGOING: usize = 16;
 /// memory. Client messages are small; a larger one grows the buffer to its length (up to the
 /// message limit set at the upgrade), read a few KiB a call.
 const READ_BUFFER: usize = 4 * 1024;
+/// How long a closed connection waits for the client's close in answer to its own.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How often the server pings a quiet connection; one that sends nothing back (not even the
 /// pong its WebSocket library answers with) for two of these is taken as gone.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -148,7 +150,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         request_id,
         transport_ws,
     } = peer;
-    let (mut sink, source) = socket.split();
+    let (mut sink, mut source) = socket.split();
     let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING);
     let connection = Arc::new(Connection::default());
 
@@ -166,7 +168,8 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         running: Arc::clone(&running),
         init_seen: false,
     };
-    let incoming = source.map(move |message| {
+    // Borrowed, so that what the client sends after the server's close can still be read.
+    let incoming = source.by_ref().map(move |message| {
         *heard_from
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
@@ -341,6 +344,18 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         }
         () = &mut writer => {}
     }
+    // The close handshake: what the client sent meanwhile is read (and dropped) until its
+    // close comes back, for a while. A socket closed with the client's messages unread is
+    // reset by the kernel, and the close frame just sent is lost with it (the client sees
+    // 1006 rather than the code and reason).
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(message)) = source.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn closing(scope: Option<&ConnectionScope>) {
