@@ -185,13 +185,7 @@ mod tests {
             serde_json::to_string(&whole).expect("json")
         );
         // Anything else is async-graphql's own writing.
-        let plain = Response::new(data);
-        assert_eq!(
-            payload_json(plain),
-            serde_json::to_string(&Response::new(
-                async_graphql::value!({ "b": { "z": 1, "a": [true, null, "x\"y"] }, "a": 2.5 })
-            ))
-            .expect("json")
-        );
+        let written = serde_json::to_string(&Response::new(data.clone())).expect("json");
+        assert_eq!(payload_json(Response::new(data)), written);
     }
 }
