@@ -116,6 +116,10 @@ struct Streams {
     /// Whether a subscription over plain HTTP is answered as Apollo's multipart subscriptions
     /// rather than an event stream.
     multipart: bool,
+    /// Whether the transport takes each result as it is made and writes it to its client
+    /// itself, cutting a client that stops reading (WebSocket, `sent_directly`): the results
+    /// are then made on the connection's own task rather than a task of their own.
+    direct: bool,
 }
 
 impl Default for Streams {
@@ -124,6 +128,7 @@ impl Default for Streams {
             resume: Ok(None),
             tagged: false,
             multipart: false,
+            direct: false,
         }
     }
 }

@@ -135,7 +135,14 @@ pub(super) async fn subscribe(
                 start: Some((requested, floor, cost_fields)),
                 held: requested - floor,
             };
-            guarded(subscription, detached(results))
+            // A transport that writes each result itself needs no task between: it takes
+            // each as it is made, and a client that stops reading is cut (`detached`).
+            let results = if streams.direct {
+                results
+            } else {
+                detached(results)
+            };
+            guarded(subscription, results)
         }
         _ => results,
     }))

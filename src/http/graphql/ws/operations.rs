@@ -86,7 +86,11 @@ impl Executor for Operations {
             params,
             caller,
             arrival,
-            streams: Streams::default(),
+            // A subscribe whose id is carried has its results written by `sent_directly`.
+            streams: Streams {
+                direct: operation_id.is_some(),
+                ..Streams::default()
+            },
         };
         // The connection's HTTP span ended with the upgrade: each operation is a server span
         // of its own, continuing the trace its `extensions` name, else its `connection_init`'s.
