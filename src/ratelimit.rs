@@ -138,7 +138,9 @@ impl RateLimiter {
     pub async fn take(&self, key: &str, cost: u64) -> Decision {
         match &self.backend {
             Backend::Memory(m) => m.apply(key, cost as f64),
-            Backend::Redis(r) => r.apply(key, cost as f64).await,
+            // Boxed: a caller's future (a subscription's, awaiting this for every result)
+            // stays small rather than the size of a Redis call.
+            Backend::Redis(r) => Box::pin(r.apply(key, cost as f64)).await,
         }
     }
 
@@ -191,7 +193,7 @@ pub struct MemoryBuckets {
     buckets: Buckets,
     /// A bucket idle for as long as a refill takes is full, and is dropped: it is the same as
     /// a new one. So the map holds only buckets in use, without a sweep under a lock.
-    state: moka::sync::Cache<String, Arc<Mutex<Bucket>>>,
+    state: moka::sync::Cache<String, Arc<Mutex<Bucket>>, ahash::RandomState>,
 }
 
 /// Buckets kept at most; past it the least used are dropped (reset to full).
@@ -205,7 +207,9 @@ impl MemoryBuckets {
             state: moka::sync::Cache::builder()
                 .max_capacity(MEMORY_BUCKETS_MAX)
                 .time_to_idle(refill)
-                .build(),
+                // Taken for every request and every subscription's result: ahash is keyed per
+                // process like SipHash, at a fraction of its cost on keys this short.
+                .build_with_hasher(ahash::RandomState::new()),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::auth::Presented;
@@ -144,15 +144,38 @@ pub async fn within<T, E: From<ApiError>>(
 
 /// What an operation cost and what is left, as GraphQL's `extensions.cost` reports it.
 pub fn cost_report(requested: u64, actual: u64, status: ThrottleStatus) -> Value {
-    json!({
-        "requestedQueryCost": requested,
-        "actualQueryCost": actual,
-        "throttleStatus": {
-            "maximumAvailable": status.maximum_available,
-            "currentlyAvailable": status.currently_available.floor(),
-            "restoreRate": status.restore_rate,
+    serde_json::to_value(CostReport::new(requested, actual, status)).unwrap_or(Value::Null)
+}
+
+/// `extensions.cost`, its members in the order every transport writes them (by name).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostReport {
+    actual_query_cost: u64,
+    requested_query_cost: u64,
+    throttle_status: Throttle,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Throttle {
+    currently_available: f64,
+    maximum_available: f64,
+    restore_rate: f64,
+}
+
+impl CostReport {
+    pub fn new(requested: u64, actual: u64, status: ThrottleStatus) -> Self {
+        Self {
+            actual_query_cost: actual,
+            requested_query_cost: requested,
+            throttle_status: Throttle {
+                currently_available: status.currently_available.floor(),
+                maximum_available: status.maximum_available,
+                restore_rate: status.restore_rate,
+            },
         }
-    })
+    }
 }
 
 fn throttled_message(cost: u64, status: &ThrottleStatus) -> String {

@@ -265,8 +265,10 @@ pub async fn subscribe(
         ending,
         done: false,
     };
+    // Boxed: the reader goes in and out of each step's future, a pointer rather than the
+    // whole reader moved each time.
     Ok(futures_util::stream::unfold(
-        reader,
+        Box::new(reader),
         |mut reader| async move {
             let item = reader.next().await?;
             Some((item, reader))

@@ -13,7 +13,7 @@ use super::super::super::auth::Presented;
 use super::super::super::pipeline;
 use super::super::cost::with_fields;
 use super::super::slots::Slot;
-use super::responses::{coded, refusal};
+use super::responses::{RENDERED, RENDERED_COST, coded, refusal};
 use crate::code::Code;
 use crate::domain::{Actor, Credential};
 use crate::ratelimit::Decision;
@@ -81,7 +81,9 @@ pub(super) fn guarded(
         checks,
         done: false,
     };
-    stream::unfold(guard, |mut guard| async move {
+    // Boxed: the state goes in and out of each step's future, a pointer rather than the
+    // whole subscription moved each time.
+    stream::unfold(Box::new(guard), |mut guard| async move {
         if guard.done {
             return None;
         }
@@ -118,6 +120,14 @@ pub(super) fn guarded(
                         None => (points, points, None),
                     };
                     let cost = match fields {
+                        // A shared render's result is written as text: its cost too.
+                        None if response.extensions.contains_key(RENDERED) => {
+                            response.extensions.insert(
+                                RENDERED_COST.to_owned(),
+                                cost_text(requested, actual, throttle),
+                            );
+                            None
+                        }
                         None => Some(cost_value(requested, actual, &throttle)),
                         Some(fields) => async_graphql::Value::from_json(with_fields(
                             pipeline::cost_report(requested, actual, throttle),
@@ -140,7 +150,9 @@ pub(super) fn guarded(
                 }
                 _ = guard.checks.tick(), if api_key => {
                     let subscription = &guard.subscription;
-                    match pipeline::identify(&subscription.state, &subscription.presented).await {
+                    // Boxed: once a second, while the future of every step (each result)
+                    // would otherwise be the size of a credential's lookup.
+                    match Box::pin(pipeline::identify(&subscription.state, &subscription.presented)).await {
                         Err(error) if matches!(error.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
                             guard.done = true;
                             return Some((refusal(&error), guard));
@@ -153,6 +165,33 @@ pub(super) fn guarded(
         }
     })
     .boxed()
+}
+
+/// `pipeline::cost_report` as the JSON text a shared render's result is written with
+/// (`RENDERED_COST`), its members named by constants rather than each name escaped for every
+/// result (a serialized `pipeline::CostReport` was a twentieth of a delivery's instructions).
+fn cost_text(
+    requested: u64,
+    actual: u64,
+    status: crate::ratelimit::ThrottleStatus,
+) -> async_graphql::Value {
+    use std::io::Write as _;
+    let mut text = Vec::with_capacity(192);
+    let number = |text: &mut Vec<u8>, number: f64| {
+        // serde_json's own writing of a float, as every other report has it.
+        let _ = serde_json::to_writer(text, &number);
+    };
+    let _ = write!(
+        text,
+        "{{\"actualQueryCost\":{actual},\"requestedQueryCost\":{requested},\"throttleStatus\":{{\"currentlyAvailable\":"
+    );
+    number(&mut text, status.currently_available.floor());
+    text.extend_from_slice(b",\"maximumAvailable\":");
+    number(&mut text, status.maximum_available);
+    text.extend_from_slice(b",\"restoreRate\":");
+    number(&mut text, status.restore_rate);
+    text.extend_from_slice(b"}}");
+    async_graphql::Value::Binary(text.into())
 }
 
 /// `pipeline::cost_report` made a GraphQL value directly, as each result of a subscription
@@ -199,10 +238,14 @@ mod tests {
             made,
             async_graphql::Value::from_json(json.clone()).expect("value")
         );
-        // Written the same, byte for byte.
+        // Written the same, byte for byte, and so is the text a shared render's result has.
         assert_eq!(
             serde_json::to_string(&made).expect("json"),
             json.to_string()
         );
+        let async_graphql::Value::Binary(text) = cost_text(12, 3, status) else {
+            panic!("not text");
+        };
+        assert_eq!(std::str::from_utf8(&text).expect("UTF-8"), json.to_string());
     }
 }

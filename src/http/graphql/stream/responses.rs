@@ -92,6 +92,11 @@ fn as_request_error(answer: Answer) -> Response {
 /// writes it in place. It never reaches a client.
 pub(in crate::http::graphql) const RENDERED: &str = "cockpitRendered";
 
+/// The extension a shared render's result carries its `extensions.cost` in, as JSON text (a
+/// `Value::Binary`) made for it alone; written in place like its data. It never reaches a
+/// client.
+pub(in crate::http::graphql) const RENDERED_COST: &str = "cockpitRenderedCost";
+
 /// A result as the JSON text async-graphql makes of it (`data`, then `extensions` and
 /// `errors` when there are any), a shared render's data (`RENDERED`) written as it is.
 pub(in crate::http::graphql) fn payload_json(response: Response) -> String {
@@ -105,6 +110,10 @@ pub(in crate::http::graphql) fn payload_json(response: Response) -> String {
 pub(in crate::http::graphql) fn unrendered(mut response: Response) -> Response {
     if let Some(async_graphql::Value::Binary(json)) = response.extensions.remove(RENDERED) {
         response.data = serde_json::from_slice(&json).unwrap_or_default();
+    }
+    if let Some(async_graphql::Value::Binary(json)) = response.extensions.remove(RENDERED_COST) {
+        let cost = serde_json::from_slice(&json).unwrap_or_default();
+        response.extensions.insert("cost".to_owned(), cost);
     }
     response
 }
@@ -122,25 +131,42 @@ pub(in crate::http::graphql) fn write_payload(json: &mut String, mut response: R
         json.push_str(&serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned()));
         return;
     };
+    let mut cost = match response.extensions.remove(RENDERED_COST) {
+        Some(async_graphql::Value::Binary(cost)) => Some(cost),
+        _ => None,
+    };
     json.reserve(data.len() + 256);
     json.push_str("{\"data\":");
     json.push_str(data);
-    for (name, written) in [
-        (
-            "extensions",
-            (!response.extensions.is_empty()).then(|| serde_json::to_string(&response.extensions)),
-        ),
-        (
-            "errors",
-            (!response.errors.is_empty()).then(|| serde_json::to_string(&response.errors)),
-        ),
-    ] {
-        if let Some(Ok(written)) = written {
-            json.push_str(",\"");
-            json.push_str(name);
-            json.push_str("\":");
-            json.push_str(&written);
+    if !response.extensions.is_empty() || cost.is_some() {
+        // By name, as async-graphql's map has them, the cost's text in its place.
+        json.push_str(",\"extensions\":{");
+        let mut first = true;
+        let mut member = |json: &mut String, name: &str, value: &str| {
+            if !std::mem::take(&mut first) {
+                json.push(',');
+            }
+            json.push_str(&serde_json::to_string(name).unwrap_or_default());
+            json.push(':');
+            json.push_str(value);
+        };
+        for (name, value) in &response.extensions {
+            if let Some(text) = cost.take_if(|_| name.as_str() > "cost") {
+                member(json, "cost", std::str::from_utf8(&text).unwrap_or("null"));
+            }
+            let value = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+            member(json, name, &value);
         }
+        if let Some(text) = cost {
+            member(json, "cost", std::str::from_utf8(&text).unwrap_or("null"));
+        }
+        json.push('}');
+    }
+    if !response.errors.is_empty()
+        && let Ok(errors) = serde_json::to_string(&response.errors)
+    {
+        json.push_str(",\"errors\":");
+        json.push_str(&errors);
     }
     json.push('}');
 }
@@ -183,6 +209,31 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&unrendered(rendered(&whole))).expect("json"),
             serde_json::to_string(&whole).expect("json")
+        );
+        // Its cost as text, among extensions before and after it by name.
+        whole
+            .extensions
+            .insert("a".to_owned(), async_graphql::value!([1]));
+        whole
+            .extensions
+            .insert("z".to_owned(), async_graphql::value!("last"));
+        let mut copy = rendered(&whole);
+        let cost = copy.extensions.remove("cost").expect("cost");
+        copy.extensions.insert(
+            RENDERED_COST.to_owned(),
+            async_graphql::Value::Binary(serde_json::to_vec(&cost).expect("json").into()),
+        );
+        let written = serde_json::to_string(&whole).expect("json");
+        assert_eq!(payload_json(copy), written);
+        let mut copy = rendered(&whole);
+        let cost = copy.extensions.remove("cost").expect("cost");
+        copy.extensions.insert(
+            RENDERED_COST.to_owned(),
+            async_graphql::Value::Binary(serde_json::to_vec(&cost).expect("json").into()),
+        );
+        assert_eq!(
+            serde_json::to_string(&unrendered(copy)).expect("json"),
+            written
         );
         // Anything else is async-graphql's own writing.
         let written = serde_json::to_string(&Response::new(data.clone())).expect("json");

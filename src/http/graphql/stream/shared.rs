@@ -152,10 +152,14 @@ impl Shape {
                 }
             }
         };
+        // The first subscriber's run is boxed: the future of every other one, made for each
+        // event and moved into place, stays a few words rather than the size of a run.
         let rendered = cell
-            .get_or_init(|| async {
-                state.metrics.subscription_renders.inc();
-                Rendered::new(self.run(state, Ok(Arc::clone(delivery))).await)
+            .get_or_init(|| {
+                Box::pin(async {
+                    state.metrics.subscription_renders.inc();
+                    Rendered::new(self.run(state, Ok(Arc::clone(delivery))).await)
+                })
             })
             .await;
         let mut response = rendered.copy();
@@ -207,7 +211,7 @@ pub(super) fn results(
                 let delivery = match item {
                     Ok(delivery) => delivery,
                     // An ending is this subscriber's alone.
-                    Err(ending) => return shape.run(&state, Err(ending)).await,
+                    Err(ending) => return Box::pin(shape.run(&state, Err(ending))).await,
                 };
                 let span = if subscription.is_disabled() {
                     tracing::Span::none()
