@@ -327,3 +327,82 @@ async fn a_subscription_given_up_while_it_starts_leaves_no_slot_taken_on_sqlite(
 async fn a_subscription_given_up_while_it_starts_leaves_no_slot_taken_on_postgres() {
     a_subscription_given_up_while_it_starts_leaves_no_slot_taken(Backend::Postgres).await;
 }
+
+/// What `sockets` were sent within a while, by kind: refusals for the limit, and results of an
+/// event; anything else fails the test.
+async fn tally(sockets: &mut [Ws]) -> (usize, usize) {
+    let (mut refused, mut delivered) = (0, 0);
+    for ws in sockets {
+        while let Some(frame) = ws.frame_within(Duration::from_millis(700)).await {
+            let Frame::Json(message) = frame else {
+                panic!("the connection ended: {frame:?}");
+            };
+            let code = &message["payload"][0]["extensions"]["code"];
+            if message["type"] == "error" && code == "SUBSCRIPTION_LIMIT_EXCEEDED" {
+                refused += 1;
+            } else if message["type"] == "next"
+                && message["payload"]["data"]["endpointEvents"]["type"] == "ENDPOINT_CREATED"
+            {
+                delivered += 1;
+            } else {
+                panic!("unexpected: {message}");
+            }
+        }
+    }
+    (refused, delivered)
+}
+
+/// A burst of one credential's subscriptions on two gateways at once (a fleet reconnecting):
+/// each gateway takes the slots asked of it meanwhile together, and together they start
+/// exactly as many as the credential may hold; every other is refused, and every one started
+/// delivers.
+async fn a_burst_on_two_gateways_starts_exactly_the_limit(backend: Backend) {
+    const ALLOWED: usize = 13;
+    const SOCKETS: usize = 4;
+    const EACH: usize = 10;
+    let configure = |c: &mut cockpit_gateway::config::Config| {
+        c.events.max_subscriptions_per_credential = ALLOWED
+    };
+    let Some(first) = TestApp::builder(backend)
+        .with_config(configure)
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let second = TestApp::builder(backend)
+        .on(first.test_db.shared())
+        .with_config(configure)
+        .spawn()
+        .await
+        .expect("a second gateway");
+    let key = first.org.test_key.clone();
+    let mut sockets = Vec::new();
+    for app in [&first, &second] {
+        for _ in 0..SOCKETS {
+            sockets.push(Ws::with_key(&app.address, &key).await);
+        }
+    }
+    // Every subscribe sent before any is answered.
+    for n in 0..EACH {
+        for ws in &mut sockets {
+            ws.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({}))
+                .await;
+        }
+    }
+    let (refused, delivered) = tally(&mut sockets).await;
+    assert_eq!((refused, delivered), (2 * SOCKETS * EACH - ALLOWED, 0));
+    first.create_ok(&key, webhook("Burst")).await;
+    assert_eq!(tally(&mut sockets).await, (0, ALLOWED));
+}
+
+#[tokio::test]
+async fn a_burst_on_two_gateways_starts_exactly_the_limit_on_sqlite() {
+    a_burst_on_two_gateways_starts_exactly_the_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_burst_on_two_gateways_starts_exactly_the_limit_on_postgres() {
+    a_burst_on_two_gateways_starts_exactly_the_limit(Backend::Postgres).await;
+}

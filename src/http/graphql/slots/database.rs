@@ -40,6 +40,21 @@ pub(super) async fn open(
     max: usize,
     lease: Duration,
 ) -> Result<bool, DomainError> {
+    Ok(open_many(db, process, &[id], bucket, max, lease).await? == 1)
+}
+
+/// Takes as many of the slots `ids` for `bucket`, in order, as it has room for below `max`
+/// whose leases still run, in one transaction; how many it took. Opening many subscriptions of
+/// one credential at once (a dashboard fleet reconnecting) is then a write for a batch of them
+/// rather than one each, every one counting the credential's slots again.
+pub(super) async fn open_many(
+    db: &Db,
+    process: Uuid,
+    ids: &[Uuid],
+    bucket: &str,
+    max: usize,
+    lease: Duration,
+) -> Result<usize, DomainError> {
     let txn = crate::db::begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
@@ -59,19 +74,22 @@ pub(super) async fn open(
         .filter(Column::Bucket.eq(bucket))
         .count(&txn)
         .await?;
-    if open >= max as u64 {
-        return Ok(false);
+    let room = usize::try_from(open).map_or(0, |open| max.saturating_sub(open));
+    let taken = &ids[..room.min(ids.len())];
+    if taken.is_empty() {
+        return Ok(0);
     }
-    Entity::insert(subscription_slot::ActiveModel {
-        id: Set(id),
+    let expires_at = lease_end(lease);
+    Entity::insert_many(taken.iter().map(|id| subscription_slot::ActiveModel {
+        id: Set(*id),
         bucket: Set(bucket.to_owned()),
         process_id: Set(process),
-        expires_at: Set(lease_end(lease)),
-    })
+        expires_at: Set(expires_at),
+    }))
     .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
-    Ok(true)
+    Ok(taken.len())
 }
 
 /// Renews every lease of `process`, and forgets leases that ended (of dead processes).

@@ -54,7 +54,21 @@ struct Shared {
     /// database's write lock holding every one (SQLite lets one writer in at a time; the
     /// others would hold connections the rest of the gateway needs while they wait).
     writes: tokio::sync::Mutex<()>,
+    /// Slots asked for of the database and not yet taken: whoever next holds `writes` takes
+    /// them all, a transaction for each credential's.
+    waiting: Mutex<Vec<Waiting>>,
 }
+
+/// A slot asked for of the database, and where its answer goes.
+struct Waiting {
+    id: Uuid,
+    bucket: String,
+    max: usize,
+    answer: oneshot::Sender<Result<bool, crate::domain::DomainError>>,
+}
+
+/// Slots taken in one statement at most (each row binds four values).
+const OPEN_AT_ONCE: usize = 500;
 
 /// A subscription's place among its credential's (its bucket is in `held`); given back when
 /// dropped.
@@ -76,6 +90,7 @@ impl SubscriptionSlots {
             ended: Mutex::default(),
             ending: tokio::sync::Notify::new(),
             writes: tokio::sync::Mutex::new(()),
+            waiting: Mutex::default(),
         });
         let shared_for_renewer = Arc::clone(&shared);
         let (stop, stopped) = oneshot::channel();
@@ -126,8 +141,24 @@ impl Shared {
         let id = Uuid::now_v7();
         let taken = match &shared.store {
             SlotStore::Database(db) => {
-                let _one_at_a_time = shared.writes.lock().await;
-                database::open(db, shared.process, id, bucket, max, shared.lease).await?
+                let (answer, answered) = oneshot::channel();
+                lock(&shared.waiting).push(Waiting {
+                    id,
+                    bucket: bucket.to_owned(),
+                    max,
+                    answer,
+                });
+                {
+                    let _one_at_a_time = shared.writes.lock().await;
+                    // Empty when a holder before took this one with its own.
+                    let waiting = std::mem::take(&mut *lock(&shared.waiting));
+                    shared.open_waiting(db, waiting).await;
+                }
+                answered.await.map_err(|_| {
+                    crate::domain::DomainError::Corrupt(
+                        "taking a subscription slot failed".to_owned(),
+                    )
+                })??
             }
             SlotStore::Redis(redis) => match redis.open(id, bucket, max, shared.lease).await {
                 Some(taken) => taken,
@@ -143,6 +174,42 @@ impl Shared {
             shared: Arc::clone(shared),
             id,
         }))
+    }
+
+    /// Takes the slots `waiting` asked for, each credential's together (in the order asked),
+    /// and answers each. A batch the database refuses is taken one by one, so that each
+    /// asker gets its own answer (and error).
+    async fn open_waiting(&self, db: &Db, mut waiting: Vec<Waiting>) {
+        while !waiting.is_empty() {
+            let (bucket, max) = (waiting[0].bucket.clone(), waiting[0].max);
+            let (mut same, rest): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|w| w.bucket == bucket && w.max == max);
+            waiting = rest;
+            while !same.is_empty() {
+                let batch: Vec<Waiting> = same.drain(..same.len().min(OPEN_AT_ONCE)).collect();
+                let ids: Vec<Uuid> = batch.iter().map(|w| w.id).collect();
+                let opened =
+                    database::open_many(db, self.process, &ids, &bucket, max, self.lease).await;
+                let answers = match opened {
+                    Ok(taken) => (0..batch.len()).map(|n| Ok(n < taken)).collect(),
+                    Err(_) => {
+                        let mut answers = Vec::with_capacity(batch.len());
+                        for w in &batch {
+                            answers.push(
+                                database::open(db, self.process, w.id, &bucket, max, self.lease)
+                                    .await,
+                            );
+                        }
+                        answers
+                    }
+                };
+                for (w, answer) in batch.into_iter().zip(answers) {
+                    // The asker's task is spawned and waits for its answer.
+                    let _ = w.answer.send(answer);
+                }
+            }
+        }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, String>> {
