@@ -1206,3 +1206,78 @@ db_test! {
         again.assert_silent(Duration::from_millis(300)).await;
     }
 }
+
+/// Subscribers that start while changes are being made each get every change from some point
+/// on, in order, none twice and none skipped; one that resumes nowhere reads no history.
+async fn subscribers_starting_amid_changes_get_every_change_after_their_start(backend: Backend) {
+    const CHANGES: usize = 40;
+    // Two dozen subscribers' results would drain the test bucket.
+    let Some(app) = TestApp::builder(backend)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 1_000_000;
+            c.rate_limit.restore_rate = 1_000_000;
+        })
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let key = app.org.test_key.clone();
+    let writes = async {
+        for n in 0..CHANGES {
+            app.create_ok(&key, webhook(&format!("amid {n:02}"))).await;
+        }
+    };
+    let opens = async {
+        let mut sockets = Vec::new();
+        for _ in 0..6 {
+            let mut ws = Ws::with_key(&app.address, &key).await;
+            for id in 0..4 {
+                ws.subscribe(&id.to_string(), ENDPOINT_EVENTS, json!({}))
+                    .await;
+            }
+            sockets.push(ws);
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        sockets
+    };
+    let ((), mut sockets) = tokio::join!(writes, opens);
+    let mut started_amid = 0;
+    for ws in &mut sockets {
+        let mut seen: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        while let Some(frame) = ws.frame_within(Duration::from_millis(700)).await {
+            let Frame::Json(message) = frame else {
+                panic!("the connection ended: {frame:?}");
+            };
+            assert_eq!(message["type"], "next", "{message}");
+            let name = message["payload"]["data"]["endpointEvents"]["endpoint"]["name"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{message}"));
+            let n: usize = name.trim_start_matches("amid ").parse().expect("a number");
+            let id = message["id"].as_str().expect("id").to_owned();
+            seen.entry(id).or_default().push(n);
+        }
+        for (id, got) in seen {
+            let from = got[0];
+            assert_eq!(
+                got,
+                (from..CHANGES).collect::<Vec<_>>(),
+                "subscription {id}"
+            );
+            started_amid += usize::from(from > 0);
+        }
+    }
+    // The race was run: some started after the first change.
+    assert!(started_amid > 0);
+}
+
+#[tokio::test]
+async fn subscribers_starting_amid_changes_get_every_change_after_their_start_on_sqlite() {
+    subscribers_starting_amid_changes_get_every_change_after_their_start(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn subscribers_starting_amid_changes_get_every_change_after_their_start_on_postgres() {
+    subscribers_starting_amid_changes_get_every_change_after_their_start(Backend::Postgres).await;
+}

@@ -250,6 +250,7 @@ pub async fn subscribe(
             Some(ending),
         ),
     };
+    let watch_after_none = watch.after.is_none();
     let expiry = super::super::Expiry::of(&watch.actor, &watch.types);
     let resumed = watch.after.unwrap_or(last);
     let reader = Reader {
@@ -261,7 +262,11 @@ pub async fn subscribe(
         receiver,
         position,
         pending: VecDeque::new(),
-        caught_up: false,
+        // One that resumes nowhere has nothing in the table to read: what commits after `last`
+        // comes in batches its receiver, joined before `last` was read, takes (a batch it has
+        // part of is skipped as far as `last`). So a fleet subscribing at once, while changes
+        // are made, doesn't read the table once each.
+        caught_up: watch_after_none,
         ending,
         done: false,
     };
