@@ -22,16 +22,11 @@ async fn assert_refused(ws: &mut Ws, what: &str) {
     );
 }
 
-/// Two gateways on one database (and `redis`, when given), each allowing 2 subscriptions per
-/// credential: together they allow 2.
-async fn two_gateways_share_one_limit(backend: Backend, redis: Option<(String, String)>) {
-    let configure = |c: &mut cockpit_gateway::config::Config| {
-        c.events.max_subscriptions_per_credential = 2;
-        if let Some((url, prefix)) = &redis {
-            c.rate_limit.redis_url = Some(url.clone());
-            c.rate_limit.redis_prefix = prefix.clone();
-        }
-    };
+/// Two gateways on one database, each configured by `configure`.
+async fn two_gateways(
+    backend: Backend,
+    configure: impl Fn(&mut cockpit_gateway::config::Config) + Copy,
+) -> (TestApp, TestApp) {
     let Some(first) = TestApp::builder(backend)
         .with_config(configure)
         .spawn()
@@ -45,6 +40,20 @@ async fn two_gateways_share_one_limit(backend: Backend, redis: Option<(String, S
         .spawn()
         .await
         .expect("a second gateway");
+    (first, second)
+}
+
+/// Two gateways on one database (and `redis`, when given), each allowing 2 subscriptions per
+/// credential: together they allow 2.
+async fn two_gateways_share_one_limit(backend: Backend, redis: Option<(String, String)>) {
+    let configure = |c: &mut cockpit_gateway::config::Config| {
+        c.events.max_subscriptions_per_credential = 2;
+        if let Some((url, prefix)) = &redis {
+            c.rate_limit.redis_url = Some(url.clone());
+            c.rate_limit.redis_prefix = prefix.clone();
+        }
+    };
+    let (first, second) = two_gateways(backend, configure).await;
     let key = first.org.test_key.clone();
     let mut a = Ws::with_key(&first.address, &key).await;
     a.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
@@ -363,19 +372,7 @@ async fn a_burst_on_two_gateways_starts_exactly_the_limit(backend: Backend) {
     let configure = |c: &mut cockpit_gateway::config::Config| {
         c.events.max_subscriptions_per_credential = ALLOWED
     };
-    let Some(first) = TestApp::builder(backend)
-        .with_config(configure)
-        .spawn()
-        .await
-    else {
-        panic!("{POSTGRES_UNSET}");
-    };
-    let second = TestApp::builder(backend)
-        .on(first.test_db.shared())
-        .with_config(configure)
-        .spawn()
-        .await
-        .expect("a second gateway");
+    let (first, second) = two_gateways(backend, configure).await;
     let key = first.org.test_key.clone();
     let mut sockets = Vec::new();
     for app in [&first, &second] {
