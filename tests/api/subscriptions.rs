@@ -1281,3 +1281,91 @@ async fn subscribers_starting_amid_changes_get_every_change_after_their_start_on
 async fn subscribers_starting_amid_changes_get_every_change_after_their_start_on_postgres() {
     subscribers_starting_amid_changes_get_every_change_after_their_start(Backend::Postgres).await;
 }
+
+/// A client that stops reading with many subscriptions on one connection, while changes are
+/// made, gets messages again once it reads: each subscription's results, in order, either all
+/// of them or up to where it fell behind and then its SLOW_CONSUMER ending; and the connection
+/// still answers. Its subscriptions and async-graphql's own messages share the connection's
+/// queue: the subscriptions used to take every place in its line and stop the connection for
+/// good.
+async fn a_paused_client_with_many_subscriptions_is_answered_when_it_reads(backend: Backend) {
+    const SUBSCRIPTIONS: usize = 24;
+    const CHANGES: usize = 250;
+    let Some(app) = TestApp::builder(backend)
+        .with_config(|c| {
+            c.rate_limit.bucket_size = 1_000_000;
+            c.rate_limit.restore_rate = 1_000_000;
+            c.events.subscription_buffer = 8;
+        })
+        .spawn()
+        .await
+    else {
+        panic!("{POSTGRES_UNSET}");
+    };
+    let key = app.org.test_key.clone();
+    let id = app.create_ok(&key, webhook("Paused")).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut ws = Ws::open_small(&app.address, Protocol::TransportWs, 4096).await;
+    ws.send(json!({ "type": "connection_init", "payload": { "x-api-key": key } }))
+        .await;
+    assert_eq!(ws.next_json().await.expect("ack")["type"], "connection_ack");
+    for n in 0..SUBSCRIPTIONS {
+        ws.subscribe(&n.to_string(), ENDPOINT_EVENTS, json!({}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client reads nothing meanwhile.
+    for n in 0..CHANGES {
+        rename(&app, &key, &id, &format!("renamed {n}")).await;
+    }
+    let mut results = [0usize; SUBSCRIPTIONS];
+    let mut ended = [false; SUBSCRIPTIONS];
+    while let Some(frame) = ws.frame_within(Duration::from_secs(3)).await {
+        let Frame::Json(message) = frame else {
+            panic!("the connection ended: {frame:?}");
+        };
+        let n: usize = message["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("an id");
+        assert!(!ended[n], "after its end: {message}");
+        match message["type"].as_str() {
+            Some("next") if message["payload"]["errors"].is_null() => {
+                let name = &message["payload"]["data"]["endpointEvents"]["event"]["after"]["name"];
+                assert_eq!(*name, json!(format!("renamed {}", results[n])), "{message}");
+                results[n] += 1;
+            }
+            Some("next") => assert_eq!(
+                message["payload"]["errors"][0]["extensions"]["code"], "SLOW_CONSUMER",
+                "{message}"
+            ),
+            Some("complete") => ended[n] = true,
+            _ => panic!("unexpected: {message}"),
+        }
+    }
+    for n in 0..SUBSCRIPTIONS {
+        assert!(
+            results[n] == CHANGES || ended[n],
+            "subscription {n}: {} results, not ended",
+            results[n]
+        );
+    }
+    // The connection still answers.
+    ws.send(json!({ "id": "q", "type": "subscribe", "payload": { "query": "{ __typename }" } }))
+        .await;
+    let answer = ws.next_json().await.expect("an answer");
+    assert_eq!(answer["payload"]["data"]["__typename"], "Query", "{answer}");
+}
+
+#[tokio::test]
+async fn a_paused_client_with_many_subscriptions_is_answered_when_it_reads_on_sqlite() {
+    a_paused_client_with_many_subscriptions_is_answered_when_it_reads(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_paused_client_with_many_subscriptions_is_answered_when_it_reads_on_postgres() {
+    a_paused_client_with_many_subscriptions_is_answered_when_it_reads(Backend::Postgres).await;
+}

@@ -200,6 +200,8 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let answering = Arc::clone(&connection);
     let refused_operations = Arc::new(RefusedOperations::default());
     let direct = outgoing.clone();
+    // Told each time the writer takes messages off the queue (see `sent_directly`).
+    let drained = Arc::new(tokio::sync::Notify::new());
     let to_queue = futures_util::sink::unfold(outgoing, move |outgoing, message: Message| {
         let (running, connection) = (Arc::clone(&running), Arc::clone(&answering));
         let refused_operations = Arc::clone(&refused_operations);
@@ -236,6 +238,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         state: state.clone(),
         connection: Arc::clone(&connection),
         outgoing: direct,
+        drained: Arc::clone(&drained),
         transport_ws,
     };
     let init = {
@@ -315,7 +318,10 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                     }
                 }
                 queued = queued.recv() => match queued {
-                    Some(message) => message,
+                    Some(message) => {
+                        drained.notify_waiters();
+                        message
+                    }
                     None => return,
                 },
                 () = tokio::time::sleep_until(init_deadline), if connection.caller.get().is_none() => {
@@ -329,6 +335,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
             let sent = tokio::time::timeout(SEND_TIMEOUT, async {
                 sink.feed(message).await?;
                 while !last && let Ok(more) = queued.try_recv() {
+                    drained.notify_waiters();
                     last = matches!(more, Message::Close(_));
                     sink.feed(more).await?;
                 }

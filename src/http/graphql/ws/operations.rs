@@ -22,6 +22,8 @@ pub(super) struct Operations {
     pub(super) connection: Arc<Connection>,
     /// The connection's queue to its socket, which a shared render's results go to directly.
     pub(super) outgoing: mpsc::Sender<Message>,
+    /// Told when the writer takes messages off that queue.
+    pub(super) drained: Arc<tokio::sync::Notify>,
     /// graphql-transport-ws rather than the legacy protocol.
     pub(super) transport_ws: bool,
 }
@@ -105,7 +107,12 @@ impl Executor for Operations {
         // has made the stream, rather than kept inline for as long as a subscription runs.
         let responses = stream::once(Box::pin(run.instrument(span))).flatten();
         match operation_id {
-            Some(id) => sent_directly(responses, id, self.outgoing.clone(), self.transport_ws),
+            Some(id) => sent_directly(
+                responses,
+                id,
+                (self.outgoing.clone(), Arc::clone(&self.drained)),
+                self.transport_ws,
+            ),
             // Not carried (the gate carries every subscribe's): async-graphql writes them all.
             None => responses.map(streaming::unrendered).boxed(),
         }
@@ -117,10 +124,17 @@ impl Executor for Operations {
 /// serialized once for every subscriber; async-graphql, which would copy and serialize each,
 /// is handed the rest. Each is queued before the next is asked for, so the order holds, and
 /// async-graphql's `complete` follows the last.
+///
+/// A full queue is waited out by being told the writer drained it (`drained`), then trying
+/// again — never by waiting in the queue's line: a place in that line is handed to its waiter
+/// as room frees, and a subscription's waiter is only polled while async-graphql polls its
+/// streams, which it doesn't while its own message waits for room. Subscriptions waiting in
+/// line took every place and the connection stopped for good (found with 20 subscriptions on
+/// a connection whose client paused reading).
 fn sent_directly(
     responses: impl futures_util::Stream<Item = Response> + Send + 'static,
     id: String,
-    outgoing: mpsc::Sender<Message>,
+    (outgoing, drained): (mpsc::Sender<Message>, Arc<tokio::sync::Notify>),
     transport_ws: bool,
 ) -> BoxStream<'static, Response> {
     let kind = if transport_ws { "next" } else { "data" };
@@ -130,19 +144,32 @@ fn sent_directly(
     );
     let responses = Box::pin(responses);
     stream::unfold(
-        (responses, head, outgoing),
-        |(mut responses, head, outgoing)| async move {
+        (responses, head, outgoing, drained),
+        |(mut responses, head, outgoing, drained)| async move {
             loop {
                 let response = responses.next().await?;
                 if !response.extensions.contains_key(streaming::RENDERED) {
-                    return Some((response, (responses, head, outgoing)));
+                    return Some((response, (responses, head, outgoing, drained)));
                 }
                 let mut message = String::with_capacity(head.len() + 512);
                 message.push_str(&head);
                 streaming::write_payload(&mut message, response);
                 message.push('}');
-                // The connection is closing: what is left goes nowhere.
-                outgoing.send(Message::Text(message.into())).await.ok()?;
+                let mut message = Message::Text(message.into());
+                loop {
+                    // Listening before trying, so that a drain in between isn't missed.
+                    let mut told = std::pin::pin!(drained.notified());
+                    told.as_mut().enable();
+                    match outgoing.try_send(message) {
+                        Ok(()) => break,
+                        // The connection is closing: what is left goes nowhere.
+                        Err(mpsc::error::TrySendError::Closed(_)) => return None,
+                        Err(mpsc::error::TrySendError::Full(again)) => {
+                            message = again;
+                            told.await;
+                        }
+                    }
+                }
             }
         },
     )
