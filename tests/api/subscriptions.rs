@@ -1207,21 +1207,31 @@ db_test! {
     }
 }
 
-/// Subscribers that start while changes are being made each get every change from some point
-/// on, in order, none twice and none skipped; one that resumes nowhere reads no history.
-async fn subscribers_starting_amid_changes_get_every_change_after_their_start(backend: Backend) {
-    const CHANGES: usize = 40;
-    // Two dozen subscribers' results would drain the test bucket.
+/// A gateway whose rate-limit bucket two dozen subscribers' results don't drain, configured
+/// further by `configure`.
+async fn with_roomy_bucket(
+    backend: Backend,
+    configure: impl FnOnce(&mut cockpit_gateway::config::Config),
+) -> TestApp {
     let Some(app) = TestApp::builder(backend)
         .with_config(|c| {
             c.rate_limit.bucket_size = 1_000_000;
             c.rate_limit.restore_rate = 1_000_000;
+            configure(c);
         })
         .spawn()
         .await
     else {
         panic!("{POSTGRES_UNSET}");
     };
+    app
+}
+
+/// Subscribers that start while changes are being made each get every change from some point
+/// on, in order, none twice and none skipped; one that resumes nowhere reads no history.
+async fn subscribers_starting_amid_changes_get_every_change_after_their_start(backend: Backend) {
+    const CHANGES: usize = 40;
+    let app = with_roomy_bucket(backend, |_| {}).await;
     let key = app.org.test_key.clone();
     let writes = async {
         for n in 0..CHANGES {
@@ -1291,17 +1301,7 @@ async fn subscribers_starting_amid_changes_get_every_change_after_their_start_on
 async fn a_paused_client_with_many_subscriptions_is_answered_when_it_reads(backend: Backend) {
     const SUBSCRIPTIONS: usize = 24;
     const CHANGES: usize = 250;
-    let Some(app) = TestApp::builder(backend)
-        .with_config(|c| {
-            c.rate_limit.bucket_size = 1_000_000;
-            c.rate_limit.restore_rate = 1_000_000;
-            c.events.subscription_buffer = 8;
-        })
-        .spawn()
-        .await
-    else {
-        panic!("{POSTGRES_UNSET}");
-    };
+    let app = with_roomy_bucket(backend, |c| c.events.subscription_buffer = 8).await;
     let key = app.org.test_key.clone();
     let id = app.create_ok(&key, webhook("Paused")).await["id"]
         .as_str()
