@@ -96,6 +96,8 @@ pub struct Shared {
     pub subscriptions: graphql::SubscriptionSlots,
     /// What subscribers alike share: one render of each event for all of them.
     pub shapes: graphql::Shapes,
+    /// The credentials of running API-key subscriptions, checked every second.
+    pub rechecks: graphql::Rechecks,
     /// The least time between two results of a live query.
     pub live_query_interval: std::time::Duration,
     /// The server's connection limits: a stream of server-sent events sends keep-alive
@@ -233,6 +235,7 @@ pub fn build(
         documents: graphql::ParsedDocuments::default(),
         subscriptions,
         shapes: graphql::Shapes::default(),
+        rechecks: graphql::Rechecks::default(),
         live_query_interval: config.events.live_query_interval,
         server_limits: config.server.clone(),
         _notices: notices,

@@ -411,6 +411,51 @@ db_test! {
 }
 
 db_test! {
+    async fn a_key_revoked_out_of_sight_ends_every_subscription_it_holds_and_no_other(app) {
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, sea_query::Expr};
+        let key = api_keys::system::create(&app.db, app.org.id, Mode::Test, "to revoke").await.expect("key");
+        let kept = api_keys::system::create(&app.db, app.org.id, Mode::Test, "kept").await.expect("key");
+        // Two connections of the key, two subscriptions each; one of another key.
+        let mut revoked = Vec::new();
+        for _ in 0..2 {
+            let mut ws = Ws::with_key(&app.address, &key.plaintext).await;
+            ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+            ws.subscribe("2", ENDPOINT_EVENTS, json!({})).await;
+            revoked.push(ws);
+        }
+        let mut other = Ws::with_key(&app.address, &kept.plaintext).await;
+        other.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Behind the gateway's back: no event, no notice, no count of revocations — only the
+        // checks of running subscriptions can see it.
+        entity::api_key::Entity::update_many()
+            .col_expr(entity::api_key::Column::RevokedAt, Expr::value(chrono::Utc::now()))
+            .filter(entity::api_key::Column::Id.eq(key.key.id))
+            .exec(&app.db)
+            .await
+            .expect("revoke");
+        let started = Instant::now();
+        for ws in &mut revoked {
+            let mut ended = std::collections::BTreeSet::new();
+            while ended.len() < 2 {
+                let message = ws.next_json().await.expect("a message");
+                if message["type"] == "complete" {
+                    continue;
+                }
+                assert_eq!(message["type"], "next", "{message}");
+                let payload = &message["payload"];
+                assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload}");
+                assert!(ended.insert(message["id"].as_str().expect("id").to_owned()), "{message}");
+            }
+        }
+        // A remembered key is trusted for CREDENTIAL_TTL; each credential is checked each second.
+        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+        app.create_ok(&kept.plaintext, webhook("Still heard")).await;
+        assert_eq!(other.next_event().await["endpoint"]["name"], "Still heard");
+    }
+}
+
+db_test! {
     async fn a_removed_members_subscription_ends_with_an_error(app) {
         let (_, owner) = app.member(app.org.id, Role::Owner).await;
         let (user, token) = app.member(app.org.id, Role::Viewer).await;

@@ -42,7 +42,7 @@ use params::Params;
 use prepare::Ready;
 use run::{execute, run, run_ready};
 pub use slots::{RedisSlots, SlotStore, SlotsReleased, SubscriptionSlots};
-pub use stream::Shapes;
+pub use stream::{Rechecks, Shapes};
 
 /// How one operation arrived: by GET or POST, the media type it is answered in, and how many
 /// bytes of the request are its share (the document, its variables and extensions alike are

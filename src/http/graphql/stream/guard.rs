@@ -2,10 +2,11 @@
 //! what it holds given back however it ends, and an end when its credential stops being good
 //! (an API key revoked, checked every second; a session token at its `exp`).
 
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Response;
-use axum::http::StatusCode;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::super::AppState;
@@ -13,13 +14,11 @@ use super::super::super::auth::Presented;
 use super::super::super::pipeline;
 use super::super::cost::with_fields;
 use super::super::slots::Slot;
-use super::responses::{RENDERED, RENDERED_COST, coded, refusal};
+use super::recheck::Flag;
+use super::responses::{RENDERED, RENDERED_COST, coded};
 use crate::code::Code;
 use crate::domain::{Actor, Credential};
 use crate::ratelimit::Decision;
-
-/// How often a subscription made with an API key checks that the key still works.
-const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The extension a result carries what it costs in, when that isn't the objects it holds (a
 /// live query's run, charged as a run of the query is); it never reaches a client.
@@ -62,7 +61,10 @@ impl Drop for Subscription {
 struct Guard {
     subscription: Subscription,
     responses: BoxStream<'static, Response>,
-    checks: tokio::time::Interval,
+    /// Raised when its API key is refused (checked every second for all its subscriptions).
+    refused: Option<Arc<Flag>>,
+    /// A session token's expiry.
+    expires: Option<Pin<Box<tokio::time::Sleep>>>,
     done: bool,
 }
 
@@ -73,12 +75,22 @@ pub(super) fn guarded(
     subscription: Subscription,
     responses: BoxStream<'static, Response>,
 ) -> BoxStream<'static, Response> {
-    let mut checks = tokio::time::interval(CHECK_EVERY);
-    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let refused = match subscription.actor.credential {
+        Credential::ApiKey { .. } => subscription
+            .state
+            .rechecks
+            .watch(&subscription.state, &subscription.presented),
+        Credential::User { .. } => None,
+    };
+    let expires = subscription.actor.expires_at.map(|at| {
+        let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Box::pin(tokio::time::sleep(wait))
+    });
     let guard = Guard {
         subscription,
         responses,
-        checks,
+        refused,
+        expires,
         done: false,
     };
     // Boxed: the state goes in and out of each step's future, a pointer rather than the
@@ -87,12 +99,35 @@ pub(super) fn guarded(
         if guard.done {
             return None;
         }
-        let expires = guard.subscription.actor.expires_at;
-        let api_key = matches!(guard.subscription.actor.credential, Credential::ApiKey { .. });
-        loop {
+        let Guard {
+            refused,
+            expires,
+            responses,
+            ..
+        } = &mut *guard;
+        let ending = async {
             tokio::select! {
+                // A refused credential first, so that results always ready can't hold it off.
+                biased;
+                Some((message, code)) = async { Some(refused.as_ref()?.refused().await) } => {
+                    coded(message, code)
+                }
+                Some(()) = async { expires.as_mut()?.await; Some(()) } => coded(
+                    "The session token of this subscription has expired; subscribe again with a fresh one.",
+                    Code::Unauthenticated,
+                ),
+                // Neither can end it (an API key made with no session token): results only.
+                else => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            ended = ending => {
+                guard.done = true;
+                Some((ended, guard))
+            }
                 // The events' own ending (too slow, revoked) is their stream's last item.
-                response = guard.responses.next() => {
+                response = responses.next() => {
                     let mut response = response?;
                     // Each result costs what a query returning it would: a replay of history
                     // or a busy organization draws on the bucket like reads do.
@@ -138,30 +173,8 @@ pub(super) fn guarded(
                     if let Some(cost) = cost {
                         response.extensions.insert("cost".to_owned(), cost);
                     }
-                    return Some((response, guard));
+                    Some((response, guard))
                 }
-                () = until(expires) => {
-                    guard.done = true;
-                    let expired = coded(
-                        "The session token of this subscription has expired; subscribe again with a fresh one.",
-                        Code::Unauthenticated,
-                    );
-                    return Some((expired, guard));
-                }
-                _ = guard.checks.tick(), if api_key => {
-                    let subscription = &guard.subscription;
-                    // Boxed: once a second, while the future of every step (each result)
-                    // would otherwise be the size of a credential's lookup.
-                    match Box::pin(pipeline::identify(&subscription.state, &subscription.presented)).await {
-                        Err(error) if matches!(error.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                            guard.done = true;
-                            return Some((refusal(&error), guard));
-                        }
-                        // Unchecked (the database is down) is not revoked: check again later.
-                        _ => {}
-                    }
-                }
-            }
         }
     })
     .boxed()
@@ -211,14 +224,6 @@ fn cost_value(
             "restoreRate": status.restore_rate,
         },
     })
-}
-
-async fn until(at: Option<chrono::DateTime<chrono::Utc>>) {
-    let Some(at) = at else {
-        return std::future::pending().await;
-    };
-    let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    tokio::time::sleep(wait).await;
 }
 
 #[cfg(test)]

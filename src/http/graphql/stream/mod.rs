@@ -5,6 +5,7 @@
 
 mod guard;
 mod live;
+mod recheck;
 mod responses;
 mod shared;
 
@@ -27,6 +28,7 @@ use crate::code::Code;
 use crate::graphql::subscription::Handoff;
 
 pub(super) use self::live::{live, live_query};
+pub use self::recheck::Rechecks;
 pub(super) use self::responses::{
     RENDERED, REQUEST_ERROR, answered, payload_json, responses, unrendered, write_payload,
 };

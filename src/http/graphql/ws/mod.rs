@@ -306,6 +306,17 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     let writer = async {
         loop {
             let message = tokio::select! {
+                // The close at shutdown first, then what is queued: the timers are looked at
+                // only when nothing is waiting to go out.
+                biased;
+                () = &mut shutting_down => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
+                queued = queued.recv() => match queued {
+                    Some(message) => {
+                        drained.notify_waiters();
+                        message
+                    }
+                    None => return,
+                },
                 _ = pings.tick() => {
                     let quiet = heard
                         .lock()
@@ -317,17 +328,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                         Message::Ping(Vec::new().into())
                     }
                 }
-                queued = queued.recv() => match queued {
-                    Some(message) => {
-                        drained.notify_waiters();
-                        message
-                    }
-                    None => return,
-                },
                 () = tokio::time::sleep_until(init_deadline), if connection.caller.get().is_none() => {
                     close(4408, "Connection initialisation timeout")
                 }
-                () = &mut shutting_down => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
             };
             // What else is queued goes out with it, in one write: under load a subscriber's
             // events leave together rather than a system call each.
