@@ -37,6 +37,24 @@ use crate::net::canonical;
 use per_address::{PerAddress, Permit, RefusalLog};
 use watchdog::{Activity, ConnService, WatchedIo};
 
+/// The runtime long-lived streams run on (WebSocket connections), apart from the one that
+/// serves requests. Each event wakes every subscriber's connection at once: on one runtime,
+/// ten thousand of them would queue ahead of every request's next step, and a write — which
+/// holds SQLite's write lock across several steps — would wait a whole fan-out for each, so
+/// writes (and the events they make) would slow to a crawl under a busy fleet of subscribers.
+/// Apart, the system's scheduler shares the cores between the two, and a request steps on at
+/// once. Its sockets stay registered with the serving runtime's driver, which polls them.
+pub fn streams() -> &'static tokio::runtime::Runtime {
+    static STREAMS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    STREAMS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("cockpit-streams")
+            .enable_all()
+            .build()
+            .expect("a runtime for streams")
+    })
+}
+
 /// How long the accept loop rests after an error such as EMFILE, which usually lasts until some
 /// connections close; retrying at once would spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);

@@ -228,7 +228,9 @@ fn detached(mut responses: BoxStream<'static, Response>) -> BoxStream<'static, R
     let (sender, ready) = tokio::sync::mpsc::channel(READY);
     let slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let too_slow = Arc::clone(&slow);
-    let producer = tokio::spawn(async move {
+    // On the streams' runtime (`server::streams`), as WebSocket connections are: an event's
+    // fan-out to a fleet of subscribers doesn't queue ahead of requests.
+    let producer = crate::server::streams().spawn(async move {
         while let Some(response) = responses.next().await {
             // The clock is read, and a timer set, only when the client is behind.
             let response = match sender.try_send(Box::new(response)) {

@@ -112,7 +112,13 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
         .read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(state, socket, protocol, peer))
+        .on_upgrade(move |socket| async move {
+            // On the streams' own runtime (see `server::streams`); this task, which the server
+            // counts as the connection's, waits for it to end.
+            let _ = crate::server::streams()
+                .spawn(serve(state, socket, protocol, peer))
+                .await;
+        })
         .into_response()
 }
 
