@@ -113,11 +113,9 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            // On the streams' own runtime (see `server::streams`); this task, which the server
-            // counts as the connection's, waits for it to end.
-            let _ = crate::server::streams()
-                .spawn(serve(state, socket, protocol, peer))
-                .await;
+            // On the streams' own runtime (see `server::streams`). The connection's scope goes
+            // with it, which is what shutdown waits for; this task ends at once.
+            drop(crate::server::streams().spawn(serve(state, socket, protocol, peer)));
         })
         .into_response()
 }
