@@ -194,15 +194,18 @@ pub async fn serve(
             closing: closing.subscribe(),
             _alive: alive.clone(),
         };
-        connections.spawn(serve_connection(
-            stream,
-            peer,
+        let (app, http, draining, handlers) = (
             app.clone(),
             Arc::clone(&http),
             draining.subscribe(),
-            timeouts,
-            scope,
             Arc::clone(&handlers),
+        );
+        connections.spawn(on_its_runtime(
+            stream,
+            timeouts.header_read,
+            move |stream| {
+                serve_connection(stream, peer, app, http, draining, timeouts, scope, handlers)
+            },
         ));
     }
 
@@ -353,6 +356,49 @@ async fn serve_connection(
             }
         }
     }
+}
+
+/// Serves a connection on the runtime it belongs to: one that opens a stream (a WebSocket
+/// upgrade, an event stream, a multipart subscription: its request head says so) on the
+/// streams' runtime, from its first byte — so its buffers are made and let go of on the threads
+/// that serve it —, any other here. The head is looked at (not read) as it arrives; one that
+/// doesn't come within `wait` is left to the connection's own timeouts, here.
+async fn on_its_runtime<F>(stream: TcpStream, wait: Duration, serve: impl FnOnce(TcpStream) -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Aborted with this task (at the shutdown deadline), as the connection would be here.
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    // Boxed, each: this task stays a few words, not the size of a connection's serving (which
+    // a stream's waits beside for as long as it runs) or of the look at its head.
+    if !Box::pin(opens_stream(&stream, wait)).await {
+        return Box::pin(serve(stream)).await;
+    }
+    let mut task = AbortOnDrop(streams().spawn(serve(stream)));
+    let _ = (&mut task.0).await;
+}
+
+/// Whether the request head arriving on `stream` opens a stream, as far as its first bytes
+/// (up to 2 KiB, within `wait`) tell: a WebSocket upgrade, or a response asked for as an event
+/// stream or multipart. A guess that only chooses where the connection is served.
+async fn opens_stream(stream: &TcpStream, wait: Duration) -> bool {
+    let mut head = [0u8; 2048];
+    let Ok(Ok(n)) = tokio::time::timeout(wait, stream.peek(&mut head)).await else {
+        return false;
+    };
+    let head = head[..n].to_ascii_lowercase();
+    [
+        &b"upgrade: websocket"[..],
+        b"text/event-stream",
+        b"multipart/mixed",
+    ]
+    .iter()
+    .any(|needle| head.windows(needle.len()).any(|w| w == *needle))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -10,6 +10,7 @@ use tokio::time::timeout;
 use super::*;
 
 mod addresses;
+mod runtimes;
 mod shutdown;
 mod timeouts;
 
