@@ -203,8 +203,10 @@ pub async fn serve(
         connections.spawn(on_its_runtime(
             stream,
             timeouts.header_read,
-            move |stream| {
-                serve_connection(stream, peer, app, http, draining, timeouts, scope, handlers)
+            move |stream, accepted| {
+                serve_connection(
+                    stream, peer, app, http, draining, timeouts, scope, handlers, accepted,
+                )
             },
         ));
     }
@@ -315,8 +317,9 @@ async fn serve_connection(
     timeouts: Timeouts,
     scope: ConnectionScope,
     handlers: Arc<std::sync::atomic::AtomicUsize>,
+    accepted: Instant,
 ) {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(accepted));
     let io = TokioIo::new(WatchedIo {
         inner: stream,
         activity: Arc::clone(&activity),
@@ -361,10 +364,14 @@ async fn serve_connection(
 /// Serves a connection on the runtime it belongs to: one that opens a stream (a WebSocket
 /// upgrade, an event stream, a multipart subscription: its request head says so) on the
 /// streams' runtime, from its first byte — so its buffers are made and let go of on the threads
-/// that serve it —, any other here. The head is looked at (not read) as it arrives; one that
-/// doesn't come within `wait` is left to the connection's own timeouts, here.
-async fn on_its_runtime<F>(stream: TcpStream, wait: Duration, serve: impl FnOnce(TcpStream) -> F)
-where
+/// that serve it —, any other here. The head is looked at (not read) as it arrives; a
+/// connection that sends nothing within `wait` (the header read timeout) is closed, as the
+/// watchdog would, and the watchdog counts the rest from the accept, not from the look.
+async fn on_its_runtime<F>(
+    stream: TcpStream,
+    wait: Duration,
+    serve: impl FnOnce(TcpStream, Instant) -> F,
+) where
     F: Future<Output = ()> + Send + 'static,
 {
     // Aborted with this task (at the shutdown deadline), as the connection would be here.
@@ -376,29 +383,39 @@ where
     }
     // Boxed, each: this task stays a few words, not the size of a connection's serving (which
     // a stream's waits beside for as long as it runs) or of the look at its head.
-    if !Box::pin(opens_stream(&stream, wait)).await {
-        return Box::pin(serve(stream)).await;
+    let accepted = Instant::now();
+    let streaming = match Box::pin(opens_stream(&stream, wait)).await {
+        Some(streaming) => streaming,
+        // Nothing sent within the header read timeout (or the peer left): closed.
+        None => return,
+    };
+    if !streaming {
+        return Box::pin(serve(stream, accepted)).await;
     }
-    let mut task = AbortOnDrop(streams().spawn(serve(stream)));
+    let mut task = AbortOnDrop(streams().spawn(serve(stream, accepted)));
     let _ = (&mut task.0).await;
 }
 
 /// Whether the request head arriving on `stream` opens a stream, as far as its first bytes
 /// (up to 2 KiB, within `wait`) tell: a WebSocket upgrade, or a response asked for as an event
-/// stream or multipart. A guess that only chooses where the connection is served.
-async fn opens_stream(stream: &TcpStream, wait: Duration) -> bool {
+/// stream or multipart. A guess that only chooses where the connection is served; `None` when
+/// nothing came (the peer closed, or sent nothing within `wait`).
+async fn opens_stream(stream: &TcpStream, wait: Duration) -> Option<bool> {
     let mut head = [0u8; 2048];
-    let Ok(Ok(n)) = tokio::time::timeout(wait, stream.peek(&mut head)).await else {
-        return false;
+    let n = match tokio::time::timeout(wait, stream.peek(&mut head)).await {
+        Ok(Ok(n)) if n > 0 => n,
+        _ => return None,
     };
     let head = head[..n].to_ascii_lowercase();
-    [
-        &b"upgrade: websocket"[..],
-        b"text/event-stream",
-        b"multipart/mixed",
-    ]
-    .iter()
-    .any(|needle| head.windows(needle.len()).any(|w| w == *needle))
+    Some(
+        [
+            &b"upgrade: websocket"[..],
+            b"text/event-stream",
+            b"multipart/mixed",
+        ]
+        .iter()
+        .any(|needle| head.windows(needle.len()).any(|w| w == *needle)),
+    )
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -40,8 +40,9 @@ struct ActivityState {
 }
 
 impl Activity {
-    pub(super) fn new() -> Self {
-        let now = Instant::now();
+    /// A connection accepted at `accepted`: its first head is due `header_read` after it.
+    pub(super) fn new(accepted: Instant) -> Self {
+        let now = accepted;
         Self {
             state: Mutex::new(ActivityState {
                 in_flight: 0,
