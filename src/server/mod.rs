@@ -200,9 +200,10 @@ pub async fn serve(
             draining.subscribe(),
             Arc::clone(&handlers),
         );
+        let told = draining.clone();
         connections.spawn(on_its_runtime(
             stream,
-            timeouts.header_read,
+            (timeouts.header_read, told),
             move |stream, accepted| {
                 serve_connection(
                     stream, peer, app, http, draining, timeouts, scope, handlers, accepted,
@@ -369,7 +370,7 @@ async fn serve_connection(
 /// watchdog would, and the watchdog counts the rest from the accept, not from the look.
 async fn on_its_runtime<F>(
     stream: TcpStream,
-    wait: Duration,
+    (wait, mut draining): (Duration, watch::Receiver<bool>),
     serve: impl FnOnce(TcpStream, Instant) -> F,
 ) where
     F: Future<Output = ()> + Send + 'static,
@@ -384,10 +385,14 @@ async fn on_its_runtime<F>(
     // Boxed, each: this task stays a few words, not the size of a connection's serving (which
     // a stream's waits beside for as long as it runs) or of the look at its head.
     let accepted = Instant::now();
-    let streaming = match Box::pin(opens_stream(&stream, wait)).await {
-        Some(streaming) => streaming,
+    let looked = tokio::select! {
+        looked = Box::pin(opens_stream(&stream, wait)) => looked,
+        // Shutdown closes a connection that has asked nothing yet at once, as hyper does.
+        _ = draining.wait_for(|draining| *draining) => None,
+    };
+    let Some(streaming) = looked else {
         // Nothing sent within the header read timeout (or the peer left): closed.
-        None => return,
+        return;
     };
     if !streaming {
         return Box::pin(serve(stream, accepted)).await;

@@ -84,3 +84,21 @@ async fn shutdown_deadline_cuts_remaining_connections() {
     assert!(sent.is_empty(), "sent {sent:?}");
     closed(&mut half, Instant::now(), SLACK).await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_a_connection_that_has_sent_nothing_at_once() {
+    let mut server = Server::start(ServerLimits {
+        header_read_timeout: Duration::from_secs(10),
+        shutdown_timeout: Duration::from_secs(10),
+        ..limits()
+    })
+    .await;
+    let mut silent = server.connect().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let since = Instant::now();
+    server.shut_down();
+    // Not at its header read timeout, nor at the shutdown deadline.
+    let (_, sent) = closed(&mut silent, since, SLACK).await;
+    assert!(sent.is_empty(), "sent {sent:?}");
+    server.stopped(SLACK).await;
+}
