@@ -20,6 +20,7 @@ pub mod schema_check;
 pub mod server;
 pub mod signals;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
 
 pub use http::build_app;

@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::tasks::AbortOnDrop;
+
 /// What a signal makes the gateway do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -191,13 +193,5 @@ impl Hangups {
             Some(hangups) => hangups.changed().await.is_ok(),
             None => false,
         }
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

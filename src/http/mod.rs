@@ -47,6 +47,7 @@ use crate::metrics::Metrics;
 use crate::notices::Notices;
 use crate::ratelimit::RateLimiter;
 use crate::startup::StartupError;
+use crate::tasks::AbortOnDrop;
 use error::Transport;
 use retention::Retention;
 
@@ -110,15 +111,6 @@ pub struct Shared {
     /// Writes field usage; its last write is when the app goes.
     _usage: Flusher,
     _trusted_reload: Option<AbortOnDrop>,
-}
-
-/// A task that lives as long as the app.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The whole HTTP application over an already migrated database whose secrets `secrets` seals;

@@ -375,13 +375,6 @@ async fn on_its_runtime<F>(
 ) where
     F: Future<Output = ()> + Send + 'static,
 {
-    // Aborted with this task (at the shutdown deadline), as the connection would be here.
-    struct AbortOnDrop(tokio::task::JoinHandle<()>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     // Boxed, each: this task stays a few words, not the size of a connection's serving (which
     // a stream's waits beside for as long as it runs) or of the look at its head.
     let accepted = Instant::now();
@@ -397,7 +390,8 @@ async fn on_its_runtime<F>(
     if !streaming {
         return Box::pin(serve(stream, accepted)).await;
     }
-    let mut task = AbortOnDrop(streams().spawn(serve(stream, accepted)));
+    // Aborted with this task (at the shutdown deadline), as the connection would be here.
+    let mut task = crate::tasks::AbortOnDrop(streams().spawn(serve(stream, accepted)));
     let _ = (&mut task.0).await;
 }
 

@@ -113,8 +113,10 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            // On the streams' own runtime (see `server::streams`). The connection's scope goes
-            // with it, which is what shutdown waits for; this task ends at once.
+            // On the streams' own runtime (see `server::streams`): usually it is there already
+            // (its head said so), but a head whose first bytes didn't (sent a byte at a time)
+            // was served where it was accepted. The connection's scope goes with it, which is
+            // what shutdown waits for; this task ends at once.
             drop(crate::server::streams().spawn(serve(state, socket, protocol, peer)));
         })
         .into_response()
