@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::net::ClientKey;
 
+mod lean;
 mod per_address;
 mod watchdog;
 
@@ -194,22 +195,16 @@ pub async fn serve(
             closing: closing.subscribe(),
             _alive: alive.clone(),
         };
-        let (app, http, draining, handlers) = (
-            app.clone(),
-            Arc::clone(&http),
-            draining.subscribe(),
-            Arc::clone(&handlers),
-        );
-        let told = draining.clone();
-        connections.spawn(on_its_runtime(
-            stream,
-            (timeouts.header_read, told),
-            move |stream, accepted| {
-                serve_connection(
-                    stream, peer, app, http, draining, timeouts, scope, handlers, accepted,
-                )
-            },
-        ));
+        let connection = Connection {
+            peer,
+            app: app.clone(),
+            http: Arc::clone(&http),
+            draining: draining.subscribe(),
+            timeouts,
+            scope,
+            handlers: Arc::clone(&handlers),
+        };
+        connections.spawn(on_its_runtime(stream, connection));
     }
 
     // Closing the listener makes new connection attempts fail at once instead of queueing.
@@ -302,60 +297,77 @@ struct Timeouts {
     idle: Duration,
 }
 
-/// Runs one connection until it ends (or is upgraded), the watchdog finds it timed out, or the
-/// task is aborted at the shutdown deadline. Its scope holds its place in the per-address count
-/// (none for unbounded peers), and goes with each request to whoever keeps the connection longer.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one connection's parts, each used once"
-)]
-async fn serve_connection(
-    stream: TcpStream,
+/// One accepted connection's place in the server: what serving it needs, by hyper or by
+/// [`lean`].
+struct Connection {
     peer: SocketAddr,
     app: Router,
     http: Arc<http1::Builder>,
-    mut draining: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
     timeouts: Timeouts,
+    /// Its place in the per-address count (none for unbounded peers), which goes with each
+    /// request to whoever keeps the connection longer.
     scope: ConnectionScope,
+    /// Request handlers running on any connection of the server.
     handlers: Arc<std::sync::atomic::AtomicUsize>,
-    accepted: Instant,
-) {
-    let activity = Arc::new(Activity::new(accepted));
-    let io = TokioIo::new(WatchedIo {
-        inner: stream,
-        activity: Arc::clone(&activity),
-    });
-    let service = ConnService {
-        app,
-        peer,
-        activity: Arc::clone(&activity),
-        scope,
-        handlers,
-    };
-    let mut conn = pin!(http.serve_connection(io, service).with_upgrades());
-    let mut told = false;
-    loop {
-        let deadline = activity.deadline(timeouts);
-        tokio::select! {
-            ended = conn.as_mut() => {
-                if let Err(e) = ended {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            // Shutdown: finish the request in flight, take no other.
-            _ = draining.wait_for(|draining| *draining), if !told => {
-                told = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            // The deadline may have moved earlier (a request head began) or appeared (a request
-            // finished): compute it again.
-            () = activity.changed.notified() => {}
-            () = sleep_until(deadline) => {
-                // Activity since the sleep began may have pushed the deadline back.
-                if activity.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
-                    tracing::debug!(%peer, "closing connection: header read or idle timeout");
+}
+
+impl Connection {
+    /// The router as this connection's service, reporting to `activity`.
+    fn service(&self, activity: &Arc<Activity>) -> ConnService {
+        ConnService {
+            app: self.app.clone(),
+            peer: self.peer,
+            activity: Arc::clone(activity),
+            scope: self.scope.clone(),
+            handlers: Arc::clone(&self.handlers),
+        }
+    }
+
+    /// Runs the connection on hyper until it ends (or is upgraded), the watchdog finds it timed
+    /// out, or the task is aborted at the shutdown deadline. `activity` is what the connection
+    /// has done so far (from its accept).
+    async fn serve<T>(self, io: T, activity: Arc<Activity>)
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = self.service(&activity);
+        let Self {
+            peer,
+            http,
+            mut draining,
+            timeouts,
+            ..
+        } = self;
+        let io = TokioIo::new(WatchedIo {
+            inner: io,
+            activity: Arc::clone(&activity),
+        });
+        let mut conn = pin!(http.serve_connection(io, service).with_upgrades());
+        let mut told = false;
+        loop {
+            let deadline = activity.deadline(timeouts);
+            tokio::select! {
+                ended = conn.as_mut() => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
                     return;
+                }
+                // Shutdown: finish the request in flight, take no other.
+                _ = draining.wait_for(|draining| *draining), if !told => {
+                    told = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                // The deadline may have moved earlier (a request head began) or appeared (a
+                // request finished): compute it again.
+                () = activity.changed.notified() => {}
+                () = sleep_until(deadline) => {
+                    // Activity since the sleep began may have pushed the deadline back.
+                    if activity.deadline(timeouts).is_some_and(|d| d <= Instant::now()) {
+                        tracing::debug!(%peer, "closing connection: header read or idle timeout");
+                        return;
+                    }
                 }
             }
         }
@@ -365,56 +377,72 @@ async fn serve_connection(
 /// Serves a connection on the runtime it belongs to: one that opens a stream (a WebSocket
 /// upgrade, an event stream, a multipart subscription: its request head says so) on the
 /// streams' runtime, from its first byte — so its buffers are made and let go of on the threads
-/// that serve it —, any other here. The head is looked at (not read) as it arrives; a
-/// connection that sends nothing within `wait` (the header read timeout) is closed, as the
-/// watchdog would, and the watchdog counts the rest from the accept, not from the look.
-async fn on_its_runtime<F>(
-    stream: TcpStream,
-    (wait, mut draining): (Duration, watch::Receiver<bool>),
-    serve: impl FnOnce(TcpStream, Instant) -> F,
-) where
-    F: Future<Output = ()> + Send + 'static,
-{
+/// that serve it —, any other here; one that asks for an event stream without hyper
+/// ([`lean`]). The head is looked at (not read) as it arrives; a connection that sends nothing
+/// within the header read timeout is closed, as the watchdog would, and the watchdog counts the
+/// rest from the accept, not from the look.
+async fn on_its_runtime(stream: TcpStream, connection: Connection) {
     // Boxed, each: this task stays a few words, not the size of a connection's serving (which
     // a stream's waits beside for as long as it runs) or of the look at its head.
     let accepted = Instant::now();
+    let mut draining = connection.draining.clone();
     let looked = tokio::select! {
-        looked = Box::pin(opens_stream(&stream, wait)) => looked,
+        looked = Box::pin(opens_stream(&stream, connection.timeouts.header_read)) => looked,
         // Shutdown closes a connection that has asked nothing yet at once, as hyper does.
         _ = draining.wait_for(|draining| *draining) => None,
     };
-    let Some(streaming) = looked else {
+    let activity = Arc::new(Activity::new(accepted));
+    match looked {
         // Nothing sent within the header read timeout (or the peer left): closed.
-        return;
-    };
-    if !streaming {
-        return Box::pin(serve(stream, accepted)).await;
+        None => {}
+        Some(Opens::Request) => Box::pin(connection.serve(stream, activity)).await,
+        Some(opens) => {
+            let serving = async move {
+                if opens == Opens::EventStream {
+                    lean::serve(stream, connection, activity).await;
+                } else {
+                    connection.serve(stream, activity).await;
+                }
+            };
+            // Aborted with this task (at the shutdown deadline), as the connection would be here.
+            let mut task = crate::tasks::AbortOnDrop(streams().spawn(serving));
+            let _ = (&mut task.0).await;
+        }
     }
-    // Aborted with this task (at the shutdown deadline), as the connection would be here.
-    let mut task = crate::tasks::AbortOnDrop(streams().spawn(serve(stream, accepted)));
-    let _ = (&mut task.0).await;
 }
 
-/// Whether the request head arriving on `stream` opens a stream, as far as its first bytes
-/// (up to 2 KiB, within `wait`) tell: a WebSocket upgrade, or a response asked for as an event
-/// stream or multipart. A guess that only chooses where the connection is served; `None` when
-/// nothing came (the peer closed, or sent nothing within `wait`).
-async fn opens_stream(stream: &TcpStream, wait: Duration) -> Option<bool> {
+/// What a connection's first request head opens, as far as [`opens_stream`] can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opens {
+    /// A request like any other.
+    Request,
+    /// A WebSocket, or a multipart response.
+    Stream,
+    /// An event stream (and no WebSocket).
+    EventStream,
+}
+
+/// What the request head arriving on `stream` opens, as far as its first bytes (up to 2 KiB,
+/// within `wait`) tell: a WebSocket upgrade, or a response asked for as an event stream or
+/// multipart. A guess that only chooses where (and by what) the connection is served; `None`
+/// when nothing came (the peer closed, or sent nothing within `wait`).
+async fn opens_stream(stream: &TcpStream, wait: Duration) -> Option<Opens> {
     let mut head = [0u8; 2048];
     let n = match tokio::time::timeout(wait, stream.peek(&mut head)).await {
         Ok(Ok(n)) if n > 0 => n,
         _ => return None,
     };
     let head = head[..n].to_ascii_lowercase();
-    Some(
-        [
-            &b"upgrade: websocket"[..],
-            b"text/event-stream",
-            b"multipart/mixed",
-        ]
-        .iter()
-        .any(|needle| head.windows(needle.len()).any(|w| w == *needle)),
-    )
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    Some(if has(b"upgrade: websocket") {
+        Opens::Stream
+    } else if has(b"text/event-stream") {
+        Opens::EventStream
+    } else if has(b"multipart/mixed") {
+        Opens::Stream
+    } else {
+        Opens::Request
+    })
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

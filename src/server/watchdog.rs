@@ -118,12 +118,12 @@ impl Drop for InFlight {
 }
 
 /// The socket, reporting to the watchdog every read and write that moved bytes.
-pub(super) struct WatchedIo {
-    pub(super) inner: TcpStream,
+pub(super) struct WatchedIo<T = TcpStream> {
+    pub(super) inner: T,
     pub(super) activity: Arc<Activity>,
 }
 
-impl AsyncRead for WatchedIo {
+impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -139,7 +139,7 @@ impl AsyncRead for WatchedIo {
     }
 }
 
-impl AsyncWrite for WatchedIo {
+impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -191,24 +191,43 @@ pub(super) struct ConnService {
     pub(super) handlers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnService {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+impl ConnService {
+    /// The router's response to `request`, which is in flight (for the watchdog, and for
+    /// shutdown's count of running handlers) until it is produced.
+    pub(super) fn respond<B>(
+        &self,
+        mut request: Request<B>,
+    ) -> impl Future<Output = Response> + Send + 'static
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         request.extensions_mut().insert(self.scope.clone());
         let in_flight = self.activity.request_started();
         let running = Running::new(&self.handlers);
         // No poll_ready first: Router is always ready.
         let response = tower::Service::call(&mut self.app.clone(), request);
-        Box::pin(async move {
-            let response = response.await;
+        async move {
+            let response = match response.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
             drop(in_flight);
             drop(running);
             response
-        })
+        }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let response = self.respond(request);
+        Box::pin(async move { Ok(response.await) })
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::time::timeout;
 use super::*;
 
 mod addresses;
+mod lean;
 mod runtimes;
 mod shutdown;
 mod timeouts;
@@ -60,10 +61,14 @@ struct Server {
 
 impl Server {
     async fn start(limits: ServerLimits) -> Self {
+        Self::start_with(limits, app()).await
+    }
+
+    async fn start_with(limits: ServerLimits, app: Router) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app(), limits, async move {
+        let task = tokio::spawn(serve(listener, app, limits, async move {
             let _ = stopped.await;
         }));
         Self {
@@ -93,8 +98,7 @@ impl Server {
     }
 }
 
-// Raw socket calls rather than AsyncReadExt/AsyncWriteExt: those need tokio's io-util
-// feature, which the gateway doesn't ask for.
+// Raw socket calls: each step says what it waits for (readable, writable) and nothing buffers.
 async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         stream.readable().await?;

@@ -4,7 +4,7 @@
 use super::*;
 
 /// What `opens_stream` makes of a connection whose client sends `head` (and nothing else).
-async fn judged(head: &'static [u8]) -> Option<bool> {
+async fn judged(head: &'static [u8]) -> Option<Opens> {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let client = tokio::spawn(async move {
@@ -23,18 +23,24 @@ async fn judged(head: &'static [u8]) -> Option<bool> {
 
 #[tokio::test]
 async fn a_websocket_upgrade_or_a_stream_asked_for_opens_a_stream_in_any_letter_case() {
-    assert_eq!(Some(true), judged(b"GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await);
+    assert_eq!(Some(Opens::Stream), judged(b"GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await);
     assert_eq!(
-        Some(true),
+        Some(Opens::Stream),
         judged(b"GET /graphql HTTP/1.1\r\nHOST: x\r\nUPGRADE: WebSocket\r\n\r\n").await
     );
     assert_eq!(
-        Some(true),
-        judged(b"POST /graphql/stream HTTP/1.1\r\naccept: text/event-stream\r\n\r\n").await
+        Some(Opens::EventStream),
+        judged(b"POST /graphql/stream HTTP/1.1\r\naccept: Text/Event-Stream\r\n\r\n").await
     );
     assert_eq!(
-        Some(true),
+        Some(Opens::Stream),
         judged(b"POST /graphql HTTP/1.1\r\nAccept: multipart/mixed;subscriptionSpec=1.0\r\n\r\n")
+            .await
+    );
+    // An upgrade is a WebSocket's, whatever else the head asks for.
+    assert_eq!(
+        Some(Opens::Stream),
+        judged(b"GET /graphql HTTP/1.1\r\nAccept: text/event-stream\r\nUpgrade: websocket\r\n\r\n")
             .await
     );
 }
@@ -42,10 +48,13 @@ async fn a_websocket_upgrade_or_a_stream_asked_for_opens_a_stream_in_any_letter_
 #[tokio::test]
 async fn any_other_request_is_served_where_it_was_accepted_and_nothing_sent_is_none() {
     assert_eq!(
-        Some(false),
+        Some(Opens::Request),
         judged(b"POST /graphql HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{}").await
     );
-    assert_eq!(Some(false), judged(b"GET /healthz HTTP/1.1\r\n\r\n").await);
+    assert_eq!(
+        Some(Opens::Request),
+        judged(b"GET /healthz HTTP/1.1\r\n\r\n").await
+    );
     // Nothing sent within the wait: left to the connection's own timeouts.
     assert_eq!(None, judged(b"").await);
 }

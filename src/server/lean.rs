@@ -1,0 +1,463 @@
+//! A connection whose first request asks for an event stream, served without hyper.
+//!
+//! hyper keeps two 8 KiB buffers for as long as a connection lives: the one it reads request
+//! heads into and the one it writes response heads through. An event stream holds its
+//! connection for hours and is idle nearly all that time, so with 10,000 subscribers those
+//! buffers alone would be 160 MiB, half of what the subscriptions cost. Here the head is read
+//! into a buffer the size of the head, the response head is written from one the size of the
+//! response head and each event from one the size of the event; between events the connection
+//! holds none.
+//!
+//! Only the plain case is served here: an HTTP/1.1 GET or POST whose body, if any, has a
+//! Content-Length of at most [`MAX_BODY`]. Anything else (a chunked body, `Expect`, an upgrade,
+//! HTTP/1.0, a head that doesn't parse or is larger than [`MAX_HEAD`]) goes to hyper with the
+//! bytes already read, so that every finer rule of HTTP stays hyper's. So does a keep-alive
+//! connection once its stream has ended. The watchdog's rules hold as on hyper's connections:
+//! the head is due `header_read` after the accept, and a response that makes no progress for
+//! `idle` (a client that stopped reading) is cut.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use axum::response::Response;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+use super::watchdog::{Activity, WatchedIo};
+use super::{Connection, sleep_until};
+
+/// The largest request head served here; hyper reads on from there.
+const MAX_HEAD: usize = 8 * 1024;
+/// How much the head's buffer grows by at a time: most heads fit in one step.
+const HEAD_STEP: usize = 1024;
+const MAX_HEADERS: usize = 64;
+/// The largest request body served here (a subscription's document and variables).
+const MAX_BODY: usize = 64 * 1024;
+/// Bytes a client may send while its stream runs (the start of its next request), kept for
+/// hyper; a client that sends more is closed.
+const MAX_AHEAD: usize = 8 * 1024;
+
+/// Serves `stream`, whose first bytes ask for an event stream, until it closes or is handed to
+/// hyper. `activity` is what the connection has done so far (from its accept).
+pub(super) async fn serve(stream: TcpStream, connection: Connection, activity: Arc<Activity>) {
+    let mut io = WatchedIo {
+        inner: stream,
+        activity: Arc::clone(&activity),
+    };
+    let mut buf = Vec::new();
+    let head = match read_head(&mut io, &mut buf, &connection, &activity).await {
+        Some(Parsed::Complete(head)) => head,
+        Some(Parsed::Unusual) => {
+            let io = Rewind::new(Bytes::from(buf), io.inner);
+            return connection.serve(io, activity).await;
+        }
+        Some(Parsed::Partial) | None => return,
+    };
+    // The body, under its own header read timeout (hyper gives a body none; the request timeout
+    // bounds the handler reading it, but here it is read before the handler runs).
+    let wanted = head.len + head.body;
+    if buf.len() < wanted {
+        buf.reserve_exact(wanted - buf.len());
+        let reading = async {
+            while buf.len() < wanted {
+                if io.read_buf(&mut buf).await.ok().is_none_or(|n| n == 0) {
+                    return false;
+                }
+            }
+            true
+        };
+        if !matches!(
+            timeout(connection.timeouts.header_read, reading).await,
+            Ok(true)
+        ) {
+            return;
+        }
+    }
+    let body = Bytes::copy_from_slice(&buf[head.len..wanted]);
+    let mut ahead = buf.split_off(wanted);
+    drop(buf);
+    let Head {
+        mut request, close, ..
+    } = *head;
+    *request.body_mut() = Body::from(body);
+
+    // Boxed: the router's future is let go of once it has answered, not kept in this task's
+    // state for as long as the stream runs.
+    let response = Box::pin(connection.service(&activity).respond(request)).await;
+    let draining = || *connection.draining.borrow();
+    let close = close || draining();
+    let kept = respond(&mut io, response, close, &mut ahead, &connection, &activity).await;
+    if kept && !draining() {
+        let io = Rewind::new(Bytes::from(ahead), io.inner);
+        connection.serve(io, activity).await;
+    } else {
+        let _ = timeout(Duration::from_secs(1), io.shutdown()).await;
+    }
+}
+
+/// Reads the connection's first request head into `buf`, until it parses, is found unusual, or
+/// the header read deadline passes, the peer leaves or the server shuts down (`None`).
+async fn read_head(
+    io: &mut WatchedIo,
+    buf: &mut Vec<u8>,
+    connection: &Connection,
+    activity: &Activity,
+) -> Option<Parsed> {
+    let deadline = activity.deadline(connection.timeouts);
+    let mut draining = connection.draining.clone();
+    loop {
+        buf.reserve(HEAD_STEP.min(MAX_HEAD + 1 - buf.len()));
+        let read = tokio::select! {
+            read = io.read_buf(buf) => read,
+            // Shutdown closes a connection that has not finished its head at once.
+            _ = draining.wait_for(|draining| *draining) => return None,
+            () = sleep_until(deadline) => return None,
+        };
+        match read {
+            Ok(n) if n > 0 => {}
+            _ => return None,
+        }
+        match parse(buf) {
+            Parsed::Partial => continue,
+            parsed => return Some(parsed),
+        }
+    }
+}
+
+enum Parsed {
+    /// More bytes are needed.
+    Partial,
+    /// A request this module doesn't serve (hyper does).
+    Unusual,
+    /// Boxed: a request's parts are ten times the size of the other variants.
+    Complete(Box<Head>),
+}
+
+struct Head {
+    request: Request<Body>,
+    /// The head's length in bytes.
+    len: usize,
+    /// The body's, from Content-Length.
+    body: usize,
+    /// The client said `Connection: close`.
+    close: bool,
+}
+
+/// The request head at the start of `buf`, if it is one this module serves.
+fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return Parsed::Partial,
+        _ => return Parsed::Unusual,
+    };
+    if len > MAX_HEAD || parsed.version != Some(1) {
+        return Parsed::Unusual;
+    }
+    let method = match parsed.method {
+        Some("GET") => Method::GET,
+        Some("POST") => Method::POST,
+        _ => return Parsed::Unusual,
+    };
+    // Origin form only ("/path?query"); the others are hyper's to judge.
+    let Some(Ok(uri)) = parsed
+        .path
+        .filter(|path| path.starts_with('/'))
+        .map(str::parse::<Uri>)
+    else {
+        return Parsed::Unusual;
+    };
+    let mut map = HeaderMap::with_capacity(parsed.headers.len());
+    let mut body = None;
+    let mut close = false;
+    let mut event_stream = false;
+    for field in parsed.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(field.name.as_bytes()),
+            HeaderValue::from_bytes(field.value),
+        ) else {
+            return Parsed::Unusual;
+        };
+        if name == header::TRANSFER_ENCODING || name == header::EXPECT || name == header::UPGRADE {
+            return Parsed::Unusual;
+        }
+        if name == header::CONTENT_LENGTH {
+            match (body, content_length(field.value)) {
+                (None, Some(length)) if length <= MAX_BODY => body = Some(length),
+                _ => return Parsed::Unusual,
+            }
+        }
+        if name == header::CONNECTION {
+            for token in field.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"upgrade") {
+                    return Parsed::Unusual;
+                }
+                close |= token.eq_ignore_ascii_case(b"close");
+            }
+        }
+        if name == header::ACCEPT {
+            event_stream |= field
+                .value
+                .to_ascii_lowercase()
+                .windows(17)
+                .any(|w| w == b"text/event-stream");
+        }
+        map.append(name, value);
+    }
+    if !event_stream {
+        return Parsed::Unusual;
+    }
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = map;
+    Parsed::Complete(Box::new(Head {
+        request,
+        len,
+        body: body.unwrap_or(0),
+        close,
+    }))
+}
+
+/// A Content-Length value: digits only.
+fn content_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// How a response body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (1xx, 204, 304).
+    None,
+    /// Content-Length: this many bytes still to send.
+    Length(u64),
+    Chunked,
+}
+
+/// Writes `response` to the client. True when the connection may serve another request: the
+/// whole response was written as framed and nobody asked to close.
+async fn respond(
+    io: &mut WatchedIo,
+    response: Response,
+    close: bool,
+    ahead: &mut Vec<u8>,
+    connection: &Connection,
+    activity: &Activity,
+) -> bool {
+    let (mut parts, mut body) = response.into_parts();
+    let status = parts.status;
+    let headers = &mut parts.headers;
+    headers.remove(header::TRANSFER_ENCODING);
+    let mut framing = if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::None
+    } else if let Some(length) = headers.get(header::CONTENT_LENGTH) {
+        match length.to_str().ok().and_then(|l| l.parse().ok()) {
+            Some(length) => Framing::Length(length),
+            // The handler's own header, unreadable: ours instead.
+            None => {
+                headers.remove(header::CONTENT_LENGTH);
+                Framing::Chunked
+            }
+        }
+    } else if let Some(length) = HttpBody::size_hint(&body).exact() {
+        headers.insert(header::CONTENT_LENGTH, length.into());
+        Framing::Length(length)
+    } else {
+        Framing::Chunked
+    };
+    if framing == Framing::Chunked {
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if !headers.contains_key(header::DATE)
+        && let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now()))
+    {
+        headers.insert(header::DATE, date);
+    }
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in headers.iter() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    drop(parts);
+    let idle = connection.timeouts.idle;
+    if !written(timeout(idle, io.write_all(&head)).await) {
+        return false;
+    }
+    drop(head);
+    if framing == Framing::None {
+        return !close;
+    }
+
+    loop {
+        let deadline = activity.deadline(connection.timeouts);
+        let frame = tokio::select! {
+            biased;
+            more = poll_fn(|cx| poll_peer(io, cx, ahead)) => {
+                if more {
+                    continue;
+                }
+                // The client left, or sent more than a next request's start.
+                return false;
+            }
+            () = activity.changed.notified() => continue,
+            () = sleep_until(deadline) => {
+                if activity.deadline(connection.timeouts).is_some_and(|d| d <= Instant::now()) {
+                    tracing::debug!(peer = %connection.peer, "closing event stream: idle timeout");
+                    return false;
+                }
+                continue;
+            }
+            frame = body.frame() => frame,
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(e)) => {
+                tracing::debug!(peer = %connection.peer, error = %e, "response body failed");
+                return false;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                // Trailers (not sent on HTTP/1), or an empty frame (which would end a chunked body).
+                _ => continue,
+            },
+        };
+        let wire = match &mut framing {
+            Framing::Length(left) => {
+                let Some(after) = left.checked_sub(data.len() as u64) else {
+                    tracing::debug!(peer = %connection.peer, "response body longer than its length");
+                    return false;
+                };
+                *left = after;
+                data
+            }
+            _ => {
+                let size = format!("{:X}\r\n", data.len());
+                let mut wire = Vec::with_capacity(size.len() + data.len() + 2);
+                wire.extend_from_slice(size.as_bytes());
+                wire.extend_from_slice(&data);
+                wire.extend_from_slice(b"\r\n");
+                Bytes::from(wire)
+            }
+        };
+        if !written(timeout(idle, io.write_all(&wire)).await) {
+            return false;
+        }
+    }
+    match framing {
+        Framing::Chunked => written(timeout(idle, io.write_all(b"0\r\n\r\n")).await) && !close,
+        Framing::Length(left) => left == 0 && !close,
+        Framing::None => !close,
+    }
+}
+
+fn written(write: Result<io::Result<()>, tokio::time::error::Elapsed>) -> bool {
+    matches!(write, Ok(Ok(())))
+}
+
+/// Reads what the client sends while its response streams: `Ready(true)` after keeping some (a
+/// pipelined next request), `Ready(false)` when it left or sent too much. The scratch space is
+/// on the stack of this poll only, not kept with the connection.
+fn poll_peer(io: &mut WatchedIo, cx: &mut Context<'_>, ahead: &mut Vec<u8>) -> Poll<bool> {
+    let mut scratch = [0u8; 1024];
+    let mut read = ReadBuf::new(&mut scratch);
+    match Pin::new(io).poll_read(cx, &mut read) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+            let got = read.filled();
+            if ahead.len() + got.len() > MAX_AHEAD {
+                return Poll::Ready(false);
+            }
+            ahead.extend_from_slice(got);
+            Poll::Ready(true)
+        }
+        Poll::Ready(_) => Poll::Ready(false),
+    }
+}
+
+/// A connection handed on with bytes already read from it: they are read again first.
+pub(super) struct Rewind<T> {
+    ahead: Bytes,
+    inner: T,
+}
+
+impl<T> Rewind<T> {
+    pub(super) fn new(ahead: Bytes, inner: T) -> Self {
+        Self { ahead, inner }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.ahead.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = this.ahead.len().min(buf.remaining());
+        buf.put_slice(&this.ahead.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
