@@ -151,7 +151,10 @@ fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
                     .iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
-        .cloned()
+        // Copied, not cloned: a header's value is a slice of the buffer hyper read the whole head
+        // into (8 KiB at least), which a clone keeps alive. A WebSocket keeps its request's id
+        // for as long as it is open, so a clone would hold that buffer for hours.
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
         .unwrap_or_else(|| {
             // From the thread's CSPRNG: `Uuid::new_v4` asks the kernel (a system call a request).
             let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
@@ -337,4 +340,28 @@ fn failed_auth_bucket(ip: std::net::IpAddr) -> String {
 pub async fn failed_authentication(state: &AppState, ip: std::net::IpAddr) {
     let cost = state.limiter.failed_auth_cost();
     state.limiter.take(&failed_auth_bucket(ip), cost).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_given_request_id_is_kept_apart_from_the_buffer_its_head_was_read_into() {
+        // As hyper makes header values: slices of the one buffer the head was read into.
+        let head =
+            axum::body::Bytes::from(b"GET / HTTP/1.1\r\nx-request-id: abc-123\r\n\r\n".to_vec());
+        let given = HeaderValue::from_maybe_shared(head.slice(30..37)).expect("a header value");
+        assert_eq!(given, "abc-123");
+        let kept = request_id(Some(&given));
+        assert_eq!(kept, "abc-123");
+        assert_ne!(
+            kept.as_bytes().as_ptr(),
+            given.as_bytes().as_ptr(),
+            "the id kept shares (and so keeps alive) the head's buffer"
+        );
+        // Refused ids are replaced.
+        let bad = HeaderValue::from_static("a b");
+        assert_ne!(request_id(Some(&bad)), "a b");
+    }
 }
