@@ -42,6 +42,11 @@ struct Args {
     /// Transports the memory is measured over: websocket, sse.
     #[arg(long, value_delimiter = ',', default_value = "websocket,sse")]
     transports: Vec<Transport>,
+    /// Seconds after the 3 s measurement of memory to measure it again, settled: past the
+    /// WebSocket keep-alive round (30 s), by when the allocator has handed back what opening
+    /// used (0: once only).
+    #[arg(long, default_value_t = 45)]
+    settle: u64,
     /// Subscribers of the throughput and latency runs (0: no such runs).
     #[arg(long, default_value_t = 10_000)]
     load: usize,
@@ -93,15 +98,19 @@ async fn main() {
 
     for &transport in &args.transports {
         for &n in &args.subscribers {
-            let m = runs::memory(&db, transport, n, query).await;
+            let settle = std::time::Duration::from_secs(args.settle);
+            let m = runs::memory(&db, transport, n, query, settle).await;
             println!(
-                "memory, {} × {}: RSS {:.1} MiB idle, {:.1} MiB with {} open: {:.1} KiB per subscription",
+                "memory, {} × {}: RSS {:.1} MiB idle, {:.1} MiB with {} open: {:.1} KiB per subscription at 3 s, {:.1} KiB settled ({} s later, {:.1} MiB)",
                 n,
                 transport.name(),
                 m.idle_kib as f64 / 1024.0,
                 m.with_kib as f64 / 1024.0,
                 m.open,
-                m.per_subscription_kib()
+                m.per_subscription_kib(m.with_kib),
+                m.per_subscription_kib(m.settled_kib),
+                args.settle,
+                m.settled_kib as f64 / 1024.0,
             );
         }
     }

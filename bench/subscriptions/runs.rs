@@ -18,18 +18,28 @@ pub struct Memory {
     pub subscribers: usize,
     pub open: u64,
     pub idle_kib: u64,
+    /// Three seconds after the last one opened.
     pub with_kib: u64,
+    /// After the settling time: what the process keeps once the allocator has handed back the
+    /// pages that opening them used and let go of (which it does only as threads free more).
+    pub settled_kib: u64,
 }
 
 impl Memory {
-    pub fn per_subscription_kib(&self) -> f64 {
-        self.with_kib.saturating_sub(self.idle_kib) as f64 / self.subscribers.max(1) as f64
+    pub fn per_subscription_kib(&self, with_kib: u64) -> f64 {
+        with_kib.saturating_sub(self.idle_kib) as f64 / self.subscribers.max(1) as f64
     }
 }
 
 /// Opens `n` subscriptions over `transport` on a fresh gateway and measures its RSS before
-/// and after (once all are open and a few seconds have passed).
-pub async fn memory(db: &Database, transport: Transport, n: usize, query: &str) -> Memory {
+/// and after: once all are open and three seconds have passed, and again `settle` later.
+pub async fn memory(
+    db: &Database,
+    transport: Transport,
+    n: usize,
+    query: &str,
+    settle: Duration,
+) -> Memory {
     let gateway = db.start().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_kib = gateway.rss_kib();
@@ -38,6 +48,8 @@ pub async fn memory(db: &Database, transport: Transport, n: usize, query: &str) 
     let open = gateway.await_open(n as u64, OPENING).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let with_kib = gateway.rss_kib();
+    tokio::time::sleep(settle).await;
+    let settled_kib = gateway.rss_kib();
     drop(gateway);
     drop(subscribers);
     Memory {
@@ -45,6 +57,7 @@ pub async fn memory(db: &Database, transport: Transport, n: usize, query: &str) 
         open,
         idle_kib,
         with_kib,
+        settled_kib,
     }
 }
 
