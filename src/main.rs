@@ -13,9 +13,38 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How often [`hand_back_freed_memory`] lets mimalloc return what it has freed: its purge delay
+/// is one second.
+const HAND_BACK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// mimalloc hands the pages it has freed back to the OS a second after freeing them, but only
+/// when some thread frees a page later: it has no thread of its own for that. A process that
+/// goes quiet after a burst (10,000 subscriptions opening, then idle) keeps what the burst used
+/// and let go of: 10–15 KiB a subscription (docs/performance.md). Freeing a block with a page of
+/// its own every few seconds runs that hand-back. (`mi_collect` would too, but it is reachable
+/// only through `unsafe`, which this crate forbids, and it also walks every heap.)
+fn hand_back_freed_memory() {
+    // Above mimalloc's largest size class (512 KiB), so the block has a page of its own, which
+    // freeing the block frees. Never written to, so never resident.
+    const BLOCK: usize = 1 << 20;
+    let spawned = std::thread::Builder::new()
+        .name("cockpit-hand-back".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(HAND_BACK_EVERY);
+                // black_box: an allocation nothing reads may be left out altogether.
+                drop(std::hint::black_box(Vec::<u8>::with_capacity(BLOCK)));
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: no thread to hand freed memory back to the OS: {e}");
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cockpit_gateway::cli::Cli::parse();
+    hand_back_freed_memory();
     let traces = match cockpit_gateway::telemetry::provider(&cli.tracing.settings()) {
         Ok(traces) => traces,
         Err(e) => {
