@@ -14,9 +14,13 @@
 //! bytes already read, so that every finer rule of HTTP stays hyper's. So does a keep-alive
 //! connection once its stream has ended. The watchdog's rules hold as on hyper's connections:
 //! the head is due `header_read` after the accept, and a response that makes no progress for
-//! `idle` (a client that stopped reading) is cut.
+//! `idle` (a client that stopped reading) is cut. So do hyper's others: the body reaches the
+//! handler as it arrives (the app's body read timeout bounds it and answers 408), a client that
+//! closes its end before its response drops its handler and gets nothing, and what it sends
+//! after its request waits for hyper (8 KiB of it read while the response streams, the rest
+//! left in the socket).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use axum::response::Response;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 use super::watchdog::{Activity, WatchedIo};
@@ -41,8 +46,8 @@ const HEAD_STEP: usize = 1024;
 const MAX_HEADERS: usize = 64;
 /// The largest request body served here (a subscription's document and variables).
 const MAX_BODY: usize = 64 * 1024;
-/// Bytes a client may send while its stream runs (the start of its next request), kept for
-/// hyper; a client that sends more is closed.
+/// Bytes a client may send while its response is made and streams (the start of its next
+/// request) that are read and kept for hyper; more wait in the socket.
 const MAX_AHEAD: usize = 8 * 1024;
 
 /// Serves `stream`, whose first bytes ask for an event stream, until it closes or is handed to
@@ -61,37 +66,42 @@ pub(super) async fn serve(stream: TcpStream, connection: Connection, activity: A
         }
         Some(Parsed::Partial) | None => return,
     };
-    // The body, under its own header read timeout (hyper gives a body none; the request timeout
-    // bounds the handler reading it, but here it is read before the handler runs).
+    // The body: what came with the head, and the rest as the handler reads it (the app reads
+    // bodies under its own body read timeout, and answers 408 past it, as on hyper).
     let wanted = head.len + head.body;
-    if buf.len() < wanted {
-        buf.reserve_exact(wanted - buf.len());
-        let reading = async {
-            while buf.len() < wanted {
-                if io.read_buf(&mut buf).await.ok().is_none_or(|n| n == 0) {
-                    return false;
-                }
-            }
-            true
-        };
-        if !matches!(
-            timeout(connection.timeouts.header_read, reading).await,
-            Ok(true)
-        ) {
-            return;
-        }
-    }
-    let body = Bytes::copy_from_slice(&buf[head.len..wanted]);
-    let mut ahead = buf.split_off(wanted);
+    let came = buf.len().min(wanted);
+    let first = Bytes::copy_from_slice(&buf[head.len..came]);
+    let mut ahead = if buf.len() > wanted {
+        buf.split_off(wanted)
+    } else {
+        Vec::new()
+    };
     drop(buf);
     let Head {
         mut request, close, ..
     } = *head;
-    *request.body_mut() = Body::from(body);
+    let mut unread = wanted - came;
+    let body = if unread == 0 {
+        *request.body_mut() = Body::from(first);
+        None
+    } else {
+        let (body, rest) = mpsc::channel::<io::Result<Bytes>>(1);
+        let _ = body.try_send(Ok(first));
+        *request.body_mut() =
+            Body::from_stream(futures_util::stream::unfold(rest, |mut rest| async move {
+                rest.recv().await.map(|chunk| (chunk, rest))
+            }));
+        Some(body)
+    };
 
     // Boxed: the router's future is let go of once it has answered, not kept in this task's
     // state for as long as the stream runs.
-    let response = Box::pin(connection.service(&activity).respond(request)).await;
+    let responding = Box::pin(connection.service(&activity).respond(request));
+    let Some(response) = produce(&mut io, responding, body, &mut unread, &mut ahead).await else {
+        return;
+    };
+    // A body the handler left unread would be read as the next request.
+    let close = close || unread > 0;
     let draining = || *connection.draining.borrow();
     let close = close || draining();
     let kept = respond(&mut io, response, close, &mut ahead, &connection, &activity).await;
@@ -100,6 +110,82 @@ pub(super) async fn serve(stream: TcpStream, connection: Connection, activity: A
         connection.serve(io, activity).await;
     } else {
         let _ = timeout(Duration::from_secs(1), io.shutdown()).await;
+    }
+}
+
+/// Waits for the handler's response while feeding it the rest of its request body (`unread`
+/// bytes) through `body`, and watching the client: `None` when it leaves (or half-closes) first,
+/// whereupon the handler is dropped, as hyper drops it. Bytes the client sends after its body
+/// (its next request) are kept in `ahead`, up to [`MAX_AHEAD`].
+async fn produce(
+    io: &mut WatchedIo,
+    mut responding: Pin<Box<impl Future<Output = Response>>>,
+    mut body: Option<mpsc::Sender<io::Result<Bytes>>>,
+    unread: &mut usize,
+    ahead: &mut Vec<u8>,
+) -> Option<Response> {
+    loop {
+        let step = async {
+            if *unread > 0 && body.is_some() {
+                Step::Fed(feed(io, body.as_ref(), unread).await)
+            } else if ahead.len() < MAX_AHEAD {
+                Step::Peer(poll_fn(|cx| poll_peer(io, cx, ahead)).await)
+            } else {
+                std::future::pending().await
+            }
+        };
+        let step = tokio::select! {
+            biased;
+            response = &mut responding => return Some(response),
+            step = step => step,
+        };
+        match step {
+            // The whole body handed over: dropping the sender ends it.
+            Step::Fed(Fed::More) if *unread == 0 => body = None,
+            Step::Fed(Fed::More) | Step::Peer(true) => {}
+            // The handler has stopped reading (it answers without the rest): `unread` says so.
+            Step::Fed(Fed::Unwanted) => body = None,
+            Step::Fed(Fed::Gone) | Step::Peer(false) => return None,
+        }
+    }
+}
+
+enum Step {
+    Fed(Fed),
+    Peer(bool),
+}
+
+enum Fed {
+    More,
+    Unwanted,
+    Gone,
+}
+
+/// Reads the next part of the request body (at most `unread` bytes) and hands it to the
+/// handler.
+async fn feed(
+    io: &mut WatchedIo,
+    body: Option<&mpsc::Sender<io::Result<Bytes>>>,
+    unread: &mut usize,
+) -> Fed {
+    let Some(body) = body else {
+        return Fed::Unwanted;
+    };
+    let mut chunk = Vec::with_capacity((*unread).min(MAX_BODY));
+    let limit = u64::try_from(*unread).unwrap_or(u64::MAX);
+    match (&mut *io).take(limit).read_buf(&mut chunk).await {
+        Ok(n) if n > 0 => {
+            *unread -= n;
+            if body.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return Fed::Unwanted;
+            }
+            Fed::More
+        }
+        _ => {
+            let gone = io::Error::new(io::ErrorKind::UnexpectedEof, "the client left mid-body");
+            let _ = body.send(Err(gone)).await;
+            Fed::Gone
+        }
     }
 }
 
@@ -261,6 +347,12 @@ async fn respond(
     let status = parts.status;
     let headers = &mut parts.headers;
     headers.remove(header::TRANSFER_ENCODING);
+    // The handler may ask to close (after a body it did not read, say).
+    let close = close
+        || headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
     let mut framing = if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -318,16 +410,23 @@ async fn respond(
         return !close;
     }
 
+    // The client's end: still open, or closed (it left, or half-closed).
+    let mut peer_open = true;
     loop {
         let deadline = activity.deadline(connection.timeouts);
         let frame = tokio::select! {
             biased;
-            more = poll_fn(|cx| poll_peer(io, cx, ahead)) => {
+            more = poll_fn(|cx| poll_peer(io, cx, ahead)), if peer_open && ahead.len() < MAX_AHEAD => {
                 if more {
                     continue;
                 }
-                // The client left, or sent more than a next request's start.
-                return false;
+                // A stream ends with its client. A response of known length is finished (a
+                // client that half-closed still reads it), then the connection closed.
+                if !matches!(framing, Framing::Length(_)) {
+                    return false;
+                }
+                peer_open = false;
+                continue;
             }
             () = activity.changed.notified() => continue,
             () = sleep_until(deadline) => {
@@ -373,6 +472,7 @@ async fn respond(
             return false;
         }
     }
+    let close = close || !peer_open;
     match framing {
         Framing::Chunked => written(timeout(idle, io.write_all(b"0\r\n\r\n")).await) && !close,
         Framing::Length(left) => left == 0 && !close,
@@ -384,20 +484,20 @@ fn written(write: Result<io::Result<()>, tokio::time::error::Elapsed>) -> bool {
     matches!(write, Ok(Ok(())))
 }
 
-/// Reads what the client sends while its response streams: `Ready(true)` after keeping some (a
-/// pipelined next request), `Ready(false)` when it left or sent too much. The scratch space is
-/// on the stack of this poll only, not kept with the connection.
+/// Reads what the client sends while it waits for its response: `Ready(true)` after keeping
+/// some (a pipelined next request) in `ahead`, never past [`MAX_AHEAD`] (the caller stops
+/// asking then, and the rest waits in the socket for hyper, as it would on hyper's
+/// connections: the watchdog's header read timeout runs from its first byte); `Ready(false)`
+/// when the client closed its end. The scratch space is on the stack of this poll only, not
+/// kept with the connection.
 fn poll_peer(io: &mut WatchedIo, cx: &mut Context<'_>, ahead: &mut Vec<u8>) -> Poll<bool> {
     let mut scratch = [0u8; 1024];
-    let mut read = ReadBuf::new(&mut scratch);
+    let room = MAX_AHEAD.saturating_sub(ahead.len()).min(scratch.len());
+    let mut read = ReadBuf::new(&mut scratch[..room]);
     match Pin::new(io).poll_read(cx, &mut read) {
         Poll::Pending => Poll::Pending,
         Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-            let got = read.filled();
-            if ahead.len() + got.len() > MAX_AHEAD {
-                return Poll::Ready(false);
-            }
-            ahead.extend_from_slice(got);
+            ahead.extend_from_slice(read.filled());
             Poll::Ready(true)
         }
         Poll::Ready(_) => Poll::Ready(false),

@@ -729,12 +729,17 @@ async fn a_stalled_body_gets_408_within_the_body_read_timeout() {
         .await
         .expect("sqlite");
     let host = app.address.trim_start_matches("http://").to_owned();
-    for path in ["/graphql", "/v1/endpoints"] {
+    // An event stream's connection is served apart from hyper's (server/lean.rs): the same.
+    for (path, accept) in [
+        ("/graphql", "application/json"),
+        ("/v1/endpoints", "application/json"),
+        ("/graphql", "text/event-stream"),
+    ] {
         let mut stream = tokio::net::TcpStream::connect(&host)
             .await
             .expect("connect");
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":"
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":"
         );
         stream.write_all(head.as_bytes()).await.expect("write");
         let started = std::time::Instant::now();
