@@ -31,7 +31,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::Response;
 use http_body_util::BodyExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -53,16 +53,12 @@ const MAX_AHEAD: usize = 8 * 1024;
 /// Serves `stream`, whose first bytes ask for an event stream, until it closes or is handed to
 /// hyper. `activity` is what the connection has done so far (from its accept).
 pub(super) async fn serve(stream: TcpStream, connection: Connection, activity: Arc<Activity>) {
-    let mut io = WatchedIo {
-        inner: stream,
-        activity: Arc::clone(&activity),
-    };
+    let mut io = WatchedIo::new(stream, Bytes::new(), Arc::clone(&activity));
     let mut buf = Vec::new();
     let head = match read_head(&mut io, &mut buf, &connection, &activity).await {
         Some(Parsed::Complete(head)) => head,
         Some(Parsed::Unusual) => {
-            let io = Rewind::new(Bytes::from(buf), io.inner);
-            return connection.serve(io, activity).await;
+            return connection.serve(io.inner, Bytes::from(buf), activity).await;
         }
         Some(Parsed::Partial) | None => return,
     };
@@ -106,8 +102,9 @@ pub(super) async fn serve(stream: TcpStream, connection: Connection, activity: A
     let close = close || draining();
     let kept = respond(&mut io, response, close, &mut ahead, &connection, &activity).await;
     if kept && !draining() {
-        let io = Rewind::new(Bytes::from(ahead), io.inner);
-        connection.serve(io, activity).await;
+        connection
+            .serve(io.inner, Bytes::from(ahead), activity)
+            .await;
     } else {
         let _ = timeout(Duration::from_secs(1), io.shutdown()).await;
     }
@@ -501,63 +498,5 @@ fn poll_peer(io: &mut WatchedIo, cx: &mut Context<'_>, ahead: &mut Vec<u8>) -> P
             Poll::Ready(true)
         }
         Poll::Ready(_) => Poll::Ready(false),
-    }
-}
-
-/// A connection handed on with bytes already read from it: they are read again first.
-pub(super) struct Rewind<T> {
-    ahead: Bytes,
-    inner: T,
-}
-
-impl<T> Rewind<T> {
-    pub(super) fn new(ahead: Bytes, inner: T) -> Self {
-        Self { ahead, inner }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.ahead.is_empty() {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
-        let n = this.ahead.len().min(buf.remaining());
-        buf.put_slice(&this.ahead.split_to(n));
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
@@ -325,12 +326,10 @@ impl Connection {
     }
 
     /// Runs the connection on hyper until it ends (or is upgraded), the watchdog finds it timed
-    /// out, or the task is aborted at the shutdown deadline. `activity` is what the connection
-    /// has done so far (from its accept).
-    async fn serve<T>(self, io: T, activity: Arc<Activity>)
-    where
-        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
+    /// out, or the task is aborted at the shutdown deadline. `ahead` is what was read from it
+    /// already (by [`lean`]), which hyper reads first; `activity` is what the connection has
+    /// done so far (from its accept).
+    async fn serve(self, io: TcpStream, ahead: Bytes, activity: Arc<Activity>) {
         let service = self.service(&activity);
         let Self {
             peer,
@@ -339,10 +338,7 @@ impl Connection {
             timeouts,
             ..
         } = self;
-        let io = TokioIo::new(WatchedIo {
-            inner: io,
-            activity: Arc::clone(&activity),
-        });
+        let io = TokioIo::new(WatchedIo::new(io, ahead, Arc::clone(&activity)));
         let mut conn = pin!(http.serve_connection(io, service).with_upgrades());
         let mut told = false;
         loop {
@@ -395,13 +391,13 @@ async fn on_its_runtime(stream: TcpStream, connection: Connection) {
     match looked {
         // Nothing sent within the header read timeout (or the peer left): closed.
         None => {}
-        Some(Opens::Request) => Box::pin(connection.serve(stream, activity)).await,
+        Some(Opens::Request) => Box::pin(connection.serve(stream, Bytes::new(), activity)).await,
         Some(opens) => {
             let serving = async move {
                 if opens == Opens::EventStream {
                     lean::serve(stream, connection, activity).await;
                 } else {
-                    connection.serve(stream, activity).await;
+                    connection.serve(stream, Bytes::new(), activity).await;
                 }
             };
             // Aborted with this task (at the shutdown deadline), as the connection would be here.

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::Response;
@@ -117,13 +118,25 @@ impl Drop for InFlight {
     }
 }
 
-/// The socket, reporting to the watchdog every read and write that moved bytes.
-pub(super) struct WatchedIo<T = TcpStream> {
-    pub(super) inner: T,
-    pub(super) activity: Arc<Activity>,
+/// The socket, reporting to the watchdog every read and write that moved bytes; bytes already
+/// read from it (`ahead`, by the event stream's own path) are read again first.
+pub(super) struct WatchedIo {
+    pub(super) inner: TcpStream,
+    ahead: Bytes,
+    activity: Arc<Activity>,
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
+impl WatchedIo {
+    pub(super) fn new(inner: TcpStream, ahead: Bytes, activity: Arc<Activity>) -> Self {
+        Self {
+            inner,
+            ahead,
+            activity,
+        }
+    }
+}
+
+impl AsyncRead for WatchedIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -131,7 +144,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let polled = if this.ahead.is_empty() {
+            Pin::new(&mut this.inner).poll_read(cx, buf)
+        } else {
+            let n = this.ahead.len().min(buf.remaining());
+            buf.put_slice(&this.ahead.split_to(n));
+            Poll::Ready(Ok(()))
+        };
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             this.activity.on_read();
         }
@@ -139,7 +158,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
+impl AsyncWrite for WatchedIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

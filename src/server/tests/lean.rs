@@ -105,6 +105,20 @@ async fn read_until(stream: &TcpStream, received: &mut Vec<u8>, needle: &[u8]) -
     }
 }
 
+/// A connection that has sent `request`.
+async fn sent(server: &Server, request: &str) -> TcpStream {
+    let conn = server.connect().await;
+    write_all(&conn, request.as_bytes()).await.expect("send");
+    conn
+}
+
+/// What the server sends in answer to `request` until it closes the connection, lower-cased.
+async fn answer_then_close(server: &Server, request: &str) -> String {
+    let mut conn = sent(server, request).await;
+    let (_, answer) = closed(&mut conn, Instant::now(), SLACK * 2).await;
+    text(&answer)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_ascii_lowercase()
 }
@@ -114,10 +128,9 @@ const ASK: &str = "Accept: text/event-stream\r\nHost: test";
 #[tokio::test]
 async fn an_event_stream_is_sent_chunked_as_it_comes_with_its_request_body() {
     let (server, open) = start().await;
-    let conn = server.connect().await;
-    let peer = conn.local_addr().expect("address");
     let head = format!("POST /events/3 HTTP/1.1\r\n{ASK}\r\nContent-Length: 5\r\n\r\nhello");
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let conn = sent(&server, &head).await;
+    let peer = conn.local_addr().expect("address");
     let mut received = Vec::new();
     let head_end = read_until(&conn, &mut received, b"\r\n\r\n").await;
     let head = text(&received[..head_end]);
@@ -152,9 +165,8 @@ async fn an_event_stream_is_sent_chunked_as_it_comes_with_its_request_body() {
 #[tokio::test]
 async fn a_client_that_leaves_ends_its_stream() {
     let (server, open) = start().await;
-    let conn = server.connect().await;
     let head = format!("GET /events/1000 HTTP/1.1\r\n{ASK}\r\n\r\n");
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let conn = sent(&server, &head).await;
     let mut received = Vec::new();
     read_until(&conn, &mut received, b"data: 0").await;
     assert_eq!(open.count(), 1);
@@ -169,12 +181,11 @@ async fn a_client_that_leaves_ends_its_stream() {
 #[tokio::test]
 async fn after_a_stream_the_connection_serves_a_pipelined_request_and_closes_when_asked() {
     let (server, _open) = start().await;
-    let conn = server.connect().await;
     // Both requests in one write: the second waits, unread by the stream, for hyper.
     let both = format!(
         "GET /events/2 HTTP/1.1\r\n{ASK}\r\n\r\nGET /plain HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
     );
-    write_all(&conn, both.as_bytes()).await.expect("send");
+    let conn = sent(&server, &both).await;
     let mut received = Vec::new();
     let stream_end = read_until(&conn, &mut received, b"\r\n0\r\n\r\n").await;
     let after = read_until(&conn, &mut received, b"\r\n\r\nplain").await;
@@ -186,92 +197,70 @@ async fn after_a_stream_the_connection_serves_a_pipelined_request_and_closes_whe
     assert!(rest.is_empty(), "{rest:?}");
 
     // `Connection: close` on the stream's own request: closed once it ends.
-    let mut conn = server.connect().await;
     let head = format!("GET /events/2 HTTP/1.1\r\n{ASK}\r\nConnection: close\r\n\r\n");
-    write_all(&conn, head.as_bytes()).await.expect("send");
-    let (_, sent) = closed(&mut conn, Instant::now(), SLACK * 2).await;
-    let sent = text(&sent);
-    assert!(sent.contains("\r\nconnection: close\r\n"), "{sent}");
-    assert!(sent.ends_with("\r\n0\r\n\r\n"), "{sent}");
+    let answer = answer_then_close(&server, &head).await;
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n0\r\n\r\n"), "{answer}");
 }
 
 #[tokio::test]
 async fn requests_it_does_not_serve_get_hyper_s_answer() {
     let (server, _open) = start().await;
     // A chunked request body: read by hyper, and the stream still sent.
-    let conn = server.connect().await;
     let head = format!(
         "POST /events/1 HTTP/1.1\r\n{ASK}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
     );
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let conn = sent(&server, &head).await;
     let mut received = Vec::new();
     read_until(&conn, &mut received, b"data: 0 abcde ").await;
 
     // Expect: hyper's 100 Continue first.
-    let conn = server.connect().await;
     let head = format!(
         "POST /events/1 HTTP/1.1\r\n{ASK}\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
     );
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let conn = sent(&server, &head).await;
     let mut received = Vec::new();
     read_until(&conn, &mut received, b"HTTP/1.1 100 Continue\r\n\r\n").await;
     write_all(&conn, b"hi").await.expect("send");
     read_until(&conn, &mut received, b"data: 0 hi ").await;
 
     // HTTP/1.0, which has no chunked framing: hyper's answer, closed at its end.
-    let mut conn = server.connect().await;
     let head = format!("GET /events/1 HTTP/1.0\r\n{ASK}\r\n\r\n");
-    write_all(&conn, head.as_bytes()).await.expect("send");
-    let (_, sent) = closed(&mut conn, Instant::now(), SLACK * 2).await;
-    let sent = text(&sent);
+    let answer = answer_then_close(&server, &head).await;
     assert!(
-        sent.starts_with("http/1.") && sent.contains(" 200 ok\r\n"),
-        "{sent}"
+        answer.starts_with("http/1.") && answer.contains(" 200 ok\r\n"),
+        "{answer}"
     );
-    assert!(!sent.contains("transfer-encoding"), "{sent}");
-    assert!(sent.contains("data: 0"), "{sent}");
+    assert!(!answer.contains("transfer-encoding"), "{answer}");
+    assert!(answer.contains("data: 0"), "{answer}");
 
     // A head that doesn't parse: hyper's 400.
-    let mut conn = server.connect().await;
     let head = format!("GET /events/1 HTTP/1.1\r\n{ASK}\r\nBad Header: x\r\n\r\n");
-    write_all(&conn, head.as_bytes()).await.expect("send");
-    let (_, sent) = closed(&mut conn, Instant::now(), SLACK * 2).await;
-    assert!(
-        text(&sent).starts_with("http/1.1 400 "),
-        "{:?}",
-        text(&sent)
-    );
+    let answer = answer_then_close(&server, &head).await;
+    assert!(answer.starts_with("http/1.1 400 "), "{answer}");
 
     // A head longer than the lean path reads (hyper takes up to ~400 KiB): served.
-    let conn = server.connect().await;
     let padding = "x".repeat(20_000);
     let head = format!("GET /events/1 HTTP/1.1\r\n{ASK}\r\nX-Padding: {padding}\r\n\r\n");
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let conn = sent(&server, &head).await;
     let mut received = Vec::new();
     read_until(&conn, &mut received, b"data: 0").await;
     assert!(text(&received).starts_with("http/1.1 200 ok\r\n"));
 
     // Two Content-Lengths: hyper refuses.
-    let mut conn = server.connect().await;
     let head = format!(
         "POST /events/1 HTTP/1.1\r\n{ASK}\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
     );
-    write_all(&conn, head.as_bytes()).await.expect("send");
-    let (_, sent) = closed(&mut conn, Instant::now(), SLACK * 2).await;
-    assert!(
-        text(&sent).starts_with("http/1.1 400 "),
-        "{:?}",
-        text(&sent)
-    );
+    let answer = answer_then_close(&server, &head).await;
+    assert!(answer.starts_with("http/1.1 400 "), "{answer}");
 }
 
 #[tokio::test]
 async fn a_slow_head_is_closed_at_the_header_read_timeout() {
     let (server, _open) = start().await;
     let since = Instant::now();
-    let mut half = server.connect().await;
     let head = format!("GET /events/1 HTTP/1.1\r\n{ASK}\r\n");
-    write_all(&half, head.as_bytes()).await.expect("send");
+    let mut half = sent(&server, &head).await;
     let (after, sent) = closed(&mut half, since, HEADER + SLACK).await;
     assert!(after >= HEADER, "closed after {after:?}");
     assert!(sent.is_empty(), "sent {sent:?}");
@@ -280,9 +269,8 @@ async fn a_slow_head_is_closed_at_the_header_read_timeout() {
 #[tokio::test]
 async fn a_silent_stream_or_a_client_that_stops_reading_is_cut_after_the_idle_timeout() {
     let (server, open) = start().await;
-    let mut silent = server.connect().await;
     let head = format!("GET /events/0 HTTP/1.1\r\n{ASK}\r\n\r\n");
-    write_all(&silent, head.as_bytes()).await.expect("send");
+    let mut silent = sent(&server, &head).await;
     let mut received = Vec::new();
     read_until(&silent, &mut received, b"\r\n\r\n").await;
     let since = Instant::now();
@@ -291,9 +279,8 @@ async fn a_silent_stream_or_a_client_that_stops_reading_is_cut_after_the_idle_ti
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(open.count(), 0, "the stream outlived its connection");
 
-    let mut stalled = server.connect().await;
     let head = format!("GET /big HTTP/1.1\r\n{ASK}\r\n\r\n");
-    write_all(&stalled, head.as_bytes()).await.expect("send");
+    let mut stalled = sent(&server, &head).await;
     tokio::time::sleep(IDLE + SLACK).await;
     let (_, sent) = closed(&mut stalled, Instant::now(), Duration::from_secs(5)).await;
     let head = text(&sent[..sent.len().min(200)]);
@@ -304,12 +291,10 @@ async fn a_silent_stream_or_a_client_that_stops_reading_is_cut_after_the_idle_ti
 #[tokio::test]
 async fn shutdown_closes_a_half_sent_head_at_once_and_ends_when_the_stream_does() {
     let (mut server, _open) = start().await;
-    let mut half = server.connect().await;
     let head = format!("GET /events/1 HTTP/1.1\r\n{ASK}\r\n");
-    write_all(&half, head.as_bytes()).await.expect("send");
-    let streaming = server.connect().await;
+    let mut half = sent(&server, &head).await;
     let head = format!("GET /events/10 HTTP/1.1\r\n{ASK}\r\n\r\n");
-    write_all(&streaming, head.as_bytes()).await.expect("send");
+    let streaming = sent(&server, &head).await;
     let mut received = Vec::new();
     read_until(&streaming, &mut received, b"data: 0").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -329,12 +314,11 @@ async fn shutdown_closes_a_half_sent_head_at_once_and_ends_when_the_stream_does(
 #[tokio::test]
 async fn more_than_8_kib_pipelined_behind_a_response_waits_for_hyper_and_is_answered() {
     let (server, _open) = start().await;
-    let conn = server.connect().await;
     let padding = "p".repeat(9_000);
     let both = format!(
         "GET /events/2 HTTP/1.1\r\n{ASK}\r\n\r\nGET /plain HTTP/1.1\r\nHost: test\r\nX-Padding: {padding}\r\n\r\n"
     );
-    write_all(&conn, both.as_bytes()).await.expect("send");
+    let conn = sent(&server, &both).await;
     let mut received = Vec::new();
     let stream_end = read_until(&conn, &mut received, b"\r\n0\r\n\r\n").await;
     let events = text(&received[..stream_end]);
@@ -346,9 +330,8 @@ async fn more_than_8_kib_pipelined_behind_a_response_waits_for_hyper_and_is_answ
 #[tokio::test]
 async fn a_body_that_arrives_after_the_header_read_timeout_is_read_by_the_handler() {
     let (server, _open) = start().await;
-    let conn = server.connect().await;
     let head = format!("POST /events/1 HTTP/1.1\r\n{ASK}\r\nContent-Length: 10\r\n\r\nabcde");
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let conn = sent(&server, &head).await;
     // Past the header read timeout: the head was whole, and the body is the handler's to wait for
     // (the gateway's body read timeout bounds it, as on hyper's connections).
     tokio::time::sleep(HEADER * 2).await;
@@ -360,9 +343,8 @@ async fn a_body_that_arrives_after_the_header_read_timeout_is_read_by_the_handle
 #[tokio::test]
 async fn a_client_that_closes_its_end_before_the_response_gets_none_and_its_handler_is_dropped() {
     let (server, open) = start().await;
-    let mut conn = server.connect().await;
     let head = format!("GET /late HTTP/1.1\r\n{ASK}\r\n\r\n");
-    write_all(&conn, head.as_bytes()).await.expect("send");
+    let mut conn = sent(&server, &head).await;
     let since = Instant::now();
     while open.count() == 0 {
         assert!(since.elapsed() < SLACK, "the handler never ran");
