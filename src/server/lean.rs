@@ -46,6 +46,8 @@ const HEAD_STEP: usize = 1024;
 const MAX_HEADERS: usize = 64;
 /// The largest request body served here (a subscription's document and variables).
 const MAX_BODY: usize = 64 * 1024;
+/// The most of a body read from the socket at once (and held until the handler takes it).
+const FEED_STEP: usize = 8 * 1024;
 /// Bytes a client may send while its response is made and streams (the start of its next
 /// request) that are read and kept for hyper; more wait in the socket.
 const MAX_AHEAD: usize = 8 * 1024;
@@ -133,8 +135,22 @@ async fn produce(
         };
         let step = tokio::select! {
             biased;
-            response = &mut responding => return Some(response),
-            step = step => step,
+            response = &mut responding => Err(response),
+            step = step => Ok(step),
+        };
+        let step = match step {
+            Ok(step) => step,
+            Err(response) => {
+                // A handler still reading its body after answering gets an error, not a body
+                // that ends short.
+                if *unread > 0
+                    && let Some(body) = &body
+                {
+                    let short = io::Error::new(io::ErrorKind::UnexpectedEof, "body not sent");
+                    let _ = body.try_send(Err(short));
+                }
+                return Some(response);
+            }
         };
         match step {
             // The whole body handed over: dropping the sender ends it.
@@ -168,12 +184,15 @@ async fn feed(
     let Some(body) = body else {
         return Fed::Unwanted;
     };
-    let mut chunk = Vec::with_capacity((*unread).min(MAX_BODY));
+    let mut chunk = Vec::with_capacity((*unread).min(FEED_STEP));
     let limit = u64::try_from(*unread).unwrap_or(u64::MAX);
     match (&mut *io).take(limit).read_buf(&mut chunk).await {
         Ok(n) if n > 0 => {
+            let sent = body.send(Ok(Bytes::from(chunk))).await;
+            // Counted once handed over: a chunk dropped mid-send leaves the body short, which
+            // closes the connection after the response.
             *unread -= n;
-            if body.send(Ok(Bytes::from(chunk))).await.is_err() {
+            if sent.is_err() {
                 return Fed::Unwanted;
             }
             Fed::More
@@ -350,15 +369,23 @@ async fn respond(
             .get_all(header::CONNECTION)
             .iter()
             .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-    let mut framing = if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    if status.is_informational() {
+        // Not a final response (and 101 is hyper's, through an upgrade): as hyper does, a 500.
+        tracing::error!(%status, "a handler answered with an interim status");
+        let mut refused = Response::new(Body::empty());
+        *refused.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return Box::pin(respond(io, refused, true, ahead, connection, activity)).await;
+    }
+    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
+    let mut framing = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         Framing::None
-    } else if let Some(length) = headers.get(header::CONTENT_LENGTH) {
-        match length.to_str().ok().and_then(|l| l.parse().ok()) {
-            Some(length) => Framing::Length(length),
-            // The handler's own header, unreadable: ours instead.
+    } else if lengths > 0 {
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .map(HeaderValue::as_bytes);
+        match length.and_then(content_length).filter(|_| lengths == 1) {
+            Some(length) => Framing::Length(length as u64),
+            // The handler's own header, unreadable or repeated: ours instead.
             None => {
                 headers.remove(header::CONTENT_LENGTH);
                 Framing::Chunked
@@ -399,7 +426,7 @@ async fn respond(
     head.extend_from_slice(b"\r\n");
     drop(parts);
     let idle = connection.timeouts.idle;
-    if !written(timeout(idle, io.write_all(&head)).await) {
+    if !write_progressing(io, &head, idle).await {
         return false;
     }
     drop(head);
@@ -465,20 +492,29 @@ async fn respond(
                 Bytes::from(wire)
             }
         };
-        if !written(timeout(idle, io.write_all(&wire)).await) {
+        if !write_progressing(io, &wire, idle).await {
             return false;
         }
     }
     let close = close || !peer_open;
     match framing {
-        Framing::Chunked => written(timeout(idle, io.write_all(b"0\r\n\r\n")).await) && !close,
+        Framing::Chunked => write_progressing(io, b"0\r\n\r\n", idle).await && !close,
         Framing::Length(left) => left == 0 && !close,
         Framing::None => !close,
     }
 }
 
-fn written(write: Result<io::Result<()>, tokio::time::error::Elapsed>) -> bool {
-    matches!(write, Ok(Ok(())))
+/// Writes all of `data`; false when the client leaves or takes none of it for `idle` (as the
+/// watchdog cuts hyper's connections: a response that makes no progress, however long a slow
+/// reader takes over a large one).
+async fn write_progressing(io: &mut WatchedIo, mut data: &[u8], idle: Duration) -> bool {
+    while !data.is_empty() {
+        match timeout(idle, io.write(data)).await {
+            Ok(Ok(n)) if n > 0 => data = &data[n..],
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Reads what the client sends while it waits for its response: `Ready(true)` after keeping

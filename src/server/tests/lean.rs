@@ -75,8 +75,21 @@ fn events_app(open: Open) -> Router {
         .route("/late", get(late))
         .route("/plain", get(|| async { "plain" }))
         .route("/big", get(|| async { vec![b'x'; BIG] }))
+        .route("/bulk", get(|| async { vec![b'x'; BULK] }))
+        .route(
+            "/interim",
+            get(|| async { axum::http::StatusCode::EARLY_HINTS }),
+        )
+        .route(
+            "/signed-length",
+            get(|| async { ([(header::CONTENT_LENGTH, "+5")], "plain") }),
+        )
         .with_state(open)
 }
+
+/// More than loopback's socket buffers hold, in one frame, and less than [`BIG`], which a
+/// reader that keeps up takes a while over.
+const BULK: usize = 32 << 20;
 
 async fn start() -> (Server, Open) {
     let open = Open::default();
@@ -358,4 +371,53 @@ async fn a_client_that_closes_its_end_before_the_response_gets_none_and_its_hand
     assert!(sent.is_empty(), "sent {:?}", text(&sent));
     assert!(after < Duration::from_millis(250), "closed after {after:?}");
     assert_eq!(open.count(), 0, "the handler ran on");
+}
+
+#[tokio::test]
+async fn a_slow_reader_of_a_large_response_gets_all_of_it_however_long_it_takes() {
+    let (server, _open) = start().await;
+    let head = format!("GET /bulk HTTP/1.1\r\n{ASK}\r\nConnection: close\r\n\r\n");
+    let conn = sent(&server, &head).await;
+    let since = Instant::now();
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 64 << 10];
+    // 1 MiB every 100 ms: the whole takes longer than the idle timeout, no pause nearly as long.
+    'reading: loop {
+        let mut this_round = 0;
+        while this_round < 1 << 20 {
+            let n = timeout(LONG, read_some(&conn, &mut chunk))
+                .await
+                .expect("bytes in time")
+                .expect("read");
+            if n == 0 {
+                break 'reading;
+            }
+            this_round += n;
+            received += n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(since.elapsed() > IDLE, "read in {:?}", since.elapsed());
+    assert!(received > BULK, "{received} bytes of a {BULK}-byte body");
+}
+
+#[tokio::test]
+async fn a_handler_s_odd_answers_are_framed_as_hyper_would() {
+    let (server, _open) = start().await;
+    // An interim status is no answer: a 500, and the connection closed.
+    let answer =
+        answer_then_close(&server, &format!("GET /interim HTTP/1.1\r\n{ASK}\r\n\r\n")).await;
+    assert!(answer.starts_with("http/1.1 500 "), "{answer}");
+    // A length hyper would not read (a sign before its digits) is not sent: the body is chunked.
+    let head = format!("GET /signed-length HTTP/1.1\r\n{ASK}\r\nConnection: close\r\n\r\n");
+    let answer = answer_then_close(&server, &head).await;
+    assert!(!answer.contains("content-length"), "{answer}");
+    assert!(
+        answer.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("\r\n\r\n5\r\nplain\r\n0\r\n\r\n"),
+        "{answer}"
+    );
 }
