@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 use super::watchdog::{Activity, WatchedIo};
-use super::{Connection, sleep_until};
+use super::{Connection, mentions, sleep_until};
 
 /// The largest request head served here; hyper reads on from there.
 const MAX_HEAD: usize = 8 * 1024;
@@ -98,10 +98,9 @@ pub(super) async fn serve(stream: TcpStream, connection: Connection, activity: A
     let Some(response) = produce(&mut io, responding, body, &mut unread, &mut ahead).await else {
         return;
     };
-    // A body the handler left unread would be read as the next request.
-    let close = close || unread > 0;
     let draining = || *connection.draining.borrow();
-    let close = close || draining();
+    // A body the handler left unread would be read as the next request.
+    let close = close || unread > 0 || draining();
     let kept = respond(&mut io, response, close, &mut ahead, &connection, &activity).await;
     if kept && !draining() {
         connection
@@ -125,8 +124,10 @@ async fn produce(
 ) -> Option<Response> {
     loop {
         let step = async {
-            if *unread > 0 && body.is_some() {
-                Step::Fed(feed(io, body.as_ref(), unread).await)
+            if *unread > 0
+                && let Some(body) = &body
+            {
+                Step::Fed(feed(io, body, unread).await)
             } else if ahead.len() < MAX_AHEAD {
                 Step::Peer(poll_fn(|cx| poll_peer(io, cx, ahead)).await)
             } else {
@@ -178,12 +179,9 @@ enum Fed {
 /// handler.
 async fn feed(
     io: &mut WatchedIo,
-    body: Option<&mpsc::Sender<io::Result<Bytes>>>,
+    body: &mpsc::Sender<io::Result<Bytes>>,
     unread: &mut usize,
 ) -> Fed {
-    let Some(body) = body else {
-        return Fed::Unwanted;
-    };
     let mut chunk = Vec::with_capacity((*unread).min(FEED_STEP));
     let limit = u64::try_from(*unread).unwrap_or(u64::MAX);
     match (&mut *io).take(limit).read_buf(&mut chunk).await {
@@ -308,11 +306,7 @@ fn parse(buf: &[u8]) -> Parsed {
             }
         }
         if name == header::ACCEPT {
-            event_stream |= field
-                .value
-                .to_ascii_lowercase()
-                .windows(17)
-                .any(|w| w == b"text/event-stream");
+            event_stream |= mentions(field.value, b"text/event-stream");
         }
         map.append(name, value);
     }
@@ -342,7 +336,7 @@ fn content_length(value: &[u8]) -> Option<usize> {
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
-    /// No body (1xx, 204, 304).
+    /// No body (204, 304).
     None,
     /// Content-Length: this many bytes still to send.
     Length(u64),
@@ -353,12 +347,19 @@ enum Framing {
 /// whole response was written as framed and nobody asked to close.
 async fn respond(
     io: &mut WatchedIo,
-    response: Response,
-    close: bool,
+    mut response: Response,
+    mut close: bool,
     ahead: &mut Vec<u8>,
     connection: &Connection,
     activity: &Activity,
 ) -> bool {
+    if response.status().is_informational() {
+        // Not a final response (and 101 is hyper's, through an upgrade): as hyper does, a 500.
+        tracing::error!(status = %response.status(), "a handler answered with an interim status");
+        response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        close = true;
+    }
     let (mut parts, mut body) = response.into_parts();
     let status = parts.status;
     let headers = &mut parts.headers;
@@ -369,13 +370,6 @@ async fn respond(
             .get_all(header::CONNECTION)
             .iter()
             .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-    if status.is_informational() {
-        // Not a final response (and 101 is hyper's, through an upgrade): as hyper does, a 500.
-        tracing::error!(%status, "a handler answered with an interim status");
-        let mut refused = Response::new(Body::empty());
-        *refused.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        return Box::pin(respond(io, refused, true, ahead, connection, activity)).await;
-    }
     let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
     let mut framing = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         Framing::None

@@ -428,8 +428,7 @@ async fn opens_stream(stream: &TcpStream, wait: Duration) -> Option<Opens> {
         Ok(Ok(n)) if n > 0 => n,
         _ => return None,
     };
-    let head = head[..n].to_ascii_lowercase();
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    let has = |needle: &[u8]| mentions(&head[..n], needle);
     Some(if has(b"upgrade: websocket") {
         Opens::Stream
     } else if has(b"text/event-stream") {
@@ -439,6 +438,13 @@ async fn opens_stream(stream: &TcpStream, wait: Duration) -> Option<Opens> {
     } else {
         Opens::Request
     })
+}
+
+/// Whether `bytes` holds `needle`, in any letter case.
+fn mentions(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
