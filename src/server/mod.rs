@@ -18,6 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -144,7 +145,7 @@ pub async fn serve(
     // handler runs, long-lived responses and upgraded connections close (`closing`); then the
     // server waits for every connection and every holder of a scope (`alive`).
     let (draining, _) = watch::channel(false);
-    let (closing, _) = watch::channel(false);
+    let closing = Closer::default();
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let handlers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // A JoinSet rather than detached tasks, so that connections still open at the shutdown
@@ -193,7 +194,8 @@ pub async fn serve(
         }
         let scope = ConnectionScope {
             _permit: permit.map(Arc::new),
-            closing: closing.subscribe(),
+            closing: closing.sender.subscribe(),
+            closed: Arc::clone(&closing.flag),
             _alive: alive.clone(),
         };
         let connection = Connection {
@@ -223,7 +225,7 @@ pub async fn serve(
         while handlers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let _ = closing.send(true);
+        closing.close();
         while let Some(joined) = connections.join_next().await {
             log_join(joined);
         }
@@ -238,7 +240,7 @@ pub async fn serve(
             shutdown_timeout = ?limits.shutdown_timeout,
             "shutdown deadline passed; dropping the remaining connections"
         );
-        let _ = closing.send(true);
+        closing.close();
         connections.shutdown().await;
     }
     Ok(())
@@ -252,19 +254,60 @@ pub async fn serve(
 pub struct ConnectionScope {
     _permit: Option<Arc<Permit>>,
     closing: watch::Receiver<bool>,
+    /// Raised before `closing` tells: what is read on every poll of [`Self::closing`].
+    closed: Arc<AtomicBool>,
     _alive: mpsc::Sender<()>,
 }
 
 impl ConnectionScope {
     /// Completes when the server shuts down and long-lived responses should close.
+    ///
+    /// Polled as often as its connection's task runs (every result of a subscription), and
+    /// every connection's waits on the one channel: each poll of that wait takes the channel's
+    /// lock to look at its waker, ten thousand connections contending for it. So the wait is
+    /// polled once, which leaves the task's waker with the channel, and after that only once
+    /// the flag says the server is closing; until then a poll reads the flag alone.
     pub async fn closing(&self) {
         let mut closing = self.closing.clone();
-        // The sender lives as long as the server; gone, it is closing too.
-        let _ = closing.wait_for(|closing| *closing).await;
+        // The sender lives as long as the server; gone, it is closing too (`Closer` raises the
+        // flag as it goes).
+        let mut waiting = pin!(async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
+        let mut polled = false;
+        std::future::poll_fn(|cx| {
+            if std::mem::replace(&mut polled, true) && !self.is_closing() {
+                return std::task::Poll::Pending;
+            }
+            waiting.as_mut().poll(cx)
+        })
+        .await;
     }
 
     pub fn is_closing(&self) -> bool {
-        *self.closing.borrow()
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Tells long-lived responses to close: raises the flag their polls read, then wakes them
+/// through the channel. Dropped (the server gone), it raises the flag and the channel's end
+/// wakes them.
+#[derive(Default)]
+struct Closer {
+    flag: Arc<AtomicBool>,
+    sender: watch::Sender<bool>,
+}
+
+impl Closer {
+    fn close(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.sender.send_replace(true);
+    }
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.flag.store(true, Ordering::Release);
     }
 }
 

@@ -309,6 +309,11 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Made once rather than each time round: the loop ends with the close it sends.
     let mut shutting_down = std::pin::pin!(closing(scope.as_ref()));
+    // What the protocol queued is taken without leaving a waker with the queue (`queued_now`):
+    // every message is queued while the protocol is polled, and the writer is polled right
+    // after it in the same poll of this task (below), so it never needs waking for one. Waiting
+    // in `recv` had each message wake the task once more — a second poll of everything (the
+    // protocol, every subscription's stream, the socket's read side) for every result sent.
     let writer = async {
         loop {
             let message = tokio::select! {
@@ -316,7 +321,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
                 // only when nothing is waiting to go out.
                 biased;
                 () = &mut shutting_down => close(1001, "The gateway is shutting down; reconnect and resubscribe with `after`."),
-                queued = queued.recv() => match queued {
+                queued = std::future::poll_fn(|_| queued_now(&mut queued)) => match queued {
                     Some(message) => {
                         drained.notify_waiters();
                         message
@@ -358,6 +363,8 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
     };
     let mut writer = std::pin::pin!(writer);
     tokio::select! {
+        // The protocol first, then the writer, in every poll: see `queued_now`.
+        biased;
         () = protocol_loop => {
             // What the protocol queued last (its close) still goes out.
             let _ = tokio::time::timeout(SEND_TIMEOUT, &mut writer).await;
@@ -376,6 +383,16 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
         }
     })
     .await;
+}
+
+/// The next message queued for the socket; `None` once every sender is gone. Pending when
+/// there is none yet, without a waker left with the queue (see `serve`'s writer).
+fn queued_now(queued: &mut mpsc::Receiver<Message>) -> std::task::Poll<Option<Message>> {
+    match queued.try_recv() {
+        Ok(message) => std::task::Poll::Ready(Some(message)),
+        Err(mpsc::error::TryRecvError::Disconnected) => std::task::Poll::Ready(None),
+        Err(mpsc::error::TryRecvError::Empty) => std::task::Poll::Pending,
+    }
 }
 
 async fn closing(scope: Option<&ConnectionScope>) {
