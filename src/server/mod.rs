@@ -271,9 +271,11 @@ impl ConnectionScope {
         let mut closing = self.closing.clone();
         // The sender lives as long as the server; gone, it is closing too (`Closer` raises the
         // flag as it goes).
-        let mut waiting = pin!(async move {
+        // Unconstrained: a wait polled with the task's budget spent would return without leaving
+        // the waker, and with no second poll it would never be woken.
+        let mut waiting = pin!(tokio::task::unconstrained(async move {
             let _ = closing.wait_for(|closing| *closing).await;
-        });
+        }));
         let mut polled = false;
         std::future::poll_fn(|cx| {
             if std::mem::replace(&mut polled, true) && !self.is_closing() {

@@ -102,3 +102,57 @@ async fn shutdown_closes_a_connection_that_has_sent_nothing_at_once() {
     assert!(sent.is_empty(), "sent {sent:?}");
     server.stopped(SLACK).await;
 }
+
+/// A stream that polls its connection's `closing` first when its task has spent its budget
+/// (a busy response, say) is still told at shutdown: that first poll leaves its waker with the
+/// server, though later polls look only at a flag until the server closes.
+#[tokio::test]
+async fn closing_first_polled_with_the_budget_spent_still_completes_at_shutdown() {
+    let (told, heard) = oneshot::channel::<()>();
+    let told = Arc::new(std::sync::Mutex::new(Some(told)));
+    let app = Router::new().route(
+        "/held",
+        get(move |request: axum::extract::Request| {
+            let told = Arc::clone(&told);
+            async move {
+                let scope = request
+                    .extensions()
+                    .get::<ConnectionScope>()
+                    .cloned()
+                    .expect("a scope");
+                tokio::spawn(async move {
+                    let mut closing = Box::pin(async move { scope.closing().await });
+                    let mut first = true;
+                    std::future::poll_fn(|cx| {
+                        if std::mem::take(&mut first) {
+                            // Spend the budget; running out schedules the task again.
+                            while std::pin::pin!(tokio::task::consume_budget())
+                                .poll(cx)
+                                .is_ready()
+                            {}
+                            assert!(closing.as_mut().poll(cx).is_pending());
+                            return std::task::Poll::Pending;
+                        }
+                        closing.as_mut().poll(cx)
+                    })
+                    .await;
+                    if let Some(told) = told.lock().expect("lock").take() {
+                        let _ = told.send(());
+                    }
+                });
+                "held"
+            }
+        }),
+    );
+    let mut server = Server::start_with(limits(), app).await;
+    let mut client = server.connect().await;
+    let (status, _, body) = request(&mut client, "/held").await;
+    assert_eq!((status, body.as_str()), (200, "held"));
+    // Its task has polled `closing` twice by now: once out of budget, once with it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.shut_down();
+    timeout(Duration::from_secs(2), heard)
+        .await
+        .expect("told of the shutdown in time")
+        .expect("told");
+}

@@ -361,7 +361,11 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol, pe
             }
         }
     };
-    let mut writer = std::pin::pin!(writer);
+    // Unconstrained: a client that keeps its side readable spends the task's budget in the
+    // protocol's reads, and the writer's select, polled next, would give up before looking at
+    // anything (its timers and shutdown included) as long as the flood went on. It writes only
+    // what the protocol queued in this poll, so it can't hold the thread.
+    let mut writer = std::pin::pin!(tokio::task::unconstrained(writer));
     tokio::select! {
         // The protocol first, then the writer, in every poll: see `queued_now`.
         biased;
