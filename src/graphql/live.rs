@@ -14,6 +14,8 @@ use async_graphql::{
     ContextDirective, CustomDirective, CustomDirectiveFactory, Name, ServerResult, Value, Variables,
 };
 use entity::enums::EventType;
+
+use crate::domain::events::{ENDPOINT_TYPES, PHONE_NUMBER_TYPES};
 use uuid::Uuid;
 
 use super::analysis::SchemaShape;
@@ -155,7 +157,7 @@ impl Reads {
     /// Whether an event of `ty` about `object_id` may change the query's result.
     pub fn touched_by(&self, ty: EventType, object_id: Uuid) -> bool {
         self.types.contains(&ty)
-            && (!ENDPOINT.contains(&ty)
+            && (!ENDPOINT_TYPES.contains(&ty)
                 || self
                     .endpoint_ids
                     .as_ref()
@@ -163,17 +165,6 @@ impl Reads {
     }
 }
 
-const ENDPOINT: [EventType; 3] = [
-    EventType::EndpointCreated,
-    EventType::EndpointUpdated,
-    EventType::EndpointDeleted,
-];
-const PHONE_NUMBER: [EventType; 4] = [
-    EventType::PhoneNumberCreated,
-    EventType::PhoneNumberAttached,
-    EventType::PhoneNumberDetached,
-    EventType::PhoneNumberDeleted,
-];
 const API_KEY: [EventType; 2] = [EventType::ApiKeyCreated, EventType::ApiKeyRevoked];
 const MEMBER: [EventType; 3] = [
     EventType::MemberCreated,
@@ -185,9 +176,11 @@ const MEMBER: [EventType; 3] = [
 /// event, and `node`/`nodes` may name an object of any type, so those two take every event.
 fn events_of(ty: &str) -> Vec<EventType> {
     match ty {
-        "Endpoint" | "EndpointConnection" | "EndpointEdge" | "EndpointEvent" => ENDPOINT.to_vec(),
+        "Endpoint" | "EndpointConnection" | "EndpointEdge" | "EndpointEvent" => {
+            ENDPOINT_TYPES.to_vec()
+        }
         "PhoneNumber" | "PhoneNumberConnection" | "PhoneNumberEdge" | "PhoneNumberEvent" => {
-            PHONE_NUMBER.to_vec()
+            PHONE_NUMBER_TYPES.to_vec()
         }
         "ApiKey" => API_KEY.to_vec(),
         "OrganizationMember"

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::domain::EventType as Stored;
+use crate::domain::events::{ENDPOINT_TYPES, PHONE_NUMBER_TYPES};
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -47,18 +48,6 @@ pub struct PhoneNumberEventFilter {
 /// well-formed shape): it takes the place of the subscription's `after`.
 #[derive(Clone)]
 pub struct ResumeAfter(pub String);
-
-pub(crate) const ENDPOINT_TYPES: [Stored; 3] = [
-    Stored::EndpointCreated,
-    Stored::EndpointUpdated,
-    Stored::EndpointDeleted,
-];
-pub(crate) const PHONE_NUMBER_TYPES: [Stored; 4] = [
-    Stored::PhoneNumberCreated,
-    Stored::PhoneNumberAttached,
-    Stored::PhoneNumberDetached,
-    Stored::PhoneNumberDeleted,
-];
 
 /// The stored types a subscription asks for: `asked`, each of them one of `allowed` (all of
 /// `allowed` when left out).

@@ -33,6 +33,21 @@ pub use read::{EventFilter, EventPage, Reader, ensure_can_read_log, get, last_se
 pub use retention::{Expiry, purge_older_than};
 pub use snapshot::{api_key_change, endpoint_change, member_change, phone_number_change};
 
+/// The types of an endpoint's events.
+pub const ENDPOINT_TYPES: [EventType; 3] = [
+    EventType::EndpointCreated,
+    EventType::EndpointUpdated,
+    EventType::EndpointDeleted,
+];
+
+/// The types of a phone number's events.
+pub const PHONE_NUMBER_TYPES: [EventType; 4] = [
+    EventType::PhoneNumberCreated,
+    EventType::PhoneNumberAttached,
+    EventType::PhoneNumberDetached,
+    EventType::PhoneNumberDeleted,
+];
+
 /// The PostgreSQL channel an organization's commits are announced on (the payload is the
 /// organization's id), so that subscribers in every gateway process look for new events.
 pub const CHANNEL: &str = "cockpit_events";

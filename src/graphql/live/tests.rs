@@ -27,7 +27,7 @@ fn endpoints_read_endpoint_events_only() {
         "query @live { endpoints { nodes { id name } } }",
         serde_json::json!({}),
     );
-    assert_eq!(reads.types, ENDPOINT.to_vec());
+    assert_eq!(reads.types, ENDPOINT_TYPES.to_vec());
     assert_eq!(reads.endpoint_ids, None);
     assert!(!reads.touched_by(EventType::PhoneNumberCreated, Uuid::nil()));
 }

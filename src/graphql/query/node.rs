@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::code::Code;
 use crate::domain::events::live::Delivery;
 use crate::domain::events::{self, Reader};
+use crate::domain::events::{ENDPOINT_TYPES, PHONE_NUMBER_TYPES};
 use crate::domain::ids::{self, Kind};
 use crate::domain::{
     Actor, DomainError, api_keys, endpoints, members, organizations, phone_numbers,
@@ -20,9 +21,7 @@ use crate::domain::{
 use crate::graphql::Services;
 use crate::graphql::error::{actor, coded, null_on_error};
 use crate::graphql::global_id;
-use crate::graphql::subscription::{
-    ENDPOINT_TYPES, EndpointEvent, PHONE_NUMBER_TYPES, PhoneNumberEvent,
-};
+use crate::graphql::subscription::{EndpointEvent, PhoneNumberEvent};
 use crate::graphql::types::{
     ApiKey, Endpoint, Event, Node, Organization, OrganizationMember, PhoneNumber,
 };

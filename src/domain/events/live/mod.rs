@@ -295,17 +295,18 @@ async fn read_objects(
     org: Uuid,
     deliveries: &[Arc<Delivery>],
 ) -> Result<(), DomainError> {
-    let wanted = |of: fn(EventType) -> bool| -> Vec<Uuid> {
-        let mut ids: Vec<Uuid> = deliveries
+    let of = |types: &'static [EventType]| {
+        deliveries
             .iter()
-            .filter(|d| of(d.event.r#type))
-            .map(|d| d.event.object_id)
-            .collect();
+            .filter(move |d| types.contains(&d.event.r#type))
+    };
+    let wanted = |types: &'static [EventType]| -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = of(types).map(|d| d.event.object_id).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
     };
-    let endpoints = wanted(is_endpoint_event);
+    let endpoints = wanted(&super::ENDPOINT_TYPES);
     if !endpoints.is_empty() {
         let found: HashMap<Uuid, Endpoint> = {
             let _permit = feeds.reads.acquire().await;
@@ -318,16 +319,13 @@ async fn read_objects(
         .into_iter()
         .map(|model| Ok((model.id, Endpoint::try_from(model)?)))
         .collect::<Result<_, DomainError>>()?;
-        for delivery in deliveries
-            .iter()
-            .filter(|d| is_endpoint_event(d.event.r#type))
-        {
+        for delivery in of(&super::ENDPOINT_TYPES) {
             let _ = delivery
                 .endpoint
                 .set(found.get(&delivery.event.object_id).cloned());
         }
     }
-    let numbers = wanted(is_phone_number_event);
+    let numbers = wanted(&super::PHONE_NUMBER_TYPES);
     if !numbers.is_empty() {
         let found: HashMap<Uuid, PhoneNumber> = {
             let _permit = feeds.reads.acquire().await;
@@ -340,33 +338,13 @@ async fn read_objects(
         .into_iter()
         .map(|model| (model.id, PhoneNumber::from(model)))
         .collect();
-        for delivery in deliveries
-            .iter()
-            .filter(|d| is_phone_number_event(d.event.r#type))
-        {
+        for delivery in of(&super::PHONE_NUMBER_TYPES) {
             let _ = delivery
                 .phone_number
                 .set(found.get(&delivery.event.object_id).cloned());
         }
     }
     Ok(())
-}
-
-fn is_endpoint_event(r#type: EventType) -> bool {
-    matches!(
-        r#type,
-        EventType::EndpointCreated | EventType::EndpointUpdated | EventType::EndpointDeleted
-    )
-}
-
-fn is_phone_number_event(r#type: EventType) -> bool {
-    matches!(
-        r#type,
-        EventType::PhoneNumberCreated
-            | EventType::PhoneNumberAttached
-            | EventType::PhoneNumberDetached
-            | EventType::PhoneNumberDeleted
-    )
 }
 
 /// The organization's events after `seq`, oldest first, a batch at most.
