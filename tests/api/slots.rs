@@ -364,13 +364,19 @@ async fn tally(sockets: &mut [Ws]) -> (usize, usize) {
 /// A burst of one credential's subscriptions on two gateways at once (a fleet reconnecting):
 /// each gateway takes the slots asked of it meanwhile together, and together they start
 /// exactly as many as the credential may hold; every other is refused, and every one started
-/// delivers.
-async fn a_burst_on_two_gateways_starts_exactly_the_limit(backend: Backend) {
-    const ALLOWED: usize = 13;
-    const SOCKETS: usize = 4;
-    const EACH: usize = 10;
+/// delivers. `EACH` subscribes on each of `SOCKETS` sockets per gateway, `ALLOWED` of them in
+/// all.
+async fn a_burst_on_two_gateways_starts_exactly_the_limit<
+    const ALLOWED: usize,
+    const SOCKETS: usize,
+    const EACH: usize,
+>(
+    backend: Backend,
+) {
     let configure = |c: &mut cockpit_gateway::config::Config| {
-        c.events.max_subscriptions_per_credential = ALLOWED
+        c.events.max_subscriptions_per_credential = ALLOWED;
+        c.rate_limit.bucket_size = 1_000_000;
+        c.rate_limit.restore_rate = 1_000_000;
     };
     let (first, second) = two_gateways(backend, configure).await;
     let key = first.org.test_key.clone();
@@ -395,11 +401,25 @@ async fn a_burst_on_two_gateways_starts_exactly_the_limit(backend: Backend) {
 
 #[tokio::test]
 async fn a_burst_on_two_gateways_starts_exactly_the_limit_on_sqlite() {
-    a_burst_on_two_gateways_starts_exactly_the_limit(Backend::Sqlite).await;
+    a_burst_on_two_gateways_starts_exactly_the_limit::<13, 4, 10>(Backend::Sqlite).await;
 }
 
 #[tokio::test]
 #[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn a_burst_on_two_gateways_starts_exactly_the_limit_on_postgres() {
-    a_burst_on_two_gateways_starts_exactly_the_limit(Backend::Postgres).await;
+    a_burst_on_two_gateways_starts_exactly_the_limit::<13, 4, 10>(Backend::Postgres).await;
+}
+
+/// A burst larger than a gateway starts at once (160 subscribes each, 40 a socket), with room
+/// for most: the ones waiting their turn to start take their slots as the others do, and all
+/// but the limit's excess start and deliver.
+#[tokio::test]
+async fn a_burst_past_what_a_gateway_starts_at_once_starts_exactly_the_limit_on_sqlite() {
+    a_burst_on_two_gateways_starts_exactly_the_limit::<250, 4, 40>(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_burst_past_what_a_gateway_starts_at_once_starts_exactly_the_limit_on_postgres() {
+    a_burst_on_two_gateways_starts_exactly_the_limit::<250, 4, 40>(Backend::Postgres).await;
 }

@@ -148,13 +148,22 @@ impl Shared {
                     max,
                     answer,
                 });
-                {
-                    let _one_at_a_time = shared.writes.lock().await;
-                    // Empty when a holder before took this one with its own.
-                    let waiting = std::mem::take(&mut *lock(&shared.waiting));
-                    shared.open_waiting(db, waiting).await;
-                }
-                answered.await.map_err(|_| {
+                let mut answered = std::pin::pin!(answered);
+                // Answered while in line for the writes, by a holder that took this one with
+                // its own, it leaves the line: were it to stay, each of a batch's askers would
+                // in turn hold the writes for whoever asked since, a transaction each.
+                let answer = tokio::select! {
+                    biased;
+                    answer = &mut answered => answer,
+                    one_at_a_time = shared.writes.lock() => {
+                        // Empty when a holder before took this one with its own.
+                        let waiting = std::mem::take(&mut *lock(&shared.waiting));
+                        shared.open_waiting(db, waiting).await;
+                        drop(one_at_a_time);
+                        answered.await
+                    }
+                };
+                answer.map_err(|_| {
                     crate::domain::DomainError::Corrupt(
                         "taking a subscription slot failed".to_owned(),
                     )

@@ -122,9 +122,15 @@ pub(super) async fn upgrade(state: AppState, request: axum::extract::Request) ->
         .into_response()
 }
 
+/// Operations of one connection that run their steps before their stream at once (see
+/// `Operations::execute_stream`): a connection that sends a flood of them holds no more of the
+/// process's [`crate::http::AppState::operation_starts`] than this.
+const STARTING: usize = 16;
+
 /// What a connection knows once `connection_init` is accepted.
-#[derive(Default)]
 struct Connection {
+    /// Its operations that may run their steps before their stream at once ([`STARTING`]).
+    starts: tokio::sync::Semaphore,
     /// Who it is, as its `connection_init` presented it.
     caller: OnceLock<Caller>,
     /// The close code of a refused `connection_init` (4403 or 1013, not async-graphql's 1002);
@@ -133,6 +139,17 @@ struct Connection {
     /// The W3C trace context its `connection_init` carried, which its operations continue
     /// unless their own `extensions` carry one.
     trace: OnceLock<serde_json::Map<String, Value>>,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self {
+            starts: tokio::sync::Semaphore::new(STARTING),
+            caller: OnceLock::new(),
+            refused: AtomicU16::new(0),
+            trace: OnceLock::new(),
+        }
+    }
 }
 
 /// Who is at the other end of a WebSocket, and in which protocol.

@@ -101,10 +101,20 @@ impl Executor for Operations {
                 .as_ref()
                 .or(self.connection.trace.get()),
         );
-        let state = self.state.clone();
-        let run = async move { streaming::responses(super::super::run(&state, operation).await) };
-        // Boxed on its own, so that the pipeline's future (several KiB) is let go of once it
-        // has made the stream, rather than kept inline for as long as a subscription runs.
+        let (state, connection) = (self.state.clone(), Arc::clone(&self.connection));
+        // Every step before the stream (several KiB of future, tens while it waits for the
+        // database) is allocated only once it may start: a fleet of clients that subscribe at
+        // once (10,000 dashboards reconnecting) waits in a line of small futures rather than
+        // each holding its steps' memory, which the allocator keeps long after.
+        let run = async move {
+            // Neither is ever closed.
+            let _connection_start = connection.starts.acquire().await.ok();
+            let _start = state.operation_starts.acquire().await.ok();
+            let steps = Box::pin(super::super::run(&state, operation));
+            streaming::responses(steps.await)
+        };
+        // Boxed on its own, so that the pipeline's future is let go of once it has made the
+        // stream, rather than kept inline for as long as a subscription runs.
         let responses = stream::once(Box::pin(run.instrument(span))).flatten();
         match operation_id {
             Some(id) => sent_directly(
