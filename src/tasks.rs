@@ -1,9 +1,9 @@
 //! Tasks tied to an owner's life.
 
 /// A spawned task aborted when this handle is dropped: it lives as long as whoever holds it.
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+pub struct AbortOnDrop<T = ()>(pub tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

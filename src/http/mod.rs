@@ -106,7 +106,7 @@ pub struct Shared {
     pub rechecks: graphql::Rechecks,
     /// WebSocket operations that may run their steps before their stream at once, in this
     /// process ([`OPERATION_STARTS`]).
-    pub operation_starts: tokio::sync::Semaphore,
+    pub operation_starts: Arc<tokio::sync::Semaphore>,
     /// The least time between two results of a live query.
     pub live_query_interval: std::time::Duration,
     /// The server's connection limits: a stream of server-sent events sends keep-alive
@@ -236,7 +236,7 @@ pub fn build(
         subscriptions,
         shapes: graphql::Shapes::default(),
         rechecks: graphql::Rechecks::default(),
-        operation_starts: tokio::sync::Semaphore::new(OPERATION_STARTS),
+        operation_starts: Arc::new(tokio::sync::Semaphore::new(OPERATION_STARTS)),
         live_query_interval: config.events.live_query_interval,
         server_limits: config.server.clone(),
         _notices: notices,

@@ -1414,3 +1414,63 @@ async fn a_paused_client_with_many_subscriptions_is_answered_when_it_reads_on_sq
 async fn a_paused_client_with_many_subscriptions_is_answered_when_it_reads_on_postgres() {
     a_paused_client_with_many_subscriptions_is_answered_when_it_reads(Backend::Postgres).await;
 }
+
+/// Operations of one connection that wait on the database while they run hold none of the
+/// places among the operations starting at once: with more such queries waiting than a
+/// connection starts at once, what needs no database is still answered at once, and every
+/// waiting one is answered once the database lets them through.
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn queries_waiting_on_the_database_hold_no_place_among_those_starting() {
+    // More than a connection starts at once (16), at most what the pool holds and one more.
+    const WAITING: usize = 17;
+    let app = with_roomy_bucket(Backend::Postgres, |_| {}).await;
+    let key = app.org.test_key.clone();
+    let mut ws = Ws::with_key(&app.address, &key).await;
+    let blocker = sea_orm::TransactionTrait::begin(&app.pool)
+        .await
+        .expect("begin");
+    blocker
+        .execute_unprepared("LOCK TABLE endpoints IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    for n in 0..WAITING {
+        ws.subscribe(
+            &format!("waiting {n}"),
+            "{ endpoints(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    }
+    // Every one of them has asked for its place before this does.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ws.subscribe("at once", "{ __typename }", json!({})).await;
+    let answer = ws
+        .frame_within(Duration::from_secs(3))
+        .await
+        .expect("answered while the others wait");
+    let Frame::Json(answer) = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(answer["id"], "at once", "{answer}");
+    assert_eq!(answer["payload"]["data"]["__typename"], "Query", "{answer}");
+    blocker.rollback().await.expect("rollback");
+    let mut answered = std::collections::HashSet::new();
+    while answered.len() < WAITING {
+        let Some(Frame::Json(message)) = ws.frame_within(Duration::from_secs(10)).await else {
+            panic!("{} of {WAITING} answered", answered.len());
+        };
+        let id = message["id"].as_str().unwrap_or_default().to_owned();
+        match message["type"].as_str() {
+            Some("next") if id.starts_with("waiting") => {
+                assert!(
+                    message["payload"]["data"]["endpoints"]["edges"].is_array(),
+                    "{message}"
+                );
+                answered.insert(id);
+            }
+            Some("complete") => {}
+            _ => panic!("unexpected: {message}"),
+        }
+    }
+}

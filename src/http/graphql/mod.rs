@@ -120,6 +120,10 @@ struct Streams {
     /// itself, cutting a client that stops reading (WebSocket, `sent_directly`): the results
     /// are then made on the connection's own task rather than a task of their own.
     direct: bool,
+    /// The places among the operations starting at once that it holds (WebSocket: its
+    /// connection's and the process's), given back once a subscription has started, or once
+    /// any other operation is ready to run (`run`).
+    starting: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Default for Streams {
@@ -129,6 +133,7 @@ impl Default for Streams {
             tagged: false,
             multipart: false,
             direct: false,
+            starting: Vec::new(),
         }
     }
 }

@@ -21,10 +21,17 @@ pub(super) async fn run(state: &AppState, operation: Operation) -> Result<Outcom
         params,
         caller,
         arrival,
-        streams,
+        mut streams,
     } = operation;
     match prepare(state, &caller, params, arrival).await? {
-        Prepared::Ready(ready) => run_ready(state, *ready, &caller, arrival, streams).await,
+        Prepared::Ready(ready) => {
+            // A query or mutation running holds nobody's place: its time is bounded by the
+            // request timeout, not by others starting.
+            if ready.operation_type != OperationType::Subscription {
+                streams.starting.clear();
+            }
+            run_ready(state, *ready, &caller, arrival, streams).await
+        }
         Prepared::Answered(answer) => Ok(Outcome::Answered(StatusCode::OK, answer)),
     }
 }

@@ -27,8 +27,7 @@ pub(super) fn streams(headers: &HeaderMap) -> Streams {
     Streams {
         resume: resume_after(headers).map_err(|()| not_a_cursor()),
         tagged: true,
-        multipart: false,
-        direct: false,
+        ..Streams::default()
     }
 }
 

@@ -130,7 +130,7 @@ const STARTING: usize = 16;
 /// What a connection knows once `connection_init` is accepted.
 struct Connection {
     /// Its operations that may run their steps before their stream at once ([`STARTING`]).
-    starts: tokio::sync::Semaphore,
+    starts: Arc<tokio::sync::Semaphore>,
     /// Who it is, as its `connection_init` presented it.
     caller: OnceLock<Caller>,
     /// The close code of a refused `connection_init` (4403 or 1013, not async-graphql's 1002);
@@ -144,7 +144,7 @@ struct Connection {
 impl Default for Connection {
     fn default() -> Self {
         Self {
-            starts: tokio::sync::Semaphore::new(STARTING),
+            starts: Arc::new(tokio::sync::Semaphore::new(STARTING)),
             caller: OnceLock::new(),
             refused: AtomicU16::new(0),
             trace: OnceLock::new(),

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use super::super::super::AppState;
+use super::super::super::error::ApiError;
 use super::super::super::media::Media;
 use super::super::params::Params;
 use super::super::{Arrival, Operation, Streams, stream as streaming};
@@ -101,20 +102,40 @@ impl Executor for Operations {
                 .as_ref()
                 .or(self.connection.trace.get()),
         );
-        let (state, connection) = (self.state.clone(), Arc::clone(&self.connection));
+        let starts = [
+            Arc::clone(&self.connection.starts),
+            Arc::clone(&self.state.operation_starts),
+        ];
+        let state = self.state.clone();
         // Every step before the stream (several KiB of future, tens while it waits for the
         // database) is allocated only once it may start: a fleet of clients that subscribe at
         // once (10,000 dashboards reconnecting) waits in a line of small futures rather than
-        // each holding its steps' memory, which the allocator keeps long after.
+        // each holding its steps' memory, which the allocator keeps long after. The wait and
+        // the steps run in a task of their own, so that a place is taken and given back while
+        // the connection's task polls none of its operations (a client that reads slowly
+        // stalls it), not held by a stalled connection while others' operations wait.
+        // Aborted with the stream: an operation completed or whose connection went before it
+        // started doesn't start.
+        let started = crate::tasks::AbortOnDrop(tokio::spawn(
+            async move {
+                let mut operation = operation;
+                for places in starts {
+                    // Never closed.
+                    if let Ok(place) = places.acquire_owned().await {
+                        operation.streams.starting.push(place);
+                    }
+                }
+                Box::pin(super::super::run(&state, operation)).await
+            }
+            .instrument(span.clone()),
+        ));
         let run = async move {
-            // Neither is ever closed.
-            let _connection_start = connection.starts.acquire().await.ok();
-            let _start = state.operation_starts.acquire().await.ok();
-            let steps = Box::pin(super::super::run(&state, operation));
-            streaming::responses(steps.await)
+            let mut started = started;
+            let outcome = (&mut started.0)
+                .await
+                .unwrap_or_else(|_| Err(ApiError::internal()));
+            streaming::responses(outcome)
         };
-        // Boxed on its own, so that the pipeline's future is let go of once it has made the
-        // stream, rather than kept inline for as long as a subscription runs.
         let responses = stream::once(Box::pin(run.instrument(span))).flatten();
         match operation_id {
             Some(id) => sent_directly(
