@@ -85,7 +85,7 @@ impl Executor for Operations {
             subscriptions_only: false,
             live: true,
         };
-        let operation = Operation {
+        let mut operation = Operation {
             params,
             caller,
             arrival,
@@ -113,12 +113,13 @@ impl Executor for Operations {
         // each holding its steps' memory, which the allocator keeps long after. The wait and
         // the steps run in a task of their own, so that a place is taken and given back while
         // the connection's task polls none of its operations (a client that reads slowly
-        // stalls it), not held by a stalled connection while others' operations wait.
+        // stalls it), not held by a stalled connection while others' operations wait. Places
+        // go in the order the tasks first run, which the runtime chooses (as async-graphql
+        // chose the order it first polled a connection's operations in).
         // Aborted with the stream: an operation completed or whose connection went before it
         // started doesn't start.
         let started = crate::tasks::AbortOnDrop(tokio::spawn(
             async move {
-                let mut operation = operation;
                 for places in starts {
                     // Never closed.
                     if let Ok(place) = places.acquire_owned().await {
