@@ -65,6 +65,22 @@ impl Database {
         }
     }
 
+    /// Another organization, and its test-mode API key.
+    pub fn new_key(&self) -> String {
+        let org = cli(
+            &self.gateway,
+            &self.url,
+            &["org", "create", "--name", "Bench"],
+        );
+        cli(
+            &self.gateway,
+            &self.url,
+            &[
+                "key", "create", "--org", &org, "--mode", "test", "--name", "bench",
+            ],
+        )
+    }
+
     /// Starts a gateway process on this database and waits until it answers.
     #[expect(
         clippy::zombie_processes,

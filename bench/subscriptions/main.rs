@@ -21,6 +21,10 @@
 //! and made again (with psql). Only 127.0.0.1 is used; every loop is bounded.
 
 mod clients;
+#[allow(
+    dead_code,
+    reason = "shared with the writes benchmark, which uses the rest"
+)]
 mod gateway;
 mod runs;
 
