@@ -160,7 +160,7 @@ async fn load(
                 let sent = Instant::now();
                 let body = case_body(&case, &name, id);
                 match write(&client, &url, &key, body, idempotency.as_deref()).await {
-                    Some(answer) if answer.to_string().contains(&name) => {
+                    Some(answer) if answer["endpoint"]["name"] == name.as_str() => {
                         latencies.push(sent.elapsed());
                     }
                     _ => {
