@@ -19,6 +19,7 @@ mod m20261220_000014_add_event_trace_parents;
 mod m20261221_000015_create_field_usage;
 mod m20261222_000016_create_event_watermarks;
 mod m20261222_000017_create_subscription_slots;
+mod m20261223_000018_number_events_after_commit;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261221_000015_create_field_usage::Migration),
             Box::new(m20261222_000016_create_event_watermarks::Migration),
             Box::new(m20261222_000017_create_subscription_slots::Migration),
+            Box::new(m20261223_000018_number_events_after_commit::Migration),
         ]
     }
 }

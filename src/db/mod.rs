@@ -28,8 +28,10 @@ mod connect;
 pub use connect::{
     SqliteLocation, connect, connect_existing, connect_options, migrate, sqlite_location,
 };
+pub use followup::Job;
 pub use unit::Unit;
 
+mod followup;
 mod unit;
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
@@ -92,18 +94,19 @@ pub struct Pool {
 pub struct Signals {
     commits: tokio::sync::broadcast::Sender<uuid::Uuid>,
     revocations: std::sync::atomic::AtomicU64,
-}
-
-impl Default for Signals {
-    fn default() -> Self {
-        Self {
-            commits: tokio::sync::broadcast::channel(1024).0,
-            revocations: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
+    /// What numbers committed events on PostgreSQL (`follow_commit`).
+    followup: followup::Followup,
 }
 
 impl Signals {
+    fn new(conn: DatabaseConnection) -> Self {
+        Self {
+            commits: tokio::sync::broadcast::channel(1024).0,
+            revocations: std::sync::atomic::AtomicU64::new(0),
+            followup: followup::Followup::new(conn),
+        }
+    }
+
     /// `organization_id` committed events.
     pub fn committed(&self, organization_id: uuid::Uuid) {
         // No receiver (no subscription yet) is not an error.
@@ -170,6 +173,20 @@ impl Db {
         }
     }
 
+    /// A write through this handle has committed a change (to the unit, for a unit of work:
+    /// see `Unit::wrote`).
+    pub fn changed(&self) {
+        if let Db::Unit(unit) = self {
+            unit.changed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Whether this is a unit of work whose writes run alone in their organization.
+    pub fn unit_alone(&self) -> bool {
+        matches!(self, Db::Unit(unit) if unit.alone)
+    }
+
     /// The signals of the app this `Db` belongs to.
     pub fn signals(&self) -> &Arc<Signals> {
         match self {
@@ -196,9 +213,9 @@ impl Db {
 impl From<DatabaseConnection> for Db {
     fn from(conn: DatabaseConnection) -> Self {
         Self::Pool(Pool {
+            signals: Arc::new(Signals::new(conn.clone())),
             conn,
             reach: Arc::new(Breaker::new(Duration::from_millis(500), ACQUIRE_TIMEOUT)),
-            signals: Arc::default(),
         })
     }
 }

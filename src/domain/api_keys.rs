@@ -180,7 +180,7 @@ async fn create_by(
         last_used_at: Set(None),
         revoked_at: Set(None),
     };
-    let txn = super::events::begin(db, organization_id).await?;
+    let txn = super::events::begin(db, organization_id, events::Writes::Alone).await?;
     let model = model.insert(&txn).await?;
     let change = events::api_key_change(EventType::ApiKeyCreated, None, Some(&model));
     events::record(&txn, author, organization_id, vec![change]).await?;
@@ -208,7 +208,7 @@ async fn revoke_by(db: &Db, author: Author<'_>, id: Uuid) -> Result<ApiKey, Doma
     // Conditional, so that of two revocations racing, the first time is the one kept (and
     // recorded once); the announcement is part of the same transaction, so there is no
     // revocation without it.
-    let txn = super::events::begin(db, key.organization_id).await?;
+    let txn = super::events::begin(db, key.organization_id, events::Writes::Alone).await?;
     let revoked = api_key::Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(entity::now()))
         .filter(Column::Id.eq(id))

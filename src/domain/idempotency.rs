@@ -103,10 +103,15 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Claim, DomainError> {
     // Each lost race means someone else changed the row; the next read sees what they did.
-    for _ in 0..4 {
+    // Most keys are new, so the first try inserts without reading: a key already there
+    // makes it a lost race.
+    for tries in 0..5 {
         let now = entity::now();
         let token = Uuid::now_v7();
-        let found = Entity::find().filter(at(scope, key)).one(db).await?;
+        let found = match tries {
+            0 => None,
+            _ => Entity::find().filter(at(scope, key)).one(db).await?,
+        };
         let taken = match found {
             None => {
                 let row = idempotency_key::ActiveModel {
@@ -190,7 +195,7 @@ pub async fn claim(
             }));
         }
     }
-    // Four lost races in a row: someone else holds it by now.
+    // Four lost races in a row after the first look: someone else holds it by now.
     Ok(Claim::InUse)
 }
 

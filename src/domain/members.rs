@@ -83,7 +83,7 @@ pub mod system {
     ) -> Result<Member, DomainError> {
         validate_user_id(user_id)?;
         crate::domain::organizations::system::get(db, organization_id).await?;
-        let txn = events::begin(db, organization_id).await?;
+        let txn = events::begin(db, organization_id, events::Writes::Alone).await?;
         let existing =
             organization_member::Entity::find_by_id((organization_id, user_id.to_owned()))
                 .lock_exclusive()
@@ -290,7 +290,7 @@ pub async fn create(
             "{field} is 1 to 255 characters with no white space, control or invisible characters (the user's JWT `sub`)",
         ));
     }
-    let txn = events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id, events::Writes::Alone).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     check_owner_rule(acting, role == Role::Owner, Field::Role)?;
@@ -346,7 +346,7 @@ pub async fn update(
     role: Role,
 ) -> Result<Member, DomainError> {
     actor.ensure_can_manage_organization()?;
-    let txn = events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id, events::Writes::Alone).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;
@@ -382,7 +382,7 @@ pub async fn update(
 /// their sessions lose the organization from the next request on. The id it had.
 pub async fn remove(db: &Db, actor: &Actor, member_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_manage_organization()?;
-    let txn = events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id, events::Writes::Alone).await?;
     let members = lock_members(&txn, actor).await?;
     let acting = acting_role(&members, actor)?;
     let member = pick(&members, member_id)?;

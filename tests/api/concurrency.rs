@@ -773,3 +773,110 @@ db_test! {
 fn uri_of(patch: &Value) -> Value {
     patch["providerConfig"]["customSip"]["sipUri"].clone()
 }
+
+db_test! {
+    async fn writes_of_endpoints_and_numbers_in_every_order_never_deadlock(app) {
+        // Writes of one organization run side by side on PostgreSQL, and only some take its
+        // lock: keyed requests of many fields that lock endpoints and numbers in opposite
+        // orders, keyed requests of one field, and plain attaches, detaches, updates, creates
+        // with a number and deletes, all at once, round after round. None may fail (a
+        // deadlock the database breaks is an error), and every number ends routed to one
+        // endpoint or none.
+        let token = app.org.test_key.clone();
+        let caller = Caller::of(&app);
+        let mut endpoints = Vec::new();
+        for name in ["E1", "E2", "E3"] {
+            let created = app
+                .create_ok(&token, json!({ "name": name, "type": "WEBHOOK", "url": "https://hooks.example/e" }))
+                .await;
+            endpoints.push(created["id"].as_str().expect("id").to_owned());
+        }
+        let mut numbers = Vec::new();
+        for n in 0..3 {
+            let id = app.add_phone_number(app.org.id, Mode::Test, &format!("+1555010{n:04}")).await;
+            numbers.push(id.to_string());
+        }
+        let attach = |p: &str, e: &str| format!("attachPhoneNumber(input: {{ phoneNumberId: \"{p}\", endpointId: \"{e}\", reassign: true }}) {{ userErrors {{ code }} }}");
+        let detach = |p: &str| format!("detachPhoneNumber(input: {{ phoneNumberId: \"{p}\" }}) {{ userErrors {{ code }} }}");
+        let rename = |e: &str, name: &str| format!("updateEndpoint(input: {{ id: \"{e}\", name: \"{name}\" }}) {{ userErrors {{ code }} }}");
+        let (e, p) = (&endpoints, &numbers);
+        for round in 0..4 {
+            let keyed = [
+                format!("mutation {{ a: {} b: {} c: {} d: {} }}", rename(&e[0], "A"), detach(&p[1]), attach(&p[0], &e[1]), rename(&e[2], "A")),
+                format!("mutation {{ a: {} b: {} c: {} d: {} }}", rename(&e[2], "B"), attach(&p[1], &e[0]), detach(&p[0]), rename(&e[0], "B")),
+                format!("mutation {{ a: {} }}", attach(&p[2], &e[2])),
+                format!("mutation {{ a: {} }}", rename(&e[1], "C")),
+            ];
+            let plain = [
+                format!("mutation {{ a: {} }}", attach(&p[2], &e[0])),
+                format!("mutation {{ a: {} }}", attach(&p[0], &e[2])),
+                format!("mutation {{ a: {} }}", detach(&p[2])),
+                format!("mutation {{ a: {} }}", rename(&e[1], "D")),
+                format!("mutation {{ a: {} }}", rename(&e[0], "D")),
+                format!("mutation {{ a: createEndpoint(input: {{ name: \"R{round}\", type: WEBHOOK, url: \"https://hooks.example/r\", phoneNumberId: \"{}\" }}) {{ endpoint {{ id }} userErrors {{ code }} }} }}", p[1]),
+            ];
+            let mut tasks = JoinSet::new();
+            for (n, query) in keyed.into_iter().enumerate() {
+                let (caller, token) = (caller.clone(), token.clone());
+                tasks.spawn(async move {
+                    let req = caller
+                        .client
+                        .post(format!("{}/graphql", caller.address))
+                        .bearer_auth(token)
+                        .header("idempotency-key", format!("order-{round}-{n}"))
+                        .json(&json!({ "query": query }));
+                    (query, Caller::send(req).await)
+                });
+            }
+            for query in plain {
+                let (caller, token) = (caller.clone(), token.clone());
+                tasks.spawn(async move {
+                    let answer = caller.graphql(&token, &query, json!({})).await;
+                    (query, answer)
+                });
+            }
+            let mut created = Vec::new();
+            while let Some(done) = tasks.join_next().await {
+                let (query, answer) = done.expect("a writer");
+                assert!(!answer.is_server_error(), "round {round}: {query}: {}", answer.show());
+                assert!(answer.body.get("errors").is_none(), "round {round}: {query}: {}", answer.show());
+                if let Some(id) = answer.body["data"]["a"]["endpoint"]["id"].as_str() {
+                    created.push(id.to_owned());
+                }
+            }
+            // The endpoints created with a number go, with a delete each, beside more
+            // attaches to them.
+            let mut tasks = JoinSet::new();
+            for id in created {
+                let delete = format!("mutation {{ a: deleteEndpoint(input: {{ id: \"{id}\" }}) {{ deletedEndpointId userErrors {{ code }} }} }}");
+                for query in [delete, format!("mutation {{ a: {} }}", attach(&p[0], &id))] {
+                    let (caller, token) = (caller.clone(), token.clone());
+                    tasks.spawn(async move {
+                        let answer = caller.graphql(&token, &query, json!({})).await;
+                        (query, answer)
+                    });
+                }
+            }
+            while let Some(done) = tasks.join_next().await {
+                let (query, answer) = done.expect("a writer");
+                assert!(!answer.is_server_error(), "round {round}: {query}: {}", answer.show());
+                // An attach to an endpoint deleted first is refused for its input.
+                let codes = answer.codes();
+                assert!(codes.is_empty() || codes == ["NOT_FOUND"], "round {round}: {query}: {}", answer.show());
+            }
+        }
+        // Every number routes to one live endpoint or none.
+        let listed = caller
+            .graphql(&token, "{ phoneNumbers(first: 10) { nodes { id endpointId } } }", json!({}))
+            .await;
+        let nodes = listed.body["data"]["phoneNumbers"]["nodes"].as_array().expect("numbers").clone();
+        assert_eq!(nodes.len(), 3, "{}", listed.show());
+        for node in nodes {
+            assert!(
+                node["endpointId"].is_null() || endpoints.iter().any(|e| node["endpointId"] == e.as_str()),
+                "{}",
+                listed.show()
+            );
+        }
+    }
+}

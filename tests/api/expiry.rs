@@ -156,6 +156,8 @@ async fn insert_old_events(app: &TestApp, org: uuid::Uuid, mode: Mode, count: us
             .await
             .expect("an event");
     }
+    // Numbered as a write's are once it has committed (on PostgreSQL).
+    events::published(&app.db, org).await;
 }
 
 db_test! {

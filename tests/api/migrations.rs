@@ -281,6 +281,74 @@ async fn events_of_before_get_ids_on_postgres() {
     events_of_before_get_ids(Backend::Postgres).await;
 }
 
+/// On PostgreSQL, events written after the migration that numbers them after commit wait
+/// unnumbered (a negative `seq`) and then go on from the numbers the identity column gave;
+/// down numbers those still waiting, in the order they were written, and the identity goes on
+/// from there.
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn events_are_numbered_after_commit_from_where_the_identity_left_off_on_postgres() {
+    let (_test_db, db) = migrated_up_to(Backend::Postgres, 17).await;
+    let org = old_organization(&db).await;
+    let insert = |db: sea_orm::DatabaseConnection, name: &'static str| async move {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "INSERT INTO events (id, organization_id, type, object_id, actor_kind, occurred_at, data) \
+             VALUES ($1, $2, 'endpoint.created', $1, 'system', now(), json_build_object('name', $3::text))",
+            [Uuid::now_v7().into(), org.into(), name.into()],
+        ))
+        .await
+        .expect("insert event");
+    };
+    let seqs = |db: sea_orm::DatabaseConnection| async move {
+        db.query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT data->>'name' AS name, seq FROM events ORDER BY occurred_at, name",
+        ))
+        .await
+        .expect("events")
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "name").expect("name"),
+                row.try_get::<i64>("", "seq").expect("seq"),
+            )
+        })
+        .collect::<Vec<_>>()
+    };
+    insert(db.clone(), "a").await;
+    insert(db.clone(), "b").await;
+    Migrator::up(&db, Some(1)).await.expect("up to 18");
+    insert(db.clone(), "c").await;
+    insert(db.clone(), "d").await;
+    let waiting = seqs(db.clone()).await;
+    assert_eq!(&waiting[..2], [("a".to_owned(), 1), ("b".to_owned(), 2)]);
+    assert!(
+        waiting[2].1 < 0 && waiting[3].1 < waiting[2].1,
+        "{waiting:?}"
+    );
+    Migrator::down(&db, Some(1)).await.expect("down to 17");
+    insert(db.clone(), "e").await;
+    let numbered: Vec<i64> = seqs(db.clone())
+        .await
+        .into_iter()
+        .map(|(_, seq)| seq)
+        .collect();
+    assert_eq!(numbered, [1, 2, 3, 4, 5]);
+    // Up again: what the sequencer numbers next goes on after 5.
+    Migrator::up(&db, None).await.expect("up");
+    let next = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT nextval('events_numbers') AS n",
+        ))
+        .await
+        .expect("nextval")
+        .expect("a row");
+    assert_eq!(next.try_get::<i64>("", "n").expect("n"), 6);
+    db.close().await.expect("close");
+}
+
 /// The harness drops a test's schema even when a transaction in it was left open — as the
 /// test's gateway leaves one (a slot being taken) when the test ends: the gateway runs on the
 /// test's runtime, which the drop blocks, so that transaction would never end by itself, and

@@ -705,7 +705,7 @@ async fn a_begin_given_up_before_its_answer_leaves_no_transaction_behind_on_post
             }
             _ => {
                 tokio::time::timeout(Duration::from_millis(300), async {
-                    Unit::begin(&db).await.map(drop)
+                    Unit::begin(&db, false).await.map(drop)
                 })
                 .await
             }

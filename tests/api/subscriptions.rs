@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cockpit_gateway::domain::{Mode, Role, api_keys, ids};
+use cockpit_gateway::domain::{Mode, Role, api_keys, events, ids};
 use futures_util::SinkExt as _;
 use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
@@ -228,6 +228,73 @@ db_test! {
         assert_eq!(names.len(), 20, "each change once");
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
         ws.assert_silent(Duration::from_millis(300)).await;
+    }
+}
+
+db_test! {
+    async fn events_arrive_in_the_order_their_writes_committed_not_the_order_they_began(app) {
+        // A write records its event and waits before it commits, while another write of the
+        // organization commits: subscribers get the two in the order they committed, and a
+        // client resuming after the first still gets the second. (Events numbered as they are
+        // inserted, with writers that don't wait for each other, would place the slow write's
+        // event before the other's, behind a position the subscriber had passed: it would
+        // never arrive.)
+        let key = app.org.test_key.clone();
+        let mut ws = Ws::with_key(&app.address, &key).await;
+        ws.subscribe("1", ENDPOINT_EVENTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let slow = events::Change::new(
+            entity::enums::EventType::EndpointCreated,
+            uuid::Uuid::new_v4(),
+            Some(Mode::Test),
+            None,
+            Some(json!({ "name": "slow" })),
+        );
+        let txn = events::begin(&app.db, app.org.id, events::Writes::Beside)
+            .await
+            .expect("begin");
+        events::record(&txn, events::Author::System, app.org.id, vec![slow])
+            .await
+            .expect("record");
+        let (address, quick_key) = (app.address.clone(), key.clone());
+        let mut quick = tokio::spawn(async move {
+            let res = reqwest::Client::new()
+                .post(format!("{address}/graphql"))
+                .bearer_auth(quick_key)
+                .json(&json!({ "query": CREATE.as_str(), "variables": { "input": webhook("quick") } }))
+                .send()
+                .await
+                .expect("send");
+            assert!(res.status().is_success());
+        });
+        // On PostgreSQL the quick write doesn't wait for the slow one; on SQLite it waits for
+        // its write lock, so it commits second.
+        let quick_first = tokio::time::timeout(Duration::from_secs(2), &mut quick).await.is_ok();
+        assert_eq!(quick_first, app.backend == Backend::Postgres);
+        events::commit(&app.db, txn, app.org.id).await.expect("commit");
+        if !quick_first {
+            quick.await.expect("the quick write");
+        }
+        let order = if quick_first { ["quick", "slow"] } else { ["slow", "quick"] };
+        let first = ws.next_event().await;
+        let second = ws.next_event().await;
+        assert_eq!(
+            [&first["event"]["after"]["name"], &second["event"]["after"]["name"]],
+            order,
+            "{first} {second}"
+        );
+        assert!(app.seq_of(&first["cursor"]) < app.seq_of(&second["cursor"]));
+        // Resumed after the first, the second; the audit log, newest first.
+        let mut resumed = Ws::with_key(&app.address, &key).await;
+        resumed.subscribe("2", ENDPOINT_EVENTS, json!({ "after": first["cursor"] })).await;
+        assert_eq!(resumed.next_event().await["event"]["after"]["name"], order[1]);
+        resumed.assert_silent(Duration::from_millis(300)).await;
+        let log = app
+            .graphql(&key, "{ events(first: 2) { nodes { after } } }", json!({}))
+            .await
+            .body;
+        assert_eq!(log["data"]["events"]["nodes"][0]["after"]["name"], order[1], "{log}");
+        assert_eq!(log["data"]["events"]["nodes"][1]["after"]["name"], order[0], "{log}");
     }
 }
 
@@ -750,6 +817,8 @@ async fn insert_events(app: &TestApp, count: usize, data: &str) {
             .await
             .expect("an event");
     }
+    // Numbered as a write's are once it has committed (on PostgreSQL).
+    events::published(&app.db, app.org.id).await;
 }
 
 // A client that subscribes to replays and never reads holds no pooled connection: other

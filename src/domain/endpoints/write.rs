@@ -6,8 +6,8 @@ use entity::enums::{EndpointStatus, EventType, Mode};
 use entity::phone_number;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use super::{Endpoint, EndpointPatch, NewEndpoint, Settings, find_scoped};
 use crate::db::Db;
 use crate::domain::Actor;
 use crate::domain::error::{DomainError, Field, FieldError, UserErrorCode};
-use crate::domain::events;
+use crate::domain::events::{self, Writes};
 use crate::domain::time::is_version;
 
 /// The endpoint, locked until `txn` ends: on PostgreSQL a row lock (`FOR UPDATE`); on SQLite
@@ -81,12 +81,18 @@ pub async fn create(
             None
         }
     };
-    // Everything from the phone number's check to the insert is one write transaction.
-    let txn = events::begin(db, actor.organization_id).await?;
-    let phone = match input.phone_number_id {
-        Some(id) => {
+    // Everything from the phone number's check to the insert is one write transaction; on
+    // PostgreSQL a create that attaches none is one statement.
+    let one_statement = input.phone_number_id.is_none() && one_statement(db);
+    let txn = match (one_statement, input.phone_number_id) {
+        (true, _) => None,
+        (false, None) => Some(events::begin(db, actor.organization_id, Writes::OneRow).await?),
+        (false, Some(_)) => Some(events::begin(db, actor.organization_id, Writes::Beside).await?),
+    };
+    let phone = match (input.phone_number_id, &txn) {
+        (Some(id), Some(txn)) => {
             crate::domain::phone_numbers::find_attachable(
-                &txn,
+                txn,
                 actor.organization_id,
                 mode,
                 id,
@@ -95,7 +101,7 @@ pub async fn create(
             )
             .await?
         }
-        None => None,
+        _ => None,
     };
     let (Some(name), Some(ty), Some((url, config)), true) =
         (name, input.r#type, routing, errors.is_empty())
@@ -105,24 +111,44 @@ pub async fn create(
 
     let now = entity::now();
     let id = crate::domain::ids::new_id(crate::domain::ids::Kind::Endpoint);
-    let model = endpoint::ActiveModel {
-        id: Set(id),
-        organization_id: Set(actor.organization_id),
-        name: Set(name),
-        r#type: Set(ty),
-        url: Set(url),
-        status: Set(status),
-        provider_config: Set(config.map(|c| c.to_stored(&settings.secrets, id))),
-        mode: Set(mode),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let model = endpoint::Model {
+        id,
+        organization_id: actor.organization_id,
+        name,
+        r#type: ty,
+        url,
+        status,
+        provider_config: config.map(|c| c.to_stored(&settings.secrets, id)),
+        mode,
+        created_at: now,
+        updated_at: now,
     };
-    let created = model.insert(&txn).await?;
-    let mut changes = vec![events::endpoint_change(
-        EventType::EndpointCreated,
-        None,
-        Some(&created),
-    )];
+    let change = events::endpoint_change(EventType::EndpointCreated, None, Some(&model));
+    let insert = endpoint::Entity::insert(active(&model)).into_query();
+    let author = events::Author::Actor(actor);
+    let Some(txn) = txn else {
+        let row = events::write_recording::<endpoint::Entity, _>(
+            db,
+            insert,
+            author,
+            actor.organization_id,
+            change,
+        )
+        .await?;
+        let created = written(row)?;
+        events::committed(db, actor.organization_id).await;
+        return created.try_into();
+    };
+    let row = events::write_recording::<endpoint::Entity, _>(
+        &txn,
+        insert,
+        author,
+        actor.organization_id,
+        change,
+    )
+    .await?;
+    let created = written(row)?;
+    let mut changes = Vec::new();
     if let Some(phone) = phone {
         // Conditional on the number still being free, so two racing creates can't both take it.
         let attached = phone_number::Entity::update_many()
@@ -153,6 +179,32 @@ pub async fn create(
     created.try_into()
 }
 
+/// Every column of `model`, to insert.
+fn active(model: &endpoint::Model) -> endpoint::ActiveModel {
+    endpoint::ActiveModel {
+        id: Set(model.id),
+        organization_id: Set(model.organization_id),
+        name: Set(model.name.clone()),
+        r#type: Set(model.r#type),
+        url: Set(model.url.clone()),
+        status: Set(model.status),
+        provider_config: Set(model.provider_config.clone()),
+        mode: Set(model.mode),
+        created_at: Set(model.created_at),
+        updated_at: Set(model.updated_at),
+    }
+}
+
+/// The endpoint a write returned.
+fn written(row: Option<sea_orm::QueryResult>) -> Result<endpoint::Model, DomainError> {
+    let row = row.ok_or_else(|| DomainError::Corrupt("an insert returned no row".to_owned()))?;
+    Ok(endpoint::Model::from_query_result(&row, "")?)
+}
+
+/// How many times an update outside a transaction reads, merges and writes before it takes
+/// the row's lock instead (each try after the first follows another write of the endpoint).
+const OPTIMISTIC_TRIES: usize = 4;
+
 /// Applies a patch; `updated_at` moves forward on every update that changes something,
 /// `created_at` never changes. A patch that leaves the endpoint as it is writes nothing (no
 /// event, the same `updated_at`) and answers the endpoint as stored.
@@ -164,13 +216,58 @@ pub async fn update(
     patch: EndpointPatch,
 ) -> Result<Endpoint, DomainError> {
     actor.ensure_can_write()?;
-    // Read, merge and write under one lock, so that a concurrent update can't be lost in
-    // between (a password kept from a stale read, say).
-    let txn = events::begin(db, actor.organization_id).await?;
+    // On PostgreSQL: read, merge, and write only if the endpoint is still the version read, in
+    // one statement with its event and no transaction of its own; a version changed in
+    // between is read and merged again.
+    if one_statement(db) {
+        for _ in 0..OPTIMISTIC_TRIES {
+            let stored = find_scoped(actor, id)
+                .one(db)
+                .await?
+                .ok_or(DomainError::NotFound("endpoint"))?;
+            let Some(model) = merge(db, settings, &stored, patch.clone()).await? else {
+                return stored.try_into();
+            };
+            if let Some(updated) = write_update(db, actor, &stored, model).await? {
+                events::committed(db, actor.organization_id).await;
+                return updated.try_into();
+            }
+        }
+    }
+    // Read, merge and write under the row's lock, so that a concurrent update can't be lost
+    // in between (a password kept from a stale read, say).
+    let txn = events::begin(db, actor.organization_id, Writes::OneRow).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
+    let Some(model) = merge(&txn, settings, &stored, patch).await? else {
+        return stored.try_into();
+    };
+    // The row is locked, so an update that matches nothing expected another version.
+    let Some(updated) = write_update(&txn, actor, &stored, model).await? else {
+        return Err(stale(&stored));
+    };
+    events::commit(db, txn, actor.organization_id).await?;
+    updated.try_into()
+}
+
+/// Whether a write of one row is one statement, outside any transaction of its own: on
+/// PostgreSQL (where the statement also inserts its event), on the pool or in a unit of work
+/// of one write (its writes are the unit's; one that runs alone takes its organization's
+/// lock first, in a transaction of the write's).
+fn one_statement(db: &Db) -> bool {
+    db.get_database_backend() == DbBackend::Postgres && !db.unit_alone()
+}
+
+/// `stored` as `patch` leaves it, with `updated_at` moved on; `None` when nothing changes.
+/// Refused when the patch breaks a rule, or expects another version than `stored`.
+async fn merge(
+    conn: &impl ConnectionTrait,
+    settings: &Settings,
+    stored: &endpoint::Model,
+    patch: EndpointPatch,
+) -> Result<Option<endpoint::ActiveModel>, DomainError> {
     let current: Endpoint = stored.clone().try_into()?;
     if patch.expected_updated_at.is_some_and(|at| !is_version(at)) {
-        return Err(stale(&stored));
+        return Err(stale(stored));
     }
     let mut errors = Vec::new();
 
@@ -212,19 +309,24 @@ pub async fn update(
     }
     if let Some((url, config)) = routing {
         patched.url = url;
-        patched.provider_config = config
-            .map(|c| c.to_stored_over(current.provider_config.as_ref(), &settings.secrets, id));
+        patched.provider_config = config.map(|c| {
+            c.to_stored_over(
+                current.provider_config.as_ref(),
+                &settings.secrets,
+                stored.id,
+            )
+        });
     }
-    if patched == stored {
-        // Nothing changes: nothing is written, no event, the version stays. A version the
-        // client expected is still checked, as the `UPDATE` below would.
-        if patch
-            .expected_updated_at
-            .is_some_and(|at| at != stored.updated_at)
-        {
-            return Err(stale(&stored));
-        }
-        return Ok(current);
+    // A version the client expected is checked whether or not anything changes.
+    if patch
+        .expected_updated_at
+        .is_some_and(|at| at != stored.updated_at)
+    {
+        return Err(stale(stored));
+    }
+    if patched == *stored {
+        // Nothing changes: nothing is written, no event, the version stays.
+        return Ok(None);
     }
     let mut model = stored.clone().into_active_model();
     model.name = Set(patched.name);
@@ -232,22 +334,38 @@ pub async fn update(
     model.url = Set(patched.url);
     model.provider_config = Set(patched.provider_config);
     // The `before_save` hook moves `updated_at` even when no column changed (an `UPDATE` with
-    // a condition of its own doesn't call it). The version the client read is a condition of
-    // the `UPDATE` itself.
-    let model = sea_orm::ActiveModelBehavior::before_save(model, &txn, false).await?;
-    let updated = endpoint::Entity::update(model)
-        .validate()?
-        .filter(Column::UpdatedAt.eq(patch.expected_updated_at.unwrap_or(stored.updated_at)))
-        .exec(&txn)
-        .await;
-    let updated = match updated {
-        Ok(updated) => updated,
-        Err(sea_orm::DbErr::RecordNotUpdated) => return Err(stale(&stored)),
-        Err(other) => return Err(DomainError::Database(other)),
-    };
-    let change = events::endpoint_change(EventType::EndpointUpdated, Some(&stored), Some(&updated));
-    events::commit_by(db, txn, actor, vec![change]).await?;
-    updated.try_into()
+    // a condition of its own doesn't call it).
+    Ok(Some(
+        sea_orm::ActiveModelBehavior::before_save(model, conn, false).await?,
+    ))
+}
+
+/// Writes `model` over `stored` if the endpoint is still that version, with its event: the
+/// endpoint written, or `None` when it isn't (another version, or gone).
+async fn write_update(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    stored: &endpoint::Model,
+    model: endpoint::ActiveModel,
+) -> Result<Option<endpoint::Model>, DomainError> {
+    let after = model.clone().try_into_model()?;
+    let change = events::endpoint_change(EventType::EndpointUpdated, Some(stored), Some(&after));
+    let update = endpoint::Entity::update_many()
+        .set(model)
+        .filter(Column::Id.eq(stored.id))
+        .filter(Column::UpdatedAt.eq(stored.updated_at))
+        .into_query();
+    let row = events::write_recording::<endpoint::Entity, _>(
+        conn,
+        update,
+        events::Author::Actor(actor),
+        actor.organization_id,
+        change,
+    )
+    .await?;
+    Ok(row
+        .map(|row| endpoint::Model::from_query_result(&row, ""))
+        .transpose()?)
 }
 
 /// The refusal of a write that expected another version of `current` (still locked, so it is
@@ -265,7 +383,7 @@ pub async fn delete(
     expected_updated_at: Option<DateTime<Utc>>,
 ) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
-    let txn = events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id, Writes::Beside).await?;
     let stored = find_model_for_write(&txn, actor, id).await?;
     if expected_updated_at.is_some_and(|at| !is_version(at)) {
         return Err(stale(&stored));

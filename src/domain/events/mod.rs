@@ -2,17 +2,24 @@
 //! change without its event, no event without its change), and read back by the audit log
 //! and by subscriptions.
 //!
-//! An organization's events are numbered (`seq`) in the order they commit: on PostgreSQL a
-//! writer takes the organization's advisory lock before numbering its events and holds it
-//! until it commits; on SQLite every write transaction holds the database's one write lock.
-//! So a reader that has seen `seq` N of an organization will never see a smaller one commit
-//! later, and "every event after N" misses nothing.
+//! An organization's events are numbered (`seq`) in the order they commit, so a reader that
+//! has seen `seq` N of an organization will never see a smaller one commit later, and "every
+//! event after N" misses nothing: on PostgreSQL the sequencer numbers events once their writes
+//! have committed (`sequencer`); on SQLite every write transaction holds the database's one
+//! write lock, and events are numbered as they are inserted.
+//!
+//! On PostgreSQL the writes of one organization run side by side; only those that must run
+//! alone wait for the others (`Writes`).
 
 use chrono::{DateTime, Utc};
 use entity::enums::{ActorKind, EventType, Mode};
 use entity::event;
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause,
+};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, Statement,
+    ActiveModelTrait as _, ActiveValue, ActiveValue::Set, ConnectionTrait, DatabaseTransaction,
+    DbBackend, EntityTrait, QueryResult, Statement,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -25,12 +32,14 @@ mod cursor;
 pub mod live;
 mod read;
 mod retention;
+mod sequencer;
 mod snapshot;
 
 pub use cursor::Cursors;
 pub use live::Hub;
 pub use read::{EventFilter, EventPage, Reader, ensure_can_read_log, get, last_seq, list, since};
 pub use retention::{Expiry, purge_older_than};
+pub use sequencer::published;
 pub use snapshot::{api_key_change, endpoint_change, member_change, phone_number_change};
 
 /// The types of an endpoint's events.
@@ -48,8 +57,8 @@ pub const PHONE_NUMBER_TYPES: [EventType; 4] = [
     EventType::PhoneNumberDeleted,
 ];
 
-/// The PostgreSQL channel an organization's commits are announced on (the payload is the
-/// organization's id), so that subscribers in every gateway process look for new events.
+/// The PostgreSQL channel an organization's newly numbered events are announced on (the payload
+/// is the organization's id), so that subscribers in every gateway process look for them.
 pub const CHANNEL: &str = "cockpit_events";
 
 /// A recorded change, as the domain hands it out.
@@ -155,18 +164,44 @@ impl Change {
     }
 }
 
-/// Begins a write of `organization_id`'s data. On PostgreSQL it first takes the
-/// organization's advisory lock, which `record` needs before it numbers events and which is
-/// held until the transaction ends: every writer takes it before any row lock, so no two
-/// writers ever wait for each other's locks in opposite orders — a unit of work
-/// (`db::Unit`), whose first write takes it for the rest of the request, as much as a single
-/// write.
-pub async fn begin(db: &Db, organization_id: Uuid) -> Result<DatabaseTransaction, DomainError> {
+/// How a write stands with the other writes of its organization (on PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// A write that locks one row (or only inserts) and waits for no lock once it holds one:
+    /// it can't be part of a circle of transactions waiting for each other, so it takes no
+    /// lock of the organization's.
+    OneRow,
+    /// A write of an endpoint and its phone numbers, which runs beside the organization's
+    /// other such writes (its lock, shared). Each locks at most one endpoint and then phone
+    /// numbers, never the other way round, and waits for no other lock once it holds a phone
+    /// number's, so no two of them wait for each other in a circle.
+    Beside,
+    /// A write that runs alone in its organization (its lock, exclusive): members and API
+    /// keys (whose rules read the organization's other rows: the last owner stays), and every
+    /// write of a unit of work with more than one (`db::Unit::begin`), whose writes may lock
+    /// rows in any order.
+    Alone,
+}
+
+/// Begins a write of `organization_id`'s data; on PostgreSQL with the organization's lock
+/// that `writes` takes (every write of a unit of work that runs alone takes it exclusive: its
+/// first write takes it for the rest of the request).
+pub async fn begin(
+    db: &Db,
+    organization_id: Uuid,
+    writes: Writes,
+) -> Result<DatabaseTransaction, DomainError> {
     let txn = crate::db::begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
+        let sql = match writes {
+            _ if db.unit_alone() => "SELECT pg_advisory_xact_lock($1, $2)",
+            Writes::Alone => "SELECT pg_advisory_xact_lock($1, $2)",
+            Writes::Beside => "SELECT pg_advisory_xact_lock_shared($1, $2)",
+            Writes::OneRow => return Ok(txn),
+        };
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1, $2)",
+            sql,
             [LOCK_CLASS.into(), lock_key(organization_id).into()],
         ))
         .await?;
@@ -174,8 +209,8 @@ pub async fn begin(db: &Db, organization_id: Uuid) -> Result<DatabaseTransaction
     Ok(txn)
 }
 
-/// Records `changes` of `organization_id` in `txn`, numbered after every event of that
-/// organization committed before. Commit `txn` with [`commit`], which tells this app's subscribers.
+/// Records `changes` of `organization_id` in `txn` (numbered, on PostgreSQL, once `txn`
+/// commits). Commit `txn` with [`commit`], which tells subscribers.
 pub async fn record(
     txn: &DatabaseTransaction,
     author: Author<'_>,
@@ -185,22 +220,107 @@ pub async fn record(
     if changes.is_empty() {
         return Ok(());
     }
-    if txn.get_database_backend() == DbBackend::Postgres {
-        // The lock orders this organization's events by commit (a writer that began with
-        // `begin` holds it already; taking it again costs nothing); the notice is delivered
-        // when (and only if) the transaction commits.
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1, $2), pg_notify($3, $4)",
-            [
-                LOCK_CLASS.into(),
-                lock_key(organization_id).into(),
-                CHANNEL.into(),
-                organization_id.to_string().into(),
-            ],
-        ))
+    let (rows, span) = rows(author, organization_id, changes);
+    event::Entity::insert_many(rows)
+        .exec(txn)
+        .instrument(span)
         .await?;
+    Ok(())
+}
+
+/// Runs `write` — an `INSERT` or `UPDATE` of one row of `E` — and records `change` for the
+/// row it writes (nothing when it writes none): the row, every column of `E` by name (never
+/// `*`: a column added while the gateway runs would change a prepared statement's answer).
+/// On PostgreSQL both are one statement (the event inserted from the written row), which on
+/// the pool is a transaction of its own; elsewhere two, so `conn` is then a transaction.
+pub async fn write_recording<E: EntityTrait, C: ConnectionTrait>(
+    conn: &C,
+    write: impl Into<SubQueryStatement>,
+    author: Author<'_>,
+    organization_id: Uuid,
+    change: Change,
+) -> Result<Option<QueryResult>, DomainError> {
+    let columns: Vec<E::Column> = <E::Column as sea_orm::Iterable>::iter().collect();
+    let returning = Query::returning().columns(columns.clone());
+    let mut write = write.into();
+    match &mut write {
+        SubQueryStatement::InsertStatement(s) => {
+            s.returning(returning);
+        }
+        SubQueryStatement::UpdateStatement(s) => {
+            s.returning(returning);
+        }
+        _ => {
+            return Err(DomainError::Corrupt(
+                "a write is an INSERT or an UPDATE".to_owned(),
+            ));
+        }
     }
+    let backend = conn.get_database_backend();
+    let (mut rows, span) = rows(author, organization_id, vec![change]);
+    let event = rows.pop().expect("one change, one row");
+    if backend != DbBackend::Postgres {
+        let written = match &write {
+            SubQueryStatement::InsertStatement(s) => conn.query_one(s).await?,
+            SubQueryStatement::UpdateStatement(s) => conn.query_one(s).await?,
+            _ => None,
+        };
+        if written.is_some() {
+            event::Entity::insert(event)
+                .exec(conn)
+                .instrument(span)
+                .await?;
+        }
+        return Ok(written);
+    }
+    let written = Alias::new("written");
+    let (mut event_columns, mut values) = (Vec::new(), Vec::new());
+    for column in <event::Column as sea_orm::Iterable>::iter() {
+        if let ActiveValue::Set(value) = event.get(column) {
+            event_columns.push(column);
+            values.push(Expr::val(value));
+        }
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(event::Entity)
+        .columns(event_columns)
+        .select_from(
+            Query::select()
+                .exprs(values)
+                .from(written.clone())
+                .to_owned(),
+        )
+        .map_err(|_| DomainError::Corrupt("an event's columns and values differ".to_owned()))?;
+    let with = WithClause::new()
+        .cte(
+            CommonTableExpression::new()
+                .query(write)
+                .table_name(written.clone())
+                .to_owned(),
+        )
+        .cte(
+            CommonTableExpression::new()
+                .query(insert)
+                .table_name(Alias::new("recorded"))
+                .to_owned(),
+        )
+        .to_owned();
+    let select = Query::select()
+        .columns(columns)
+        .from(written)
+        .to_owned()
+        .with(with);
+    Ok(conn.query_one(&select).instrument(span).await?)
+}
+
+/// The rows `changes` are recorded as, and the span whose context they carry to whoever
+/// delivers them.
+fn rows(
+    author: Author<'_>,
+    organization_id: Uuid,
+    changes: Vec<Change>,
+) -> (Vec<event::ActiveModel>, tracing::Span) {
     let (actor_kind, actor_id, actor_key_prefix, request_id) = match author {
         Author::System => (ActorKind::System, None, None, None),
         Author::Actor(actor) => {
@@ -213,39 +333,37 @@ pub async fn record(
             (kind, Some(id), prefix, actor.request_id.clone())
         }
     };
-    // The span whose context the events carry to whoever delivers them.
     let span = tracing::info_span!(target: crate::telemetry::TARGET, "record events");
     let trace_parent = crate::telemetry::traceparent_of(&span);
     let occurred_at = entity::now();
-    let rows = changes.into_iter().map(|change| {
-        let mut data = Map::new();
-        if let Some(before) = change.before {
-            data.insert("before".to_owned(), before);
-        }
-        if let Some(after) = change.after {
-            data.insert("after".to_owned(), after);
-        }
-        event::ActiveModel {
-            seq: sea_orm::ActiveValue::NotSet,
-            id: Set(super::ids::new_id(super::ids::Kind::Event)),
-            organization_id: Set(organization_id),
-            mode: Set(change.mode),
-            r#type: Set(change.r#type),
-            object_id: Set(change.object_id),
-            actor_kind: Set(actor_kind),
-            actor_id: Set(actor_id.clone()),
-            actor_key_prefix: Set(actor_key_prefix.clone()),
-            request_id: Set(request_id.clone()),
-            trace_parent: Set(trace_parent.clone()),
-            occurred_at: Set(occurred_at),
-            data: Set(Value::Object(data)),
-        }
-    });
-    event::Entity::insert_many(rows)
-        .exec(txn)
-        .instrument(span)
-        .await?;
-    Ok(())
+    let rows = changes
+        .into_iter()
+        .map(|change| {
+            let mut data = Map::new();
+            if let Some(before) = change.before {
+                data.insert("before".to_owned(), before);
+            }
+            if let Some(after) = change.after {
+                data.insert("after".to_owned(), after);
+            }
+            event::ActiveModel {
+                seq: sea_orm::ActiveValue::NotSet,
+                id: Set(super::ids::new_id(super::ids::Kind::Event)),
+                organization_id: Set(organization_id),
+                mode: Set(change.mode),
+                r#type: Set(change.r#type),
+                object_id: Set(change.object_id),
+                actor_kind: Set(actor_kind),
+                actor_id: Set(actor_id.clone()),
+                actor_key_prefix: Set(actor_key_prefix.clone()),
+                request_id: Set(request_id.clone()),
+                trace_parent: Set(trace_parent.clone()),
+                occurred_at: Set(occurred_at),
+                data: Set(Value::Object(data)),
+            }
+        })
+        .collect();
+    (rows, span)
 }
 
 /// The advisory lock's first key: the gateway's events, apart from any other use of advisory
@@ -263,17 +381,27 @@ fn lock_key(organization_id: Uuid) -> i32 {
     i32::from_le_bytes(key.to_le_bytes())
 }
 
-/// Commits `txn`, whose changes `record` wrote for `organization_id`, and tells this process's
-/// subscribers.
+/// Commits `txn`, whose changes `record` wrote for `organization_id`, and tells subscribers
+/// once the events can be read ([`published`]). Within a unit of work, that is when the unit
+/// commits.
 pub async fn commit(
     db: &Db,
     txn: DatabaseTransaction,
     organization_id: Uuid,
 ) -> Result<(), DomainError> {
     txn.commit().await?;
-    // This process's subscribers; other processes hear it through [`CHANNEL`].
-    db.signals().committed(organization_id);
+    committed(db, organization_id).await;
     Ok(())
+}
+
+/// Tells subscribers of a write of `organization_id` through `db` that has committed: once
+/// its events can be read ([`published`]) on the pool; within a unit of work, when the unit
+/// commits.
+pub async fn committed(db: &Db, organization_id: Uuid) {
+    match db {
+        Db::Pool(_) => published(db, organization_id).await,
+        Db::Unit(_) => db.changed(),
+    }
 }
 
 /// Records `changes` made by `actor` in its organization, and commits `txn`.

@@ -43,9 +43,11 @@ pub fn ensure_can_read_log(actor: &Actor) -> Result<(), DomainError> {
 
 /// The condition every read of events is under: the actor's organization, the modes it may
 /// see (a change of the whole organization has no mode: only sessions that read both modes
-/// see it), and the types it may read.
+/// see it), the types it may read, and only events already numbered.
 fn visible_to(actor: &Actor, mode: Option<Mode>) -> Option<Condition> {
-    let mut cond = Condition::all().add(Column::OrganizationId.eq(actor.organization_id));
+    let mut cond = Condition::all()
+        .add(Column::OrganizationId.eq(actor.organization_id))
+        .add(numbered());
     cond = match actor.read_scope(mode) {
         ModeScope::Nothing => return None,
         ModeScope::Only(mode) => cond.add(Column::Mode.eq(mode)),
@@ -58,6 +60,12 @@ fn visible_to(actor: &Actor, mode: Option<Mode>) -> Option<Condition> {
         cond = cond.add(Column::Type.is_in(readable));
     }
     Some(cond)
+}
+
+/// Events that have their place in the order: on PostgreSQL an event's `seq` is negative
+/// until the sequencer numbers it, after its write has committed (`sequencer`).
+pub(super) fn numbered() -> sea_orm::sea_query::SimpleExpr {
+    Column::Seq.gt(0)
 }
 
 /// One page of the actor's organization's events, newest first.
@@ -141,6 +149,7 @@ pub async fn get(db: &Db, actor: &Actor, id: Uuid, reader: Reader) -> Result<Eve
     let found = event::Entity::find()
         .filter(Column::Id.eq(id))
         .filter(Column::OrganizationId.eq(actor.organization_id))
+        .filter(numbered())
         .one(db)
         .await?;
     found
@@ -181,6 +190,7 @@ pub async fn last_seq(db: &Db, organization_id: Uuid) -> Result<i64, DomainError
         .select_only()
         .column_as(Column::Seq.max(), "seq")
         .filter(Column::OrganizationId.eq(organization_id))
+        .filter(numbered())
         .into_tuple::<Option<i64>>()
         .one(db)
         .await?;

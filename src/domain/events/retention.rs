@@ -63,6 +63,7 @@ pub async fn purge_older_than(
             .column(Column::OrganizationId)
             .column(Column::Mode)
             .filter(Column::OccurredAt.lt(cutoff))
+            .filter(super::read::numbered())
             .order_by_asc(Column::Seq)
             .limit(batch);
         if txn.get_database_backend() == DbBackend::Postgres {

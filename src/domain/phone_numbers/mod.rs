@@ -111,7 +111,7 @@ pub(super) async fn add_by(
         created_at: Set(entity::now()),
     };
     // Two racing adds both find nothing; the unique index lets one in.
-    let txn = events::begin(db, organization_id).await?;
+    let txn = events::begin(db, organization_id, events::Writes::OneRow).await?;
     let added = model
         .insert(&txn)
         .await

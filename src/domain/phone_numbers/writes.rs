@@ -93,15 +93,21 @@ pub async fn attach(
     reassign: bool,
 ) -> Result<PhoneNumber, DomainError> {
     actor.ensure_can_write()?;
-    let txn = events::begin(db, actor.organization_id).await?;
-    let number = find_for_write(&txn, actor, number_id).await?;
+    let txn = events::begin(db, actor.organization_id, events::Writes::Beside).await?;
     let mut find = endpoint::Entity::find()
         .filter(endpoint::Column::Id.eq(endpoint_id))
         .filter(endpoint::Column::OrganizationId.eq(actor.organization_id));
     if let Some(mode) = actor.fixed_mode() {
         find = find.filter(endpoint::Column::Mode.eq(mode));
     }
-    let Some(target) = find.one(&txn).await? else {
+    // The endpoint before the number (`events::Writes::Beside`), and held against a delete
+    // until the number routes to it (the lock its reference would take anyway).
+    let target = find
+        .lock(sea_orm::sea_query::LockType::KeyShare)
+        .one(&txn)
+        .await?;
+    let number = find_for_write(&txn, actor, number_id).await?;
+    let Some(target) = target else {
         return Err(invalid(
             Field::EndpointId,
             UserErrorCode::EndpointNotFound,
@@ -141,7 +147,7 @@ pub async fn attach(
 /// Stops routing the number anywhere; a number routed nowhere stays so.
 pub async fn detach(db: &Db, actor: &Actor, number_id: Uuid) -> Result<PhoneNumber, DomainError> {
     actor.ensure_can_write()?;
-    let txn = events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id, events::Writes::OneRow).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     if number.endpoint_id.is_none() {
         return Ok(number.into());
@@ -161,7 +167,7 @@ pub async fn detach(db: &Db, actor: &Actor, number_id: Uuid) -> Result<PhoneNumb
 /// Removes the number from the organization; the id it had.
 pub async fn remove(db: &Db, actor: &Actor, number_id: Uuid) -> Result<Uuid, DomainError> {
     actor.ensure_can_write()?;
-    let txn = events::begin(db, actor.organization_id).await?;
+    let txn = events::begin(db, actor.organization_id, events::Writes::OneRow).await?;
     let number = find_for_write(&txn, actor, number_id).await?;
     let id = number.id;
     let change = events::phone_number_change(EventType::PhoneNumberDeleted, Some(&number), None);

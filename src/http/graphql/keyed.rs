@@ -75,7 +75,8 @@ pub(super) async fn run_once(
         .render(envelope);
     }
     let key = idempotency::Keyed::new(keyed.key, "POST", "/graphql", &the_operation(&ready));
-    let guard = match idempotency::begin(state, &actor, &key, envelope).await {
+    let alone = writes_more_than_once(&ready);
+    let guard = match idempotency::begin(state, &actor, &key, envelope, alone).await {
         Ok(Begun::Run(guard)) => guard,
         Ok(Begun::Replay(response)) => {
             ready.refund_unrun(state).await;
@@ -130,20 +131,33 @@ fn the_operation(ready: &Ready) -> Value {
 
 /// Whether the operation selects a field whose answer holds a secret shown once.
 fn shows_a_secret(ready: &Ready) -> bool {
-    let document = &ready.parsed.document;
-    let Ok((_, operation)) = analysis::select_operation(document, ready.operation_name.as_deref())
-    else {
-        return false;
-    };
-    let mut names = std::collections::HashSet::new();
-    root_keys(
-        document,
-        &operation.node.selection_set.node,
-        &mut names,
-        0,
-        RootKey::Name,
-    );
+    let names = root_fields(ready, RootKey::Name);
     names.contains("createApiKey") || names.contains("createStreamTicket")
+}
+
+/// Whether the operation may write more than once (more than one root field runs), so that its
+/// unit of work's writes run alone in the organization (`domain::events::Writes`).
+fn writes_more_than_once(ready: &Ready) -> bool {
+    root_fields(ready, RootKey::ResponseKey).len() != 1
+}
+
+/// The root fields the operation selects, by name or by response key (none for an operation
+/// the document doesn't hold).
+fn root_fields(ready: &Ready, by: RootKey) -> std::collections::HashSet<&str> {
+    let document = &ready.parsed.document;
+    let mut keys = std::collections::HashSet::new();
+    if let Ok((_, operation)) =
+        analysis::select_operation(document, ready.operation_name.as_deref())
+    {
+        root_keys(
+            document,
+            &operation.node.selection_set.node,
+            &mut keys,
+            0,
+            by,
+        );
+    }
+    keys
 }
 
 /// The request with every read and write of its resolvers and loaders going through `db`

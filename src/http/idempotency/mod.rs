@@ -94,18 +94,20 @@ impl Keyed {
 }
 
 /// Claims the key for the actor's request, within the request timeout (a claim waits for
-/// SQLite's write lock like any write).
+/// SQLite's write lock like any write). `alone` when the request may write more than once
+/// (`db::Unit::begin`).
 pub async fn begin(
     state: &AppState,
     actor: &Actor,
     keyed: &Keyed,
     envelope: Envelope,
+    alone: bool,
 ) -> Result<Begun, ApiError> {
     let scope = Scope::of(actor);
     super::pipeline::within(state, async {
         match claim(state, scope.clone(), keyed).await? {
             Claimed::Run(claimed) => {
-                let unit = Unit::begin(&state.services.db)
+                let unit = Unit::begin(&state.services.db, alone)
                     .await
                     .map_err(DomainError::from)?;
                 Ok(Begun::Run(Guard {

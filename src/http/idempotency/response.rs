@@ -109,16 +109,9 @@ impl Guard {
             // request still waiting on a lock lets it (see `abandon`).
             return response;
         }
-        match self.unit.wrote().await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.give_up().await;
-                return response;
-            }
-            Err(err) => {
-                self.give_up().await;
-                return unavailable(&DomainError::Database(err), envelope);
-            }
+        if !self.unit.wrote() {
+            self.give_up().await;
+            return response;
         }
         let (parts, body) = response.into_parts();
         let max = self.storage.max_response;
@@ -185,8 +178,9 @@ impl Guard {
             release(self.claimed.pool.clone(), ticket).await;
             return unavailable(&DomainError::Database(err), envelope);
         }
-        // What the unit's savepoints committed is visible now.
-        self.db().signals().committed(ticket.organization_id());
+        // What the unit's savepoints committed is visible now; answered once its events are
+        // too.
+        crate::domain::events::published(&self.db(), ticket.organization_id()).await;
         Response::from_parts(parts, Body::from(bytes))
     }
 

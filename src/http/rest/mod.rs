@@ -198,7 +198,8 @@ impl Write {
         let Some(keyed) = self.keyed else {
             return work(state.services.db.clone()).await;
         };
-        match idempotency::begin(state, actor, &keyed, Envelope::Rest).await? {
+        // A REST request is one write.
+        match idempotency::begin(state, actor, &keyed, Envelope::Rest, false).await? {
             Begun::Replay(response) => Ok(response),
             Begun::Run(guard) => {
                 let response = work(guard.db())

@@ -1,0 +1,115 @@
+//! Numbering committed events, on PostgreSQL. A write inserts its events unnumbered (a
+//! negative `seq`, from `events_pending`: the order they were inserted in) and commits without
+//! waiting for any other writer of its organization; then the sequencer — one at a time across
+//! every gateway process, under its own advisory lock — gives every event that has committed its
+//! place (`seq` from `events_numbers`), in the order they were inserted, and announces
+//! the organizations on [`super::CHANNEL`], all in one statement and one transaction a batch.
+//!
+//! Why that order is safe: a batch numbers only what its statement's snapshot sees committed,
+//! above every number given before (batches commit one after another under the lock), so an
+//! event that commits later can never take a place below one a reader has passed. And a write
+//! that changes an object locks its row before it inserts the object's event, so it inserts
+//! after any earlier change of the object has committed: an object's events keep their order.
+//! Readers read numbered events only (`seq > 0`).
+
+use futures_util::FutureExt as _;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use uuid::Uuid;
+
+use super::CHANNEL;
+use crate::db::Db;
+use crate::domain::DomainError;
+
+/// The sequencer's advisory lock ("ckeq"), apart from the organizations' (`LOCK_CLASS`).
+const LOCK_CLASS: i32 = 0x636b_6571;
+
+/// At most this many events a batch; a run numbers batches until none is left.
+const BATCH: i64 = 10_000;
+
+/// Numbers what has committed in one statement: the oldest pending events (at most `$1`), the
+/// block of numbers they take from `events_numbers`, the update, and one notice per
+/// organization (PostgreSQL sends them when the transaction commits). It answers the
+/// organizations, each with the count of events numbered.
+const NUMBER: &str = "WITH pending AS MATERIALIZED ( \
+    SELECT seq, organization_id, row_number() OVER (ORDER BY seq DESC) AS n \
+    FROM (SELECT seq, organization_id FROM events WHERE seq < 0 ORDER BY seq DESC LIMIT $1) oldest), \
+  reserved AS MATERIALIZED ( \
+    SELECT setval('events_numbers', nextval('events_numbers') + count(*) - 1) - count(*) AS base \
+    FROM pending HAVING count(*) > 0), \
+  numbered AS ( \
+    UPDATE events e SET seq = reserved.base + pending.n FROM pending, reserved \
+    WHERE e.seq = pending.seq RETURNING e.organization_id) \
+  SELECT organization_id, (SELECT count(*) FROM pending) AS events, \
+    pg_notify($2, organization_id::text)::text AS notice \
+  FROM (SELECT DISTINCT organization_id FROM numbered) organizations";
+
+/// Tells `organization_id`'s readers that it has committed events, once they can read them:
+/// on SQLite at once (events are numbered as they are inserted); on PostgreSQL once a sequencer
+/// run begun after this call has numbered them.
+pub async fn published(db: &Db, organization_id: Uuid) {
+    match db.get_database_backend() {
+        DbBackend::Postgres => db.signals().follow_commit(run).await,
+        _ => db.signals().committed(organization_id),
+    }
+}
+
+/// One run: batches until nothing committed is left unnumbered. The organizations it numbered
+/// events of; `None` when it failed.
+fn run(conn: DatabaseConnection) -> futures_util::future::BoxFuture<'static, Option<Vec<Uuid>>> {
+    async move {
+        let mut organizations = Vec::new();
+        loop {
+            match batch(&conn).await {
+                Ok((numbered, full)) => {
+                    organizations.extend(numbered);
+                    if !full {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        error = %err.log_description(),
+                        "could not number committed events; trying again shortly"
+                    );
+                    return None;
+                }
+            }
+        }
+        organizations.sort_unstable();
+        organizations.dedup();
+        Some(organizations)
+    }
+    .boxed()
+}
+
+/// One batch, in a transaction that holds the sequencer's lock: the organizations, and whether
+/// the batch was full (more may wait).
+async fn batch(conn: &DatabaseConnection) -> Result<(Vec<Uuid>, bool), DomainError> {
+    let txn = conn.begin().await?;
+    // Its own statement, so that the next one's snapshot is taken once the lock is held and
+    // sees every batch numbered before. One lock per schema: gateways on other schemas of the
+    // database number their own events.
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+        [LOCK_CLASS.into()],
+    ))
+    .await?;
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            NUMBER,
+            [BATCH.into(), CHANNEL.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    let organizations = rows
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "organization_id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let numbered = match rows.first() {
+        Some(row) => row.try_get::<i64>("", "events")?,
+        None => 0,
+    };
+    Ok((organizations, numbered >= BATCH))
+}
