@@ -22,8 +22,10 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         let db = manager.get_connection();
-        // The numbers go on from where the identity column left them.
+        // The numbers go on from where the identity column left them (no writer of a gateway
+        // of before, still running, takes one in between).
         for sql in [
+            "LOCK TABLE events IN EXCLUSIVE MODE".to_owned(),
             format!("CREATE SEQUENCE {NUMBERS} AS bigint"),
             format!(
                 "DO $$ BEGIN EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', \

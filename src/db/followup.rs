@@ -19,8 +19,9 @@ use super::Signals;
 pub type Job = fn(DatabaseConnection) -> BoxFuture<'static, Option<Vec<Uuid>>>;
 
 /// How long a writer waits for a run before it answers anyway: its write has committed, and
-/// a later run does the job for it.
-const WAIT: Duration = Duration::from_secs(5);
+/// a later run does the job for it. Well within the shortest request timeout (1 s), so that a
+/// write that committed is never answered as timed out (and retried, and made twice).
+const WAIT: Duration = Duration::from_millis(500);
 
 /// How often the job runs with nobody asking: it does what a process that died between its
 /// commit and the run left undone.
@@ -52,18 +53,28 @@ impl Followup {
 }
 
 impl Signals {
-    /// Asks for a run of `job` begun after this call and waits for it to end (at most a few
-    /// seconds). The first call starts the loop that runs it; the same `job` every time.
+    /// Asks for a run of `job` begun after this call and waits for it to end (at most `WAIT`).
+    /// The first call starts the loop that runs it, if `start_following` hasn't; the same
+    /// `job` every time.
     pub async fn follow_commit(self: &Arc<Self>, job: Job) {
+        self.start_following(job);
         let followup = &self.followup;
-        followup.started.call_once(|| {
-            tokio::spawn(runs(Arc::downgrade(self), Arc::clone(&followup.wake), job));
-        });
         let mut done = followup.done.subscribe();
         let wanted = followup.next.load(Ordering::SeqCst);
         followup.wake.notify_one();
         // A run that never comes (the loop gone with its app) is the same as one too slow.
         let _ = tokio::time::timeout(WAIT, done.wait_for(|done| *done >= wanted)).await;
+    }
+}
+
+impl Signals {
+    /// Starts the loop that runs `job` (once; later calls do nothing), so that it also runs
+    /// every `SWEEP_EVERY` in a process that writes nothing.
+    pub fn start_following(self: &Arc<Self>, job: Job) {
+        let followup = &self.followup;
+        followup.started.call_once(|| {
+            tokio::spawn(runs(Arc::downgrade(self), Arc::clone(&followup.wake), job));
+        });
     }
 }
 

@@ -191,6 +191,7 @@ pub fn build(
         move || Notices::deaf(hearing.as_ref()),
     ));
     notices.listen(&db, hub.clone(), Arc::clone(store.signals()));
+    crate::domain::events::start_numbering(&store);
     let services = Services {
         db: store.clone(),
         endpoints: endpoint_settings,

@@ -860,9 +860,14 @@ db_test! {
             while let Some(done) = tasks.join_next().await {
                 let (query, answer) = done.expect("a writer");
                 assert!(!answer.is_server_error(), "round {round}: {query}: {}", answer.show());
+                assert!(answer.body.get("errors").is_none(), "round {round}: {query}: {}", answer.show());
                 // An attach to an endpoint deleted first is refused for its input.
-                let codes = answer.codes();
-                assert!(codes.is_empty() || codes == ["NOT_FOUND"], "round {round}: {query}: {}", answer.show());
+                let user_errors = &answer.body["data"]["a"]["userErrors"];
+                assert!(
+                    *user_errors == json!([]) || *user_errors == json!([{ "code": "ENDPOINT_NOT_FOUND" }]),
+                    "round {round}: {query}: {}",
+                    answer.show()
+                );
             }
         }
         // Every number routes to one live endpoint or none.

@@ -158,12 +158,25 @@ pub async fn create(
             .exec(&txn)
             .await?;
         if attached.rows_affected != 1 {
+            // Taken by another endpoint meanwhile, or removed (removing a number doesn't wait
+            // for the organization's writes).
+            let gone = phone_number::Entity::find_by_id(phone.id)
+                .one(&txn)
+                .await?
+                .is_none();
             txn.rollback().await?;
-            return Err(DomainError::invalid(
-                Field::PhoneNumberId,
-                UserErrorCode::PhoneNumberTaken,
-                "{field} names a phone number already attached to another endpoint",
-            ));
+            return Err(match gone {
+                true => DomainError::invalid(
+                    Field::PhoneNumberId,
+                    UserErrorCode::PhoneNumberNotFound,
+                    "{field} names no phone number of this organization and mode",
+                ),
+                false => DomainError::invalid(
+                    Field::PhoneNumberId,
+                    UserErrorCode::PhoneNumberTaken,
+                    "{field} names a phone number already attached to another endpoint",
+                ),
+            });
         }
         let routed = phone_number::Model {
             endpoint_id: Some(created.id),
@@ -221,10 +234,7 @@ pub async fn update(
     // between is read and merged again.
     if one_statement(db) {
         for _ in 0..OPTIMISTIC_TRIES {
-            let stored = find_scoped(actor, id)
-                .one(db)
-                .await?
-                .ok_or(DomainError::NotFound("endpoint"))?;
+            let stored = super::find_model(db, actor, id).await?;
             let Some(model) = merge(db, settings, &stored, patch.clone()).await? else {
                 return stored.try_into();
             };

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use entity::enums::{ActorKind, EventType, Mode};
 use entity::event;
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause,
+    Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause, WithQuery,
 };
 use sea_orm::{
     ActiveModelTrait as _, ActiveValue, ActiveValue::Set, ConnectionTrait, DatabaseTransaction,
@@ -39,7 +39,7 @@ pub use cursor::Cursors;
 pub use live::Hub;
 pub use read::{EventFilter, EventPage, Reader, ensure_can_read_log, get, last_seq, list, since};
 pub use retention::{Expiry, purge_older_than};
-pub use sequencer::published;
+pub use sequencer::{published, start as start_numbering};
 pub use snapshot::{api_key_change, endpoint_change, member_change, phone_number_change};
 
 /// The types of an endpoint's events.
@@ -285,33 +285,20 @@ pub async fn write_recording<E: EntityTrait, C: ConnectionTrait>(
     insert
         .into_table(event::Entity)
         .columns(event_columns)
-        .select_from(
-            Query::select()
-                .exprs(values)
-                .from(written.clone())
-                .to_owned(),
-        )
+        .select_from(Query::select().exprs(values).from(written.clone()).take())
         .map_err(|_| DomainError::Corrupt("an event's columns and values differ".to_owned()))?;
-    let with = WithClause::new()
-        .cte(
-            CommonTableExpression::new()
-                .query(write)
-                .table_name(written.clone())
-                .to_owned(),
-        )
-        .cte(
-            CommonTableExpression::new()
-                .query(insert)
-                .table_name(Alias::new("recorded"))
-                .to_owned(),
-        )
-        .to_owned();
-    let select = Query::select()
-        .columns(columns)
-        .from(written)
-        .to_owned()
-        .with(with);
-    Ok(conn.query_one(&select).instrument(span).await?)
+    // Built in place: sea-query's chained builders clone the whole statement at each step.
+    let mut with = WithClause::new();
+    for (name, query) in [("written", write), ("recorded", insert.into())] {
+        let mut cte = CommonTableExpression::new();
+        cte.query(query).table_name(Alias::new(name));
+        with.cte(cte);
+    }
+    let mut select = Query::select();
+    select.columns(columns).from(written);
+    let mut statement = WithQuery::new();
+    statement.with_clause(with).query(select);
+    Ok(conn.query_one(&statement).instrument(span).await?)
 }
 
 /// The rows `changes` are recorded as, and the span whose context they carry to whoever

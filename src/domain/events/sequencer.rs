@@ -13,7 +13,9 @@
 //! Readers read numbered events only (`seq > 0`).
 
 use futures_util::FutureExt as _;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, Statement, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::CHANNEL;
@@ -53,6 +55,15 @@ pub async fn published(db: &Db, organization_id: Uuid) {
     }
 }
 
+/// Starts numbering `db`'s committed events, on PostgreSQL: the loop also runs every few
+/// seconds with no write to serve, for what a process that died between its commit and its
+/// run left unnumbered.
+pub fn start(db: &Db) {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.signals().start_following(run);
+    }
+}
+
 /// One run: batches until nothing committed is left unnumbered. The organizations it numbered
 /// events of; `None` when it failed.
 fn run(conn: DatabaseConnection) -> futures_util::future::BoxFuture<'static, Option<Vec<Uuid>>> {
@@ -85,7 +96,10 @@ fn run(conn: DatabaseConnection) -> futures_util::future::BoxFuture<'static, Opt
 /// One batch, in a transaction that holds the sequencer's lock: the organizations, and whether
 /// the batch was full (more may wait).
 async fn batch(conn: &DatabaseConnection) -> Result<(Vec<Uuid>, bool), DomainError> {
-    let txn = conn.begin().await?;
+    // Its snapshot is taken per statement, after the lock (whatever the database's default).
+    let txn = conn
+        .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+        .await?;
     // Its own statement, so that the next one's snapshot is taken once the lock is held and
     // sees every batch numbered before. One lock per schema: gateways on other schemas of the
     // database number their own events.
