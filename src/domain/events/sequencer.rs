@@ -13,9 +13,7 @@
 //! Readers read numbered events only (`seq > 0`).
 
 use futures_util::FutureExt as _;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use uuid::Uuid;
 
 use super::CHANNEL;
@@ -28,16 +26,25 @@ const LOCK_CLASS: i32 = 0x636b_6571;
 /// At most this many events a batch; a run numbers batches until none is left.
 const BATCH: i64 = 10_000;
 
-/// Numbers what has committed in one statement: the oldest pending events (at most `$1`), the
-/// block of numbers they take from `events_numbers`, the update, and one notice per
-/// organization (PostgreSQL sends them when the transaction commits). It answers the
-/// organizations, each with the count of events numbered.
-const NUMBER: &str = "WITH pending AS MATERIALIZED ( \
+/// Numbers what has committed in one statement, a transaction of its own: the sequencer's
+/// lock (one per schema: gateways on other schemas of the database number their own events),
+/// the oldest pending events (at most `$1`), the block of numbers they take from
+/// `events_numbers`, the update, and one notice per organization (sent when the statement
+/// commits). It answers the organizations, each with the count of events numbered.
+///
+/// Its snapshot is taken as it starts, before the lock is granted: it may see as pending
+/// events that the batch it waited for has numbered since. The update skips those (under READ
+/// COMMITTED an `UPDATE` checks its condition again on a row changed meanwhile, and `seq` is
+/// no longer the one it read), so they keep their numbers; the numbers it takes still follow
+/// that batch's, as it takes them once the lock is held.
+const NUMBER: &str = "WITH locked AS MATERIALIZED ( \
+    SELECT pg_advisory_xact_lock($3, hashtext(current_schema()))), \
+  pending AS MATERIALIZED ( \
     SELECT seq, organization_id, row_number() OVER (ORDER BY seq DESC) AS n \
-    FROM (SELECT seq, organization_id FROM events WHERE seq < 0 ORDER BY seq DESC LIMIT $1) oldest), \
+    FROM (SELECT seq, organization_id FROM events, locked WHERE seq < 0 ORDER BY seq DESC LIMIT $1) oldest), \
   reserved AS MATERIALIZED ( \
     SELECT setval('events_numbers', nextval('events_numbers') + count(*) - 1) - count(*) AS base \
-    FROM pending HAVING count(*) > 0), \
+    FROM pending, locked HAVING count(*) > 0), \
   numbered AS ( \
     UPDATE events e SET seq = reserved.base + pending.n FROM pending, reserved \
     WHERE e.seq = pending.seq RETURNING e.organization_id) \
@@ -93,30 +100,15 @@ fn run(conn: DatabaseConnection) -> futures_util::future::BoxFuture<'static, Opt
     .boxed()
 }
 
-/// One batch, in a transaction that holds the sequencer's lock: the organizations, and whether
-/// the batch was full (more may wait).
+/// One batch: the organizations, and whether the batch was full (more may wait).
 async fn batch(conn: &DatabaseConnection) -> Result<(Vec<Uuid>, bool), DomainError> {
-    // Its snapshot is taken per statement, after the lock (whatever the database's default).
-    let txn = conn
-        .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
-        .await?;
-    // Its own statement, so that the next one's snapshot is taken once the lock is held and
-    // sees every batch numbered before. One lock per schema: gateways on other schemas of the
-    // database number their own events.
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
-        [LOCK_CLASS.into()],
-    ))
-    .await?;
-    let rows = txn
+    let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             NUMBER,
-            [BATCH.into(), CHANNEL.into()],
+            [BATCH.into(), CHANNEL.into(), LOCK_CLASS.into()],
         ))
         .await?;
-    txn.commit().await?;
     let organizations = rows
         .iter()
         .map(|row| row.try_get::<Uuid>("", "organization_id"))
