@@ -65,9 +65,7 @@ impl Signals {
         // A run that never comes (the loop gone with its app) is the same as one too slow.
         let _ = tokio::time::timeout(WAIT, done.wait_for(|done| *done >= wanted)).await;
     }
-}
 
-impl Signals {
     /// Starts the loop that runs `job` (once; later calls do nothing), so that it also runs
     /// every `SWEEP_EVERY` in a process that writes nothing.
     pub fn start_following(self: &Arc<Self>, job: Job) {

@@ -123,31 +123,12 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let change = events::endpoint_change(EventType::EndpointCreated, None, Some(&model));
-    let insert = endpoint::Entity::insert(active(&model)).into_query();
-    let author = events::Author::Actor(actor);
     let Some(txn) = txn else {
-        let row = events::write_recording::<endpoint::Entity, _>(
-            db,
-            insert,
-            author,
-            actor.organization_id,
-            change,
-        )
-        .await?;
-        let created = written(row)?;
+        let created = write_create(db, actor, &model).await?;
         events::committed(db, actor.organization_id).await;
         return created.try_into();
     };
-    let row = events::write_recording::<endpoint::Entity, _>(
-        &txn,
-        insert,
-        author,
-        actor.organization_id,
-        change,
-    )
-    .await?;
-    let created = written(row)?;
+    let created = write_create(&txn, actor, &model).await?;
     let mut changes = Vec::new();
     if let Some(phone) = phone {
         // Conditional on the number still being free, so two racing creates can't both take it.
@@ -192,25 +173,23 @@ pub async fn create(
     created.try_into()
 }
 
-/// Every column of `model`, to insert.
-fn active(model: &endpoint::Model) -> endpoint::ActiveModel {
-    endpoint::ActiveModel {
-        id: Set(model.id),
-        organization_id: Set(model.organization_id),
-        name: Set(model.name.clone()),
-        r#type: Set(model.r#type),
-        url: Set(model.url.clone()),
-        status: Set(model.status),
-        provider_config: Set(model.provider_config.clone()),
-        mode: Set(model.mode),
-        created_at: Set(model.created_at),
-        updated_at: Set(model.updated_at),
-    }
-}
-
-/// The endpoint a write returned.
-fn written(row: Option<sea_orm::QueryResult>) -> Result<endpoint::Model, DomainError> {
-    let row = row.ok_or_else(|| DomainError::Corrupt("an insert returned no row".to_owned()))?;
+/// Inserts `model` with its event: the endpoint as stored.
+async fn write_create(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    model: &endpoint::Model,
+) -> Result<endpoint::Model, DomainError> {
+    let change = events::endpoint_change(EventType::EndpointCreated, None, Some(model));
+    let insert = endpoint::Entity::insert(model.clone().into_active_model()).into_query();
+    let row = events::write_recording::<endpoint::Entity, _>(
+        conn,
+        insert,
+        events::Author::Actor(actor),
+        actor.organization_id,
+        change,
+    )
+    .await?
+    .ok_or_else(|| DomainError::Corrupt("an insert returned no row".to_owned()))?;
     Ok(endpoint::Model::from_query_result(&row, "")?)
 }
 

@@ -193,8 +193,12 @@ pub async fn begin(
 ) -> Result<DatabaseTransaction, DomainError> {
     let txn = crate::db::begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
+        let writes = if db.unit_alone() {
+            Writes::Alone
+        } else {
+            writes
+        };
         let sql = match writes {
-            _ if db.unit_alone() => "SELECT pg_advisory_xact_lock($1, $2)",
             Writes::Alone => "SELECT pg_advisory_xact_lock($1, $2)",
             Writes::Beside => "SELECT pg_advisory_xact_lock_shared($1, $2)",
             Writes::OneRow => return Ok(txn),
