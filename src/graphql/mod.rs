@@ -37,13 +37,7 @@ pub struct Services {
 
 /// The schema. `ValidationMode::Fast` leaves out the rules a document passes or fails by its
 /// text alone, for documents that passed them already (see `analysis::InputTypes`).
-/// The schema, counting the fields each operation resolves into `usage`.
-pub fn build_schema(
-    services: Services,
-    limits: &Limits,
-    mode: ValidationMode,
-    usage: &Arc<usage::Tally>,
-) -> AppSchema {
+pub fn build_schema(services: Services, limits: &Limits, mode: ValidationMode) -> AppSchema {
     let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
@@ -51,7 +45,6 @@ pub fn build_schema(
     )
     .directive(live::LiveDirective)
     .data(services)
-    .extension(usage::FieldUsageExtension::new(usage.clone()))
     .validation_mode(mode);
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -60,6 +53,12 @@ pub fn build_schema(
         builder = builder.disable_suggestions();
     }
     builder.finish()
+}
+
+/// What counts the fields, arguments, input fields and enum values operations on the schema
+/// use, into `tally`.
+pub fn field_usage(tally: Arc<usage::Tally>) -> usage::Usage {
+    usage::Usage::new::<query::Query, mutation::Mutation, subscription::Subscription>(tally)
 }
 
 /// The SDL of the schema, as `print-schema` prints it and `schema.graphql` holds it, with the

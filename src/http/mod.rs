@@ -100,6 +100,8 @@ pub struct Shared {
     pub schema_shape: Arc<crate::graphql::analysis::SchemaShape>,
     /// Documents already parsed, by their text.
     pub documents: graphql::ParsedDocuments,
+    /// Counts what each result used, for its client.
+    pub usage: Arc<crate::graphql::usage::Usage>,
     /// Subscriptions open per credential, and how many each may hold.
     pub subscriptions: graphql::SubscriptionSlots,
     /// What subscribers alike share: one render of each event for all of them.
@@ -200,19 +202,11 @@ pub fn build(
         cursors,
     };
     let tally = Arc::new(Tally::default());
-    let schema = build_schema(
-        services.clone(),
-        &config.limits,
-        ValidationMode::Strict,
-        &tally,
-    );
-    let schema_for_validated = build_schema(
-        services.clone(),
-        &config.limits,
-        ValidationMode::Fast,
-        &tally,
-    );
-    let (usage, usage_written) = Flusher::start(store.clone(), tally, config.usage.flush_interval);
+    let schema = build_schema(services.clone(), &config.limits, ValidationMode::Strict);
+    let schema_for_validated = build_schema(services.clone(), &config.limits, ValidationMode::Fast);
+    let usage = Arc::new(crate::graphql::field_usage(Arc::clone(&tally)));
+    let (flusher, usage_written) =
+        Flusher::start(store.clone(), tally, config.usage.flush_interval);
     let schema_shape = Arc::new(crate::graphql::analysis::SchemaShape::from_sdl(
         &schema.sdl(),
     ));
@@ -244,7 +238,8 @@ pub fn build(
         server_limits: config.server.clone(),
         _notices: notices,
         _retention: Retention::start(db.clone(), &config.events, config.usage.retention_days),
-        _usage: usage,
+        usage,
+        _usage: flusher,
         pool: db,
     }));
     let mut graphql_routes = Router::new()

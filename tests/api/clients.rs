@@ -135,24 +135,126 @@ async fn list_endpoints(app: &TestApp, name: Option<&str>) {
 
 /// The clients of `Query.endpoints` today, once they are `expected` (within 5 s).
 async fn wait_for_usage(app: &TestApp, expected: &[(&str, i64)]) {
-    let expected: Vec<(String, i64)> = expected
+    wait_for_usage_of(app, "Query.endpoints", expected).await;
+}
+
+/// The clients of `coordinate` today, once they are `expected` (within 5 s).
+async fn wait_for_usage_of(app: &TestApp, coordinate: &str, expected: &[(&str, i64)]) {
+    let mut expected: Vec<(String, i64)> = expected
         .iter()
         .map(|(name, count)| ((*name).to_owned(), *count))
         .collect();
+    expected.sort();
     let mut found = Vec::new();
     for _ in 0..100 {
-        found = usage::clients_of(&app.db, "Query.endpoints", 1)
+        found = usage::clients_of(&app.db, coordinate, 1)
             .await
             .expect("read field usage")
             .into_iter()
             .map(|u| (u.client_name, u.count))
             .collect();
+        found.sort();
         if found == expected {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("field usage is {found:?}, not {expected:?}");
+    panic!("field usage of {coordinate} is {found:?}, not {expected:?}");
+}
+
+/// The fields of an interface's or a union's value count for the object type it is, and its
+/// answer holds only what the client selected, `__typename` only where it asked for it —
+/// over HTTP, in a batch and in a subscription's results alike.
+async fn abstract_values_count_for_their_type_and_answer_only_what_was_selected(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_config(|c| {
+            c.usage.flush_interval = std::time::Duration::from_millis(100);
+            c.limits.max_batch = Some(2);
+        })
+        .spawn()
+        .await
+        .expect(POSTGRES_UNSET);
+    let key = app.org.key(Mode::Test).to_owned();
+    let input = json!({
+        "name": "voice", "type": "VAPI",
+        "providerConfig": { "vapi": { "assistantId": "asst-1" } },
+    });
+    let endpoint = app.create_ok(&key, input).await;
+    let id = endpoint["id"].as_str().expect("id").to_owned();
+    let auth = format!("Bearer {key}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("graphql-client-name", "ui"),
+    ];
+    let query = "query($id: ID!) { node(id: $id) { id ... on Endpoint { providerConfig { \
+                 ... on VapiConfig { assistantId } ... on RetellConfig { agentId } } } } }";
+    let expected = json!({ "node": {
+        "id": id, "providerConfig": { "assistantId": "asst-1" },
+    }});
+    let body = json!({ "query": query, "variables": { "id": id } });
+    let res = app.post(&headers, body.clone()).await;
+    assert_eq!(res.assert_ok(), &expected);
+    // Each result of a batch as well.
+    let res = app.post(&headers, json!([body.clone(), body])).await;
+    assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
+    for result in res.body.as_array().expect("batch") {
+        assert_eq!(result["data"], expected, "{result}");
+    }
+    // A `__typename` the client selects stays.
+    let query = "query($id: ID!) { node(id: $id) { __typename ... on Endpoint { \
+                 providerConfig { ... on VapiConfig { assistantId } __typename } } } }";
+    let res = app
+        .post(
+            &headers,
+            json!({ "query": query, "variables": { "id": id } }),
+        )
+        .await;
+    assert_eq!(
+        res.assert_ok(),
+        &json!({ "node": {
+            "__typename": "Endpoint",
+            "providerConfig": { "assistantId": "asst-1", "__typename": "VapiConfig" },
+        }})
+    );
+    // A subscription's results, rendered once for all its subscribers, too.
+    let mut ws = crate::live::Ws::connect(
+        &app.address,
+        crate::live::Protocol::TransportWs,
+        json!({ "Authorization": auth, "graphql-client-name": "ui" }),
+    )
+    .await;
+    let subscription = "subscription($after: String) { endpointEvents(after: $after) { \
+                        endpoint { providerConfig { ... on VapiConfig { assistantId } } } } }";
+    // From the start: the endpoint's creation comes first.
+    ws.subscribe("1", subscription, json!({ "after": app.start_cursor() }))
+        .await;
+    assert_eq!(
+        ws.next_event().await,
+        json!({ "endpoint": { "providerConfig": { "assistantId": "asst-1" } } })
+    );
+    // The creation above counts too, for no client.
+    wait_for_usage_of(&app, "Endpoint.id", &[("ui", 3), ("unknown", 1)]).await;
+    let each = [("ui", 5), ("unknown", 1)];
+    wait_for_usage_of(&app, "Endpoint.providerConfig", &each).await;
+    wait_for_usage_of(&app, "VapiConfig.assistantId", &each).await;
+    wait_for_usage_of(&app, "Query.node", &[("ui", 4)]).await;
+    // No Retell configuration was answered (the creation selected its fields too), and no
+    // field of an interface's own.
+    for unused in ["RetellConfig.agentId", "Node.id"] {
+        let found = usage::clients_of(&app.db, unused, 1).await.expect("read");
+        assert!(found.is_empty(), "{unused}: {found:?}");
+    }
+}
+
+#[tokio::test]
+async fn abstract_values_count_for_their_type_and_answer_only_what_was_selected_on_sqlite() {
+    abstract_values_count_for_their_type_and_answer_only_what_was_selected(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn abstract_values_count_for_their_type_and_answer_only_what_was_selected_on_postgres() {
+    abstract_values_count_for_their_type_and_answer_only_what_was_selected(Backend::Postgres).await;
 }
 
 async fn field_usage_is_written_by_client_and_read_back(backend: Backend) {

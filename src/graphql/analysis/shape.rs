@@ -13,7 +13,8 @@ use super::InputTypes;
 /// costed by its own default without a word here.
 #[derive(Debug, Clone, Default)]
 pub struct SchemaShape {
-    fields: HashMap<(String, String), FieldShape>,
+    /// By type, then field: looked up without making a key of the two names.
+    fields: HashMap<String, HashMap<String, FieldShape>>,
     /// The input types, for checking variables (see `inputs`).
     pub inputs: InputTypes,
 }
@@ -48,7 +49,7 @@ impl SchemaShape {
                 BaseType::List(inner) => named(inner),
             }
         }
-        let mut fields = HashMap::new();
+        let mut fields: HashMap<String, HashMap<String, FieldShape>> = HashMap::new();
         let Ok(document) = async_graphql::parser::parse_schema(sdl) else {
             return Self::default();
         };
@@ -94,14 +95,17 @@ impl SchemaShape {
                         _ => None,
                     }
                 });
-                fields.insert(
-                    (ty.node.name.node.to_string(), field.name.node.to_string()),
-                    FieldShape {
-                        ty: returns,
-                        default_first,
-                        by_ids,
-                    },
-                );
+                fields
+                    .entry(ty.node.name.node.to_string())
+                    .or_default()
+                    .insert(
+                        field.name.node.to_string(),
+                        FieldShape {
+                            ty: returns,
+                            default_first,
+                            by_ids,
+                        },
+                    );
             }
         }
         Self {
@@ -111,7 +115,7 @@ impl SchemaShape {
     }
 
     pub(super) fn field(&self, parent: Option<&str>, name: &str) -> Option<&FieldShape> {
-        self.fields.get(&(parent?.to_owned(), name.to_owned()))
+        self.fields.get(parent?)?.get(name)
     }
 
     /// The named type `parent.name` returns (lists and non-null stripped), if the schema has

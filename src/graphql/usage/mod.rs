@@ -1,34 +1,141 @@
 //! Field usage: how often each schema field is resolved (and each argument, input field and
-//! enum value given) for each client, counted by an extension of the schema (`extension.rs`),
-//! added up in memory and written to the database at most once a flush interval (and once
-//! more when the app goes), so every process's counts add up and survive restarts.
+//! enum value given) for each client, counted from each result the operation makes
+//! (`count.rs`) — not by an extension of the schema, which would make async-graphql take its
+//! slow path for every field of every result — added up in memory and written to the database
+//! at most once a flush interval (and once more when the app goes), so every process's counts
+//! add up and survive restarts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::registry::Registry;
+use async_graphql::{ObjectType, SubscriptionType, Variables};
 use tokio::sync::oneshot;
 
 use crate::db::Db;
 
+mod coordinates;
+mod count;
 mod deprecations;
-mod extension;
 mod inputs;
+mod typenames;
 
+use coordinates::Coordinates;
 pub use deprecations::DEPRECATION;
-pub use extension::FieldUsageExtension;
+use deprecations::Deprecations;
+
+/// Counts what operations use, for the schema of `Query`, `Mutation` and `Subscription`.
+pub struct Usage {
+    tally: Arc<Tally>,
+    /// The schema's types, as async-graphql registers them.
+    registry: Registry,
+    coordinates: Coordinates,
+    deprecations: Deprecations,
+}
+
+impl Usage {
+    /// Counts into `tally` what operations on the schema of these roots use.
+    pub fn new<Q: ObjectType, M: ObjectType, S: SubscriptionType>(tally: Arc<Tally>) -> Self {
+        // What async-graphql's schema builder registers, its own types aside.
+        let mut registry = Registry {
+            query_type: Q::type_name().into_owned(),
+            mutation_type: (!M::is_empty()).then(|| M::type_name().into_owned()),
+            subscription_type: (!S::is_empty()).then(|| S::type_name().into_owned()),
+            ..Registry::default()
+        };
+        Q::create_type_info(&mut registry);
+        if !M::is_empty() {
+            M::create_type_info(&mut registry);
+        }
+        if !S::is_empty() {
+            S::create_type_info(&mut registry);
+        }
+        Self {
+            tally,
+            coordinates: Coordinates::of(&registry),
+            deprecations: Deprecations::of(&registry),
+            registry,
+        }
+    }
+
+    /// The document to run for `document`: with `__typename` selected wherever the count
+    /// needs it (`None`: run it as it is).
+    pub fn runnable(&self, document: &ExecutableDocument) -> Option<ExecutableDocument> {
+        typenames::with_typenames(&self.coordinates, &self.registry, document)
+    }
+
+    /// Counts for `client` what `response`, one result of the operation `operation_type`
+    /// whose root selection is `set`, used; when `warn`, tells it of what it used that is
+    /// deprecated (`extensions.warnings` and the `Deprecation` header).
+    pub fn count(&self, result: Run<'_>, response: &mut async_graphql::Response, warn: bool) {
+        let Some(root) = self.root(result.operation_type) else {
+            return;
+        };
+        let counts = count::count(
+            &self.coordinates,
+            &self.registry,
+            result.document,
+            root,
+            result.set,
+            &response.data,
+            result.variables.filter(|v| !v.is_empty()),
+        );
+        if counts.is_empty() {
+            return;
+        }
+        if warn && !self.deprecations.is_empty() {
+            let mut used: Vec<String> = counts
+                .iter()
+                .map(|(id, _)| self.coordinates.coordinate(id).to_string())
+                .collect();
+            used.sort();
+            if let Some((warnings, header)) = self.deprecations.answer(&used) {
+                response.http_headers.insert(DEPRECATION, header);
+                if let Ok(warnings) =
+                    async_graphql::Value::from_json(serde_json::Value::Array(warnings))
+                {
+                    response.extensions.insert("warnings".to_owned(), warnings);
+                }
+            }
+        }
+        self.tally.add(
+            result.client,
+            counts
+                .iter()
+                .map(|(id, n)| (Arc::clone(self.coordinates.coordinate(id)), n)),
+        );
+    }
+
+    fn root(&self, ty: OperationType) -> Option<coordinates::TypeId> {
+        let name = match ty {
+            OperationType::Query => Some(self.registry.query_type.as_str()),
+            OperationType::Mutation => self.registry.mutation_type.as_deref(),
+            OperationType::Subscription => self.registry.subscription_type.as_deref(),
+        }?;
+        self.coordinates.id(name)
+    }
+}
+
+/// One result to count: what ran (the document as the client sent it, its operation) and for
+/// whom.
+pub struct Run<'a> {
+    pub document: &'a ExecutableDocument,
+    pub operation_type: OperationType,
+    /// The operation's root selection.
+    pub set: &'a async_graphql::parser::types::SelectionSet,
+    pub variables: Option<&'a Variables>,
+    pub client: &'a Arc<str>,
+}
 
 /// Distinct (field, client) pairs held between writes; pairs beyond it wait for the next
 /// write. Fields are the schema's and clients are bounded by `--max-client-names`, so this is
 /// only a backstop.
 const MAX_PAIRS: usize = 100_000;
 
-/// The client an operation is counted for: its name as the metrics label it.
-#[derive(Debug, Clone)]
-pub struct UsageClient(pub Arc<str>);
-
 /// Counts by (coordinate, client).
-type Counts = HashMap<(Arc<str>, Arc<str>), u64>;
+type Counts = HashMap<(Arc<str>, Arc<str>), u64, foldhash::fast::RandomState>;
 
 /// The counts not yet written.
 #[derive(Default)]
@@ -36,10 +143,10 @@ pub struct Tally(Mutex<Counts>);
 
 impl Tally {
     /// Adds one operation's counts for `client`.
-    fn add(&self, client: &Arc<str>, counts: impl IntoIterator<Item = (String, u64)>) {
+    fn add(&self, client: &Arc<str>, counts: impl IntoIterator<Item = (Arc<str>, u64)>) {
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         for (coordinate, count) in counts {
-            let key = (Arc::from(coordinate), client.clone());
+            let key = (coordinate, client.clone());
             if let Some(total) = all.get_mut(&key) {
                 *total = total.saturating_add(count);
             } else if all.len() < MAX_PAIRS {
@@ -56,7 +163,7 @@ impl Tally {
     /// Puts back counts a write failed to store, for the next one.
     fn restore(&self, counts: Counts) {
         for ((coordinate, client), count) in counts {
-            self.add(&client, [(coordinate.to_string(), count)]);
+            self.add(&client, [(coordinate, count)]);
         }
     }
 

@@ -1,6 +1,9 @@
 use std::sync::Arc;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Enum, InputObject, Object, Schema};
+use async_graphql::{
+    EmptyMutation, EmptySubscription, Enum, InputObject, Interface, Object, Schema, SimpleObject,
+    Union, Variables,
+};
 
 use super::*;
 
@@ -45,6 +48,23 @@ impl Query {
         let _ = (with, colours, opacity);
         3
     }
+
+    /// A circle, then a square.
+    async fn shapes(&self) -> Vec<Shape> {
+        vec![
+            Shape::Circle(Circle { radius: 1 }),
+            Shape::Square(Square { side: 2 }),
+        ]
+    }
+
+    /// A named thing: an item.
+    async fn named(&self) -> Named {
+        Named::Item(Item)
+    }
+
+    async fn nothing(&self) -> Option<Item> {
+        None
+    }
 }
 
 struct Item;
@@ -56,10 +76,70 @@ impl Item {
     }
 }
 
-fn schema(tally: &Arc<Tally>) -> Schema<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
-        .extension(FieldUsageExtension::new(tally.clone()))
-        .finish()
+#[derive(SimpleObject)]
+struct Circle {
+    radius: i32,
+}
+
+#[derive(SimpleObject)]
+struct Square {
+    side: i32,
+}
+
+#[derive(Union)]
+enum Shape {
+    Circle(Circle),
+    Square(Square),
+}
+
+#[derive(Interface)]
+#[graphql(field(name = "name", ty = "&str"))]
+enum Named {
+    Item(Item),
+}
+
+type TestSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+fn schema() -> TestSchema {
+    Schema::build(Query, EmptyMutation, EmptySubscription).finish()
+}
+
+fn usage(tally: &Arc<Tally>) -> Usage {
+    Usage::new::<Query, EmptyMutation, EmptySubscription>(Arc::clone(tally))
+}
+
+/// Runs `query` as the gateway does — the document with the count's `__typename`s, its result
+/// counted for `client` — and gives the result.
+async fn run(
+    schema: &TestSchema,
+    usage: &Usage,
+    query: &str,
+    variables: Option<Variables>,
+    client: &str,
+) -> async_graphql::Response {
+    let document = async_graphql::parser::parse_query(query).expect("parses");
+    let mut request = async_graphql::Request::new(query);
+    if let Some(variables) = &variables {
+        request = request.variables(variables.clone());
+    }
+    request.set_parsed_query(
+        usage
+            .runnable(&document)
+            .unwrap_or_else(|| document.clone()),
+    );
+    let mut response = schema.execute(request).await;
+    let (_, operation) =
+        crate::graphql::analysis::select_operation(&document, None).expect("one operation");
+    let client: Arc<str> = Arc::from(client);
+    let ran = Run {
+        document: &document,
+        operation_type: operation.node.ty,
+        set: &operation.node.selection_set.node,
+        variables: variables.as_ref(),
+        client: &client,
+    };
+    usage.count(ran, &mut response, true);
+    response
 }
 
 fn counts(tally: &Tally) -> Vec<(String, String, u64)> {
@@ -75,16 +155,20 @@ fn counts(tally: &Tally) -> Vec<(String, String, u64)> {
 #[tokio::test]
 async fn each_resolution_is_counted_for_the_operations_client() {
     let tally = Arc::new(Tally::default());
-    let schema = schema(&tally);
-    let request = async_graphql::Request::new("{ current { name } __typename }")
-        .data(UsageClient(Arc::from("web")));
-    let response = schema.execute(request).await;
+    let (schema, usage) = (schema(), usage(&tally));
+    let response = run(
+        &schema,
+        &usage,
+        "{ current { name } __typename }",
+        None,
+        "web",
+    )
+    .await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert!(!response.extensions.contains_key("warnings"));
     assert!(response.http_headers.get("deprecation").is_none());
-    schema
-        .execute("{ current { name } __schema { queryType { name } } }")
-        .await;
+    let query = "{ current { name } __schema { queryType { name } } nothing { name } }";
+    run(&schema, &usage, query, None, "unknown").await;
     assert_eq!(
         counts(&tally),
         [
@@ -92,6 +176,7 @@ async fn each_resolution_is_counted_for_the_operations_client() {
             ("Item.name".to_owned(), "web".to_owned(), 2),
             ("Query.current".to_owned(), "unknown".to_owned(), 1),
             ("Query.current".to_owned(), "web".to_owned(), 1),
+            ("Query.nothing".to_owned(), "unknown".to_owned(), 1),
         ]
     );
 }
@@ -99,8 +184,8 @@ async fn each_resolution_is_counted_for_the_operations_client() {
 #[tokio::test]
 async fn a_deprecated_field_is_warned_about_counted_and_dated() {
     let tally = Arc::new(Tally::default());
-    let schema = schema(&tally);
-    let response = schema.execute("{ legacy current { name } }").await;
+    let (schema, usage) = (schema(), usage(&tally));
+    let response = run(&schema, &usage, "{ legacy current { name } }", None, "web").await;
     assert_eq!(
         warnings(&response),
         serde_json::json!([{
@@ -123,7 +208,7 @@ async fn a_deprecated_field_is_warned_about_counted_and_dated() {
             .any(|(c, _, n)| c == "Query.legacy" && *n == 1)
     );
     // Without a date in its reason, the header says only that it is deprecated.
-    let response = schema.execute("{ older }").await;
+    let response = run(&schema, &usage, "{ older }", None, "web").await;
     assert_eq!(
         response
             .http_headers
@@ -147,20 +232,17 @@ fn warnings(response: &async_graphql::Response) -> serde_json::Value {
 #[tokio::test]
 async fn arguments_input_fields_and_enum_values_are_counted_from_literals_and_variables() {
     let tally = Arc::new(Tally::default());
-    let schema = schema(&tally);
-    let response = schema
-        .execute("{ paint(with: { colour: RED }, colours: [RED, RED]) }")
-        .await;
+    let (schema, usage) = (schema(), usage(&tally));
+    let query = "{ paint(with: { colour: RED }, colours: [RED, RED]) }";
+    let response = run(&schema, &usage, query, None, "unknown").await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert!(!response.extensions.contains_key("warnings"));
-    let request = async_graphql::Request::new(
-        "query($p: Paint, $c: [Colour!]) { paint(with: $p, colours: $c) }",
-    )
-    .variables(async_graphql::Variables::from_json(serde_json::json!({
+    let variables = Variables::from_json(serde_json::json!({
         "p": { "colour": "RED" },
         "c": "RED",
-    })));
-    let response = schema.execute(request).await;
+    }));
+    let query = "query($p: Paint, $c: [Colour!]) { paint(with: $p, colours: $c) }";
+    let response = run(&schema, &usage, query, Some(variables), "unknown").await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     let unknown = |c: &str, n| (c.to_owned(), "unknown".to_owned(), n);
     assert_eq!(
@@ -178,14 +260,12 @@ async fn arguments_input_fields_and_enum_values_are_counted_from_literals_and_va
 #[tokio::test]
 async fn deprecated_arguments_input_fields_and_enum_values_are_warned_about() {
     let tally = Arc::new(Tally::default());
-    let schema = schema(&tally);
-    let request = async_graphql::Request::new(
-        "query($p: Paint) { paint(with: $p, colours: [CRIMSON], opacity: 0.5) }",
-    )
-    .variables(async_graphql::Variables::from_json(serde_json::json!({
+    let (schema, usage) = (schema(), usage(&tally));
+    let variables = Variables::from_json(serde_json::json!({
         "p": { "hex": "#ff0000", "colour": "CRIMSON" },
-    })));
-    let response = schema.execute(request).await;
+    }));
+    let query = "query($p: Paint) { paint(with: $p, colours: [CRIMSON], opacity: 0.5) }";
+    let response = run(&schema, &usage, query, Some(variables), "web").await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(
         warnings(&response),
@@ -216,7 +296,7 @@ async fn deprecated_arguments_input_fields_and_enum_values_are_warned_about() {
         Some(&b"@1740787200"[..])
     );
     // Only what an operation gives is warned about: nothing deprecated given, no warning.
-    let response = schema.execute("{ paint(colours: [RED]) }").await;
+    let response = run(&schema, &usage, "{ paint(colours: [RED]) }", None, "web").await;
     assert!(response.http_headers.get("deprecation").is_none());
     assert!(!response.extensions.contains_key("warnings"));
 }
@@ -225,12 +305,67 @@ async fn deprecated_arguments_input_fields_and_enum_values_are_warned_about() {
 fn a_tally_holds_what_a_failed_write_gives_back() {
     let tally = Tally::default();
     let client: Arc<str> = Arc::from("ios");
-    tally.add(&client, [("Query.a".to_owned(), 2)]);
+    tally.add(&client, [(Arc::from("Query.a"), 2)]);
     let taken = tally.take();
-    tally.add(&client, [("Query.a".to_owned(), 1)]);
+    tally.add(&client, [(Arc::from("Query.a"), 1)]);
     tally.restore(taken);
     assert_eq!(
         counts(&tally),
         [("Query.a".to_owned(), "ios".to_owned(), 3)]
     );
+}
+
+#[tokio::test]
+async fn fields_of_union_and_interface_values_count_for_the_type_each_value_is() {
+    let tally = Arc::new(Tally::default());
+    let (schema, usage) = (schema(), usage(&tally));
+    let query = "{ shapes { ... on Circle { radius } ...SquareSide } named { name } } \
+                 fragment SquareSide on Square { side }";
+    let response = run(&schema, &usage, query, None, "web").await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    // The run selected the type of each (the gateway's ordering drops it again).
+    assert_eq!(
+        response.data.into_json().expect("JSON"),
+        serde_json::json!({
+            "shapes": [
+                { "radius": 1, "__typename": "Circle" },
+                { "side": 2, "__typename": "Square" },
+            ],
+            "named": { "name": "item", "__typename": "Item" },
+        })
+    );
+    let web = |c: &str, n| (c.to_owned(), "web".to_owned(), n);
+    assert_eq!(
+        counts(&tally),
+        [
+            web("Circle.radius", 1),
+            web("Item.name", 1),
+            web("Query.named", 1),
+            web("Query.shapes", 1),
+            web("Square.side", 1),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_field_selected_twice_counts_once_and_an_alias_named_typename_runs_unchanged() {
+    let tally = Arc::new(Tally::default());
+    let (schema, usage) = (schema(), usage(&tally));
+    let query = "{ current { name ...N } a: current { name } } fragment N on Item { name }";
+    run(&schema, &usage, query, None, "web").await;
+    let web = |c: &str, n| (c.to_owned(), "web".to_owned(), n);
+    assert_eq!(
+        counts(&tally),
+        [web("Item.name", 4), web("Query.current", 2)]
+    );
+    // A client's own field answering as `__typename` under a union is left as it is: the run
+    // adds nothing there (it would conflict), and what the value is can't be told.
+    let query = "{ named { __typename: name } }";
+    let response = run(&schema, &usage, query, None, "web").await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert_eq!(
+        response.data.into_json().expect("JSON"),
+        serde_json::json!({ "named": { "__typename": "item" } })
+    );
+    assert_eq!(counts(&tally), [web("Query.named", 1)]);
 }

@@ -10,23 +10,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_graphql::parser::types::ExecutableDocument;
 use moka::sync::Cache;
 
+use crate::graphql::usage::Usage;
+
 /// The texts held at once, in bytes (a parsed document takes a few times its text).
 const CAPACITY_BYTES: u64 = 4 << 20;
 /// A longer document is parsed each time rather than kept.
 const MAX_KEPT_LEN: usize = 16 << 10;
 
-/// A parsed document, and whether it has passed full validation.
+/// A parsed document, the document it runs as, and whether it has passed full validation.
 pub struct ParsedDocument {
+    /// As the client sent it: what analysis, ordering and counting read.
     pub document: ExecutableDocument,
+    /// What runs, when it differs: with the `__typename`s field usage reads
+    /// (`Usage::runnable`).
+    runnable: Option<ExecutableDocument>,
     validated: AtomicBool,
 }
 
 impl ParsedDocument {
-    pub fn new(document: ExecutableDocument) -> Self {
+    pub fn new(document: ExecutableDocument, usage: &Usage) -> Self {
         Self {
+            runnable: usage.runnable(&document),
             document,
             validated: AtomicBool::new(false),
         }
+    }
+
+    /// The document to run.
+    pub fn runnable(&self) -> &ExecutableDocument {
+        self.runnable.as_ref().unwrap_or(&self.document)
     }
 
     /// Whether every validation rule passed for this text once.

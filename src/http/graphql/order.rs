@@ -3,14 +3,52 @@
 //! finishes, so a field that waits on the database would otherwise come after one that doesn't,
 //! and the same query could answer in different orders.
 
-use async_graphql::Value;
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use std::sync::Arc;
 
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Value, Variables};
+
+use super::ParsedDocument;
 use crate::graphql::analysis;
+use crate::graphql::usage::{Run, Usage};
 
 /// Bounds the walk whatever the document (validation has refused fragment cycles by the time
 /// there is data to order, and the depth limit holds selections far shallower).
 const MAX_DEPTH: usize = 64;
+
+/// One result of an operation.
+pub(super) struct Ran<'a> {
+    pub(super) parsed: &'a ParsedDocument,
+    pub(super) operation_name: Option<&'a str>,
+    pub(super) variables: Option<&'a Variables>,
+    /// The client its use is counted for.
+    pub(super) client: &'a Arc<str>,
+    /// Whether it is told of what it used that is deprecated (results of queries and
+    /// mutations, not of subscriptions).
+    pub(super) warn: bool,
+}
+
+/// A result made ready for its client: what it used counted (`Usage::count`), then its fields
+/// in selection order, without the `__typename`s only the count asked for.
+pub(super) fn finish(usage: &Usage, response: &mut async_graphql::Response, ran: Ran<'_>) {
+    let document = &ran.parsed.document;
+    if let Ok((_, operation)) = analysis::select_operation(document, ran.operation_name) {
+        let run = Run {
+            document,
+            operation_type: operation.node.ty,
+            set: &operation.node.selection_set.node,
+            variables: ran.variables,
+            client: ran.client,
+        };
+        usage.count(run, response, ran.warn);
+        order(
+            &mut response.data,
+            &operation.node.selection_set.node,
+            document,
+            0,
+        );
+    }
+}
 
 /// Orders `data`, the result of the operation named `operation` (or the document's only one).
 pub(super) fn in_selection_order(
@@ -36,6 +74,12 @@ fn order(value: &mut Value, set: &SelectionSet, document: &ExecutableDocument, d
         Value::Object(fields) => {
             let mut next = 0;
             place(fields, set, document, &mut next, depth);
+            // A `__typename` the client didn't select was added for the count (`finish`).
+            if let Some(index) = fields.get_index_of("__typename")
+                && index >= next
+            {
+                fields.shift_remove_index(index);
+            }
         }
         _ => {}
     }
@@ -58,8 +102,18 @@ fn place(
         let fragment = match &selection.node {
             Selection::Field(field) => {
                 let key = field.node.response_key().node.as_str();
-                let Some(index) = fields.get_index_of(key) else {
-                    continue;
+                // Usually already in place: async-graphql keeps the selection's order unless a
+                // field waits, and a comparison is cheaper than a lookup.
+                let in_place = fields
+                    .get_index(*next)
+                    .is_some_and(|(name, _)| name.as_str() == key);
+                let index = if in_place {
+                    *next
+                } else {
+                    match fields.get_index_of(key) {
+                        Some(index) => index,
+                        None => continue,
+                    }
                 };
                 if index < *next {
                     continue;

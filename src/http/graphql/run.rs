@@ -88,8 +88,11 @@ pub(super) async fn execute(
         lookups,
         budget,
         cost_fields,
+        client,
         ..
     } = ready;
+    // What the count of field usage reads after the run.
+    let variables = (!request.variables.is_empty()).then(|| request.variables.clone());
     let schema = if prevalidated {
         &state.schema_for_validated
     } else {
@@ -113,10 +116,16 @@ pub(super) async fn execute(
     };
     let throttle = pipeline::refund(state, &bucket, requested - actual).await;
     let mut response = executed?;
-    order::in_selection_order(
-        &mut response.data,
-        &parsed.document,
-        operation_name.as_deref(),
+    order::finish(
+        &state.usage,
+        &mut response,
+        order::Ran {
+            parsed: &parsed,
+            operation_name: operation_name.as_deref(),
+            variables: variables.as_ref(),
+            client: &client,
+            warn: true,
+        },
     );
     Ok(Answer::executed(
         response,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use super::{Ready, with_actor};
 use crate::domain::Actor;
 use crate::graphql::query::{Budget, Lookups};
-use crate::graphql::usage::UsageClient;
 use crate::http::AppState;
 use crate::http::graphql::ParsedDocument;
+use crate::http::graphql::order::Ran;
 
 /// What another run of a ready operation needs, kept before its first run takes the request.
 pub(in crate::http::graphql) struct Again {
@@ -57,9 +57,8 @@ impl Again {
         let mut request = async_graphql::Request::new(self.text.clone())
             .variables(self.variables.clone())
             .data(lookups.clone())
-            .data(budget.clone())
-            .data(UsageClient(Arc::clone(&self.client)));
-        request.set_parsed_query(self.parsed.document.clone());
+            .data(budget.clone());
+        request.set_parsed_query(self.parsed.runnable().clone());
         if let Some(name) = self.operation_name.clone() {
             request = request.operation_name(name);
         }
@@ -73,7 +72,14 @@ impl Again {
         }
     }
 
-    pub(in crate::http::graphql) fn operation_name(&self) -> Option<&str> {
-        self.operation_name.as_deref()
+    /// One result of this run, as `order::finish` makes it ready; `warn` as there.
+    pub(in crate::http::graphql) fn ran(&self, warn: bool) -> Ran<'_> {
+        Ran {
+            parsed: &self.parsed,
+            operation_name: self.operation_name.as_deref(),
+            variables: Some(&self.variables),
+            client: &self.client,
+            warn,
+        }
     }
 }

@@ -27,7 +27,6 @@ use crate::domain::Actor;
 use crate::graphql::analysis::{self, Analysis};
 use crate::graphql::loaders;
 use crate::graphql::query::{Budget, Lookups};
-use crate::graphql::usage::UsageClient;
 use crate::scan::DocumentShape;
 
 mod again;
@@ -68,6 +67,8 @@ pub(super) struct Ready {
     pub(super) budget: Budget,
     /// Each field's cost, for `extensions.cost.fields`, when the client asked for it.
     pub(super) cost_fields: Option<Value>,
+    /// The client it is counted for (its name as the metrics label it).
+    pub(super) client: Arc<str>,
 }
 
 impl Ready {
@@ -185,11 +186,8 @@ pub(super) async fn prepare(
     let mut request = async_graphql::Request::new(document.text)
         .variables(Variables::from_json(Value::Object(params.variables)))
         .data(lookups.clone())
-        .data(budget.clone())
-        .data(UsageClient(
-            state.metrics.client_label(caller.app.name.as_deref()),
-        ));
-    request.set_parsed_query(executable.clone());
+        .data(budget.clone());
+    request.set_parsed_query(parsed.runnable().clone());
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
     }
@@ -211,6 +209,7 @@ pub(super) async fn prepare(
         lookups,
         budget,
         cost_fields,
+        client: state.metrics.client_label(caller.app.name.as_deref()),
     })))
 }
 
@@ -250,7 +249,7 @@ fn parse(state: &AppState, text: &str) -> Result<(Arc<ParsedDocument>, bool), Ap
             format!("The query does not parse: {e}"),
         )
     })?;
-    Ok((Arc::new(ParsedDocument::new(document)), true))
+    Ok((Arc::new(ParsedDocument::new(document, &state.usage)), true))
 }
 
 /// What admitting an operation depends on besides its analysis and the limits.

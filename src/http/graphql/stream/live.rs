@@ -237,11 +237,7 @@ async fn run(state: &AppState, again: &Again) -> Response {
         Err(error) => return refusal(&error),
     };
     let actual = actual_cost(&response, &budget, &lookups, again.floor, again.requested);
-    order::in_selection_order(
-        &mut response.data,
-        &again.parsed.document,
-        again.operation_name(),
-    );
+    order::finish(&state.usage, &mut response, again.ran(true));
     response
         .extensions
         .insert(CHARGE.to_owned(), async_graphql::Value::from(actual));

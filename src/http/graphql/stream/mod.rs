@@ -184,7 +184,7 @@ async fn invalid(
     let mut probe = async_graphql::Request::new(ready.request.query.clone())
         .variables(ready.request.variables.clone());
     probe.operation_name = ready.request.operation_name.clone();
-    probe.set_parsed_query(ready.parsed.document.clone());
+    probe.set_parsed_query(ready.parsed.runnable().clone());
     let checked = state.schema.execute(probe).await;
     // What async-graphql says of a valid subscription run as a query.
     let refused_as_query =

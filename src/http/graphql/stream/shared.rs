@@ -185,11 +185,7 @@ impl Shape {
             .next()
             .await
             .unwrap_or_default();
-        order::in_selection_order(
-            &mut response.data,
-            &self.again.parsed.document,
-            self.again.operation_name(),
-        );
+        order::finish(&state.usage, &mut response, self.again.ran(false));
         response
     }
 }
