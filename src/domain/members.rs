@@ -212,10 +212,13 @@ pub async fn list(
         .limit(first + 1)
         .all(db)
         .await?;
-    Page::of_rows(rows, first, after.is_some(), |m| {
-        let member = Member::from(m);
-        Ok((cursor_of(&member), member))
-    })
+    Page::of_rows(
+        rows,
+        first,
+        after.is_some(),
+        |m| Ok(Member::from(m)),
+        cursor_of,
+    )
 }
 
 /// How many members the actor's organization has.

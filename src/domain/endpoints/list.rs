@@ -176,9 +176,9 @@ pub async fn list(db: &Db, actor: &Actor, req: PageRequest) -> Result<Page, Doma
         .limit(first + 1)
         .all(db)
         .await?;
-    Page::of_rows(rows, first, after.is_some(), |m| {
-        let e = Endpoint::try_from(m)?;
-        Ok((cursor_of(&e, req.order), e))
+    let order = req.order;
+    Page::of_rows(rows, first, after.is_some(), Endpoint::try_from, move |e| {
+        cursor_of(e, order)
     })
 }
 

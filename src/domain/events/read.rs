@@ -120,10 +120,14 @@ pub async fn list(
         .limit(first + 1)
         .all(db)
         .await?;
-    Page::of_rows(rows, first, after.is_some(), |event| {
-        let event = Event::from(event);
-        Ok((cursors.of(&event), event))
-    })
+    let cursors = cursors.clone();
+    Page::of_rows(
+        rows,
+        first,
+        after.is_some(),
+        |event| Ok(Event::from(event)),
+        move |event| cursors.of(event),
+    )
 }
 
 /// Which reader an event found by its id is for.

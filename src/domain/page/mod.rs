@@ -2,6 +2,8 @@
 //! phone numbers, members). The audit log keeps its own cursor (`events::Cursors`): it is
 //! encrypted so that it hides the events' numbering, which all organizations share.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -10,12 +12,17 @@ use uuid::Uuid;
 
 use super::{DomainError, has_control_chars};
 
-/// One page of a list: each item with the cursor that continues after it.
-#[derive(Debug, Clone)]
+/// Makes the cursor that continues after an item.
+type CursorOf<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
+
+/// One page of a list, and how to make the cursor that continues after each item: made only
+/// when asked for (a page read for its nodes asks for none; its page info for two).
+#[derive(Clone)]
 pub struct Page<T> {
-    pub items: Vec<(String, T)>,
+    pub items: Vec<T>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
+    cursor_of: CursorOf<T>,
 }
 
 impl<T> Page<T> {
@@ -25,16 +32,19 @@ impl<T> Page<T> {
             items: Vec::new(),
             has_next_page: false,
             has_previous_page,
+            cursor_of: Arc::new(|_| String::new()),
         }
     }
 
     /// The page of `rows`, read with one row more than `first` so that the extra one tells
-    /// whether another page follows; `item` makes each kept row an item and its cursor.
+    /// whether another page follows; `item` makes each kept row an item, `cursor_of` an
+    /// item's cursor.
     pub fn of_rows<R>(
         mut rows: Vec<R>,
         first: u64,
         has_previous_page: bool,
-        item: impl FnMut(R) -> Result<(String, T), DomainError>,
+        item: impl FnMut(R) -> Result<T, DomainError>,
+        cursor_of: impl Fn(&T) -> String + Send + Sync + 'static,
     ) -> Result<Self, DomainError> {
         let has_next_page = rows.len() as u64 > first;
         rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
@@ -42,7 +52,28 @@ impl<T> Page<T> {
             items: rows.into_iter().map(item).collect::<Result<_, _>>()?,
             has_next_page,
             has_previous_page,
+            cursor_of: Arc::new(cursor_of),
         })
+    }
+
+    /// The cursor that continues after `item`.
+    pub fn cursor(&self, item: &T) -> String {
+        (self.cursor_of)(item)
+    }
+
+    /// The cursor after the last item, if any.
+    pub fn end_cursor(&self) -> Option<String> {
+        self.items.last().map(|item| self.cursor(item))
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Page<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("items", &self.items)
+            .field("has_next_page", &self.has_next_page)
+            .field("has_previous_page", &self.has_previous_page)
+            .finish_non_exhaustive()
     }
 }
 

@@ -111,10 +111,13 @@ pub async fn list(
         .limit(first + 1)
         .all(db)
         .await?;
-    Page::of_rows(rows, first, after.is_some(), |m| {
-        let number = PhoneNumber::from(m);
-        Ok((cursor_of(&number), number))
-    })
+    Page::of_rows(
+        rows,
+        first,
+        after.is_some(),
+        |m| Ok(PhoneNumber::from(m)),
+        cursor_of,
+    )
 }
 
 /// How many numbers the filter matches across all pages.

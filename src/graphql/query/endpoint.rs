@@ -73,7 +73,7 @@ impl EndpointQuery {
                 .exists();
         if numbers_shown {
             let loader = ctx.data::<crate::graphql::loaders::PhoneNumbers>()?;
-            let ids: Vec<Uuid> = page.items.iter().map(|(_, e)| e.id).collect();
+            let ids: Vec<Uuid> = page.items.iter().map(|e| e.id).collect();
             crate::graphql::loaders::feed_page(loader, &ids)
                 .await
                 .gql()?;

@@ -20,13 +20,13 @@ pub struct PageInfo {
 }
 
 impl PageInfo {
-    /// The page info of a page of `(cursor, item)`s, as every connection gives it.
+    /// The page info of a page, as every connection gives it.
     pub fn of<T>(page: &crate::domain::page::Page<T>) -> Self {
         Self {
             has_next_page: page.has_next_page,
             has_previous_page: page.has_previous_page,
-            start_cursor: page.items.first().map(|(c, _)| c.clone()),
-            end_cursor: page.items.last().map(|(c, _)| c.clone()),
+            start_cursor: page.items.first().map(|item| page.cursor(item)),
+            end_cursor: page.end_cursor(),
         }
     }
 }
@@ -70,8 +70,8 @@ macro_rules! connection {
                 self.page
                     .items
                     .iter()
-                    .map(|(cursor, node)| $edge {
-                        cursor: cursor.clone(),
+                    .map(|node| $edge {
+                        cursor: self.page.cursor(node),
                         node: node.clone(),
                     })
                     .collect()
@@ -81,7 +81,7 @@ macro_rules! connection {
                 self.page
                     .items
                     .iter()
-                    .map(|(_, node)| $node::from(node.clone()))
+                    .map(|node| $node::from(node.clone()))
                     .collect()
             }
             async fn page_info(&self) -> $crate::graphql::types::PageInfo {

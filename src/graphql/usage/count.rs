@@ -11,7 +11,7 @@ use async_graphql::parser::types::{ExecutableDocument, Field, Selection, Selecti
 use async_graphql::registry::Registry;
 use async_graphql::{Name, Value, Variables};
 
-use super::coordinates::{CoordinateId, Coordinates, TypeId};
+use super::coordinates::{CoordinateId, Coordinates, Member, TypeId};
 
 /// Bounds the walk whatever the document (validation refused fragment cycles before there is
 /// a result, and the depth limit holds selections far shallower).
@@ -57,7 +57,7 @@ pub(super) fn count(
         variables,
         counts: Counts::default(),
     };
-    walk.value(data, &[set], root, 0);
+    walk.value(data, &[set], root, 0, &mut Memo::new());
     walk.counts
 }
 
@@ -74,22 +74,69 @@ struct Walk<'a> {
 struct Collected<'a> {
     key: &'a str,
     field: &'a Field,
+    /// The field's member of the object's type; `None` for introspection and `__typename`,
+    /// which aren't counted.
+    member: Option<Member>,
     sets: Vec<&'a SelectionSet>,
+    /// What `sets` select on the values of the field met so far.
+    within: Memo<'a>,
 }
 
+/// What `sets` select on objects of each type met so far: a list's items (a page of 50, say),
+/// and what each of them holds, are collected once per type, not once each.
+type Memo<'a> = Vec<(TypeId, Vec<Collected<'a>>)>;
+
 impl<'a> Walk<'a> {
-    /// A value of type `ty` (lists stripped) that `sets` select from.
-    fn value(&mut self, value: &Value, sets: &[&'a SelectionSet], ty: TypeId, depth: usize) {
+    /// A value of type `ty` (lists stripped) that `sets` select from, with what was collected
+    /// for values alike before.
+    fn value(
+        &mut self,
+        value: &Value,
+        sets: &[&'a SelectionSet],
+        ty: TypeId,
+        depth: usize,
+        memo: &mut Memo<'a>,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
         match value {
             Value::List(items) => {
                 for item in items {
-                    self.value(item, sets, ty, depth + 1);
+                    self.value(item, sets, ty, depth + 1, memo);
                 }
             }
-            Value::Object(fields) => self.object(fields, sets, ty, depth),
+            Value::Object(fields) => {
+                let ty = if self.coordinates.is_abstract(ty) {
+                    match fields.get("__typename") {
+                        Some(Value::String(name)) => match self.coordinates.id(name) {
+                            Some(concrete) => concrete,
+                            None => return,
+                        },
+                        // Not selected (the client aliased another field as `__typename`):
+                        // which type the object is can't be told, so its fields aren't counted.
+                        _ => return,
+                    }
+                } else {
+                    ty
+                };
+                let at = match memo.iter().position(|(t, _)| *t == ty) {
+                    Some(at) => at,
+                    None => {
+                        let mut collected = Vec::new();
+                        for set in sets {
+                            self.collect(set, ty, &mut collected, depth);
+                        }
+                        memo.push((ty, collected));
+                        memo.len() - 1
+                    }
+                };
+                // Taken out while the object's fields are walked (which may collect for other
+                // types), then put back for the list's next item.
+                let mut collected = std::mem::take(&mut memo[at].1);
+                self.object(fields, &mut collected, ty, depth);
+                memo[at].1 = collected;
+            }
             _ => {}
         }
     }
@@ -97,34 +144,24 @@ impl<'a> Walk<'a> {
     fn object(
         &mut self,
         fields: &async_graphql::indexmap::IndexMap<Name, Value>,
-        sets: &[&'a SelectionSet],
+        collected: &mut [Collected<'a>],
         ty: TypeId,
         depth: usize,
     ) {
-        let ty = if self.coordinates.is_abstract(ty) {
-            match fields.get("__typename") {
-                Some(Value::String(name)) => match self.coordinates.id(name) {
-                    Some(concrete) => concrete,
-                    None => return,
-                },
-                // Not selected (the client aliased another field as `__typename`): which type
-                // the object is can't be told, so its fields aren't counted.
-                _ => return,
-            }
-        } else {
-            ty
-        };
-        let mut collected = Vec::new();
-        for set in sets {
-            self.collect(set, ty, &mut collected, depth);
-        }
         // The result's fields are usually in the order collected: each is looked for where the
         // last one found was followed, and looked up only when it isn't there.
         let mut next = 0;
-        for Collected { key, field, sets } in collected {
+        for Collected {
+            key,
+            field,
+            member,
+            sets,
+            within,
+        } in collected
+        {
             let value = match fields.get_index(next) {
-                Some((name, value)) if name.as_str() == key => value,
-                _ => match fields.get_full(key) {
+                Some((name, value)) if name.as_str() == *key => value,
+                _ => match fields.get_full(*key) {
                     Some((index, _, value)) => {
                         next = index;
                         value
@@ -133,12 +170,7 @@ impl<'a> Walk<'a> {
                 },
             };
             next += 1;
-            // Introspection and `__typename` aren't counted.
-            let name = field.name.node.as_str();
-            if name.starts_with("__") {
-                continue;
-            }
-            let Some(member) = self.coordinates.member(ty, name) else {
+            let Some(member) = member else {
                 continue;
             };
             self.counts.add(member.coordinate);
@@ -147,7 +179,7 @@ impl<'a> Walk<'a> {
                 super::inputs::walk(
                     self.registry,
                     coordinates.name(ty),
-                    name,
+                    &field.name.node,
                     &field.arguments,
                     self.variables,
                     &mut |owner, member| {
@@ -160,7 +192,7 @@ impl<'a> Walk<'a> {
             if let Some(returns) = member.returns
                 && !sets.is_empty()
             {
-                self.value(value, &sets, returns, depth + 1);
+                self.value(value, sets, returns, depth + 1, within);
             }
         }
     }
@@ -191,11 +223,18 @@ impl<'a> Walk<'a> {
                         None => out.push(Collected {
                             key,
                             field,
+                            // Introspection and `__typename` aren't counted.
+                            member: if field.name.node.starts_with("__") {
+                                None
+                            } else {
+                                self.coordinates.member(ty, &field.name.node)
+                            },
                             sets: if selects {
                                 vec![&field.selection_set.node]
                             } else {
                                 Vec::new()
                             },
+                            within: Memo::new(),
                         }),
                     }
                     continue;

@@ -118,7 +118,9 @@ fn place(
                 if index < *next {
                     continue;
                 }
-                fields.move_index(index, *next);
+                if index != *next {
+                    fields.move_index(index, *next);
+                }
                 if let Some((_, value)) = fields.get_index_mut(*next) {
                     order(value, &field.node.selection_set.node, document, depth + 1);
                 }

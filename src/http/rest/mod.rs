@@ -77,8 +77,8 @@ pub async fn list(
                 },
             )
             .await?;
-            after = page.items.last().map(|(cursor, _)| cursor.clone());
-            all.extend(page.items.iter().map(|(_, e)| endpoint_json(e)));
+            after = page.end_cursor();
+            all.extend(page.items.iter().map(endpoint_json));
             if !page.has_next_page {
                 break;
             }
