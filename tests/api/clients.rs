@@ -216,6 +216,32 @@ async fn abstract_values_count_for_their_type_and_answer_only_what_was_selected(
             "providerConfig": { "assistantId": "asst-1", "__typename": "VapiConfig" },
         }})
     );
+    // A `__typename` in a fragment for another type, or skipped, is not answered; one in a
+    // second selection of the same field is.
+    let queries = [
+        (
+            "query($id: ID!) { node(id: $id) { ... on Endpoint { providerConfig { \
+             ... on RetellConfig { __typename agentId } ... on VapiConfig { assistantId } } } } }",
+            json!({ "node": { "providerConfig": { "assistantId": "asst-1" } } }),
+        ),
+        (
+            "query($id: ID!, $t: Boolean = false) { node(id: $id) { ... @include(if: $t) { __typename } id } }",
+            json!({ "node": { "id": id } }),
+        ),
+        (
+            "query($id: ID!) { node(id: $id) { id } node(id: $id) { __typename } }",
+            json!({ "node": { "id": id, "__typename": "Endpoint" } }),
+        ),
+    ];
+    for (query, expected) in queries {
+        let res = app
+            .post(
+                &headers,
+                json!({ "query": query, "variables": { "id": id } }),
+            )
+            .await;
+        assert_eq!(res.assert_ok(), &expected, "{query}");
+    }
     // A subscription's results, rendered once for all its subscribers, too.
     let mut ws = crate::live::Ws::connect(
         &app.address,
@@ -233,11 +259,11 @@ async fn abstract_values_count_for_their_type_and_answer_only_what_was_selected(
         json!({ "endpoint": { "providerConfig": { "assistantId": "asst-1" } } })
     );
     // The creation above counts too, for no client.
-    wait_for_usage_of(&app, "Endpoint.id", &[("ui", 3), ("unknown", 1)]).await;
-    let each = [("ui", 5), ("unknown", 1)];
+    wait_for_usage_of(&app, "Endpoint.id", &[("ui", 5), ("unknown", 1)]).await;
+    let each = [("ui", 6), ("unknown", 1)];
     wait_for_usage_of(&app, "Endpoint.providerConfig", &each).await;
     wait_for_usage_of(&app, "VapiConfig.assistantId", &each).await;
-    wait_for_usage_of(&app, "Query.node", &[("ui", 4)]).await;
+    wait_for_usage_of(&app, "Query.node", &[("ui", 7)]).await;
     // No Retell configuration was answered (the creation selected its fields too), and no
     // field of an interface's own.
     for unused in ["RetellConfig.agentId", "Node.id"] {

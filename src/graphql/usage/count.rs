@@ -4,8 +4,8 @@
 //! in a fragment for another type — was not used.
 //!
 //! The result alone doesn't say which object type an interface or union value is: the
-//! document run has `__typename` selected under every such field (`typenames.rs`), which the
-//! walk reads and the ordering of the result then drops where the client didn't ask for it.
+//! document run has `__typename` selected under every such field, under a key of its own
+//! (`typenames.rs`), which the walk reads and the ordering of the result then drops.
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
@@ -108,13 +108,13 @@ impl<'a> Walk<'a> {
             }
             Value::Object(fields) => {
                 let ty = if self.coordinates.is_abstract(ty) {
-                    match fields.get("__typename") {
+                    match fields.get(super::typenames::TYPE_KEY) {
                         Some(Value::String(name)) => match self.coordinates.id(name) {
                             Some(concrete) => concrete,
                             None => return,
                         },
-                        // Not selected (the client aliased another field as `__typename`):
-                        // which type the object is can't be told, so its fields aren't counted.
+                        // Not added (the document uses its key itself): which type the object
+                        // is can't be told, so its fields aren't counted.
                         _ => return,
                     }
                 } else {

@@ -25,6 +25,7 @@ mod typenames;
 use coordinates::Coordinates;
 pub use deprecations::DEPRECATION;
 use deprecations::Deprecations;
+pub use typenames::TYPE_KEY;
 
 /// Counts what operations use, for the schema of `Query`, `Mutation` and `Subscription`.
 pub struct Usage {

@@ -5,6 +5,7 @@ use async_graphql::{
     Union, Variables,
 };
 
+use super::typenames::TYPE_KEY;
 use super::*;
 
 struct Query;
@@ -323,15 +324,16 @@ async fn fields_of_union_and_interface_values_count_for_the_type_each_value_is()
                  fragment SquareSide on Square { side }";
     let response = run(&schema, &usage, query, None, "web").await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
-    // The run selected the type of each (the gateway's ordering drops it again).
+    // The run selected the type of each under a key of its own (the gateway's ordering drops
+    // it again).
     assert_eq!(
         response.data.into_json().expect("JSON"),
         serde_json::json!({
             "shapes": [
-                { "radius": 1, "__typename": "Circle" },
-                { "side": 2, "__typename": "Square" },
+                { "radius": 1, TYPE_KEY: "Circle" },
+                { "side": 2, TYPE_KEY: "Square" },
             ],
-            "named": { "name": "item", "__typename": "Item" },
+            "named": { "name": "item", TYPE_KEY: "Item" },
         })
     );
     let web = |c: &str, n| (c.to_owned(), "web".to_owned(), n);
@@ -348,7 +350,7 @@ async fn fields_of_union_and_interface_values_count_for_the_type_each_value_is()
 }
 
 #[tokio::test]
-async fn a_field_selected_twice_counts_once_and_an_alias_named_typename_runs_unchanged() {
+async fn a_field_selected_twice_counts_once_and_a_document_using_the_type_key_runs_unchanged() {
     let tally = Arc::new(Tally::default());
     let (schema, usage) = (schema(), usage(&tally));
     let query = "{ current { name ...N } a: current { name } } fragment N on Item { name }";
@@ -358,14 +360,42 @@ async fn a_field_selected_twice_counts_once_and_an_alias_named_typename_runs_unc
         counts(&tally),
         [web("Item.name", 4), web("Query.current", 2)]
     );
-    // A client's own field answering as `__typename` under a union is left as it is: the run
-    // adds nothing there (it would conflict), and what the value is can't be told.
-    let query = "{ named { __typename: name } }";
+    // A client's own `__typename`, aliased or not, is its own: the type is read from the key
+    // the run adds.
+    let query = "{ named { __typename: name } shapes { __typename } }";
     let response = run(&schema, &usage, query, None, "web").await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(
-        response.data.into_json().expect("JSON"),
-        serde_json::json!({ "named": { "__typename": "item" } })
+        response.data.into_json().expect("JSON")["named"]["__typename"],
+        "item"
     );
+    assert_eq!(
+        counts(&tally),
+        [
+            web("Item.name", 1),
+            web("Query.named", 1),
+            web("Query.shapes", 1)
+        ]
+    );
+    // A document that uses the key itself runs as it is; what its values are can't be told.
+    let query = format!("{{ named {{ {TYPE_KEY}: name }} }}");
+    let document = async_graphql::parser::parse_query(&query).expect("parses");
+    assert!(usage.runnable(&document).is_none());
+    let response = run(&schema, &usage, &query, None, "web").await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(counts(&tally), [web("Query.named", 1)]);
+}
+
+#[test]
+fn a_document_whose_fragments_spread_each_other_is_made_runnable_at_once() {
+    // Refused by validation later; made runnable before it, so each fragment is looked at once,
+    // not once per spread (this one spreads itself twice at each of 64 levels).
+    let tally = Arc::new(Tally::default());
+    let usage = usage(&tally);
+    let query = "{ named { ...F } } fragment F on Named { ...F ...F name }";
+    let document = async_graphql::parser::parse_query(query).expect("parses");
+    let runnable = usage
+        .runnable(&document)
+        .expect("a type added under `named`");
+    assert_eq!(runnable.fragments.len(), 1);
 }

@@ -1,7 +1,7 @@
 //! The document an operation runs as: its own, with `__typename` selected under every field
-//! that returns an interface or a union, so that the walk over its result (`count.rs`) knows
-//! which object type each such value is. The ordering of the result drops the name again where
-//! the client didn't select it.
+//! that returns an interface or a union, under an alias of its own (`TYPE_KEY`), so that the
+//! walk over its result (`count.rs`) knows which object type each such value is. The ordering
+//! of the result drops that key again; a client's own `__typename` is never touched.
 
 use async_graphql::Positioned;
 use async_graphql::parser::Pos;
@@ -15,7 +15,10 @@ use super::coordinates::{Coordinates, TypeId};
 /// Bounds the walk whatever the document (it runs before validation).
 const MAX_DEPTH: usize = 64;
 
-const TYPENAME: &str = "__typename";
+/// The response key the added `__typename` answers under: one no client is expected to use
+/// (a document that uses it anywhere runs as it is, and its interface and union values go
+/// uncounted).
+pub const TYPE_KEY: &str = "__cockpitUsageType";
 
 /// `document` with `__typename` selected under each field returning an interface or union;
 /// `None` when it has no such field.
@@ -24,10 +27,7 @@ pub(super) fn with_typenames(
     registry: &Registry,
     document: &ExecutableDocument,
 ) -> Option<ExecutableDocument> {
-    let needs = Needs {
-        coordinates,
-        original: document,
-    };
+    let needs = Needs { coordinates };
     let roots = |ty: OperationType| {
         let name = match ty {
             OperationType::Query => Some(registry.query_type.as_str()),
@@ -49,7 +49,7 @@ pub(super) fn with_typenames(
             coordinates.id(&fragment.node.type_condition.node.on.node),
         );
     }
-    if !found {
+    if !found || uses_type_key(document) {
         return None;
     }
     let mut document = document.clone();
@@ -72,8 +72,6 @@ pub(super) fn with_typenames(
 
 struct Needs<'a> {
     coordinates: &'a Coordinates,
-    /// The document as the client sent it, whose fragments a check reads.
-    original: &'a ExecutableDocument,
 }
 
 impl Needs<'_> {
@@ -118,9 +116,7 @@ impl Needs<'_> {
                         continue;
                     };
                     let children = &mut field.node.selection_set;
-                    if self.coordinates.is_abstract(returns)
-                        && !self.names_another_typename(&children.node, 0)
-                    {
+                    if self.coordinates.is_abstract(returns) {
                         children.node.items.push(typename(children.pos));
                     }
                     self.add(&mut children.node, returns, depth + 1);
@@ -138,35 +134,40 @@ impl Needs<'_> {
             }
         }
     }
+}
 
-    /// Whether `set` gives the response key `__typename` to another field (an alias), which
-    /// an added `__typename` would conflict with.
-    fn names_another_typename(&self, set: &SelectionSet, depth: usize) -> bool {
+/// Whether any field of `document` answers under `TYPE_KEY` (each selection set looked at once:
+/// fragments are walked as they are defined, not where they are spread).
+fn uses_type_key(document: &ExecutableDocument) -> bool {
+    fn within(set: &SelectionSet, depth: usize) -> bool {
         depth <= MAX_DEPTH
             && set.items.iter().any(|selection| match &selection.node {
                 Selection::Field(field) => {
-                    field.node.response_key().node == TYPENAME && field.node.name.node != TYPENAME
+                    field.node.response_key().node == TYPE_KEY
+                        || within(&field.node.selection_set.node, depth + 1)
                 }
                 Selection::InlineFragment(inline) => {
-                    self.names_another_typename(&inline.node.selection_set.node, depth + 1)
+                    within(&inline.node.selection_set.node, depth + 1)
                 }
-                Selection::FragmentSpread(spread) => self
-                    .original
-                    .fragments
-                    .get(&spread.node.fragment_name.node)
-                    .is_some_and(|fragment| {
-                        self.names_another_typename(&fragment.node.selection_set.node, depth + 1)
-                    }),
+                Selection::FragmentSpread(_) => false,
             })
     }
+    document
+        .operations
+        .iter()
+        .any(|(_, operation)| within(&operation.node.selection_set.node, 0))
+        || document
+            .fragments
+            .values()
+            .any(|fragment| within(&fragment.node.selection_set.node, 0))
 }
 
 fn typename(pos: Pos) -> Positioned<Selection> {
     Positioned::new(
         Selection::Field(Positioned::new(
             Field {
-                alias: None,
-                name: Positioned::new(Name::new(TYPENAME), pos),
+                alias: Some(Positioned::new(Name::new(TYPE_KEY), pos)),
+                name: Positioned::new(Name::new("__typename"), pos),
                 arguments: Vec::new(),
                 directives: Vec::new(),
                 selection_set: Positioned::new(SelectionSet::default(), pos),

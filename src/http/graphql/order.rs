@@ -10,7 +10,7 @@ use async_graphql::{Value, Variables};
 
 use super::ParsedDocument;
 use crate::graphql::analysis;
-use crate::graphql::usage::{Run, Usage};
+use crate::graphql::usage::{Run, TYPE_KEY, Usage};
 
 /// Bounds the walk whatever the document (validation has refused fragment cycles by the time
 /// there is data to order, and the depth limit holds selections far shallower).
@@ -29,7 +29,7 @@ pub(super) struct Ran<'a> {
 }
 
 /// A result made ready for its client: what it used counted (`Usage::count`), then its fields
-/// in selection order, without the `__typename`s only the count asked for.
+/// in selection order, without the types only the count asked for (`TYPE_KEY`).
 pub(super) fn finish(usage: &Usage, response: &mut async_graphql::Response, ran: Ran<'_>) {
     let document = &ran.parsed.document;
     if let Ok((_, operation)) = analysis::select_operation(document, ran.operation_name) {
@@ -74,9 +74,11 @@ fn order(value: &mut Value, set: &SelectionSet, document: &ExecutableDocument, d
         Value::Object(fields) => {
             let mut next = 0;
             place(fields, set, document, &mut next, depth);
-            // A `__typename` the client didn't select was added for the count (`finish`).
-            if let Some(index) = fields.get_index_of("__typename")
-                && index >= next
+            // The type the count read (`finish`), among what the document didn't place. (A
+            // field without a selection set holds a JSON scalar, which keeps every key.)
+            if fields.len() > next
+                && !set.items.is_empty()
+                && let Some(index) = fields.get_index_of(TYPE_KEY)
             {
                 fields.shift_remove_index(index);
             }
