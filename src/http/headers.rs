@@ -24,8 +24,8 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// (draft-ietf-httpapi-ratelimit-headers).
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-/// RFC 9745's header: the response used something deprecated, and since when (set by the
-/// schema's usage extension).
+/// RFC 9745's header: the response used something deprecated, and since when (set by field
+/// usage's count of each result, `Usage::count`).
 pub use crate::graphql::usage::DEPRECATION;
 /// Asks for each field's cost in `extensions.cost.fields` (Shopify's cost debug).
 pub const COST_DEBUG: HeaderName = HeaderName::from_static("cockpit-graphql-cost-debug");
