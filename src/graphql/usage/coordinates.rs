@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 
 /// A map looked up once per field of every response: foldhash rather than std's SipHash, whose
@@ -41,6 +42,8 @@ pub(super) struct Coordinates {
     ids: Map<TypeId>,
     /// Each coordinate's name, by its number.
     names: Vec<Arc<str>>,
+    /// The root types of queries, mutations and subscriptions.
+    roots: [Option<TypeId>; 3],
 }
 
 impl Coordinates {
@@ -100,7 +103,27 @@ impl Coordinates {
                 possible,
             });
         }
-        Self { types, ids, names }
+        let root = |name: Option<&str>| name.and_then(|name| ids.get(name).copied());
+        let roots = [
+            root(Some(&registry.query_type)),
+            root(registry.mutation_type.as_deref()),
+            root(registry.subscription_type.as_deref()),
+        ];
+        Self {
+            types,
+            ids,
+            names,
+            roots,
+        }
+    }
+
+    /// The root type of operations of type `ty`.
+    pub(super) fn root(&self, ty: OperationType) -> Option<TypeId> {
+        self.roots[match ty {
+            OperationType::Query => 0,
+            OperationType::Mutation => 1,
+            OperationType::Subscription => 2,
+        }]
     }
 
     /// The number of the type named `name`.

@@ -64,14 +64,14 @@ impl Usage {
     /// The document to run for `document`: with `__typename` selected wherever the count
     /// needs it (`None`: run it as it is).
     pub fn runnable(&self, document: &ExecutableDocument) -> Option<ExecutableDocument> {
-        typenames::with_typenames(&self.coordinates, &self.registry, document)
+        typenames::with_typenames(&self.coordinates, document)
     }
 
     /// Counts for `client` what `response`, one result of the operation `operation_type`
     /// whose root selection is `set`, used; when `warn`, tells it of what it used that is
     /// deprecated (`extensions.warnings` and the `Deprecation` header).
     pub fn count(&self, result: Run<'_>, response: &mut async_graphql::Response, warn: bool) {
-        let Some(root) = self.root(result.operation_type) else {
+        let Some(root) = self.coordinates.root(result.operation_type) else {
             return;
         };
         let counts = count::count(
@@ -107,15 +107,6 @@ impl Usage {
                 .iter()
                 .map(|(id, n)| (Arc::clone(self.coordinates.coordinate(id)), n)),
         );
-    }
-
-    fn root(&self, ty: OperationType) -> Option<coordinates::TypeId> {
-        let name = match ty {
-            OperationType::Query => Some(self.registry.query_type.as_str()),
-            OperationType::Mutation => self.registry.mutation_type.as_deref(),
-            OperationType::Subscription => self.registry.subscription_type.as_deref(),
-        }?;
-        self.coordinates.id(name)
     }
 }
 

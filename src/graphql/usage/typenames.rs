@@ -3,12 +3,12 @@
 //! walk over its result (`count.rs`) knows which object type each such value is. The ordering
 //! of the result drops that key again; a client's own `__typename` is never touched.
 
+use async_graphql::Name;
 use async_graphql::Positioned;
 use async_graphql::parser::Pos;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
 };
-use async_graphql::{Name, registry::Registry};
 
 use super::coordinates::{Coordinates, TypeId};
 
@@ -24,24 +24,18 @@ pub const TYPE_KEY: &str = "__cockpitUsageType";
 /// `None` when it has no such field.
 pub(super) fn with_typenames(
     coordinates: &Coordinates,
-    registry: &Registry,
     document: &ExecutableDocument,
 ) -> Option<ExecutableDocument> {
     let needs = Needs { coordinates };
-    let roots = |ty: OperationType| {
-        let name = match ty {
-            OperationType::Query => Some(registry.query_type.as_str()),
-            OperationType::Mutation => registry.mutation_type.as_deref(),
-            OperationType::Subscription => registry.subscription_type.as_deref(),
-        };
-        name.and_then(|name| coordinates.id(name))
-    };
     let mut found = false;
     let mut probe = |set: &SelectionSet, ty: Option<TypeId>| {
         found |= ty.is_some_and(|ty| needs.any(set, ty, 0));
     };
     for (_, operation) in document.operations.iter() {
-        probe(&operation.node.selection_set.node, roots(operation.node.ty));
+        probe(
+            &operation.node.selection_set.node,
+            coordinates.root(operation.node.ty),
+        );
     }
     for fragment in document.fragments.values() {
         probe(
@@ -58,7 +52,7 @@ pub(super) fn with_typenames(
         DocumentOperations::Multiple(operations) => operations.values_mut().collect(),
     };
     for operation in operations {
-        if let Some(root) = roots(operation.node.ty) {
+        if let Some(root) = coordinates.root(operation.node.ty) {
             needs.add(&mut operation.node.selection_set.node, root, 0);
         }
     }
