@@ -5,7 +5,8 @@ From the project root, after `cargo build --profile profiling --bin cockpit-gate
 writes` (and a kit run, which builds the floor in target/bench-kit):
 
     python3 bench/callgrind.py setup                  # a fresh bench_cg database, 100 endpoints
-    python3 bench/callgrind.py gateway byId 1000      # or list50; prints instructions/request
+    python3 bench/callgrind.py gateway byId 1000      # or list50, create, update; prints instructions/request
+    python3 bench/callgrind.py gateway create 1000 --keyed   # each write with an Idempotency-Key
     python3 bench/callgrind.py floor byId 1000
 
 Each run starts the server under valgrind, sends 50 requests to warm it, zeroes the counts,
@@ -16,11 +17,12 @@ import argparse, http.client, json, os, re, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("who", choices=["setup", "gateway", "floor"])
-ap.add_argument("case", nargs="?", default="byId", choices=["byId", "list50"])
+ap.add_argument("case", nargs="?", default="byId", choices=["byId", "list50", "create", "update"])
 ap.add_argument("n", nargs="?", type=int, default=1000)
 ap.add_argument("--gateway", default="target/profiling/cockpit-gateway")
 ap.add_argument("--floor", default="target/bench-kit/floor/target/release/floor")
 ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+ap.add_argument("--keyed", action="store_true", help="the gateway's writes with an Idempotency-Key each")
 args = ap.parse_args()
 OUT = os.path.abspath("target/callgrind")
 os.makedirs(OUT, exist_ok=True)
@@ -46,12 +48,16 @@ def wait(port):
     sys.exit(f"nothing listens on {port}")
 
 
-def send(conn, path, body, auth):
+def send(conn, path, body, auth, n=0):
+    if callable(body):  # a write: its own name (and key) each time
+        body, headers = body(n)
+    else:
+        headers = {}
     if body is None:  # the floor's GET: its handlers read no body
         conn.request("GET", path)
     else:
         conn.request("POST", path, body=json.dumps(body),
-                     headers={"content-type": "application/json", "authorization": auth})
+                     headers={"content-type": "application/json", "authorization": auth, **headers})
     res = conn.getresponse()
     data = res.read()
     if res.status != 200:
@@ -89,7 +95,28 @@ if args.who == "gateway":
 else:
     cmd, port, auth, body = [args.floor, DB, "7802"], 7802, "", None
     path = f"/one/{state['org']}/{state['ids'][0]}" if args.case == "byId" else f"/list/{state['org']}"
-out = os.path.join(OUT, f"{args.who}-{args.case}.out")
+# The writes as the kit sends them: a webhook created, or one of the endpoints renamed in turn.
+RUN = f"{os.getpid()}"
+if args.case == "create":
+    def body(n):
+        variables = {"name": f"cg {RUN} {n}", "url": "https://example.com/hook"}
+        return write(variables, "mutation($input: CreateEndpointInput!) { createEndpoint(input: $input) "
+                     "{ endpoint { id name url } userErrors { code } } }", {"input": dict(variables, type="WEBHOOK")}, n)
+    path = "/graphql" if args.who == "gateway" else f"/create/{state['org']}"
+elif args.case == "update":
+    def body(n):
+        variables = {"id": state["ids"][n % len(state["ids"])], "name": f"cg {RUN} {n}"}
+        return write(variables, "mutation($input: UpdateEndpointInput!) { updateEndpoint(input: $input) "
+                     "{ endpoint { id name url } userErrors { code } } }", {"input": variables}, n)
+    path = "/graphql" if args.who == "gateway" else f"/update/{state['org']}"
+
+
+def write(variables, query, gql_variables, n):
+    if args.who == "floor":
+        return {"query": "{ x }", "variables": variables}, {}
+    headers = {"idempotency-key": f"cg-{RUN}-{n}"} if args.keyed else {}
+    return {"query": query, "variables": gql_variables}, headers
+out = os.path.join(OUT, f"{args.who}-{args.case}{'-keyed' if args.keyed else ''}.out")
 for old in os.listdir(OUT):
     if old.startswith(os.path.basename(out)):
         os.remove(os.path.join(OUT, old))
@@ -97,11 +124,11 @@ server = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-fil
                           stderr=open(out + ".log", "w"))
 wait(port)
 conn = http.client.HTTPConnection("127.0.0.1", port)
-for _ in range(50):
-    send(conn, path, body, auth)
+for i in range(50):
+    send(conn, path, body, auth, -1 - i)
 subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True)
-for _ in range(args.n):
-    send(conn, path, body, auth)
+for i in range(args.n):
+    send(conn, path, body, auth, i)
 subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
 time.sleep(1)
 server.terminate()
@@ -109,4 +136,4 @@ server.wait()
 dumps = sorted(f for f in os.listdir(OUT) if f.startswith(os.path.basename(out) + ".") and f[-1].isdigit())
 report = subprocess.run(["callgrind_annotate", os.path.join(OUT, dumps[-1])], capture_output=True, text=True).stdout
 total = int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", report).group(1).replace(",", ""))
-print(f"{args.who} {args.case}: {total // args.n} instructions a request ({os.path.join(OUT, dumps[-1])})")
+print(f"{args.who} {args.case}{' keyed' if args.keyed else ''}: {total // args.n} instructions a request ({os.path.join(OUT, dumps[-1])})")

@@ -180,6 +180,7 @@ pub fn build(
         sip_domains: config.sip_domains.clone(),
         secrets,
         allow_private_webhooks: config.allow_private_webhooks,
+        versions: endpoints::Versions::default(),
     };
     let trusted = Arc::new(
         trusted::TrustedDocuments::new(config.trusted_documents.clone())

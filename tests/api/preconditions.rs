@@ -448,3 +448,75 @@ db_test! {
         assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
     }
 }
+
+// An update of an endpoint whose version this gateway remembers (it created or wrote it)
+// after another gateway sharing the database has written it: nothing the other wrote is
+// lost, an `expectedUpdatedAt` is checked against what is stored, a patch that changes
+// nothing over the remembered version still writes what is stored, one event a write; a
+// deleted endpoint, another organization's or the other mode's is not found.
+db_test! {
+    async fn an_update_over_a_version_another_gateway_replaced_loses_nothing(app) {
+        let other = TestApp::builder(app.backend).on(app.test_db.shared()).spawn().await.expect("a second gateway");
+        let key = app.org.test_key.clone();
+        let made = app.create_ok(&key, json!({ "name": "one", "type": "WEBHOOK", "url": "https://example.com/a" })).await;
+        let id = made["id"].as_str().expect("id").to_owned();
+        let update = async |gateway: &TestApp, input: Value| {
+            gateway.graphql(&key, UPDATE, json!({ "input": input })).await
+        };
+        let events = app.rows("events").await;
+
+        // The other gateway deactivates it; this one, remembering it active, renames it.
+        let replaced = update(&other, json!({ "id": id, "status": "INACTIVE" })).await;
+        let replaced_at = replaced.assert_ok()["updateEndpoint"]["endpoint"]["updatedAt"].clone();
+        let renamed = update(&app, json!({ "id": id, "name": "two" })).await;
+        let renamed = renamed.assert_ok()["updateEndpoint"].clone();
+        assert_eq!(renamed["userErrors"], json!([]), "{renamed}");
+        assert_eq!(renamed["endpoint"]["name"], "two");
+        let read = other.get_endpoint(&key, &id).await;
+        assert_eq!(read.assert_ok()["endpoint"]["status"], "INACTIVE", "the other gateway's write stands");
+        assert_eq!(read.assert_ok()["endpoint"]["name"], "two");
+        assert_ne!(renamed["endpoint"]["updatedAt"], replaced_at);
+
+        // A version the client read from the other gateway, newer than the one remembered here.
+        let moved = update(&other, json!({ "id": id, "name": "three" })).await;
+        let moved_at = moved.assert_ok()["updateEndpoint"]["endpoint"]["updatedAt"].clone();
+        let expected = update(&app, json!({ "id": id, "name": "four", "expectedUpdatedAt": moved_at })).await;
+        let expected = expected.assert_ok()["updateEndpoint"].clone();
+        assert_eq!(expected["userErrors"], json!([]), "the version stored is the one expected: {expected}");
+        assert_eq!(expected["endpoint"]["name"], "four");
+        // ... and one older than what is stored, though it is the one remembered here.
+        let remembered_at = expected["endpoint"]["updatedAt"].clone();
+        update(&other, json!({ "id": id, "name": "five" })).await.assert_ok();
+        let stale = update(&app, json!({ "id": id, "name": "six", "expectedUpdatedAt": remembered_at })).await;
+        let stale = stale.assert_ok()["updateEndpoint"].clone();
+        assert_eq!(stale["userErrors"][0]["code"], "STALE", "{stale}");
+        assert_eq!(stale["currentEndpoint"]["name"], "five");
+
+        // A patch that changes nothing over the version remembered here ("four" was written
+        // here last; "five" is stored): it is written.
+        let back = update(&app, json!({ "id": id, "name": "four" })).await;
+        assert_eq!(back.assert_ok()["updateEndpoint"]["endpoint"]["name"], "four");
+        let read = other.get_endpoint(&key, &id).await;
+        assert_eq!(read.assert_ok()["endpoint"]["name"], "four");
+        // Six writes, six events; the refused one and the failed tries over an old version
+        // recorded none.
+        assert_eq!(app.rows("events").await, events + 6);
+
+        // Another organization's key and this organization's live key, on the gateway that
+        // remembers it: not found, and nothing changes.
+        let stranger = app.new_org("Other").await;
+        let events = app.rows("events").await;
+        for key in [stranger.test_key.as_str(), app.org.live_key.as_str()] {
+            let res = app.graphql(key, UPDATE, json!({ "input": { "id": id, "name": "taken" } })).await;
+            assert_eq!(res.error_code(), Some("NOT_FOUND"), "{}", res.body);
+        }
+        let read = other.get_endpoint(&app.org.test_key, &id).await;
+        assert_eq!(read.assert_ok()["endpoint"]["name"], "four");
+        assert_eq!(app.rows("events").await, events, "a refused update records nothing");
+
+        // Deleted by the other gateway: not found here either.
+        other.delete_endpoint(&app.org.test_key, &id).await.assert_ok();
+        let gone = app.graphql(&app.org.test_key, UPDATE, json!({ "input": { "id": id, "name": "seven" } })).await;
+        assert_eq!(gone.error_code(), Some("NOT_FOUND"), "{}", gone.body);
+    }
+}

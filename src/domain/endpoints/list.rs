@@ -174,12 +174,17 @@ pub async fn list(db: &Db, actor: &Actor, req: PageRequest) -> Result<Page, Doma
         .order_by(column, order.clone())
         .order_by(Column::Id, order)
         .limit(first + 1)
+        .into_model::<super::Row>()
         .all(db)
         .await?;
     let order = req.order;
-    Page::of_rows(rows, first, after.is_some(), Endpoint::try_from, move |e| {
-        cursor_of(e, order)
-    })
+    Page::of_rows(
+        rows,
+        first,
+        after.is_some(),
+        |row| Endpoint::try_from(row.0),
+        move |e| cursor_of(e, order),
+    )
 }
 
 /// How many endpoints the filter matches across all pages.

@@ -126,6 +126,7 @@ pub async fn create(
     let Some(txn) = txn else {
         let created = write_create(db, actor, &model).await?;
         events::committed(db, actor.organization_id).await;
+        settings.versions.saw(&created);
         return created.try_into();
     };
     let created = write_create(&txn, actor, &model).await?;
@@ -190,7 +191,7 @@ async fn write_create(
     )
     .await?
     .ok_or_else(|| DomainError::Corrupt("an insert returned no row".to_owned()))?;
-    Ok(endpoint::Model::from_query_result(&row, "")?)
+    Ok(super::Row::from_query_result(&row, "")?.0)
 }
 
 /// How many times an update outside a transaction reads, merges and writes before it takes
@@ -212,14 +213,25 @@ pub async fn update(
     // one statement with its event and no transaction of its own; a version changed in
     // between is read and merged again.
     if one_statement(db) {
+        // First over the version this process last saw, without reading: only a write is
+        // trusted from it (its condition checks that version is the one stored). Anything
+        // else it leads to (nothing to change, a refusal, another version stored) is decided
+        // again over the endpoint as read.
+        if let Some(known) = settings.versions.of(actor, id)
+            && let Ok(Some(model)) = merge(db, settings, &known, patch.clone()).await
+        {
+            if let Some(updated) = write_update(db, actor, &known, model).await? {
+                return updated_by(db, settings, actor, updated).await;
+            }
+            settings.versions.forget(id);
+        }
         for _ in 0..OPTIMISTIC_TRIES {
             let stored = super::find_model(db, actor, id).await?;
             let Some(model) = merge(db, settings, &stored, patch.clone()).await? else {
                 return stored.try_into();
             };
             if let Some(updated) = write_update(db, actor, &stored, model).await? {
-                events::committed(db, actor.organization_id).await;
-                return updated.try_into();
+                return updated_by(db, settings, actor, updated).await;
             }
         }
     }
@@ -235,6 +247,19 @@ pub async fn update(
         return Err(stale(&stored));
     };
     events::commit(db, txn, actor.organization_id).await?;
+    updated.try_into()
+}
+
+/// The answer to an update that wrote `updated` outside a transaction of its own, once
+/// subscribers have been told; `updated` is remembered as the endpoint's version.
+async fn updated_by(
+    db: &Db,
+    settings: &Settings,
+    actor: &Actor,
+    updated: endpoint::Model,
+) -> Result<Endpoint, DomainError> {
+    events::committed(db, actor.organization_id).await;
+    settings.versions.saw(&updated);
     updated.try_into()
 }
 
@@ -317,11 +342,21 @@ async fn merge(
         // Nothing changes: nothing is written, no event, the version stays.
         return Ok(None);
     }
+    // Only what changes is written: a column the patch leaves is not written back from
+    // `stored` (which may be a remembered version: see `Versions`).
     let mut model = stored.clone().into_active_model();
-    model.name = Set(patched.name);
-    model.status = Set(patched.status);
-    model.url = Set(patched.url);
-    model.provider_config = Set(patched.provider_config);
+    if patched.name != stored.name {
+        model.name = Set(patched.name);
+    }
+    if patched.status != stored.status {
+        model.status = Set(patched.status);
+    }
+    if patched.url != stored.url {
+        model.url = Set(patched.url);
+    }
+    if patched.provider_config != stored.provider_config {
+        model.provider_config = Set(patched.provider_config);
+    }
     // The `before_save` hook moves `updated_at` even when no column changed (an `UPDATE` with
     // a condition of its own doesn't call it).
     Ok(Some(
@@ -342,6 +377,7 @@ async fn write_update(
     let update = endpoint::Entity::update_many()
         .set(model)
         .filter(Column::Id.eq(stored.id))
+        .filter(Column::OrganizationId.eq(actor.organization_id))
         .filter(Column::UpdatedAt.eq(stored.updated_at))
         .into_query();
     let row = events::write_recording::<endpoint::Entity, _>(
@@ -353,7 +389,7 @@ async fn write_update(
     )
     .await?;
     Ok(row
-        .map(|row| endpoint::Model::from_query_result(&row, ""))
+        .map(|row| super::Row::from_query_result(&row, "").map(|row| row.0))
         .transpose()?)
 }
 
