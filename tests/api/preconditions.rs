@@ -520,3 +520,51 @@ db_test! {
         assert_eq!(gone.error_code(), Some("NOT_FOUND"), "{}", gone.body);
     }
 }
+
+// A keyed update whose unit of work rolls back (its response too large to keep) leaves no
+// version remembered: another gateway may commit that same version with other contents (a
+// version ahead of the clock makes the next one its next millisecond on every gateway), and an
+// update over the one rolled back would pass its condition and write a patch against contents
+// that were never stored.
+db_test! {
+    async fn a_version_rolled_back_is_not_written_over(app) {
+        use chrono::DurationRound as _;
+        let app = TestApp::builder(app.backend)
+            .with_config(|c| c.limits.idempotent_response_bytes = 64)
+            .on(app.test_db.shared())
+            .spawn()
+            .await
+            .expect("a gateway keeping small responses");
+        let other = TestApp::builder(app.backend).on(app.test_db.shared()).spawn().await.expect("a second gateway");
+        let key = app.org.test_key.clone();
+        let made = app.create_ok(&key, json!({ "name": "one", "type": "WEBHOOK", "url": "https://example.com/a" })).await;
+        let id = made["id"].as_str().expect("id").to_owned();
+        let ahead = chrono::Utc::now().duration_trunc(chrono::TimeDelta::seconds(1)).expect("trunc")
+            + chrono::TimeDelta::minutes(1);
+        store_version(&app, &id, ahead).await;
+
+        // Written, then rolled back: its response is longer than the key may keep.
+        let res = app
+            .post(
+                &[("authorization", &format!("Bearer {key}")), ("idempotency-key", "rolled-back")],
+                json!({ "query": UPDATE, "variables": { "input": { "id": id, "name": "x" } } }),
+            )
+            .await;
+        assert_eq!(res.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+        let read = other.get_endpoint(&key, &id).await;
+        assert_eq!(read.assert_ok()["endpoint"]["name"], "one", "nothing of it was written");
+
+        // The other gateway commits the version the rolled-back write had, with another name.
+        let renamed = other.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "y" } })).await;
+        assert_eq!(renamed.assert_ok()["updateEndpoint"]["endpoint"]["name"], "y");
+
+        // Asked for "x" (the name rolled back) and a status: both are what is stored after.
+        let res = app.graphql(&key, UPDATE, json!({ "input": { "id": id, "name": "x", "status": "INACTIVE" } })).await;
+        let payload = &res.assert_ok()["updateEndpoint"];
+        assert_eq!(payload["userErrors"], json!([]), "{}", res.body);
+        assert_eq!(payload["endpoint"]["name"], "x", "{}", res.body);
+        let read = other.get_endpoint(&key, &id).await;
+        assert_eq!(read.assert_ok()["endpoint"]["name"], "x");
+        assert_eq!(read.assert_ok()["endpoint"]["status"], "INACTIVE");
+    }
+}

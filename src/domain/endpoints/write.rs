@@ -126,7 +126,7 @@ pub async fn create(
     let Some(txn) = txn else {
         let created = write_create(db, actor, &model).await?;
         events::committed(db, actor.organization_id).await;
-        settings.versions.saw(&created);
+        settings.versions.wrote(db, &created);
         return created.try_into();
     };
     let created = write_create(&txn, actor, &model).await?;
@@ -213,7 +213,7 @@ pub async fn update(
     // one statement with its event and no transaction of its own; a version changed in
     // between is read and merged again.
     if one_statement(db) {
-        // First over the version this process last saw, without reading: only a write is
+        // First over the version this process last wrote, without reading: only a write is
         // trusted from it (its condition checks that version is the one stored). Anything
         // else it leads to (nothing to change, a refusal, another version stored) is decided
         // again over the endpoint as read.
@@ -259,7 +259,7 @@ async fn updated_by(
     updated: endpoint::Model,
 ) -> Result<Endpoint, DomainError> {
     events::committed(db, actor.organization_id).await;
-    settings.versions.saw(&updated);
+    settings.versions.wrote(db, &updated);
     updated.try_into()
 }
 
