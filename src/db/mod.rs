@@ -270,9 +270,20 @@ impl ConnectionTrait for Db {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let span = statement_span(stmt.db_backend, &stmt.sql);
-        async { through!(self, conn => conn.query_one_raw(stmt).await) }
-            .instrument(span)
-            .await
+        match self {
+            // On the pool through sqlx directly, as `query_one` (every write of one row on
+            // PostgreSQL is one such statement): SeaORM's executor boxes sqlx's future twice.
+            Db::Pool(pool) => {
+                pool.guarded(fetch_optional(&pool.conn, stmt))
+                    .instrument(span)
+                    .await
+            }
+            Db::Unit(_) => {
+                async { through!(self, conn => conn.query_one_raw(stmt).await) }
+                    .instrument(span)
+                    .await
+            }
+        }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
