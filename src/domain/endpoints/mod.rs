@@ -143,7 +143,7 @@ async fn find_model(db: &Db, actor: &Actor, id: Uuid) -> Result<endpoint::Model,
 /// selects or returns the columns in `Column`'s order (`Entity::find`, `RETURNING` of
 /// `events::write_recording`). SeaORM's derived mapping looks every column up by name, a
 /// hash of the name per column per row: a sixth of a page of 50's instructions. A test holds
-/// the two mappings equal.
+/// `Column`'s order to the positions read here.
 pub(crate) struct Row(pub endpoint::Model);
 
 impl FromQueryResult for Row {
