@@ -269,16 +269,11 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let span = statement_span(stmt.db_backend, &stmt.sql);
         match self {
-            // On the pool through sqlx directly, as `query_one` (every write of one row on
-            // PostgreSQL is one such statement): SeaORM's executor boxes sqlx's future twice.
-            Db::Pool(pool) => {
-                pool.guarded(fetch_optional(&pool.conn, stmt))
-                    .instrument(span)
-                    .await
-            }
+            // Every write of one row on PostgreSQL is one such statement.
+            Db::Pool(pool) => pool.first_row(stmt).await,
             Db::Unit(_) => {
+                let span = statement_span(stmt.db_backend, &stmt.sql);
                 async { through!(self, conn => conn.query_one_raw(stmt).await) }
                     .instrument(span)
                     .await
@@ -295,27 +290,29 @@ impl ConnectionTrait for Db {
 }
 
 /// The first row of a statement built for `db`'s backend (one kept rendered: see
-/// `endpoints::by_id_statement`), read through sqlx directly: SeaORM's executor wraps sqlx's
-/// future in three boxed layers (the backend enum, a tracing span, `async_trait`), costly on
-/// the hottest read; SeaORM still maps the row. Not for a transaction's reads, and SeaORM's
-/// metric callback doesn't see these.
+/// `endpoints::by_id_statement`), mapped to `M`; on the pool without `Db::query_one_raw`'s
+/// own boxed future (`async_trait`), costly on the hottest read.
 pub async fn query_one<M: FromQueryResult>(
     db: &Db,
     statement: sea_orm::Statement,
 ) -> Result<Option<M>, DbErr> {
-    let pool = match db {
-        Db::Pool(pool) => pool,
-        Db::Unit(_) => {
-            let row = db.query_one_raw(statement).await?;
-            return row.map(|row| M::from_query_result(&row, "")).transpose();
-        }
+    let row = match db {
+        Db::Pool(pool) => pool.first_row(statement).await?,
+        Db::Unit(_) => db.query_one_raw(statement).await?,
     };
-    let span = statement_span(statement.db_backend, &statement.sql);
-    let row = pool
-        .guarded(fetch_optional(&pool.conn, statement))
-        .instrument(span)
-        .await?;
     row.map(|row| M::from_query_result(&row, "")).transpose()
+}
+
+impl Pool {
+    /// The first row of `statement`, read through sqlx directly: SeaORM's executor wraps
+    /// sqlx's future in two more boxed layers (the backend enum, a tracing span), each a copy
+    /// of it. SeaORM's metric callback (unused here) doesn't see these.
+    async fn first_row(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let span = statement_span(statement.db_backend, &statement.sql);
+        self.guarded(fetch_optional(&self.conn, statement))
+            .instrument(span)
+            .await
+    }
 }
 
 async fn fetch_optional(
