@@ -290,3 +290,54 @@ db_test! {
         assert_eq!(res.error_code(), Some("RATE_LIMITED"), "{}", res.body);
     }
 }
+
+/// Every field of `Endpoint`, and the ways a selection reaches them: aliases, a key selected
+/// twice, fragments that apply (on the type, on its interface, on the union, without a
+/// condition) and one that doesn't, objects merged from two selections, `@skip` and `@include`.
+const EVERY_WAY: &str = "fragment E on Endpoint { \
+    __typename kind: __typename id uuid name type url status mode organizationId createdAt \
+    updatedAt phoneNumbers { e164 } \
+    providerConfig { __typename ... on VapiConfig { assistantId } ... on RetellConfig { agentId } } \
+    again: name id ...Named ... on Node { id } ... { url label: name } \
+    ... on Endpoint { providerConfig { kind: __typename ... on ProviderConfig { __typename } } } \
+    skipped: name @skip(if: $yes) included: url @include(if: $yes) } \
+    fragment Named on Endpoint { name createdAt }";
+
+db_test! {
+    async fn an_endpoint_answers_the_same_through_every_path(app) {
+        // `endpoint`, a page's nodes and edges answer their scalars in one pass over the
+        // selection; `node` through the interface resolves each field on its own. Both must
+        // give the same object, for each kind of endpoint.
+        let key = &app.org.test_key;
+        let number = app.add_phone_number(app.org.id, Mode::Test, &format!("+1415{:07}", rand_digits())).await;
+        let vapi = app.create_ok(key, json!({ "name": "Voice", "type": "VAPI", "phoneNumberId": number,
+            "providerConfig": { "vapi": { "assistantId": "asst-1" } } })).await;
+        let hook = app.create_ok(key, json!({ "name": "Hook", "type": "WEBHOOK", "url": "https://example.com/e" })).await;
+        let query = format!("query($id: UUID!, $gid: ID!, $yes: Boolean!) {{ \
+            endpoint(id: $id) {{ ...E }} node(id: $gid) {{ ...E }} \
+            endpoints(first: 10) {{ nodes {{ ...E }} edges {{ node {{ ...E }} }} }} }} {EVERY_WAY}");
+        for endpoint in [&vapi, &hook] {
+            let id = endpoint["id"].as_str().expect("id");
+            for yes in [true, false] {
+                let res = app.graphql(key, &query, json!({ "id": id, "gid": id, "yes": yes })).await;
+                let data = res.assert_ok();
+                let by_node = &data["node"];
+                assert_eq!(by_node["id"], id, "{}", res.body);
+                assert_eq!(by_node["kind"], "Endpoint", "{}", res.body);
+                assert_eq!(by_node.get("included").is_some(), yes, "{}", res.body);
+                assert_eq!(by_node.get("skipped").is_some(), !yes, "{}", res.body);
+                assert_eq!(&data["endpoint"], by_node, "{}", res.body);
+                let find = |list: &Value| list.as_array().expect("list").iter().find(|n| n["id"] == id).cloned();
+                assert_eq!(find(&data["endpoints"]["nodes"]).as_ref(), Some(by_node), "{}", res.body);
+                let edges: Vec<Value> = data["endpoints"]["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()).collect();
+                assert_eq!(find(&Value::Array(edges)).as_ref(), Some(by_node), "{}", res.body);
+            }
+            if endpoint["type"] == "VAPI" {
+                let res = app.graphql(key, &query, json!({ "id": id, "gid": id, "yes": true })).await;
+                let config = &res.assert_ok()["endpoint"]["providerConfig"];
+                assert_eq!(config, &json!({ "__typename": "VapiConfig", "assistantId": "asst-1", "kind": "VapiConfig" }), "{}", res.body);
+                assert_eq!(res.data()["endpoint"]["phoneNumbers"][0]["e164"].as_str().map(|s| s.starts_with("+1415")), Some(true), "{}", res.body);
+            }
+        }
+    }
+}

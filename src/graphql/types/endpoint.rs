@@ -1,5 +1,16 @@
 //! Endpoints, their phone numbers, and the connection that pages through them.
 
+use std::borrow::Cow;
+
+use async_graphql::parser::types::Field as GqlField;
+use async_graphql::registry::Registry;
+use async_graphql::resolver_utils::{ContainerType, enum_value};
+use async_graphql::{
+    ContextSelectionSet, ObjectType, OutputType, Positioned, ScalarType, ServerResult,
+    Value as GqlValue,
+};
+
+use super::plain::{self, Answer, Plain};
 use super::*;
 
 /// How to order endpoints; ties are broken by id so that cursors are stable.
@@ -51,13 +62,80 @@ impl From<EndpointFilter> for DomainFilter {
     }
 }
 
-/// A place phone calls are routed to.
+/// A place phone calls are routed to. Its fields are `EndpointFields`'; the scalars among them
+/// are answered in one pass over the selection (`plain`), the others through their resolvers.
 pub struct Endpoint(pub DomainEndpoint);
 
-#[Object]
+impl OutputType for Endpoint {
+    fn type_name() -> Cow<'static, str> {
+        EndpointFields::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        EndpointFields::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        _field: &Positioned<GqlField>,
+    ) -> ServerResult<GqlValue> {
+        plain::resolve(ctx, &EndpointFields(&self.0)).await
+    }
+}
+
+impl ContainerType for Endpoint {
+    async fn resolve_field(&self, ctx: &Context<'_>) -> ServerResult<Option<GqlValue>> {
+        EndpointFields(&self.0).resolve_field(ctx).await
+    }
+}
+
+impl ObjectType for Endpoint {}
+
 impl Endpoint {
+    /// `Node.id`, as the interface resolves it.
+    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
+        Ok(global_id::of(self.0.id))
+    }
+}
+
+/// The fields of `Endpoint`, as the schema describes them and one by one resolves them.
+pub struct EndpointFields<'a>(&'a DomainEndpoint);
+
+impl Plain for EndpointFields<'_> {
+    fn typename(&self) -> Cow<'static, str> {
+        Self::type_name()
+    }
+
+    fn plain(&self, name: &str) -> Option<Answer<'_>> {
+        let endpoint = self.0;
+        Some(Answer::Scalar(match name {
+            "id" => global_id::of(endpoint.id).to_value(),
+            "uuid" => endpoint.id.to_value(),
+            "name" => GqlValue::String(endpoint.name.clone()),
+            "type" => enum_value(EndpointType::from(endpoint.r#type)),
+            "url" => GqlValue::String(endpoint.url.clone()),
+            "status" => enum_value(EndpointStatus::from(endpoint.status)),
+            "mode" => enum_value(Mode::from(endpoint.mode)),
+            "organizationId" => endpoint.organization_id.to_value(),
+            "createdAt" => Timestamp::from(endpoint.created_at).to_value(),
+            "updatedAt" => Timestamp::from(endpoint.updated_at).to_value(),
+            "providerConfig" => {
+                let config = endpoint.provider_config.clone().map(ProviderConfig::from);
+                return Some(Answer::Object(
+                    "ProviderConfig",
+                    config.map(|config| Box::new(config) as Box<dyn Plain>),
+                ));
+            }
+            _ => return None,
+        }))
+    }
+}
+
+#[Object(name = "Endpoint")]
+impl EndpointFields<'_> {
     /// The endpoint's id (its UUID, which says it names an endpoint; the REST API's id too).
-    pub async fn id(&self) -> ID {
+    async fn id(&self) -> ID {
         global_id::of(self.0.id)
     }
     /// The same UUID as `id`, typed as the arguments take it.

@@ -20,6 +20,7 @@ mod event;
 mod node;
 mod organization;
 mod phone_number;
+mod plain;
 mod providers;
 mod scalars;
 mod user_error;

@@ -129,6 +129,31 @@ macro_rules! graphql_layer {
             }
         }
 
+        /// A config's fields are all answered from memory (`Endpoint.providerConfig`'s).
+        impl super::plain::Plain for ProviderConfig {
+            fn typename(&self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $(Self::$variant(_) => <$config as async_graphql::OutputType>::type_name(),)*
+                }
+            }
+
+            fn plain(&self, name: &str) -> Option<super::plain::Answer<'_>> {
+                use super::plain::is_named;
+                let value = match self {
+                    $(Self::$variant(config) => {
+                        $(if is_named(name, stringify!($field)) {
+                            async_graphql::Value::from(config.$field.clone())
+                        } else)* $(if is_named(name, stringify!($shown)) {
+                            async_graphql::Value::from(config.$shown)
+                        } else)* {
+                            return None;
+                        }
+                    })*
+                };
+                Some(super::plain::Answer::Scalar(value))
+            }
+        }
+
         /// A new endpoint's provider settings: exactly one variant, the one of its type.
         #[derive(OneofObject, Debug, Clone)]
         pub enum CreateProviderConfigInput {
