@@ -150,8 +150,8 @@ fn collect<'a>(
                 &fragment.node.selection_set.node,
             ),
         };
-        if applies(ctx, object, declared, condition)
-            && !collect(ctx, object, declared, inner, steps, depth + 1)?
+        if let Some(level) = applies(ctx, object, declared, condition)
+            && !collect(ctx, object, &level, inner, steps, depth + 1)?
         {
             return Ok(false);
         }
@@ -190,25 +190,33 @@ fn object_value(fields: IndexMap<Name, Value>) -> Value {
 }
 
 /// Whether a fragment on `condition` (none: the enclosing type) applies to `object`, a value
-/// of the type `declared`.
-fn applies(
+/// of the type `declared`, and the type its selection is then on: the object's own when the
+/// condition names it or an interface it implements (a fragment on a union inside a fragment
+/// on one of its members doesn't apply, as in `resolve_container`), else still `declared`.
+fn applies<'d>(
     ctx: &ContextSelectionSet<'_>,
     object: &dyn Plain,
-    declared: &str,
+    declared: &'d str,
     condition: Option<&str>,
-) -> bool {
+) -> Option<Cow<'d, str>> {
     let Some(condition) = condition else {
-        return true;
+        return Some(Cow::Borrowed(declared));
     };
     let typename = object.typename();
-    typename == condition
-        || declared == condition
+    let concrete = typename == condition
         || ctx
             .schema_env
             .registry
             .implements
             .get(typename.as_ref())
-            .is_some_and(|interfaces| interfaces.contains(condition))
+            .is_some_and(|interfaces| interfaces.contains(condition));
+    if concrete {
+        Some(typename)
+    } else if declared == condition {
+        Some(Cow::Borrowed(declared))
+    } else {
+        None
+    }
 }
 
 /// Places a field's value: a key already there keeps its place and value, objects under it
