@@ -332,12 +332,32 @@ async fn fetch_optional(
             .map(|row| row.map(QueryResult::from)),
         _ => unreachable!("the gateway connects to SQLite or PostgreSQL only"),
     }
-    .map_err(|e| match e {
-        // As SeaORM's executor reports them.
+    .map_err(sqlx_error)
+}
+
+/// An sqlx error as SeaORM's executor reports it.
+fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
+    match e {
         sea_orm::sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
         sea_orm::sqlx::Error::PoolClosed => {
             DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
         }
         e => DbErr::Query(RuntimeErr::SqlxError(e.into())),
-    })
+    }
+}
+
+/// The rows of `sql` on PostgreSQL: statements without parameters, sent as one simple query,
+/// which PostgreSQL runs as one transaction (a `SET LOCAL` among them holds for the rest of
+/// them only).
+pub(crate) async fn simple_query(
+    conn: &DatabaseConnection,
+    sql: &'static str,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let span = statement_span(DbBackend::Postgres, sql);
+    sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn.get_postgres_connection_pool())
+        .instrument(span)
+        .await
+        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+        .map_err(sqlx_error)
 }

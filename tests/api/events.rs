@@ -512,3 +512,94 @@ db_test! {
         }
     }
 }
+
+/// The JSON plan of the sequencer's numbering statement under `settings` (none: as the
+/// planner would choose alone), in a transaction rolled back.
+async fn numbering_plan(app: &TestApp, settings: Option<&str>) -> String {
+    use sea_orm::TransactionTrait as _;
+    let (_, statement) = cockpit_gateway::domain::events::numbering();
+    let txn = app.pool.begin().await.expect("begin");
+    if let Some(settings) = settings {
+        txn.execute_unprepared(settings).await.expect("settings");
+    }
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("EXPLAIN (FORMAT JSON) {statement}"),
+        ))
+        .await
+        .expect("explain")
+        .expect("a plan");
+    let plan: Value = row.try_get_by_index(0).expect("the plan");
+    txn.rollback().await.expect("rollback");
+    plan.to_string()
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn numbering_reads_the_pending_by_key_whatever_the_statistics_say() {
+    // Statistics taken while many events were pending (a burst, a sequencer behind) make the
+    // planner expect thousands of pending rows; planned alone, the numbering statement would
+    // then scan the whole table on every batch, however few are pending by then.
+    let app = TestApp::builder(Backend::Postgres)
+        .spawn()
+        .await
+        .expect(POSTGRES_UNSET);
+    let org = app.org.id;
+    app.pool
+        .execute_unprepared("ALTER TABLE events SET (autovacuum_enabled = false)")
+        .await
+        .expect("no autovacuum");
+    app.pool
+        .execute_unprepared(&format!(
+            "BEGIN; \
+             INSERT INTO events (organization_id, type, object_id, actor_kind, occurred_at, data, id) \
+             SELECT '{org}', 'endpoint.created', gen_random_uuid(), 'system', now(), '{{}}', gen_random_uuid() \
+             FROM generate_series(1, 4000); \
+             ANALYZE events; COMMIT"
+        ))
+        .await
+        .expect("pending events and their statistics");
+    // A write, so the sequencer runs; then every pending event is numbered.
+    app.create_ok(
+        &app.org.test_key,
+        json!({ "name": "After", "type": "WEBHOOK", "url": "https://example.com/a" }),
+    )
+    .await;
+    let pending = || async {
+        app.pool
+            .query_one_raw(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) FROM events WHERE seq < 0",
+            ))
+            .await
+            .expect("count")
+            .expect("row")
+            .try_get_by_index::<i64>(0)
+            .expect("count")
+    };
+    for _ in 0..200 {
+        if pending().await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending().await, 0, "the sequencer numbered every event");
+
+    // The statistics still say thousands are pending: alone, the planner scans the table.
+    let alone = numbering_plan(&app, None).await;
+    assert!(
+        alone.contains("Seq Scan"),
+        "the statistics no longer mislead: {alone}"
+    );
+    // As the sequencer sends it: by the key only, no scan or hash of the whole table.
+    let (settings, _) = cockpit_gateway::domain::events::numbering();
+    let sent = numbering_plan(&app, Some(settings)).await;
+    for whole in ["Seq Scan", "Bitmap", "Hash Join", "Merge Join"] {
+        assert!(
+            !sent.contains(whole),
+            "{whole} in the sequencer's plan: {sent}"
+        );
+    }
+    assert!(sent.contains("events_pkey"), "{sent}");
+}

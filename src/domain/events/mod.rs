@@ -39,7 +39,7 @@ pub use cursor::Cursors;
 pub use live::Hub;
 pub use read::{EventFilter, EventPage, Reader, ensure_can_read_log, get, last_seq, list, since};
 pub use retention::{Expiry, purge_older_than};
-pub use sequencer::{published, start as start_numbering};
+pub use sequencer::{numbering, published, start as start_numbering};
 pub use snapshot::{api_key_change, endpoint_change, member_change, phone_number_change};
 
 /// The types of an endpoint's events.
