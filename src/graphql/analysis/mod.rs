@@ -6,8 +6,39 @@ use std::collections::HashMap;
 
 use async_graphql::Positioned;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationDefinition, OperationType,
+    Selection, SelectionSet,
 };
+
+/// What a selection that is a fragment selects: its type condition (none: the enclosing type)
+/// and its selection set, an inline fragment's or the definition a spread names in
+/// `fragments` (`Err` with the name when there is none). `None` for a field.
+pub fn fragment<'a>(
+    selection: &'a Selection,
+    fragments: &'a HashMap<async_graphql::Name, Positioned<FragmentDefinition>>,
+) -> Option<Result<(Option<&'a str>, &'a SelectionSet), &'a async_graphql::Name>> {
+    Some(match selection {
+        Selection::Field(_) => return None,
+        Selection::InlineFragment(inline) => Ok((
+            inline
+                .node
+                .type_condition
+                .as_ref()
+                .map(|condition| condition.node.on.node.as_str()),
+            &inline.node.selection_set.node,
+        )),
+        Selection::FragmentSpread(spread) => {
+            let name = &spread.node.fragment_name.node;
+            match fragments.get(name) {
+                Some(definition) => Ok((
+                    Some(definition.node.type_condition.node.on.node.as_str()),
+                    &definition.node.selection_set.node,
+                )),
+                None => Err(name),
+            }
+        }
+    })
+}
 
 mod inputs;
 mod shape;

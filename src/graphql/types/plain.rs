@@ -128,27 +128,19 @@ fn collect<'a>(
                 });
                 continue;
             }
-            Selection::FragmentSpread(spread) => {
-                let name = &spread.node.fragment_name.node;
-                let Some(fragment) = ctx.query_env.fragments.get(name) else {
-                    return Err(ServerError::new(
-                        format!(r#"Unknown fragment "{name}"."#),
-                        Some(spread.pos),
-                    ));
-                };
-                (
-                    Some(fragment.node.type_condition.node.on.node.as_str()),
-                    &fragment.node.selection_set.node,
-                )
+            _ => {
+                match crate::graphql::analysis::fragment(&selection.node, &ctx.query_env.fragments)
+                {
+                    Some(Ok(fragment)) => fragment,
+                    Some(Err(name)) => {
+                        return Err(ServerError::new(
+                            format!(r#"Unknown fragment "{name}"."#),
+                            Some(selection.pos),
+                        ));
+                    }
+                    None => continue,
+                }
             }
-            Selection::InlineFragment(fragment) => (
-                fragment
-                    .node
-                    .type_condition
-                    .as_ref()
-                    .map(|condition| condition.node.on.node.as_str()),
-                &fragment.node.selection_set.node,
-            ),
         };
         if let Some(level) = applies(ctx, object, declared, condition)
             && !collect(ctx, object, &level, inner, steps, depth + 1)?

@@ -239,23 +239,13 @@ impl<'a> Walk<'a> {
                     }
                     continue;
                 }
-                Selection::InlineFragment(inline) => (
-                    inline
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .map(|c| c.node.on.node.as_str()),
-                    &inline.node.selection_set.node,
-                ),
-                Selection::FragmentSpread(spread) => {
-                    match self.document.fragments.get(&spread.node.fragment_name.node) {
-                        Some(definition) => (
-                            Some(definition.node.type_condition.node.on.node.as_str()),
-                            &definition.node.selection_set.node,
-                        ),
-                        None => continue,
-                    }
-                }
+                _ => match crate::graphql::analysis::fragment(
+                    &selection.node,
+                    &self.document.fragments,
+                ) {
+                    Some(Ok(fragment)) => fragment,
+                    _ => continue,
+                },
             };
             if condition.is_none_or(|condition| self.coordinates.applies(condition, ty)) {
                 self.collect(fragment, ty, out, depth + 1);
